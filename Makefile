@@ -1,0 +1,40 @@
+# Two commands do everything: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest clean
+
+# Debian's python3 lacks venv/ensurepip until python3-venv is installed.
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "calmopsd needs Python >= 3.11 (found: $$($(PYTHON) --version))" >&2; exit 1; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  echo "installing python3-venv (needs root)"; \
+	  apt-get update && apt-get install -y python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+# Foreground daemon on the shipped default config, state under ./var/. Ctrl-C stops it.
+run: $(STAMP)
+	CALMOPS_STATE_DIR=$(CURDIR)/var $(BIN)/calmopsd run
+
+test: $(STAMP) lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check calmopsd tests bench
+	$(BIN)/ruff format --check calmopsd tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var build dist *.egg-info

@@ -1,0 +1,5 @@
+"""Allow ``python -m calmopsd``."""
+
+from calmopsd.cli import main
+
+main()

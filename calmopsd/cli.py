@@ -1,0 +1,129 @@
+"""The ``calmopsd`` command line.
+
+Each command turns calmopsd's errors into a readable message and an exit
+code, never a traceback: 0 success, 1 the thing checked is bad (audit chain)
+or the daemon failed, 2 the configuration or the command line is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+import structlog
+
+from calmopsd import __version__
+from calmopsd import log as logsetup
+from calmopsd.config import Config, resolve_config_path
+from calmopsd.daemon import Daemon, Source
+from calmopsd.errors import CalmopsError, ConfigError
+from calmopsd.record.audit import verify_file
+from calmopsd.record.database import database_path
+from calmopsd.record.head import AuditHead
+
+EXIT_BAD = 1
+EXIT_USAGE = 2
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file. Default: $CALMOPS_CONFIG, else /etc/calmopsd/calmops.yaml, "
+    "else the shipped default.",
+)
+state_dir_option = click.option(
+    "--state-dir",
+    envvar="CALMOPS_STATE_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Override the config's state_dir (database and audit head). Env: CALMOPS_STATE_DIR.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """calmopsd: a calm, safe on-host operations agent."""
+
+
+@main.command()
+@config_option
+@state_dir_option
+def run(config_path: Path | None, state_dir: Path | None) -> None:
+    """Run the daemon in the foreground until SIGTERM or Ctrl-C; SIGHUP reloads the config."""
+    source = Source(resolve_config_path(_as_str(config_path), os.environ), state_dir)
+    config = _load(source)
+    logsetup.configure(config.log.level, config.log.format)
+    structlog.get_logger("calmopsd.cli").info("config.loaded", path=str(source.path))
+    try:
+        code = Daemon(source, config).run()
+    except CalmopsError as exc:
+        structlog.get_logger("calmopsd.cli").error("daemon.failed", error=str(exc))
+        sys.exit(EXIT_BAD)
+    sys.exit(code)
+
+
+@main.command()
+@config_option
+def version(config_path: Path | None) -> None:
+    """Print the calmopsd version."""
+    click.echo(f"calmopsd {__version__}")
+
+
+@main.command("check-config")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@config_option
+def check_config(path: Path | None, config_path: Path | None) -> None:
+    """Validate a config file: print 'config OK' (exit 0) or every problem (exit 2)."""
+    chosen = path or config_path
+    _load(Source(resolve_config_path(_as_str(chosen), os.environ)))
+    click.echo("config OK")
+
+
+@main.command("verify-audit")
+@config_option
+@state_dir_option
+@click.option(
+    "--expect-head",
+    metavar="SEQ:HASH",
+    help="Also check against a head seen elsewhere, e.g. an audit.head line in the journal.",
+)
+def verify_audit(config_path: Path | None, state_dir: Path | None, expect_head: str | None) -> None:
+    """Walk the audit hash chain: exit 0 with the count verified, or 1 naming the first bad seq."""
+    config = _load(Source(resolve_config_path(_as_str(config_path), os.environ), state_dir))
+    expected = _parse_head(expect_head) if expect_head else None
+    path = database_path(config.state_dir)
+    try:
+        verdict = verify_file(path, expected_head=expected)
+    except CalmopsError as exc:
+        click.echo(f"audit: {exc}", err=True)
+        sys.exit(EXIT_BAD)
+    if verdict.ok:
+        click.echo(f"audit OK: {verdict.verified} events verified ({path})")
+        return
+    click.echo(
+        f"audit FAILED at seq {verdict.first_bad_seq}: {verdict.reason} "
+        f"({verdict.verified} events verified before it; {path})",
+        err=True,
+    )
+    sys.exit(EXIT_BAD)
+
+
+def _load(source: Source) -> Config:
+    try:
+        return source.load()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _parse_head(text: str) -> AuditHead:
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        raise click.BadParameter("expected SEQ:HASH, e.g. 42:9f86d0…", param_hint="--expect-head")
+    return AuditHead(int(seq), digest)
+
+
+def _as_str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None

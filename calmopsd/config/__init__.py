@@ -1,0 +1,43 @@
+"""Configuration: the typed schema, YAML loading with line numbers, and units.
+
+    resolve_config_path(--config, environ)  →  Path      (location.py)
+    load_config(path)                       →  Config    (load.py, lines.py, messages.py)
+    Config and its sections                              (schema.py)
+    Duration / Percent, parse/format_duration            (units.py)
+
+Importing this package reads no file and touches no state.
+"""
+
+from calmopsd.config.load import load_config
+from calmopsd.config.location import SHIPPED_CONFIG, SYSTEM_CONFIG, resolve_config_path
+from calmopsd.config.schema import (
+    AuditConfig,
+    Config,
+    IncidentsConfig,
+    LogConfig,
+    ThresholdsConfig,
+)
+from calmopsd.config.units import (
+    Duration,
+    Percent,
+    PositiveDuration,
+    format_duration,
+    parse_duration,
+)
+
+__all__ = [
+    "SHIPPED_CONFIG",
+    "SYSTEM_CONFIG",
+    "AuditConfig",
+    "Config",
+    "Duration",
+    "IncidentsConfig",
+    "LogConfig",
+    "Percent",
+    "PositiveDuration",
+    "ThresholdsConfig",
+    "format_duration",
+    "load_config",
+    "parse_duration",
+    "resolve_config_path",
+]

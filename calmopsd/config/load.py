@@ -1,0 +1,115 @@
+"""Read calmops.yaml into a :class:`Config`, or say everything wrong with it at once.
+
+Fixing a config one error per restart is miserable, so every problem the
+file has is collected and raised together as one :class:`ConfigError`, each
+as ``FILE:LINE: key.path: message`` in line order (borgmatic's habit, with
+line numbers added). Only an unreadable file or broken YAML stops early,
+because nothing after them can be checked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from calmopsd.config.lines import KeyLines, KeyPath, map_lines
+from calmopsd.config.messages import describe
+from calmopsd.config.schema import Config
+from calmopsd.errors import ConfigError
+
+# (line, text): sorted on the line alone so equal lines keep discovery order.
+_Problem = tuple[int, str]
+
+
+def load_config(path: Path) -> Config:
+    """Load and validate the config at ``path``; raise :class:`ConfigError` listing every problem.
+
+    An empty file means all defaults. A relative ``state_dir`` is resolved
+    against the file's directory. Nothing is created or changed on disk.
+    """
+    file = str(path)
+    text = _read(path)
+    lines, data = _parse(file, text)
+    problems = _duplicate_problems(file, lines)
+    try:
+        config = Config.model_validate(data, context={"base_dir": path.absolute().parent})
+    except ValidationError as exc:
+        problems += _validation_problems(file, exc, lines)
+    if problems:
+        raise ConfigError([text for _, text in sorted(problems, key=lambda p: p[0])])
+    return config
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: cannot read config: not UTF-8 text ({exc.reason})"]) from None
+
+
+def _parse(file: str, text: str) -> tuple[KeyLines, dict[str, Any]]:
+    """The line map and the data; ``safe_load`` alone decides what the data is."""
+    try:
+        lines = map_lines(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([_yaml_problem(file, exc)]) from None
+    if data is None:
+        return lines, {}
+    if not isinstance(data, dict):
+        raise ConfigError([_problem(file, lines.root_line, (), "must be a mapping of keys")])
+    return lines, data
+
+
+def _yaml_problem(file: str, exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    if context and problem.startswith("but "):
+        # "but found another document" only makes sense after its context.
+        problem = f"{context}, {problem}"
+    where = f"{file}:{mark.line + 1}" if mark is not None else file
+    return f"{where}: yaml: {problem}"
+
+
+def _duplicate_problems(file: str, lines: KeyLines) -> list[_Problem]:
+    # safe_load keeps the last value silently; which one the operator meant is unknowable.
+    return [
+        (
+            dup.line,
+            _problem(file, dup.line, dup.path, f"duplicate key (first at line {dup.first_line})"),
+        )
+        for dup in lines.duplicates
+    ]
+
+
+def _validation_problems(file: str, exc: ValidationError, lines: KeyLines) -> list[_Problem]:
+    problems: list[_Problem] = []
+    for error in exc.errors(include_url=False):
+        loc = _key_loc(error["loc"], error["type"])
+        line = lines.line_of(loc)
+        problems.append((line, _problem(file, line, loc, describe(error, Config))))
+    return problems
+
+
+def _key_loc(loc: KeyPath, error_type: str) -> KeyPath:
+    # For a non-text key pydantic reports the key itself as the last element;
+    # it is a key, not a list index, so it is spelt (and looked up) as text.
+    if error_type == "invalid_key" and loc:
+        return (*loc[:-1], str(loc[-1]))
+    return loc
+
+
+def _problem(file: str, line: int, loc: KeyPath, message: str) -> str:
+    return f"{file}:{line}: {key_path(loc)}: {message}"
+
+
+def key_path(loc: KeyPath) -> str:
+    """Spell a key path as a user would: ``foo.bar[2].baz``; the empty path is ``(top level)``."""
+    spelt = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    return spelt.removeprefix(".") or "(top level)"

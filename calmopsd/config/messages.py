@@ -1,0 +1,113 @@
+"""Turn one pydantic error into one short sentence a user can act on.
+
+pydantic's own text is multi-line, names Python types and carries a URL; an
+operator editing YAML needs ``must be ≤ 100 (got 150)``. Each error type
+pydantic can raise against our schema has one entry in ``MESSAGES``; an
+unknown type falls back to pydantic's one-line ``msg``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import ErrorDetails
+
+from calmopsd.config.lines import KeyPath
+from calmopsd.config.units import shown
+
+
+def _got(error: ErrorDetails) -> str:
+    return f"(got {shown(error['input'])})"
+
+
+def _limit(symbol: str, key: str) -> Callable[[ErrorDetails], str]:
+    def message(error: ErrorDetails) -> str:
+        return f"must be {symbol} {shown(_ctx(error).get(key))} {_got(error)}"
+
+    return message
+
+
+def _kind(noun: str) -> Callable[[ErrorDetails], str]:
+    def message(error: ErrorDetails) -> str:
+        return f"must be {noun} {_got(error)}"
+
+    return message
+
+
+def _ctx(error: ErrorDetails) -> dict[str, Any]:
+    return dict(error.get("ctx") or {})
+
+
+def _literal(error: ErrorDetails) -> str:
+    expected = str(_ctx(error).get("expected", ""))
+    choices = re.findall(r"'([^']*)'", expected) or [expected]
+    return f"must be one of: {', '.join(choices)} {_got(error)}"
+
+
+def _value_error(error: ErrorDetails) -> str:
+    return error["msg"].removeprefix("Value error, ")
+
+
+_WHOLE_NUMBER = _kind("a whole number")
+_NUMBER = _kind("a number")
+_BOOLEAN = _kind("true or false")
+_MAPPING = _kind("a mapping of keys")
+
+MESSAGES: dict[str, Callable[[ErrorDetails], str]] = {
+    "missing": lambda error: "required key is missing",
+    "less_than_equal": _limit("≤", "le"),
+    "less_than": _limit("<", "lt"),
+    "greater_than_equal": _limit("≥", "ge"),
+    "greater_than": _limit(">", "gt"),
+    "int_parsing": _WHOLE_NUMBER,
+    "int_type": _WHOLE_NUMBER,
+    "int_from_float": _WHOLE_NUMBER,
+    "float_parsing": _NUMBER,
+    "float_type": _NUMBER,
+    "finite_number": _kind("a finite number"),
+    "bool_parsing": _BOOLEAN,
+    "bool_type": _BOOLEAN,
+    "literal_error": _literal,
+    "model_type": _MAPPING,
+    "model_attributes_type": _MAPPING,
+    "dict_type": _MAPPING,
+    "string_type": _kind("text"),
+    "path_type": _kind("a path"),
+    "invalid_key": lambda error: f"keys must be text {_got(error)}",
+    "value_error": _value_error,
+}
+
+
+def describe(error: ErrorDetails, root: type[BaseModel]) -> str:
+    """The message for ``error``, raised while validating ``root``."""
+    if error["type"] == "extra_forbidden":
+        return _unknown_key(error["loc"], root)
+    build = MESSAGES.get(error["type"])
+    return build(error) if build else error["msg"].splitlines()[0]
+
+
+def _unknown_key(loc: KeyPath, root: type[BaseModel]) -> str:
+    model = _model_at(loc[:-1], root)
+    if model is None:
+        return "unknown key"
+    known = list(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if close:
+        return f"unknown key (did you mean '{close[0]}'?)"
+    return f"unknown key (known keys: {', '.join(known)})"
+
+
+def _model_at(path: KeyPath, root: type[BaseModel]) -> type[BaseModel] | None:
+    """The model validating the mapping at ``path``, following nested model fields."""
+    model: type[BaseModel] = root
+    for part in path:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model

@@ -1,0 +1,135 @@
+"""The typed config schema; the single source the shipped calmops.yaml documents.
+
+Every model forbids unknown keys, because a misspelt key that is silently
+ignored leaves a default in force the operator believes they changed. Every
+field carries a ``description``; a test holds config/calmops.yaml to having a
+commented key for each one.
+
+A section written with no value (``log:`` with all its keys commented out)
+means "all defaults", the same as leaving the section out.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+
+from calmopsd.config.units import Percent, PositiveDuration
+
+DEFAULT_STATE_DIR = Path("/var/lib/calmopsd")
+
+
+def _null_is_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
+_NullIsEmpty = BeforeValidator(_null_is_empty)
+
+
+class _Section(BaseModel):
+    """Shared settings: frozen so a loaded config cannot drift, strict about unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogConfig(_Section):
+    """How calmopsd writes its own log."""
+
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Lowest severity written: debug, info, warning or error."
+    )
+    format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="Line format: console (human), json (one JSON object per line), "
+        "or auto (console on a terminal, JSON lines otherwise).",
+    )
+
+
+class AuditConfig(_Section):
+    """The hash-chained audit log."""
+
+    head_log_interval: PositiveDuration = Field(
+        default=timedelta(hours=1),
+        description="How often the daemon logs the audit chain head as an audit.head line, "
+        "so an external log keeps anchors to check the chain against.",
+    )
+
+
+class ThresholdsConfig(_Section):
+    """Levels at which a reading becomes a breach."""
+
+    memory_percent: Percent = Field(
+        default=85.0,
+        description="Memory in use, as a percent of total memory, at which memory is in breach.",
+    )
+    disk_percent: Percent = Field(
+        default=80.0,
+        description="Disk space in use, as a percent of the filesystem, at which the disk "
+        "is in breach.",
+    )
+    upload_failure_percent: Percent = Field(
+        default=10.0,
+        description="Share of upload requests that fail, as a percent, at which uploads "
+        "are in breach.",
+    )
+    server_errors_per_minute: int = Field(
+        default=10,
+        ge=1,
+        strict=True,
+        description="HTTP 5xx responses per minute at which the web app is in breach.",
+    )
+
+
+class IncidentsConfig(_Section):
+    """How incidents open and close."""
+
+    stale_after: PositiveDuration = Field(
+        default=timedelta(hours=24),
+        description="An incident with no new event for this long auto-resolves as stale.",
+    )
+
+
+class Config(_Section):
+    """The whole calmopsd configuration, as loaded from calmops.yaml.
+
+    Paths are absolute once validated: a relative ``state_dir`` is resolved
+    against ``base_dir`` from the validation context (the config file's
+    directory), or the current directory when there is no context.
+    """
+
+    state_dir: Path = Field(
+        default=DEFAULT_STATE_DIR,
+        description="Directory for the SQLite database and its audit head file.",
+    )
+    log: Annotated[LogConfig, _NullIsEmpty] = Field(
+        default_factory=LogConfig, description="How calmopsd writes its own log."
+    )
+    audit: Annotated[AuditConfig, _NullIsEmpty] = Field(
+        default_factory=AuditConfig, description="The hash-chained audit log."
+    )
+    thresholds: Annotated[ThresholdsConfig, _NullIsEmpty] = Field(
+        default_factory=ThresholdsConfig, description="Levels at which a reading becomes a breach."
+    )
+    incidents: Annotated[IncidentsConfig, _NullIsEmpty] = Field(
+        default_factory=IncidentsConfig, description="How incidents open and close."
+    )
+
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _refuse_empty(cls, value: Any) -> Any:
+        # Path("") is ".", which would quietly mean "next to the config file".
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("state_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
+        if value.is_absolute():
+            return value
+        context = info.context if isinstance(info.context, dict) else {}
+        base_dir = context.get("base_dir")
+        return (Path(base_dir) / value if base_dir is not None else value).absolute()

@@ -1,0 +1,220 @@
+"""The daemon: the one place that wires the stages together.
+
+Signals are handled synchronously: the C-level handler writes the signal
+number into a socket (``signal.set_wakeup_fd``) and the main thread reads it,
+so nothing runs inside a signal handler and no lock can be interrupted.
+SIGTERM/SIGINT stop within :data:`STOP_BUDGET_S`; SIGHUP re-reads the config
+and keeps the old one if the new one is invalid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import select
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from calmopsd import __version__
+from calmopsd import log as logsetup
+from calmopsd.clock import Clock, SystemClock
+from calmopsd.config import Config, load_config
+from calmopsd.errors import ConfigError
+from calmopsd.notify import notify
+from calmopsd.record.audit import append_event
+from calmopsd.record.database import Database, database_path
+from calmopsd.record.scope import Scope
+
+log = structlog.get_logger("calmopsd.daemon")
+
+STOP_BUDGET_S = 4.0  # systemd and the tests allow 5 s; leave room to close the database
+ACTOR = "calmopsd"
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the config comes from, and what overrides it at every (re)load."""
+
+    path: Path
+    state_dir_override: Path | None = None
+
+    def load(self) -> Config:
+        config = load_config(self.path)
+        if self.state_dir_override is not None:
+            config = config.model_copy(update={"state_dir": self.state_dir_override.resolve()})
+        return config
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+class Daemon:
+    """Runs the scheduler until a stop signal; see :meth:`run`."""
+
+    def __init__(self, source: Source, config: Config, clock: Clock | None = None):
+        self.source = source
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.database: Database | None = None
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+        )
+
+    def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT, stop; the exit status for the process."""
+        wakeup = self._listen_for_signals()
+        database = Database.open(database_path(self.config.state_dir))
+        self.database = database
+        self._audit(
+            "daemon.started",
+            version=__version__,
+            config=str(self.source.path),
+            config_sha256=self.source.digest(),
+            pid=os.getpid(),
+        )
+        self._schedule_jobs()
+        self.scheduler.start()
+        log.info(
+            "daemon.ready",
+            version=__version__,
+            config=str(self.source.path),
+            state_dir=str(self.config.state_dir),
+            pid=os.getpid(),
+        )
+        notify("READY=1\nSTATUS=watching")
+        self._serve(wakeup)
+        return self._stop()
+
+    def _listen_for_signals(self) -> socket.socket:
+        receiver, sender = socket.socketpair()
+        for end in (receiver, sender):
+            end.setblocking(False)
+        signal.set_wakeup_fd(sender.fileno(), warn_on_full_buffer=False)
+        for signum in (*_STOP_SIGNALS, signal.SIGHUP):
+            signal.signal(signum, _record_only)
+        self._sender = sender  # keep the write end alive as long as the daemon
+        return receiver
+
+    def _serve(self, wakeup: socket.socket) -> None:
+        while True:
+            select.select([wakeup], [], [])
+            try:
+                received = wakeup.recv(64)
+            except BlockingIOError:
+                continue
+            if any(signal.Signals(n) in _STOP_SIGNALS for n in received):
+                log.info("daemon.stopping", signal=signal.Signals(received[-1]).name)
+                return
+            if signal.SIGHUP in received:
+                self.reload()
+
+    def reload(self) -> None:
+        """Re-read the config; on any error keep running on the old one."""
+        notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            new = self.source.load()
+        except ConfigError as exc:
+            log.error("config.reload_failed", path=str(self.source.path), errors=exc.problems)
+            notify("READY=1")
+            return
+        if new.state_dir != self.config.state_dir:
+            log.warning("config.restart_required", key="state_dir", kept=str(self.config.state_dir))
+            new = new.model_copy(update={"state_dir": self.config.state_dir})
+        changed = _changed_keys(self.config.model_dump(), new.model_dump())
+        self.config = new
+        logsetup.configure(new.log.level, new.log.format)
+        self._schedule_jobs()
+        self._audit(
+            "config.reloaded",
+            config=str(self.source.path),
+            config_sha256=self.source.digest(),
+            changed=changed,
+        )
+        log.info("config.reloaded", path=str(self.source.path), changed=changed)
+        notify("READY=1")
+
+    def _schedule_jobs(self) -> None:
+        """Add or replace every recurring job from the current config."""
+        interval = self.config.audit.head_log_interval.total_seconds()
+        self.scheduler.add_job(
+            self.log_audit_head,
+            "interval",
+            seconds=interval,
+            id="audit.head",
+            replace_existing=True,
+        )
+        watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
+        if watchdog_usec > 0:
+            # Pinging from a scheduled job proves the scheduler itself is ticking.
+            self.scheduler.add_job(
+                notify,
+                "interval",
+                args=["WATCHDOG=1"],
+                seconds=watchdog_usec / 2e6,
+                id="watchdog",
+                replace_existing=True,
+            )
+
+    def log_audit_head(self) -> None:
+        """Log the chain head so an anchor of it survives outside the database (journald)."""
+        if self.database is None:
+            return
+        anchor = self.database.anchor
+        head = anchor.head
+        log.info(
+            "audit.head",
+            seq=head.seq if head else 0,
+            hash=head.hash if head else None,
+            frozen=anchor.frozen_reason,
+        )
+
+    def _stop(self) -> int:
+        notify("STOPPING=1")
+        deadline = time.monotonic() + STOP_BUDGET_S
+        stopper = threading.Thread(target=self.scheduler.shutdown, name="scheduler-shutdown")
+        stopper.start()
+        stopper.join(timeout=max(0.0, deadline - time.monotonic()))
+        if stopper.is_alive():
+            # A hung job's thread would keep the interpreter from exiting (and may hold
+            # the write lock): leave now; WAL keeps every committed transaction.
+            log.error("daemon.stop_forced", reason="a job did not finish in time")
+            os._exit(1)
+        self._audit("daemon.stopped", pid=os.getpid())
+        self.log_audit_head()
+        if self.database is not None:
+            self.database.close()
+        log.info("daemon.stopped")
+        return 0
+
+    def _audit(self, kind: str, **data: Any) -> None:
+        assert self.database is not None  # noqa: S101  # opened first in run()
+        with self.database.write() as tx:
+            append_event(
+                tx, Scope.platform(), kind=kind, actor=ACTOR, at=self.clock.now(), data=data
+            )
+
+
+def _record_only(signum: int, frame: object) -> None:
+    """Installed so the wakeup fd receives the signal; the main loop does the work."""
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    changed: list[str] = []
+    for key in sorted(old.keys() | new.keys()):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += _changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}")
+    return changed

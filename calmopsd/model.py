@@ -1,0 +1,80 @@
+"""Frozen values passed between stages.
+
+Rows read from the store come back as these, never as loose dicts, so a
+stage cannot accidentally depend on a column it was not given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class IncidentType(StrEnum):
+    MEMORY = "memory"
+    DISK = "disk"
+    UPLOAD = "upload"
+    DEPLOY = "deploy"
+    DEPENDENCY = "dependency"
+    NETWORK = "network"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    STABILIZING = "stabilizing"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    organization_id: str | None
+    fingerprint: str
+    type: IncidentType
+    severity: Severity
+    status: IncidentStatus
+    title: str
+    description: str
+    summary: str
+    evidence: dict[str, Any]
+    resolution: str | None
+    opened_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One row of the append-only, hash-chained event log."""
+
+    seq: int
+    at: datetime
+    incident_id: int | None
+    organization_id: str | None
+    kind: str
+    actor: str
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class HealthSnapshot:
+    """One sampler's readings from one round."""
+
+    id: int
+    taken_at: datetime
+    sampler: str
+    organization_id: str | None
+    ok: bool
+    duration_ms: float
+    readings: dict[str, Any]

@@ -1,0 +1,235 @@
+"""The append-only, tamper-evident event log (``incident_events``).
+
+Each event carries a sequence number, the hash of the event before it and its
+own SHA-256 over a canonical encoding of its content plus that previous hash.
+Triggers refuse UPDATE and DELETE (accidents); the chain shows what someone
+with the file did anyway (edits, deletions, reordering); the head anchor
+(:mod:`calmopsd.record.head`) shows a cut-off tail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlite_utils
+import structlog
+
+from calmopsd.errors import ScopeError, StoreError
+from calmopsd.model import AuditEvent
+from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_time
+from calmopsd.record.head import AuditHead, HeadAnchor, head_path_for, read_head
+from calmopsd.record.scope import Scope
+
+if TYPE_CHECKING:
+    from calmopsd.record.database import Database, Tx
+
+log = structlog.get_logger("calmopsd.audit")
+
+GENESIS = "0" * 64
+_COLUMNS = "seq, at, incident_id, organization_id, kind, actor, data, prev_hash, hash"
+
+
+def event_hash(
+    prev_hash: str,
+    seq: int,
+    at: str,
+    incident_id: int | None,
+    organization_id: str | None,
+    kind: str,
+    actor: str,
+    data: str,
+) -> str:
+    """SHA-256 over the previous hash and the event's stored content, in a fixed order."""
+    content = [seq, at, incident_id, organization_id, kind, actor, data]
+    encoded = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{prev_hash}\n{encoded}".encode()).hexdigest()
+
+
+def append_event(
+    tx: Tx,
+    scope: Scope,
+    *,
+    kind: str,
+    actor: str,
+    at: datetime,
+    data: dict[str, Any] | None = None,
+    incident_id: int | None = None,
+    organization_id: str | None = None,
+) -> AuditEvent:
+    """Append one event inside ``tx``; the head file moves after the transaction commits.
+
+    An event about an incident belongs to that incident's organization. Other
+    events belong to ``organization_id`` (an organization scope may only name
+    its own; None means platform-wide).
+    """
+    if incident_id is not None:
+        organization_id = _incident_organization(tx.db, scope, incident_id)
+    elif not scope.is_super_admin:
+        organization_id = organization_id or scope.organization_id
+    scope.check_writes(organization_id)
+    last = tx.db.execute("SELECT seq, hash FROM incident_events ORDER BY seq DESC LIMIT 1")
+    row = last.fetchone()
+    seq, prev_hash = (row[0] + 1, row[1]) if row else (1, GENESIS)
+    at_text, data_text = encode_time(at), encode_json(data or {})
+    digest = event_hash(
+        prev_hash, seq, at_text, incident_id, organization_id, kind, actor, data_text
+    )
+    tx.db.execute(
+        f"INSERT INTO incident_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [seq, at_text, incident_id, organization_id, kind, actor, data_text, prev_hash, digest],
+    )
+    anchor = tx.anchor
+    tx.on_commit(lambda: anchor.advance(prev_hash, AuditHead(seq, digest)))
+    return AuditEvent(
+        seq, at, incident_id, organization_id, kind, actor, data or {}, prev_hash, digest
+    )
+
+
+def _incident_organization(db: sqlite_utils.Database, scope: Scope, incident_id: int) -> str | None:
+    where, params = scope.filter()
+    row = db.execute(
+        f"SELECT organization_id FROM incidents WHERE id = ? AND {where}", [incident_id, *params]
+    ).fetchone()
+    if row is None:
+        raise ScopeError(f"no incident {incident_id} in this scope")
+    return row[0]  # type: ignore[no-any-return]  # sqlite3 rows are untyped
+
+
+def list_events(
+    database: Database, scope: Scope, *, incident_id: int | None = None
+) -> list[AuditEvent]:
+    """Events this scope may see, oldest first (optionally one incident's timeline)."""
+    where, scope_params = scope.filter()
+    params: list[Any] = list(scope_params)
+    if incident_id is not None:
+        where += " AND incident_id = ?"
+        params = [*params, incident_id]
+    with database.read() as db:
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM incident_events WHERE {where} ORDER BY seq", params
+        ).fetchall()
+    return [_to_event(row) for row in rows]
+
+
+def _to_event(row: tuple[Any, ...]) -> AuditEvent:
+    seq, at, incident_id, organization_id, kind, actor, data, prev_hash, digest = row
+    return AuditEvent(
+        seq,
+        decode_time(at),
+        incident_id,
+        organization_id,
+        kind,
+        actor,
+        decode_json(data),
+        prev_hash,
+        digest,
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of walking the chain: how many events held, and the first that did not."""
+
+    verified: int
+    first_bad_seq: int | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad_seq is None
+
+
+def verify_chain(
+    rows: list[tuple[Any, ...]], head: AuditHead | None, *, head_known: bool = True
+) -> Verdict:
+    """Check ``rows`` (all events, ordered by seq) link up and match the anchored ``head``.
+
+    ``head_known`` False means no anchor was given at all (the tail cannot be
+    checked); a missing head file with events present is a failure.
+    """
+    prev, expected = GENESIS, 1
+    hashes: dict[int, str] = {}
+    for row in rows:
+        seq, at, incident_id, organization_id, kind, actor, data, prev_hash, digest = row
+        if seq != expected:
+            return Verdict(expected - 1, expected, f"event {expected} is missing")
+        if prev_hash != prev:
+            return Verdict(expected - 1, seq, "does not link to the event before it")
+        recomputed = event_hash(prev_hash, seq, at, incident_id, organization_id, kind, actor, data)
+        if recomputed != digest:
+            return Verdict(expected - 1, seq, "content does not match its hash")
+        hashes[seq] = digest
+        prev, expected = digest, expected + 1
+    count = expected - 1
+    if head is None:
+        if head_known and count:
+            return Verdict(count, 1, "the audit head file is missing; the tail cannot be proven")
+        return Verdict(count)
+    if head.seq > count:
+        return Verdict(count, count + 1, f"log ends at {count} but the head anchors {head.seq}")
+    if hashes.get(head.seq, head.hash) != head.hash:
+        return Verdict(count, head.seq, "differs from the anchored head")
+    return Verdict(count)
+
+
+def read_chain(db: sqlite_utils.Database) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = db.execute(
+        f"SELECT {_COLUMNS} FROM incident_events ORDER BY seq"
+    ).fetchall()
+    return rows
+
+
+def verify_file(database_path: Path, *, expected_head: AuditHead | None = None) -> Verdict:
+    """Verify the chain in ``database_path`` against its head file (and a head seen in the logs).
+
+    The head file is read before the rows: appends only move it after their
+    commit, so a daemon appending meanwhile cannot make the log look cut.
+    """
+    from calmopsd.record.database import connect  # database builds on this module
+
+    if not database_path.is_file():
+        raise StoreError(f"{database_path}: no database here")
+    head = read_head(head_path_for(database_path))
+    conn = connect(database_path, query_only=True)
+    try:
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM incident_events ORDER BY seq").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{database_path}: cannot read the audit log ({exc})") from exc
+    finally:
+        conn.close()
+    verdict = verify_chain(rows, head)
+    if verdict.ok and expected_head is not None:
+        return verify_chain(rows, expected_head)
+    return verdict
+
+
+def reconcile_anchor(database: Database) -> HeadAnchor:
+    """At open: anchor the head, catch it up after a crash, or freeze it if the log was cut."""
+    path = head_path_for(database.path)
+    head = read_head(path)
+    with database.read() as db:
+        verdict = verify_chain(read_chain(db), head)
+        last = db.execute(
+            "SELECT seq, hash FROM incident_events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+    if verdict.ok and last is not None and head is not None and head.seq < last[0]:
+        # Appended, then stopped before the head file moved: the chain proves the link.
+        log.warning("audit.head_caught_up", anchored=head.seq, head=last[0])
+        anchor = HeadAnchor(path, head)
+        anchor.advance(head.hash, AuditHead(last[0], last[1]))
+        return anchor
+    if not verdict.ok:
+        log.error(
+            "audit.chain_broken",
+            first_bad_seq=verdict.first_bad_seq,
+            reason=verdict.reason,
+            path=str(database.path),
+        )
+        return HeadAnchor(path, head, frozen_reason=verdict.reason)
+    return HeadAnchor(path, head)

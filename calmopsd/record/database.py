@@ -1,0 +1,142 @@
+"""The SQLite file: one writer connection behind a lock, a reader connection per thread.
+
+Why this shape (see docs/decisions.md): with several threads each writing on
+its own connection, deferred transactions fail with "database is locked"
+under load; a single writer whose transactions start with ``BEGIN IMMEDIATE``
+never does. Readers use their own connections (WAL lets them run beside the
+writer) and are opened ``query_only`` so a read path can never write.
+``synchronous=FULL`` on the writer fsyncs every commit: audit events must
+survive a power cut, and the write rate here is far below what FULL allows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from calmopsd.record.audit import reconcile_anchor
+from calmopsd.record.head import HeadAnchor, head_path_for
+from calmopsd.record.migrations import LATEST, migrate
+
+BUSY_TIMEOUT_MS = 10_000
+DATABASE_FILE = "calmopsd.db"
+
+
+def database_path(state_dir: Path) -> Path:
+    """Where the database lives inside calmopsd's state directory."""
+    return state_dir / DATABASE_FILE
+
+
+class Tx:
+    """An open write transaction: the sqlite-utils handle plus work to do after COMMIT."""
+
+    def __init__(self, db: sqlite_utils.Database, anchor: HeadAnchor):
+        self.db = db
+        self.anchor = anchor
+        self._after_commit: list[Callable[[], None]] = []
+
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        """Insert one row; return its primary key."""
+        pk = self.db.table(table).insert(row).last_pk
+        assert isinstance(pk, int)  # noqa: S101  # every table here has an INTEGER PRIMARY KEY
+        return pk
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+    def _committed(self) -> None:
+        for callback in self._after_commit:
+            callback()
+
+
+def connect(path: Path, *, query_only: bool = False) -> sqlite3.Connection:
+    """Open a connection with calmopsd's settings; autocommit, so transactions are explicit."""
+    conn = sqlite3.connect(
+        path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if query_only:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+class Database:
+    """calmopsd's store. Open with :meth:`open`; use :meth:`write` and :meth:`read`."""
+
+    def __init__(self, path: Path, writer: sqlite3.Connection):
+        self.path = path
+        self._writer = writer
+        self._writer_db = sqlite_utils.Database(writer)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self.anchor = HeadAnchor(head_path_for(path), None)
+
+    @classmethod
+    def open(cls, path: Path, *, upto: int = LATEST) -> Database:
+        """Open (creating if needed) and migrate the database, and check the audit anchor."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = connect(path)
+        try:
+            migrate(writer, upto=upto)
+        except BaseException:
+            writer.close()
+            raise
+        database = cls(path, writer)
+        database.anchor = reconcile_anchor(database)
+        return database
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One write transaction (``BEGIN IMMEDIATE``), serialised with every other writer."""
+        with self._write_lock:
+            tx = Tx(self._writer_db, self.anchor)
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield tx
+            except BaseException:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+            tx._committed()
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite_utils.Database]:
+        """A consistent read snapshot on this thread's own query-only connection."""
+        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
+        if db is None:
+            conn = connect(self.path, query_only=True)
+            with self._readers_lock:
+                self._readers.append(conn)
+            db = sqlite_utils.Database(conn)
+            self._local.db = db
+        db.conn.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.conn.execute("ROLLBACK")
+
+    def schema_version(self) -> int:
+        with self.read() as db:
+            row = db.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def close(self) -> None:
+        with self._write_lock:
+            self._writer.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()

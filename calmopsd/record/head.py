@@ -1,0 +1,99 @@
+"""The audit chain's head, anchored outside the database.
+
+A hash chain shows edits, deletions and reordering, but not rows cut off its
+end. So after every append the newest ``(seq, hash)`` is written to a small
+file beside the database (atomically: temp file, fsync, rename), and the
+daemon also logs it as ``audit.head``. ``verify-audit`` checks the chain
+against this anchor.
+
+The anchor only ever moves forward along the chain it already anchors: if an
+append does not extend the anchored head (the tail was cut, the file is
+missing), the file is left as it is — it is the evidence — and an error is
+logged instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from calmopsd.errors import AuditError
+
+log = structlog.get_logger("calmopsd.audit")
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    seq: int
+    hash: str
+
+
+def head_path_for(database_path: Path) -> Path:
+    return database_path.with_name(database_path.name + ".audit-head")
+
+
+def read_head(path: Path) -> AuditHead | None:
+    """The anchored head, or None when no head file exists."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(raw)
+        return AuditHead(seq=int(data["seq"]), hash=str(data["hash"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AuditError(f"{path}: unreadable audit head file ({exc})") from exc
+
+
+def write_head(path: Path, head: AuditHead) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    payload = json.dumps({"seq": head.seq, "hash": head.hash}) + "\n"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        os.write(fd, payload.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class HeadAnchor:
+    """Keeps the head file in step with appends, or stays frozen once they diverge."""
+
+    def __init__(self, path: Path, head: AuditHead | None, frozen_reason: str | None = None):
+        self.path = path
+        self._head = head
+        self._frozen_reason = frozen_reason
+        self._lock = threading.Lock()
+
+    @property
+    def head(self) -> AuditHead | None:
+        return self._head
+
+    @property
+    def frozen_reason(self) -> str | None:
+        return self._frozen_reason
+
+    def advance(self, prev_hash: str, new_head: AuditHead) -> None:
+        """Record ``new_head`` if the event it names was appended on top of the anchored head."""
+        with self._lock:
+            if self._frozen_reason is not None:
+                return
+            if self._head is not None and prev_hash != self._head.hash:
+                self._frozen_reason = (
+                    f"event {new_head.seq} does not extend the anchored head {self._head.seq}"
+                )
+                log.error("audit.head_mismatch", reason=self._frozen_reason, path=str(self.path))
+                return
+            write_head(self.path, new_head)
+            self._head = new_head

@@ -1,0 +1,280 @@
+"""Incidents and their actions and recommendations, always through a scope.
+
+Lifecycle rules (which status may follow which) belong to the incident agent;
+this module only stores, and changes status with compare-and-set so two
+racing writers cannot both win. Every change appends an audit event in the
+same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from calmopsd.model import Incident, IncidentStatus, IncidentType, Severity
+from calmopsd.record.audit import append_event
+from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_time
+from calmopsd.record.database import Database
+from calmopsd.record.scope import Scope
+
+_COLUMNS = (
+    "id, organization_id, fingerprint, type, severity, status, title, description, summary, "
+    "evidence, resolution, opened_at, updated_at, resolved_at"
+)
+
+
+def open_incident(
+    database: Database,
+    scope: Scope,
+    *,
+    organization_id: str | None,
+    fingerprint: str,
+    type: IncidentType,
+    severity: Severity,
+    title: str,
+    at: datetime,
+    actor: str,
+    description: str = "",
+    evidence: dict[str, Any] | None = None,
+) -> Incident:
+    """Insert an open incident (and its ``incident.opened`` event) for ``organization_id``."""
+    scope.check_writes(organization_id)
+    now = encode_time(at)
+    row = {
+        "organization_id": organization_id,
+        "fingerprint": fingerprint,
+        "type": IncidentType(type).value,
+        "severity": Severity(severity).value,
+        "status": IncidentStatus.OPEN.value,
+        "title": title,
+        "description": description,
+        "evidence": encode_json(evidence or {}),
+        "opened_at": now,
+        "updated_at": now,
+    }
+    with database.write() as tx:
+        incident_id = tx.insert("incidents", row)
+        append_event(
+            tx,
+            scope,
+            kind="incident.opened",
+            actor=actor,
+            at=at,
+            incident_id=incident_id,
+            data={
+                "fingerprint": fingerprint,
+                "type": row["type"],
+                "severity": row["severity"],
+                "title": title,
+            },
+        )
+    found = get_incident(database, scope, incident_id)
+    assert found is not None  # noqa: S101  # just inserted in this scope
+    return found
+
+
+def get_incident(database: Database, scope: Scope, incident_id: int) -> Incident | None:
+    """The incident if it exists *and* this scope may see it; otherwise None (no leak of ids)."""
+    where, params = scope.filter()
+    with database.read() as db:
+        row = db.execute(
+            f"SELECT {_COLUMNS} FROM incidents WHERE id = ? AND {where}", [incident_id, *params]
+        ).fetchone()
+    return _to_incident(row) if row else None
+
+
+def list_incidents(
+    database: Database, scope: Scope, *, status: IncidentStatus | None = None
+) -> list[Incident]:
+    """Incidents visible to this scope, newest first."""
+    where, scope_params = scope.filter()
+    params: list[Any] = list(scope_params)
+    if status is not None:
+        where += " AND status = ?"
+        params.append(IncidentStatus(status).value)
+    with database.read() as db:
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM incidents WHERE {where} ORDER BY opened_at DESC, id DESC",
+            params,
+        ).fetchall()
+    return [_to_incident(row) for row in rows]
+
+
+def change_status(
+    database: Database,
+    scope: Scope,
+    incident_id: int,
+    *,
+    expected: IncidentStatus,
+    new: IncidentStatus,
+    at: datetime,
+    actor: str,
+    resolution: str | None = None,
+) -> bool:
+    """Move the incident from ``expected`` to ``new``; False if it was not in ``expected``.
+
+    Compare-and-set: of two callers racing on the same transition exactly one
+    gets True, and only that one's event is appended.
+    """
+    where, params = scope.filter()
+    now = encode_time(at)
+    resolved_at = now if new == IncidentStatus.RESOLVED else None
+    with database.write() as tx:
+        changed = tx.db.execute(
+            f"""UPDATE incidents SET status = ?, updated_at = ?, resolution = ?, resolved_at = ?
+                WHERE id = ? AND status = ? AND {where}""",
+            [new.value, now, resolution, resolved_at, incident_id, expected.value, *params],
+        ).rowcount
+        if changed != 1:
+            return False
+        append_event(
+            tx,
+            scope,
+            kind="incident.status_changed",
+            actor=actor,
+            at=at,
+            incident_id=incident_id,
+            data={"from": expected.value, "to": new.value, "resolution": resolution},
+        )
+    return True
+
+
+def add_action(
+    database: Database,
+    scope: Scope,
+    incident_id: int,
+    *,
+    action: str,
+    params: dict[str, Any],
+    status: str,
+    at: datetime,
+    actor: str,
+) -> int:
+    """Record an action taken (or refused) for an incident; returns its id."""
+    return _add_child(
+        database,
+        scope,
+        "incident_actions",
+        incident_id,
+        at=at,
+        actor=actor,
+        row={
+            "action": action,
+            "params": encode_json(params),
+            "status": status,
+            "requested_by": actor,
+            "requested_at": encode_time(at),
+        },
+    )
+
+
+def add_recommendation(
+    database: Database,
+    scope: Scope,
+    incident_id: int,
+    *,
+    kind: str,
+    rationale: str,
+    at: datetime,
+    actor: str,
+    action: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> int:
+    """Propose a step for a human to approve; returns its id."""
+    return _add_child(
+        database,
+        scope,
+        "incident_recommendations",
+        incident_id,
+        at=at,
+        actor=actor,
+        row={
+            "kind": kind,
+            "action": action,
+            "params": encode_json(params or {}),
+            "rationale": rationale,
+            "created_at": encode_time(at),
+        },
+    )
+
+
+_ADDED_EVENT = {
+    "incident_actions": "action.recorded",
+    "incident_recommendations": "recommendation.proposed",
+}
+
+
+def _add_child(
+    database: Database,
+    scope: Scope,
+    table: str,
+    incident_id: int,
+    *,
+    row: dict[str, Any],
+    at: datetime,
+    actor: str,
+) -> int:
+    with database.write() as tx:
+        # append_event resolves the incident's organization through the scope and
+        # raises ScopeError if this scope cannot see it, before anything is inserted.
+        event = append_event(
+            tx,
+            scope,
+            kind=_ADDED_EVENT[table],
+            actor=actor,
+            at=at,
+            incident_id=incident_id,
+            data={k: decode_json(v) if k == "params" else v for k, v in row.items()},
+        )
+        record = {**row, "incident_id": incident_id, "organization_id": event.organization_id}
+        return tx.insert(table, record)
+
+
+def list_children(
+    database: Database, scope: Scope, table: str, incident_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Rows of ``incident_actions`` or ``incident_recommendations`` visible to this scope."""
+    if table not in _ADDED_EVENT:
+        raise ValueError(f"not a child table: {table}")
+    where, scope_params = scope.filter()
+    params: list[Any] = list(scope_params)
+    if incident_id is not None:
+        where += " AND incident_id = ?"
+        params.append(incident_id)
+    with database.read() as db:
+        return list(db.query(f"SELECT * FROM {table} WHERE {where} ORDER BY id", params))
+
+
+def _to_incident(row: tuple[Any, ...]) -> Incident:
+    (
+        id_,
+        org,
+        fingerprint,
+        type_,
+        severity,
+        status,
+        title,
+        description,
+        summary,
+        evidence,
+        resolution,
+        opened_at,
+        updated_at,
+        resolved_at,
+    ) = row
+    return Incident(
+        id=id_,
+        organization_id=org,
+        fingerprint=fingerprint,
+        type=IncidentType(type_),
+        severity=Severity(severity),
+        status=IncidentStatus(status),
+        title=title,
+        description=description,
+        summary=summary,
+        evidence=decode_json(evidence),
+        resolution=resolution,
+        opened_at=decode_time(opened_at),
+        updated_at=decode_time(updated_at),
+        resolved_at=decode_time(resolved_at) if resolved_at else None,
+    )

@@ -1,0 +1,188 @@
+"""Numbered schema migrations, each applied atomically with its record.
+
+A migration is a tuple of SQL statements. Each one runs inside one
+``BEGIN IMMEDIATE`` transaction together with the row that records it in
+``schema_migrations``, so a crash leaves the database either before or after
+a migration, never half-way. Applied migrations are skipped, which makes
+:func:`migrate` idempotent. Never edit a released migration: add a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from calmopsd.errors import SchemaTooNewError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+_INCIDENT_TYPES = "'memory','disk','upload','deploy','dependency','network'"
+
+_CORE_TABLES = (
+    """CREATE TABLE health_snapshots (
+        id INTEGER PRIMARY KEY,
+        taken_at TEXT NOT NULL,
+        sampler TEXT NOT NULL,
+        organization_id TEXT,
+        ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+        duration_ms REAL NOT NULL,
+        readings TEXT NOT NULL CHECK (json_valid(readings))
+    )""",
+    "CREATE INDEX health_snapshots_by_sampler ON health_snapshots (sampler, taken_at)",
+    f"""CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        organization_id TEXT,
+        fingerprint TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ({_INCIDENT_TYPES})),
+        severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        status TEXT NOT NULL
+            CHECK (status IN ('open', 'stabilizing', 'monitoring', 'resolved')),
+        title TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        summary TEXT NOT NULL DEFAULT '',
+        evidence TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(evidence)),
+        resolution TEXT,
+        opened_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        resolved_at TEXT
+    )""",
+    # One unresolved incident per problem; a platform-wide and an organization
+    # incident with the same fingerprint are different problems.
+    """CREATE UNIQUE INDEX incidents_one_unresolved_per_fingerprint
+        ON incidents (coalesce(organization_id, ''), fingerprint)
+        WHERE status != 'resolved'""",
+    "CREATE INDEX incidents_by_org_status ON incidents (organization_id, status, opened_at)",
+    """CREATE TABLE incident_events (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        incident_id INTEGER REFERENCES incidents (id),
+        organization_id TEXT,
+        kind TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        data TEXT NOT NULL CHECK (json_valid(data)),
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX incident_events_by_incident ON incident_events (incident_id, seq)",
+    """CREATE TABLE incident_actions (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER REFERENCES incidents (id),
+        organization_id TEXT,
+        action TEXT NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(params)),
+        status TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        finished_at TEXT,
+        outcome TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(outcome))
+    )""",
+    "CREATE INDEX incident_actions_by_incident ON incident_actions (incident_id)",
+    """CREATE TABLE incident_recommendations (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        organization_id TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('safe_action', 'manual')),
+        action TEXT,
+        params TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(params)),
+        rationale TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'proposed'
+            CHECK (status IN ('proposed', 'approved', 'rejected', 'executed')),
+        created_at TEXT NOT NULL,
+        decided_at TEXT,
+        decided_by TEXT
+    )""",
+    "CREATE INDEX incident_recommendations_by_incident ON incident_recommendations (incident_id)",
+)
+
+
+def _append_only(table: str) -> tuple[str, ...]:
+    return tuple(
+        f"""CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table}
+            BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"""
+        for verb in ("UPDATE", "DELETE")
+    )
+
+
+def _same_org_as_incident(table: str) -> str:
+    """A child row must belong to its incident's organization (defence in depth)."""
+    return f"""CREATE TRIGGER {table}_same_org BEFORE INSERT ON {table}
+        WHEN NEW.incident_id IS NOT NULL AND NEW.organization_id IS NOT
+            (SELECT organization_id FROM incidents WHERE id = NEW.incident_id)
+        BEGIN SELECT RAISE(ABORT, '{table}.organization_id must match its incident'); END"""
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "core tables", _CORE_TABLES),
+    Migration(
+        2,
+        "database guards: append-only audit log, child rows in their incident's organization",
+        _append_only("incident_events")
+        + tuple(
+            _same_org_as_incident(t)
+            for t in ("incident_events", "incident_actions", "incident_recommendations")
+        ),
+    ),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+_BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)"""
+
+
+def applied_versions(conn: sqlite3.Connection) -> set[int]:
+    conn.execute(_BOOKKEEPING)
+    return {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+
+
+def migrate(conn: sqlite3.Connection, upto: int = LATEST) -> list[int]:
+    """Apply every migration not yet applied, up to ``upto``; return the versions applied.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``) so the
+    transactions here are the only ones.
+    """
+    done = applied_versions(conn)
+    unknown = sorted(v for v in done if v > LATEST)
+    if unknown:
+        raise SchemaTooNewError(
+            f"database has schema version {unknown[-1]}, this calmopsd knows up to {LATEST}; "
+            "upgrade calmopsd instead of opening a newer database with an older one"
+        )
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.version in done or migration.version > upto:
+            continue
+        if _apply(conn, migration):
+            applied.append(migration.version)
+    return applied
+
+
+def _apply(conn: sqlite3.Connection, migration: Migration) -> bool:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-check under the write lock: another process may have just applied it.
+        if conn.execute(
+            "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+        ).fetchone():
+            conn.execute("ROLLBACK")
+            return False
+        for statement in migration.statements:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+            (migration.version, migration.name),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return True

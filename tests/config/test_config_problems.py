@@ -1,0 +1,270 @@
+"""Broken config files: each must produce exactly the `file:line: key.path: message` lines."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from calmopsd.config import Config, load_config
+from calmopsd.errors import ConfigError
+
+NAME = "calmops.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A relative file name keeps the expected messages readable: "calmops.yaml:3: ...".
+    monkeypatch.chdir(tmp_path)
+
+
+def problems_for(text: str) -> list[str]:
+    Path(NAME).write_text(textwrap.dedent(text), encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(Path(NAME))
+    return raised.value.problems
+
+
+def test_broken_yaml_syntax_points_at_the_offending_line() -> None:
+    text = """\
+        log:
+          level: info
+           format: json
+        """
+    assert problems_for(text) == ["calmops.yaml:3: yaml: mapping values are not allowed here"]
+
+
+def test_an_unknown_top_level_key_is_refused_with_a_suggestion() -> None:
+    text = """\
+        state_dir: /srv/calmops
+        logging:
+          level: debug
+        """
+    assert problems_for(text) == ["calmops.yaml:2: logging: unknown key (did you mean 'log'?)"]
+
+
+def test_an_unknown_key_with_no_near_match_lists_the_known_keys() -> None:
+    assert problems_for("colour: blue\n") == [
+        "calmops.yaml:1: colour: unknown key "
+        "(known keys: state_dir, log, audit, thresholds, incidents)"
+    ]
+
+
+def test_a_misspelt_nested_key_names_the_full_path_and_the_key_it_resembles() -> None:
+    text = """\
+        # a comment first, so the line is not simply 1 or 2
+        log:
+          levle: debug
+        """
+    assert problems_for(text) == ["calmops.yaml:3: log.levle: unknown key (did you mean 'level'?)"]
+
+
+def test_a_string_where_a_whole_number_belongs_is_refused() -> None:
+    text = """\
+        thresholds:
+          server_errors_per_minute: abc
+        """
+    assert problems_for(text) == [
+        "calmops.yaml:2: thresholds.server_errors_per_minute: must be a whole number (got 'abc')"
+    ]
+
+
+def test_a_yaml_boolean_is_not_taken_for_a_count() -> None:
+    text = """\
+        thresholds:
+          server_errors_per_minute: yes
+        """
+    assert problems_for(text) == [
+        "calmops.yaml:2: thresholds.server_errors_per_minute: must be a whole number (got true)"
+    ]
+
+
+def test_a_percent_above_100_is_out_of_range() -> None:
+    text = """\
+        thresholds:
+          disk_percent: 80
+          memory_percent: 150
+        """
+    assert problems_for(text) == [
+        "calmops.yaml:3: thresholds.memory_percent: must be ≤ 100 (got 150)"
+    ]
+
+
+def test_a_negative_percent_is_out_of_range() -> None:
+    text = """\
+        thresholds:
+          disk_percent: -5
+        """
+    assert problems_for(text) == ["calmops.yaml:2: thresholds.disk_percent: must be ≥ 0 (got -5)"]
+
+
+def test_a_percent_that_is_not_a_number_says_how_to_write_one() -> None:
+    text = """\
+        thresholds:
+          upload_failure_percent: lots
+        """
+    assert problems_for(text) == [
+        "calmops.yaml:2: thresholds.upload_failure_percent: "
+        "must be a percentage like 85 or 85% (got 'lots')"
+    ]
+
+
+def test_a_duration_with_an_unknown_unit_is_refused() -> None:
+    text = """\
+        incidents:
+          stale_after: 5y
+        """
+    assert problems_for(text) == [
+        "calmops.yaml:2: incidents.stale_after: must be a duration like 30s, 5m or 24h (got '5y')"
+    ]
+
+
+def test_a_bare_number_is_not_guessed_to_be_seconds() -> None:
+    text = """\
+        audit:
+          head_log_interval: 30
+        """
+    assert problems_for(text) == [
+        "calmops.yaml:2: audit.head_log_interval: must be a duration like 30s, 5m or 24h (got 30)"
+    ]
+
+
+def test_a_zero_interval_is_refused_where_it_must_be_positive() -> None:
+    text = """\
+        audit:
+          head_log_interval: 0m
+        """
+    assert problems_for(text) == ["calmops.yaml:2: audit.head_log_interval: must be longer than 0s"]
+
+
+def test_a_level_outside_the_enum_lists_the_allowed_values() -> None:
+    text = """\
+        log:
+          level: loud
+        """
+    assert problems_for(text) == [
+        "calmops.yaml:2: log.level: must be one of: debug, info, warning, error (got 'loud')"
+    ]
+
+
+def test_a_section_given_as_a_scalar_must_be_a_mapping() -> None:
+    assert problems_for("log: debug\n") == [
+        "calmops.yaml:1: log: must be a mapping of keys (got 'debug')"
+    ]
+
+
+def test_a_section_given_as_a_list_must_be_a_mapping() -> None:
+    text = """\
+        state_dir: /srv/calmops
+        thresholds:
+          - memory_percent: 90
+        """
+    assert problems_for(text) == [
+        "calmops.yaml:2: thresholds: must be a mapping of keys (got a list)"
+    ]
+
+
+def test_a_mapping_where_a_value_belongs_is_refused() -> None:
+    text = """\
+        state_dir:
+          path: /srv/calmops
+        """
+    assert problems_for(text) == ["calmops.yaml:1: state_dir: must be a path (got a mapping)"]
+
+
+def test_a_duplicate_key_is_refused_rather_than_last_one_wins() -> None:
+    text = """\
+        log:
+          level: info
+          format: json
+          level: debug
+        """
+    assert problems_for(text) == ["calmops.yaml:4: log.level: duplicate key (first at line 2)"]
+
+
+def test_a_list_at_the_top_level_is_not_a_config() -> None:
+    text = """\
+        # calmops
+        - log
+        - audit
+        """
+    assert problems_for(text) == ["calmops.yaml:2: (top level): must be a mapping of keys"]
+
+
+def test_a_missing_file_is_reported_without_a_line() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(Path("nowhere.yaml"))
+    assert raised.value.problems == ["nowhere.yaml: cannot read config: No such file or directory"]
+
+
+def test_a_python_tag_is_refused_by_the_safe_loader() -> None:
+    problems = problems_for("log: !!python/object/apply:os.system [true]\n")
+    assert problems == [
+        "calmops.yaml:1: yaml: could not determine a constructor for the tag "
+        "'tag:yaml.org,2002:python/object/apply:os.system'"
+    ]
+
+
+def test_every_problem_is_reported_at_once_in_line_order() -> None:
+    text = """\
+        incidents:
+          stale_after: 0s
+        log:
+          level: loud
+        thresholds:
+          memory_percent: 150
+          bogus: 1
+          memory_percent: 90
+        audit: hourly
+        """
+    assert problems_for(text) == [
+        "calmops.yaml:2: incidents.stale_after: must be longer than 0s",
+        "calmops.yaml:4: log.level: must be one of: debug, info, warning, error (got 'loud')",
+        "calmops.yaml:7: thresholds.bogus: unknown key (known keys: memory_percent, "
+        "disk_percent, upload_failure_percent, server_errors_per_minute)",
+        "calmops.yaml:8: thresholds.memory_percent: duplicate key (first at line 6)",
+        "calmops.yaml:9: audit: must be a mapping of keys (got 'hourly')",
+    ]
+
+
+def test_the_error_text_joins_the_problems_without_pydantic_noise() -> None:
+    Path(NAME).write_text("log:\n  level: loud\nthresholds: []\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(Path(NAME))
+    text = str(raised.value)
+    assert text.count("\n") == 1
+    assert "pydantic" not in text
+    assert "http" not in text
+
+
+def test_a_relative_state_dir_is_resolved_against_the_config_files_directory(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / NAME).write_text("state_dir: ./var\n", encoding="utf-8")
+    config = load_config(Path("etc") / NAME)
+    assert config.state_dir == tmp_path / "etc" / "var"
+    assert not config.state_dir.exists()
+
+
+def test_an_empty_file_means_all_defaults() -> None:
+    Path(NAME).write_text("# nothing set yet\n", encoding="utf-8")
+    assert load_config(Path(NAME)) == Config()
+
+
+def test_a_section_left_without_keys_means_its_defaults() -> None:
+    Path(NAME).write_text("log:\n  # level: debug\nthresholds:\n", encoding="utf-8")
+    assert load_config(Path(NAME)) == Config()
+
+
+def test_loading_changes_nothing_and_repeats_the_same_problems(tmp_path: Path) -> None:
+    Path(NAME).write_text("log:\n  level: loud\nstate_dir: var\n", encoding="utf-8")
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*")}
+    outcomes = []
+    for _ in range(2):
+        with pytest.raises(ConfigError) as raised:
+            load_config(Path(NAME))
+        outcomes.append(raised.value.problems)
+    assert outcomes[0] == outcomes[1]
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*")} == before

@@ -1,0 +1,89 @@
+"""The shipped config/calmops.yaml is the settings reference: it must load and match the schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from calmopsd.config import SHIPPED_CONFIG, Config, load_config
+from calmopsd.config.lines import KeyPath, map_lines
+
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "calmops.yaml"
+
+
+def schema_fields(model: type[BaseModel], prefix: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
+    """Every field of ``model``, nested sections included, with its description."""
+    for name, field in model.model_fields.items():
+        yield (*prefix, name), field.description or ""
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from schema_fields(field.annotation, (*prefix, name))
+
+
+def schema_models(model: type[BaseModel]) -> Iterator[type[BaseModel]]:
+    yield model
+    for field in model.model_fields.values():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from schema_models(field.annotation)
+
+
+def test_the_shipped_file_loads_to_exactly_the_schema_defaults() -> None:
+    assert load_config(REPO_CONFIG) == Config()
+
+
+def test_the_defaults_are_the_documented_product_defaults() -> None:
+    dumped = Config().model_dump(mode="json")
+    assert dumped == {
+        "state_dir": "/var/lib/calmopsd",
+        "log": {"level": "info", "format": "auto"},
+        "audit": {"head_log_interval": "1h"},
+        "thresholds": {
+            "memory_percent": 85.0,
+            "disk_percent": 80.0,
+            "upload_failure_percent": 10.0,
+            "server_errors_per_minute": 10,
+        },
+        "incidents": {"stale_after": "1d"},
+    }
+
+
+def test_the_packaged_copy_is_the_same_file() -> None:
+    assert SHIPPED_CONFIG.read_bytes() == REPO_CONFIG.read_bytes()
+    assert load_config(SHIPPED_CONFIG) == Config()
+
+
+def test_in_a_checkout_the_packaged_copy_is_a_symlink_not_a_second_copy() -> None:
+    assert SHIPPED_CONFIG.is_symlink()
+    assert SHIPPED_CONFIG.resolve() == REPO_CONFIG
+
+
+def test_every_schema_field_appears_in_the_shipped_file_with_a_comment_above() -> None:
+    text = REPO_CONFIG.read_text(encoding="utf-8")
+    written = map_lines(text).lines
+    source = text.splitlines()
+    undocumented = [
+        ".".join(map(str, path))
+        for path, _ in schema_fields(Config)
+        if path not in written or not source[written[path] - 2].strip().startswith("#")
+    ]
+    assert undocumented == []
+
+
+def test_the_shipped_file_has_no_key_the_schema_lacks() -> None:
+    known = {path for path, _ in schema_fields(Config)}
+    assert set(map_lines(REPO_CONFIG.read_text(encoding="utf-8")).lines) == known
+
+
+def test_every_schema_field_has_a_description() -> None:
+    missing = [path for path, description in schema_fields(Config) if not description.strip()]
+    assert missing == []
+
+
+def test_every_model_forbids_unknown_keys_and_is_frozen() -> None:
+    lax = [
+        model.__name__
+        for model in schema_models(Config)
+        if model.model_config.get("extra") != "forbid" or not model.model_config.get("frozen")
+    ]
+    assert lax == []

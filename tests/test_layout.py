@@ -1,0 +1,108 @@
+"""Drift checks: import directions, one subprocess module, documented commands, the unit file."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import click
+import pytest
+
+from calmopsd.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "calmopsd"
+
+# For each part: the calmopsd parts it must never import.
+FORBIDDEN = {
+    "record": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "config"},
+    "config": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli"},
+    "sense": {"record", "act", "respond", "serve", "daemon", "cli"},
+    "detect": {"record", "act", "respond", "serve", "daemon", "cli", "sense"},
+    "model": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config"},
+    "errors": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config"},
+    "clock": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config"},
+}
+
+
+def calmopsd_imports(path: Path) -> set[str]:
+    """The top-level calmopsd parts a module imports (``calmopsd.record.x`` → ``record``)."""
+    parts: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            bits = name.split(".")
+            if bits[0] == "calmopsd" and len(bits) > 1:
+                parts.add(bits[1])
+    return parts
+
+
+def part_of(path: Path) -> str:
+    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+
+
+def test_imports_only_point_down_the_pipeline() -> None:
+    violations = []
+    for path in PACKAGE.rglob("*.py"):
+        part = part_of(path)
+        bad = calmopsd_imports(path) & FORBIDDEN.get(part, set())
+        if bad:
+            violations.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert violations == []
+
+
+def test_the_import_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("from calmopsd.record.database import Database\nimport calmopsd.act.x\n")
+    assert calmopsd_imports(probe) == {"record", "act"}
+
+
+def test_no_module_starts_a_subprocess_or_a_shell_except_the_runner() -> None:
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "runner.py"
+        and re.search(r"\bsubprocess\b|os\.system|os\.popen|shell=True", path.read_text())
+    ]
+    assert offenders == []
+
+
+def test_the_readme_documents_every_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert isinstance(main, click.Group)
+    missing = [name for name in main.commands if f"calmopsd {name}" not in readme]
+    assert missing == []
+    assert "make run" in readme
+    assert "make test" in readme
+
+
+def test_ci_runs_make_test_and_nothing_cleverer() -> None:
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    commands = [
+        line.strip()
+        for line in script.splitlines()
+        if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))
+    ]
+    assert commands == ["make test"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_the_systemd_unit_is_hardened_to_an_exposure_of_at_most_2() -> None:
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "systemd/calmopsd.service"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    match = re.search(r"Overall exposure level for calmopsd.service: ([0-9.]+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= 2.0
