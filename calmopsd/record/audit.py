@@ -23,7 +23,7 @@ import structlog
 from calmopsd.errors import ScopeError, StoreError
 from calmopsd.model import AuditEvent
 from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_time
-from calmopsd.record.head import AuditHead, HeadAnchor, head_path_for, read_head
+from calmopsd.record.head import AuditHead, HeadAnchor, head_path_for, read_head, write_head
 from calmopsd.record.scope import Scope
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def append_event(
     its own; None means platform-wide).
     """
     if incident_id is not None:
-        organization_id = _incident_organization(tx.db, scope, incident_id)
+        organization_id = incident_organization(tx.db, scope, incident_id)
     elif not scope.is_super_admin:
         organization_id = organization_id or scope.organization_id
     scope.check_writes(organization_id)
@@ -91,7 +91,8 @@ def append_event(
     )
 
 
-def _incident_organization(db: sqlite_utils.Database, scope: Scope, incident_id: int) -> str | None:
+def incident_organization(db: sqlite_utils.Database, scope: Scope, incident_id: int) -> str | None:
+    """The organization of an incident this scope can see; ScopeError if it cannot."""
     where, params = scope.filter()
     row = db.execute(
         f"SELECT organization_id FROM incidents WHERE id = ? AND {where}", [incident_id, *params]
@@ -169,12 +170,12 @@ def verify_chain(
     count = expected - 1
     if head is None:
         if head_known and count:
-            return Verdict(count, 1, "the audit head file is missing; the tail cannot be proven")
+            return Verdict(0, 1, "the audit head file is missing; the tail cannot be proven")
         return Verdict(count)
     if head.seq > count:
         return Verdict(count, count + 1, f"log ends at {count} but the head anchors {head.seq}")
     if hashes.get(head.seq, head.hash) != head.hash:
-        return Verdict(count, head.seq, "differs from the anchored head")
+        return Verdict(head.seq - 1, head.seq, "differs from the anchored head")
     return Verdict(count)
 
 
@@ -218,6 +219,13 @@ def reconcile_anchor(database: Database) -> HeadAnchor:
         last = db.execute(
             "SELECT seq, hash FROM incident_events ORDER BY seq DESC LIMIT 1"
         ).fetchone()
+    if head is None and last is None:
+        # Anchor the empty chain now, so that a crash between the first COMMIT and the
+        # first head write looks like a lagging head (caught up below on the next open),
+        # never like a deleted head file.
+        genesis = AuditHead(0, GENESIS)
+        write_head(path, genesis)
+        return HeadAnchor(path, genesis)
     if verdict.ok and last is not None and head is not None and head.seq < last[0]:
         # Appended, then stopped before the head file moved: the chain proves the link.
         log.warning("audit.head_caught_up", anchored=head.seq, head=last[0])

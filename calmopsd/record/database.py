@@ -11,6 +11,8 @@ survive a power cut, and the write rate here is far below what FULL allows.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
+from calmopsd.errors import StoreError
 from calmopsd.record.audit import reconcile_anchor
 from calmopsd.record.head import HeadAnchor, head_path_for
 from calmopsd.record.migrations import LATEST, migrate
@@ -70,6 +73,24 @@ def connect(path: Path, *, query_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def _lock_exclusively(lock_path: Path) -> int:
+    """Hold an flock for as long as the database is open: one writing process per file.
+
+    Two daemons on one state directory would each keep the audit head in memory
+    and overwrite each other's anchor.
+    """
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StoreError(f"{lock_path}: in use by another calmopsd (pid {holder})") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
 class Database:
     """calmopsd's store. Open with :meth:`open`; use :meth:`write` and :meth:`read`."""
 
@@ -82,19 +103,31 @@ class Database:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self.anchor = HeadAnchor(head_path_for(path), None)
+        self._lock_fd: int | None = None
 
     @classmethod
     def open(cls, path: Path, *, upto: int = LATEST) -> Database:
         """Open (creating if needed) and migrate the database, and check the audit anchor."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = connect(path)
+        lock_fd = _lock_exclusively(path.with_name(path.name + ".lock"))
+        try:
+            writer = connect(path)
+        except BaseException:
+            os.close(lock_fd)
+            raise
         try:
             migrate(writer, upto=upto)
         except BaseException:
             writer.close()
+            os.close(lock_fd)
             raise
         database = cls(path, writer)
-        database.anchor = reconcile_anchor(database)
+        database._lock_fd = lock_fd
+        try:
+            database.anchor = reconcile_anchor(database)
+        except BaseException:
+            database.close()
+            raise
         return database
 
     @contextmanager
@@ -105,11 +138,13 @@ class Database:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield tx
+                # Inside the try: a failed COMMIT (deferred constraint, disk full, I/O
+                # error) can leave the transaction open, and every later BEGIN would fail.
+                self._writer.execute("COMMIT")
             except BaseException:
                 if self._writer.in_transaction:
                     self._writer.execute("ROLLBACK")
                 raise
-            self._writer.execute("COMMIT")
             tx._committed()
 
     @contextmanager
@@ -136,6 +171,9 @@ class Database:
     def close(self) -> None:
         with self._write_lock:
             self._writer.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = None
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()

@@ -4,7 +4,9 @@ A hash chain shows edits, deletions and reordering, but not rows cut off its
 end. So after every append the newest ``(seq, hash)`` is written to a small
 file beside the database (atomically: temp file, fsync, rename), and the
 daemon also logs it as ``audit.head``. ``verify-audit`` checks the chain
-against this anchor.
+against this anchor. An empty log is anchored at ``(0, GENESIS)`` when the
+database is opened, so a missing head file always means it was removed, never
+a crash between the first commit and the first head write.
 
 The anchor only ever moves forward along the chain it already anchors: if an
 append does not extend the anchored head (the tail was cut, the file is
@@ -95,5 +97,10 @@ class HeadAnchor:
                 )
                 log.error("audit.head_mismatch", reason=self._frozen_reason, path=str(self.path))
                 return
-            write_head(self.path, new_head)
+            # The database is the truth and has committed: follow it in memory even if
+            # the file cannot be written now; the next append writes it again.
             self._head = new_head
+            try:
+                write_head(self.path, new_head)
+            except OSError as exc:
+                log.error("audit.head_write_failed", path=str(self.path), error=str(exc))

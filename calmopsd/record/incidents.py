@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from calmopsd.model import Incident, IncidentStatus, IncidentType, Severity
-from calmopsd.record.audit import append_event
+from calmopsd.record.audit import append_event, incident_organization
 from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_time
 from calmopsd.record.database import Database
 from calmopsd.record.scope import Scope
@@ -215,19 +215,24 @@ def _add_child(
     actor: str,
 ) -> int:
     with database.write() as tx:
-        # append_event resolves the incident's organization through the scope and
-        # raises ScopeError if this scope cannot see it, before anything is inserted.
-        event = append_event(
+        # Resolving the incident through the scope raises ScopeError before anything
+        # is written when this scope cannot see it.
+        organization_id = incident_organization(tx.db, scope, incident_id)
+        record = {**row, "incident_id": incident_id, "organization_id": organization_id}
+        child_id = tx.insert(table, record)
+        append_event(
             tx,
             scope,
             kind=_ADDED_EVENT[table],
             actor=actor,
             at=at,
             incident_id=incident_id,
-            data={k: decode_json(v) if k == "params" else v for k, v in row.items()},
+            data={
+                "id": child_id,
+                **{k: decode_json(v) if k == "params" else v for k, v in row.items()},
+            },
         )
-        record = {**row, "incident_id": incident_id, "organization_id": event.organization_id}
-        return tx.insert(table, record)
+    return child_id
 
 
 def list_children(

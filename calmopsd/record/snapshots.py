@@ -26,6 +26,9 @@ def add_snapshot(
     readings: dict[str, Any],
     organization_id: str | None = None,
 ) -> int:
+    """Store one snapshot; an organization scope's snapshots default to its organization."""
+    if not scope.is_super_admin:
+        organization_id = organization_id or scope.organization_id
     scope.check_writes(organization_id)
     with database.write() as tx:
         return tx.insert(

@@ -122,3 +122,13 @@ def test_an_invalid_config_at_start_exits_2_with_every_error_and_creates_nothing
     assert result.returncode == 2
     assert result.stderr.strip() == f"{bad}:3: audit.head_log_interval: must be longer than 0s"
     assert not (tmp_path / "state").exists()
+
+
+def test_a_second_daemon_on_the_same_state_dir_refuses_to_start(
+    config_file: Path, daemons: list[DaemonProcess]
+) -> None:
+    first = start(daemons, "--config", str(config_file))
+    second = calmopsd("run", "--config", str(config_file))
+    assert second.returncode == 1
+    assert f"in use by another calmopsd (pid {first.proc.pid})" in second.stdout
+    assert stop_within(first, signal.SIGTERM, 5)[0] == 0

@@ -1,0 +1,30 @@
+"""Fixtures shared by the store tests in tests/record and tests/security."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from calmopsd.record.database import Database, database_path
+
+
+@pytest.fixture
+def at() -> datetime:
+    """A fixed, timezone-aware moment: nothing in the store reads the clock."""
+    return datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return database_path(tmp_path / "state")
+
+
+@pytest.fixture
+def database(db_path: Path) -> Iterator[Database]:
+    """A migrated database in a real file under tmp_path, closed at teardown."""
+    opened = Database.open(db_path)
+    yield opened
+    opened.close()

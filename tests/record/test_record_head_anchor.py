@@ -1,0 +1,222 @@
+"""The head file beside the database: moved by commits only, caught up after a crash,
+frozen once the log and the anchor disagree."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from calmopsd.record.audit import GENESIS, Verdict, append_event, verify_file
+from calmopsd.record.database import Database
+from calmopsd.record.head import AuditHead, head_path_for, read_head
+from calmopsd.record.scope import Scope
+
+
+class Boom(Exception):
+    pass
+
+
+def append(database: Database, at: datetime, note: str = "") -> AuditHead:
+    with database.write() as tx:
+        event = append_event(
+            tx, Scope.platform(), kind="note", actor="test", at=at, data={"note": note}
+        )
+    return AuditHead(event.seq, event.hash)
+
+
+def last_event(path: Path) -> AuditHead:
+    conn = sqlite3.connect(path)
+    try:
+        seq, digest = conn.execute(
+            "SELECT seq, hash FROM incident_events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    return AuditHead(seq, digest)
+
+
+def event_count(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        count: int = conn.execute("SELECT count(*) FROM incident_events").fetchone()[0]
+    finally:
+        conn.close()
+    return count
+
+
+def test_an_empty_database_is_anchored_at_genesis(database: Database) -> None:
+    assert read_head(head_path_for(database.path)) == AuditHead(0, GENESIS)
+    assert database.anchor.head == AuditHead(0, GENESIS)
+    assert verify_file(database.path) == Verdict(0)
+
+
+def test_open_catches_up_after_a_crash_before_the_first_head_write(
+    db_path: Path, at: datetime
+) -> None:
+    database = Database.open(db_path)
+    before_first = head_path_for(db_path).read_bytes()
+    first = append(database, at)
+    database.close()
+    head_path_for(db_path).write_bytes(before_first)
+
+    reopened = Database.open(db_path)
+    try:
+        assert reopened.anchor.frozen_reason is None
+        assert read_head(head_path_for(db_path)) == first
+    finally:
+        reopened.close()
+    assert verify_file(db_path) == Verdict(1)
+
+
+def test_the_head_file_follows_every_committed_append(database: Database, at: datetime) -> None:
+    head_file = head_path_for(database.path)
+    for seq in range(1, 6):
+        written = append(database, at)
+        assert written.seq == seq
+        assert read_head(head_file) == written == last_event(database.path)
+        assert database.anchor.head == written
+
+
+def test_the_head_file_is_small_json_named_after_the_database(
+    database: Database, at: datetime
+) -> None:
+    written = append(database, at)
+
+    head_file = database.path.with_name("calmopsd.db.audit-head")
+    assert head_file.read_text() == f'{{"seq": 1, "hash": "{written.hash}"}}\n'
+
+
+def test_a_rolled_back_append_leaves_no_row_and_does_not_move_the_head(
+    database: Database, at: datetime
+) -> None:
+    before = append(database, at)
+    head_bytes = head_path_for(database.path).read_bytes()
+
+    with pytest.raises(Boom), database.write() as tx:
+        append_event(tx, Scope.platform(), kind="doomed", actor="test", at=at)
+        raise Boom
+
+    assert event_count(database.path) == 1
+    assert head_path_for(database.path).read_bytes() == head_bytes
+    assert database.anchor.head == before
+    after = append(database, at)
+    assert after.seq == 2
+    assert verify_file(database.path) == Verdict(2)
+
+
+def test_open_catches_up_a_head_file_one_event_behind(db_path: Path, at: datetime) -> None:
+    database = Database.open(db_path)
+    anchored = append(database, at)
+    stale = head_path_for(db_path).read_bytes()
+    newest = append(database, at)
+    database.close()
+    # A crash between COMMIT and the head file's rename looks like this:
+    head_path_for(db_path).write_bytes(stale)
+    assert read_head(head_path_for(db_path)) == anchored
+    assert verify_file(db_path) == Verdict(2)
+
+    with capture_logs() as logs:
+        reopened = Database.open(db_path)
+    try:
+        assert read_head(head_path_for(db_path)) == newest
+        assert reopened.anchor.head == newest
+        assert {"event": "audit.head_caught_up", "anchored": 1, "head": 2} in [
+            {k: e[k] for k in ("event", "anchored", "head") if k in e} for e in logs
+        ]
+        assert append(reopened, at).seq == 3
+    finally:
+        reopened.close()
+    assert verify_file(db_path) == Verdict(3)
+
+
+def test_after_a_truncation_the_head_file_stays_frozen_and_verify_keeps_failing(
+    db_path: Path, at: datetime
+) -> None:
+    database = Database.open(db_path)
+    for _ in range(5):
+        head = append(database, at)
+    database.close()
+    evidence = head_path_for(db_path).read_bytes()
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("DROP TRIGGER incident_events_no_delete")
+    conn.execute("DELETE FROM incident_events WHERE seq > 3")
+    conn.close()
+
+    with capture_logs() as logs:
+        reopened = Database.open(db_path)
+    try:
+        assert reopened.anchor.frozen_reason == "log ends at 3 but the head anchors 5"
+        assert [e["event"] for e in logs if e["log_level"] == "error"] == ["audit.chain_broken"]
+        for n in range(3):
+            append(reopened, at, note=f"after the cut {n}")
+    finally:
+        reopened.close()
+
+    assert head_path_for(db_path).read_bytes() == evidence
+    assert read_head(head_path_for(db_path)) == head
+    assert event_count(db_path) == 6
+    assert verify_file(db_path) == Verdict(4, 5, "differs from the anchored head")
+
+
+def test_re_appending_identical_events_after_a_cut_rebuilds_the_same_chain(
+    db_path: Path, at: datetime
+) -> None:
+    # The hash covers content only, so the same events at the same moments
+    # reproduce the anchored head exactly: nothing is lost, and nothing is flagged.
+    database = Database.open(db_path)
+    original = [append(database, at, note=str(n)) for n in range(3)]
+    database.close()
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("DROP TRIGGER incident_events_no_delete")
+    conn.execute("DELETE FROM incident_events WHERE seq = 3")
+    conn.close()
+
+    reopened = Database.open(db_path)
+    try:
+        assert append(reopened, at, note="2") == original[2]
+    finally:
+        reopened.close()
+    assert verify_file(db_path) == Verdict(3)
+
+
+def test_a_head_file_that_does_not_match_the_log_freezes_at_open(
+    db_path: Path, at: datetime
+) -> None:
+    database = Database.open(db_path)
+    append(database, at)
+    database.close()
+    head_path_for(db_path).unlink()
+
+    reopened = Database.open(db_path)
+    try:
+        append(reopened, at)
+        assert reopened.anchor.frozen_reason == (
+            "the audit head file is missing; the tail cannot be proven"
+        )
+    finally:
+        reopened.close()
+
+    assert head_path_for(db_path).exists() is False
+    assert verify_file(db_path).first_bad_seq == 1
+
+
+def test_a_head_seen_in_the_logs_catches_a_rewritten_head_file(db_path: Path, at: datetime) -> None:
+    database = Database.open(db_path)
+    for _ in range(4):
+        logged = append(database, at)
+    database.close()
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("DROP TRIGGER incident_events_no_delete")
+    conn.execute("DELETE FROM incident_events WHERE seq > 2")
+    conn.close()
+    # The attacker also puts the head file back to match the cut log.
+    head_path_for(db_path).write_text(f'{{"seq": 2, "hash": "{last_event(db_path).hash}"}}\n')
+
+    assert verify_file(db_path) == Verdict(2)
+    assert verify_file(db_path, expected_head=logged) == Verdict(
+        2, 3, "log ends at 2 but the head anchors 4"
+    )

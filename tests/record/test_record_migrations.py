@@ -1,0 +1,175 @@
+"""Schema migrations and connection settings, against real SQLite files."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from calmopsd.errors import SchemaTooNewError
+from calmopsd.record.audit import append_event, verify_file
+from calmopsd.record.database import Database
+from calmopsd.record.migrations import LATEST, migrate
+from calmopsd.record.scope import Scope
+
+GUARD_TRIGGERS = {
+    "incident_events_no_update",
+    "incident_events_no_delete",
+    "incident_events_same_org",
+    "incident_actions_same_org",
+    "incident_recommendations_same_org",
+}
+
+
+def schema(path: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def migration_rows(path: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def triggers(path: Path) -> set[str]:
+    return {name for kind, name, _, _ in schema(path) if kind == "trigger"}
+
+
+def test_latest_schema_version_is_two() -> None:
+    assert LATEST == 2
+
+
+def test_a_new_database_records_every_migration(database: Database) -> None:
+    assert [row[:2] for row in migration_rows(database.path)] == [
+        (1, "core tables"),
+        (
+            2,
+            "database guards: append-only audit log, child rows in their incident's organization",
+        ),
+    ]
+    assert database.schema_version() == 2
+
+
+def test_opening_twice_leaves_one_schema_and_one_row_per_migration(db_path: Path) -> None:
+    Database.open(db_path).close()
+    schema_before, rows_before = schema(db_path), migration_rows(db_path)
+
+    Database.open(db_path).close()
+
+    assert schema(db_path) == schema_before
+    assert migration_rows(db_path) == rows_before
+    assert [row[0] for row in rows_before] == [1, 2]
+
+
+def test_an_old_database_is_upgraded_and_keeps_its_rows(db_path: Path, at: datetime) -> None:
+    old = Database.open(db_path, upto=1)
+    assert old.schema_version() == 1
+    with old.write() as tx:
+        incident_id = tx.insert(
+            "incidents",
+            {
+                "organization_id": "acme",
+                "fingerprint": "memory:api",
+                "type": "memory",
+                "severity": "warning",
+                "status": "open",
+                "title": "api memory high",
+                "opened_at": "2024-05-01T12:00:00.000000+00:00",
+                "updated_at": "2024-05-01T12:00:00.000000+00:00",
+            },
+        )
+        append_event(
+            tx, Scope.platform(), kind="incident.opened", actor="test", at=at, incident_id=1
+        )
+        append_event(tx, Scope.platform(), kind="daemon.started", actor="daemon", at=at)
+    old.close()
+    assert triggers(db_path) == set()
+
+    upgraded = Database.open(db_path)
+    upgraded.close()
+
+    assert [row[0] for row in migration_rows(db_path)] == [1, 2]
+    assert triggers(db_path) == GUARD_TRIGGERS
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("SELECT id, organization_id, title FROM incidents").fetchall() == [
+            (incident_id, "acme", "api memory high")
+        ]
+        assert conn.execute(
+            "SELECT seq, incident_id, organization_id, kind FROM incident_events ORDER BY seq"
+        ).fetchall() == [(1, 1, "acme", "incident.opened"), (2, None, None, "daemon.started")]
+    finally:
+        conn.close()
+    verdict = verify_file(db_path)
+    assert (verdict.ok, verdict.verified) == (True, 2)
+
+
+def test_a_database_from_a_newer_calmopsd_is_refused_and_left_as_it_was(db_path: Path) -> None:
+    Database.open(db_path).close()
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')")
+    conn.close()
+    schema_before, rows_before = schema(db_path), migration_rows(db_path)
+
+    with pytest.raises(SchemaTooNewError, match="schema version 99, this calmopsd knows up to 2"):
+        Database.open(db_path)
+
+    assert schema(db_path) == schema_before
+    assert migration_rows(db_path) == rows_before
+
+
+def test_the_writer_uses_wal_foreign_keys_and_full_sync(database: Database) -> None:
+    with database.write() as tx:
+        settings = [
+            tx.db.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "foreign_keys", "synchronous", "query_only")
+        ]
+    assert settings == ["wal", 1, 2, 0]
+
+
+def test_readers_are_query_only_with_foreign_keys(database: Database) -> None:
+    with database.read() as db:
+        settings = [
+            db.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "foreign_keys", "query_only")
+        ]
+    assert settings == ["wal", 1, 1]
+
+
+def test_a_write_through_a_reader_fails_and_changes_nothing(database: Database) -> None:
+    with (
+        pytest.raises(sqlite3.OperationalError, match="attempt to write a readonly database"),
+        database.read() as db,
+    ):
+        db.execute(
+            "INSERT INTO health_snapshots (taken_at, sampler, ok, duration_ms, readings)"
+            " VALUES ('2024-05-01', 'memory', 1, 1.0, '{}')"
+        )
+    with database.read() as db:
+        assert db.execute("SELECT count(*) FROM health_snapshots").fetchone()[0] == 0
+
+
+def test_migrate_applies_nothing_the_second_time(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        assert migrate(conn) == [1, 2]
+        assert migrate(conn) == []
+        assert migrate(conn, upto=1) == []
+    finally:
+        conn.close()
+    assert [row[0] for row in migration_rows(db_path)] == [1, 2]
