@@ -1,0 +1,108 @@
+"""The command line as a user runs it: real processes, exit codes, messages."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from support.process import calmopsd, clean_env, write_config
+
+from calmopsd import __version__
+from calmopsd.record.audit import append_event
+from calmopsd.record.database import Database, database_path
+from calmopsd.record.scope import Scope
+
+
+def test_version_prints_the_package_version() -> None:
+    result = calmopsd("version")
+    assert (result.returncode, result.stdout) == (0, f"calmopsd {__version__}\n")
+
+
+def test_check_config_accepts_the_shipped_default() -> None:
+    result = calmopsd("check-config")
+    assert (result.returncode, result.stdout) == (0, "config OK\n")
+
+
+def test_check_config_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
+    bad = write_config(
+        tmp_path / "bad.yaml", "log:\n  level: loud\nthresholds:\n  disk_percent: -5\n"
+    )
+    result = calmopsd("check-config", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{bad}:2: log.level: must be one of: debug, info, warning, error (got 'loud')",
+        f"{bad}:4: thresholds.disk_percent: must be ≥ 0 (got -5)",
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_reads_calmops_config_from_the_environment(tmp_path: Path) -> None:
+    bad = write_config(tmp_path / "env.yaml", "nonsense: 1\n")
+    result = calmopsd("check-config", env=clean_env(CALMOPS_CONFIG=str(bad)))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{bad}:1: nonsense: unknown key")
+
+
+def test_check_config_names_a_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    result = calmopsd("check-config", "--config", str(missing))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{missing}: cannot read config: No such file or directory"
+
+
+def _config_with_events(tmp_path: Path, count: int) -> tuple[Path, Path]:
+    config = write_config(tmp_path / "calmops.yaml", "state_dir: state\n")
+    database = Database.open(database_path(tmp_path / "state"))
+    for i in range(count):
+        with database.write() as tx:
+            append_event(
+                tx,
+                Scope.platform(),
+                kind="test.event",
+                actor="test",
+                at=datetime(2026, 1, 1, tzinfo=UTC),
+                data={"i": i},
+            )
+    database.close()
+    return config, database.path
+
+
+def test_verify_audit_counts_an_intact_chain(tmp_path: Path) -> None:
+    config, path = _config_with_events(tmp_path, 4)
+    result = calmopsd("verify-audit", "--config", str(config))
+    assert (result.returncode, result.stdout) == (0, f"audit OK: 4 events verified ({path})\n")
+
+
+def test_verify_audit_names_the_first_edited_event_even_with_triggers_dropped(
+    tmp_path: Path,
+) -> None:
+    config, path = _config_with_events(tmp_path, 4)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TRIGGER incident_events_no_update")
+        conn.execute("UPDATE incident_events SET actor = 'someone else' WHERE seq = 3")
+    result = calmopsd("verify-audit", "--config", str(config))
+    assert result.returncode == 1
+    assert result.stderr.startswith("audit FAILED at seq 3: content does not match its hash")
+
+
+def test_verify_audit_checks_a_head_seen_in_the_journal(tmp_path: Path) -> None:
+    config, _ = _config_with_events(tmp_path, 3)
+    wrong = "2:" + "ab" * 32
+    result = calmopsd("verify-audit", "--config", str(config), "--expect-head", wrong)
+    assert result.returncode == 1
+    assert "audit FAILED at seq 2: differs from the anchored head" in result.stderr
+
+
+def test_verify_audit_rejects_a_malformed_expected_head_with_exit_2(tmp_path: Path) -> None:
+    config, _ = _config_with_events(tmp_path, 1)
+    result = calmopsd("verify-audit", "--config", str(config), "--expect-head", "x:y")
+    assert result.returncode == 2
+    assert "expected SEQ:HASH" in result.stderr
+
+
+def test_verify_audit_without_a_database_says_so_and_exits_1(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "calmops.yaml", "state_dir: empty\n")
+    result = calmopsd("verify-audit", "--config", str(config))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"audit: {tmp_path / 'empty' / 'calmopsd.db'}: no database here"
