@@ -78,3 +78,21 @@ class HealthSnapshot:
     ok: bool
     duration_ms: float
     readings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one sampler saw in one round.
+
+    ``ok`` False means the sampler itself failed (raised, or hung past its
+    timeout) and ``error`` says how; what it observed about the host — "PM2 is
+    not running", "health check refused" — is an ordinary ``ok`` reading whose
+    ``values`` say so. ``values`` is JSON-able and stored as is.
+    """
+
+    sampler: str
+    taken_at: datetime
+    ok: bool
+    duration_ms: float
+    values: dict[str, Any]
+    error: str | None = None

@@ -13,29 +13,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field
 
-from calmopsd.config.units import Percent, PositiveDuration
+from calmopsd.config.section import NullIsEmpty, Section
+from calmopsd.config.sensing import RetentionConfig, SensingConfig
+from calmopsd.config.units import ConfigPath, Percent, PositiveDuration
 
 DEFAULT_STATE_DIR = Path("/var/lib/calmopsd")
 
 
-def _null_is_empty(value: Any) -> Any:
-    return {} if value is None else value
-
-
-_NullIsEmpty = BeforeValidator(_null_is_empty)
-
-
-class _Section(BaseModel):
-    """Shared settings: frozen so a loaded config cannot drift, strict about unknown keys."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LogConfig(_Section):
+class LogConfig(Section):
     """How calmopsd writes its own log."""
 
     level: Literal["debug", "info", "warning", "error"] = Field(
@@ -48,7 +37,7 @@ class LogConfig(_Section):
     )
 
 
-class AuditConfig(_Section):
+class AuditConfig(Section):
     """The hash-chained audit log."""
 
     head_log_interval: PositiveDuration = Field(
@@ -58,7 +47,7 @@ class AuditConfig(_Section):
     )
 
 
-class ThresholdsConfig(_Section):
+class ThresholdsConfig(Section):
     """Levels at which a reading becomes a breach."""
 
     memory_percent: Percent = Field(
@@ -83,7 +72,7 @@ class ThresholdsConfig(_Section):
     )
 
 
-class IncidentsConfig(_Section):
+class IncidentsConfig(Section):
     """How incidents open and close."""
 
     stale_after: PositiveDuration = Field(
@@ -92,7 +81,7 @@ class IncidentsConfig(_Section):
     )
 
 
-class Config(_Section):
+class Config(Section):
     """The whole calmopsd configuration, as loaded from calmops.yaml.
 
     Paths are absolute once validated: a relative ``state_dir`` is resolved
@@ -100,36 +89,25 @@ class Config(_Section):
     directory), or the current directory when there is no context.
     """
 
-    state_dir: Path = Field(
+    state_dir: ConfigPath = Field(
         default=DEFAULT_STATE_DIR,
         description="Directory for the SQLite database and its audit head file.",
     )
-    log: Annotated[LogConfig, _NullIsEmpty] = Field(
+    log: Annotated[LogConfig, NullIsEmpty] = Field(
         default_factory=LogConfig, description="How calmopsd writes its own log."
     )
-    audit: Annotated[AuditConfig, _NullIsEmpty] = Field(
+    audit: Annotated[AuditConfig, NullIsEmpty] = Field(
         default_factory=AuditConfig, description="The hash-chained audit log."
     )
-    thresholds: Annotated[ThresholdsConfig, _NullIsEmpty] = Field(
+    thresholds: Annotated[ThresholdsConfig, NullIsEmpty] = Field(
         default_factory=ThresholdsConfig, description="Levels at which a reading becomes a breach."
     )
-    incidents: Annotated[IncidentsConfig, _NullIsEmpty] = Field(
+    incidents: Annotated[IncidentsConfig, NullIsEmpty] = Field(
         default_factory=IncidentsConfig, description="How incidents open and close."
     )
-
-    @field_validator("state_dir", mode="before")
-    @classmethod
-    def _refuse_empty(cls, value: Any) -> Any:
-        # Path("") is ".", which would quietly mean "next to the config file".
-        if isinstance(value, str) and not value.strip():
-            raise ValueError("must not be empty")
-        return value
-
-    @field_validator("state_dir", mode="after")
-    @classmethod
-    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
-        if value.is_absolute():
-            return value
-        context = info.context if isinstance(info.context, dict) else {}
-        base_dir = context.get("base_dir")
-        return (Path(base_dir) / value if base_dir is not None else value).absolute()
+    sensing: Annotated[SensingConfig, NullIsEmpty] = Field(
+        default_factory=SensingConfig, description="What calmopsd samples, and how often."
+    )
+    retention: Annotated[RetentionConfig, NullIsEmpty] = Field(
+        default_factory=RetentionConfig, description="How long health snapshots are kept."
+    )

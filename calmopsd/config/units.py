@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, ValidationInfo
 
 # Largest unit first; a compound must list its parts in this order, each once.
 _UNITS: dict[str, timedelta] = {
@@ -132,3 +133,25 @@ PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
 
 Percent = Annotated[float, BeforeValidator(_to_percent), Field(ge=0, le=100)]
 """A percentage from 0 to 100, stored as a float."""
+
+
+def _not_blank(value: Any) -> Any:
+    # Path("") is ".", which would quietly mean "next to the config file".
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _against_config_dir(value: Path, info: ValidationInfo) -> Path:
+    if value.is_absolute():
+        return value
+    context = info.context if isinstance(info.context, dict) else {}
+    base_dir = context.get("base_dir")
+    return (Path(base_dir) / value if base_dir is not None else value).absolute()
+
+
+ConfigPath = Annotated[Path, BeforeValidator(_not_blank), AfterValidator(_against_config_dir)]
+"""A path; a relative one is taken relative to the config file's directory."""
+
+# Names of checks, probes and apps appear in logs, URLs and argv: keep them boring.
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
