@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,16 @@ from calmopsd import log as logsetup
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config import Config, load_config
 from calmopsd.errors import ConfigError
+from calmopsd.model import Reading
 from calmopsd.notify import notify
 from calmopsd.record.audit import append_event
 from calmopsd.record.database import Database, database_path
+from calmopsd.record.retention import roll_up
 from calmopsd.record.scope import Scope
+from calmopsd.record.snapshots import SnapshotWriter, snapshots_since
+from calmopsd.sense import plan
+from calmopsd.sense.disk import DiskSampler
+from calmopsd.sense.sampler import SamplerRunner
 
 log = structlog.get_logger("calmopsd.daemon")
 
@@ -66,6 +72,9 @@ class Daemon:
         self.config = config
         self.clock = clock or SystemClock()
         self.database: Database | None = None
+        self.snapshots: SnapshotWriter | None = None
+        self.latest: dict[str, Reading] = {}
+        self._sampler_jobs: set[str] = set()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -146,24 +155,100 @@ class Daemon:
 
     def _schedule_jobs(self) -> None:
         """Add or replace every recurring job from the current config."""
-        interval = self.config.audit.head_log_interval.total_seconds()
-        self.scheduler.add_job(
+        add = self.scheduler.add_job
+        add(
             self.log_audit_head,
             "interval",
-            seconds=interval,
             id="audit.head",
             replace_existing=True,
+            seconds=self.config.audit.head_log_interval.total_seconds(),
+        )
+        add(
+            self.apply_retention,
+            "interval",
+            id="retention",
+            replace_existing=True,
+            hours=1,
+            next_run_time=datetime.now(UTC),
         )
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         if watchdog_usec > 0:
             # Pinging from a scheduled job proves the scheduler itself is ticking.
-            self.scheduler.add_job(
+            add(
                 notify,
                 "interval",
                 args=["WATCHDOG=1"],
                 seconds=watchdog_usec / 2e6,
                 id="watchdog",
                 replace_existing=True,
+            )
+        self._schedule_samplers()
+
+    def _schedule_samplers(self) -> None:
+        """One job per enabled sampler, each on its own interval, starting now."""
+        wanted = set()
+        for planned in plan(self.config.sensing, self.clock):
+            if isinstance(planned.sampler, DiskSampler):
+                planned.sampler.seed(self._disk_history(planned.sampler.window.total_seconds()))
+            runner = SamplerRunner(planned.sampler, self.clock, planned.timeout_s)
+            job_id = f"sample.{planned.sampler.name}"
+            wanted.add(job_id)
+            self.scheduler.add_job(
+                self.take_reading,
+                "interval",
+                args=[runner],
+                id=job_id,
+                seconds=planned.interval_s,
+                replace_existing=True,
+                next_run_time=datetime.now(UTC),
+            )
+        for job_id in self._sampler_jobs - wanted:
+            self.scheduler.remove_job(job_id)
+        self._sampler_jobs = wanted
+
+    def take_reading(self, runner: SamplerRunner) -> Reading:
+        """One scheduled round of one sampler: read, keep the latest, queue the snapshot."""
+        reading = runner.take()
+        self.latest[reading.sampler] = reading
+        if self.snapshots is not None:
+            self.snapshots.submit(reading)
+        return reading
+
+    def _disk_history(self, window_s: float) -> list[tuple[str, datetime, int]]:
+        """Stored disk readings within the fill-rate window, so a restart keeps the rate."""
+        if self.database is None:
+            return []
+        since = self.clock.now().timestamp() - window_s
+        stored = snapshots_since(
+            self.database,
+            Scope.platform(),
+            sampler="disk",
+            since=datetime.fromtimestamp(since, UTC),
+        )
+        return [
+            (mount, snap.taken_at, values["used_bytes"])
+            for snap in stored
+            if snap.ok
+            for mount, values in snap.readings.get("mounts", {}).items()
+            if isinstance(values.get("used_bytes"), int)
+        ]
+
+    def apply_retention(self) -> None:
+        """Roll old raw snapshots into 5-minute aggregates and drop expired ones."""
+        if self.database is None:
+            return
+        result = roll_up(
+            self.database,
+            now=self.clock.now(),
+            keep_raw=self.config.retention.raw_snapshots,
+            keep_rollups=self.config.retention.rollups,
+        )
+        if result.snapshots_rolled or result.rollups_deleted:
+            log.info(
+                "retention.rolled_up",
+                snapshots=result.snapshots_rolled,
+                aggregates=result.aggregates_written,
+                deleted=result.rollups_deleted,
             )
 
     def log_audit_head(self) -> None:
@@ -190,6 +275,10 @@ class Daemon:
             # the write lock): leave now; WAL keeps every committed transaction.
             log.error("daemon.stop_forced", reason="a job did not finish in time")
             os._exit(1)
+        if self.snapshots is not None and not self.snapshots.stop(
+            max(0.1, deadline - time.monotonic())
+        ):
+            log.warning("snapshot.flush_incomplete")
         self._audit("daemon.stopped", pid=os.getpid())
         self.log_audit_head()
         if self.database is not None:

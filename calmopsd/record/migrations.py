@@ -117,6 +117,25 @@ def _same_org_as_incident(table: str) -> str:
         BEGIN SELECT RAISE(ABORT, '{table}.organization_id must match its incident'); END"""
 
 
+_ROLLUPS = (
+    # 5-minute aggregates of every number in the raw snapshots, kept long after
+    # the raw rows are deleted. organization_id as in health_snapshots.
+    """CREATE TABLE health_rollups (
+        bucket_start TEXT NOT NULL,
+        sampler TEXT NOT NULL,
+        organization_id TEXT,
+        metric TEXT NOT NULL,
+        count INTEGER NOT NULL CHECK (count > 0),
+        min REAL NOT NULL,
+        max REAL NOT NULL,
+        avg REAL NOT NULL
+    )""",
+    """CREATE UNIQUE INDEX health_rollups_key
+        ON health_rollups (sampler, coalesce(organization_id, ''), metric, bucket_start)""",
+    "CREATE INDEX health_rollups_by_time ON health_rollups (bucket_start)",
+    "CREATE INDEX health_snapshots_by_time ON health_snapshots (taken_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _CORE_TABLES),
     Migration(
@@ -128,9 +147,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             for t in ("incident_events", "incident_actions", "incident_recommendations")
         ),
     ),
+    Migration(4, "health snapshot roll-ups (5-minute aggregates)", _ROLLUPS),
 )
 
-LATEST = MIGRATIONS[-1].version
+LATEST = max(m.version for m in MIGRATIONS)
 
 _BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
@@ -158,7 +178,7 @@ def migrate(conn: sqlite3.Connection, upto: int = LATEST) -> list[int]:
             "upgrade calmopsd instead of opening a newer database with an older one"
         )
     applied = []
-    for migration in MIGRATIONS:
+    for migration in sorted(MIGRATIONS, key=lambda m: m.version):
         if migration.version in done or migration.version > upto:
             continue
         if _apply(conn, migration):

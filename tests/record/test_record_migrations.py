@@ -12,7 +12,7 @@ import pytest
 from calmopsd.errors import SchemaTooNewError
 from calmopsd.record.audit import append_event, verify_file
 from calmopsd.record.database import Database
-from calmopsd.record.migrations import LATEST, migrate
+from calmopsd.record.migrations import LATEST, MIGRATIONS, migrate
 from calmopsd.record.scope import Scope
 
 GUARD_TRIGGERS = {
@@ -48,19 +48,26 @@ def triggers(path: Path) -> set[str]:
     return {name for kind, name, _, _ in schema(path) if kind == "trigger"}
 
 
-def test_latest_schema_version_is_two() -> None:
-    assert LATEST == 2
+ALL_VERSIONS = [m.version for m in sorted(MIGRATIONS, key=lambda m: m.version)]
+
+
+def test_versions_are_unique_and_latest_is_the_highest() -> None:
+    assert len(set(ALL_VERSIONS)) == len(ALL_VERSIONS)
+    assert LATEST == ALL_VERSIONS[-1]
+    assert ALL_VERSIONS[:2] == [1, 2]
 
 
 def test_a_new_database_records_every_migration(database: Database) -> None:
-    assert [row[:2] for row in migration_rows(database.path)] == [
+    rows = [row[:2] for row in migration_rows(database.path)]
+    assert rows[:2] == [
         (1, "core tables"),
         (
             2,
             "database guards: append-only audit log, child rows in their incident's organization",
         ),
     ]
-    assert database.schema_version() == 2
+    assert [version for version, _ in rows] == ALL_VERSIONS
+    assert database.schema_version() == LATEST
 
 
 def test_opening_twice_leaves_one_schema_and_one_row_per_migration(db_path: Path) -> None:
@@ -71,7 +78,7 @@ def test_opening_twice_leaves_one_schema_and_one_row_per_migration(db_path: Path
 
     assert schema(db_path) == schema_before
     assert migration_rows(db_path) == rows_before
-    assert [row[0] for row in rows_before] == [1, 2]
+    assert [row[0] for row in rows_before] == ALL_VERSIONS
 
 
 def test_an_old_database_is_upgraded_and_keeps_its_rows(db_path: Path, at: datetime) -> None:
@@ -101,7 +108,7 @@ def test_an_old_database_is_upgraded_and_keeps_its_rows(db_path: Path, at: datet
     upgraded = Database.open(db_path)
     upgraded.close()
 
-    assert [row[0] for row in migration_rows(db_path)] == [1, 2]
+    assert [row[0] for row in migration_rows(db_path)] == ALL_VERSIONS
     assert triggers(db_path) == GUARD_TRIGGERS
     conn = sqlite3.connect(db_path)
     try:
@@ -125,7 +132,7 @@ def test_a_database_from_a_newer_calmopsd_is_refused_and_left_as_it_was(db_path:
     conn.close()
     schema_before, rows_before = schema(db_path), migration_rows(db_path)
 
-    with pytest.raises(SchemaTooNewError, match="schema version 99, this calmopsd knows up to 2"):
+    with pytest.raises(SchemaTooNewError, match=f"schema version 99, this calmopsd knows up to {LATEST}"):
         Database.open(db_path)
 
     assert schema(db_path) == schema_before
@@ -167,9 +174,9 @@ def test_migrate_applies_nothing_the_second_time(db_path: Path) -> None:
     db_path.parent.mkdir(parents=True)
     conn = sqlite3.connect(db_path, isolation_level=None)
     try:
-        assert migrate(conn) == [1, 2]
+        assert migrate(conn) == ALL_VERSIONS
         assert migrate(conn) == []
         assert migrate(conn, upto=1) == []
     finally:
         conn.close()
-    assert [row[0] for row in migration_rows(db_path)] == [1, 2]
+    assert [row[0] for row in migration_rows(db_path)] == ALL_VERSIONS

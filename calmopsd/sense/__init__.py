@@ -1,0 +1,62 @@
+"""sense: samplers that observe the host. They never write to the database.
+
+The samplers, one module each, listed in one table (:data:`SAMPLERS`): the
+name, how to build it from ``sensing:`` config, and its section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from calmopsd.clock import Clock
+from calmopsd.config.sensing import SensingConfig
+from calmopsd.sense.disk import DiskSampler
+from calmopsd.sense.http import HttpSampler
+from calmopsd.sense.memory import MemorySampler
+from calmopsd.sense.sampler import Sampler
+from calmopsd.sense.tcp import DependencySampler
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A sampler and how often, and for how long at most, to run it."""
+
+    sampler: Sampler
+    interval_s: float
+    timeout_s: float
+
+
+def _memory(config: SensingConfig, clock: Clock) -> Planned:
+    c = config.memory
+    return Planned(MemorySampler(c), c.interval.total_seconds(), c.timeout.total_seconds())
+
+
+def _disk(config: SensingConfig, clock: Clock) -> Planned:
+    c = config.disk
+    return Planned(DiskSampler(c, clock), c.interval.total_seconds(), c.timeout.total_seconds())
+
+
+def _http(config: SensingConfig, clock: Clock) -> Planned:
+    sampler = HttpSampler(config.http)
+    return Planned(sampler, config.http.interval.total_seconds(), sampler.timeout_s)
+
+
+def _dependencies(config: SensingConfig, clock: Clock) -> Planned:
+    sampler = DependencySampler(config.dependencies)
+    return Planned(sampler, config.dependencies.interval.total_seconds(), sampler.timeout_s)
+
+
+SAMPLERS: dict[str, Callable[[SensingConfig, Clock], Planned]] = {
+    "memory": _memory,
+    "disk": _disk,
+    "http": _http,
+    "dependencies": _dependencies,
+}
+
+
+def plan(config: SensingConfig, clock: Clock) -> list[Planned]:
+    """Every enabled sampler, built from config, in table order."""
+    return [
+        build(config, clock) for name, build in SAMPLERS.items() if getattr(config, name).enabled
+    ]
