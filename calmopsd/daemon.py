@@ -16,6 +16,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from calmopsd import __version__
 from calmopsd import log as logsetup
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config import Config, load_config
+from calmopsd.config.sensing import SensingConfig
 from calmopsd.errors import ConfigError
 from calmopsd.model import Reading
 from calmopsd.notify import notify
@@ -36,7 +38,7 @@ from calmopsd.record.database import Database, database_path
 from calmopsd.record.retention import roll_up
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import SnapshotWriter, snapshots_since
-from calmopsd.sense import plan
+from calmopsd.sense import Planned, plan
 from calmopsd.sense.disk import DiskSampler
 from calmopsd.sense.sampler import SamplerRunner
 
@@ -67,8 +69,15 @@ class Source:
 class Daemon:
     """Runs the scheduler until a stop signal; see :meth:`run`."""
 
-    def __init__(self, source: Source, config: Config, clock: Clock | None = None):
+    def __init__(
+        self,
+        source: Source,
+        config: Config,
+        clock: Clock | None = None,
+        planner: Callable[[SensingConfig, Clock], list[Planned]] = plan,
+    ):
         self.source = source
+        self.planner = planner
         self.config = config
         self.clock = clock or SystemClock()
         self.database: Database | None = None
@@ -83,8 +92,17 @@ class Daemon:
     def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT, stop; the exit status for the process."""
         wakeup = self._listen_for_signals()
+        self.start()
+        notify("READY=1\nSTATUS=watching")
+        self._serve(wakeup)
+        return self.stop()
+
+    def start(self) -> None:
+        """Open the store, start the snapshot writer and the scheduler with every job."""
         database = Database.open(database_path(self.config.state_dir))
         self.database = database
+        self.snapshots = SnapshotWriter(database)
+        self.snapshots.start()
         self._audit(
             "daemon.started",
             version=__version__,
@@ -101,9 +119,6 @@ class Daemon:
             state_dir=str(self.config.state_dir),
             pid=os.getpid(),
         )
-        notify("READY=1\nSTATUS=watching")
-        self._serve(wakeup)
-        return self._stop()
 
     def _listen_for_signals(self) -> socket.socket:
         receiver, sender = socket.socketpair()
@@ -187,7 +202,7 @@ class Daemon:
     def _schedule_samplers(self) -> None:
         """One job per enabled sampler, each on its own interval, starting now."""
         wanted = set()
-        for planned in plan(self.config.sensing, self.clock):
+        for planned in self.planner(self.config.sensing, self.clock):
             if isinstance(planned.sampler, DiskSampler):
                 planned.sampler.seed(self._disk_history(planned.sampler.window.total_seconds()))
             runner = SamplerRunner(planned.sampler, self.clock, planned.timeout_s)
@@ -264,7 +279,8 @@ class Daemon:
             frozen=anchor.frozen_reason,
         )
 
-    def _stop(self) -> int:
+    def stop(self) -> int:
+        """Stop within the budget: jobs, then queued snapshots, then the store."""
         notify("STOPPING=1")
         deadline = time.monotonic() + STOP_BUDGET_S
         stopper = threading.Thread(target=self.scheduler.shutdown, name="scheduler-shutdown")

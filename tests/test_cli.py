@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,3 +107,22 @@ def test_verify_audit_without_a_database_says_so_and_exits_1(tmp_path: Path) -> 
     result = calmopsd("verify-audit", "--config", str(config))
     assert result.returncode == 1
     assert result.stderr.strip() == f"audit: {tmp_path / 'empty' / 'calmopsd.db'}: no database here"
+
+
+def test_sample_prints_every_enabled_sampler_readably_and_as_json(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "calmops.yaml",
+        "sensing:\n  pm2:\n    enabled: false\n  dependencies:\n    probes:\n"
+        "      - {name: nothing, host: 127.0.0.1, port: 9}\n",
+    )
+    text = calmopsd("sample", "--config", str(config))
+    assert text.returncode == 0, text.stderr
+    headers = [line.split()[0] for line in text.stdout.splitlines() if not line.startswith(" ")]
+    assert headers == ["memory", "disk", "http", "dependencies"]
+    assert "  probes.nothing.failure" in text.stdout
+
+    as_json = calmopsd("sample", "--json", "--config", str(config))
+    readings = json.loads(as_json.stdout)
+    assert [r["sampler"] for r in readings] == ["memory", "disk", "http", "dependencies"]
+    assert readings[3]["values"]["probes"]["nothing"]["up"] is False
+    assert 0 <= readings[0]["values"]["used_percent"] <= 100

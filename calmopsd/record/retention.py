@@ -1,43 +1,26 @@
 """Retention: raw snapshots become 5-minute aggregates, then age out.
 
-Every number in a snapshot's readings (nested keys joined with dots; booleans
-count as 0/1, so the average of ``checks.app.up`` is availability) is rolled
-into ``health_rollups`` as count/min/avg/max per 5-minute bucket. Only whole
-buckets older than ``keep_raw`` are rolled, one hour of them per transaction
-so the writer is never held for long; the raw rows go in the same transaction
-as their aggregates. A late row for an already rolled bucket is merged, not
+Every number in a snapshot's readings (its JSON path; booleans count as 0/1,
+so the average of ``checks.app.up`` is availability; lists are skipped) is
+rolled by SQLite itself (``json_tree``) into ``health_rollups`` as
+count/min/avg/max per 5-minute bucket. Only whole buckets older than
+``keep_raw`` are rolled, one hour of them per transaction so the writer is
+never held for long; the raw rows go in the same transaction as their
+aggregates. A late row for an already rolled bucket is merged, not
 duplicated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from calmopsd.record.codec import decode_json, decode_time, encode_time
+from calmopsd.record.codec import decode_time, encode_time
 from calmopsd.record.database import Database, Tx
 from calmopsd.record.scope import Scope
 
 BUCKET = timedelta(minutes=5)
 STEP = timedelta(hours=1)
-
-Key = tuple[str, str, str | None, str]  # bucket_start, sampler, organization_id, metric
-
-
-@dataclass
-class Aggregate:
-    count: int
-    min: float
-    max: float
-    total: float
-
-    def add(self, value: float) -> None:
-        self.count += 1
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
-        self.total += value
 
 
 @dataclass(frozen=True)
@@ -50,15 +33,6 @@ class RollupResult:
 def bucket_start(moment: datetime) -> datetime:
     seconds = int(moment.timestamp()) // int(BUCKET.total_seconds()) * int(BUCKET.total_seconds())
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def numbers(value: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
-    """Every numeric leaf of a readings document as ``(dotted.path, value)``; lists are skipped."""
-    if isinstance(value, bool | int | float) and not isinstance(value, str):
-        yield prefix, float(value)
-    elif isinstance(value, dict):
-        for key, inner in value.items():
-            yield from numbers(inner, f"{prefix}.{key}" if prefix else str(key))
 
 
 def roll_up(
@@ -82,63 +56,45 @@ def roll_up(
     return RollupResult(rolled, written, deleted)
 
 
+# Timestamps are stored in UTC, so the first 19 characters are the UTC second;
+# cutting the fraction there floors it (SQLite would round it).
+_BUCKET = (
+    "strftime('%Y-%m-%dT%H:%M:%S.000000+00:00', "
+    "CAST(strftime('%s', substr(s.taken_at, 1, 19)) AS INTEGER) / 300 * 300, 'unixepoch')"
+)
+
+_ROLL = f"""
+INSERT INTO health_rollups (bucket_start, sampler, organization_id, metric, count, min, max, avg)
+SELECT bucket, sampler, organization_id, metric, count(*), min(v), max(v), avg(v) FROM (
+    SELECT {_BUCKET} AS bucket, s.sampler, s.organization_id,
+           replace(substr(j.fullkey, 3), '"', '') AS metric, j.atom AS v
+    FROM health_snapshots s, json_tree(s.readings) j
+    WHERE s.taken_at < :until
+      AND j.type IN ('integer', 'real', 'true', 'false')
+      AND instr(j.fullkey, '[') = 0
+    UNION ALL
+    SELECT {_BUCKET}, s.sampler, s.organization_id, 'ok', s.ok
+    FROM health_snapshots s WHERE s.taken_at < :until
+) WHERE true
+GROUP BY bucket, sampler, organization_id, metric
+ON CONFLICT (sampler, coalesce(organization_id, ''), metric, bucket_start) DO UPDATE SET
+    avg = (avg * count + excluded.avg * excluded.count) / (count + excluded.count),
+    count = count + excluded.count,
+    min = min(min, excluded.min),
+    max = max(max, excluded.max)
+"""
+
+
 def _roll(tx: Tx, until: datetime) -> tuple[int, int]:
-    """Aggregate and delete every raw snapshot taken before ``until``."""
-    limit = encode_time(until)
-    rows = tx.db.execute(
-        "SELECT taken_at, sampler, organization_id, ok, readings FROM health_snapshots "
-        "WHERE taken_at < ?",
-        [limit],
-    ).fetchall()
-    aggregates: dict[Key, Aggregate] = {}
-    for taken_at, sampler, organization_id, ok, readings in rows:
-        bucket = encode_time(bucket_start(decode_time(taken_at)))
-        for metric, value in [("ok", float(ok)), *numbers(decode_json(readings))]:
-            key = (bucket, sampler, organization_id, metric)
-            found = aggregates.get(key)
-            if found is None:
-                aggregates[key] = Aggregate(1, value, value, value)
-            else:
-                found.add(value)
-    _store(tx, aggregates)
-    tx.db.execute("DELETE FROM health_snapshots WHERE taken_at < ?", [limit])
-    return len(rows), len(aggregates)
+    """Aggregate and delete every raw snapshot taken before ``until``, in SQL.
 
-
-def _store(tx: Tx, aggregates: dict[Key, Aggregate]) -> None:
-    """Insert new aggregates; merge into rows already there (late snapshots of a rolled bucket)."""
-    if not aggregates:
-        return
-    first = min(key[0] for key in aggregates)
-    existing = {
-        (r[0], r[1], r[2], r[3]): r[4:]
-        for r in tx.db.execute(
-            "SELECT bucket_start, sampler, organization_id, metric, count, min, max, avg "
-            "FROM health_rollups WHERE bucket_start >= ?",
-            [first],
-        ).fetchall()
-    }
-    inserts, updates = [], []
-    for key, new in aggregates.items():
-        old = existing.get(key)
-        if old is None:
-            inserts.append([*key, new.count, new.min, new.max, new.total / new.count])
-            continue
-        count, low, high, avg = old
-        total = count + new.count
-        updates.append(
-            [total, min(low, new.min), max(high, new.max), (avg * count + new.total) / total, *key]
-        )
-    tx.db.conn.executemany(
-        "INSERT INTO health_rollups (bucket_start, sampler, organization_id, metric, count, "
-        "min, max, avg) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        inserts,
-    )
-    tx.db.conn.executemany(
-        "UPDATE health_rollups SET count = ?, min = ?, max = ?, avg = ? WHERE bucket_start = ? "
-        "AND sampler = ? AND organization_id IS ? AND metric = ?",
-        updates,
-    )
+    Metrics are the dotted paths of numeric and boolean leaves outside arrays
+    (``mounts./.used_percent``, ``checks.app.up``), plus ``ok`` per snapshot.
+    """
+    params = {"until": encode_time(until)}
+    written = tx.db.execute(_ROLL, params).rowcount
+    rolled = tx.db.execute("DELETE FROM health_snapshots WHERE taken_at < :until", params).rowcount
+    return rolled, written
 
 
 def rollups(

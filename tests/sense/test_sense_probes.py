@@ -1,0 +1,161 @@
+"""HTTP health checks against a real server on loopback, and TCP probes to real ports."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+
+from calmopsd.config.sensing import (
+    DependenciesSamplerConfig,
+    DependencyProbeConfig,
+    HttpCheckConfig,
+    HttpSamplerConfig,
+)
+from calmopsd.sense.http import HttpSampler, failure_kind
+from calmopsd.sense.tcp import DependencySampler
+
+SLOW_S = 1.5
+
+
+class Health(BaseHTTPRequestHandler):
+    """/ok and /dbdown answer JSON, /fail 500, /slow waits, /text is not JSON."""
+
+    def do_GET(self) -> None:
+        routes: dict[str, tuple[int, bytes]] = {
+            "/ok": (200, json.dumps({"db": "ok", "cache": "ok"}).encode()),
+            "/dbdown": (200, json.dumps({"db": "down", "cache": "ok"}).encode()),
+            "/fail": (500, b"boom"),
+            "/text": (200, b"fine"),
+        }
+        if self.path == "/slow":
+            time.sleep(SLOW_S)
+            routes["/slow"] = (200, b"{}")
+        status, body = routes.get(self.path, (404, b""))
+        try:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (the timeout test): nothing to answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed when we return: nothing listens there
+
+
+def check(url: str, **kwargs: Any) -> dict[str, Any]:
+    config = HttpCheckConfig(name="app", url=url, **kwargs)
+    result: dict[str, Any] = HttpSampler(HttpSamplerConfig(checks=[config])).sample()
+    return result["checks"]["app"]
+
+
+def test_a_200_is_up_with_its_latency(server: str) -> None:
+    result = check(f"{server}/ok", body={"db": "ok"})
+    assert (result["up"], result["status"], result["failure"]) == (True, 200, None)
+    assert 0 < result["latency_ms"] < 5000
+
+
+def test_a_500_is_down_as_an_unexpected_status(server: str) -> None:
+    result = check(f"{server}/fail")
+    assert (result["up"], result["status"], result["failure"]) == (False, 500, "unexpected_status")
+    assert result["detail"] == "expected 200, got 500"
+
+
+def test_a_slow_answer_beyond_the_timeout_is_a_timeout(server: str) -> None:
+    began = time.monotonic()
+    result = check(f"{server}/slow", timeout=timedelta(milliseconds=300))
+    assert (result["up"], result["failure"]) == (False, "timeout")
+    assert time.monotonic() - began < SLOW_S
+
+
+def test_nothing_listening_is_connection_refused(closed_port: int) -> None:
+    result = check(f"http://127.0.0.1:{closed_port}/health")
+    assert (result["up"], result["status"], result["failure"]) == (
+        False,
+        None,
+        "connection_refused",
+    )
+
+
+def test_tls_to_a_plain_http_server_is_a_tls_failure(server: str) -> None:
+    result = check(server.replace("http://", "https://") + "/ok")
+    assert (result["up"], result["failure"]) == (False, "tls")
+
+
+def test_a_body_reporting_a_failed_dependency_names_it(server: str) -> None:
+    result = check(f"{server}/dbdown", body={"db": "ok", "cache": "ok"})
+    assert (result["up"], result["status"]) == (False, 200)
+    assert result["failure"] == "body_check_failed"
+    assert result["failed_dependencies"] == ["db"]
+
+
+def test_a_body_that_is_not_json_fails_every_body_check(server: str) -> None:
+    result = check(f"{server}/text", body={"db": "ok"})
+    assert (result["failure"], result["failed_dependencies"]) == ("body_check_failed", ["db"])
+
+
+def test_several_checks_each_report_their_own_result(server: str, closed_port: int) -> None:
+    sampler = HttpSampler(
+        HttpSamplerConfig(
+            checks=[
+                HttpCheckConfig(name="good", url=f"{server}/ok"),
+                HttpCheckConfig(name="bad", url=f"http://127.0.0.1:{closed_port}/"),
+            ]
+        )
+    )
+    checks = sampler.sample()["checks"]
+    assert {name: c["up"] for name, c in checks.items()} == {"good": True, "bad": False}
+
+
+def test_a_dns_failure_is_named_dns() -> None:
+    # A real lookup would query the machine's resolver, which is off loopback; instead
+    # the exception chain requests raises for an unknown host is built as it is raised.
+    from urllib3.exceptions import MaxRetryError, NameResolutionError
+
+    reason = NameResolutionError("nohost.invalid", None, socket.gaierror(-2, "Name unknown"))  # type: ignore[arg-type]
+    error = requests.ConnectionError(MaxRetryError(None, "/", reason))  # type: ignore[arg-type]
+    assert failure_kind(error) == "dns"
+
+
+def test_a_tcp_probe_to_a_listening_port_is_up(closed_port: int) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        probes = DependenciesSamplerConfig(
+            probes=[
+                DependencyProbeConfig(name="db", host="127.0.0.1", port=port),
+                DependencyProbeConfig(name="cache", host="127.0.0.1", port=closed_port),
+            ]
+        )
+        result = DependencySampler(probes).sample()["probes"]
+    assert (result["db"]["up"], result["db"]["failure"]) == (True, None)
+    assert result["db"]["latency_ms"] >= 0
+    assert (result["cache"]["up"], result["cache"]["failure"]) == (False, "connection_refused")
