@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest clean system-deps
 
 # Debian's python3 lacks venv/ensurepip until python3-venv is installed.
 $(BIN)/python:
@@ -15,6 +15,17 @@ $(BIN)/python:
 	  apt-get update && apt-get install -y python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 
+# PM2 for the real-PM2 tests (tests/sense/pm2), from npm; a no-op once `pm2` is on PATH.
+# Never probe it with `pm2 --version`: any pm2 command but a few spawns a PM2 daemon.
+PM2_VERSION ?= 7
+system-deps:
+	@command -v pm2 >/dev/null 2>&1 || { \
+	  command -v npm >/dev/null 2>&1 || { \
+	    echo "installing nodejs and npm (needs root)"; \
+	    apt-get update && apt-get install -y nodejs npm; }; \
+	  echo "installing pm2@$(PM2_VERSION) from npm (needs root)"; \
+	  npm install --global --no-fund --no-audit pm2@$(PM2_VERSION); }
+
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -24,7 +35,7 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 run: $(STAMP)
 	CALMOPS_STATE_DIR=$(CURDIR)/var $(BIN)/calmopsd run
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) system-deps lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check calmopsd tests bench
@@ -33,7 +44,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) system-deps
 	$(BIN)/pytest
 
 clean:

@@ -53,7 +53,8 @@ class Pm2SamplerConfig(Section):
         default=timedelta(seconds=30), description="Time between readings."
     )
     timeout: PositiveDuration = Field(
-        default=timedelta(seconds=10), description="How long `pm2 jlist` may take."
+        default=timedelta(seconds=10),
+        description="How long asking PM2 (its socket, or `pm2 jlist`) may take.",
     )
     binary: str = Field(default="pm2", description="The pm2 command (a name on PATH or a path).")
     home: ConfigPath | None = Field(

@@ -14,6 +14,7 @@ from calmopsd.config.sensing import SensingConfig
 from calmopsd.sense.disk import DiskSampler
 from calmopsd.sense.http import HttpSampler
 from calmopsd.sense.memory import MemorySampler
+from calmopsd.sense.pm2 import Pm2Sampler
 from calmopsd.sense.sampler import Sampler
 from calmopsd.sense.tcp import DependencySampler
 
@@ -37,6 +38,11 @@ def _disk(config: SensingConfig, clock: Clock) -> Planned:
     return Planned(DiskSampler(c, clock), c.interval.total_seconds(), c.timeout.total_seconds())
 
 
+def _pm2(config: SensingConfig, clock: Clock) -> Planned:
+    sampler = Pm2Sampler(config.pm2, clock)
+    return Planned(sampler, config.pm2.interval.total_seconds(), sampler.timeout_s)
+
+
 def _http(config: SensingConfig, clock: Clock) -> Planned:
     sampler = HttpSampler(config.http)
     return Planned(sampler, config.http.interval.total_seconds(), sampler.timeout_s)
@@ -50,6 +56,7 @@ def _dependencies(config: SensingConfig, clock: Clock) -> Planned:
 SAMPLERS: dict[str, Callable[[SensingConfig, Clock], Planned]] = {
     "memory": _memory,
     "disk": _disk,
+    "pm2": _pm2,
     "http": _http,
     "dependencies": _dependencies,
 }

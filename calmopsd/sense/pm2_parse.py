@@ -1,0 +1,260 @@
+"""PM2's process list → the few fields calmopsd keeps, per instance and per app.
+
+Pure functions over decoded JSON, so recorded shapes test them as well as a
+real PM2 does. ``pm2_env`` embeds the app's whole environment (secrets
+included); only the fields named in :func:`read_instance` are ever copied out,
+and nothing here keeps, logs or quotes the rest.
+
+Between two samples, :func:`summarize` reports per app:
+
+- ``restart_increase``: restarts since the previous sample. PM2 counts
+  ``restart_time`` per instance; a count lower than before means it was reset
+  (``pm2 reset``, a new daemon), and then all of it is new, as with Prometheus
+  counters. An instance id absent before was created since, so all of its
+  restarts are new too. ``None`` when the app was not seen before.
+- ``deploy``: ``{"from": …, "to": …}`` when the app's version or git revision
+  changed — a deploy marker.
+- ``crash_loop``: ``"errored"`` when PM2 gave up on an instance (it then resets
+  ``unstable_restarts`` to 0, so that counter alone hides the loop),
+  ``"restarting"`` when restarts grew without a deploy to explain them, else
+  ``None``. How many restarts make an incident is for detection to decide.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Worst first: an app's status is the worst of its instances'.
+STATUS_RANK = {
+    "errored": 0,
+    "stopped": 2,
+    "stopping": 3,
+    "waiting restart": 4,
+    "launching": 5,
+    "one-launch-status": 6,
+    "online": 7,
+}
+UNKNOWN_STATUS_RANK = 1  # a status this PM2 did not have: worse than anything but errored
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One entry of PM2's list: a fork app, or one instance of a cluster app."""
+
+    name: str
+    pm_id: int | None
+    pid: int | None
+    status: str
+    restart_time: int
+    unstable_restarts: int
+    started_ms: int | None  # pm_uptime: when PM2 last started it, ms since the epoch
+    memory_bytes: int | None
+    cpu_percent: float | None
+    exec_mode: str | None
+    version: str | None
+    revision: str | None
+    exit_code: int | None
+
+    def as_values(self, now_ms: int) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "pm_id": self.pm_id,
+            "pid": self.pid,
+            "status": self.status,
+            "restart_time": self.restart_time,
+            "unstable_restarts": self.unstable_restarts,
+            "uptime_s": self.uptime_s(now_ms),
+            "memory_bytes": self.memory_bytes,
+            "cpu_percent": self.cpu_percent,
+            "exec_mode": self.exec_mode,
+            "version": self.version,
+            "revision": self.revision,
+            "exit_code": self.exit_code,
+        }
+
+    def uptime_s(self, now_ms: int) -> float | None:
+        """Seconds since PM2 started it; only an online instance has an uptime."""
+        if self.status != "online" or self.started_ms is None:
+            return None
+        return round(max(0, now_ms - self.started_ms) / 1000, 1)
+
+
+@dataclass(frozen=True)
+class AppMark:
+    """What one sample remembers of an app to compare with the next."""
+
+    restarts: Mapping[int | None, int]  # restart_time by pm_id
+    version: str | None
+    revision: str | None
+
+
+def decode_jlist(text: str) -> Any | None:
+    """The JSON process list in ``pm2 jlist`` output, or None when there is none.
+
+    PM2 may print lines before it (``>>>> In-memory PM2 is out-of-date``, or
+    ``[PM2] …`` notices), so every line that starts with ``[`` is tried and the
+    first one that decodes to a list wins; bytes after it are ignored.
+    """
+    decoder = json.JSONDecoder()
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        start = offset + len(line) - len(line.lstrip())
+        offset += len(line)
+        if not text.startswith("[", start):
+            continue
+        try:
+            decoded, _ = decoder.raw_decode(text, start)
+        except ValueError:
+            continue
+        if isinstance(decoded, list):
+            return decoded
+    return None
+
+
+def read_instances(decoded: Any) -> tuple[list[Instance], int] | None:
+    """Instances from the decoded list, and how many entries were not understood.
+
+    None when ``decoded`` is not a list at all (the output is unparsable).
+    """
+    if not isinstance(decoded, list):
+        return None
+    instances = [read_instance(entry) for entry in decoded]
+    kept = [i for i in instances if i is not None]
+    return kept, len(instances) - len(kept)
+
+
+def read_instance(entry: Any) -> Instance | None:
+    """The listed fields of one entry; None if it has no name to report it under."""
+    if not isinstance(entry, dict):
+        return None
+    env = entry.get("pm2_env")
+    env = env if isinstance(env, dict) else {}
+    monit = entry.get("monit")
+    monit = monit if isinstance(monit, dict) else {}
+    name = _text(entry.get("name")) or _text(env.get("name"))
+    if name is None:
+        return None
+    versioning = env.get("versioning")
+    return Instance(
+        name=name,
+        pm_id=_int(entry.get("pm_id", env.get("pm_id"))),
+        pid=_int(entry.get("pid")) or None,  # PM2 reports pid 0 for a process it is not running
+        status=_text(env.get("status")) or "unknown",
+        restart_time=_int(env.get("restart_time")) or 0,
+        unstable_restarts=_int(env.get("unstable_restarts")) or 0,
+        started_ms=_int(env.get("pm_uptime")),
+        memory_bytes=_int(monit.get("memory")),
+        cpu_percent=_number(monit.get("cpu")),
+        exec_mode=_text(env.get("exec_mode")),
+        version=_version(env.get("version")),
+        revision=_text(versioning.get("revision")) if isinstance(versioning, dict) else None,
+        exit_code=_int(env.get("exit_code")),
+    )
+
+
+def summarize(
+    instances: Iterable[Instance], now_ms: int, previous: Mapping[str, AppMark] | None
+) -> tuple[dict[str, dict[str, Any]], dict[str, AppMark]]:
+    """Per-app values (compared with ``previous`` when given) and the marks for next time."""
+    by_app: dict[str, list[Instance]] = {}
+    for instance in instances:
+        by_app.setdefault(instance.name, []).append(instance)
+    apps: dict[str, dict[str, Any]] = {}
+    marks: dict[str, AppMark] = {}
+    for name, group in sorted(by_app.items()):
+        marks[name] = mark(group)
+        before = previous.get(name) if previous is not None else None
+        apps[name] = app_values(group, now_ms) | changes(before, marks[name], group)
+    return apps, marks
+
+
+def mark(group: list[Instance]) -> AppMark:
+    """An app's restart counts, and the version of its most recently started instance.
+
+    During a rolling reload instances run two versions; the newest one's is the
+    app's, so the deploy marker appears once, when the first instance moves.
+    """
+    newest = max(group, key=lambda i: i.started_ms or 0)
+    return AppMark({i.pm_id: i.restart_time for i in group}, newest.version, newest.revision)
+
+
+def app_values(group: list[Instance], now_ms: int) -> dict[str, Any]:
+    statuses: dict[str, int] = {}
+    for instance in group:
+        statuses[instance.status] = statuses.get(instance.status, 0) + 1
+    uptimes = [u for u in (i.uptime_s(now_ms) for i in group) if u is not None]
+    newest = mark(group)
+    return {
+        "status": min(statuses, key=lambda s: STATUS_RANK.get(s, UNKNOWN_STATUS_RANK)),
+        "statuses": dict(sorted(statuses.items())),
+        "instances": len(group),
+        "online": statuses.get("online", 0),
+        "restart_time": sum(i.restart_time for i in group),
+        "unstable_restarts": sum(i.unstable_restarts for i in group),
+        "uptime_s": min(uptimes) if uptimes else None,
+        "memory_bytes": sum(i.memory_bytes or 0 for i in group),
+        "cpu_percent": _finite(round(sum(i.cpu_percent or 0.0 for i in group), 1)),
+        "exec_mode": group[0].exec_mode,
+        "version": newest.version,
+        "revision": newest.revision,
+    }
+
+
+def changes(before: AppMark | None, now: AppMark, group: list[Instance]) -> dict[str, Any]:
+    increase = restart_increase(before, now)
+    deploy = None
+    if before is not None and (before.version, before.revision) != (now.version, now.revision):
+        deploy = {
+            "from": {"version": before.version, "revision": before.revision},
+            "to": {"version": now.version, "revision": now.revision},
+        }
+    crash_loop = None
+    if any(i.status == "errored" for i in group):
+        crash_loop = "errored"
+    elif increase and deploy is None:
+        crash_loop = "restarting"
+    return {"restart_increase": increase, "deploy": deploy, "crash_loop": crash_loop}
+
+
+def restart_increase(before: AppMark | None, now: AppMark) -> int | None:
+    if before is None:
+        return None
+    total = 0
+    for pm_id, count in now.restarts.items():
+        earlier = before.restarts.get(pm_id)
+        total += count - earlier if earlier is not None and count >= earlier else count
+    return total
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _version(value: Any) -> str | None:
+    text = _text(value)
+    return None if text == "N/A" else text
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    return value
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return _finite(float(value))
+    except OverflowError:  # an integer beyond any float
+        return None
