@@ -35,11 +35,13 @@ from calmopsd.model import Reading
 from calmopsd.notify import notify
 from calmopsd.record.audit import append_event
 from calmopsd.record.database import Database, database_path
+from calmopsd.record.logstate import load_log_state, save_log_state
 from calmopsd.record.retention import roll_up
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import SnapshotWriter, snapshots_since
 from calmopsd.sense import Planned, plan
 from calmopsd.sense.disk import DiskSampler
+from calmopsd.sense.logs import LogWatcher
 from calmopsd.sense.sampler import SamplerRunner
 
 log = structlog.get_logger("calmopsd.daemon")
@@ -84,6 +86,8 @@ class Daemon:
         self.snapshots: SnapshotWriter | None = None
         self.latest: dict[str, Reading] = {}
         self._sampler_jobs: set[str] = set()
+        self.logs: LogWatcher | None = None
+        self._logs_lock = threading.Lock()  # a reload must not close a watcher mid-poll
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -198,6 +202,44 @@ class Daemon:
                 replace_existing=True,
             )
         self._schedule_samplers()
+        self._schedule_logs()
+
+    def _schedule_logs(self) -> None:
+        """The log watcher's job; a reload rebuilds it from where the old one stood."""
+        assert self.database is not None  # noqa: S101  # opened first in start()
+        with self._logs_lock:
+            self._rebuild_logs(self.database)
+
+    def _rebuild_logs(self, database: Database) -> None:
+        state = self.logs.state() if self.logs else load_log_state(database)
+        if self.logs is not None:
+            self.logs.close()
+            self.logs = None
+        if not self.config.logs.enabled:
+            if self.scheduler.get_job("sample.logs"):
+                self.scheduler.remove_job("sample.logs")
+            return
+        self.logs = LogWatcher(self.config.logs, self.clock, state=state)
+        self.scheduler.add_job(
+            self.read_logs,
+            "interval",
+            id="sample.logs",
+            seconds=self.config.logs.interval.total_seconds(),
+            replace_existing=True,
+            next_run_time=datetime.now(UTC),
+        )
+
+    def read_logs(self) -> None:
+        """One round of log rates: read new lines, then save positions and counts together."""
+        with self._logs_lock:
+            watcher, database = self.logs, self.database
+            if watcher is None or database is None:
+                return
+            reading = watcher.poll()
+            save_log_state(database, watcher.state())
+        self.latest[reading.sampler] = reading
+        if self.snapshots is not None:
+            self.snapshots.submit(reading)
 
     def _schedule_samplers(self) -> None:
         """One job per enabled sampler, each on its own interval, starting now."""
@@ -295,6 +337,8 @@ class Daemon:
             max(0.1, deadline - time.monotonic())
         ):
             log.warning("snapshot.flush_incomplete")
+        if self.logs is not None:
+            self.logs.close()
         self._audit("daemon.stopped", pid=os.getpid())
         self.log_audit_head()
         if self.database is not None:

@@ -96,3 +96,56 @@ class Reading:
     duration_ms: float
     values: dict[str, Any]
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class LogFilePosition:
+    """Where the log tailer stands in one file: enough to resume exactly after a restart.
+
+    A file is known by ``(device, inode)``; ``head`` is the SHA-256 of its first
+    ``head_size`` bytes, so a file truncated and refilled, or an inode number reused
+    by a new file, is not mistaken for the one already read. ``in_long_line`` is
+    true while the tailer skips the rest of an over-long line.
+    """
+
+    source: str
+    path: str
+    device: int
+    inode: int
+    offset: int
+    head: str
+    head_size: int
+    in_long_line: bool = False
+
+
+@dataclass(frozen=True)
+class LogBucket:
+    """Counts from one source for one minute (epoch minutes, UTC) and one organization.
+
+    ``organization_id`` None holds lines that carry no (valid) organization; the
+    platform figure is the sum over every organization and None.
+    """
+
+    source: str
+    minute: int
+    organization_id: str | None
+    requests: int = 0
+    server_errors: int = 0
+    error_lines: int = 0
+    uploads: int = 0
+    upload_failures: int = 0
+    parse_errors: int = 0
+
+
+@dataclass(frozen=True)
+class LogState:
+    """Everything the log watcher must keep across a restart, saved in one transaction.
+
+    ``totals`` are the buckets summed since the source was first read (``minute``
+    is -1 in them),
+    so nothing is lost when old minutes leave the windows.
+    """
+
+    files: tuple[LogFilePosition, ...] = ()
+    buckets: tuple[LogBucket, ...] = ()
+    totals: tuple[LogBucket, ...] = ()

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from calmopsd.config.logs import LogsConfig
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.sensing import RetentionConfig, SensingConfig
 from calmopsd.config.units import ConfigPath, Percent, PositiveDuration
@@ -107,6 +108,10 @@ class Config(Section):
     )
     sensing: Annotated[SensingConfig, NullIsEmpty] = Field(
         default_factory=SensingConfig, description="What calmopsd samples, and how often."
+    )
+    logs: Annotated[LogsConfig, NullIsEmpty] = Field(
+        default_factory=LogsConfig,
+        description="Rates read from nginx access logs and JSON application logs.",
     )
     retention: Annotated[RetentionConfig, NullIsEmpty] = Field(
         default_factory=RetentionConfig, description="How long health snapshots are kept."

@@ -117,6 +117,36 @@ def _same_org_as_incident(table: str) -> str:
         BEGIN SELECT RAISE(ABORT, '{table}.organization_id must match its incident'); END"""
 
 
+_LOG_STATE = (
+    # Where the log tailer stands in each file (see calmopsd/record/logstate.py).
+    """CREATE TABLE log_positions (
+        source TEXT NOT NULL,
+        device INTEGER NOT NULL,
+        inode INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        offset INTEGER NOT NULL CHECK (offset >= 0),
+        head TEXT NOT NULL,
+        head_size INTEGER NOT NULL CHECK (head_size >= 0),
+        in_long_line INTEGER NOT NULL CHECK (in_long_line IN (0, 1)),
+        PRIMARY KEY (source, device, inode)
+    )""",
+    # Per-minute counts still inside the windows, and totals (minute -1), saved
+    # in the same transaction as the positions they were counted up to.
+    """CREATE TABLE log_counts (
+        source TEXT NOT NULL,
+        minute INTEGER NOT NULL,
+        organization_id TEXT,
+        requests INTEGER NOT NULL,
+        server_errors INTEGER NOT NULL,
+        error_lines INTEGER NOT NULL,
+        uploads INTEGER NOT NULL,
+        upload_failures INTEGER NOT NULL,
+        parse_errors INTEGER NOT NULL
+    )""",
+    """CREATE UNIQUE INDEX log_counts_key
+        ON log_counts (source, minute, coalesce(organization_id, ''))""",
+)
+
 _ROLLUPS = (
     # 5-minute aggregates of every number in the raw snapshots, kept long after
     # the raw rows are deleted. organization_id as in health_snapshots.
@@ -147,6 +177,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             for t in ("incident_events", "incident_actions", "incident_recommendations")
         ),
     ),
+    Migration(3, "log tailer positions and per-minute log counts", _LOG_STATE),
     Migration(4, "health snapshot roll-ups (5-minute aggregates)", _ROLLUPS),
 )
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from typing import get_args, get_origin
 from pathlib import Path
+from typing import get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -53,9 +54,17 @@ def test_list_item_fields_are_described_and_shown_in_the_comment_above_their_lis
     undocumented = [
         f"{model.__name__}.{name}"
         for model in schema_models(Config)
-        if model.__name__ in ("HttpCheckConfig", "DependencyProbeConfig")
+        if model.__name__
+        in (
+            "HttpCheckConfig",
+            "DependencyProbeConfig",
+            "NginxSourceConfig",
+            "NginxJsonFieldsConfig",
+            "AppSourceConfig",
+            "AppFieldsConfig",
+        )
         for name, field in model.model_fields.items()
-        if not (field.description or "").strip() or f"#   {name}:" not in text
+        if not (field.description or "").strip() or not re.search(rf"#\s+{name}:", text)
     ]
     assert undocumented == []
 
@@ -96,6 +105,22 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
             },
             "http": {"enabled": True, "interval": "15s", "checks": []},
             "dependencies": {"enabled": True, "interval": "15s", "probes": []},
+        },
+        "logs": {
+            "enabled": True,
+            "interval": "15s",
+            "start_at": "end",
+            "settle": "10s",
+            "max_line_length": 65536,
+            "max_read_per_round": 256,
+            "max_organizations": 1000,
+            "uploads": {
+                "routes": ["/upload*", "/api/upload*"],
+                "methods": ["POST", "PUT"],
+                "failure_statuses": [408, 413, 499],
+            },
+            "nginx": [],
+            "apps": [],
         },
         "retention": {"raw_snapshots": "14d", "rollups": "400d"},
     }

@@ -53,7 +53,7 @@ ALL_VERSIONS = [m.version for m in sorted(MIGRATIONS, key=lambda m: m.version)]
 
 def test_versions_are_unique_and_latest_is_the_highest() -> None:
     assert len(set(ALL_VERSIONS)) == len(ALL_VERSIONS)
-    assert LATEST == ALL_VERSIONS[-1]
+    assert ALL_VERSIONS[-1] == LATEST
     assert ALL_VERSIONS[:2] == [1, 2]
 
 
@@ -132,7 +132,9 @@ def test_a_database_from_a_newer_calmopsd_is_refused_and_left_as_it_was(db_path:
     conn.close()
     schema_before, rows_before = schema(db_path), migration_rows(db_path)
 
-    with pytest.raises(SchemaTooNewError, match=f"schema version 99, this calmopsd knows up to {LATEST}"):
+    with pytest.raises(
+        SchemaTooNewError, match=f"schema version 99, this calmopsd knows up to {LATEST}"
+    ):
         Database.open(db_path)
 
     assert schema(db_path) == schema_before

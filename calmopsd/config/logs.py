@@ -1,0 +1,206 @@
+"""Config of the log-derived rates (``logs:``): which files, in which format, what an upload is.
+
+The nginx ``log_format`` string is checked here only for what the parser
+needs (a time variable and ``$status``); compiling it into a parser is the
+business of ``calmopsd.sense.logs``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from calmopsd.config.section import NullIsEmpty, Section
+from calmopsd.config.units import ConfigPath, Duration, Name, PositiveDuration
+
+NGINX_COMBINED = (
+    '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+    '"$http_referer" "$http_user_agent"'
+)
+TIME_VARIABLES = ("time_local", "time_iso8601", "msec")
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+_METHOD = re.compile(r"^[A-Z]{1,16}$")
+_ROUTE = re.compile(r"^/[\x21-\x7e]*$")
+
+
+def format_variables(log_format: str) -> list[str]:
+    """The variable names in an nginx ``log_format`` string, in order."""
+    return [braced or bare for braced, bare in _VARIABLE.findall(log_format)]
+
+
+class UploadsConfig(Section):
+    """Which requests are uploads, and which of them failed."""
+
+    routes: list[str] = Field(
+        default_factory=lambda: ["/upload*", "/api/upload*"],
+        description="Path patterns of upload requests (query string ignored); * matches "
+        "any run of characters, including /.",
+    )
+    methods: list[str] = Field(
+        default_factory=lambda: ["POST", "PUT"], description="HTTP methods of upload requests."
+    )
+    failure_statuses: list[Annotated[int, Field(ge=100, le=599)]] = Field(
+        default_factory=lambda: [408, 413, 499],
+        description="Statuses below 500 that also count an upload as failed "
+        "(every status of 500 or more does).",
+    )
+
+    @field_validator("routes")
+    @classmethod
+    def _routes(cls, value: list[str]) -> list[str]:
+        for route in value:
+            if not _ROUTE.match(route):
+                raise ValueError(f"routes must start with / and hold no spaces (got {route!r})")
+        return value
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, value: list[str]) -> list[str]:
+        for method in value:
+            if not _METHOD.match(method):
+                raise ValueError(f"methods must be upper-case words like POST (got {method!r})")
+        return value
+
+
+class NginxJsonFieldsConfig(Section):
+    """Keys of a JSON access log (nginx ``escape=json``)."""
+
+    time: str = Field(
+        default="time",
+        min_length=1,
+        description="Key holding $time_iso8601, $time_local or $msec.",
+    )
+    status: str = Field(default="status", min_length=1, description="Key holding $status.")
+    request: str = Field(
+        default="request",
+        min_length=1,
+        description='Key holding $request, the request line "METHOD /path HTTP/1.1".',
+    )
+
+
+class NginxSourceConfig(Section):
+    """One nginx access log (or a set of them, by glob)."""
+
+    name: Name = Field(description="Short name used in readings.")
+    paths: list[ConfigPath] = Field(
+        min_length=1, description="Files to read; glob patterns are expanded every round."
+    )
+    format: str = Field(
+        default="combined",
+        min_length=1,
+        description="combined, json (escape=json, keys below), or the log_format string itself.",
+    )
+    organization: str = Field(
+        default="",
+        description="The variable (log_format) or key (json) holding the organization id; "
+        "empty: lines carry none.",
+    )
+    fields: Annotated[NginxJsonFieldsConfig, NullIsEmpty] = Field(
+        default_factory=NginxJsonFieldsConfig,
+        description="Keys of a json access log (format: json only).",
+    )
+
+    @model_validator(mode="after")
+    def _format_is_usable(self) -> Self:
+        if self.format in ("combined", "json"):
+            return self
+        names = format_variables(self.format)
+        if not any(name in TIME_VARIABLES for name in names):
+            raise ValueError("format must hold $time_local, $time_iso8601 or $msec")
+        if "status" not in names:
+            raise ValueError("format must hold $status")
+        if self.organization and self.organization.removeprefix("$") not in names:
+            raise ValueError(f"organization ${self.organization} is not in the format")
+        return self
+
+
+class AppFieldsConfig(Section):
+    """Keys of a JSON-lines application log; a dotted key reaches into an object."""
+
+    time: str = Field(
+        default="time",
+        min_length=1,
+        description="Key of the timestamp: ISO-8601 text, or epoch seconds or milliseconds.",
+    )
+    level: str = Field(default="level", description="Key of the level; empty: none.")
+    status: str = Field(
+        default="status", description="Key of the HTTP status of a request line; empty: none."
+    )
+    method: str = Field(default="method", description="Key of the HTTP method; empty: none.")
+    route: str = Field(default="url", description="Key of the request path; empty: none.")
+    organization: str = Field(
+        default="", description="Key of the organization id; empty: lines carry none."
+    )
+
+
+class AppSourceConfig(Section):
+    """One JSON-lines application log (or a set of them, by glob)."""
+
+    name: Name = Field(description="Short name used in readings.")
+    paths: list[ConfigPath] = Field(
+        min_length=1, description="Files to read; glob patterns are expanded every round."
+    )
+    fields: Annotated[AppFieldsConfig, NullIsEmpty] = Field(
+        default_factory=AppFieldsConfig, description="Where each value is in a line."
+    )
+    error_levels: list[str | int] = Field(
+        default_factory=lambda: list[str | int](["error", "fatal", 50, 60]),
+        description="Level values that make a line an error line (text or pino's numbers).",
+    )
+
+
+class LogsConfig(Section):
+    """Rates read from nginx access logs and JSON application logs."""
+
+    enabled: bool = Field(default=True, description="Read the logs.")
+    interval: PositiveDuration = Field(
+        default=timedelta(seconds=15), description="Time between rounds."
+    )
+    start_at: Literal["end", "beginning"] = Field(
+        default="end",
+        description="Where a source never read before starts: end (only new lines) or beginning.",
+    )
+    settle: Duration = Field(
+        default=timedelta(seconds=10),
+        description="A minute joins the windows this long after it ends, so lines that "
+        "nginx buffers or writes late are in.",
+    )
+    max_line_length: int = Field(
+        default=65536,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Longer lines are skipped and counted as parse errors (bytes).",
+    )
+    max_read_per_round: int = Field(
+        default=256,
+        ge=1,
+        description="At most this many MiB are read per file per round; a backlog is "
+        "caught up over several rounds.",
+    )
+    max_organizations: int = Field(
+        default=1000,
+        ge=1,
+        description="Organizations tracked at once; lines of further ones count for the "
+        "platform only.",
+    )
+    uploads: Annotated[UploadsConfig, NullIsEmpty] = Field(
+        default_factory=UploadsConfig, description="Which requests are uploads."
+    )
+    nginx: list[NginxSourceConfig] = Field(
+        default_factory=list, description="nginx access logs (none by default)."
+    )
+    apps: list[AppSourceConfig] = Field(
+        default_factory=list, description="JSON-lines application logs (none by default)."
+    )
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> Self:
+        sources: list[NginxSourceConfig | AppSourceConfig] = [*self.nginx, *self.apps]
+        names = [source.name for source in sources]
+        doubles = sorted({name for name in names if names.count(name) > 1})
+        if doubles:
+            raise ValueError(f"source names must be unique (twice: {', '.join(doubles)})")
+        return self

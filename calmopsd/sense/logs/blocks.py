@@ -1,0 +1,315 @@
+"""Count a block of complete lines by minute without making one Python object per line.
+
+The block is cut into runs of one minute each by bisection on the byte offsets
+(a line's time is read only at the probe points). Within a run:
+
+1. ``count(b"\\n")`` gives the lines, and counting the minute's needle (text
+   every line of that minute holds, e.g. ``[01/Mar/2025:13:55:``) checks that
+   they all belong to it.
+2. Lines that do not hold the needle — written out of order (nginx workers
+   finish requests in a slightly different order than they stamp them), or
+   malformed — are found with one regex over the run and parsed one by one, so
+   each is counted in its own minute, or as a parse error.
+3. The few lines that matter beyond being a request (server errors, uploads,
+   error levels) are found by a regex over the run and parsed one by one.
+4. Everything else is counted in bulk: every line, or every status needle, is a
+   request; organizations come from one ``findall`` per run.
+
+Lines parsed one by one first take back what the bulk counted for them, so the
+result is exactly what parsing every line would give for well-formed lines.
+If the needle count cannot be explained (a line holds it twice), the run is
+parsed line by line: slower, still exact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from calmopsd.sense.logs.lines import (
+    BlockPatterns,
+    Extras,
+    LineCounts,
+    LineFormat,
+    Probe,
+    organization,
+)
+
+REQUESTS, SERVER_ERRORS, ERROR_LINES, UPLOADS, UPLOAD_FAILURES, PARSE_ERRORS = range(6)
+Key = tuple[int, str | None]
+Tally = dict[Key, list[int]]
+
+_EDGE = 8192  # bytes at each end of a minute's run searched first for out-of-order lines
+
+
+def add(tally: Tally, key: Key, index: int, amount: int = 1) -> None:
+    counts = tally.get(key)
+    if counts is None:
+        counts = tally[key] = [0, 0, 0, 0, 0, 0]
+    counts[index] += amount
+
+
+def add_line(tally: Tally, line: LineCounts) -> None:
+    key = (line.minute, line.organization_id)
+    counts = tally.get(key)
+    if counts is None:
+        counts = tally[key] = [0, 0, 0, 0, 0, 0]
+    counts[REQUESTS] += line.requests
+    counts[SERVER_ERRORS] += line.server_errors
+    counts[ERROR_LINES] += line.error_lines
+    counts[UPLOADS] += line.uploads
+    counts[UPLOAD_FAILURES] += line.upload_failures
+
+
+def _extras_into(tally: Tally, line: LineCounts) -> None:
+    """Add everything but the request itself."""
+    key = (line.minute, line.organization_id)
+    counts = tally.get(key)
+    if counts is None:
+        counts = tally[key] = [0, 0, 0, 0, 0, 0]
+    counts[SERVER_ERRORS] += line.server_errors
+    counts[ERROR_LINES] += line.error_lines
+    counts[UPLOADS] += line.uploads
+    counts[UPLOAD_FAILURES] += line.upload_failures
+
+
+def _add_extras(tally: Tally, key: Key, extras: Extras, sign: int) -> None:
+    counts = tally.get(key)
+    if counts is None:
+        counts = tally[key] = [0, 0, 0, 0, 0, 0]
+    counts[SERVER_ERRORS] += sign * extras[0]
+    counts[ERROR_LINES] += sign * extras[1]
+    counts[UPLOADS] += sign * extras[2]
+    counts[UPLOAD_FAILURES] += sign * extras[3]
+
+
+class BlockCounter:
+    """Counts blocks of one format into a tally."""
+
+    def __init__(self, line_format: LineFormat):
+        self.format = line_format
+        self._strays: dict[tuple[tuple[bytes, ...], bytes], re.Pattern[bytes]] = {}
+
+    def count(self, buf: bytes, end: int, tally: Tally, default_minute: int) -> None:
+        """Count ``buf[:end]``, which is whole lines (``end`` just after a newline)."""
+        pos = 0
+        minute = default_minute
+        guess = 0
+        while pos < end:
+            found = self._first_readable(buf, pos, end)
+            if found is None:
+                self._one_by_one(buf, pos, end, tally, minute)
+                return
+            start, probe = found
+            if start > pos:
+                self._one_by_one(buf, pos, start, tally, probe.minute)
+            minute = probe.minute
+            stop = self._minute_end(buf, start, end, minute, guess)
+            guess = stop - start
+            patterns = self.format.patterns(buf[start : buf.index(b"\n", start)])
+            self._run(buf, start, stop, probe, patterns, tally)
+            pos = stop
+
+    def _probe_at(self, buf: bytes, start: int) -> Probe | None:
+        return self.format.probe(buf[start : buf.index(b"\n", start)])
+
+    def _first_readable(self, buf: bytes, pos: int, end: int) -> tuple[int, Probe] | None:
+        while pos < end:
+            probe = self._probe_at(buf, pos)
+            if probe is not None:
+                return pos, probe
+            pos = buf.index(b"\n", pos) + 1
+        return None
+
+    def _after(self, buf: bytes, start: int, minute: int) -> bool:
+        """Does the line at ``start`` belong to a later minute? Unreadable lines do not."""
+        found = self.format.minute(buf[start : buf.index(b"\n", start)])
+        return found is not None and found > minute
+
+    def _minute_end(self, buf: bytes, start: int, end: int, minute: int, guess: int) -> int:
+        """Start of the first line after ``start`` found to be later than ``minute`` (or end).
+
+        Searched outward from ``guess`` (the last minute's length: traffic changes
+        slowly), then by bisection, so a minute costs a handful of probes.
+        """
+        low, high = start, end
+        point = min(start + max(guess, 256), end)
+        step = max(guess // 32, 256)
+        if point < end and self._after(buf, self._line_at(buf, point, start), minute):
+            high = self._line_at(buf, point, start)
+            while high - step > low:
+                line = self._line_at(buf, high - step, start)
+                if not self._after(buf, line, minute):
+                    low = line
+                    break
+                high, step = line, step * 2
+        else:
+            low = self._line_at(buf, point, start) if point < end else start
+            while low + step < end:
+                line = self._line_at(buf, low + step, start)
+                if self._after(buf, line, minute):
+                    high = line
+                    break
+                low, step = line, step * 2
+        return self._bisect(buf, low, high, minute)
+
+    @staticmethod
+    def _line_at(buf: bytes, point: int, floor: int) -> int:
+        """Start of the line holding ``point`` (never before ``floor``)."""
+        return max(buf.rfind(b"\n", floor, point) + 1, floor)
+
+    def _bisect(self, buf: bytes, low: int, high: int, minute: int) -> int:
+        while True:
+            middle = buf.rfind(b"\n", low, (low + high) // 2) + 1
+            if middle <= low:
+                middle = buf.index(b"\n", low) + 1
+            if middle >= high:
+                return high
+            if self._after(buf, middle, minute):
+                high = middle
+            else:
+                low = middle
+
+    def _run(
+        self,
+        buf: bytes,
+        start: int,
+        stop: int,
+        probe: Probe,
+        patterns: BlockPatterns,
+        tally: Tally,
+    ) -> None:
+        lines = buf.count(b"\n", start, stop)
+        held = sum(buf.count(needle, start, stop) for needle in probe.needles)
+        ended = buf.count(patterns.line_end + b"\n", start, stop) if patterns.line_end else lines
+        strays: list[int] | None = []
+        if held != lines or ended != lines:
+            strays = self._strays_in(buf, start, stop, probe, patterns.line_end, (held, ended))
+        if strays is None:
+            self._one_by_one(buf, start, stop, tally, probe.minute)
+            return
+        self._bulk(buf, start, stop, probe.minute, patterns, tally)
+        singles = set(strays)
+        for candidate in patterns.candidates:
+            for match in candidate.finditer(buf, start, stop):
+                singles.add(buf.rfind(b"\n", start, match.start()) + 1 or start)
+        parse = self.format.parse
+        minute = probe.minute
+        plain = (
+            patterns.request_needle is None
+            and patterns.organizations is None
+            and patterns.extras is None
+        )
+        for line_start in singles:
+            line = buf[line_start : buf.index(b"\n", line_start)]
+            counts = parse(line)
+            if plain and counts is not None and counts.minute == minute:
+                # The usual case: the bulk already counted this request where it belongs.
+                _extras_into(tally, counts)
+                continue
+            self._take_back(line, minute, patterns, tally)
+            if counts is None:
+                add(tally, (minute, None), PARSE_ERRORS)
+            else:
+                add_line(tally, counts)
+
+    def _strays_in(
+        self,
+        buf: bytes,
+        start: int,
+        stop: int,
+        probe: Probe,
+        line_end: bytes,
+        counted: tuple[int, int],
+    ) -> list[int] | None:
+        """Starts of the lines lacking the needle or the line end: at the run's edges first,
+        where out-of-order lines are, then through the whole run. None if even that does not
+        explain the counts (a line holds the needle twice): then parse the run line by line."""
+        stray = self._stray((probe.needles, line_end))
+        lines = buf.count(b"\n", start, stop)
+        if stop - start > 4 * _EDGE:
+            head_end = buf.index(b"\n", start + _EDGE) + 1
+            tail_start = self._line_at(buf, stop - _EDGE, start)
+            found = [m.start() for m in stray.finditer(buf, start, head_end)]
+            found += [m.start() for m in stray.finditer(buf, tail_start, stop)]
+            if self._explains(buf, found, probe.needles, line_end, lines, counted):
+                return found
+        found = [m.start() for m in stray.finditer(buf, start, stop)]
+        return (
+            found if self._explains(buf, found, probe.needles, line_end, lines, counted) else None
+        )
+
+    @staticmethod
+    def _explains(
+        buf: bytes,
+        strays: list[int],
+        needles: tuple[bytes, ...],
+        line_end: bytes,
+        lines: int,
+        counted: tuple[int, int],
+    ) -> bool:
+        """Do the other lines hold exactly one needle and one line end each, in total?"""
+        held, ended = counted
+        for start in strays:
+            line = buf[start : buf.index(b"\n", start) + 1]
+            held -= sum(line.count(needle) for needle in needles)
+            ended -= line.endswith(line_end + b"\n") if line_end else 1
+        rest = lines - len(strays)
+        return held == rest and ended == rest
+
+    def _stray(self, key: tuple[tuple[bytes, ...], bytes]) -> re.Pattern[bytes]:
+        """Lines holding none of the needles, or not ending as lines do (newline included)."""
+        pattern = self._strays.get(key)
+        if pattern is None:
+            if len(self._strays) > 64:
+                self._strays.clear()
+            needles, line_end = key
+            held = b"|".join(re.escape(n) for n in needles)
+            lacking = rb"(?![^\n]*(?:" + held + rb"))"
+            if line_end:
+                lacking = rb"(?:" + lacking + rb"|(?![^\n]*" + re.escape(line_end) + rb"\n))"
+            pattern = re.compile(rb"^" + lacking + rb"[^\n]*\n", re.MULTILINE)
+            self._strays[key] = pattern
+        return pattern
+
+    def _bulk(
+        self, buf: bytes, start: int, stop: int, minute: int, p: BlockPatterns, tally: Tally
+    ) -> None:
+        if p.request_needle is None:
+            requests = buf.count(b"\n", start, stop)
+        else:
+            requests = buf.count(p.request_needle, start, stop)
+        if p.organizations is not None:
+            for raw, count in Counter(p.organizations.findall(buf, start, stop)).items():
+                org = organization(raw)
+                if org is not None:
+                    add(tally, (minute, org), REQUESTS, count)
+                    requests -= count
+        add(tally, (minute, None), REQUESTS, requests)
+        if p.extras is not None:
+            _add_extras(tally, (minute, None), p.extras(buf, start, stop), 1)
+
+    def _take_back(self, line: bytes, minute: int, p: BlockPatterns, tally: Tally) -> None:
+        """Undo what :meth:`_bulk` counted for ``line``."""
+        requests = 1 if p.request_needle is None else line.count(p.request_needle)
+        if p.organizations is not None:
+            for raw in p.organizations.findall(line):
+                org = organization(raw)
+                if org is not None:
+                    add(tally, (minute, org), REQUESTS, -1)
+                    requests -= 1
+        add(tally, (minute, None), REQUESTS, -requests)
+        if p.extras is not None:
+            _add_extras(tally, (minute, None), p.extras(line, 0, len(line)), -1)
+
+    def _single(self, line: bytes, tally: Tally, minute: int) -> None:
+        counts = self.format.parse(line)
+        if counts is None:
+            add(tally, (minute, None), PARSE_ERRORS)
+        else:
+            add_line(tally, counts)
+
+    def _one_by_one(self, buf: bytes, start: int, stop: int, tally: Tally, minute: int) -> None:
+        """The slow, plain way: parse every line."""
+        for line in buf[start:stop].split(b"\n")[:-1]:
+            self._single(line, tally, minute)

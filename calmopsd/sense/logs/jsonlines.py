@@ -1,0 +1,287 @@
+"""JSON-lines logs (application logs, and nginx ``escape=json`` access logs).
+
+Lines read one by one are parsed with orjson. The bulk is counted by key
+needles, spelt as the block's first line spells them (``"status":`` or
+``"status": ``): the contract is that a mapped key appears at most once per
+line, which every JSON logger we know of keeps. A dotted key (``res.status``)
+reaches into objects; its needle is its last part.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from calmopsd.sense.logs.lines import (
+    BlockPatterns,
+    Extras,
+    LineCounts,
+    Probe,
+    Uploads,
+    organization,
+)
+from calmopsd.sense.logs.timestamps import (
+    MinuteCache,
+    epoch_needles,
+    iso_needles,
+    minute_of_epoch,
+    minute_of_epoch_text,
+    minute_of_iso,
+)
+
+_NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_STATUS_TEXT = re.compile(r"\d{3}")
+
+
+class JsonFields:
+    """Which keys hold what; empty means the log has no such value."""
+
+    def __init__(
+        self,
+        *,
+        time: str,
+        status: str = "",
+        method: str = "",
+        route: str = "",
+        request: str = "",
+        level: str = "",
+        organization: str = "",
+    ):
+        self.time = time
+        self.status = status
+        self.method = method
+        self.route = route
+        self.request = request
+        self.level = level
+        self.organization = organization
+
+
+def _get(record: dict[str, Any], key: str) -> Any:
+    if not key:
+        return None
+    value: Any = record
+    for part in key.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _key(key: str, sep: bytes) -> bytes:
+    """The needle of a key as written: ``"status":`` (or with the block's spacing)."""
+    return b'"' + key.rsplit(".", 1)[-1].encode() + b'"' + sep
+
+
+def _status(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _STATUS_TEXT.fullmatch(value):
+        return int(value)
+    return None
+
+
+class JsonFormat:
+    """One JSON-lines log layout."""
+
+    def __init__(
+        self, fields: JsonFields, uploads: Uploads, error_levels: Sequence[str | int] = ()
+    ):
+        self.fields = fields
+        self.uploads = uploads
+        self.error_levels = frozenset(error_levels)
+        self._time_key = re.compile(re.escape(_key(fields.time, b"")) + rb"\s*:\s*")
+        self._time_value = re.compile(
+            re.escape(_key(fields.time, b"")) + rb'\s*:\s*(")?([^",}\s]+)'
+        )
+        self._minutes = MinuteCache()
+        self._cache: dict[bytes, tuple[BlockPatterns, re.Pattern[bytes] | None]] = {}
+
+    def _separator(self, line: bytes) -> bytes:
+        match = self._time_key.search(line)
+        return match.group(0)[len(_key(self.fields.time, b"")) :] if match else b":"
+
+    def _probe_record(self, line: bytes, record: Any) -> Probe | None:
+        if not isinstance(record, dict):
+            return None
+        value = _get(record, self.fields.time)
+        sep = self._separator(line)
+        context = _key(self.fields.time, sep)
+        if isinstance(value, str):
+            minute = minute_of_iso(value.encode())
+            if minute is None:
+                return None
+            return Probe(minute, tuple(context + b'"' + n for n in iso_needles(value.encode())))
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            minute = minute_of_epoch(value)
+            raw = self._raw_number(line, context)
+            if minute is None or raw is None:
+                return None
+            return Probe(minute, tuple(context + n for n in epoch_needles(raw, minute)))
+        return None
+
+    def _raw_number(self, line: bytes, context: bytes) -> bytes | None:
+        at = line.find(context)
+        match = _NUMBER.match(line, at + len(context)) if at >= 0 else None
+        return match.group(0) if match else None
+
+    def minute(self, line: bytes) -> int | None:
+        match = self._time_value.search(line)
+        if match is None:
+            return None
+        quoted, text = match.groups()
+        if quoted:
+            return self._minutes.iso(text)
+        return minute_of_epoch_text(text)
+
+    def probe(self, line: bytes) -> Probe | None:
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        return self._probe_record(line, record)
+
+    def parse(self, line: bytes) -> LineCounts | None:
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        probe = self._probe_record(line, record)
+        if probe is None:
+            return None
+        assert isinstance(record, dict)  # noqa: S101  # _probe_record refused anything else
+        fields = self.fields
+        has_status = bool(fields.status) and _get(record, fields.status) is not None
+        status = _status(_get(record, fields.status))
+        method, path = self._method_and_path(record)
+        upload, failed = self.uploads.classify(method, path, status) if has_status else (0, 0)
+        level = _get(record, fields.level)
+        error = int(isinstance(level, str | int) and level in self.error_levels)
+        return LineCounts(
+            probe.minute,
+            self._organization(line),
+            int(has_status),
+            int(status is not None and status >= 500),
+            error,
+            upload,
+            failed,
+        )
+
+    def _method_and_path(self, record: dict[str, Any]) -> tuple[bytes, bytes]:
+        if self.fields.request:
+            request = _get(record, self.fields.request)
+            parts = request.split(" ") if isinstance(request, str) else []
+            return (parts[0].encode(), parts[1].encode()) if len(parts) >= 2 else (b"", b"")
+        method = _get(record, self.fields.method)
+        path = _get(record, self.fields.route)
+        if not isinstance(method, str) or not isinstance(path, str):
+            return b"", b""
+        return method.encode(), path.encode()
+
+    def _organization(self, line: bytes) -> str | None:
+        """Read from the raw line with the bulk's own regex, so both always agree."""
+        pattern = self._patterns(self._separator(line))[1]
+        if pattern is None:
+            return None
+        match = pattern.search(line)
+        return organization(match.group(1)) if match else None
+
+    def patterns(self, line: bytes) -> BlockPatterns:
+        return self._patterns(self._separator(line))[0]
+
+    def _patterns(self, sep: bytes) -> tuple[BlockPatterns, re.Pattern[bytes] | None]:
+        cached = self._cache.get(sep)
+        if cached is None:
+            cached = self._cache[sep] = self._build(sep)
+        return cached
+
+    def _build(self, sep: bytes) -> tuple[BlockPatterns, re.Pattern[bytes] | None]:
+        f = self.fields
+        errors = self._server_errors(sep)
+        levels = self._error_levels(sep)
+        uploads: list[bytes] = []
+        if f.request and f.status:
+            uploads.append(self.uploads.candidate(_key(f.request, sep) + b'"', b""))
+        elif f.method and f.route and f.status:
+            uploads.append(self.uploads.candidate(None, _key(f.route, sep) + b'"'))
+        request = _key(f.status, sep) if f.status else None
+        org_in_line = org_of_requests = None
+        if f.organization:
+            value = re.escape(_key(f.organization, sep)) + rb'"?([A-Za-z0-9_-]*)"?(?=[,}\s])'
+            org_in_line = re.compile(rb"[^\n]*?" + value)
+            if request is not None:
+                org_of_requests = re.compile(
+                    rb"^(?=[^\n]*" + re.escape(request) + rb")[^\n]*?" + value, re.MULTILINE
+                )
+        if org_in_line is not None:
+            # Every server error and error line needs its organization: parse them.
+            found = [p for p in (errors, levels) if p is not None] + uploads
+            patterns = BlockPatterns(
+                tuple(re.compile(c) for c in found), request, org_of_requests, None, b"}"
+            )
+            return patterns, org_in_line
+        return BlockPatterns(
+            (), request, None, self._extras(sep, errors, levels, uploads), b"}"
+        ), None
+
+    def _extras(
+        self, sep: bytes, errors: bytes | None, levels: bytes | None, uploads: list[bytes]
+    ) -> Callable[[bytes, int, int], Extras]:
+        """Count by regex: server errors and error lines by their key and value; uploads
+        by their route, then method and status read from just those lines."""
+        error_re = re.compile(errors) if errors else None
+        level_re = re.compile(levels) if levels else None
+        upload_re = re.compile(uploads[0]) if uploads else None
+        status_re = re.compile(re.escape(_key(self.fields.status, sep)) + rb'"?(\d{3})(?![\d.])')
+        if self.fields.request:
+            method_re = None
+            path_re = re.compile(re.escape(_key(self.fields.request, sep)) + rb'"(\S+) ([^ "]+)')
+        else:
+            method_re = re.compile(re.escape(_key(self.fields.method, sep)) + rb'"([^"]*)"')
+            path_re = re.compile(re.escape(_key(self.fields.route, sep)) + rb'"((?:[^"\\]|\\.)*)"')
+        classify = self.uploads.classify
+
+        def upload(line: bytes) -> tuple[int, int]:
+            status = status_re.search(line)
+            path = path_re.search(line)
+            if status is None or path is None:
+                return 0, 0
+            if method_re is None:
+                method, route = path.group(1), path.group(2)
+            else:
+                found = method_re.search(line)
+                method, route = (found.group(1) if found else b""), path.group(1)
+            return classify(method, route, int(status.group(1)))
+
+        def extras(buf: bytes, start: int, stop: int) -> Extras:
+            server_errors = len(error_re.findall(buf, start, stop)) if error_re else 0
+            error_lines = len(level_re.findall(buf, start, stop)) if level_re else 0
+            total = failures = 0
+            if upload_re is not None:
+                seen = set()
+                for match in upload_re.finditer(buf, start, stop):
+                    line_start = buf.rfind(b"\n", start, match.start()) + 1 or start
+                    if line_start not in seen:
+                        seen.add(line_start)
+                        line_end = buf.find(b"\n", line_start, stop)
+                        counted, failed = upload(
+                            buf[line_start : stop if line_end < 0 else line_end]
+                        )
+                        total += counted
+                        failures += failed
+            return server_errors, error_lines, total, failures
+
+        return extras
+
+    def _server_errors(self, sep: bytes) -> bytes | None:
+        if not self.fields.status:
+            return None
+        return re.escape(_key(self.fields.status, sep)) + rb'"?5\d\d(?![\d.])'
+
+    def _error_levels(self, sep: bytes) -> bytes | None:
+        if not self.fields.level or not self.error_levels:
+            return None
+        values = [re.escape(orjson.dumps(v)) for v in sorted(self.error_levels, key=str)]
+        return re.escape(_key(self.fields.level, sep)) + b"(?:" + b"|".join(values) + rb")(?![\w.])"

@@ -1,0 +1,247 @@
+"""nginx access logs in any ``log_format`` (``combined`` is one): compiled once into a parser.
+
+The format string becomes a line regex with one group per variable. nginx
+escapes ``"`` (and ``\\``, control and non-ASCII bytes) inside every variable,
+so a variable followed by ``"`` is matched by ``[^"]*`` exactly; other
+variables get a tight class where their values allow it. The same split of the
+format gives the bulk patterns: the literal text just before ``$status`` plus
+``5`` marks every server error, the text before ``$request`` plus an upload
+method and route prefix marks every upload, and the quotes before a quoted
+organization variable locate it in every line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+
+from calmopsd.config.logs import NGINX_COMBINED, TIME_VARIABLES, format_variables
+from calmopsd.sense.logs.lines import (
+    BlockPatterns,
+    Extras,
+    LineCounts,
+    Probe,
+    Uploads,
+    organization,
+)
+from calmopsd.sense.logs.timestamps import (
+    MinuteCache,
+    epoch_needles,
+    iso_needles,
+    minute_of_epoch_text,
+    minute_of_iso,
+    minute_of_time_local,
+    time_local_needles,
+)
+
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+_TIGHT: dict[str, bytes] = {
+    "time_local": rb"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}",
+    "time_iso8601": rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[+-]\d\d:\d\d|Z)",
+    "msec": rb"\d+\.\d+",
+    "status": rb"\d{3}",
+    "remote_addr": rb"[^ \n]*",
+    "body_bytes_sent": rb"\d+|-",
+    "bytes_sent": rb"\d+|-",
+    "request_length": rb"\d+|-",
+    "request_time": rb"[\d.]+|-",
+    "upstream_response_time": rb"[^ \n]*",
+    "connection": rb"\d+",
+    "pipe": rb"[p.]",
+}
+_PATH_VARIABLES = ("request_uri", "uri", "document_uri")
+_CONTEXT = 16  # bytes of literal kept before a needle: enough to be specific
+
+
+def _split(log_format: str) -> tuple[list[bytes], list[str]]:
+    """Literals and variables, alternating: literals[i] precedes variables[i]."""
+    literals: list[bytes] = []
+    variables = format_variables(log_format)
+    rest = log_format
+    for match in _VARIABLE.finditer(log_format):
+        literal, _, rest = rest.partition(match.group(0))
+        literals.append(literal.encode())
+    literals.append(rest.encode())
+    return literals, variables
+
+
+class NginxFormat:
+    """One compiled nginx ``log_format``."""
+
+    def __init__(self, log_format: str, uploads: Uploads, organization_variable: str = ""):
+        if log_format == "combined":
+            log_format = NGINX_COMBINED
+        self.literals, self.variables = _split(log_format)
+        self.uploads = uploads
+        names = self.variables
+        self._time = next(i for i, name in enumerate(names) if name in TIME_VARIABLES)
+        self._time_kind = names[self._time]
+        self._status = names.index("status")
+        self._request = names.index("request") if "request" in names else None
+        self._method = names.index("request_method") if "request_method" in names else None
+        self._path = next((i for i, n in enumerate(names) if n in _PATH_VARIABLES), None)
+        org = organization_variable.removeprefix("$")
+        self._org = names.index(org) if org else None
+        self._line = re.compile(self._line_regex())
+        self._minutes = MinuteCache()
+        self._time_search = re.compile(
+            re.escape(self._before(self._time)) + b"(" + _TIGHT[self._time_kind] + b")"
+        )
+        extras = self._counting()
+        self._patterns = BlockPatterns(
+            candidates=() if extras else tuple(re.compile(c) for c in self._candidates()),
+            request_needle=None,
+            organizations=self._organizations(),
+            # No line_end check: counting '"\n' costs a third more time, and nginx writes
+            # each line in one write(), so a line cut after its time is a full disk's doing.
+            extras=extras,
+        )
+
+    def _line_regex(self) -> bytes:
+        parts = []
+        for i, name in enumerate(self.variables):
+            parts.append(re.escape(self.literals[i]))
+            follows = self.literals[i + 1][:1]
+            if name in _TIGHT:
+                parts.append(b"(" + _TIGHT[name] + b")")
+            elif follows == b'"':
+                parts.append(rb'([^"\n]*)')
+            else:
+                parts.append(rb"([^\n]*?)")
+        parts.append(re.escape(self.literals[-1]))
+        return b"".join(parts)
+
+    def _counting(self) -> Callable[[bytes, int, int], Extras] | None:
+        """Count server errors and uploads by regex alone, when that is provably exact.
+
+        That needs ``"$request" $status`` (as in combined) and no organization:
+        then ``" 5xx `` can only be the status (values hold no raw quote, and the
+        format has this quote-space-status nowhere else), and a request matching
+        an upload route followed by it can only be the request.
+        """
+        if self._org is not None or self._request is None or self._status != self._request + 1:
+            return None
+        before, between = self.literals[self._request], self.literals[self._status]
+        if not before.endswith(b'"') or not between.startswith(b'"'):
+            return None
+        if b"\0".join(self.literals).count(between + b"\0") != 1:
+            return None
+        after = self.literals[self._status + 1][:1]
+        end = re.escape(after) if after else rb"(?!\d)"
+        errors = re.compile(re.escape(between) + rb"5\d\d" + end)
+        uploads_re = re.compile(
+            b'"'
+            + self.uploads.request_regex()
+            + rb'(?: [^"\n]*)?'
+            + re.escape(between)
+            + rb"(\d{3})"
+            + end
+        )
+        failed = self.uploads.failed
+
+        def extras(buf: bytes, start: int, stop: int) -> Extras:
+            uploads = failures = 0
+            for status, count in Counter(uploads_re.findall(buf, start, stop)).items():
+                uploads += count
+                failures += count if failed(int(status)) else 0
+            return len(errors.findall(buf, start, stop)), 0, uploads, failures
+
+        return extras
+
+    def _before(self, index: int) -> bytes:
+        return self.literals[index][-_CONTEXT:]
+
+    def _candidates(self) -> list[bytes]:
+        found = [re.escape(self._before(self._status)) + rb"5\d\d"]
+        if self._request is not None:
+            found.append(self.uploads.candidate(self._before(self._request), b""))
+        elif self._path is not None:
+            found.append(self.uploads.candidate(None, self._before(self._path)))
+        return found
+
+    def _organizations(self) -> re.Pattern[bytes] | None:
+        """Find each line's organization in bulk: by counting quotes when it is quoted."""
+        if self._org is None:
+            return None
+        before = b"".join(self.literals[: self._org + 1])
+        quoted = before.endswith(b'"') and self.literals[self._org + 1][:1] == b'"'
+        if quoted:
+            skip = before.count(b'"')
+            return re.compile(rb'^(?:[^"\n]*"){%d}([^"\n]*)"' % skip, re.MULTILINE)
+        # Unquoted: the whole line regex with only the organization captured (slower).
+        return re.compile(b"^" + _only_group(self._line.pattern, self._org) + b"$", re.MULTILINE)
+
+    def patterns(self, line: bytes) -> BlockPatterns:
+        return self._patterns
+
+    def _time_of(self, text: bytes) -> Probe | None:
+        if self._time_kind == "time_local":
+            minute = minute_of_time_local(text)
+            needles = time_local_needles(text)
+        elif self._time_kind == "time_iso8601":
+            minute = minute_of_iso(text)
+            needles = iso_needles(text)
+        else:
+            minute = minute_of_epoch_text(text)
+            needles = epoch_needles(text, minute) if minute is not None else ()
+        if minute is None:
+            return None
+        context = self._before(self._time)
+        return Probe(minute, tuple(context + n for n in needles))
+
+    def minute(self, line: bytes) -> int | None:
+        match = self._time_search.search(line)
+        return None if match is None else self._minute(match.group(1))
+
+    def probe(self, line: bytes) -> Probe | None:
+        match = self._line.fullmatch(line)
+        return None if match is None else self._time_of(match.group(self._time + 1))
+
+    def _minute(self, text: bytes) -> int | None:
+        if self._time_kind == "time_local":
+            return self._minutes.time_local(text)
+        if self._time_kind == "time_iso8601":
+            return self._minutes.iso(text)
+        return minute_of_epoch_text(text)
+
+    def parse(self, line: bytes) -> LineCounts | None:
+        match = self._line.fullmatch(line)
+        if match is None:
+            return None
+        minute = self._minute(match.group(self._time + 1))
+        if minute is None:
+            return None
+        status = int(match.group(self._status + 1))
+        method, path = self._method_and_path(match)
+        upload, failed = self.uploads.classify(method, path, status)
+        org = organization(match.group(self._org + 1)) if self._org is not None else None
+        return LineCounts(minute, org, 1, int(status >= 500), 0, upload, failed)
+
+    def _method_and_path(self, match: re.Match[bytes]) -> tuple[bytes, bytes]:
+        if self._request is not None:
+            parts = match.group(self._request + 1).split(b" ")
+            return (parts[0], parts[1]) if len(parts) >= 2 else (b"", b"")
+        method = match.group(self._method + 1) if self._method is not None else b""
+        path = match.group(self._path + 1) if self._path is not None else b""
+        return method, path
+
+
+def _only_group(pattern: bytes, keep: int) -> bytes:
+    """``pattern`` with every capturing group but number ``keep`` (0-based) made non-capturing."""
+    out = bytearray()
+    index = 0
+    i = 0
+    while i < len(pattern):
+        char = pattern[i : i + 1]
+        if char == b"\\":
+            out += pattern[i : i + 2]
+            i += 2
+            continue
+        if char == b"(" and pattern[i + 1 : i + 2] != b"?":
+            out += b"(" if index == keep else b"(?:"
+            index += 1
+        else:
+            out += char
+        i += 1
+    return bytes(out)

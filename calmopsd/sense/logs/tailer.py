@@ -1,0 +1,275 @@
+"""Follow the files of one source across rotation, truncation and restarts.
+
+A file is known by ``(device, inode)`` and a fingerprint of its first KiB, and
+kept open between rounds, so:
+
+- rename-and-create (logrotate's default): the renamed file is still open and
+  its rest is read; the new file at the path is new, and read from its start;
+- copytruncate: the file shrinks or its head changes, so it is read again from
+  its start; the copy (a new inode whose head matches) is read on from the
+  offset the original had reached, so the lines written just before the
+  truncation are not lost when the copy is in the glob (or is ``PATH.1``);
+- restart: positions come back from :class:`~calmopsd.model.LogFilePosition`
+  and are matched by inode and fingerprint (an inode number reused by a
+  different file does not match).
+
+Only whole lines are handed on: a partial last line waits for its newline.
+A line with no newline within ``max_line_length`` bytes is skipped to its end
+and counted once as a parse error, so memory stays bounded. Compressed rotated
+files are never opened.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calmopsd.model import LogFilePosition
+
+HEAD_SIZE = 1024
+CHUNK = 8 * 1024 * 1024
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".lzma", ".zip", ".Z", ".br", ".7z")
+
+Consume = Callable[[bytes, int], None]
+"""Receives ``(buf, end)``: ``buf[:end]`` is whole lines."""
+
+
+@dataclass
+class TailedFile:
+    """One open (or, just after a restart, to-be-opened) file of a source."""
+
+    path: str
+    device: int
+    inode: int
+    offset: int = 0
+    head: str = ""
+    head_size: int = 0
+    in_long_line: bool = False
+    fd: int | None = None
+    present: bool = True
+    stale_rounds: int = 0
+    events: list[str] = field(default_factory=list)
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _head_of(fd: int, size: int) -> tuple[str, int]:
+    data = os.pread(fd, min(size, HEAD_SIZE), 0)
+    return _hash(data), len(data)
+
+
+class SourceTailer:
+    """Reads new whole lines from every file of one source."""
+
+    def __init__(
+        self,
+        name: str,
+        patterns: Iterable[Path],
+        *,
+        max_line_length: int,
+        max_read: int,
+        start_at_end: bool,
+        positions: Iterable[LogFilePosition] = (),
+    ):
+        self.name = name
+        self.patterns = [str(p) for p in patterns]
+        self.max_line_length = max_line_length
+        self.max_read = max_read
+        self.files: dict[tuple[int, int], TailedFile] = {}
+        for p in positions:
+            self.files[(p.device, p.inode)] = TailedFile(
+                p.path, p.device, p.inode, p.offset, p.head, p.head_size, p.in_long_line
+            )
+        # A source never read before starts at the end of what is there now.
+        self._first_round = start_at_end and not self.files
+        self.chunk = max(CHUNK, 2 * max_line_length)
+        self.long_lines = 0
+        self.truncations = 0
+        # Files just found replaced, kept for one round so their copy is recognised.
+        self._ghosts: list[TailedFile] = []
+
+    # -- discovery -----------------------------------------------------------
+
+    def _paths(self) -> list[str]:
+        found: set[str] = set()
+        for pattern in self.patterns:
+            magic = any(char in pattern for char in "*?[")
+            # Absolute patterns with the glob anywhere: Path.glob cannot take those.
+            found.update(glob.glob(pattern) if magic else [pattern])  # noqa: PTH207
+        found.update(f"{f.path}.1" for f in self.files.values())
+        return sorted(p for p in found if not p.endswith(COMPRESSED))
+
+    def _discover(self) -> list[tuple[str, os.stat_result]]:
+        seen: dict[tuple[int, int], tuple[str, os.stat_result]] = {}
+        for path in self._paths():
+            try:
+                st = Path(path).stat()  # follows symlinks: a file is its target
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                seen.setdefault((st.st_dev, st.st_ino), (path, st))
+        return list(seen.values())
+
+    def _open(self, path: str) -> int | None:
+        try:
+            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+
+    def _adopt(self, path: str, st: os.stat_result) -> None:
+        """Start following a file not followed before."""
+        fd = self._open(path)
+        if fd is None:
+            return
+        head, head_size = _head_of(fd, st.st_size)
+        tailed = TailedFile(path, st.st_dev, st.st_ino, 0, head, head_size, fd=fd)
+        copy_of = self._original_of(fd, head_size)
+        if copy_of is not None:
+            tailed.offset = min(copy_of.offset, st.st_size)
+            tailed.in_long_line = copy_of.in_long_line and copy_of.offset <= st.st_size
+        elif self._first_round:
+            tailed.offset, tailed.in_long_line = self._last_line_end(fd, st.st_size)
+        self.files[(st.st_dev, st.st_ino)] = tailed
+
+    def _original_of(self, fd: int, head_size: int) -> TailedFile | None:
+        """The followed file that the file open at ``fd`` is a copy of (copytruncate).
+
+        Compared by heads as they were before this round, so an original that is
+        being truncated is still recognised.
+        """
+        if head_size == 0:
+            return None
+        for known in [*self.files.values(), *self._ghosts]:
+            if not known.head_size or known.head_size > head_size:
+                continue
+            if _hash(os.pread(fd, known.head_size, 0)) == known.head:
+                return known
+        return None
+
+    def _last_line_end(self, fd: int, size: int) -> tuple[int, bool]:
+        tail = os.pread(fd, min(size, self.max_line_length), max(size - self.max_line_length, 0))
+        newline = tail.rfind(b"\n")
+        if newline < 0:
+            return size, size >= self.max_line_length
+        return size - len(tail) + newline + 1, False
+
+    def _reconnect(self, known: TailedFile, path: str) -> bool:
+        """Open a file known from saved state; False if the inode now holds another file."""
+        fd = self._open(path)
+        if fd is None:
+            return False
+        if known.head_size and _hash(os.pread(fd, known.head_size, 0)) != known.head:
+            os.close(fd)
+            return False
+        known.fd, known.path = fd, path
+        return True
+
+    # -- reading -------------------------------------------------------------
+
+    def poll(self, consume: Consume) -> None:
+        """Read every file's new whole lines into ``consume``."""
+        discovered = self._discover()
+        self._ghosts = []
+        for tailed in self.files.values():
+            tailed.present = False
+        for path, st in discovered:
+            known = self.files.get((st.st_dev, st.st_ino))
+            if known is not None and known.fd is None and not self._reconnect(known, path):
+                self._ghosts.append(self.files.pop((st.st_dev, st.st_ino)))
+                known = None
+            if known is None:
+                self._adopt(path, st)
+                continue
+            known.path, known.present = path, True
+        self._first_round = False
+        for key, tailed in list(self.files.items()):
+            if tailed.fd is None:  # saved state for a file that is gone
+                del self.files[key]
+                continue
+            grew = self._read(tailed, consume)
+            tailed.stale_rounds = 0 if grew or tailed.present else tailed.stale_rounds + 1
+            if not tailed.present and tailed.stale_rounds >= 2:
+                self._forget(key)
+
+    def _forget(self, key: tuple[int, int]) -> None:
+        tailed = self.files.pop(key)
+        if tailed.fd is not None:
+            os.close(tailed.fd)
+
+    def _read(self, tailed: TailedFile, consume: Consume) -> bool:
+        assert tailed.fd is not None  # noqa: S101  # only open files are read
+        size = os.fstat(tailed.fd).st_size
+        self._check_replaced(tailed, size)
+        began = tailed.offset
+        budget = self.max_read
+        while tailed.offset < size and budget > 0:
+            chunk = os.pread(
+                tailed.fd, min(self.chunk, size - tailed.offset, budget), tailed.offset
+            )
+            if not chunk:
+                break
+            budget -= len(chunk)
+            if not self._take(tailed, chunk, consume):
+                break
+        return tailed.offset != began
+
+    def _take(self, tailed: TailedFile, chunk: bytes, consume: Consume) -> bool:
+        """Consume the chunk's whole lines; False when only a partial line is left."""
+        start = 0
+        if tailed.in_long_line:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                tailed.offset += len(chunk)
+                return True
+            tailed.in_long_line = False
+            start = newline + 1
+        end = chunk.rfind(b"\n") + 1
+        if end > start:
+            consume(chunk[start:end] if start else chunk, end - start)
+        tailed.offset += max(end, start)
+        rest = len(chunk) - max(end, start)
+        if rest >= self.max_line_length:
+            # A line this long is not read into memory: skip to its end.
+            self.long_lines += 1
+            tailed.in_long_line = True
+            tailed.offset += rest
+            return True
+        return end > start or start > 0
+
+    def _check_replaced(self, tailed: TailedFile, size: int) -> None:
+        """Truncated, or rewritten in place: read it again from the start."""
+        assert tailed.fd is not None  # noqa: S101
+        replaced = size < tailed.offset
+        if not replaced and tailed.head_size:
+            replaced = _hash(os.pread(tailed.fd, tailed.head_size, 0)) != tailed.head
+        if replaced:
+            self.truncations += 1
+            tailed.offset, tailed.in_long_line = 0, False
+        if replaced or (tailed.head_size < HEAD_SIZE and size > tailed.head_size):
+            tailed.head, tailed.head_size = _head_of(tailed.fd, size)
+
+    def positions(self) -> list[LogFilePosition]:
+        return [
+            LogFilePosition(
+                self.name,
+                f.path,
+                f.device,
+                f.inode,
+                f.offset,
+                f.head,
+                f.head_size,
+                f.in_long_line,
+            )
+            for f in self.files.values()
+        ]
+
+    def close(self) -> None:
+        for key in list(self.files):
+            self._forget(key)

@@ -1,0 +1,130 @@
+"""The log watcher: every configured source, tailed and counted, as one reading per round."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from calmopsd.clock import Clock
+from calmopsd.config.logs import AppSourceConfig, LogsConfig, NginxSourceConfig
+from calmopsd.model import LogState, Reading
+from calmopsd.sense.logs.blocks import BlockCounter, Tally
+from calmopsd.sense.logs.jsonlines import JsonFields, JsonFormat
+from calmopsd.sense.logs.lines import LineFormat, Uploads
+from calmopsd.sense.logs.nginx import NginxFormat
+from calmopsd.sense.logs.tailer import SourceTailer
+from calmopsd.sense.logs.windows import Windows, epoch_minute
+
+log = structlog.get_logger("calmopsd.sense.logs")
+
+SAMPLER = "logs"
+
+
+@dataclass
+class _Source:
+    name: str
+    kind: str
+    counter: BlockCounter
+    tailer: SourceTailer
+
+
+def line_format(source: NginxSourceConfig | AppSourceConfig, uploads: Uploads) -> LineFormat:
+    """The parser for one configured source."""
+    if isinstance(source, AppSourceConfig):
+        f = source.fields
+        fields = JsonFields(
+            time=f.time,
+            status=f.status,
+            method=f.method,
+            route=f.route,
+            level=f.level,
+            organization=f.organization,
+        )
+        return JsonFormat(fields, uploads, source.error_levels)
+    if source.format == "json":
+        n = source.fields
+        fields = JsonFields(
+            time=n.time, status=n.status, request=n.request, organization=source.organization
+        )
+        return JsonFormat(fields, uploads)
+    return NginxFormat(source.format, uploads, source.organization)
+
+
+class LogWatcher:
+    """Tails every source in ``config`` and turns new lines into windowed rates.
+
+    ``state`` is what :meth:`state` returned before a restart; files are then
+    read on from exactly where those counts stop.
+    """
+
+    def __init__(self, config: LogsConfig, clock: Clock, state: LogState | None = None):
+        self.clock = clock
+        state = state or LogState()
+        self.windows = Windows(config.max_organizations, config.settle)
+        self.windows.restore(state.buckets, state.totals)
+        uploads = Uploads(config.uploads)
+        self.sources: list[_Source] = []
+        configured: list[NginxSourceConfig | AppSourceConfig] = [*config.nginx, *config.apps]
+        for source in configured:
+            known = source.name in self.windows.totals
+            self.windows.start(source.name)
+            tailer = SourceTailer(
+                source.name,
+                source.paths,
+                max_line_length=config.max_line_length,
+                max_read=config.max_read_per_round * 1024 * 1024,
+                start_at_end=config.start_at == "end" and not known,
+                positions=[f for f in state.files if f.source == source.name],
+            )
+            kind = "app" if isinstance(source, AppSourceConfig) else "nginx"
+            counter = BlockCounter(line_format(source, uploads))
+            self.sources.append(_Source(source.name, kind, counter, tailer))
+        self.windows.prune(clock.now(), [s.name for s in self.sources])
+
+    def poll(self) -> Reading:
+        """Read what is new in every file; return the rates as a ``logs`` reading. Never raises
+        for a missing or unreadable file: such a source simply has no lines."""
+        began = time.perf_counter()
+        now = self.clock.now()
+        minute = epoch_minute(now)
+        for source in self.sources:
+            tally: Tally = {}
+            long_lines = source.tailer.long_lines
+
+            def consume(
+                buf: bytes, end: int, source: _Source = source, tally: Tally = tally
+            ) -> None:
+                source.counter.count(buf, end, tally, minute)
+
+            try:
+                source.tailer.poll(consume)
+            except Exception as exc:  # one broken source must not stop the others
+                log.warning("logs.source_failed", source=source.name, error=repr(exc))
+            self.windows.add(source.name, tally, now)
+            if source.tailer.long_lines > long_lines:
+                self.windows.parse_error(source.name, now, source.tailer.long_lines - long_lines)
+        self.windows.prune(now, [s.name for s in self.sources])
+        values = self.windows.values(now)
+        for source in self.sources:
+            values["sources"][source.name].update(
+                kind=source.kind,
+                files=sorted(f.path for f in source.tailer.files.values() if f.present),
+                truncations=source.tailer.truncations,
+            )
+        duration_ms = (time.perf_counter() - began) * 1000
+        return Reading(SAMPLER, now, True, duration_ms, values)
+
+    def state(self) -> LogState:
+        """Positions and counts as of the last :meth:`poll`, to save in one transaction."""
+        return LogState(
+            files=tuple(p for s in self.sources for p in s.tailer.positions()),
+            buckets=tuple(self.windows.buckets()),
+            totals=tuple(self.windows.total_buckets()),
+        )
+
+    def close(self) -> None:
+        """Close every open file."""
+        for source in self.sources:
+            source.tailer.close()

@@ -1,0 +1,150 @@
+"""The daemon's loop on a real database: poll, save, restart, poll — nothing lost or doubled."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from logmaker import START, LogMaker, app_source, combined, logs_config, nginx_source
+from support.clock import ManualClock  # type: ignore[import-not-found]
+
+from calmopsd.config.logs import UploadsConfig
+from calmopsd.record.database import Database, database_path
+from calmopsd.record.logstate import load_log_state, save_log_state
+from calmopsd.sense.logs import LogWatcher
+from calmopsd.sense.logs.blocks import BlockCounter
+from calmopsd.sense.logs.jsonlines import JsonFields, JsonFormat
+from calmopsd.sense.logs.lines import Uploads
+from calmopsd.sense.logs.nginx import NginxFormat
+
+
+def write_requests(path: Path, maker: LogMaker, count: int, start: datetime = START) -> None:
+    with path.open("a") as f:
+        for at in maker.times(count, start=start, spread_s=55):
+            req = maker.request(at)
+            maker.account(req)
+            f.write(combined(req))
+
+
+def test_the_daemon_loop_resumes_exactly_after_a_restart(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    config = logs_config(tmp_path, nginx=[nginx_source("web", log)])
+    clock = ManualClock(START)
+    database = Database.open(database_path(tmp_path / "state"))
+    maker = LogMaker(seed=11)
+    write_requests(log, maker, 1000)
+
+    watcher = LogWatcher(config, clock, state=load_log_state(database))
+    watcher.poll()
+    save_log_state(database, watcher.state())
+    split = maker.request(START + timedelta(seconds=56))
+    maker.account(split)
+    with log.open("a") as f:
+        f.write(combined(split)[:50])  # a line half written at the kill
+    # The process dies here: more lines arrive while it is down, and are polled
+    # (but never saved) by the dying process: they must be counted once, after.
+    watcher.poll()
+    watcher.close()
+    database.close()
+    with log.open("a") as f:
+        f.write(combined(split)[50:])
+    write_requests(log, maker, 500, start=START + timedelta(seconds=1))
+
+    database = Database.open(database_path(tmp_path / "state"))
+    watcher = LogWatcher(config, clock, state=load_log_state(database))
+    clock.advance(timedelta(minutes=1))
+    reading = watcher.poll()
+    save_log_state(database, watcher.state())
+    watcher.close()
+    database.close()
+
+    assert reading.sampler == "logs"
+    web = reading.values["sources"]["web"]
+    truth = {name: sum(v for (_, _, n), v in maker.truth.items() if n == name) for name in NAMES}
+    assert truth["requests"] == 1501
+    for name in NAMES:
+        assert web["totals"][name] == truth[name], (web["totals"], truth)
+        assert reading.values["platform"]["1m"][name] == truth[name]
+
+
+def test_two_organizations_have_their_own_rates_and_the_platform_has_both(tmp_path: Path) -> None:
+    log = tmp_path / "api.log"
+    lines = []
+    for second in range(60):
+        for org, status in (("acme", 500 if second < 6 else 200), ("globex", 200)):
+            at = int((START + timedelta(seconds=second)).timestamp() * 1000)
+            lines.append(
+                f'{{"time":{at},"level":"info","method":"POST","url":"/api/upload/x",'
+                f'"status":{status},"org_id":"{org}"}}\n'
+            )
+    log.write_text("".join(lines))
+    config = logs_config(tmp_path, apps=[app_source("api", log, fields={"organization": "org_id"})])
+    clock = ManualClock(START + timedelta(minutes=1))
+    watcher = LogWatcher(config, clock)
+    values = watcher.poll().values
+    watcher.close()
+
+    acme, globex = values["organizations"]["acme"]["1m"], values["organizations"]["globex"]["1m"]
+    assert (acme["requests"], acme["server_errors"], acme["uploads"]) == (60, 6, 60)
+    assert acme["upload_failure_rate"] == 0.1
+    assert (globex["requests"], globex["server_errors"], globex["upload_failure_rate"]) == (
+        60,
+        0,
+        0.0,
+    )
+    assert values["platform"]["1m"]["requests_per_min"] == 120
+    assert values["platform"]["5m"]["requests_per_min"] == 24
+    assert values["platform"]["1m"]["upload_failures"] == 6
+
+
+def test_organizations_beyond_the_limit_count_for_the_platform_only(tmp_path: Path) -> None:
+    log = tmp_path / "api.log"
+    at = int(START.timestamp() * 1000)
+    log.write_text("".join(f'{{"time":{at},"status":200,"org_id":"org{i}"}}\n' for i in range(20)))
+    config = logs_config(
+        tmp_path,
+        max_organizations=5,
+        apps=[app_source("api", log, fields={"organization": "org_id"})],
+    )
+    watcher = LogWatcher(config, ManualClock(START + timedelta(minutes=1)))
+    values = watcher.poll().values
+    watcher.close()
+    assert len(values["organizations"]) == 5
+    assert values["platform"]["1m"]["requests"] == 20
+    assert values["organizations_over_limit"] == 15
+
+
+def test_memory_stays_bounded_over_a_day_of_minutes(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.touch()
+    config = logs_config(tmp_path, nginx=[nginx_source("web", log)])
+    clock = ManualClock(START)
+    watcher = LogWatcher(config, clock)
+    maker = LogMaker(seed=12)
+    for minute in range(120):
+        write_requests(log, maker, 20, start=START + timedelta(minutes=minute))
+        clock.advance(timedelta(minutes=1))
+        watcher.poll()
+    assert len(watcher.state().buckets) <= 11
+    assert watcher.state().totals[0].requests == 2400
+    watcher.close()
+
+
+UPLOADS = Uploads(UploadsConfig())
+NAMES = ("requests", "server_errors", "uploads", "upload_failures")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.binary(max_size=120), max_size=30))
+def test_the_parsers_never_raise_on_arbitrary_bytes(chunks: list[bytes]) -> None:
+    text = b"\n".join(chunks) + b"\n"
+    line = combined(LogMaker().request(START)).encode()
+    for line_format in (
+        NginxFormat("combined", UPLOADS),
+        JsonFormat(JsonFields(time="time", status="status", organization="org"), UPLOADS),
+    ):
+        BlockCounter(line_format).count(text, len(text), {}, 0)
+        mixed = line + text + line
+        BlockCounter(line_format).count(mixed, len(mixed), {}, 0)
