@@ -3,10 +3,14 @@ and a restart of the daemon neither loses nor recounts a line."""
 
 from __future__ import annotations
 
+import signal
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from support.process import DaemonProcess, clean_env
 
 from calmopsd.clock import Clock
 from calmopsd.config import Config, load_config
@@ -78,3 +82,57 @@ def test_log_lines_become_a_stored_reading_and_survive_a_restart_exactly(tmp_pat
     second = run_once(config, config_file, 40)
     assert second["sources"]["web"]["totals"]["requests"] == 40  # 34 + 6: none twice, none lost
     assert second["sources"]["web"]["totals"]["server_errors"] == 10
+
+
+def test_a_daemon_killed_mid_file_resumes_without_missing_or_recounting(tmp_path: Path) -> None:
+    """SIGKILL while a 7 MiB backlog is read 1 MiB per round; the next daemon finishes it."""
+    access_log = tmp_path / "access.log"
+    two_minutes_ago = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+    lines = 80_000
+    access_log.write_text(combined_lines(lines, two_minutes_ago))
+    assert access_log.stat().st_size > 6 * 2**20
+    config_file = tmp_path / "calmops.yaml"
+    config_file.write_text(
+        "state_dir: state\nlog:\n  format: json\n"
+        "sensing:\n  memory: {enabled: false}\n  disk: {enabled: false}\n  pm2: {enabled: false}\n"
+        "logs:\n  interval: 300ms\n  start_at: beginning\n  max_read_per_round: 1\n"
+        f"  nginx:\n    - name: web\n      paths: [{access_log}]\n"
+    )
+    database = tmp_path / "state" / "calmopsd.db"
+
+    first = DaemonProcess("--config", str(config_file), env=clean_env())
+    try:
+        first.wait_for("daemon.ready")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and stored_totals(database) in (None, 0):
+            time.sleep(0.05)
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(timeout=10)
+    finally:
+        first.stop()
+    partial = stored_totals(database)
+    assert partial is not None and 0 < partial < lines  # killed mid-file
+
+    second = DaemonProcess("--config", str(config_file), env=clean_env())
+    try:
+        second.wait_for("daemon.ready")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and stored_totals(database) != lines:
+            time.sleep(0.1)
+        second.proc.send_signal(signal.SIGTERM)
+        assert second.proc.wait(timeout=10) == 0
+    finally:
+        second.stop()
+    assert stored_totals(database) == lines
+
+
+def stored_totals(database: Path) -> int | None:
+    """Requests the newest stored logs reading counts in total (read as another process would)."""
+    if not database.exists():
+        return None
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as conn:
+        row = conn.execute(
+            "SELECT json_extract(readings, '$.sources.web.totals.requests') FROM health_snapshots "
+            "WHERE sampler = 'logs' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    return None if row is None else int(row[0])
