@@ -58,13 +58,16 @@ def main() -> None:
 def run(config_path: Path | None, state_dir: Path | None) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C; SIGHUP reloads the config."""
     source = Source(resolve_config_path(_as_str(config_path), os.environ), state_dir)
-    config = _load(source)
+    config, digest = _load(source)
     logsetup.configure(config.log.level, config.log.format)
     structlog.get_logger("calmopsd.cli").info("config.loaded", path=str(source.path))
     try:
-        code = Daemon(source, config).run()
+        code = Daemon(source, config, config_digest=digest).run()
     except CalmopsError as exc:
         structlog.get_logger("calmopsd.cli").error("daemon.failed", error=str(exc))
+        sys.exit(EXIT_BAD)
+    except Exception:  # a bug: one structured event with the traceback, for the journal
+        structlog.get_logger("calmopsd.cli").exception("daemon.crashed")
         sys.exit(EXIT_BAD)
     sys.exit(code)
 
@@ -96,7 +99,7 @@ def check_config(path: Path | None, config_path: Path | None) -> None:
 )
 def verify_audit(config_path: Path | None, state_dir: Path | None, expect_head: str | None) -> None:
     """Walk the audit hash chain: exit 0 with the count verified, or 1 naming the first bad seq."""
-    config = _load(Source(resolve_config_path(_as_str(config_path), os.environ), state_dir))
+    config, _ = _load(Source(resolve_config_path(_as_str(config_path), os.environ), state_dir))
     expected = _parse_head(expect_head) if expect_head else None
     path = database_path(config.state_dir)
     try:
@@ -120,7 +123,7 @@ def verify_audit(config_path: Path | None, state_dir: Path | None, expect_head: 
 @click.option("--json", "as_json", is_flag=True, help="Print the readings as JSON.")
 def sample(config_path: Path | None, as_json: bool) -> None:
     """Run every enabled sampler once and show what calmopsd sees."""
-    config = _load(Source(resolve_config_path(_as_str(config_path), os.environ)))
+    config, _ = _load(Source(resolve_config_path(_as_str(config_path), os.environ)))
     logsetup.configure(config.log.level, config.log.format, stream=sys.stderr)
     clock = SystemClock()
     readings = [
@@ -181,7 +184,7 @@ def _show(key: str, value: object) -> str:
     return str(value)
 
 
-def _load(source: Source) -> Config:
+def _load(source: Source) -> tuple[Config, str]:
     try:
         return source.load()
     except ConfigError as exc:

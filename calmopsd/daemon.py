@@ -9,7 +9,6 @@ and keeps the old one if the new one is invalid.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import select
 import signal
@@ -28,7 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from calmopsd import __version__
 from calmopsd import log as logsetup
 from calmopsd.clock import Clock, SystemClock
-from calmopsd.config import Config, load_config
+from calmopsd.config import Config, load_config_and_digest
 from calmopsd.config.sensing import SensingConfig
 from calmopsd.errors import ConfigError
 from calmopsd.model import Reading
@@ -58,14 +57,12 @@ class Source:
     path: Path
     state_dir_override: Path | None = None
 
-    def load(self) -> Config:
-        config = load_config(self.path)
+    def load(self) -> tuple[Config, str]:
+        """The validated config and the SHA-256 of the bytes validated."""
+        config, digest = load_config_and_digest(self.path)
         if self.state_dir_override is not None:
             config = config.model_copy(update={"state_dir": self.state_dir_override.resolve()})
-        return config
-
-    def digest(self) -> str:
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        return config, digest
 
 
 class Daemon:
@@ -77,15 +74,18 @@ class Daemon:
         config: Config,
         clock: Clock | None = None,
         planner: Callable[[SensingConfig, Clock], list[Planned]] = plan,
+        config_digest: str | None = None,
     ):
         self.source = source
+        self.config_digest = config_digest
         self.planner = planner
         self.config = config
         self.clock = clock or SystemClock()
         self.database: Database | None = None
         self.snapshots: SnapshotWriter | None = None
         self.latest: dict[str, Reading] = {}
-        self._sampler_jobs: set[str] = set()
+        self._runners: dict[str, tuple[object, SamplerRunner]] = {}  # name → (its config, runner)
+        self._stopping = threading.Event()  # set first at stop: in-flight samples give up
         self.logs: LogWatcher | None = None
         self._logs_lock = threading.Lock()  # a reload must not close a watcher mid-poll
         self.scheduler = BackgroundScheduler(
@@ -96,10 +96,26 @@ class Daemon:
     def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT, stop; the exit status for the process."""
         wakeup = self._listen_for_signals()
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self._close_after_failed_start()
+            raise
         notify("READY=1\nSTATUS=watching")
-        self._serve(wakeup)
-        return self.stop()
+        try:
+            self._serve(wakeup)
+        finally:
+            code = self.stop()
+        return code
+
+    def _close_after_failed_start(self) -> None:
+        """Undo what start() got done before it failed, so the exit is clean."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.snapshots is not None:
+            self.snapshots.stop(1.0)
+        if self.database is not None:
+            self.database.close()
 
     def start(self) -> None:
         """Open the store, start the snapshot writer and the scheduler with every job."""
@@ -111,7 +127,7 @@ class Daemon:
             "daemon.started",
             version=__version__,
             config=str(self.source.path),
-            config_sha256=self.source.digest(),
+            config_sha256=self.config_digest,
             pid=os.getpid(),
         )
         self._schedule_jobs()
@@ -151,7 +167,7 @@ class Daemon:
         """Re-read the config; on any error keep running on the old one."""
         notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
-            new = self.source.load()
+            new, digest = self.source.load()
         except ConfigError as exc:
             log.error("config.reload_failed", path=str(self.source.path), errors=exc.problems)
             notify("READY=1")
@@ -159,18 +175,29 @@ class Daemon:
         if new.state_dir != self.config.state_dir:
             log.warning("config.restart_required", key="state_dir", kept=str(self.config.state_dir))
             new = new.model_copy(update={"state_dir": self.config.state_dir})
-        changed = _changed_keys(self.config.model_dump(), new.model_dump())
-        self.config = new
-        logsetup.configure(new.log.level, new.log.format)
-        self._schedule_jobs()
+        old = self.config
+        try:
+            self._apply(new)
+        except Exception as exc:  # a valid file the running daemon cannot take: keep the old one
+            log.error("config.reload_failed", path=str(self.source.path), error=repr(exc))
+            try:
+                self._apply(old)
+            except Exception as again:  # jobs stay as they were before the reload
+                log.error("config.restore_failed", error=repr(again))
+            notify("READY=1")
+            return
+        changed = _changed_keys(old.model_dump(), new.model_dump())
+        self.config_digest = digest
         self._audit(
-            "config.reloaded",
-            config=str(self.source.path),
-            config_sha256=self.source.digest(),
-            changed=changed,
+            "config.reloaded", config=str(self.source.path), config_sha256=digest, changed=changed
         )
         log.info("config.reloaded", path=str(self.source.path), changed=changed)
         notify("READY=1")
+
+    def _apply(self, config: Config) -> None:
+        self.config = config
+        logsetup.configure(config.log.level, config.log.format)
+        self._schedule_jobs()
 
     def _schedule_jobs(self) -> None:
         """Add or replace every recurring job from the current config."""
@@ -242,26 +269,38 @@ class Daemon:
             self.snapshots.submit(reading)
 
     def _schedule_samplers(self) -> None:
-        """One job per enabled sampler, each on its own interval, starting now."""
-        wanted = set()
+        """One job per enabled sampler, each on its own interval, starting now.
+
+        A sampler whose config section did not change keeps its runner (and so
+        its memory: PM2 restart counts, disk history, a hung attempt it must not
+        start twice); a changed one is rebuilt and inherits the hung attempt.
+        """
+        runners: dict[str, tuple[object, SamplerRunner]] = {}
         for planned in self.planner(self.config.sensing, self.clock):
+            name = planned.sampler.name
+            section = getattr(self.config.sensing, name, None)
+            kept = self._runners.get(name)
+            if kept is not None and kept[0] == section:
+                runners[name] = kept
+                continue
             if isinstance(planned.sampler, DiskSampler):
                 planned.sampler.seed(self._disk_history(planned.sampler.window.total_seconds()))
-            runner = SamplerRunner(planned.sampler, self.clock, planned.timeout_s)
-            job_id = f"sample.{planned.sampler.name}"
-            wanted.add(job_id)
+            runner = SamplerRunner(planned.sampler, self.clock, planned.timeout_s, self._stopping)
+            if kept is not None:
+                runner.inherit(kept[1])
+            runners[name] = (section, runner)
             self.scheduler.add_job(
                 self.take_reading,
                 "interval",
                 args=[runner],
-                id=job_id,
+                id=f"sample.{name}",
                 seconds=planned.interval_s,
                 replace_existing=True,
                 next_run_time=datetime.now(UTC),
             )
-        for job_id in self._sampler_jobs - wanted:
-            self.scheduler.remove_job(job_id)
-        self._sampler_jobs = wanted
+        for name in self._runners.keys() - runners.keys():
+            self.scheduler.remove_job(f"sample.{name}")
+        self._runners = runners
 
     def take_reading(self, runner: SamplerRunner) -> Reading:
         """One scheduled round of one sampler: read, keep the latest, queue the snapshot."""
@@ -324,6 +363,7 @@ class Daemon:
     def stop(self) -> int:
         """Stop within the budget: jobs, then queued snapshots, then the store."""
         notify("STOPPING=1")
+        self._stopping.set()
         deadline = time.monotonic() + STOP_BUDGET_S
         stopper = threading.Thread(target=self.scheduler.shutdown, name="scheduler-shutdown")
         stopper.start()

@@ -1,12 +1,14 @@
-"""Fixtures shared by the store tests in tests/record and tests/security."""
+"""Fixtures shared by every test: a fixed moment, a store in tmp_path, clean logging."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import structlog
 
 from calmopsd.record.database import Database, database_path
 
@@ -28,3 +30,14 @@ def database(db_path: Path) -> Iterator[Database]:
     opened = Database.open(db_path)
     yield opened
     opened.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_logging() -> Iterator[None]:
+    """Code under test may reconfigure logging (a daemon reload does): undo it after each test,
+    so no test writes to another test's captured, closed stdout."""
+    yield
+    structlog.reset_defaults()
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(logging.WARNING)

@@ -8,7 +8,7 @@
 Importing this package reads no file and touches no state.
 """
 
-from calmopsd.config.load import load_config
+from calmopsd.config.load import load_config, load_config_and_digest
 from calmopsd.config.location import SHIPPED_CONFIG, SYSTEM_CONFIG, resolve_config_path
 from calmopsd.config.schema import (
     AuditConfig,
@@ -38,6 +38,7 @@ __all__ = [
     "ThresholdsConfig",
     "format_duration",
     "load_config",
+    "load_config_and_digest",
     "parse_duration",
     "resolve_config_path",
 ]

@@ -9,6 +9,7 @@ because nothing after them can be checked.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,21 @@ def load_config(path: Path) -> Config:
     An empty file means all defaults. A relative ``state_dir`` is resolved
     against the file's directory. Nothing is created or changed on disk.
     """
+    return load_config_and_digest(path)[0]
+
+
+def load_config_and_digest(path: Path) -> tuple[Config, str]:
+    """:func:`load_config`, plus the SHA-256 of exactly the bytes that were validated.
+
+    The audit log records which config was in force; hashing a second read of
+    the file could name bytes that were never loaded.
+    """
     file = str(path)
     text = _read(path)
+    return _validate(path, file, text), hashlib.sha256(text.encode()).hexdigest()
+
+
+def _validate(path: Path, file: str, text: str) -> Config:
     lines, data = _parse(file, text)
     problems = _duplicate_problems(file, lines)
     try:

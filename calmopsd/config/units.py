@@ -90,13 +90,22 @@ def format_duration(duration: timedelta) -> str:
     return "".join(parts) or "0s"
 
 
+# Longer than any sensible setting, short enough that "now + it" stays a valid
+# datetime for the scheduler and for retention cut-offs.
+LONGEST = timedelta(days=3650)
+
+
 def _to_duration(value: Any) -> Any:
     """Turn the written form into a timedelta; refuse bare numbers instead of guessing a unit."""
     if isinstance(value, timedelta):
-        return value
-    if isinstance(value, str):
-        return parse_duration(value)
-    raise ValueError(f"{_DURATION_HINT} (got {shown(value)})")
+        duration = value
+    elif isinstance(value, str):
+        duration = parse_duration(value)
+    else:
+        raise ValueError(f"{_DURATION_HINT} (got {shown(value)})")
+    if duration > LONGEST:
+        raise ValueError(f"must be at most {format_duration(LONGEST)} (got {shown(value)})")
+    return duration
 
 
 def _positive(value: timedelta) -> timedelta:

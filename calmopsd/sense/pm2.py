@@ -39,7 +39,7 @@ from calmopsd import runner
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config.sensing import Pm2SamplerConfig
 from calmopsd.sense.pm2_parse import AppMark, Instance, decode_jlist, read_instances, summarize
-from calmopsd.sense.pm2_rpc import Pm2Socket, RpcError
+from calmopsd.sense.pm2_rpc import REPLY_LIMIT, Pm2Socket, RpcError
 
 log = structlog.get_logger("calmopsd.sense.pm2")
 
@@ -168,6 +168,7 @@ class Pm2Sampler:
             timeout=self.config.timeout.total_seconds(),
             env=self._env(home),
             user=self.config.user,
+            output_limit=REPLY_LIMIT,  # every instance carries its whole environment
         )
         if result.error is not None:
             raise _Outcome(Pm2State.ERROR, f"pm2 jlist {result.error}")

@@ -35,11 +35,22 @@ class Sampler(Protocol):
 class SamplerRunner:
     """Takes readings from one sampler, at most one attempt in flight at a time."""
 
-    def __init__(self, sampler: Sampler, clock: Clock, timeout_s: float):
+    def __init__(
+        self,
+        sampler: Sampler,
+        clock: Clock,
+        timeout_s: float,
+        stopping: threading.Event | None = None,
+    ):
         self.sampler = sampler
         self.clock = clock
         self.timeout_s = timeout_s
+        self.stopping = stopping or threading.Event()
         self._worker: threading.Thread | None = None
+
+    def inherit(self, previous: SamplerRunner) -> None:
+        """Take over a predecessor's attempt (after a reload), so a hung one still blocks."""
+        self._worker = previous._worker
 
     def take(self) -> Reading:
         """Run the sampler once, bounded by the timeout; never raises.
@@ -64,13 +75,23 @@ class SamplerRunner:
         # A daemon thread, so a stuck sampler never keeps the process from exiting.
         self._worker = threading.Thread(target=attempt, name=f"sample-{name}", daemon=True)
         self._worker.start()
-        self._worker.join(self.timeout_s)
+        self._wait(self._worker, began + self.timeout_s)
         duration_ms = (time.monotonic() - began) * 1000
+        if self.stopping.is_set() and self._worker.is_alive():
+            return self._failed(taken_at, duration_ms, "abandoned: calmopsd is stopping")
         if self._worker.is_alive():
             return self._failed(taken_at, duration_ms, f"timed out after {self.timeout_s:g}s")
         if "error" in outcome:
             return self._failed(taken_at, duration_ms, outcome["error"])
         return Reading(name, taken_at, True, duration_ms, outcome["values"])
+
+    def _wait(self, worker: threading.Thread, deadline: float) -> None:
+        """Until the attempt ends, the deadline passes, or the daemon starts stopping."""
+        while worker.is_alive() and not self.stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            worker.join(min(remaining, 0.1))
 
     def _failed(self, taken_at: datetime, duration_ms: float, error: str) -> Reading:
         log.warning("sampler.failed", sampler=self.sampler.name, error=error)
