@@ -63,18 +63,7 @@ def latest_snapshots(database: Database, scope: Scope) -> list[HealthSnapshot]:
               ORDER BY s.sampler, s.organization_id"""
     with database.read() as db:
         rows = db.execute(sql, params).fetchall()
-    return [
-        HealthSnapshot(
-            id=r[0],
-            taken_at=decode_time(r[1]),
-            sampler=r[2],
-            organization_id=r[3],
-            ok=bool(r[4]),
-            duration_ms=r[5],
-            readings=decode_json(r[6]),
-        )
-        for r in rows
-    ]
+    return [_to_snapshot(r) for r in rows]
 
 
 def snapshots_since(
