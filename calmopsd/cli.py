@@ -27,6 +27,7 @@ from calmopsd.record.audit import verify_file
 from calmopsd.record.database import database_path
 from calmopsd.record.head import AuditHead
 from calmopsd.sense import plan
+from calmopsd.sense.logs import LogWatcher
 from calmopsd.sense.sampler import SamplerRunner
 
 EXIT_BAD = 1
@@ -98,17 +99,24 @@ def check_config(path: Path | None, config_path: Path | None) -> None:
     help="Also check against a head seen elsewhere, e.g. an audit.head line in the journal.",
 )
 def verify_audit(config_path: Path | None, state_dir: Path | None, expect_head: str | None) -> None:
-    """Walk the audit hash chain: exit 0 with the count verified, or 1 naming the first bad seq."""
-    config, _ = _load(Source(resolve_config_path(_as_str(config_path), os.environ), state_dir))
+    """Walk the audit hash chain: exit 0 with the count verified, or 1 naming the first bad seq.
+
+    With --state-dir (or $CALMOPS_STATE_DIR) the config is not read at all, so the
+    chain can be checked even while the config file is broken.
+    """
+    if state_dir is None:
+        config, _ = _load(Source(resolve_config_path(_as_str(config_path), os.environ)))
+        state_dir = config.state_dir
     expected = _parse_head(expect_head) if expect_head else None
-    path = database_path(config.state_dir)
+    path = database_path(state_dir.resolve())
     try:
         verdict = verify_file(path, expected_head=expected)
     except CalmopsError as exc:
         click.echo(f"audit: {exc}", err=True)
         sys.exit(EXIT_BAD)
     if verdict.ok:
-        click.echo(f"audit OK: {verdict.verified} events verified ({path})")
+        noun = "event" if verdict.verified == 1 else "events"
+        click.echo(f"audit OK: {verdict.verified} {noun} verified ({path})")
         return
     click.echo(
         f"audit FAILED at seq {verdict.first_bad_seq}: {verdict.reason} "
@@ -129,6 +137,11 @@ def sample(config_path: Path | None, as_json: bool) -> None:
     readings = [
         SamplerRunner(p.sampler, clock, p.timeout_s).take() for p in plan(config.sensing, clock)
     ]
+    if config.logs.enabled and (config.logs.nginx or config.logs.apps):
+        # One round from the end of each file: shows which files each source matched.
+        watcher = LogWatcher(config.logs, clock)
+        readings.append(watcher.poll())
+        watcher.close()
     if as_json:
         click.echo(json.dumps([_as_dict(r) for r in readings], indent=2))
         return
@@ -149,7 +162,8 @@ def _as_dict(reading: Reading) -> dict[str, object]:
 
 def describe(reading: Reading) -> str:
     """A reading as a short, readable block: a header line, then one line per value."""
-    status = "ok" if reading.ok else f"FAILED: {reading.error}"
+    # "sampled" says the sampler ran; whether what it saw is healthy is in the values.
+    status = "sampled" if reading.ok else f"SAMPLER FAILED: {reading.error}"
     lines = [f"{reading.sampler:<14}{status}  ({reading.duration_ms:.1f} ms)"]
     rows = list(_flatten(reading.values))
     if reading.ok and not rows:

@@ -12,6 +12,7 @@ import sys
 from typing import Literal, TextIO
 
 import structlog
+import structlog.tracebacks
 
 LogFormat = Literal["auto", "json", "console"]
 
@@ -22,6 +23,13 @@ _SHARED: list[structlog.types.Processor] = [
 ]
 
 
+# Frames without their local variables: locals hold configs and readings, which
+# may carry tokens (a health-check URL) that must never reach the journal.
+_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
+
+
 def configure(level: str = "info", fmt: LogFormat = "auto", stream: TextIO | None = None) -> None:
     """(Re)configure logging; safe to call again on SIGHUP with a new level or format."""
     out = stream or sys.stdout
@@ -29,9 +37,7 @@ def configure(level: str = "info", fmt: LogFormat = "auto", stream: TextIO | Non
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     )
-    tracebacks: list[structlog.types.Processor] = (
-        [structlog.processors.dict_tracebacks] if as_json else []
-    )
+    tracebacks: list[structlog.types.Processor] = [_TRACEBACKS] if as_json else []
     level_number = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
         processors=[*_SHARED, *tracebacks, renderer],

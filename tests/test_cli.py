@@ -126,3 +126,10 @@ def test_sample_prints_every_enabled_sampler_readably_and_as_json(tmp_path: Path
     assert [r["sampler"] for r in readings] == ["memory", "disk", "http", "dependencies"]
     assert readings[3]["values"]["probes"]["nothing"]["up"] is False
     assert 0 <= readings[0]["values"]["used_percent"] <= 100
+
+
+def test_verify_audit_with_a_state_dir_needs_no_valid_config(tmp_path: Path) -> None:
+    config, path = _config_with_events(tmp_path, 1)
+    config.write_text("thresholds:\n  memory_percent: 150\n")  # broken meanwhile
+    result = calmopsd("verify-audit", "--config", str(config), "--state-dir", str(path.parent))
+    assert (result.returncode, result.stdout) == (0, f"audit OK: 1 event verified ({path})\n")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 import pytest
+import structlog
 
 from calmopsd.cli import main
 
@@ -106,3 +107,24 @@ def test_the_systemd_unit_is_hardened_to_an_exposure_of_at_most_2() -> None:
     match = re.search(r"Overall exposure level for calmopsd.service: ([0-9.]+)", result.stdout)
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= 2.0
+
+
+def test_json_tracebacks_never_carry_local_variables() -> None:
+    import io
+    import json
+
+    from calmopsd import log as logsetup
+
+    out = io.StringIO()
+    logsetup.configure("info", "json", stream=out)
+    try:
+        token = "SECRET-TOKEN-123"  # noqa: S105  # a local that must not be logged
+        raise RuntimeError(f"failed near {len(token)}")
+    except RuntimeError:
+        structlog.get_logger("test").exception("test.failed")
+    finally:
+        structlog.reset_defaults()
+    line = json.loads(out.getvalue())
+    assert line["event"] == "test.failed"
+    assert line["exception"][0]["exc_type"] == "RuntimeError"
+    assert "SECRET-TOKEN-123" not in out.getvalue()

@@ -28,6 +28,7 @@ class _Source:
     kind: str
     counter: BlockCounter
     tailer: SourceTailer
+    paths: list[str]
 
 
 def line_format(source: NginxSourceConfig | AppSourceConfig, uploads: Uploads) -> LineFormat:
@@ -66,6 +67,7 @@ class LogWatcher:
         self.windows.restore(state.buckets, state.totals)
         uploads = Uploads(config.uploads)
         self.sources: list[_Source] = []
+        self._empty: set[str] = set()  # sources that matched no file last round
         configured: list[NginxSourceConfig | AppSourceConfig] = [*config.nginx, *config.apps]
         for source in configured:
             known = source.name in self.windows.totals
@@ -80,7 +82,8 @@ class LogWatcher:
             )
             kind = "app" if isinstance(source, AppSourceConfig) else "nginx"
             counter = BlockCounter(line_format(source, uploads))
-            self.sources.append(_Source(source.name, kind, counter, tailer))
+            paths = [str(p) for p in source.paths]
+            self.sources.append(_Source(source.name, kind, counter, tailer, paths))
         self.windows.prune(clock.now(), [s.name for s in self.sources])
 
     def poll(self) -> Reading:
@@ -108,13 +111,29 @@ class LogWatcher:
         self.windows.prune(now, [s.name for s in self.sources])
         values = self.windows.values(now)
         for source in self.sources:
+            files = sorted(f.path for f in source.tailer.files.values() if f.present)
+            self._say_when_empty(source, bool(files))
             values["sources"][source.name].update(
-                kind=source.kind,
-                files=sorted(f.path for f in source.tailer.files.values() if f.present),
-                truncations=source.tailer.truncations,
+                kind=source.kind, files=files, truncations=source.tailer.truncations
             )
         duration_ms = (time.perf_counter() - began) * 1000
         return Reading(SAMPLER, now, True, duration_ms, values)
+
+    def _say_when_empty(self, source: _Source, has_files: bool) -> None:
+        """A source matching no file reads as a silent site; say so once, and when it ends."""
+        if has_files == (source.name not in self._empty):
+            return
+        if has_files:
+            self._empty.discard(source.name)
+            log.info("logs.source_found", source=source.name)
+        else:
+            self._empty.add(source.name)
+            log.warning(
+                "logs.source_empty",
+                source=source.name,
+                paths=source.paths,
+                hint="no readable file matches these paths",
+            )
 
     def state(self) -> LogState:
         """Positions and counts as of the last :meth:`poll`, to save in one transaction."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from logmaker import START, LogMaker, app_source, combined, logs_config, nginx_source
@@ -148,3 +149,20 @@ def test_the_parsers_never_raise_on_arbitrary_bytes(chunks: list[bytes]) -> None
         BlockCounter(line_format).count(text, len(text), {}, 0)
         mixed = line + text + line
         BlockCounter(line_format).count(mixed, len(mixed), {}, 0)
+
+
+def test_a_source_matching_no_file_is_said_once_and_again_when_it_appears(tmp_path: Path) -> None:
+    missing = tmp_path / "later.log"
+    config = logs_config(tmp_path, nginx=[nginx_source("web", missing)])
+    watcher = LogWatcher(config, ManualClock())
+    with structlog.testing.capture_logs() as logs:
+        watcher.poll()
+        watcher.poll()
+        missing.write_text("")
+        watcher.poll()
+    watcher.close()
+    assert [(e["event"], e["source"]) for e in logs] == [
+        ("logs.source_empty", "web"),
+        ("logs.source_found", "web"),
+    ]
+    assert logs[0]["paths"] == [str(missing)]
