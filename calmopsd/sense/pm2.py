@@ -103,19 +103,27 @@ class Pm2Sampler:
         home: Path | None = None
         try:
             home = pm2_home(self.config, self.environ)
-            binary = self._binary()
-            _check_daemon(home)
-            return self._read(home, binary)
+            try:
+                _check_daemon(home)
+            except _Outcome:
+                self._binary()  # no daemon and no pm2 at all: say "not installed"
+                raise
+            return self._read(home)
         except _Outcome as outcome:
             return values(outcome.state, home, detail=outcome.detail)
 
     def _binary(self) -> str:
+        """The pm2 command; only needed when the socket cannot be used (the jlist fallback).
+
+        A running daemon is read over its socket even when ``binary`` is not on
+        calmopsd's PATH (pm2 installed with nvm, say).
+        """
         found = shutil.which(self.config.binary, path=self._path())
         if found is None:
             raise _Outcome(Pm2State.NOT_INSTALLED, f"{self.config.binary!r} not found")
         return found
 
-    def _read(self, home: Path, binary: str) -> dict[str, Any]:
+    def _read(self, home: Path) -> dict[str, Any]:
         timeout_s = self.config.timeout.total_seconds()
         try:
             connection = Pm2Socket(home / "rpc.sock", timeout_s)
@@ -127,11 +135,11 @@ class Pm2Sampler:
                 Pm2State.ERROR, f"rpc.sock did not accept within {timeout_s:g}s"
             ) from None
         except OSError as exc:
-            return self._jlist(home, binary, f"rpc.sock: {exc.strerror or exc}", None)
+            return self._jlist(home, f"rpc.sock: {exc.strerror or exc}", None)
         with connection:
             version, listed, fallback = self._ask(connection)
         if listed is None:
-            return self._jlist(home, binary, fallback, version)
+            return self._jlist(home, fallback, version)
         return self._values(home, Pm2Source.RPC, version, None, listed)
 
     def _ask(self, connection: Pm2Socket) -> tuple[str | None, Any | None, str | None]:
@@ -157,12 +165,11 @@ class Pm2Sampler:
             return version, None, "getMonitorData did not answer a list"
         return version, listed, None
 
-    def _jlist(
-        self, home: Path, binary: str, fallback: str | None, version: str | None
-    ) -> dict[str, Any]:
+    def _jlist(self, home: Path, fallback: str | None, version: str | None) -> dict[str, Any]:
         if fallback != self._fallback_logged:
             log.info("pm2.jlist_fallback", reason=fallback)
             self._fallback_logged = fallback
+        binary = self._binary()
         result = runner.run(
             [binary, "jlist"],
             timeout=self.config.timeout.total_seconds(),

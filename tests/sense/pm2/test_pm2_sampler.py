@@ -219,3 +219,15 @@ def revision(entries: list[dict[str, Any]]) -> str | None:
     versioning = entries[0]["pm2_env"].get("versioning") or {}
     rev: str | None = versioning.get("revision")
     return rev
+
+
+def test_a_running_daemon_is_read_over_its_socket_even_without_pm2_on_path(pm2: Pm2) -> None:
+    app = pm2.app("no-binary")
+    pm2.start(app)
+    pm2.wait_entries(app.name, online, "the app online")
+
+    config = config_for(pm2.home, binary="/nonexistent/pm2")
+    reading = Pm2Sampler(config).sample()
+
+    assert (reading["state"], reading["source"]) == ("ok", "rpc")
+    assert reading["apps"][app.name]["status"] == "online"
