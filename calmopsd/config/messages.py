@@ -52,6 +52,23 @@ def _value_error(error: ErrorDetails) -> str:
     return error["msg"].removeprefix("Value error, ")
 
 
+def _too_short(error: ErrorDetails) -> str:
+    least = _ctx(error).get("min_length", 1)
+    if isinstance(error["input"], str):
+        return f"must be at least {least} character{'s' if least != 1 else ''} long"
+    return f"must list at least {least} item{'s' if least != 1 else ''}"
+
+
+def _too_long(error: ErrorDetails) -> str:
+    most = _ctx(error).get("max_length")
+    return f"must be at most {most} long {_got(error)}"
+
+
+def _pattern(error: ErrorDetails) -> str:
+    """Patterns here are names: say what a name may hold, not the regular expression."""
+    return f"must be a name of letters, digits, '.', '_' or '-' {_got(error)}"
+
+
 _WHOLE_NUMBER = _kind("a whole number")
 _NUMBER = _kind("a number")
 _BOOLEAN = _kind("true or false")
@@ -76,6 +93,12 @@ MESSAGES: dict[str, Callable[[ErrorDetails], str]] = {
     "model_attributes_type": _MAPPING,
     "dict_type": _MAPPING,
     "string_type": _kind("text"),
+    "list_type": _kind("a list (e.g. [a, b] or one '- item' per line)"),
+    "too_short": _too_short,
+    "too_long": _too_long,
+    "string_too_short": _too_short,
+    "string_too_long": _too_long,
+    "string_pattern_mismatch": _pattern,
     "path_type": _kind("a path"),
     "invalid_key": lambda error: f"keys must be text {_got(error)}",
     "value_error": _value_error,

@@ -24,3 +24,32 @@ def test_ten_years_exactly_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "calmops.yaml"
     path.write_text("retention:\n  rollups: 3650d\n")
     assert load_config(path).retention.rollups.days == 3650
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "logs:\n  nginx:\n    - name: web\n      paths: /var/log/x.log\n",
+            "4: logs.nginx[0].paths: must be a list (e.g. [a, b] or one '- item' per line)"
+            " (got '/var/log/x.log')",
+        ),
+        (
+            "logs:\n  nginx:\n    - name: web\n      paths: []\n",
+            "4: logs.nginx[0].paths: must list at least 1 item",
+        ),
+        (
+            "sensing:\n  dependencies:\n    probes:\n      - {name: 'my db', host: h, port: 1}\n",
+            "4: sensing.dependencies.probes[0].name: must be a name of letters, digits, '.', '_'"
+            " or '-' (got 'my db')",
+        ),
+    ],
+)
+def test_list_and_name_mistakes_read_as_plain_words(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "calmops.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [f"{path}:{expected}"]
