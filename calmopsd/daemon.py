@@ -126,7 +126,7 @@ class Daemon:
         self._audit(
             "daemon.started",
             version=__version__,
-            config=str(self.source.path),
+            config=self._config_path(),
             config_sha256=self.config_digest,
             pid=os.getpid(),
         )
@@ -170,6 +170,7 @@ class Daemon:
             new, digest = self.source.load()
         except ConfigError as exc:
             log.error("config.reload_failed", path=str(self.source.path), errors=exc.problems)
+            self._audit("config.reload_rejected", config=self._config_path(), problems=exc.problems)
             notify("READY=1")
             return
         if new.state_dir != self.config.state_dir:
@@ -184,15 +185,19 @@ class Daemon:
                 self._apply(old)
             except Exception as again:  # jobs stay as they were before the reload
                 log.error("config.restore_failed", error=repr(again))
+            self._audit("config.reload_rejected", config=self._config_path(), error=repr(exc))
             notify("READY=1")
             return
         changed = _changed_keys(old.model_dump(), new.model_dump())
         self.config_digest = digest
         self._audit(
-            "config.reloaded", config=str(self.source.path), config_sha256=digest, changed=changed
+            "config.reloaded", config=self._config_path(), config_sha256=digest, changed=changed
         )
         log.info("config.reloaded", path=str(self.source.path), changed=changed)
         notify("READY=1")
+
+    def _config_path(self) -> str:
+        return str(self.source.path.absolute())
 
     def _apply(self, config: Config) -> None:
         self.config = config

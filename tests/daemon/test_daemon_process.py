@@ -83,8 +83,8 @@ def test_sighup_with_an_invalid_config_logs_every_error_and_keeps_running(
     code, _ = stop_within(daemon, signal.SIGTERM, 5)
     assert code == 0
     events = calmopsd("verify-audit", "--config", str(config_file))
-    # started, reloaded, stopped: the failed reload changed nothing and left no event
-    assert "audit OK: 3 events verified" in events.stdout
+    # started, reload_rejected, reloaded, stopped: the rejected reload is on record
+    assert "audit OK: 4 events verified" in events.stdout
 
 
 def test_it_tells_systemd_ready_reloading_and_stopping(
