@@ -1,18 +1,67 @@
-"""Config of the samplers (``sensing:``) and of snapshot retention (``retention:``)."""
+"""Config of the samplers (``sensing:``) and of snapshot retention (``retention:``).
+
+Check and probe names key the readings (``checks.<name>``), so two entries with
+one name would silently overwrite each other: a list with a repeated name is
+refused. A health URL may carry a token or credentials, so messages about it
+show only ``scheme://host:port`` (:func:`url_origin`).
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
 from calmopsd.config.section import NullIsEmpty, Section
-from calmopsd.config.units import ConfigPath, Name, PositiveDuration
+from calmopsd.config.units import ConfigPath, Name, PositiveDuration, shown
 
 _15S = timedelta(seconds=15)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# A conventional Unix user name (useradd's default rule, without the trailing $ of
+# machine accounts): pm2 runs as this user and its home is looked up by it.
+_UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_N = TypeVar("_N", bound=_Named)
+
+
+def _unique_names(items: list[_N]) -> list[_N]:
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if item.name in first:
+            raise ValueError(
+                f"duplicate name {item.name!r} (entries [{first[item.name]}] and [{index}])"
+            )
+        first[item.name] = index
+    return items
+
+
+def url_origin(url: str) -> str:
+    """``scheme://host:port`` of ``url``: all of a URL that is safe to show.
+
+    Path, query, fragment and userinfo may hold tokens or passwords and are
+    never part of it. Meant for URLs the config already accepted.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "(unparsable URL)"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None:
+        port = _DEFAULT_PORTS.get(parts.scheme)
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 class MemorySamplerConfig(Section):
@@ -64,9 +113,29 @@ class Pm2SamplerConfig(Section):
     )
     user: str | None = Field(
         default=None,
-        description="Run pm2 as this user (needs calmopsd to run as root); empty means "
-        "calmopsd's own user.",
+        description="Run pm2 as this user, a Unix user name (needs calmopsd to run as root); "
+        "no value means calmopsd's own user.",
     )
+
+    @field_validator("binary")
+    @classmethod
+    def _a_command(cls, value: str) -> str:
+        # It becomes argv[0]: blank finds nothing on PATH, and NUL cannot be passed at all.
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if "\0" in value:
+            raise ValueError("must not contain a NUL character")
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _a_unix_user(cls, value: str | None) -> str | None:
+        if value is not None and not _UNIX_USER.fullmatch(value):
+            raise ValueError(
+                "must be a Unix user name: up to 32 lowercase letters, digits, _ and -, "
+                f"starting with a letter or _ (got {shown(value)})"
+            )
+        return value
 
 
 class HttpCheckConfig(Section):
@@ -89,10 +158,31 @@ class HttpCheckConfig(Section):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http:// or https:// URL (got {value!r})")
+        # Never quote the URL back: its path, query or userinfo may be a secret.
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            raise ValueError(
+                "must be an http:// or https:// URL (this one cannot be parsed)"
+            ) from None
+        if parts.scheme not in ("http", "https"):
+            raise ValueError("must start with http:// or https://")
+        if not parts.hostname:
+            raise ValueError(f"must name a host after {parts.scheme}://")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(
+                f"must have a port from 1 to 65535 (got {parts.scheme}://{parts.hostname}:…)"
+            )
         return value
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host:port`` of the URL, the only part of it readings and logs show."""
+        return url_origin(self.url)
 
 
 class HttpSamplerConfig(Section):
@@ -101,8 +191,14 @@ class HttpSamplerConfig(Section):
     enabled: bool = Field(default=True, description="Run the health checks.")
     interval: PositiveDuration = Field(default=_15S, description="Time between rounds.")
     checks: list[HttpCheckConfig] = Field(
-        default_factory=list, description="The URLs to check (none by default)."
+        default_factory=list,
+        description="The URLs to check (none by default); each name once.",
     )
+
+    @field_validator("checks")
+    @classmethod
+    def _unique(cls, checks: list[HttpCheckConfig]) -> list[HttpCheckConfig]:
+        return _unique_names(checks)
 
 
 class DependencyProbeConfig(Section):
@@ -122,8 +218,14 @@ class DependenciesSamplerConfig(Section):
     enabled: bool = Field(default=True, description="Run the dependency probes.")
     interval: PositiveDuration = Field(default=_15S, description="Time between rounds.")
     probes: list[DependencyProbeConfig] = Field(
-        default_factory=list, description="The host:port targets to probe (none by default)."
+        default_factory=list,
+        description="The host:port targets to probe (none by default); each name once.",
     )
+
+    @field_validator("probes")
+    @classmethod
+    def _unique(cls, probes: list[DependencyProbeConfig]) -> list[DependencyProbeConfig]:
+        return _unique_names(probes)
 
 
 class SensingConfig(Section):

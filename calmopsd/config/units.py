@@ -148,6 +148,8 @@ def _not_blank(value: Any) -> Any:
     # Path("") is ".", which would quietly mean "next to the config file".
     if isinstance(value, str) and not value.strip():
         raise ValueError("must not be empty")
+    if isinstance(value, str) and "\0" in value:
+        raise ValueError("must not contain a NUL character")
     return value
 
 

@@ -174,8 +174,12 @@ def verify_chain(
         return Verdict(count)
     if head.seq > count:
         return Verdict(count, count + 1, f"log ends at {count} but the head anchors {head.seq}")
-    if hashes.get(head.seq, head.hash) != head.hash:
-        return Verdict(head.seq - 1, head.seq, "differs from the anchored head")
+    if head.seq < 0:
+        return Verdict(0, head.seq, "the head anchors a seq below 0")
+    # seq 0 anchors the empty chain, whose only hash is GENESIS.
+    anchored = GENESIS if head.seq == 0 else hashes[head.seq]
+    if anchored != head.hash:
+        return Verdict(max(head.seq - 1, 0), head.seq, "differs from the anchored head")
     return Verdict(count)
 
 
@@ -190,24 +194,41 @@ def verify_file(database_path: Path, *, expected_head: AuditHead | None = None) 
     """Verify the chain in ``database_path`` against its head file (and a head seen in the logs).
 
     The head file is read before the rows: appends only move it after their
-    commit, so a daemon appending meanwhile cannot make the log look cut.
+    commit, so a daemon appending meanwhile cannot make the log look cut. A
+    file that cannot be read as a database is a :class:`StoreError` naming it.
     """
-    from calmopsd.record.database import connect  # database builds on this module
+    from calmopsd.record.database import os_reason  # database builds on this module
 
-    if not database_path.is_file():
+    try:
+        found = database_path.is_file()
+    except OSError as exc:
+        raise StoreError(f"{database_path}: cannot read the audit log ({os_reason(exc)})") from exc
+    if not found:
         raise StoreError(f"{database_path}: no database here")
     head = read_head(head_path_for(database_path))
-    conn = connect(database_path, query_only=True)
     try:
-        rows = conn.execute(f"SELECT {_COLUMNS} FROM incident_events ORDER BY seq").fetchall()
-    except sqlite3.DatabaseError as exc:
+        rows = _read_rows(database_path)
+    except sqlite3.Error as exc:
         raise StoreError(f"{database_path}: cannot read the audit log ({exc})") from exc
-    finally:
-        conn.close()
+    except OSError as exc:
+        raise StoreError(f"{database_path}: cannot read the audit log ({os_reason(exc)})") from exc
     verdict = verify_chain(rows, head)
     if verdict.ok and expected_head is not None:
         return verify_chain(rows, expected_head)
     return verdict
+
+
+def _read_rows(database_path: Path) -> list[tuple[Any, ...]]:
+    from calmopsd.record.database import connect  # database builds on this module
+
+    conn = connect(database_path, query_only=True)
+    try:
+        rows: list[tuple[Any, ...]] = conn.execute(
+            f"SELECT {_COLUMNS} FROM incident_events ORDER BY seq"
+        ).fetchall()
+    finally:
+        conn.close()
+    return rows
 
 
 def reconcile_anchor(database: Database) -> HeadAnchor:

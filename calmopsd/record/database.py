@@ -73,6 +73,13 @@ def connect(path: Path, *, query_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def os_reason(exc: OSError) -> str:
+    """``Not a directory: /srv/x`` rather than ``[Errno 20] Not a directory: '/srv/x'``."""
+    if exc.strerror is None:
+        return str(exc)
+    return f"{exc.strerror}: {exc.filename}" if exc.filename is not None else exc.strerror
+
+
 def _lock_exclusively(lock_path: Path) -> int:
     """Hold an flock for as long as the database is open: one writing process per file.
 
@@ -107,7 +114,21 @@ class Database:
 
     @classmethod
     def open(cls, path: Path, *, upto: int = LATEST) -> Database:
-        """Open (creating if needed) and migrate the database, and check the audit anchor."""
+        """Open (creating if needed) and migrate the database, and check the audit anchor.
+
+        A file that is not a database, a state directory that cannot be made or
+        entered, any SQLite or OS error on the way: a :class:`StoreError` naming
+        ``path``, never a traceback.
+        """
+        try:
+            return cls._open(path, upto)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open the database ({exc})") from exc
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot open the database ({os_reason(exc)})") from exc
+
+    @classmethod
+    def _open(cls, path: Path, upto: int) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock_fd = _lock_exclusively(path.with_name(path.name + ".lock"))
         try:

@@ -40,16 +40,29 @@ def head_path_for(database_path: Path) -> Path:
 
 
 def read_head(path: Path) -> AuditHead | None:
-    """The anchored head, or None when no head file exists."""
+    """The anchored head, or None when no head file exists.
+
+    Anything else wrong with the file (unreadable, not UTF-8, not the JSON
+    written here, a negative seq) is an :class:`AuditError` naming the path.
+    """
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise AuditError(
+            f"{path}: cannot read the audit head file ({exc.strerror or exc})"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise AuditError(f"{path}: unreadable audit head file (not UTF-8 text)") from exc
     try:
         data = json.loads(raw)
-        return AuditHead(seq=int(data["seq"]), hash=str(data["hash"]))
+        head = AuditHead(seq=int(data["seq"]), hash=str(data["hash"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise AuditError(f"{path}: unreadable audit head file ({exc})") from exc
+    if head.seq < 0:
+        raise AuditError(f"{path}: unreadable audit head file (negative seq {head.seq})")
+    return head
 
 
 def write_head(path: Path, head: AuditHead) -> None:

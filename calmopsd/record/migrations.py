@@ -195,26 +195,40 @@ def applied_versions(conn: sqlite3.Connection) -> set[int]:
     return {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
 
 
-def migrate(conn: sqlite3.Connection, upto: int = LATEST) -> list[int]:
+def migrate(
+    conn: sqlite3.Connection,
+    upto: int = LATEST,
+    *,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+) -> list[int]:
     """Apply every migration not yet applied, up to ``upto``; return the versions applied.
 
     ``conn`` must be in autocommit mode (``isolation_level=None``) so the
-    transactions here are the only ones.
+    transactions here are the only ones. A database holding any version not
+    in ``migrations`` (tests pass their own) is refused untouched.
     """
     done = applied_versions(conn)
-    unknown = sorted(v for v in done if v > LATEST)
+    known = sorted(m.version for m in migrations)
+    # Any version this code does not know, not only one above the latest: a newer
+    # calmopsd may have filled a gap, or a branch may have numbered its own.
+    unknown = sorted(done - set(known))
     if unknown:
         raise SchemaTooNewError(
-            f"database has schema version {unknown[-1]}, this calmopsd knows up to {LATEST}; "
+            f"database has schema version {_listed(unknown)}, unknown to this calmopsd "
+            f"(it knows {_listed(known)}); "
             "upgrade calmopsd instead of opening a newer database with an older one"
         )
     applied = []
-    for migration in sorted(MIGRATIONS, key=lambda m: m.version):
+    for migration in sorted(migrations, key=lambda m: m.version):
         if migration.version in done or migration.version > upto:
             continue
         if _apply(conn, migration):
             applied.append(migration.version)
     return applied
+
+
+def _listed(versions: list[int]) -> str:
+    return ", ".join(str(v) for v in versions)
 
 
 def _apply(conn: sqlite3.Connection, migration: Migration) -> bool:
@@ -234,6 +248,9 @@ def _apply(conn: sqlite3.Connection, migration: Migration) -> bool:
         )
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A failed statement may already have ended the transaction; a ROLLBACK
+        # then would raise "no transaction is active" and hide the real error.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     return True

@@ -53,3 +53,11 @@ def test_list_and_name_mistakes_read_as_plain_words(
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.problems == [f"{path}:{expected}"]
+
+
+def test_a_path_with_a_nul_character_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "calmops.yaml"
+    path.write_text('state_dir: "st\\0ate"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [f"{path}:1: state_dir: must not contain a NUL character"]

@@ -12,7 +12,7 @@ import pytest
 from calmopsd.errors import SchemaTooNewError
 from calmopsd.record.audit import append_event, verify_file
 from calmopsd.record.database import Database
-from calmopsd.record.migrations import LATEST, MIGRATIONS, migrate
+from calmopsd.record.migrations import LATEST, MIGRATIONS, Migration, migrate
 from calmopsd.record.scope import Scope
 
 GUARD_TRIGGERS = {
@@ -49,6 +49,7 @@ def triggers(path: Path) -> set[str]:
 
 
 ALL_VERSIONS = [m.version for m in sorted(MIGRATIONS, key=lambda m: m.version)]
+KNOWN = ", ".join(str(v) for v in ALL_VERSIONS)
 
 
 def test_versions_are_unique_and_latest_is_the_highest() -> None:
@@ -132,10 +133,13 @@ def test_a_database_from_a_newer_calmopsd_is_refused_and_left_as_it_was(db_path:
     conn.close()
     schema_before, rows_before = schema(db_path), migration_rows(db_path)
 
-    with pytest.raises(
-        SchemaTooNewError, match=f"schema version 99, this calmopsd knows up to {LATEST}"
-    ):
+    with pytest.raises(SchemaTooNewError) as raised:
         Database.open(db_path)
+
+    assert str(raised.value) == (
+        f"database has schema version 99, unknown to this calmopsd (it knows {KNOWN}); "
+        "upgrade calmopsd instead of opening a newer database with an older one"
+    )
 
     assert schema(db_path) == schema_before
     assert migration_rows(db_path) == rows_before
@@ -179,6 +183,61 @@ def test_migrate_applies_nothing_the_second_time(db_path: Path) -> None:
         assert migrate(conn) == ALL_VERSIONS
         assert migrate(conn) == []
         assert migrate(conn, upto=1) == []
+    finally:
+        conn.close()
+    assert [row[0] for row in migration_rows(db_path)] == ALL_VERSIONS
+
+
+def test_a_version_below_the_latest_that_this_code_does_not_know_is_refused(
+    db_path: Path,
+) -> None:
+    # Not only versions above LATEST: any applied version missing from MIGRATIONS
+    # (a branch's own numbering, a newer build that filled a gap) is foreign.
+    Database.open(db_path).close()
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (0, 'from a branch')")
+    conn.close()
+    rows_before = migration_rows(db_path)
+
+    with pytest.raises(SchemaTooNewError, match="schema version 0, unknown to this calmopsd"):
+        Database.open(db_path)
+
+    assert migration_rows(db_path) == rows_before
+
+
+def test_a_build_without_an_applied_migration_refuses_the_database(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        migrate(conn)
+        without_3 = tuple(m for m in MIGRATIONS if m.version != 3)
+        with pytest.raises(SchemaTooNewError, match="schema version 3, unknown"):
+            migrate(conn, migrations=without_3)
+    finally:
+        conn.close()
+
+
+def test_a_migration_that_ends_its_own_transaction_raises_its_own_error(db_path: Path) -> None:
+    # RAISE(ROLLBACK) ends the transaction before the error reaches _apply; a
+    # second ROLLBACK there would fail with "no transaction is active" instead.
+    failing = Migration(
+        LATEST + 1,
+        "fails half-way",
+        (
+            "CREATE TABLE doomed (x INTEGER)",
+            """CREATE TRIGGER doomed_refuses BEFORE INSERT ON doomed
+                BEGIN SELECT RAISE(ROLLBACK, 'refused by the migration'); END""",
+            "INSERT INTO doomed VALUES (1)",
+        ),
+    )
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="refused by the migration"):
+            migrate(conn, LATEST + 1, migrations=(*MIGRATIONS, failing))
+        assert conn.in_transaction is False
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'doomed'").fetchall() == []
     finally:
         conn.close()
     assert [row[0] for row in migration_rows(db_path)] == ALL_VERSIONS

@@ -27,9 +27,13 @@ SLOW_S = 1.5
 
 
 class Health(BaseHTTPRequestHandler):
-    """/ok and /dbdown answer JSON, /fail 500, /slow waits, /text is not JSON."""
+    """/ok and /dbdown answer JSON, /fail 500, /slow waits, /text is not JSON; /stall, /cut
+    and /badgzip send their headers and then a body that stalls, breaks off or cannot decode."""
 
     def do_GET(self) -> None:
+        if self.path in BROKEN_BODIES:
+            self._broken_body(self.path)
+            return
         routes: dict[str, tuple[int, bytes]] = {
             "/ok": (200, json.dumps({"db": "ok", "cache": "ok"}).encode()),
             "/dbdown": (200, json.dumps({"db": "down", "cache": "ok"}).encode()),
@@ -48,8 +52,27 @@ class Health(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (the timeout test): nothing to answer
 
+    def _broken_body(self, path: str) -> None:
+        """Promise 100 bytes, send 10, then stall past any check's timeout or hang up."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            if path == "/badgzip":
+                self.send_header("Content-Encoding", "gzip")
+            self.end_headers()
+            self.wfile.write(b"not gzip, " * (10 if path == "/badgzip" else 1))
+            self.wfile.flush()
+            if path == "/stall":
+                time.sleep(SLOW_S)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+BROKEN_BODIES = ("/stall", "/cut", "/badgzip")
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +182,70 @@ def test_a_tcp_probe_to_a_listening_port_is_up(closed_port: int) -> None:
     assert (result["db"]["up"], result["db"]["failure"]) == (True, None)
     assert result["db"]["latency_ms"] >= 0
     assert (result["cache"]["up"], result["cache"]["failure"]) == (False, "connection_refused")
+
+
+def test_a_body_that_stalls_is_a_timeout_and_the_other_checks_still_report(
+    server: str, closed_port: int
+) -> None:
+    sampler = HttpSampler(
+        HttpSamplerConfig(
+            checks=[
+                HttpCheckConfig(
+                    name="stalls",
+                    url=f"{server}/stall",
+                    timeout=timedelta(milliseconds=300),
+                    body={"db": "ok"},
+                ),
+                HttpCheckConfig(name="good", url=f"{server}/ok", body={"db": "ok"}),
+                HttpCheckConfig(name="bad", url=f"http://127.0.0.1:{closed_port}/"),
+            ]
+        )
+    )
+    began = time.monotonic()
+    checks = sampler.sample()["checks"]
+
+    assert time.monotonic() - began < SLOW_S
+    stalls = checks["stalls"]
+    assert (stalls["up"], stalls["status"], stalls["failure"]) == (False, 200, "timeout")
+    assert stalls["detail"] == f"timeout: {server}: timed out"
+    assert (checks["good"]["up"], checks["good"]["failure"]) == (True, None)
+    assert (checks["bad"]["up"], checks["bad"]["failure"]) == (False, "connection_refused")
+
+
+def test_a_body_cut_short_is_a_connection_error(server: str) -> None:
+    result = check(f"{server}/cut", body={"db": "ok"})
+    assert (result["up"], result["status"], result["failure"]) == (False, 200, "connection_error")
+    assert result["detail"] == f"connection_error: {server}"
+
+
+def test_a_body_that_does_not_decode_is_a_connection_error(server: str) -> None:
+    result = check(f"{server}/badgzip", body={"db": "ok"})
+    assert (result["up"], result["status"], result["failure"]) == (False, 200, "connection_error")
+    assert result["detail"] == f"connection_error: {server}"
+
+
+def test_a_token_or_password_in_the_url_appears_nowhere_in_the_reading(closed_port: int) -> None:
+    sampler = HttpSampler(
+        HttpSamplerConfig(
+            checks=[
+                HttpCheckConfig(
+                    name="query", url=f"http://127.0.0.1:{closed_port}/h?token=SECRET123"
+                ),
+                HttpCheckConfig(
+                    name="userinfo", url=f"http://admin:SECRET456@127.0.0.1:{closed_port}/h"
+                ),
+                HttpCheckConfig(
+                    name="path",
+                    url=f"http://127.0.0.1:{closed_port}/hooks/SECRET789",
+                    timeout=timedelta(milliseconds=300),
+                ),
+            ]
+        )
+    )
+    reading = sampler.sample()
+
+    text = json.dumps(reading)
+    assert [secret for secret in ("SECRET123", "SECRET456", "SECRET789") if secret in text] == []
+    assert reading["checks"]["query"]["detail"] == (
+        f"connection_refused: http://127.0.0.1:{closed_port}: Connection refused"
+    )
