@@ -148,21 +148,27 @@ _LOG_STATE = (
 )
 
 _ROLLUPS = (
-    # 5-minute aggregates of every number in the raw snapshots, kept long after
-    # the raw rows are deleted. organization_id as in health_snapshots.
-    """CREATE TABLE health_rollups (
-        bucket_start TEXT NOT NULL,
+    # 5-minute aggregates of every number in the raw snapshots, kept for a year
+    # and more, so they are stored compactly: one series row names (sampler,
+    # organization, metric) once; an aggregate row is its series id, the bucket
+    # as epoch seconds and four numbers, in a table without rowids keyed by both.
+    """CREATE TABLE health_rollup_series (
+        id INTEGER PRIMARY KEY,
         sampler TEXT NOT NULL,
         organization_id TEXT,
-        metric TEXT NOT NULL,
+        metric TEXT NOT NULL
+    )""",
+    """CREATE UNIQUE INDEX health_rollup_series_key
+        ON health_rollup_series (sampler, coalesce(organization_id, ''), metric)""",
+    """CREATE TABLE health_rollups (
+        series INTEGER NOT NULL REFERENCES health_rollup_series (id),
+        bucket INTEGER NOT NULL,
         count INTEGER NOT NULL CHECK (count > 0),
         min REAL NOT NULL,
         max REAL NOT NULL,
-        avg REAL NOT NULL
-    )""",
-    """CREATE UNIQUE INDEX health_rollups_key
-        ON health_rollups (sampler, coalesce(organization_id, ''), metric, bucket_start)""",
-    "CREATE INDEX health_rollups_by_time ON health_rollups (bucket_start)",
+        avg REAL NOT NULL,
+        PRIMARY KEY (series, bucket)
+    ) WITHOUT ROWID""",
     "CREATE INDEX health_snapshots_by_time ON health_snapshots (taken_at)",
 )
 

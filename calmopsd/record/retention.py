@@ -49,22 +49,27 @@ def roll_up(
             until = min(cutoff, bucket_start(decode_time(oldest)) + STEP)
             batch_rolled, batch_written = _roll(tx, until)
             rolled, written = rolled + batch_rolled, written + batch_written
+    return RollupResult(rolled, written, _expire(database, int((now - keep_rollups).timestamp())))
+
+
+def _expire(database: Database, before: int) -> int:
+    """Delete aggregates older than ``before``, one series at a time (each a range of the key)."""
+    deleted = 0
     with database.write() as tx:
-        deleted = tx.db.execute(
-            "DELETE FROM health_rollups WHERE bucket_start < ?", [encode_time(now - keep_rollups)]
-        ).rowcount
-    return RollupResult(rolled, written, deleted)
+        series = [row[0] for row in tx.db.execute("SELECT id FROM health_rollup_series")]
+        for series_id in series:
+            deleted += tx.db.execute(
+                "DELETE FROM health_rollups WHERE series = ? AND bucket < ?", [series_id, before]
+            ).rowcount
+    return deleted
 
 
 # Timestamps are stored in UTC, so the first 19 characters are the UTC second;
 # cutting the fraction there floors it (SQLite would round it).
-_BUCKET = (
-    "strftime('%Y-%m-%dT%H:%M:%S.000000+00:00', "
-    "CAST(strftime('%s', substr(s.taken_at, 1, 19)) AS INTEGER) / 300 * 300, 'unixepoch')"
-)
+_BUCKET = "CAST(strftime('%s', substr(s.taken_at, 1, 19)) AS INTEGER) / 300 * 300"
 
-_ROLL = f"""
-INSERT INTO health_rollups (bucket_start, sampler, organization_id, metric, count, min, max, avg)
+_STAGE = f"""
+INSERT INTO temp.rollup_stage (bucket, sampler, organization_id, metric, count, min, max, avg)
 SELECT bucket, sampler, organization_id, metric, count(*), min(v), max(v), avg(v) FROM (
     SELECT {_BUCKET} AS bucket, s.sampler, s.organization_id,
            replace(substr(j.fullkey, 3), '"', '') AS metric, j.atom AS v
@@ -75,9 +80,17 @@ SELECT bucket, sampler, organization_id, metric, count(*), min(v), max(v), avg(v
     UNION ALL
     SELECT {_BUCKET}, s.sampler, s.organization_id, 'ok', s.ok
     FROM health_snapshots s WHERE s.taken_at < :until
-) WHERE true
+)
 GROUP BY bucket, sampler, organization_id, metric
-ON CONFLICT (sampler, coalesce(organization_id, ''), metric, bucket_start) DO UPDATE SET
+"""
+
+_MERGE = """
+INSERT INTO health_rollups (series, bucket, count, min, max, avg)
+SELECT r.id, s.bucket, s.count, s.min, s.max, s.avg
+FROM temp.rollup_stage s JOIN health_rollup_series r
+  ON r.sampler = s.sampler AND r.organization_id IS s.organization_id AND r.metric = s.metric
+WHERE true
+ON CONFLICT (series, bucket) DO UPDATE SET
     avg = (avg * count + excluded.avg * excluded.count) / (count + excluded.count),
     count = count + excluded.count,
     min = min(min, excluded.min),
@@ -90,9 +103,22 @@ def _roll(tx: Tx, until: datetime) -> tuple[int, int]:
 
     Metrics are the dotted paths of numeric and boolean leaves outside arrays
     (``mounts./.used_percent``, ``checks.app.up``), plus ``ok`` per snapshot.
+    The aggregates are staged in a temporary table so the JSON is walked once,
+    then each new (sampler, organization, metric) gets its series row.
     """
     params = {"until": encode_time(until)}
-    written = tx.db.execute(_ROLL, params).rowcount
+    tx.db.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS rollup_stage (bucket INTEGER, sampler TEXT, "
+        "organization_id TEXT, metric TEXT, count INTEGER, min REAL, max REAL, avg REAL)"
+    )
+    tx.db.execute("DELETE FROM temp.rollup_stage")
+    tx.db.execute(_STAGE, params)
+    tx.db.execute(
+        "INSERT OR IGNORE INTO health_rollup_series (sampler, organization_id, metric) "
+        "SELECT DISTINCT sampler, organization_id, metric FROM temp.rollup_stage"
+    )
+    written = tx.db.execute(_MERGE).rowcount
+    tx.db.execute("DELETE FROM temp.rollup_stage")
     rolled = tx.db.execute("DELETE FROM health_snapshots WHERE taken_at < :until", params).rowcount
     return rolled, written
 
@@ -104,12 +130,13 @@ def rollups(
 
     The platform scope reads platform-wide aggregates; an organization scope its own.
     """
-    where, params = scope.filter()
+    where, params = scope.filter("r.organization_id")
     with database.read() as db:
         rows = db.execute(
-            "SELECT bucket_start, count, min, avg, max FROM health_rollups WHERE sampler = ? "
-            f"AND metric = ? AND organization_id IS ? AND bucket_start >= ? AND {where} "
-            "ORDER BY bucket_start",
-            [sampler, metric, scope.organization_id, encode_time(since), *params],
+            "SELECT h.bucket, h.count, h.min, h.avg, h.max FROM health_rollups h "
+            "JOIN health_rollup_series r ON r.id = h.series "
+            "WHERE r.sampler = ? AND r.metric = ? AND r.organization_id IS ? AND h.bucket >= ? "
+            f"AND {where} ORDER BY h.bucket",
+            [sampler, metric, scope.organization_id, int(since.timestamp()), *params],
         ).fetchall()
-    return [(decode_time(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+    return [(datetime.fromtimestamp(r[0], UTC), r[1], r[2], r[3], r[4]) for r in rows]

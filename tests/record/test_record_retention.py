@@ -105,7 +105,10 @@ def test_nested_numbers_and_booleans_are_rolled_and_lists_and_text_are_not(
         keep_rollups=timedelta(days=400),
     )
     with database.read() as db:
-        metrics = db.execute("SELECT metric, avg FROM health_rollups ORDER BY metric").fetchall()
+        metrics = db.execute(
+            "SELECT r.metric, h.avg FROM health_rollups h "
+            "JOIN health_rollup_series r ON r.id = h.series ORDER BY r.metric"
+        ).fetchall()
     assert metrics == [("checks.app.latency_ms", 12.5), ("checks.app.up", 1.0), ("ok", 1.0)]
 
 
