@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from calmopsd.config.sensing import DependenciesSamplerConfig, DependencyProbeConfig
+from calmopsd.sense.fanout import each_at_once, round_bound
 
 
 class DependencySampler:
@@ -18,11 +19,12 @@ class DependencySampler:
 
     @property
     def timeout_s(self) -> float:
-        """The longest one round can take: the probes run one after another."""
-        return sum(p.timeout.total_seconds() for p in self.probes) + 1.0
+        """The longest one round can take; the probes run at once."""
+        return round_bound([p.timeout.total_seconds() for p in self.probes])
 
     def sample(self) -> dict[str, Any]:
-        return {"probes": {probe.name: probe_once(probe) for probe in self.probes}}
+        results = each_at_once(self.probes, probe_once)
+        return {"probes": {p.name: r for p, r in zip(self.probes, results, strict=True)}}
 
 
 def probe_once(probe: DependencyProbeConfig) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from calmopsd.sense.http import HttpSampler, failure_kind
 from calmopsd.sense.tcp import DependencySampler
 
 SLOW_S = 1.5
+TOGETHER = threading.Barrier(3, timeout=5)
 
 
 class Health(BaseHTTPRequestHandler):
@@ -43,6 +44,13 @@ class Health(BaseHTTPRequestHandler):
         if self.path == "/slow":
             time.sleep(SLOW_S)
             routes["/slow"] = (200, b"{}")
+        if self.path == "/together":
+            # Answers 200 only when three requests are in flight at the same moment.
+            try:
+                TOGETHER.wait()
+                routes["/together"] = (200, b"{}")
+            except threading.BrokenBarrierError:
+                routes["/together"] = (503, b"")
         status, body = routes.get(self.path, (404, b""))
         try:
             self.send_response(status)
@@ -249,3 +257,15 @@ def test_a_token_or_password_in_the_url_appears_nowhere_in_the_reading(closed_po
     assert reading["checks"]["query"]["detail"] == (
         f"connection_refused: http://127.0.0.1:{closed_port}: Connection refused"
     )
+
+
+def test_checks_run_at_once_so_one_hung_target_does_not_hold_up_the_others(server: str) -> None:
+    TOGETHER.reset()
+    checks = [
+        HttpCheckConfig(name=f"c{i}", url=f"{server}/together", timeout=timedelta(seconds=10))
+        for i in range(3)
+    ]
+    sampler = HttpSampler(HttpSamplerConfig(checks=checks))
+    result = sampler.sample()["checks"]
+    assert {name: c["status"] for name, c in result.items()} == {"c0": 200, "c1": 200, "c2": 200}
+    assert sampler.timeout_s == 21.0  # one wave: twice the slowest timeout, plus a second
