@@ -118,13 +118,13 @@ def test_sample_prints_every_enabled_sampler_readably_and_as_json(tmp_path: Path
     text = calmopsd("sample", "--config", str(config))
     assert text.returncode == 0, text.stderr
     headers = [line.split()[0] for line in text.stdout.splitlines() if not line.startswith(" ")]
-    assert headers == ["memory", "disk", "http", "dependencies"]
+    assert headers == ["memory", "disk", "dependencies"]  # no health checks: no http sampler
     assert "  probes.nothing.failure" in text.stdout
 
     as_json = calmopsd("sample", "--json", "--config", str(config))
     readings = json.loads(as_json.stdout)
-    assert [r["sampler"] for r in readings] == ["memory", "disk", "http", "dependencies"]
-    assert readings[3]["values"]["probes"]["nothing"]["up"] is False
+    assert [r["sampler"] for r in readings] == ["memory", "disk", "dependencies"]
+    assert readings[2]["values"]["probes"]["nothing"]["up"] is False
     assert 0 <= readings[0]["values"]["used_percent"] <= 100
 
 

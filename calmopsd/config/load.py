@@ -87,6 +87,8 @@ def _yaml_problem(file: str, exc: yaml.YAMLError) -> str:
     if context and problem.startswith("but "):
         # "but found another document" only makes sense after its context.
         problem = f"{context}, {problem}"
+    if "'\\t'" in problem:
+        problem += " (indent with spaces: YAML does not allow tabs)"
     where = f"{file}:{mark.line + 1}" if mark is not None else file
     return f"{where}: yaml: {problem}"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
@@ -125,11 +125,22 @@ def _unknown_key(loc: KeyPath, root: type[BaseModel]) -> str:
 
 
 def _model_at(path: KeyPath, root: type[BaseModel]) -> type[BaseModel] | None:
-    """The model validating the mapping at ``path``, following nested model fields."""
+    """The model validating the mapping at ``path``, following nested model fields
+    and the items of ``list[Model]`` fields (``sensing.http.checks[0]``)."""
     model: type[BaseModel] = root
+    items: type[BaseModel] | None = None  # the item model when the last part was a list
     for part in path:
+        if isinstance(part, int):
+            if items is None:
+                return None
+            model, items = items, None
+            continue
         field = model.model_fields.get(str(part))
         annotation = field.annotation if field else None
+        if get_origin(annotation) is list:
+            (inner,) = get_args(annotation)
+            items = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+            continue
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
         model = annotation

@@ -63,7 +63,18 @@ SAMPLERS: dict[str, Callable[[SensingConfig, Clock], Planned]] = {
 
 
 def plan(config: SensingConfig, clock: Clock) -> list[Planned]:
-    """Every enabled sampler, built from config, in table order."""
+    """Every enabled sampler with something to look at, built from config, in table order."""
     return [
-        build(config, clock) for name, build in SAMPLERS.items() if getattr(config, name).enabled
+        build(config, clock)
+        for name, build in SAMPLERS.items()
+        if getattr(config, name).enabled and _has_targets(config, name)
     ]
+
+
+def _has_targets(config: SensingConfig, name: str) -> bool:
+    """Health checks and probes without a target would store empty snapshots forever."""
+    if name == "http":
+        return bool(config.http.checks)
+    if name == "dependencies":
+        return bool(config.dependencies.probes)
+    return True

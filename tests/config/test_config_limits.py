@@ -61,3 +61,27 @@ def test_a_path_with_a_nul_character_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.problems == [f"{path}:1: state_dir: must not contain a NUL character"]
+
+
+def test_a_tab_says_to_indent_with_spaces(tmp_path: Path) -> None:
+    path = tmp_path / "calmops.yaml"
+    path.write_text("log:\n\tlevel: info\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        f"{path}:2: yaml: found character '\\t' that cannot start any token"
+        " (indent with spaces: YAML does not allow tabs)"
+    ]
+
+
+def test_a_misspelt_key_inside_a_list_item_gets_a_suggestion(tmp_path: Path) -> None:
+    path = tmp_path / "calmops.yaml"
+    path.write_text(
+        "sensing:\n  http:\n    checks:\n      - name: app\n        url: http://127.0.0.1/\n"
+        "        timout: 3s\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        f"{path}:6: sensing.http.checks[0].timout: unknown key (did you mean 'timeout'?)"
+    ]
