@@ -38,7 +38,7 @@ def test_a_log_format_without_a_time_or_a_bad_key_is_reported_with_its_line(
     assert problems == [
         "calmops.yaml:2: logs.start_at: must be one of: end, beginning (got 'middle')",
         "calmops.yaml:4: logs.nginx[0]: format must hold $time_local, $time_iso8601 or $msec",
-        "calmops.yaml:10: logs.apps[0].feilds: unknown key",
+        "calmops.yaml:10: logs.apps[0].feilds: unknown key (did you mean 'fields'?)",
     ]
 
 
