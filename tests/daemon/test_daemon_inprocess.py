@@ -111,13 +111,13 @@ def test_a_reload_keeps_unchanged_samplers_and_rebuilds_changed_ones(
     config_file: Path, daemons: list[Daemon]
 ) -> None:
     daemon = start(config_file, daemons, lambda c, k: [Planned(Quick(), 60, 5)])
-    before = daemon._runners["memory"][1]
+    before = runner_of(daemon, "memory")
     config_file.write_text("state_dir: state\nthresholds:\n  memory_percent: 90\n")
     daemon.reload()
-    assert daemon._runners["memory"][1] is before  # sensing unchanged: same runner, same memory
+    assert runner_of(daemon, "memory") is before  # sensing unchanged: same runner, same memory
     config_file.write_text("state_dir: state\nsensing:\n  memory:\n    top_processes: 2\n")
     daemon.reload()
-    assert daemon._runners["memory"][1] is not before
+    assert runner_of(daemon, "memory") is not before
 
 
 def test_the_audit_log_names_the_digest_of_the_bytes_loaded(
@@ -131,3 +131,8 @@ def test_the_audit_log_names_the_digest_of_the_bytes_loaded(
     reloaded = list_events(daemon.database, Scope.platform())[-1]
     assert reloaded.kind == "config.reloaded"
     assert reloaded.data["config_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+
+
+def runner_of(daemon: Daemon, name: str) -> object:
+    assert daemon.sensing is not None
+    return daemon.sensing.runners[name][1]

@@ -1,4 +1,4 @@
-"""The daemon: the one place that wires the stages together.
+"""The daemon's life: start, serve signals, reload, stop.
 
 Signals are handled synchronously: the C-level handler writes the signal
 number into a socket (``signal.set_wakeup_fd``) and the main thread reads it,
@@ -16,9 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -27,42 +25,24 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from calmopsd import __version__
 from calmopsd import log as logsetup
 from calmopsd.clock import Clock, SystemClock
-from calmopsd.config import Config, load_config_and_digest
+from calmopsd.config import Config
 from calmopsd.config.sensing import SensingConfig
+from calmopsd.daemon.sensing import SensingJobs
+from calmopsd.daemon.source import Source
 from calmopsd.errors import ConfigError
-from calmopsd.model import Reading
 from calmopsd.notify import notify
 from calmopsd.record.audit import append_event
 from calmopsd.record.database import Database, database_path
-from calmopsd.record.logstate import load_log_state, save_log_state
 from calmopsd.record.retention import roll_up
 from calmopsd.record.scope import Scope
-from calmopsd.record.snapshots import SnapshotWriter, snapshots_since
+from calmopsd.record.snapshots import SnapshotWriter
 from calmopsd.sense import Planned, plan
-from calmopsd.sense.disk import DiskSampler
-from calmopsd.sense.logs import LogWatcher
-from calmopsd.sense.sampler import SamplerRunner
 
 log = structlog.get_logger("calmopsd.daemon")
 
 STOP_BUDGET_S = 4.0  # systemd and the tests allow 5 s; leave room to close the database
 ACTOR = "calmopsd"
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where the config comes from, and what overrides it at every (re)load."""
-
-    path: Path
-    state_dir_override: Path | None = None
-
-    def load(self) -> tuple[Config, str]:
-        """The validated config and the SHA-256 of the bytes validated."""
-        config, digest = load_config_and_digest(self.path)
-        if self.state_dir_override is not None:
-            config = config.model_copy(update={"state_dir": self.state_dir_override.resolve()})
-        return config, digest
 
 
 class Daemon:
@@ -83,11 +63,8 @@ class Daemon:
         self.clock = clock or SystemClock()
         self.database: Database | None = None
         self.snapshots: SnapshotWriter | None = None
-        self.latest: dict[str, Reading] = {}
-        self._runners: dict[str, tuple[object, SamplerRunner]] = {}  # name → (its config, runner)
+        self.sensing: SensingJobs | None = None
         self._stopping = threading.Event()  # set first at stop: in-flight samples give up
-        self.logs: LogWatcher | None = None
-        self._logs_lock = threading.Lock()  # a reload must not close a watcher mid-poll
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -123,6 +100,9 @@ class Daemon:
         self.database = database
         self.snapshots = SnapshotWriter(database)
         self.snapshots.start()
+        self.sensing = SensingJobs(
+            self.scheduler, database, self.snapshots, self.clock, self.planner, self._stopping
+        )
         self._audit(
             "daemon.started",
             version=__version__,
@@ -233,106 +213,8 @@ class Daemon:
                 id="watchdog",
                 replace_existing=True,
             )
-        self._schedule_samplers()
-        self._schedule_logs()
-
-    def _schedule_logs(self) -> None:
-        """The log watcher's job; a reload rebuilds it from where the old one stood."""
-        assert self.database is not None  # noqa: S101  # opened first in start()
-        with self._logs_lock:
-            self._rebuild_logs(self.database)
-
-    def _rebuild_logs(self, database: Database) -> None:
-        state = self.logs.state() if self.logs else load_log_state(database)
-        if self.logs is not None:
-            self.logs.close()
-            self.logs = None
-        if not self.config.logs.enabled:
-            if self.scheduler.get_job("sample.logs"):
-                self.scheduler.remove_job("sample.logs")
-            return
-        self.logs = LogWatcher(self.config.logs, self.clock, state=state)
-        self.scheduler.add_job(
-            self.read_logs,
-            "interval",
-            id="sample.logs",
-            seconds=self.config.logs.interval.total_seconds(),
-            replace_existing=True,
-            next_run_time=datetime.now(UTC),
-        )
-
-    def read_logs(self) -> None:
-        """One round of log rates: read new lines, then save positions and counts together."""
-        with self._logs_lock:
-            watcher, database = self.logs, self.database
-            if watcher is None or database is None:
-                return
-            reading = watcher.poll()
-            save_log_state(database, watcher.state())
-        self.latest[reading.sampler] = reading
-        if self.snapshots is not None:
-            self.snapshots.submit(reading)
-
-    def _schedule_samplers(self) -> None:
-        """One job per enabled sampler, each on its own interval, starting now.
-
-        A sampler whose config section did not change keeps its runner (and so
-        its memory: PM2 restart counts, disk history, a hung attempt it must not
-        start twice); a changed one is rebuilt and inherits the hung attempt.
-        """
-        runners: dict[str, tuple[object, SamplerRunner]] = {}
-        for planned in self.planner(self.config.sensing, self.clock):
-            name = planned.sampler.name
-            section = getattr(self.config.sensing, name, None)
-            kept = self._runners.get(name)
-            if kept is not None and kept[0] == section:
-                runners[name] = kept
-                continue
-            if isinstance(planned.sampler, DiskSampler):
-                planned.sampler.seed(self._disk_history(planned.sampler.window.total_seconds()))
-            runner = SamplerRunner(planned.sampler, self.clock, planned.timeout_s, self._stopping)
-            if kept is not None:
-                runner.inherit(kept[1])
-            runners[name] = (section, runner)
-            self.scheduler.add_job(
-                self.take_reading,
-                "interval",
-                args=[runner],
-                id=f"sample.{name}",
-                seconds=planned.interval_s,
-                replace_existing=True,
-                next_run_time=datetime.now(UTC),
-            )
-        for name in self._runners.keys() - runners.keys():
-            self.scheduler.remove_job(f"sample.{name}")
-        self._runners = runners
-
-    def take_reading(self, runner: SamplerRunner) -> Reading:
-        """One scheduled round of one sampler: read, keep the latest, queue the snapshot."""
-        reading = runner.take()
-        self.latest[reading.sampler] = reading
-        if self.snapshots is not None:
-            self.snapshots.submit(reading)
-        return reading
-
-    def _disk_history(self, window_s: float) -> list[tuple[str, datetime, int]]:
-        """Stored disk readings within the fill-rate window, so a restart keeps the rate."""
-        if self.database is None:
-            return []
-        since = self.clock.now().timestamp() - window_s
-        stored = snapshots_since(
-            self.database,
-            Scope.platform(),
-            sampler="disk",
-            since=datetime.fromtimestamp(since, UTC),
-        )
-        return [
-            (mount, snap.taken_at, values["used_bytes"])
-            for snap in stored
-            if snap.ok
-            for mount, values in snap.readings.get("mounts", {}).items()
-            if isinstance(values.get("used_bytes"), int)
-        ]
+        if self.sensing is not None:
+            self.sensing.schedule(self.config)
 
     def apply_retention(self) -> None:
         """Roll old raw snapshots into 5-minute aggregates and drop expired ones."""
@@ -382,8 +264,8 @@ class Daemon:
             max(0.1, deadline - time.monotonic())
         ):
             log.warning("snapshot.flush_incomplete")
-        if self.logs is not None:
-            self.logs.close()
+        if self.sensing is not None:
+            self.sensing.close()
         self._audit("daemon.stopped", pid=os.getpid())
         self.log_audit_head()
         if self.database is not None:

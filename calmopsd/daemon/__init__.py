@@ -1,0 +1,11 @@
+"""daemon: the one place that wires the stages together.
+
+lifecycle.py  Daemon: start, signals (SIGTERM/SIGINT stop, SIGHUP reload), stop, audit
+sensing.py    SensingJobs: the sampling and log jobs, and what they keep between rounds
+source.py     Source: where the config comes from, and the state-dir override
+"""
+
+from calmopsd.daemon.lifecycle import Daemon
+from calmopsd.daemon.source import Source
+
+__all__ = ["Daemon", "Source"]

@@ -1,0 +1,154 @@
+"""The sampling jobs: one per sampler, one for the logs, and what they keep between rounds.
+
+Each job reads, keeps the reading as the latest, and hands it to the
+snapshot writer, so no job ever waits for the database. A reload re-plans the
+jobs: a sampler whose config section did not change keeps its runner (and its
+memory: PM2 restart counts, disk history, a hung attempt it must not start
+twice); the log watcher is rebuilt from where the old one stood.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from calmopsd.clock import Clock
+from calmopsd.config import Config
+from calmopsd.config.sensing import SensingConfig
+from calmopsd.model import Reading
+from calmopsd.record.database import Database
+from calmopsd.record.logstate import load_log_state, save_log_state
+from calmopsd.record.scope import Scope
+from calmopsd.record.snapshots import SnapshotWriter, snapshots_since
+from calmopsd.sense import Planned
+from calmopsd.sense.disk import DiskSampler
+from calmopsd.sense.logs import LogWatcher
+from calmopsd.sense.sampler import SamplerRunner
+
+log = structlog.get_logger("calmopsd.daemon")
+
+LOGS_JOB = "sample.logs"
+
+
+class SensingJobs:
+    """Schedules and runs the sampling jobs of one daemon."""
+
+    def __init__(
+        self,
+        scheduler: BackgroundScheduler,
+        database: Database,
+        snapshots: SnapshotWriter,
+        clock: Clock,
+        planner: Callable[[SensingConfig, Clock], list[Planned]],
+        stopping: threading.Event,
+    ):
+        self.scheduler = scheduler
+        self.database = database
+        self.snapshots = snapshots
+        self.clock = clock
+        self.planner = planner
+        self.stopping = stopping  # set at stop: in-flight samples give up
+        self.latest: dict[str, Reading] = {}
+        self.runners: dict[str, tuple[object, SamplerRunner]] = {}  # name → (its config, runner)
+        self.logs: LogWatcher | None = None
+        self._logs_lock = threading.Lock()  # a reload must not close a watcher mid-poll
+
+    def schedule(self, config: Config) -> None:
+        """Add, replace or remove every sampling job for ``config``."""
+        self._schedule_samplers(config)
+        with self._logs_lock:
+            self._rebuild_logs(config)
+
+    def close(self) -> None:
+        with self._logs_lock:
+            if self.logs is not None:
+                self.logs.close()
+                self.logs = None
+
+    def _rebuild_logs(self, config: Config) -> None:
+        state = self.logs.state() if self.logs else load_log_state(self.database)
+        if self.logs is not None:
+            self.logs.close()
+            self.logs = None
+        if not config.logs.enabled:
+            if self.scheduler.get_job(LOGS_JOB):
+                self.scheduler.remove_job(LOGS_JOB)
+            return
+        self.logs = LogWatcher(config.logs, self.clock, state=state)
+        self.scheduler.add_job(
+            self.read_logs,
+            "interval",
+            id=LOGS_JOB,
+            seconds=config.logs.interval.total_seconds(),
+            replace_existing=True,
+            next_run_time=datetime.now(UTC),
+        )
+
+    def read_logs(self) -> None:
+        """One round of log rates: read new lines, then save positions and counts together."""
+        with self._logs_lock:
+            watcher = self.logs
+            if watcher is None:
+                return
+            reading = watcher.poll()
+            save_log_state(self.database, watcher.state())
+        self.latest[reading.sampler] = reading
+        self.snapshots.submit(reading)
+
+    def _schedule_samplers(self, config: Config) -> None:
+        """One job per enabled sampler, each on its own interval, starting now; a changed
+        sampler is rebuilt and inherits its predecessor's hung attempt."""
+        runners: dict[str, tuple[object, SamplerRunner]] = {}
+        for planned in self.planner(config.sensing, self.clock):
+            name = planned.sampler.name
+            section = getattr(config.sensing, name, None)
+            kept = self.runners.get(name)
+            if kept is not None and kept[0] == section:
+                runners[name] = kept
+                continue
+            if isinstance(planned.sampler, DiskSampler):
+                planned.sampler.seed(self._disk_history(planned.sampler.window.total_seconds()))
+            runner = SamplerRunner(planned.sampler, self.clock, planned.timeout_s, self.stopping)
+            if kept is not None:
+                runner.inherit(kept[1])
+            runners[name] = (section, runner)
+            self.scheduler.add_job(
+                self.take_reading,
+                "interval",
+                args=[runner],
+                id=f"sample.{name}",
+                seconds=planned.interval_s,
+                replace_existing=True,
+                next_run_time=datetime.now(UTC),
+            )
+        for name in self.runners.keys() - runners.keys():
+            self.scheduler.remove_job(f"sample.{name}")
+        self.runners = runners
+
+    def take_reading(self, runner: SamplerRunner) -> Reading:
+        """One scheduled round of one sampler: read, keep the latest, queue the snapshot."""
+        reading = runner.take()
+        self.latest[reading.sampler] = reading
+        self.snapshots.submit(reading)
+        return reading
+
+    def _disk_history(self, window_s: float) -> list[tuple[str, datetime, int]]:
+        """Stored disk readings within the fill-rate window, so a restart keeps the rate."""
+        since = self.clock.now().timestamp() - window_s
+        stored = snapshots_since(
+            self.database,
+            Scope.platform(),
+            sampler="disk",
+            since=datetime.fromtimestamp(since, UTC),
+        )
+        return [
+            (mount, snap.taken_at, values["used_bytes"])
+            for snap in stored
+            if snap.ok
+            for mount, values in snap.readings.get("mounts", {}).items()
+            if isinstance(values.get("used_bytes"), int)
+        ]
