@@ -56,12 +56,31 @@ class SensingJobs:
         self.runners: dict[str, tuple[object, SamplerRunner]] = {}  # name → (its config, runner)
         self.logs: LogWatcher | None = None
         self._logs_lock = threading.Lock()  # a reload must not close a watcher mid-poll
+        self._logs_wanted: Config | None = None  # the config the watcher should follow
+        self._logs_built: Config | None = None  # the config it was built from
 
     def schedule(self, config: Config) -> None:
-        """Add, replace or remove every sampling job for ``config``."""
+        """Add, replace or remove every sampling job for ``config``.
+
+        Never waits for a log round in progress (a catch-up can take seconds, and
+        the caller is the main thread, which also handles SIGTERM): if one is
+        running, it rebuilds the watcher itself as soon as it is done.
+        """
         self._schedule_samplers(config)
-        with self._logs_lock:
-            self._rebuild_logs(config)
+        self._logs_wanted = config
+        if self._logs_lock.acquire(blocking=False):
+            try:
+                self._follow_logs_config()
+            finally:
+                self._logs_lock.release()
+
+    def _follow_logs_config(self) -> None:
+        """Rebuild the watcher if the wanted ``logs:`` section differs from the one it has."""
+        wanted, built = self._logs_wanted, self._logs_built
+        if wanted is None or (built is not None and wanted.logs == built.logs):
+            return
+        self._rebuild_logs(wanted)
+        self._logs_built = wanted
 
     def close(self) -> None:
         with self._logs_lock:
@@ -96,6 +115,7 @@ class SensingJobs:
                 return
             reading = watcher.poll()
             save_log_state(self.database, watcher.state())
+            self._follow_logs_config()  # a reload that arrived during the round
         self.latest[reading.sampler] = reading
         self.snapshots.submit(reading)
 

@@ -48,6 +48,7 @@ log = structlog.get_logger("calmopsd.sense.pm2")
 # hand (docs/decisions.md). Others are read with `pm2 jlist`.
 RPC_CHECKED_MAJORS = frozenset({5, 6, 7})
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_MAJOR = re.compile(r"([0-9]{1,4})\.")  # ASCII digits: str.isdigit() also accepts "²"
 
 
 class Pm2State(StrEnum):
@@ -104,11 +105,11 @@ class Pm2Sampler:
         try:
             home = pm2_home(self.config, self.environ)
             try:
-                _check_daemon(home)
+                pid = _check_daemon(home)
             except _Outcome:
                 self._binary()  # no daemon and no pm2 at all: say "not installed"
                 raise
-            return self._read(home)
+            return self._read(home, pid)
         except _Outcome as outcome:
             return values(outcome.state, home, detail=outcome.detail)
 
@@ -123,7 +124,7 @@ class Pm2Sampler:
             raise _Outcome(Pm2State.NOT_INSTALLED, f"{self.config.binary!r} not found")
         return found
 
-    def _read(self, home: Path) -> dict[str, Any]:
+    def _read(self, home: Path, pid: int) -> dict[str, Any]:
         timeout_s = self.config.timeout.total_seconds()
         try:
             connection = Pm2Socket(home / "rpc.sock", timeout_s)
@@ -137,6 +138,7 @@ class Pm2Sampler:
         except OSError as exc:
             return self._jlist(home, f"rpc.sock: {exc.strerror or exc}", None)
         with connection:
+            _check_peer(connection, pid)
             version, listed, fallback = self._ask(connection)
         if listed is None:
             return self._jlist(home, fallback, version)
@@ -264,8 +266,9 @@ def _check_daemon(home: Path) -> int:
         raise _Outcome(Pm2State.NOT_RUNNING, f"no pm2.pid in {home}") from None
     except OSError as exc:
         raise _Outcome(Pm2State.ERROR, f"pm2.pid: {exc.strerror or exc}") from None
-    pid = int(text.strip()) if text.strip().isdigit() else 0
-    if pid <= 0:
+    found = re.fullmatch(r"[0-9]{1,10}", text.strip())  # ASCII digits only, within pid range
+    pid = int(found.group()) if found else 0
+    if not 0 < pid < 2**31:
         raise _Outcome(Pm2State.NOT_RUNNING, "pm2.pid holds no pid")
     try:
         os.kill(pid, 0)
@@ -276,6 +279,15 @@ def _check_daemon(home: Path) -> int:
     return pid
 
 
+def _check_peer(connection: Pm2Socket, pid: int) -> None:
+    """Only the daemon named in pm2.pid may answer: another process listening on
+    rpc.sock could otherwise hand us any process list it likes."""
+    peer = connection.peer_pid()
+    if peer not in (pid, 0):  # 0: the peer is outside our pid namespace, so unknown
+        detail = f"rpc.sock is served by pid {peer}, not by the PM2 daemon in pm2.pid ({pid})"
+        raise _Outcome(Pm2State.ERROR, detail)
+
+
 def _home_of(user: str) -> str:
     try:
         return pwd.getpwnam(user).pw_dir
@@ -284,8 +296,8 @@ def _home_of(user: str) -> str:
 
 
 def _major(version: str) -> int | None:
-    head = version.split(".", 1)[0]
-    return int(head) if head.isdigit() else None
+    found = _MAJOR.match(version)
+    return int(found.group(1)) if found else None
 
 
 def _last_line(stderr: bytes) -> str:

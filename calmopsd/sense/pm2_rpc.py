@@ -55,6 +55,12 @@ class Pm2Socket:
             self.sock.close()
             raise
 
+    def peer_pid(self) -> int:
+        """The pid of the process serving this socket, as the kernel knows it (SO_PEERCRED)."""
+        creds = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, _uid, _gid = struct.unpack("3i", creds)
+        return int(pid)
+
     def __enter__(self) -> Pm2Socket:
         return self
 
@@ -122,5 +128,5 @@ def _json_arg(arg: bytes, method: str) -> Any:
         raise RpcError(f"{method}: reply is not JSON")
     try:
         return json.loads(arg[2:])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # a reply nested absurdly deep is not PM2's
         raise RpcError(f"{method}: reply is not valid JSON") from exc

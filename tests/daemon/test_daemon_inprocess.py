@@ -136,3 +136,32 @@ def test_the_audit_log_names_the_digest_of_the_bytes_loaded(
 def runner_of(daemon: Daemon, name: str) -> object:
     assert daemon.sensing is not None
     return daemon.sensing.runners[name][1]
+
+
+def test_a_reload_during_a_long_log_round_does_not_wait_for_it(
+    config_file: Path, daemons: list[Daemon]
+) -> None:
+    daemon = start(config_file, daemons, lambda c, k: [])
+    assert daemon.sensing is not None
+    sensing = daemon.sensing
+    holding, done = threading.Event(), threading.Event()
+
+    def long_round() -> None:  # holds the lock as a 3-second catch-up round would
+        with sensing._logs_lock:
+            holding.set()
+            done.wait(3)
+
+    round_thread = threading.Thread(target=long_round)
+    round_thread.start()
+    assert holding.wait(5)
+    config_file.write_text("state_dir: state\nlogs:\n  interval: 5s\n")
+    began = time.monotonic()
+    daemon.reload()
+    waited = time.monotonic() - began
+    done.set()
+    round_thread.join(5)
+    assert waited < 1.0  # the main thread, which also handles SIGTERM, was not held up
+    assert sensing._logs_built is not None
+    assert sensing._logs_built.logs.interval.total_seconds() == 15.0  # not applied yet
+    sensing.read_logs()  # the next round applies it
+    assert sensing._logs_built.logs.interval.total_seconds() == 5.0

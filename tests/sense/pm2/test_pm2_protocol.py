@@ -271,3 +271,49 @@ def test_an_unknown_user_is_an_error_reading(tmp_path: Path) -> None:
         "error",
         "no user named 'calmopsd-no-such-user'",
     )
+
+
+def test_a_reply_nested_absurdly_deep_falls_back_instead_of_failing_the_sample(
+    home: Path, daemon: Callable[..., FakeDaemon], fake_pm2: Callable[..., Path]
+) -> None:
+    def answer(method: str, call_id: bytes) -> bytes | None:
+        if method == "getVersion":
+            return frame({"args": ["7.0.4"]}, call_id)
+        deep = b'{"args":[' + b"[" * 100_000 + b"]" * 100_000 + b"]}"
+        return encode([b"j:" + deep, call_id])
+
+    daemon(answer)
+    reading = sampler(home, fake_pm2(stdout=json.dumps(LISTED))).sample()
+    assert (reading["state"], reading["source"]) == ("ok", "jlist")
+    assert reading["fallback"] == "getMonitorData: reply is not valid JSON"
+
+
+def test_a_version_with_non_ascii_digits_is_unchecked_not_a_crash(
+    home: Path, daemon: Callable[..., FakeDaemon], fake_pm2: Callable[..., Path]
+) -> None:
+    daemon(daemon_answering({"getVersion": "².0.0", "getMonitorData": []}))
+    reading = sampler(home, fake_pm2(stdout=json.dumps(LISTED))).sample()
+    assert (reading["state"], reading["source"]) == ("ok", "jlist")
+    assert reading["fallback"] == "PM2 ².0.0 not checked on the socket"
+
+
+@pytest.mark.parametrize("text", ["99999999999999999999", "-1", "１２３"])
+def test_a_pid_file_without_a_plausible_pid_is_not_running(
+    home: Path, fake_pm2: Callable[..., Path], text: str
+) -> None:
+    (home / "pm2.pid").write_text(text)
+    reading = sampler(home, fake_pm2(stdout="[]")).sample()
+    assert (reading["state"], reading["detail"]) == ("not_running", "pm2.pid holds no pid")
+
+
+def test_only_the_process_named_in_pm2_pid_may_answer_on_rpc_sock(
+    home: Path, daemon: Callable[..., FakeDaemon], fake_pm2: Callable[..., Path]
+) -> None:
+    daemon(daemon_answering({"getVersion": "7.0.4", "getMonitorData": LISTED}))
+    (home / "pm2.pid").write_text("1")  # alive, but not the process serving the socket
+    reading = sampler(home, fake_pm2(stdout="[]")).sample()
+    assert reading["state"] == "error"
+    assert reading["detail"] == (
+        f"rpc.sock is served by pid {os.getpid()}, not by the PM2 daemon in pm2.pid (1)"
+    )
+    assert reading["apps"] == {}
