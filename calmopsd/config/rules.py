@@ -1,0 +1,223 @@
+"""Detection rules (``rules:``): which reading values are a breach, for how long, and when it ends.
+
+A rule addresses values inside one sampler's reading by a dotted ``metric``
+path. A segment written ``{label}`` matches every key at that level and binds
+it to ``label``, so one rule covers every mount, app, check, probe or
+organization, each as its own series::
+
+    sampler: disk
+    metric: mounts.{mount}.used_percent     # one series per mount
+    where: {mount: /}                       # optional: only the series whose labels match
+
+Labels are ``mount``, ``app``, ``organization``, ``check`` and ``probe``.
+
+Thresholds are in the metric's own unit: ``used_percent`` is 0–100, the log
+``upload_failure_rate`` is a fraction (0.1 is 10 %). ``for`` is a number of
+consecutive bad samples (``3``) or a duration (``2m``); ``clear`` is a second
+threshold on the healthy side of ``threshold`` (hysteresis: between the two a
+firing rule stays firing), and the clear condition must hold for ``clear_for``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+
+from calmopsd.config.section import Section
+from calmopsd.config.units import Duration, Name, PositiveDuration, parse_duration, shown
+from calmopsd.model import IncidentType, Severity
+
+Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
+ORDERING: frozenset[str] = frozenset({">", ">=", "<", "<="})
+LABELS = ("mount", "app", "organization", "check", "probe")
+_SEGMENT = re.compile(r"^(?:\{(?P<label>[a-z]+)\}|(?P<key>[A-Za-z0-9_]+))$")
+
+Threshold = bool | float | str
+
+
+def _to_hold(value: Any) -> Any:
+    """``3`` is three consecutive samples; ``"2m"`` is a duration. Booleans are neither."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number of samples or a duration like 2m (got {shown(value)})")
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError(f"must be at least 1 sample (got {value})")
+        return value
+    if isinstance(value, str):
+        duration = parse_duration(value)
+        if duration <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return duration
+    if isinstance(value, timedelta):
+        return value
+    raise ValueError(f"must be a number of samples or a duration like 2m (got {shown(value)})")
+
+
+Hold = Annotated[int | timedelta, BeforeValidator(_to_hold)]
+"""How long a condition must hold: consecutive samples (int) or a duration."""
+
+
+def metric_segments(metric: str) -> list[tuple[str, bool]]:
+    """``metric`` split into ``(name, is_label)`` pairs; ``ValueError`` names a bad segment."""
+    segments: list[tuple[str, bool]] = []
+    for part in metric.split("."):
+        match = _SEGMENT.match(part)
+        if match is None:
+            raise ValueError(f"metric segment {part!r} must be a key or a {{label}}")
+        label = match.group("label")
+        if label is not None and label not in LABELS:
+            raise ValueError(f"unknown label {{{label}}}; labels are {', '.join(LABELS)}")
+        segments.append((label or match.group("key"), label is not None))
+    return segments
+
+
+class VolumeConfig(Section):
+    """A minimum volume: below it the rule's rate is too thin to judge and never fires."""
+
+    metric: str = Field(
+        description="Dotted path, in the same reading, of the volume (e.g. "
+        "platform.5m.uploads); may use the rule's {labels}."
+    )
+    at_least: float = Field(ge=0, description="Smallest volume at which the rule is judged.")
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        metric_segments(value)
+        return value
+
+
+class RuleConfig(Section):
+    """One detection rule."""
+
+    name: Name = Field(description="Unique name of the rule, used in events and summaries.")
+    sampler: Name = Field(
+        description="Reading it watches: memory, disk, pm2, http, dependencies or logs."
+    )
+    metric: str = Field(
+        description="Dotted path into the reading's values; {mount}, {app}, {organization}, "
+        "{check} or {probe} segments make one series per key."
+    )
+    where: dict[str, str] = Field(
+        default_factory=dict,
+        description="Label matchers: only series whose labels equal these values.",
+    )
+    op: Comparison = Field(description="Comparison of value against threshold: > >= < <= == !=.")
+    threshold: Threshold = Field(description="The value is in breach when `value op threshold`.")
+    critical: float | None = Field(
+        default=None,
+        description="A further threshold (same comparison) at which the severity becomes critical.",
+    )
+    clear: float | None = Field(
+        default=None,
+        description="Hysteresis: the breach clears only on the healthy side of this value "
+        "(default: as soon as it is no longer in breach).",
+    )
+    hold: Hold = Field(
+        default=3,
+        alias="for",
+        description="How long the breach must hold before it fires: consecutive samples "
+        "(3) or a duration (2m).",
+    )
+    clear_for: Duration = Field(
+        default=timedelta(minutes=15),
+        description="How long the clear condition must hold before the breach clears.",
+    )
+    sum_over: PositiveDuration | None = Field(
+        default=None,
+        description="Compare the sum of the value over this trailing window instead "
+        "(restarts within 5m).",
+    )
+    severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical.")
+    type: IncidentType = Field(
+        description="Incident type when classification finds no stronger evidence."
+    )
+    volume: VolumeConfig | None = Field(
+        default=None, description="Optional minimum volume; below it the rule never fires."
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        metric_segments(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        labels = {name for name, is_label in metric_segments(self.metric) if is_label}
+        unknown = sorted(set(self.where) - labels)
+        if unknown:
+            raise ValueError(f"where names {', '.join(unknown)}, which the metric does not bind")
+        if self.op in ORDERING:
+            if isinstance(self.threshold, bool | str):
+                raise ValueError(f"{self.op} needs a number threshold")
+            self._check_side(self.critical, "critical", beyond=True)
+            self._check_side(self.clear, "clear", beyond=False)
+        elif self.critical is not None or self.clear is not None:
+            raise ValueError(f"critical and clear need an ordering comparison, not {self.op}")
+        return self
+
+    def _check_side(self, value: float | None, key: str, *, beyond: bool) -> None:
+        """``critical`` lies past the threshold, ``clear`` short of it, as the comparison reads."""
+        if value is None:
+            return
+        threshold = float(self.threshold)
+        upward = self.op in (">", ">=")
+        ok = (value >= threshold) if upward == beyond else (value <= threshold)
+        if not ok:
+            side = "beyond" if beyond else "on the healthy side of"
+            raise ValueError(f"{key} ({shown(value)}) must lie {side} threshold {shown(threshold)}")
+
+
+DEFAULT_RULES: tuple[dict[str, Any], ...] = (
+    {"name": "memory_used", "sampler": "memory", "metric": "used_percent", "op": ">",
+     "threshold": 85, "critical": 95, "clear": 80, "type": "memory"},
+    {"name": "disk_used", "sampler": "disk", "metric": "mounts.{mount}.used_percent", "op": ">",
+     "threshold": 80, "critical": 90, "clear": 75, "type": "disk"},
+    {"name": "disk_filling", "sampler": "disk", "metric": "mounts.{mount}.hours_until_full",
+     "op": "<", "threshold": 24, "type": "disk"},
+    {"name": "upload_failures", "sampler": "logs", "metric": "platform.5m.upload_failure_rate",
+     "op": ">", "threshold": 0.1, "type": "upload",
+     "volume": {"metric": "platform.5m.uploads", "at_least": 20}},
+    {"name": "server_errors", "sampler": "logs", "metric": "platform.1m.server_errors_per_min",
+     "op": ">", "threshold": 10, "type": "network"},
+    {"name": "health_check_failing", "sampler": "http", "metric": "checks.{check}.up",
+     "op": "==", "threshold": False, "severity": "critical", "type": "network"},
+    {"name": "pm2_app_errored", "sampler": "pm2", "metric": "apps.{app}.status", "op": "==",
+     "threshold": "errored", "for": 1, "severity": "critical", "type": "network"},
+    {"name": "pm2_app_not_online", "sampler": "pm2", "metric": "apps.{app}.status", "op": "!=",
+     "threshold": "online", "type": "network"},
+    {"name": "pm2_app_restarting", "sampler": "pm2", "metric": "apps.{app}.restart_increase",
+     "op": ">=", "threshold": 3, "for": 1, "sum_over": "5m", "type": "network"},
+    {"name": "dependency_down", "sampler": "dependencies", "metric": "probes.{probe}.up",
+     "op": "==", "threshold": False, "severity": "critical", "type": "dependency"},
+)  # fmt: skip
+"""The shipped rules, written as they would be in calmops.yaml."""
+
+
+def default_rules() -> list[RuleConfig]:
+    return [RuleConfig.model_validate(rule) for rule in DEFAULT_RULES]
+
+
+def _unique(value: list[RuleConfig]) -> list[RuleConfig]:
+    names = [rule.name for rule in value]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"rule names must be unique; repeated: {', '.join(repeated)}")
+    return value
+
+
+Rules = Annotated[list[RuleConfig], AfterValidator(_unique)]
+"""The type of the ``rules:`` key: a list of rules with unique names."""
+
+
+class RulesConfig(Section):
+    """The detection rules; the shipped set, unless the file lists its own."""
+
+    rules: Rules = Field(
+        default_factory=default_rules,
+        description="Detection rules; listing any replaces the whole shipped set.",
+    )

@@ -1,0 +1,125 @@
+"""Evidence → exactly one incident type, and the row of :data:`CLASSIFICATION` that decided it.
+
+The rows are read top to bottom and the first whose test holds wins, so the
+order is the precedence: a host resource measured by its own sampler is that
+resource; a failing dependency explains the errors above it; a crash loop whose
+memory climbed before each restart is memory, even after a deploy; errors that
+began inside the deploy window are the deploy's; a health check that cannot
+connect while PM2 says the app is online is the network in between. The last
+row falls back to the type the rule names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from calmopsd.model import IncidentType
+
+DEPLOY_WINDOW = timedelta(minutes=15)
+# Health-check failures that mean "could not talk to it at all", not "it answered badly".
+UNREACHABLE = frozenset({"connection_refused", "timeout", "connection_error"})
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What classification weighs, gathered around one breach.
+
+    ``since_deploy`` is how long before the breach started the latest PM2
+    version or revision change happened (None: none seen). ``apps_online`` is
+    True when PM2 reports every app online, None when PM2 gave no answer.
+    """
+
+    sampler: str
+    rule_type: IncidentType
+    since_deploy: timedelta | None = None
+    deployed_app: str | None = None
+    health_failure: str | None = None
+    failed_dependencies: tuple[str, ...] = ()
+    probes_down: tuple[str, ...] = ()
+    apps_online: bool | None = None
+    crash_looping: tuple[str, ...] = ()
+    memory_climbed: tuple[str, ...] = ()  # crash-looping apps whose memory rose before restarts
+
+
+class Basis(StrEnum):
+    """Why an incident got its type; stored with it as the deciding evidence."""
+
+    HOST_MEMORY = "host_memory"
+    HOST_DISK = "host_disk"
+    DEPENDENCY_PROBE_DOWN = "dependency_probe_down"
+    HEALTH_NAMES_FAILED_DEPENDENCY = "health_names_failed_dependency"
+    MEMORY_CLIMB_BEFORE_RESTARTS = "memory_climb_before_restarts"
+    AFTER_DEPLOY = "after_deploy"
+    UNREACHABLE_WHILE_ONLINE = "unreachable_while_online"
+    RULE_TYPE = "rule_type"
+
+
+@dataclass(frozen=True)
+class Classification:
+    type: IncidentType
+    basis: Basis
+    detail: str
+
+
+def _in_deploy_window(e: Evidence) -> bool:
+    return e.since_deploy is not None and timedelta(0) <= e.since_deploy <= DEPLOY_WINDOW
+
+
+def _unreachable_while_online(e: Evidence) -> bool:
+    return e.health_failure in UNREACHABLE and e.apps_online is True
+
+
+def _always(e: Evidence) -> bool:
+    return True
+
+
+T = IncidentType
+RULE = None  # the type the breached rule names
+
+CLASSIFICATION: tuple[tuple[Basis, Callable[[Evidence], bool], IncidentType | None], ...] = (
+    # basis                                  when                                    type
+    (Basis.HOST_MEMORY,                      lambda e: e.sampler == "memory",        T.MEMORY),
+    (Basis.HOST_DISK,                        lambda e: e.sampler == "disk",          T.DISK),
+    (Basis.DEPENDENCY_PROBE_DOWN,            lambda e: bool(e.probes_down),          T.DEPENDENCY),
+    (Basis.HEALTH_NAMES_FAILED_DEPENDENCY,   lambda e: bool(e.failed_dependencies),  T.DEPENDENCY),
+    (Basis.MEMORY_CLIMB_BEFORE_RESTARTS,     lambda e: bool(e.memory_climbed),       T.MEMORY),
+    (Basis.AFTER_DEPLOY,                     _in_deploy_window,                      T.DEPLOY),
+    (Basis.UNREACHABLE_WHILE_ONLINE,         _unreachable_while_online,              T.NETWORK),
+    (Basis.RULE_TYPE,                        _always,                                RULE),
+)  # fmt: skip
+
+
+def classify(evidence: Evidence) -> Classification:
+    """The first row of :data:`CLASSIFICATION` that holds for ``evidence``."""
+    for basis, holds, incident_type in CLASSIFICATION:
+        if holds(evidence):
+            chosen = incident_type or evidence.rule_type
+            return Classification(chosen, basis, describe(basis, evidence, chosen))
+    raise AssertionError("the last row always holds")
+
+
+def describe(basis: Basis, e: Evidence, chosen: IncidentType) -> str:
+    """One plain sentence naming the evidence that decided."""
+    texts = {
+        Basis.HOST_MEMORY: "host memory in use crossed its threshold",
+        Basis.HOST_DISK: "disk space on the host crossed its threshold",
+        Basis.DEPENDENCY_PROBE_DOWN: f"dependency probe down: {', '.join(e.probes_down)}",
+        Basis.HEALTH_NAMES_FAILED_DEPENDENCY: "health check reports failed dependency: "
+        + ", ".join(e.failed_dependencies),
+        Basis.MEMORY_CLIMB_BEFORE_RESTARTS: "memory climbed before each restart of "
+        + ", ".join(e.memory_climbed),
+        Basis.AFTER_DEPLOY: f"began {_minutes(e.since_deploy)} after a deploy of "
+        f"{e.deployed_app or 'an app'}",
+        Basis.UNREACHABLE_WHILE_ONLINE: f"health check {e.health_failure} while PM2 reports "
+        "every app online",
+        Basis.RULE_TYPE: f"no stronger evidence; the rule's type is {chosen}",
+    }
+    return texts[basis]
+
+
+def _minutes(delta: timedelta | None) -> str:
+    minutes = int((delta or timedelta(0)).total_seconds() // 60)
+    return "under a minute" if minutes < 1 else f"{minutes} min"

@@ -1,0 +1,147 @@
+"""Readings → transitions: every rule's series stepped through its state table.
+
+:class:`Detector` is fed readings one at a time; the reading's ``taken_at`` is
+the time, so a test (or a replay of stored snapshots) drives it without a
+clock. A failed reading (``ok`` False) says nothing about the host and changes
+nothing. A series a reading no longer shows (an app deleted, a mount gone) is
+forgotten after ``forget_after``; if it was firing, a ``vanished`` transition
+says so, so no breach stays open forever on a series that no longer exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from calmopsd.config.rules import RuleConfig
+from calmopsd.detect.breach import Breach, Transition
+from calmopsd.detect.series import Labels, lookup, select
+from calmopsd.detect.state import Reason, SeriesState, State, step
+from calmopsd.model import Reading
+
+FORGET_AFTER = timedelta(hours=1)
+FIRED = frozenset({State.FIRING, State.CLEARING})
+
+
+@dataclass
+class Series:
+    """One (rule, labels) series: its state, the breach once fired, recent samples for sums."""
+
+    state: SeriesState = field(default_factory=SeriesState)
+    breach: Breach | None = None
+    recent: list[tuple[datetime, float]] = field(default_factory=list)
+
+
+class Detector:
+    """Holds every series' state; :meth:`evaluate` is the only way in."""
+
+    def __init__(self, rules: Iterable[RuleConfig], forget_after: timedelta = FORGET_AFTER):
+        self.rules = list(rules)
+        self.forget_after = forget_after
+        self.series: dict[tuple[str, Labels], Series] = {}
+
+    def evaluate(self, reading: Reading) -> list[Transition]:
+        """The transitions ``reading`` causes, in rule order then label order."""
+        if not reading.ok:
+            return []
+        transitions: list[Transition] = []
+        for rule in self.rules:
+            if rule.sampler == reading.sampler:
+                transitions.extend(self._rule(rule, reading.values, reading.taken_at))
+        return transitions
+
+    def _rule(self, rule: RuleConfig, values: Mapping[str, Any], now: datetime) -> list[Transition]:
+        found = select(values, rule)
+        transitions = [
+            t
+            for labels, raw in sorted(found.items())
+            if (t := self._sample(rule, labels, values, raw, now)) is not None
+        ]
+        return transitions + self._forget(rule, set(found), now)
+
+    def _sample(
+        self, rule: RuleConfig, labels: Labels, values: Mapping[str, Any], raw: Any, now: datetime
+    ) -> Transition | None:
+        series = self.series.setdefault((rule.name, labels), Series())
+        value = _summed(rule, series, raw, now)
+        volume = lookup(values, rule.volume.metric, labels) if rule.volume else None
+        judged = None if _too_thin(rule, volume) else value
+        series.state, reason = step(rule, series.state, judged, now)
+        if reason is Reason.BREACH_CONFIRMED:
+            series.breach = _breach(rule, labels, series.state, value, volume, now)
+        elif series.breach is not None and series.state.severity is not None:
+            series.breach = replace(series.breach, severity=series.state.severity, value=value)
+        transition = None
+        if reason is not None:
+            transition = Transition(
+                rule.name, labels, reason, series.state.state, now, value, series.breach
+            )
+        if series.state.state is State.OK:
+            series.breach = None
+        return transition
+
+    def _forget(self, rule: RuleConfig, present: set[Labels], now: datetime) -> list[Transition]:
+        """Drop this rule's series unseen for ``forget_after``; a fired one says it vanished."""
+        gone = [
+            (labels, series)
+            for (name, labels), series in self.series.items()
+            if name == rule.name
+            and labels not in present
+            and now - (series.state.last_seen or now) >= self.forget_after
+        ]
+        for labels, _ in gone:
+            del self.series[(rule.name, labels)]
+        return [
+            Transition(rule.name, labels, Reason.VANISHED, State.OK, now, None, series.breach)
+            for labels, series in gone
+            if series.state.state in FIRED
+        ]
+
+
+def _summed(rule: RuleConfig, series: Series, raw: Any, now: datetime) -> Any:
+    """The raw value, or with ``sum_over`` the sum of the samples inside the window."""
+    if rule.sum_over is None:
+        return raw
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        series.recent.append((now, float(raw)))
+    series.recent = [(t, v) for t, v in series.recent if t > now - rule.sum_over]
+    total = sum((v for _, v in series.recent), 0.0)
+    return int(total) if total.is_integer() else total
+
+
+def _too_thin(rule: RuleConfig, volume: Any) -> bool:
+    """A rate over too few requests is judged as healthy, so it never fires."""
+    if rule.volume is None:
+        return False
+    return not isinstance(volume, int | float) or volume < rule.volume.at_least
+
+
+def _breach(
+    rule: RuleConfig,
+    labels: Labels,
+    state: SeriesState,
+    value: Any,
+    volume: Any,
+    now: datetime,
+) -> Breach:
+    evidence: dict[str, Any] = {
+        "sampler": rule.sampler,
+        "metric": rule.metric,
+        "op": rule.op,
+        "threshold": rule.threshold,
+        "value": value,
+    }
+    if rule.volume is not None:
+        evidence["volume"] = {"metric": rule.volume.metric, "value": volume}
+    return Breach(
+        rule=rule.name,
+        type=rule.type,
+        severity=state.severity or rule.severity,
+        labels=labels,
+        value=value,
+        started_at=state.breach.since or now,
+        confirmed_at=now,
+        evidence=evidence,
+    )

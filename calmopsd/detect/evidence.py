@@ -1,0 +1,121 @@
+"""The context classification weighs: what PM2, the health checks and the probes said lately.
+
+:class:`Context` is fed the same readings as the detector (``observe``) and,
+for a breach, gathers an :class:`~calmopsd.detect.classify.Evidence`. It keeps
+the latest PM2, ``http`` and ``dependencies`` values, when each app was last
+deployed (a ``deploy`` marker in a PM2 reading), and each app's memory over
+``memory_window`` so a crash loop can be told apart by whether memory climbed
+before each restart. Memory is bounded: one reading per sampler, plus a window
+of samples per app currently listed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from calmopsd.detect.breach import Breach
+from calmopsd.detect.classify import Evidence
+from calmopsd.model import Reading
+
+MEMORY_WINDOW = timedelta(minutes=30)
+CLIMB_RATIO = 1.2  # memory at least 20 % above where it started since the last restart
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    at: datetime
+    memory_bytes: int
+    restarted: bool  # this sample is the first after one or more restarts
+
+
+def climbed(samples: list[MemorySample], ratio: float = CLIMB_RATIO) -> bool:
+    """True when memory rose by ``ratio`` between every two restarts seen (at least one).
+
+    A sample marked ``restarted`` already shows the fresh process, so it starts
+    the next stretch; each stretch that a restart ended, and that holds two
+    samples or more, must end above ``ratio`` times where it began.
+    """
+    stretches: list[list[int]] = [[]]
+    for sample in samples:
+        if sample.restarted:
+            stretches.append([])
+        stretches[-1].append(sample.memory_bytes)
+    ended = [s for s in stretches[:-1] if len(s) >= 2]  # the last is still open
+    return bool(ended) and all(s[-1] > s[0] * ratio for s in ended)
+
+
+class Context:
+    """Recent PM2, health-check and probe facts, for classification."""
+
+    def __init__(self, memory_window: timedelta = MEMORY_WINDOW):
+        self.memory_window = memory_window
+        self.pm2: dict[str, Any] = {}
+        self.checks: dict[str, Any] = {}
+        self.probes: dict[str, Any] = {}
+        self.deploys: dict[str, datetime] = {}
+        self.memory: dict[str, list[MemorySample]] = {}
+
+    def observe(self, reading: Reading) -> None:
+        """Remember what ``reading`` says; failed readings and other samplers change nothing."""
+        if not reading.ok:
+            return
+        if reading.sampler == "http":
+            self.checks = dict(reading.values.get("checks") or {})
+        elif reading.sampler == "dependencies":
+            self.probes = dict(reading.values.get("probes") or {})
+        elif reading.sampler == "pm2":
+            self._pm2(reading.values, reading.taken_at)
+
+    def _pm2(self, values: dict[str, Any], now: datetime) -> None:
+        self.pm2 = values
+        apps: dict[str, Any] = values.get("apps") or {}
+        for name, app in apps.items():
+            if app.get("deploy"):
+                self.deploys[name] = now
+            memory = app.get("memory_bytes")
+            if isinstance(memory, int):
+                kept = [s for s in self.memory.get(name, []) if s.at > now - self.memory_window]
+                restarted = bool(app.get("restart_increase"))
+                self.memory[name] = [*kept, MemorySample(now, memory, restarted)]
+        self.memory = {name: s for name, s in self.memory.items() if name in apps}
+        self.deploys = {name: at for name, at in self.deploys.items() if name in apps}
+
+    def evidence(self, breach: Breach) -> Evidence:
+        """What classification needs about ``breach``, from the latest readings."""
+        labels = dict(breach.labels)
+        failing = {
+            name: check
+            for name, check in self.checks.items()
+            if check.get("up") is False and labels.get("check", name) == name
+        }
+        apps: dict[str, Any] = self.pm2.get("apps") or {}
+        looping = tuple(sorted(n for n, a in apps.items() if a.get("crash_loop")))
+        deployed = self._latest_deploy(labels.get("app"))
+        return Evidence(
+            sampler=str(breach.evidence.get("sampler", "")),
+            rule_type=breach.type,
+            since_deploy=breach.started_at - deployed[1] if deployed else None,
+            deployed_app=deployed[0] if deployed else None,
+            health_failure=next((c.get("failure") for c in failing.values()), None),
+            failed_dependencies=tuple(
+                sorted({d for c in failing.values() for d in c.get("failed_dependencies") or []})
+            ),
+            probes_down=tuple(sorted(n for n, p in self.probes.items() if p.get("up") is False)),
+            apps_online=self._all_online(apps),
+            crash_looping=looping,
+            memory_climbed=tuple(n for n in looping if climbed(self.memory.get(n, []))),
+        )
+
+    def _latest_deploy(self, app: str | None) -> tuple[str, datetime] | None:
+        candidates = {n: at for n, at in self.deploys.items() if app is None or n == app}
+        if not candidates:
+            return None
+        name = max(candidates, key=lambda n: candidates[n])
+        return name, candidates[name]
+
+    def _all_online(self, apps: dict[str, Any]) -> bool | None:
+        if self.pm2.get("state") != "ok" or not apps:
+            return None
+        return all(a.get("status") == "online" for a in apps.values())
