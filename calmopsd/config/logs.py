@@ -37,7 +37,7 @@ class UploadsConfig(Section):
     routes: list[str] = Field(
         default_factory=lambda: ["/upload*", "/api/upload*"],
         description="Path patterns of upload requests (query string ignored); * matches "
-        "any run of characters, including /.",
+        "any run of characters, including /, and is the only wildcard.",
     )
     methods: list[str] = Field(
         default_factory=lambda: ["POST", "PUT"], description="HTTP methods of upload requests."
@@ -54,6 +54,12 @@ class UploadsConfig(Section):
         for route in value:
             if not _ROUTE.match(route):
                 raise ValueError(f"routes must start with / and hold no spaces (got {route!r})")
+            if any(char in route for char in "?[]"):
+                # The bulk counter matches routes with * alone; fnmatch's ? and [...]
+                # would make it disagree with the line-by-line count.
+                raise ValueError(
+                    f"routes may use * as their only wildcard, not ?, [ or ] (got {route!r})"
+                )
         return value
 
     @field_validator("methods")
@@ -178,7 +184,7 @@ class LogsConfig(Section):
         default=256,
         ge=1,
         description="At most this many MiB are read per file per round; a backlog is "
-        "caught up over several rounds.",
+        "caught up over several rounds. Must hold two lines of max_line_length.",
     )
     max_organizations: int = Field(
         default=1000,
@@ -195,6 +201,17 @@ class LogsConfig(Section):
     apps: list[AppSourceConfig] = Field(
         default_factory=list, description="JSON-lines application logs (none by default)."
     )
+
+    @model_validator(mode="after")
+    def _a_line_fits_in_a_round(self) -> Self:
+        # Otherwise a line longer than one round's read never ends and the file stalls.
+        if self.max_read_per_round * 1024 * 1024 < 2 * self.max_line_length:
+            raise ValueError(
+                "max_read_per_round (MiB) must hold at least two max_line_length lines "
+                f"(max_read_per_round {self.max_read_per_round} MiB < 2 x max_line_length "
+                f"{self.max_line_length} bytes)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> Self:

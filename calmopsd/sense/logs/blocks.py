@@ -8,8 +8,9 @@ The block is cut into runs of one minute each by bisection on the byte offsets
    they all belong to it.
 2. Lines that do not hold the needle — written out of order (nginx workers
    finish requests in a slightly different order than they stamp them), or
-   malformed — are found with one regex over the run and parsed one by one, so
-   each is counted in its own minute, or as a parse error.
+   malformed, or not holding the format's ``once`` text exactly once (a JSON line
+   with a nested object) — are found with one regex over the run and parsed one
+   by one, so each is counted in its own minute, or as a parse error.
 3. The few lines that matter beyond being a request (server errors, uploads,
    error levels) are found by a regex over the run and parsed one by one.
 4. Everything else is counted in bulk: every line, or every status needle, is a
@@ -38,6 +39,7 @@ from calmopsd.sense.logs.lines import (
 REQUESTS, SERVER_ERRORS, ERROR_LINES, UPLOADS, UPLOAD_FAILURES, PARSE_ERRORS = range(6)
 Key = tuple[int, str | None]
 Tally = dict[Key, list[int]]
+_StrayKey = tuple[tuple[bytes, ...], bytes, bytes]  # needles, line end, once
 
 _EDGE = 8192  # bytes at each end of a minute's run searched first for out-of-order lines
 
@@ -86,9 +88,34 @@ def _add_extras(tally: Tally, key: Key, extras: Extras, sign: int) -> None:
 class BlockCounter:
     """Counts blocks of one format into a tally."""
 
-    def __init__(self, line_format: LineFormat):
+    def __init__(self, line_format: LineFormat, max_organizations: int | None = None):
         self.format = line_format
-        self._strays: dict[tuple[tuple[bytes, ...], bytes], re.Pattern[bytes]] = {}
+        self._strays: dict[_StrayKey, re.Pattern[bytes]] = {}
+        self.max_organizations = max_organizations
+        self._organizations: set[str] = set()
+        self.folded = 0  # counts of an organization over the limit, added to the platform's
+
+    def start_round(self, known: set[str]) -> None:
+        """Begin a new tally: ``known`` organizations keep their own counts, and new ones
+        only while there is room, so a round's tally stays bounded whatever the log holds."""
+        self._organizations = set(known)
+        self.folded = 0
+
+    def _fold(self, org: str | None, counted: bool = True) -> str | None:
+        """``org``, or None once the limit is reached. ``counted``: not a take-back."""
+        if org is None or self.max_organizations is None or org in self._organizations:
+            return org
+        if len(self._organizations) < self.max_organizations:
+            self._organizations.add(org)
+            return org
+        self.folded += counted
+        return None
+
+    def _parse(self, line: bytes) -> LineCounts | None:
+        counts = self.format.parse(line)
+        if counts is None or counts.organization_id is None:
+            return counts
+        return counts._replace(organization_id=self._fold(counts.organization_id))
 
     def count(self, buf: bytes, end: int, tally: Tally, default_minute: int) -> None:
         """Count ``buf[:end]``, which is whole lines (``end`` just after a newline)."""
@@ -104,7 +131,11 @@ class BlockCounter:
             if start > pos:
                 self._one_by_one(buf, pos, start, tally, probe.minute)
             minute = probe.minute
-            stop = self._minute_end(buf, start, end, minute, guess)
+            # minute() and probe() read the same field, but a line they disagree on
+            # must still not stop the loop: a run holds at least its first line.
+            stop = max(
+                self._minute_end(buf, start, end, minute, guess), buf.index(b"\n", start) + 1
+            )
             guess = stop - start
             patterns = self.format.patterns(buf[start : buf.index(b"\n", start)])
             self._run(buf, start, stop, probe, patterns, tally)
@@ -182,9 +213,10 @@ class BlockCounter:
         lines = buf.count(b"\n", start, stop)
         held = sum(buf.count(needle, start, stop) for needle in probe.needles)
         ended = buf.count(patterns.line_end + b"\n", start, stop) if patterns.line_end else lines
+        opened = buf.count(patterns.once, start, stop) if patterns.once else lines
         strays: list[int] | None = []
-        if held != lines or ended != lines:
-            strays = self._strays_in(buf, start, stop, probe, patterns.line_end, (held, ended))
+        if held != lines or ended != lines or opened != lines:
+            strays = self._strays_in(buf, start, stop, probe, patterns, (held, ended, opened))
         if strays is None:
             self._one_by_one(buf, start, stop, tally, probe.minute)
             return
@@ -193,7 +225,7 @@ class BlockCounter:
         for candidate in patterns.candidates:
             for match in candidate.finditer(buf, start, stop):
                 singles.add(buf.rfind(b"\n", start, match.start()) + 1 or start)
-        parse = self.format.parse
+        parse = self._parse
         minute = probe.minute
         plain = (
             patterns.request_needle is None
@@ -219,55 +251,61 @@ class BlockCounter:
         start: int,
         stop: int,
         probe: Probe,
-        line_end: bytes,
-        counted: tuple[int, int],
+        patterns: BlockPatterns,
+        counted: tuple[int, int, int],
     ) -> list[int] | None:
         """Starts of the lines lacking the needle or the line end: at the run's edges first,
         where out-of-order lines are, then through the whole run. None if even that does not
         explain the counts (a line holds the needle twice): then parse the run line by line."""
-        stray = self._stray((probe.needles, line_end))
+        key = (probe.needles, patterns.line_end, patterns.once)
+        stray = self._stray(key)
         lines = buf.count(b"\n", start, stop)
         if stop - start > 4 * _EDGE:
             head_end = buf.index(b"\n", start + _EDGE) + 1
             tail_start = self._line_at(buf, stop - _EDGE, start)
             found = [m.start() for m in stray.finditer(buf, start, head_end)]
             found += [m.start() for m in stray.finditer(buf, tail_start, stop)]
-            if self._explains(buf, found, probe.needles, line_end, lines, counted):
+            if self._explains(buf, found, key, lines, counted):
                 return found
         found = [m.start() for m in stray.finditer(buf, start, stop)]
-        return (
-            found if self._explains(buf, found, probe.needles, line_end, lines, counted) else None
-        )
+        return found if self._explains(buf, found, key, lines, counted) else None
 
     @staticmethod
     def _explains(
         buf: bytes,
         strays: list[int],
-        needles: tuple[bytes, ...],
-        line_end: bytes,
+        key: _StrayKey,
         lines: int,
-        counted: tuple[int, int],
+        counted: tuple[int, int, int],
     ) -> bool:
-        """Do the other lines hold exactly one needle and one line end each, in total?"""
-        held, ended = counted
+        """Do the other lines hold exactly one needle, one line end and one ``once`` each,
+        in total?"""
+        needles, line_end, once = key
+        held, ended, opened = counted
         for start in strays:
             line = buf[start : buf.index(b"\n", start) + 1]
             held -= sum(line.count(needle) for needle in needles)
             ended -= line.endswith(line_end + b"\n") if line_end else 1
+            opened -= line.count(once) if once else 1
         rest = lines - len(strays)
-        return held == rest and ended == rest
+        return held == rest and ended == rest and opened == rest
 
-    def _stray(self, key: tuple[tuple[bytes, ...], bytes]) -> re.Pattern[bytes]:
-        """Lines holding none of the needles, or not ending as lines do (newline included)."""
+    def _stray(self, key: _StrayKey) -> re.Pattern[bytes]:
+        """Lines holding none of the needles, not ending as lines do (newline included), or
+        not holding ``once`` exactly once."""
         pattern = self._strays.get(key)
         if pattern is None:
             if len(self._strays) > 64:
                 self._strays.clear()
-            needles, line_end = key
+            needles, line_end, once = key
             held = b"|".join(re.escape(n) for n in needles)
             lacking = rb"(?![^\n]*(?:" + held + rb"))"
             if line_end:
-                lacking = rb"(?:" + lacking + rb"|(?![^\n]*" + re.escape(line_end) + rb"\n))"
+                lacking += rb"|(?![^\n]*" + re.escape(line_end) + rb"\n)"
+            if once:
+                other = rb"[^\n" + re.escape(once) + rb"]*"
+                lacking += rb"|(?!" + other + re.escape(once) + other + rb"\n)"
+            lacking = rb"(?:" + lacking + rb")"
             pattern = re.compile(rb"^" + lacking + rb"[^\n]*\n", re.MULTILINE)
             self._strays[key] = pattern
         return pattern
@@ -281,7 +319,7 @@ class BlockCounter:
             requests = buf.count(p.request_needle, start, stop)
         if p.organizations is not None:
             for raw, count in Counter(p.organizations.findall(buf, start, stop)).items():
-                org = organization(raw)
+                org = self._fold(organization(raw))
                 if org is not None:
                     add(tally, (minute, org), REQUESTS, count)
                     requests -= count
@@ -294,7 +332,7 @@ class BlockCounter:
         requests = 1 if p.request_needle is None else line.count(p.request_needle)
         if p.organizations is not None:
             for raw in p.organizations.findall(line):
-                org = organization(raw)
+                org = self._fold(organization(raw), counted=False)
                 if org is not None:
                     add(tally, (minute, org), REQUESTS, -1)
                     requests -= 1
@@ -303,7 +341,7 @@ class BlockCounter:
             _add_extras(tally, (minute, None), p.extras(line, 0, len(line)), -1)
 
     def _single(self, line: bytes, tally: Tally, minute: int) -> None:
-        counts = self.format.parse(line)
+        counts = self._parse(line)
         if counts is None:
             add(tally, (minute, None), PARSE_ERRORS)
         else:

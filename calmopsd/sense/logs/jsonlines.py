@@ -2,9 +2,17 @@
 
 Lines read one by one are parsed with orjson. The bulk is counted by key
 needles, spelt as the block's first line spells them (``"status":`` or
-``"status": ``): the contract is that a mapped key appears at most once per
-line, which every JSON logger we know of keeps. A dotted key (``res.status``)
-reaches into objects; its needle is its last part.
+``"status": ``), only over flat lines: a line holding ``{`` other than exactly
+once (a nested object, which may hold a key of the same name) is parsed on its
+own. In a flat line a needle can only be a top-level key (inside a string its
+quotes are escaped). The contract left is that a mapped key appears at most
+once per line, which every JSON logger we know of keeps. A dotted key
+(``res.status``) reaches into objects, so such a log's lines are all nested and
+all parsed one by one: exact, and several times slower.
+
+A request is a line whose status key is present, whatever its value: a status
+that is null or not a three-digit number counts as a request, never as a server
+error or an upload, in bulk and line by line alike.
 """
 
 from __future__ import annotations
@@ -75,8 +83,21 @@ def _key(key: str, sep: bytes) -> bytes:
     return b'"' + key.rsplit(".", 1)[-1].encode() + b'"' + sep
 
 
+_ABSENT = object()
+
+
+def _has(record: dict[str, Any], key: str) -> bool:
+    value: Any = record
+    for part in key.split("."):
+        if not isinstance(value, dict):
+            return False
+        value = value.get(part, _ABSENT)
+    return value is not _ABSENT
+
+
 def _status(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
+    """A status as the bulk patterns read it: three digits, quoted or not."""
+    if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 999:
         return value
     if isinstance(value, str) and _STATUS_TEXT.fullmatch(value):
         return int(value)
@@ -128,13 +149,16 @@ class JsonFormat:
         return match.group(0) if match else None
 
     def minute(self, line: bytes) -> int | None:
+        """The same key probe() reads. In a flat line the first needle is that key; in a
+        nested one it might be a nested object's, so such a line is parsed."""
+        if line.count(b"{") != 1:
+            probe = self.probe(line)
+            return None if probe is None else probe.minute
         match = self._time_value.search(line)
         if match is None:
             return None
         quoted, text = match.groups()
-        if quoted:
-            return self._minutes.iso(text)
-        return minute_of_epoch_text(text)
+        return self._minutes.iso(text) if quoted else minute_of_epoch_text(text)
 
     def probe(self, line: bytes) -> Probe | None:
         try:
@@ -153,15 +177,17 @@ class JsonFormat:
             return None
         assert isinstance(record, dict)  # noqa: S101  # _probe_record refused anything else
         fields = self.fields
-        has_status = bool(fields.status) and _get(record, fields.status) is not None
+        has_status = bool(fields.status) and _has(record, fields.status)
         status = _status(_get(record, fields.status))
         method, path = self._method_and_path(record)
-        upload, failed = self.uploads.classify(method, path, status) if has_status else (0, 0)
+        upload, failed = (
+            self.uploads.classify(method, path, status) if status is not None else (0, 0)
+        )
         level = _get(record, fields.level)
         error = int(isinstance(level, str | int) and level in self.error_levels)
         return LineCounts(
             probe.minute,
-            self._organization(line),
+            self._organization(line, record),
             int(has_status),
             int(status is not None and status >= 500),
             error,
@@ -180,11 +206,17 @@ class JsonFormat:
             return b"", b""
         return method.encode(), path.encode()
 
-    def _organization(self, line: bytes) -> str | None:
-        """Read from the raw line with the bulk's own regex, so both always agree."""
+    def _organization(self, line: bytes, record: dict[str, Any]) -> str | None:
+        """A flat line's is read with the bulk's own regex, so both always agree; a nested
+        line (never counted in bulk) has its top-level value read."""
         pattern = self._patterns(self._separator(line))[1]
         if pattern is None:
             return None
+        if line.count(b"{") != 1:
+            value = _get(record, self.fields.organization)
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            return organization(value.encode()) if isinstance(value, str) else None
         match = pattern.search(line)
         return organization(match.group(1)) if match else None
 
@@ -209,7 +241,10 @@ class JsonFormat:
         request = _key(f.status, sep) if f.status else None
         org_in_line = org_of_requests = None
         if f.organization:
-            value = re.escape(_key(f.organization, sep)) + rb'"?([A-Za-z0-9_-]*)"?(?=[,}\s])'
+            value = (
+                re.escape(_key(f.organization, sep))
+                + rb'(?!(?:null|true|false)[,}\s])"?([A-Za-z0-9_-]*)"?(?=[,}\s])'
+            )
             org_in_line = re.compile(rb"[^\n]*?" + value)
             if request is not None:
                 org_of_requests = re.compile(
@@ -219,11 +254,11 @@ class JsonFormat:
             # Every server error and error line needs its organization: parse them.
             found = [p for p in (errors, levels) if p is not None] + uploads
             patterns = BlockPatterns(
-                tuple(re.compile(c) for c in found), request, org_of_requests, None, b"}"
+                tuple(re.compile(c) for c in found), request, org_of_requests, None, b"}", b"{"
             )
             return patterns, org_in_line
         return BlockPatterns(
-            (), request, None, self._extras(sep, errors, levels, uploads), b"}"
+            (), request, None, self._extras(sep, errors, levels, uploads), b"}", b"{"
         ), None
 
     def _extras(

@@ -59,7 +59,9 @@ class BlockPatterns:
     (formats whose patterns provably match once per line, without organizations);
     the candidates then only cover what it does not. ``line_end``: the text every
     well-formed line ends with (``"`` in combined, ``}`` in JSON), so a line cut
-    short is found as cheaply as a line of another minute.
+    short is found as cheaply as a line of another minute. ``once``: text every line
+    the bulk may count holds exactly once (``{`` in JSON: a line with a nested object,
+    where a key needle might not be the top-level key, is parsed on its own).
     """
 
     candidates: tuple[re.Pattern[bytes], ...]
@@ -67,6 +69,7 @@ class BlockPatterns:
     organizations: re.Pattern[bytes] | None
     extras: Callable[[bytes, int, int], Extras] | None = None
     line_end: bytes = b""
+    once: bytes = b""
 
 
 class LineFormat(Protocol):

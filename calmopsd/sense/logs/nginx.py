@@ -85,9 +85,6 @@ class NginxFormat:
         self._org = names.index(org) if org else None
         self._line = re.compile(self._line_regex())
         self._minutes = MinuteCache()
-        self._time_search = re.compile(
-            re.escape(self._before(self._time)) + b"(" + _TIGHT[self._time_kind] + b")"
-        )
         extras = self._counting()
         self._patterns = BlockPatterns(
             candidates=() if extras else tuple(re.compile(c) for c in self._candidates()),
@@ -191,8 +188,10 @@ class NginxFormat:
         return Probe(minute, tuple(context + n for n in needles))
 
     def minute(self, line: bytes) -> int | None:
-        match = self._time_search.search(line)
-        return None if match is None else self._minute(match.group(1))
+        # The whole line regex, as in probe(): a search for the time's literal context
+        # would find one planted in an earlier variable ($remote_user is the client's).
+        match = self._line.fullmatch(line)
+        return None if match is None else self._minute(match.group(self._time + 1))
 
     def probe(self, line: bytes) -> Probe | None:
         match = self._line.fullmatch(line)

@@ -6,12 +6,17 @@ kept open between rounds, so:
 - rename-and-create (logrotate's default): the renamed file is still open and
   its rest is read; the new file at the path is new, and read from its start;
 - copytruncate: the file shrinks or its head changes, so it is read again from
-  its start; the copy (a new inode whose head matches) is read on from the
-  offset the original had reached, so the lines written just before the
-  truncation are not lost when the copy is in the glob (or is ``PATH.1``);
+  its start; the copy (a new inode whose head matches) is not read while the
+  original is still there untruncated (its lines are read from the original),
+  then read on from the offset the original had reached when truncated, so the
+  lines written just before the truncation are not lost when the copy is in the
+  glob (or is ``PATH.1``), and none is read twice;
 - restart: positions come back from :class:`~calmopsd.model.LogFilePosition`
   and are matched by inode and fingerprint (an inode number reused by a
   different file does not match).
+
+At most :data:`MAX_FILES` files of a source are followed (the first, by path,
+of those matching); the rest are left alone and said so once.
 
 Only whole lines are handed on: a partial last line waits for its newline.
 A line with no newline within ``max_line_length`` bytes is skipped to its end
@@ -29,9 +34,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import structlog
+
 from calmopsd.model import LogFilePosition
 
+log = structlog.get_logger("calmopsd.sense.logs")
+
 HEAD_SIZE = 1024
+MAX_FILES = 64  # files followed (and held open) per source; a glob matching more is a mistake
 CHUNK = 8 * 1024 * 1024
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".lzma", ".zip", ".Z", ".br", ".7z")
 
@@ -54,6 +64,11 @@ class TailedFile:
     present: bool = True
     stale_rounds: int = 0
     events: list[str] = field(default_factory=list)
+    # copytruncate: the followed file this one is a copy of, until that one is truncated
+    original: TailedFile | None = None
+    # Where this file was (offset, in a long line) when last seen truncated; its copy reads on
+    # from there.
+    truncated_from: tuple[int, bool] | None = None
 
 
 def _hash(data: bytes) -> str:
@@ -94,6 +109,8 @@ class SourceTailer:
         self.truncations = 0
         # Files just found replaced, kept for one round so their copy is recognised.
         self._ghosts: list[TailedFile] = []
+        self._said_too_many = False
+        self._unopenable: set[str] = set()  # paths whose open failure was logged
 
     # -- discovery -----------------------------------------------------------
 
@@ -119,9 +136,25 @@ class SourceTailer:
 
     def _open(self, path: str) -> int | None:
         try:
-            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            if path not in self._unopenable:
+                if len(self._unopenable) >= 4 * MAX_FILES:
+                    self._unopenable.clear()
+                self._unopenable.add(path)
+                log.warning("logs.open_failed", source=self.name, path=path, error=str(exc))
             return None
+        self._unopenable.discard(path)
+        return fd
+
+    def _room(self, matching: int) -> bool:
+        """Whether one more file may be followed; says once when a source matches too many."""
+        if len(self.files) < MAX_FILES:
+            return True
+        if not self._said_too_many:
+            self._said_too_many = True
+            log.warning("logs.too_many_files", source=self.name, count=matching, limit=MAX_FILES)
+        return False
 
     def _adopt(self, path: str, st: os.stat_result) -> None:
         """Start following a file not followed before."""
@@ -134,6 +167,8 @@ class SourceTailer:
         if copy_of is not None:
             tailed.offset = min(copy_of.offset, st.st_size)
             tailed.in_long_line = copy_of.in_long_line and copy_of.offset <= st.st_size
+            if copy_of.fd is not None:  # still followed (ghosts are not)
+                tailed.original = copy_of
         elif self._first_round:
             tailed.offset, tailed.in_long_line = self._last_line_end(fd, st.st_size)
         self.files[(st.st_dev, st.st_ino)] = tailed
@@ -179,24 +214,51 @@ class SourceTailer:
         self._ghosts = []
         for tailed in self.files.values():
             tailed.present = False
+            tailed.truncated_from = None  # a copy is always adopted before its truncation
         for path, st in discovered:
             known = self.files.get((st.st_dev, st.st_ino))
             if known is not None and known.fd is None and not self._reconnect(known, path):
                 self._ghosts.append(self.files.pop((st.st_dev, st.st_ino)))
                 known = None
             if known is None:
-                self._adopt(path, st)
+                if self._room(len(discovered)):
+                    self._adopt(path, st)
                 continue
             known.path, known.present = path, True
         self._first_round = False
-        for key, tailed in list(self.files.items()):
+        # Copies last: whether their original was truncated this round decides their reading.
+        for key, tailed in sorted(
+            self.files.items(), key=lambda item: item[1].original is not None
+        ):
             if tailed.fd is None:  # saved state for a file that is gone
                 del self.files[key]
+                continue
+            if tailed.present and self._holds_copy(tailed):
                 continue
             grew = self._read(tailed, consume)
             tailed.stale_rounds = 0 if grew or tailed.present else tailed.stale_rounds + 1
             if not tailed.present and tailed.stale_rounds >= 2:
                 self._forget(key)
+
+    def _holds_copy(self, tailed: TailedFile) -> bool:
+        """True while ``tailed`` is the copy of a file still followed and not yet truncated:
+        those lines are read from the original. Once it is truncated, the copy is read on
+        from where the original was."""
+        original = tailed.original
+        if original is None:
+            return False
+        if original.truncated_from is not None:
+            tailed.offset, tailed.in_long_line = original.truncated_from
+            tailed.original = None
+            return False
+        if original.fd is None or self.files.get((original.device, original.inode)) is not original:
+            tailed.original = None  # the original went away untruncated: read the copy on
+            return False
+        assert tailed.fd is not None  # noqa: S101  # only open files are read
+        size = os.fstat(tailed.fd).st_size
+        tailed.offset = min(original.offset, size)
+        tailed.in_long_line = original.in_long_line and original.offset <= size
+        return True
 
     def _forget(self, key: tuple[int, int]) -> None:
         tailed = self.files.pop(key)
@@ -251,6 +313,7 @@ class SourceTailer:
             replaced = _hash(os.pread(tailed.fd, tailed.head_size, 0)) != tailed.head
         if replaced:
             self.truncations += 1
+            tailed.truncated_from = (tailed.offset, tailed.in_long_line)
             tailed.offset, tailed.in_long_line = 0, False
         if replaced or (tailed.head_size < HEAD_SIZE and size > tailed.head_size):
             tailed.head, tailed.head_size = _head_of(tailed.fd, size)

@@ -81,7 +81,7 @@ class LogWatcher:
                 positions=[f for f in state.files if f.source == source.name],
             )
             kind = "app" if isinstance(source, AppSourceConfig) else "nginx"
-            counter = BlockCounter(line_format(source, uploads))
+            counter = BlockCounter(line_format(source, uploads), config.max_organizations)
             paths = [str(p) for p in source.paths]
             self.sources.append(_Source(source.name, kind, counter, tailer, paths))
         self.windows.prune(clock.now(), [s.name for s in self.sources])
@@ -95,6 +95,7 @@ class LogWatcher:
         for source in self.sources:
             tally: Tally = {}
             long_lines = source.tailer.long_lines
+            source.counter.start_round(self.windows.organizations())
 
             def consume(
                 buf: bytes, end: int, source: _Source = source, tally: Tally = tally
@@ -106,6 +107,7 @@ class LogWatcher:
             except Exception as exc:  # one broken source must not stop the others
                 log.warning("logs.source_failed", source=source.name, error=repr(exc))
             self.windows.add(source.name, tally, now)
+            self.windows.organizations_over_limit += source.counter.folded
             if source.tailer.long_lines > long_lines:
                 self.windows.parse_error(source.name, now, source.tailer.long_lines - long_lines)
         self.windows.prune(now, [s.name for s in self.sources])

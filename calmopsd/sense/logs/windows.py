@@ -59,7 +59,7 @@ class Windows:
         now_minute = epoch_minute(now)
         low, high = now_minute - KEEP_MINUTES, now_minute + AHEAD_MINUTES
         totals = self.totals.setdefault(source, [0] * 6)
-        known = {org for (_, _, org) in self.minutes}
+        known = self.organizations()
         for (minute, org), counts in tally.items():
             for i, value in enumerate(counts):
                 totals[i] += value
@@ -74,6 +74,10 @@ class Windows:
             kept = self.minutes.setdefault((source, minute, org), [0] * 6)
             for i, value in enumerate(counts):
                 kept[i] += value
+
+    def organizations(self) -> set[str]:
+        """The organizations tracked now."""
+        return {org for (_, _, org) in self.minutes if org is not None}
 
     def parse_error(self, source: str, now: datetime, count: int = 1) -> None:
         self.add(source, {(epoch_minute(now), None): _error_counts(count)}, now)

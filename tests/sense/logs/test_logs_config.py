@@ -53,3 +53,41 @@ def test_two_sources_with_one_name_are_refused(
     assert problems_for(tmp_path, monkeypatch, text) == [
         "calmops.yaml:1: logs: source names must be unique (twice: web)"
     ]
+
+
+def test_an_upload_route_with_another_wildcard_than_star_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = """\
+        logs:
+          uploads:
+            routes: ['/upload*', '/api/v?/upload']
+        """
+    assert problems_for(tmp_path, monkeypatch, text) == [
+        "calmops.yaml:3: logs.uploads.routes: routes may use * as their only wildcard, "
+        "not ?, [ or ] (got '/api/v?/upload')"
+    ]
+    text = """\
+        logs:
+          uploads:
+            routes: ['/files/[ab]*']
+        """
+    assert problems_for(tmp_path, monkeypatch, text) == [
+        "calmops.yaml:3: logs.uploads.routes: routes may use * as their only wildcard, "
+        "not ?, [ or ] (got '/files/[ab]*')"
+    ]
+
+
+def test_a_round_too_small_for_two_long_lines_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = """\
+        logs:
+          max_line_length: 16777216
+          max_read_per_round: 16
+        """
+    assert problems_for(tmp_path, monkeypatch, text) == [
+        "calmops.yaml:1: logs: max_read_per_round (MiB) must hold at least two "
+        "max_line_length lines (max_read_per_round 16 MiB < 2 x max_line_length "
+        "16777216 bytes)"
+    ]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
+import resource
 import threading
 import time
 from pathlib import Path
 
 import pytest
+import structlog
 
-from calmopsd.sense.logs.tailer import SourceTailer
+from calmopsd.sense.logs.tailer import MAX_FILES, SourceTailer
 
 
 class Lines:
@@ -169,3 +172,78 @@ def test_a_new_source_starts_at_the_end_of_the_last_whole_line(tmp_path: Path) -
     write(log, "ial\nnew\n")
     follow.poll(got)
     assert got.lines == [b"partial", b"new"]
+
+
+def numbered(start: int, stop: int) -> str:
+    return "".join(f"line {i}\n" for i in range(start, stop))
+
+
+@pytest.mark.parametrize("polled_while", ["copy_half_written", "copy_written_not_truncated"])
+def test_a_copytruncate_polled_midway_counts_every_line_once(
+    tmp_path: Path, polled_while: str
+) -> None:
+    log, copy = tmp_path / "app.log", tmp_path / "app.log.1"
+    write(log, numbered(0, 1000))
+    follow, got = tailer(log), Lines()
+    follow.poll(got)
+    write(log, numbered(1000, 1100))  # not read yet when the copy begins
+    whole = log.read_bytes()
+    half = len(whole) // 2 if polled_while == "copy_half_written" else len(whole)
+    copy.write_bytes(whole[:half])
+    follow.poll(got)
+    copy.write_bytes(whole)
+    os.truncate(log, 0)
+    write(log, numbered(1100, 1150))
+    follow.poll(got)
+    follow.poll(got)
+    assert sorted(int(line.split()[1]) for line in got.lines) == list(range(1150))
+
+
+def test_a_glob_matching_70_files_follows_64_and_says_so_once(tmp_path: Path) -> None:
+    for i in range(70):
+        write(tmp_path / f"app{i:02d}.log", f"file {i}\n")
+    follow, got = tailer(tmp_path / "*.log"), Lines()
+    with structlog.testing.capture_logs() as events:
+        follow.poll(got)
+        follow.poll(got)
+    assert len(follow.files) == MAX_FILES == 64
+    assert sorted(got.lines) == sorted(f"file {i}".encode() for i in range(64))
+    too_many = [e for e in events if e["event"] == "logs.too_many_files"]
+    assert [(e["count"], e["limit"]) for e in too_many] == [(70, 64)]
+    follow.close()
+
+
+def test_files_that_cannot_be_opened_are_said_once_each(tmp_path: Path) -> None:
+    for i in range(20):
+        write(tmp_path / f"app{i:02d}.log", f"file {i}\n")
+    follow, got = tailer(tmp_path / "*.log"), Lines()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    highest = max(int(fd.name) for fd in Path("/proc/self/fd").iterdir())
+    fillers: list[int] = []
+    with structlog.testing.capture_logs() as events:
+        # Root opens any file: running out of descriptors is the failure left to provoke.
+        # Every free descriptor is taken but three.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))
+        try:
+            with contextlib.suppress(OSError):
+                while True:
+                    fillers.append(os.open(os.devnull, os.O_RDONLY))
+            for fd in fillers[-3:]:
+                os.close(fd)
+            del fillers[-3:]
+            follow.poll(got)
+            follow.poll(got)
+        finally:
+            for fd in fillers:
+                os.close(fd)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    failed = [e["path"] for e in events if e["event"] == "logs.open_failed"]
+    assert len(follow.files) == 3
+    assert (
+        sorted(failed)
+        == sorted(set(failed))
+        == [str(tmp_path / f"app{i:02d}.log") for i in range(3, 20)]
+    )
+    follow.poll(got)
+    assert sorted(got.lines) == sorted(f"file {i}".encode() for i in range(20))
+    follow.close()

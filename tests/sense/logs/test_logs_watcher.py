@@ -19,6 +19,7 @@ from calmopsd.sense.logs.blocks import BlockCounter
 from calmopsd.sense.logs.jsonlines import JsonFields, JsonFormat
 from calmopsd.sense.logs.lines import Uploads
 from calmopsd.sense.logs.nginx import NginxFormat
+from calmopsd.sense.logs.tailer import HEAD_SIZE
 
 
 def write_requests(path: Path, maker: LogMaker, count: int, start: datetime = START) -> None:
@@ -166,3 +167,59 @@ def test_a_source_matching_no_file_is_said_once_and_again_when_it_appears(tmp_pa
         ("logs.source_found", "web"),
     ]
     assert logs[0]["paths"] == [str(missing)]
+
+
+def test_tampered_state_rows_are_dropped_and_the_watcher_keeps_working(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    config = logs_config(tmp_path, nginx=[nginx_source("web", log)])
+    clock = ManualClock(START)
+    database = Database.open(database_path(tmp_path / "state"))
+    maker = LogMaker(seed=5)
+    write_requests(log, maker, 100)
+    watcher = LogWatcher(config, clock)
+    watcher.poll()
+    save_log_state(database, watcher.state())
+    watcher.close()
+    with database.write() as tx:
+        tx.db.execute("UPDATE log_counts SET requests = 'x' WHERE minute = -1")
+        tx.db.execute("UPDATE log_positions SET head_size = ?", (10**12,))
+
+    with structlog.testing.capture_logs() as events:
+        state = load_log_state(database)
+    dropped = [e["table"] for e in events if e["event"] == "logs.state_row_dropped"]
+    assert dropped == ["log_positions", "log_counts"]
+    assert state.files == () and state.totals == ()
+    watcher = LogWatcher(config, clock, state=state)
+    write_requests(log, maker, 10, start=START + timedelta(seconds=1))
+    clock.advance(timedelta(minutes=1))
+    reading = watcher.poll()
+    watcher.close()
+    database.close()
+    # Its position gone, the file is read as a new one (from its start, in this config).
+    assert reading.values["sources"]["web"]["totals"]["requests"] == 110
+
+
+def test_the_stored_head_limit_is_the_tailers_head_size() -> None:
+    from calmopsd.record.logstate import HEAD_MAX
+
+    assert HEAD_MAX == HEAD_SIZE
+
+
+def test_the_organization_limit_is_not_shortened_by_lines_without_one(tmp_path: Path) -> None:
+    log = tmp_path / "api.log"
+    at = int(START.timestamp() * 1000)
+    log.write_text(f'{{"time":{at},"status":200}}\n')
+    config = logs_config(
+        tmp_path,
+        max_organizations=2,
+        apps=[app_source("api", log, fields={"organization": "org_id"})],
+    )
+    watcher = LogWatcher(config, ManualClock(START + timedelta(minutes=1)))
+    watcher.poll()  # the platform's own line is kept first
+    with log.open("a") as f:
+        f.write("".join(f'{{"time":{at},"status":200,"org_id":"org{i}"}}\n' for i in range(3)))
+    values = watcher.poll().values
+    watcher.close()
+    assert sorted(values["organizations"]) == ["org0", "org1"]
+    assert values["organizations_over_limit"] == 1
+    assert values["platform"]["1m"]["requests"] == 4
