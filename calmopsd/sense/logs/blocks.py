@@ -51,24 +51,14 @@ def add(tally: Tally, key: Key, index: int, amount: int = 1) -> None:
     counts[index] += amount
 
 
-def add_line(tally: Tally, line: LineCounts) -> None:
+def add_line(tally: Tally, line: LineCounts, *, with_request: bool = True) -> None:
+    """Add one parsed line; ``with_request=False`` when its request was already counted."""
     key = (line.minute, line.organization_id)
     counts = tally.get(key)
     if counts is None:
         counts = tally[key] = [0, 0, 0, 0, 0, 0]
-    counts[REQUESTS] += line.requests
-    counts[SERVER_ERRORS] += line.server_errors
-    counts[ERROR_LINES] += line.error_lines
-    counts[UPLOADS] += line.uploads
-    counts[UPLOAD_FAILURES] += line.upload_failures
-
-
-def _extras_into(tally: Tally, line: LineCounts) -> None:
-    """Add everything but the request itself."""
-    key = (line.minute, line.organization_id)
-    counts = tally.get(key)
-    if counts is None:
-        counts = tally[key] = [0, 0, 0, 0, 0, 0]
+    if with_request:
+        counts[REQUESTS] += line.requests
     counts[SERVER_ERRORS] += line.server_errors
     counts[ERROR_LINES] += line.error_lines
     counts[UPLOADS] += line.uploads
@@ -237,7 +227,7 @@ class BlockCounter:
             counts = parse(line)
             if plain and counts is not None and counts.minute == minute:
                 # The usual case: the bulk already counted this request where it belongs.
-                _extras_into(tally, counts)
+                add_line(tally, counts, with_request=False)
                 continue
             self._take_back(line, minute, patterns, tally)
             if counts is None:
