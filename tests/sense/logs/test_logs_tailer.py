@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import os
 import resource
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -213,37 +216,68 @@ def test_a_glob_matching_70_files_follows_64_and_says_so_once(tmp_path: Path) ->
     follow.close()
 
 
+def in_a_child(work: Callable[[], object]) -> Any:
+    """Run work in a forked child and hand back its result (through JSON).
+
+    The child has one thread, so nothing else can take a file descriptor while
+    work counts on exactly how many are free (pytest's process has other threads).
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        status = 0
+        try:
+            result: object = work()
+        except BaseException as exc:
+            result, status = f"{type(exc).__name__}: {exc}", 1
+        with os.fdopen(write_end, "w") as out:
+            json.dump(result, out)
+        os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end) as got:
+        result = json.load(got)
+    _, wait_status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(wait_status) == 0, result
+    return result
+
+
 def test_files_that_cannot_be_opened_are_said_once_each(tmp_path: Path) -> None:
     for i in range(20):
         write(tmp_path / f"app{i:02d}.log", f"file {i}\n")
-    follow, got = tailer(tmp_path / "*.log"), Lines()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    highest = max(int(fd.name) for fd in Path("/proc/self/fd").iterdir())
-    fillers: list[int] = []
-    with structlog.testing.capture_logs() as events:
-        # Root opens any file: running out of descriptors is the failure left to provoke.
-        # Every free descriptor is taken but three.
-        resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))
-        try:
-            with contextlib.suppress(OSError):
-                while True:
-                    fillers.append(os.open(os.devnull, os.O_RDONLY))
-            for fd in fillers[-3:]:
-                os.close(fd)
-            del fillers[-3:]
-            follow.poll(got)
-            follow.poll(got)
-        finally:
-            for fd in fillers:
-                os.close(fd)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    failed = [e["path"] for e in events if e["event"] == "logs.open_failed"]
-    assert len(follow.files) == 3
+
+    def starved() -> tuple[int, list[str], list[str]]:
+        follow, got = tailer(tmp_path / "*.log"), Lines()
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        highest = max(int(fd.name) for fd in Path("/proc/self/fd").iterdir())
+        fillers: list[int] = []
+        with structlog.testing.capture_logs() as events:
+            # Root opens any file: running out of descriptors is the failure left to provoke.
+            # Every free descriptor is taken but three.
+            resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))
+            try:
+                with contextlib.suppress(OSError):
+                    while True:
+                        fillers.append(os.open(os.devnull, os.O_RDONLY))
+                for fd in fillers[-3:]:
+                    os.close(fd)
+                del fillers[-3:]
+                follow.poll(got)
+                follow.poll(got)
+            finally:
+                for fd in fillers:
+                    os.close(fd)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        opened = len(follow.files)
+        follow.poll(got)
+        follow.close()
+        failed = [e["path"] for e in events if e["event"] == "logs.open_failed"]
+        return opened, failed, [line.decode() for line in got.lines]
+
+    opened, failed, lines = in_a_child(starved)
+    assert opened == 3
     assert (
         sorted(failed)
         == sorted(set(failed))
         == [str(tmp_path / f"app{i:02d}.log") for i in range(3, 20)]
     )
-    follow.poll(got)
-    assert sorted(got.lines) == sorted(f"file {i}".encode() for i in range(20))
-    follow.close()
+    assert sorted(lines) == sorted(f"file {i}" for i in range(20))
