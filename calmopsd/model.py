@@ -6,7 +6,7 @@ stage cannot accidentally depend on a column it was not given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -34,6 +34,78 @@ class IncidentStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+class Resolution(StrEnum):
+    """How an incident ended; ``stale_resolved`` is not proof of recovery and is counted apart."""
+
+    RECOVERED = "recovered"  # its clear condition held for clear_for
+    STALE_RESOLVED = "stale_resolved"  # nothing new arrived for incidents.stale_after
+    VANISHED = "vanished"  # what it watched (an app, a mount) is no longer reported
+    MANUAL = "manual"  # a person resolved it
+
+
+class SafeAction(StrEnum):
+    """The closed set of host changes calmopsd may ever make; all reversible."""
+
+    PM2_RESTART = "pm2_restart"
+    NGINX_RELOAD = "nginx_reload"
+    PAUSE_JOBS = "pause_jobs"
+    RATE_LIMIT_UPLOADS = "rate_limit_uploads"
+    CLEAR_TEMP = "clear_temp"
+
+
+Labels = tuple[tuple[str, str], ...]
+"""A series' labels, sorted by name: ``(("mount", "/"),)``; ``()`` for a single series."""
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A confirmed breach of one rule by one series.
+
+    ``type`` is the rule's incident type, before classification weighs the
+    evidence; ``started_at`` is the first bad sample, ``confirmed_at`` the one
+    that made it fire. ``evidence`` holds what the decision rested on: sampler,
+    metric, comparison, threshold, value and, for gated rules, the volume.
+    """
+
+    rule: str
+    type: IncidentType
+    severity: Severity
+    labels: Labels
+    value: Any
+    started_at: datetime
+    confirmed_at: datetime
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """What the agent asks the executor to do, and why (the playbook row that chose it)."""
+
+    action: SafeAction
+    params: dict[str, Any]
+    incident_id: int
+    organization_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """What the executor did with a request.
+
+    ``status`` is ``succeeded`` (ran, and its verification held), ``failed``
+    (ran, or tried to, and it did not work), ``refused`` (a budget, cooldown or
+    allowlist said no: nothing ran) or ``shadow`` (recorded what would have run).
+    """
+
+    status: str
+    detail: str
+    action_id: int | None = None
+
+    @property
+    def worked(self) -> bool:
+        return self.status == "succeeded"
+
+
 @dataclass(frozen=True)
 class Incident:
     id: int
@@ -50,6 +122,9 @@ class Incident:
     opened_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
+    flaps: int = 0
+    impact: dict[str, Any] = field(default_factory=dict)
+    last_breach_at: datetime | None = None
 
 
 @dataclass(frozen=True)

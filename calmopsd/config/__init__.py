@@ -3,20 +3,17 @@
     resolve_config_path(--config, environ)  →  Path      (location.py)
     load_config(path)                       →  Config    (load.py, lines.py, messages.py)
     Config and its sections                              (schema.py)
+    detection rules, incidents and playbook              (rules.py, incidents.py)
     Duration / Percent, parse/format_duration            (units.py)
 
 Importing this package reads no file and touches no state.
 """
 
+from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.load import load_config, load_config_and_digest
 from calmopsd.config.location import SHIPPED_CONFIG, SYSTEM_CONFIG, resolve_config_path
-from calmopsd.config.schema import (
-    AuditConfig,
-    Config,
-    IncidentsConfig,
-    LogConfig,
-    ThresholdsConfig,
-)
+from calmopsd.config.rules import RuleConfig, shipped_rules
+from calmopsd.config.schema import AuditConfig, Config, LogConfig, ThresholdsConfig
 from calmopsd.config.units import (
     Duration,
     Percent,
@@ -34,11 +31,14 @@ __all__ = [
     "IncidentsConfig",
     "LogConfig",
     "Percent",
+    "PlaybookConfig",
     "PositiveDuration",
+    "RuleConfig",
     "ThresholdsConfig",
     "format_duration",
     "load_config",
     "load_config_and_digest",
     "parse_duration",
     "resolve_config_path",
+    "shipped_rules",
 ]

@@ -89,6 +89,7 @@ MESSAGES: dict[str, Callable[[ErrorDetails], str]] = {
     "bool_parsing": _BOOLEAN,
     "bool_type": _BOOLEAN,
     "literal_error": _literal,
+    "enum": _literal,
     "model_type": _MAPPING,
     "model_attributes_type": _MAPPING,
     "dict_type": _MAPPING,

@@ -172,34 +172,57 @@ class RuleConfig(Section):
             raise ValueError(f"{key} ({shown(value)}) must lie {side} threshold {shown(threshold)}")
 
 
-DEFAULT_RULES: tuple[dict[str, Any], ...] = (
-    {"name": "memory_used", "sampler": "memory", "metric": "used_percent", "op": ">",
-     "threshold": 85, "critical": 95, "clear": 80, "type": "memory"},
-    {"name": "disk_used", "sampler": "disk", "metric": "mounts.{mount}.used_percent", "op": ">",
-     "threshold": 80, "critical": 90, "clear": 75, "type": "disk"},
-    {"name": "disk_filling", "sampler": "disk", "metric": "mounts.{mount}.hours_until_full",
-     "op": "<", "threshold": 24, "type": "disk"},
-    {"name": "upload_failures", "sampler": "logs", "metric": "platform.5m.upload_failure_rate",
-     "op": ">", "threshold": 0.1, "type": "upload",
-     "volume": {"metric": "platform.5m.uploads", "at_least": 20}},
-    {"name": "server_errors", "sampler": "logs", "metric": "platform.1m.server_errors_per_min",
-     "op": ">", "threshold": 10, "type": "network"},
-    {"name": "health_check_failing", "sampler": "http", "metric": "checks.{check}.up",
-     "op": "==", "threshold": False, "severity": "critical", "type": "network"},
-    {"name": "pm2_app_errored", "sampler": "pm2", "metric": "apps.{app}.status", "op": "==",
-     "threshold": "errored", "for": 1, "severity": "critical", "type": "network"},
-    {"name": "pm2_app_not_online", "sampler": "pm2", "metric": "apps.{app}.status", "op": "!=",
-     "threshold": "online", "type": "network"},
-    {"name": "pm2_app_restarting", "sampler": "pm2", "metric": "apps.{app}.restart_increase",
-     "op": ">=", "threshold": 3, "for": 1, "sum_over": "5m", "type": "network"},
-    {"name": "dependency_down", "sampler": "dependencies", "metric": "probes.{probe}.up",
-     "op": "==", "threshold": False, "severity": "critical", "type": "dependency"},
-)  # fmt: skip
-"""The shipped rules, written as they would be in calmops.yaml."""
+def shipped_rules(
+    *,
+    memory_percent: float = 85,
+    disk_percent: float = 80,
+    upload_failure_percent: float = 10,
+    server_errors_per_minute: int = 10,
+) -> list[RuleConfig]:
+    """The shipped rules, with the four levels ``thresholds:`` tunes.
+
+    Memory and disk escalate to critical ten points above their threshold (no
+    escalation when that passes 100) and clear five points below it (at 0 or
+    less: as soon as the breach ends); the defaults give 85/95/80 and 80/90/75.
+    """
+    rules: list[dict[str, Any]] = [
+        {"name": "memory_used", "sampler": "memory", "metric": "used_percent", "op": ">",
+         **_bands(memory_percent), "type": "memory"},
+        {"name": "disk_used", "sampler": "disk", "metric": "mounts.{mount}.used_percent",
+         "op": ">", **_bands(disk_percent), "type": "disk"},
+        {"name": "disk_filling", "sampler": "disk", "metric": "mounts.{mount}.hours_until_full",
+         "op": "<", "threshold": 24, "type": "disk"},
+        {"name": "upload_failures", "sampler": "logs", "metric": "platform.5m.upload_failure_rate",
+         "op": ">", "threshold": upload_failure_percent / 100, "type": "upload",
+         "volume": {"metric": "platform.5m.uploads", "at_least": 20}},
+        {"name": "server_errors", "sampler": "logs", "metric": "platform.1m.server_errors_per_min",
+         "op": ">", "threshold": server_errors_per_minute, "type": "network"},
+        {"name": "health_check_failing", "sampler": "http", "metric": "checks.{check}.up",
+         "op": "==", "threshold": False, "severity": "critical", "type": "network"},
+        {"name": "pm2_app_errored", "sampler": "pm2", "metric": "apps.{app}.status", "op": "==",
+         "threshold": "errored", "for": 1, "severity": "critical", "type": "network"},
+        {"name": "pm2_app_not_online", "sampler": "pm2", "metric": "apps.{app}.status", "op": "!=",
+         "threshold": "online", "type": "network"},
+        {"name": "pm2_app_restarting", "sampler": "pm2", "metric": "apps.{app}.restart_increase",
+         "op": ">=", "threshold": 3, "for": 1, "sum_over": "5m", "type": "network"},
+        {"name": "dependency_down", "sampler": "dependencies", "metric": "probes.{probe}.up",
+         "op": "==", "threshold": False, "severity": "critical", "type": "dependency"},
+    ]  # fmt: skip
+    return [RuleConfig.model_validate(rule) for rule in rules]
+
+
+def _bands(threshold: float) -> dict[str, Any]:
+    bands: dict[str, Any] = {"threshold": threshold}
+    if threshold + 10 <= 100:
+        bands["critical"] = threshold + 10
+    if threshold - 5 > 0:
+        bands["clear"] = threshold - 5
+    return bands
 
 
 def default_rules() -> list[RuleConfig]:
-    return [RuleConfig.model_validate(rule) for rule in DEFAULT_RULES]
+    """The shipped rules at the shipped thresholds."""
+    return shipped_rules()
 
 
 def _unique(value: list[RuleConfig]) -> list[RuleConfig]:
@@ -212,12 +235,3 @@ def _unique(value: list[RuleConfig]) -> list[RuleConfig]:
 
 Rules = Annotated[list[RuleConfig], AfterValidator(_unique)]
 """The type of the ``rules:`` key: a list of rules with unique names."""
-
-
-class RulesConfig(Section):
-    """The detection rules; the shipped set, unless the file lists its own."""
-
-    rules: Rules = Field(
-        default_factory=default_rules,
-        description="Detection rules; listing any replaces the whole shipped set.",
-    )

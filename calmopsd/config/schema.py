@@ -15,9 +15,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
+from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.logs import LogsConfig
+from calmopsd.config.rules import RuleConfig, Rules, shipped_rules
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.sensing import RetentionConfig, SensingConfig
 from calmopsd.config.units import ConfigPath, Percent, PositiveDuration
@@ -49,7 +51,7 @@ class AuditConfig(Section):
 
 
 class ThresholdsConfig(Section):
-    """Levels at which a reading becomes a breach."""
+    """Levels at which the shipped rules see a breach (used when ``rules:`` is left empty)."""
 
     memory_percent: Percent = Field(
         default=85.0,
@@ -70,15 +72,6 @@ class ThresholdsConfig(Section):
         ge=1,
         strict=True,
         description="HTTP 5xx responses per minute at which the web app is in breach.",
-    )
-
-
-class IncidentsConfig(Section):
-    """How incidents open and close."""
-
-    stale_after: PositiveDuration = Field(
-        default=timedelta(hours=24),
-        description="An incident with no new event for this long auto-resolves as stale.",
     )
 
 
@@ -103,8 +96,17 @@ class Config(Section):
     thresholds: Annotated[ThresholdsConfig, NullIsEmpty] = Field(
         default_factory=ThresholdsConfig, description="Levels at which a reading becomes a breach."
     )
+    rules: Rules | None = Field(
+        default=None,
+        description="Detection rules. Empty: the shipped rules, tuned by thresholds. "
+        "Listing any replaces the whole shipped set.",
+    )
     incidents: Annotated[IncidentsConfig, NullIsEmpty] = Field(
-        default_factory=IncidentsConfig, description="How incidents open and close."
+        default_factory=IncidentsConfig, description="How incidents open, hold and close."
+    )
+    playbook: Annotated[PlaybookConfig, NullIsEmpty] = Field(
+        default_factory=PlaybookConfig,
+        description="For each incident type, the safe actions the agent may try on its own.",
     )
     sensing: Annotated[SensingConfig, NullIsEmpty] = Field(
         default_factory=SensingConfig, description="What calmopsd samples, and how often."
@@ -116,3 +118,28 @@ class Config(Section):
     retention: Annotated[RetentionConfig, NullIsEmpty] = Field(
         default_factory=RetentionConfig, description="How long health snapshots are kept."
     )
+
+    @field_validator("rules")
+    @classmethod
+    def _rules_or_thresholds(cls, value: list[RuleConfig] | None, info: ValidationInfo) -> object:
+        """Own rules replace the shipped ones, which are what ``thresholds:`` tunes."""
+        thresholds = info.data.get("thresholds")
+        if value is not None and thresholds is not None and thresholds.model_fields_set:
+            tuned = ", ".join(f"thresholds.{k}" for k in sorted(thresholds.model_fields_set))
+            raise ValueError(
+                f"your own rules replace the shipped ones that {tuned} tunes; "
+                "put the threshold in your rule and remove it from thresholds"
+            )
+        return value
+
+    def detection_rules(self) -> list[RuleConfig]:
+        """The rules in force: the file's own, or the shipped ones tuned by ``thresholds``."""
+        if self.rules is not None:
+            return list(self.rules)
+        t = self.thresholds
+        return shipped_rules(
+            memory_percent=t.memory_percent,
+            disk_percent=t.disk_percent,
+            upload_failure_percent=t.upload_failure_percent,
+            server_errors_per_minute=t.server_errors_per_minute,
+        )

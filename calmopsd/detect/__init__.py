@@ -19,11 +19,12 @@ Use::
                 decided = classify(context.evidence(transition.breach))
 """
 
-from calmopsd.detect.breach import Breach, Transition
+from calmopsd.detect.breach import Transition
 from calmopsd.detect.classify import CLASSIFICATION, Basis, Classification, Evidence, classify
 from calmopsd.detect.evaluate import Detector
 from calmopsd.detect.evidence import Context
 from calmopsd.detect.state import Reason, State
+from calmopsd.model import Breach
 
 __all__ = [
     "CLASSIFICATION",

@@ -1,4 +1,4 @@
-"""What detection hands on: breaches, and every named change of a series' state."""
+"""What detection hands on: every named change of a series' state (Breach lives in model)."""
 
 from __future__ import annotations
 
@@ -6,29 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from calmopsd.detect.series import Labels
 from calmopsd.detect.state import Reason, State
-from calmopsd.model import IncidentType, Severity
-
-
-@dataclass(frozen=True)
-class Breach:
-    """A confirmed breach of one rule by one series.
-
-    ``type`` is the rule's incident type, before classification weighs the
-    evidence; ``started_at`` is the first bad sample, ``confirmed_at`` the one
-    that made it fire. ``evidence`` holds what the decision rested on: sampler,
-    metric, comparison, threshold, value and, for gated rules, the volume.
-    """
-
-    rule: str
-    type: IncidentType
-    severity: Severity
-    labels: Labels
-    value: Any
-    started_at: datetime
-    confirmed_at: datetime
-    evidence: dict[str, Any]
+from calmopsd.model import Breach, Labels
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from calmopsd.config.rules import RuleConfig
-from calmopsd.detect.breach import Breach, Transition
-from calmopsd.detect.series import Labels, lookup, select
+from calmopsd.detect.breach import Transition
+from calmopsd.detect.series import lookup, select
 from calmopsd.detect.state import Reason, SeriesState, State, step
-from calmopsd.model import Reading
+from calmopsd.model import Breach, Labels, Reading
 
 FORGET_AFTER = timedelta(hours=1)
 FIRED = frozenset({State.FIRING, State.CLEARING})

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from calmopsd.detect.breach import Breach
 from calmopsd.detect.classify import Evidence
-from calmopsd.model import Reading
+from calmopsd.model import Breach, Reading
 
 MEMORY_WINDOW = timedelta(minutes=30)
 CLIMB_RATIO = 1.2  # memory at least 20 % above where it started since the last restart

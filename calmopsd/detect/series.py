@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from calmopsd.config.rules import RuleConfig, metric_segments
-
-Labels = tuple[tuple[str, str], ...]
-"""A series' labels, sorted by name: ``(("mount", "/"),)``; ``()`` for a single series."""
+from calmopsd.model import Labels
 
 
 def select(values: Mapping[str, Any], rule: RuleConfig) -> dict[Labels, Any]:

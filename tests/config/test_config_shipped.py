@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import get_args, get_origin
+from types import UnionType
+from typing import Annotated, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -22,9 +23,15 @@ def _section(annotation: object) -> type[BaseModel] | None:
 
 
 def _list_item_model(annotation: object) -> type[BaseModel] | None:
-    """The model of a ``list[Model]`` field (HTTP checks, probes), else None."""
-    if get_origin(annotation) is list:
+    """The model inside ``list[Model]``, ``Model | None`` or ``Annotated[...]``, else None."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _section(get_args(annotation)[0]) or _list_item_model(get_args(annotation)[0])
+    if origin is list:
         return _section(get_args(annotation)[0])
+    if origin in (Union, UnionType):  # rules: list[RuleConfig] | None, volume: ... | None
+        found = [m for arg in get_args(annotation) if (m := _section(arg) or _list_item_model(arg))]
+        return found[0] if found else None
     return None
 
 
@@ -49,6 +56,11 @@ def schema_models(model: type[BaseModel]) -> Iterator[type[BaseModel]]:
             yield from schema_models(nested)
 
 
+def test_rule_items_are_among_the_models_checked() -> None:
+    names = {model.__name__ for model in schema_models(Config)}
+    assert {"RuleConfig", "VolumeConfig", "PlaybookConfig", "IncidentsConfig"} <= names
+
+
 def test_list_item_fields_are_described_and_shown_in_the_comment_above_their_list() -> None:
     text = REPO_CONFIG.read_text(encoding="utf-8")
     undocumented = [
@@ -62,9 +74,12 @@ def test_list_item_fields_are_described_and_shown_in_the_comment_above_their_lis
             "NginxJsonFieldsConfig",
             "AppSourceConfig",
             "AppFieldsConfig",
+            "RuleConfig",
+            "VolumeConfig",
         )
         for name, field in model.model_fields.items()
-        if not (field.description or "").strip() or not re.search(rf"#\s+{name}:", text)
+        if not (field.description or "").strip()
+        or not re.search(rf"#\s+{field.alias or name}:", text)
     ]
     assert undocumented == []
 
@@ -85,7 +100,24 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
             "upload_failure_percent": 10.0,
             "server_errors_per_minute": 10,
         },
-        "incidents": {"stale_after": "1d"},
+        "rules": None,
+        "incidents": {
+            "stale_after": "1d",
+            "reopen_within": "1h",
+            "flap_hold_growth": 1.5,
+            "max_clear_hold": "1h",
+            "deploy_window": "15m",
+            "monitor_for": "10m",
+            "recommendation_expiry": "1d",
+        },
+        "playbook": {
+            "memory": ["pm2_restart"],
+            "disk": ["clear_temp"],
+            "upload": ["rate_limit_uploads", "clear_temp"],
+            "dependency": ["pause_jobs"],
+            "network": ["nginx_reload", "pm2_restart"],
+            "deploy": [],
+        },
         "sensing": {
             "memory": {"enabled": True, "interval": "15s", "timeout": "10s", "top_processes": 5},
             "disk": {

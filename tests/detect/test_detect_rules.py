@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from calmopsd.config.rules import RuleConfig, RulesConfig
+from calmopsd.config import Config
+from calmopsd.config.rules import RuleConfig, default_rules
 from calmopsd.detect.state import TRANSITIONS, Observation, State
 
 MEMORY = {"name": "m", "sampler": "memory", "metric": "used_percent", "op": ">",
@@ -28,7 +29,7 @@ def refusal(**changes: Any) -> str:
 def test_the_shipped_rules_are_the_ones_the_issue_lists() -> None:
     shipped = {
         r.name: (r.sampler, r.metric, r.op, r.threshold, r.critical, r.clear, r.hold)
-        for r in RulesConfig().rules
+        for r in default_rules()
     }
     assert shipped == {
         "memory_used": ("memory", "used_percent", ">", 85.0, 95.0, 80.0, 3),
@@ -45,7 +46,7 @@ def test_the_shipped_rules_are_the_ones_the_issue_lists() -> None:
 
 
 def test_every_shipped_rule_clears_after_fifteen_minutes() -> None:
-    assert {r.clear_for for r in RulesConfig().rules} == {timedelta(minutes=15)}
+    assert {r.clear_for for r in default_rules()} == {timedelta(minutes=15)}
 
 
 @pytest.mark.parametrize(("written", "hold"), [(3, 3), (1, 1), ("2m", timedelta(minutes=2))])
@@ -84,7 +85,7 @@ def test_a_rule_below_its_threshold_takes_clear_and_critical_from_the_other_side
 
 def test_rule_names_must_be_unique() -> None:
     with pytest.raises(ValidationError) as caught:
-        RulesConfig.model_validate({"rules": [MEMORY, MEMORY]})
+        Config.model_validate({"rules": [MEMORY, MEMORY]})
     assert caught.value.errors()[0]["msg"] == "Value error, rule names must be unique; repeated: m"
 
 
