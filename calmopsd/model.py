@@ -224,3 +224,37 @@ class LogState:
     files: tuple[LogFilePosition, ...] = ()
     buckets: tuple[LogBucket, ...] = ()
     totals: tuple[LogBucket, ...] = ()
+
+
+class RecommendationStatus(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXECUTED = "executed"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A step proposed to a human: a safe action beyond what the agent may do alone
+    (``kind`` safe_action) or a manual step calmopsd never performs (``manual``).
+
+    ``preconditions`` is what must still be true for approval to make sense; an
+    approval re-checks it against the current readings and refuses when stale.
+    """
+
+    id: int
+    incident_id: int
+    organization_id: str | None
+    kind: str
+    action: str | None
+    params: dict[str, Any]
+    rationale: str
+    status: RecommendationStatus
+    created_at: datetime
+    expires_at: datetime | None
+    evidence: dict[str, Any]
+    preconditions: dict[str, Any]
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    decision_note: str | None = None

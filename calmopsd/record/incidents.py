@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from calmopsd.errors import ScopeError
 from calmopsd.model import Incident, IncidentStatus, IncidentType, Severity
 from calmopsd.record.audit import append_event, incident_organization
 from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_time
@@ -19,8 +20,13 @@ from calmopsd.record.scope import Scope
 
 _COLUMNS = (
     "id, organization_id, fingerprint, type, severity, status, title, description, summary, "
-    "evidence, resolution, opened_at, updated_at, resolved_at"
+    "evidence, resolution, opened_at, updated_at, resolved_at, flaps, impact, last_breach_at"
 )
+# Columns update_incident may set; JSON ones are encoded on the way in.
+_UPDATABLE = frozenset(
+    {"type", "severity", "title", "summary", "evidence", "impact", "last_breach_at"}
+)
+_JSON_COLUMNS = frozenset({"evidence", "impact"})
 
 
 def open_incident(
@@ -36,6 +42,7 @@ def open_incident(
     actor: str,
     description: str = "",
     evidence: dict[str, Any] | None = None,
+    impact: dict[str, Any] | None = None,
 ) -> Incident:
     """Insert an open incident (and its ``incident.opened`` event) for ``organization_id``."""
     scope.check_writes(organization_id)
@@ -49,8 +56,10 @@ def open_incident(
         "title": title,
         "description": description,
         "evidence": encode_json(evidence or {}),
+        "impact": encode_json(impact or {}),
         "opened_at": now,
         "updated_at": now,
+        "last_breach_at": now,
     }
     with database.write() as tx:
         incident_id = tx.insert("incidents", row)
@@ -84,7 +93,11 @@ def get_incident(database: Database, scope: Scope, incident_id: int) -> Incident
 
 
 def list_incidents(
-    database: Database, scope: Scope, *, status: IncidentStatus | None = None
+    database: Database,
+    scope: Scope,
+    *,
+    status: IncidentStatus | None = None,
+    unresolved: bool = False,
 ) -> list[Incident]:
     """Incidents visible to this scope, newest first."""
     where, scope_params = scope.filter()
@@ -92,12 +105,111 @@ def list_incidents(
     if status is not None:
         where += " AND status = ?"
         params.append(IncidentStatus(status).value)
+    if unresolved:
+        where += " AND status != 'resolved'"
     with database.read() as db:
         rows = db.execute(
             f"SELECT {_COLUMNS} FROM incidents WHERE {where} ORDER BY opened_at DESC, id DESC",
             params,
         ).fetchall()
     return [_to_incident(row) for row in rows]
+
+
+def find_by_fingerprint(
+    database: Database,
+    scope: Scope,
+    *,
+    organization_id: str | None,
+    fingerprint: str,
+    resolved_since: datetime | None = None,
+) -> Incident | None:
+    """The unresolved incident for this problem, else (with ``resolved_since``) the one
+    resolved most recently at or after that time, else None."""
+    where, params = scope.filter()
+    org_where = "organization_id IS ?"
+    base = f"SELECT {_COLUMNS} FROM incidents WHERE fingerprint = ? AND {org_where} AND {where}"
+    args = [fingerprint, organization_id, *params]
+    with database.read() as db:
+        row = db.execute(f"{base} AND status != 'resolved'", args).fetchone()
+        if row is None and resolved_since is not None:
+            row = db.execute(
+                f"{base} AND status = 'resolved' AND resolved_at >= ? "
+                "ORDER BY resolved_at DESC, id DESC LIMIT 1",
+                [*args, encode_time(resolved_since)],
+            ).fetchone()
+    return _to_incident(row) if row else None
+
+
+def update_incident(
+    database: Database,
+    scope: Scope,
+    incident_id: int,
+    *,
+    at: datetime,
+    actor: str,
+    event: str | None,
+    data: dict[str, Any] | None = None,
+    **columns: Any,
+) -> None:
+    """Set some of type, severity, title, summary, evidence, impact, last_breach_at.
+
+    With ``event`` (``incident.escalated``, ``incident.classified`` …) the change
+    is appended to the audit log in the same transaction; a summary refresh
+    passes None, since the summary is derived from events already recorded.
+    """
+    unknown = sorted(set(columns) - _UPDATABLE)
+    if unknown or not columns:
+        raise ValueError(f"cannot update incident columns: {', '.join(unknown) or '(none)'}")
+    values = {k: _column_value(k, v) for k, v in columns.items()}
+    assignments = ", ".join(f"{k} = ?" for k in values)
+    where, params = scope.filter()
+    with database.write() as tx:
+        changed = tx.db.execute(
+            f"UPDATE incidents SET {assignments}, updated_at = ? WHERE id = ? AND {where}",
+            [*values.values(), encode_time(at), incident_id, *params],
+        ).rowcount
+        if changed != 1:
+            raise ScopeError(f"no incident {incident_id} in this scope")
+        if event is not None:
+            append_event(
+                tx, scope, kind=event, actor=actor, at=at, incident_id=incident_id, data=data or {}
+            )
+
+
+def _column_value(column: str, value: Any) -> Any:
+    if column in _JSON_COLUMNS:
+        return encode_json(value)
+    if isinstance(value, datetime):
+        return encode_time(value)
+    return value.value if isinstance(value, IncidentType | Severity) else value
+
+
+def reopen_incident(
+    database: Database, scope: Scope, incident_id: int, *, at: datetime, actor: str, reason: str
+) -> bool:
+    """Resolved → open again, one more flap; False if it was not resolved (compare-and-set)."""
+    where, params = scope.filter()
+    now = encode_time(at)
+    with database.write() as tx:
+        changed = tx.db.execute(
+            f"""UPDATE incidents SET status = 'open', resolution = NULL, resolved_at = NULL,
+                    flaps = flaps + 1, updated_at = ?, last_breach_at = ?
+                WHERE id = ? AND status = 'resolved' AND {where}""",
+            [now, now, incident_id, *params],
+        ).rowcount
+        if changed != 1:
+            return False
+        flaps = tx.db.execute("SELECT flaps FROM incidents WHERE id = ?", [incident_id]).fetchone()
+        append_event(
+            tx,
+            scope,
+            kind="incident.reopened",
+            actor=actor,
+            at=at,
+            incident_id=incident_id,
+            data={"flaps": flaps[0], "reason": reason},
+        )
+    return True
 
 
 def change_status(
@@ -149,9 +261,10 @@ def add_action(
     status: str,
     at: datetime,
     actor: str,
+    outcome: dict[str, Any] | None = None,
 ) -> int:
     """Record an action taken (or refused) for an incident; returns its id."""
-    return _add_child(
+    return add_child(
         database,
         scope,
         "incident_actions",
@@ -164,47 +277,20 @@ def add_action(
             "status": status,
             "requested_by": actor,
             "requested_at": encode_time(at),
+            "outcome": encode_json(outcome or {}),
+            "finished_at": encode_time(at) if outcome is not None else None,
         },
     )
 
 
-def add_recommendation(
-    database: Database,
-    scope: Scope,
-    incident_id: int,
-    *,
-    kind: str,
-    rationale: str,
-    at: datetime,
-    actor: str,
-    action: str | None = None,
-    params: dict[str, Any] | None = None,
-) -> int:
-    """Propose a step for a human to approve; returns its id."""
-    return _add_child(
-        database,
-        scope,
-        "incident_recommendations",
-        incident_id,
-        at=at,
-        actor=actor,
-        row={
-            "kind": kind,
-            "action": action,
-            "params": encode_json(params or {}),
-            "rationale": rationale,
-            "created_at": encode_time(at),
-        },
-    )
-
-
+_JSON_CHILD = frozenset({"params", "outcome", "evidence", "preconditions"})
 _ADDED_EVENT = {
     "incident_actions": "action.recorded",
     "incident_recommendations": "recommendation.proposed",
 }
 
 
-def _add_child(
+def add_child(
     database: Database,
     scope: Scope,
     table: str,
@@ -229,7 +315,7 @@ def _add_child(
             incident_id=incident_id,
             data={
                 "id": child_id,
-                **{k: decode_json(v) if k == "params" else v for k, v in row.items()},
+                **{k: decode_json(v) if k in _JSON_CHILD else v for k, v in row.items()},
             },
         )
     return child_id
@@ -266,6 +352,9 @@ def _to_incident(row: tuple[Any, ...]) -> Incident:
         opened_at,
         updated_at,
         resolved_at,
+        flaps,
+        impact,
+        last_breach_at,
     ) = row
     return Incident(
         id=id_,
@@ -282,4 +371,7 @@ def _to_incident(row: tuple[Any, ...]) -> Incident:
         opened_at=decode_time(opened_at),
         updated_at=decode_time(updated_at),
         resolved_at=decode_time(resolved_at) if resolved_at else None,
+        flaps=flaps,
+        impact=decode_json(impact),
+        last_breach_at=decode_time(last_breach_at) if last_breach_at else None,
     )

@@ -172,6 +172,46 @@ _ROLLUPS = (
     "CREATE INDEX health_snapshots_by_time ON health_snapshots (taken_at)",
 )
 
+_RECOMMENDATION_STATUSES = "'proposed', 'approved', 'rejected', 'executed', 'expired'"
+
+# SQLite cannot change a CHECK constraint in place: the recommendations table is
+# rebuilt (create, copy, drop, rename) inside the migration's transaction, and its
+# index and organization trigger, dropped with the old table, are made again.
+_INCIDENT_AGENT = (
+    "ALTER TABLE incidents ADD COLUMN flaps INTEGER NOT NULL DEFAULT 0 CHECK (flaps >= 0)",
+    "ALTER TABLE incidents ADD COLUMN impact TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(impact))",
+    "ALTER TABLE incidents ADD COLUMN last_breach_at TEXT",
+    "CREATE INDEX incidents_by_fingerprint ON incidents (fingerprint, resolved_at)",
+    f"""CREATE TABLE incident_recommendations_v5 (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        organization_id TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('safe_action', 'manual')),
+        action TEXT,
+        params TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(params)),
+        rationale TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'proposed' CHECK (status IN ({_RECOMMENDATION_STATUSES})),
+        created_at TEXT NOT NULL,
+        decided_at TEXT,
+        decided_by TEXT,
+        expires_at TEXT,
+        evidence TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(evidence)),
+        preconditions TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(preconditions)),
+        decision_note TEXT
+    )""",
+    """INSERT INTO incident_recommendations_v5
+        (id, incident_id, organization_id, kind, action, params, rationale, status,
+         created_at, decided_at, decided_by)
+        SELECT id, incident_id, organization_id, kind, action, params, rationale, status,
+               created_at, decided_at, decided_by
+        FROM incident_recommendations""",
+    "DROP TABLE incident_recommendations",
+    "ALTER TABLE incident_recommendations_v5 RENAME TO incident_recommendations",
+    "CREATE INDEX incident_recommendations_by_incident ON incident_recommendations (incident_id)",
+    "CREATE INDEX incident_recommendations_open ON incident_recommendations (status, expires_at)",
+    _same_org_as_incident("incident_recommendations"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _CORE_TABLES),
     Migration(
@@ -185,6 +225,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "log tailer positions and per-minute log counts", _LOG_STATE),
     Migration(4, "health snapshot roll-ups (5-minute aggregates)", _ROLLUPS),
+    Migration(
+        5,
+        "incident agent: flaps, impact, last breach; recommendations expire and keep evidence",
+        _INCIDENT_AGENT,
+    ),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

@@ -12,13 +12,13 @@ from calmopsd.record.audit import list_events
 from calmopsd.record.database import Database
 from calmopsd.record.incidents import (
     add_action,
-    add_recommendation,
     change_status,
     get_incident,
     list_children,
     list_incidents,
     open_incident,
 )
+from calmopsd.record.recommendations import add_recommendation
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import add_snapshot, latest_snapshots
 
@@ -77,6 +77,9 @@ def test_an_opened_incident_reads_back_with_its_opened_event(
         opened_at=at,
         updated_at=at,
         resolved_at=None,
+        flaps=0,
+        impact={},
+        last_breach_at=at,
     )
     [event] = list_events(database, PLATFORM, incident_id=1)
     assert (event.kind, event.organization_id, event.actor, event.data) == (

@@ -22,13 +22,13 @@ from calmopsd.record.database import Database
 from calmopsd.record.head import AuditHead, head_path_for, read_head
 from calmopsd.record.incidents import (
     add_action,
-    add_recommendation,
     change_status,
     get_incident,
     list_children,
     list_incidents,
     open_incident,
 )
+from calmopsd.record.recommendations import add_recommendation
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import add_snapshot, latest_snapshots
 
