@@ -5,7 +5,8 @@
     ├── StoreError                the SQLite store cannot be used as asked
     │   ├── SchemaTooNewError     the database was written by a newer calmopsd
     │   └── ScopeError            a scope tried to write outside what it may touch
-    └── AuditError                the audit log cannot be appended to (head file unwritable, …)
+    ├── AuditError                the audit log cannot be appended to (head file unwritable, …)
+    └── TransitionError           an incident status change the lifecycle does not allow
 
 Anything else escaping a stage is a bug; the CLI turns CalmopsError into a
 readable message and an exit code, never a traceback.
@@ -44,3 +45,7 @@ class ScopeError(StoreError):
 
 class AuditError(CalmopsError):
     """The audit log could not be appended to or anchored."""
+
+
+class TransitionError(CalmopsError):
+    """An incident cannot move from its status to the one asked (e.g. resolved → monitoring)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 class IncidentType(StrEnum):
@@ -258,3 +258,12 @@ class Recommendation:
     decided_at: datetime | None = None
     decided_by: str | None = None
     decision_note: str | None = None
+
+
+class Executor(Protocol):
+    """The one way the agent changes the host: ask, and get a verified outcome back.
+
+    Implemented by ``calmopsd.act``; the agent never runs anything itself.
+    """
+
+    def request(self, request: ActionRequest, now: datetime) -> ActionOutcome: ...

@@ -42,6 +42,7 @@ class Evidence:
     apps_online: bool | None = None
     crash_looping: tuple[str, ...] = ()
     memory_climbed: tuple[str, ...] = ()  # crash-looping apps whose memory rose before restarts
+    deploy_window: timedelta = DEPLOY_WINDOW  # incidents.deploy_window
 
 
 class Basis(StrEnum):
@@ -65,7 +66,7 @@ class Classification:
 
 
 def _in_deploy_window(e: Evidence) -> bool:
-    return e.since_deploy is not None and timedelta(0) <= e.since_deploy <= DEPLOY_WINDOW
+    return e.since_deploy is not None and timedelta(0) <= e.since_deploy <= e.deploy_window
 
 
 def _unreachable_while_online(e: Evidence) -> bool:

@@ -32,6 +32,7 @@ class Series:
     state: SeriesState = field(default_factory=SeriesState)
     breach: Breach | None = None
     recent: list[tuple[datetime, float]] = field(default_factory=list)
+    clear_for: timedelta | None = None  # a longer clear hold while its incident flaps
 
 
 class Detector:
@@ -52,6 +53,20 @@ class Detector:
                 transitions.extend(self._rule(rule, reading.values, reading.taken_at))
         return transitions
 
+    def state(self, rule: str, labels: Labels) -> State:
+        """Where one series stands now (OK for a series never seen)."""
+        series = self.series.get((rule, labels))
+        return series.state.state if series else State.OK
+
+    def hold_clear(self, rule: str, labels: Labels, clear_for: timedelta) -> None:
+        """Make this firing series hold its clear condition for ``clear_for`` before it clears.
+
+        Used for a flapping incident; the override ends when the series clears.
+        """
+        series = self.series.get((rule, labels))
+        if series is not None and series.state.state in FIRED:
+            series.clear_for = clear_for
+
     def _rule(self, rule: RuleConfig, values: Mapping[str, Any], now: datetime) -> list[Transition]:
         found = select(values, rule)
         transitions = [
@@ -68,7 +83,12 @@ class Detector:
         value = _summed(rule, series, raw, now)
         volume = lookup(values, rule.volume.metric, labels) if rule.volume else None
         judged = None if _too_thin(rule, volume) else value
-        series.state, reason = step(rule, series.state, judged, now)
+        held = (
+            rule
+            if series.clear_for is None
+            else rule.model_copy(update={"clear_for": series.clear_for})
+        )
+        series.state, reason = step(held, series.state, judged, now)
         if reason is Reason.BREACH_CONFIRMED:
             series.breach = _breach(rule, labels, series.state, value, volume, now)
         elif series.breach is not None and series.state.severity is not None:
@@ -79,7 +99,7 @@ class Detector:
                 rule.name, labels, reason, series.state.state, now, value, series.breach
             )
         if series.state.state is State.OK:
-            series.breach = None
+            series.breach, series.clear_for = None, None
         return transition
 
     def _forget(self, rule: RuleConfig, present: set[Labels], now: datetime) -> list[Transition]:

@@ -2,7 +2,8 @@
 
 :class:`Context` is fed the same readings as the detector (``observe``) and,
 for a breach, gathers an :class:`~calmopsd.detect.classify.Evidence`. It keeps
-the latest PM2, ``http`` and ``dependencies`` values, when each app was last
+the latest values of every sampler (logs, disk and memory for the agent's
+impact and playbook checks), when each app was last
 deployed (a ``deploy`` marker in a PM2 reading), and each app's memory over
 ``memory_window`` so a crash loop can be told apart by whether memory climbed
 before each restart. Memory is bounded: one reading per sampler, plus a window
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from calmopsd.detect.classify import Evidence
+from calmopsd.detect.classify import DEPLOY_WINDOW, Evidence
 from calmopsd.model import Breach, Reading
 
 MEMORY_WINDOW = timedelta(minutes=30)
@@ -48,10 +49,16 @@ def climbed(samples: list[MemorySample], ratio: float = CLIMB_RATIO) -> bool:
 class Context:
     """Recent PM2, health-check and probe facts, for classification."""
 
-    def __init__(self, memory_window: timedelta = MEMORY_WINDOW):
+    def __init__(
+        self, memory_window: timedelta = MEMORY_WINDOW, deploy_window: timedelta = DEPLOY_WINDOW
+    ):
         self.memory_window = memory_window
+        self.deploy_window = deploy_window
         self.pm2: dict[str, Any] = {}
         self.checks: dict[str, Any] = {}
+        self.logs: dict[str, Any] = {}
+        self.disk: dict[str, Any] = {}
+        self.memory_reading: dict[str, Any] = {}
         self.probes: dict[str, Any] = {}
         self.deploys: dict[str, datetime] = {}
         self.memory: dict[str, list[MemorySample]] = {}
@@ -60,7 +67,13 @@ class Context:
         """Remember what ``reading`` says; failed readings and other samplers change nothing."""
         if not reading.ok:
             return
-        if reading.sampler == "http":
+        if reading.sampler == "logs":
+            self.logs = reading.values
+        elif reading.sampler == "disk":
+            self.disk = reading.values
+        elif reading.sampler == "memory":
+            self.memory_reading = reading.values
+        elif reading.sampler == "http":
             self.checks = dict(reading.values.get("checks") or {})
         elif reading.sampler == "dependencies":
             self.probes = dict(reading.values.get("probes") or {})
@@ -80,6 +93,10 @@ class Context:
                 self.memory[name] = [*kept, MemorySample(now, memory, restarted)]
         self.memory = {name: s for name, s in self.memory.items() if name in apps}
         self.deploys = {name: at for name, at in self.deploys.items() if name in apps}
+
+    def latest_deploy(self, app: str | None = None) -> tuple[str, datetime] | None:
+        """The app deployed most recently (or ``app``'s deploy) and when, if any was seen."""
+        return self._latest_deploy(app)
 
     def evidence(self, breach: Breach) -> Evidence:
         """What classification needs about ``breach``, from the latest readings."""
@@ -105,6 +122,7 @@ class Context:
             apps_online=self._all_online(apps),
             crash_looping=looping,
             memory_climbed=tuple(n for n in looping if climbed(self.memory.get(n, []))),
+            deploy_window=self.deploy_window,
         )
 
     def _latest_deploy(self, app: str | None) -> tuple[str, datetime] | None:

@@ -262,3 +262,20 @@ def reconcile_anchor(database: Database) -> HeadAnchor:
         )
         return HeadAnchor(path, head, frozen_reason=verdict.reason)
     return HeadAnchor(path, head)
+
+
+def record_event(
+    database: Database,
+    scope: Scope,
+    *,
+    kind: str,
+    actor: str,
+    at: datetime,
+    data: dict[str, Any] | None = None,
+    incident_id: int | None = None,
+) -> AuditEvent:
+    """Append one event in a transaction of its own."""
+    with database.write() as tx:
+        return append_event(
+            tx, scope, kind=kind, actor=actor, at=at, data=data, incident_id=incident_id
+        )

@@ -1,0 +1,451 @@
+"""The incident agent: transitions → incidents, stabilized first and explained always.
+
+Fed every reading (:meth:`Agent.observe`) from the scheduler, and the time
+(:meth:`Agent.tick`) for what happens without a reading: monitoring deadlines,
+stale incidents, expired recommendations. Per confirmed breach it
+
+1. classifies the breach from its evidence (one table, :mod:`calmopsd.detect.classify`);
+2. finds its problem (fingerprint): an unresolved incident gets the breach as an
+   event, one resolved within ``reopen_within`` is reopened as flapping (its
+   clear hold grows), otherwise a new incident opens;
+3. stabilizes: asks the executor for the playbook's next fitting action, or
+   records the named reason it asks for nothing (:mod:`.stabilize`);
+4. rewrites the decision summary, with customer impact, on every change.
+
+Time comes only from readings and ``tick``; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import structlog
+
+from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
+from calmopsd.config.rules import RuleConfig
+from calmopsd.detect import Context, Detector, Reason, State, Transition, classify
+from calmopsd.detect.classify import Basis, Classification
+from calmopsd.model import (
+    Breach,
+    Executor,
+    Incident,
+    IncidentStatus,
+    Reading,
+    RecommendationStatus,
+    Resolution,
+    Severity,
+)
+from calmopsd.record.audit import record_event
+from calmopsd.record.database import Database
+from calmopsd.record.incidents import (
+    change_status,
+    find_by_fingerprint,
+    get_incident,
+    list_incidents,
+    open_incident,
+    reopen_incident,
+    update_incident,
+)
+from calmopsd.record.recommendations import decide_recommendation, due_to_expire
+from calmopsd.record.scope import Scope
+from calmopsd.respond.impact import ImpactLevels, assess
+from calmopsd.respond.lifecycle import check_transition
+from calmopsd.respond.problem import Problem, problem_of
+from calmopsd.respond.stabilize import Stabilizer
+from calmopsd.respond.summary import summarize
+from calmopsd.respond.tracked import SeriesKey, Tracked
+
+log = structlog.get_logger("calmopsd.agent")
+
+ACTOR = "calmopsd"
+# Bases that only restate the rule: the summary's "Why" line is left out for them.
+PLAIN_BASES = frozenset({Basis.RULE_TYPE, Basis.HOST_MEMORY, Basis.HOST_DISK})
+
+
+class Agent:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        rules: list[RuleConfig],
+        incidents: IncidentsConfig,
+        playbook: PlaybookConfig,
+        executor: Executor,
+        levels: ImpactLevels | None = None,
+    ) -> None:
+        self.database = database
+        self.settings = incidents
+        self.levels = levels or ImpactLevels()
+        self.scope = Scope.platform()
+        self.rules = {rule.name: rule for rule in rules}
+        self.detector = Detector(rules)
+        self.context = Context(deploy_window=incidents.deploy_window)
+        self.tracked: dict[int, Tracked] = {}
+        self.stabilizer = Stabilizer(self, playbook, executor)
+
+    # -- readings ---------------------------------------------------------------
+
+    def observe(self, reading: Reading) -> None:
+        """Fold one reading in: deploy markers, then every transition it causes."""
+        self.context.observe(reading)
+        if reading.ok and reading.sampler == "pm2":
+            self._deploys(reading)
+        for transition in self.detector.evaluate(reading):
+            self._on(transition)
+
+    def _deploys(self, reading: Reading) -> None:
+        for name, app in sorted((reading.values.get("apps") or {}).items()):
+            if app.get("deploy"):
+                self.event("deploy.detected", reading.taken_at, {"app": name, **app["deploy"]})
+
+    def _on(self, t: Transition) -> None:
+        key: SeriesKey = (t.rule, t.labels)
+        if t.reason is Reason.BREACH_CONFIRMED and t.breach is not None:
+            self._confirmed(t.breach, t.at)
+            return
+        tracked = self._owner(key)
+        if tracked is None:
+            return
+        tracked.current = t.value if t.value is not None else tracked.current
+        if t.reason is Reason.ESCALATED:
+            self._escalate(tracked, t)
+        elif t.reason is Reason.CLEAR_STARTED:
+            if all(self.detector.state(*k) is not State.FIRING for k in tracked.series):
+                tracked.clearing_since = t.at
+            self.refresh(tracked, t.at)
+        elif t.reason is Reason.CLEAR_ABORTED:
+            tracked.clearing_since = None
+            self.refresh(tracked, t.at)
+        elif t.reason in (Reason.CLEARED, Reason.VANISHED):
+            tracked.series.discard(key)
+            if not tracked.series:
+                how = Resolution.RECOVERED if t.reason is Reason.CLEARED else Resolution.VANISHED
+                self.resolve(tracked, how, t.at)
+
+    def _owner(self, key: SeriesKey) -> Tracked | None:
+        return next((tr for tr in self.tracked.values() if key in tr.series), None)
+
+    # -- a confirmed breach ------------------------------------------------------
+
+    def _confirmed(self, breach: Breach, at: datetime) -> None:
+        decided = classify(self.context.evidence(breach))
+        problem = problem_of(breach, decided.type)
+        cause = None if decided.basis in PLAIN_BASES else decided.detail
+        reopen_since = at - self.settings.reopen_within if self.settings.reopen_within else None
+        found = find_by_fingerprint(
+            self.database,
+            self.scope,
+            organization_id=problem.organization_id,
+            fingerprint=problem.fingerprint,
+            resolved_since=reopen_since,
+        )
+        key: SeriesKey = (breach.rule, breach.labels)
+        if found is not None and found.status is not IncidentStatus.RESOLVED:
+            self._add_breach(found, breach, key, at)
+            return
+        if found is not None:
+            tracked = self._reopen(found, breach, problem, at)
+        else:
+            tracked = self._open(breach, problem, decided, at)
+        tracked.cause = cause
+        tracked.series.add(key)
+        tracked.impact = assess(self.context.checks, self.context.logs, self.levels)
+        self.detector.hold_clear(breach.rule, breach.labels, tracked.clear_hold)
+        self.stabilizer.stabilize(tracked, at)
+
+    def _open(
+        self, breach: Breach, problem: Problem, decided: Classification, at: datetime
+    ) -> Tracked:
+        decided_type, basis, detail = decided.type, decided.basis, decided.detail
+        impact = assess(self.context.checks, self.context.logs, self.levels)
+        incident = open_incident(
+            self.database,
+            self.scope,
+            organization_id=problem.organization_id,
+            fingerprint=problem.fingerprint,
+            type=decided_type,
+            severity=breach.severity,
+            title=_title(breach, problem),
+            at=at,
+            actor=ACTOR,
+            evidence={
+                "breach": _breach_evidence(breach),
+                "classification": {"type": decided_type, "basis": basis, "detail": detail},
+            },
+            impact=impact.as_dict(),
+        )
+        self.event(
+            "incident.classified",
+            at,
+            {"type": decided_type, "basis": basis, "detail": detail},
+            incident.id,
+        )
+        log.info(
+            "incident.opened",
+            incident_id=incident.id,
+            organization_id=incident.organization_id,
+            fingerprint=incident.fingerprint,
+            type=decided_type,
+            severity=breach.severity,
+        )
+        tracked = Tracked(incident, breach, dict(problem.resource), self._base_hold(breach))
+        self.tracked[incident.id] = tracked
+        return tracked
+
+    def _reopen(self, found: Incident, breach: Breach, problem: Problem, at: datetime) -> Tracked:
+        reopen_incident(
+            self.database,
+            self.scope,
+            found.id,
+            at=at,
+            actor=ACTOR,
+            reason=f"{breach.rule} breached again within "
+            f"{_short(self.settings.reopen_within)} of resolving",
+        )
+        incident = self._reload(found.id)
+        grown = self._base_hold(breach) * (self.settings.flap_hold_growth**incident.flaps)
+        hold = min(grown, self.settings.max_clear_hold)
+        log.info(
+            "incident.reopened",
+            incident_id=incident.id,
+            organization_id=incident.organization_id,
+            flaps=incident.flaps,
+            clear_hold_s=hold.total_seconds(),
+        )
+        tracked = Tracked(incident, breach, dict(problem.resource), hold)
+        self.tracked[incident.id] = tracked
+        return tracked
+
+    def _add_breach(self, found: Incident, breach: Breach, key: SeriesKey, at: datetime) -> None:
+        """A repeated or further breach of an unresolved problem: an event, never a duplicate."""
+        tracked = self.tracked.get(found.id)
+        if tracked is None:  # opened before a restart: take it over
+            resource = dict(problem_of(breach, found.type).resource)
+            tracked = Tracked(found, breach, resource, self._base_hold(breach))
+            self.tracked[found.id] = tracked
+        tracked.series.add(key)
+        tracked.clearing_since = None
+        self.detector.hold_clear(breach.rule, breach.labels, tracked.clear_hold)
+        update_incident(
+            self.database,
+            self.scope,
+            found.id,
+            at=at,
+            actor=ACTOR,
+            event="incident.breach_added",
+            data=_breach_evidence(breach),
+            last_breach_at=at,
+        )
+        if _rank(breach.severity) > _rank(tracked.incident.severity):
+            self._set_severity(tracked, breach.severity, at, f"{breach.rule} is {breach.severity}")
+        self.refresh(tracked, at)
+
+    def _escalate(self, tracked: Tracked, t: Transition) -> None:
+        if t.breach is not None and _rank(t.breach.severity) > _rank(tracked.incident.severity):
+            reason = f"{t.rule} passed its critical threshold"
+            self._set_severity(tracked, t.breach.severity, t.at, reason)
+            self.refresh(tracked, t.at)
+
+    def _set_severity(self, tracked: Tracked, severity: Severity, at: datetime, why: str) -> None:
+        update_incident(
+            self.database,
+            self.scope,
+            tracked.incident.id,
+            at=at,
+            actor=ACTOR,
+            event="incident.escalated",
+            data={"from": tracked.incident.severity, "to": severity, "reason": why},
+            severity=severity,
+        )
+        log.warning(
+            "incident.escalated",
+            incident_id=tracked.incident.id,
+            organization_id=tracked.incident.organization_id,
+            severity=severity,
+        )
+        tracked.incident = self._reload(tracked.incident.id)
+
+    # -- status -------------------------------------------------------------------
+
+    def move(
+        self,
+        tracked: Tracked,
+        new: IncidentStatus,
+        at: datetime,
+        resolution: Resolution | None = None,
+    ) -> bool:
+        """Validated, compare-and-set status change; False if someone else moved it first."""
+        current = tracked.incident.status
+        check_transition(current, new)
+        moved = change_status(
+            self.database,
+            self.scope,
+            tracked.incident.id,
+            expected=current,
+            new=new,
+            at=at,
+            actor=ACTOR,
+            resolution=resolution,
+        )
+        tracked.incident = self._reload(tracked.incident.id)
+        if moved:
+            log.info(
+                "incident.status_changed",
+                incident_id=tracked.incident.id,
+                organization_id=tracked.incident.organization_id,
+                status=new,
+                resolution=resolution,
+            )
+        return moved
+
+    def resolve(self, tracked: Tracked, how: Resolution, at: datetime) -> None:
+        if tracked.incident.status is not IncidentStatus.RESOLVED:
+            self.move(tracked, IncidentStatus.RESOLVED, at, how)
+        tracked.clearing_since = tracked.monitor_until = None
+        tracked.next_step = None
+        self.refresh(tracked, at)
+        del self.tracked[tracked.incident.id]
+
+    # -- time ---------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> None:
+        """What happens without a reading: monitoring deadlines, stale incidents, expiry."""
+        for tracked in list(self.tracked.values()):
+            self._re_sync(tracked, now)
+            if tracked.incident.id in self.tracked:
+                self.stabilizer.check_monitoring(tracked, now)
+        self._resolve_stale(now)
+        self._expire(now)
+
+    def _re_sync(self, tracked: Tracked, now: datetime) -> None:
+        """A person may have changed the incident (API, CLI): follow the store."""
+        stored = get_incident(self.database, self.scope, tracked.incident.id)
+        if stored is None or stored.status is IncidentStatus.RESOLVED:
+            del self.tracked[tracked.incident.id]
+        else:
+            tracked.incident = stored
+
+    def _resolve_stale(self, now: datetime) -> None:
+        """No new breach for ``stale_after`` and nothing still firing: stale_resolved."""
+        cutoff = now - self.settings.stale_after
+        for incident in list_incidents(self.database, self.scope, unresolved=True):
+            tracked = self.tracked.get(incident.id)
+            if tracked is not None and any(
+                self.detector.state(*k) in (State.FIRING, State.CLEARING) for k in tracked.series
+            ):
+                continue
+            if (incident.last_breach_at or incident.opened_at) > cutoff:
+                continue
+            if tracked is not None:
+                self.resolve(tracked, Resolution.STALE_RESOLVED, now)
+            else:
+                self._resolve_untracked(incident, now)
+
+    def _resolve_untracked(self, incident: Incident, now: datetime) -> None:
+        check_transition(incident.status, IncidentStatus.RESOLVED)
+        change_status(
+            self.database,
+            self.scope,
+            incident.id,
+            expected=incident.status,
+            new=IncidentStatus.RESOLVED,
+            at=now,
+            actor=ACTOR,
+            resolution=Resolution.STALE_RESOLVED,
+        )
+        log.info(
+            "incident.status_changed",
+            incident_id=incident.id,
+            organization_id=incident.organization_id,
+            status=IncidentStatus.RESOLVED,
+            resolution=Resolution.STALE_RESOLVED,
+        )
+
+    def _expire(self, now: datetime) -> None:
+        for recommendation in due_to_expire(self.database, self.scope, now):
+            expired = decide_recommendation(
+                self.database,
+                self.scope,
+                recommendation.id,
+                expected=RecommendationStatus.PROPOSED,
+                new=RecommendationStatus.EXPIRED,
+                at=now,
+                actor=ACTOR,
+                note="nobody approved or rejected it in time",
+            )
+            tracked = self.tracked.get(recommendation.incident_id)
+            if expired and tracked is not None:
+                tracked.next_step = None
+                self.refresh(tracked, now)
+
+    # -- shared -------------------------------------------------------------------
+
+    def refresh(self, tracked: Tracked, at: datetime) -> None:
+        """Re-assess impact and rewrite the stored summary (no event: it restates events)."""
+        tracked.impact = assess(self.context.checks, self.context.logs, self.levels)
+        text = summarize(tracked.facts())
+        update_incident(
+            self.database,
+            self.scope,
+            tracked.incident.id,
+            at=at,
+            actor=ACTOR,
+            event=None,
+            summary=text,
+            impact=tracked.impact.as_dict(),
+        )
+        tracked.incident = self._reload(tracked.incident.id)
+
+    def _reload(self, incident_id: int) -> Incident:
+        incident = get_incident(self.database, self.scope, incident_id)
+        assert incident is not None  # noqa: S101  # the platform scope sees every incident
+        return incident
+
+    def event(
+        self, kind: str, at: datetime, data: dict[str, object], incident_id: int | None = None
+    ) -> None:
+        record_event(
+            self.database,
+            self.scope,
+            kind=kind,
+            actor=ACTOR,
+            at=at,
+            data=dict(data),
+            incident_id=incident_id,
+        )
+
+    def _base_hold(self, breach: Breach) -> timedelta:
+        rule = self.rules.get(breach.rule)
+        return rule.clear_for if rule is not None else timedelta(minutes=15)
+
+    def series_state(self, rule: str, labels: tuple[tuple[str, str], ...]) -> str:
+        """The detector's state of one series, for approvals' stale checks."""
+        return str(self.detector.state(rule, labels))
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+def _rank(severity: Severity) -> int:
+    return _SEVERITY_RANK[Severity(severity)]
+
+
+def _breach_evidence(breach: Breach) -> dict[str, object]:
+    return {
+        "rule": breach.rule,
+        "labels": dict(breach.labels),
+        "value": breach.value,
+        "severity": breach.severity,
+        "started_at": breach.started_at.isoformat(),
+        **breach.evidence,
+    }
+
+
+def _title(breach: Breach, problem: Problem) -> str:
+    where = ", ".join(f"{k} {v}" for k, v in problem.resource)
+    return f"{breach.rule} ({where})" if where else breach.rule
+
+
+def _short(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h" if minutes % 60 == 0 and minutes >= 60 else f"{minutes} min"

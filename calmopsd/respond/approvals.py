@@ -1,0 +1,194 @@
+"""A human's answer to a recommendation: approve (re-checked against now) or reject.
+
+Approval never acts on an old picture: a recommendation that is no longer
+proposed, has expired, or whose preconditions no longer hold (the incident
+resolved, the breach cleared) is refused, and the refusal is recorded with
+who, when and why. Two approvals racing: the compare-and-set in the store lets
+one through, so a safe action runs at most once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from calmopsd.model import (
+    ActionOutcome,
+    ActionRequest,
+    Executor,
+    Labels,
+    Recommendation,
+    RecommendationStatus,
+    SafeAction,
+)
+from calmopsd.record.database import Database
+from calmopsd.record.incidents import add_action, get_incident
+from calmopsd.record.recommendations import (
+    decide_recommendation,
+    get_recommendation,
+    record_refusal,
+)
+from calmopsd.record.scope import Scope
+from calmopsd.respond.recommend import stale_reason
+
+log = structlog.get_logger("calmopsd.approvals")
+
+_P = RecommendationStatus
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``status``: approved, executed, rejected, refused or not_found."""
+
+    status: str
+    detail: str
+    outcome: ActionOutcome | None = None
+
+
+def approve(
+    database: Database,
+    scope: Scope,
+    recommendation_id: int,
+    *,
+    actor: str,
+    at: datetime,
+    state_of: Callable[[str, Labels], str],
+    executor: Executor,
+) -> Decision:
+    """Approve if it still makes sense; a safe action then runs through ``executor`` once."""
+    rec = get_recommendation(database, scope, recommendation_id)
+    if rec is None:
+        return Decision("not_found", f"no recommendation {recommendation_id}")
+    refusal = _refusal(database, scope, rec, at, state_of)
+    if refusal is not None:
+        reason, detail = refusal
+        record_refusal(database, scope, rec, at=at, actor=actor, reason=reason, detail=detail)
+        log.info(
+            "recommendation.approval_refused",
+            recommendation_id=rec.id,
+            incident_id=rec.incident_id,
+            organization_id=rec.organization_id,
+            reason=reason,
+        )
+        return Decision("refused", detail)
+    won = decide_recommendation(
+        database, scope, rec.id, expected=_P.PROPOSED, new=_P.APPROVED, at=at, actor=actor
+    )
+    if not won:
+        detail = "someone else decided it first"
+        record_refusal(database, scope, rec, at=at, actor=actor, reason="raced", detail=detail)
+        return Decision("refused", detail)
+    log.info(
+        "recommendation.approved",
+        recommendation_id=rec.id,
+        incident_id=rec.incident_id,
+        organization_id=rec.organization_id,
+        actor=actor,
+    )
+    if rec.kind != "safe_action" or rec.action is None:
+        return Decision("approved", "recorded as approved; calmopsd does not perform manual steps")
+    return _execute(database, scope, rec, actor, at, executor)
+
+
+def reject(
+    database: Database,
+    scope: Scope,
+    recommendation_id: int,
+    *,
+    actor: str,
+    at: datetime,
+    note: str | None = None,
+) -> Decision:
+    rec = get_recommendation(database, scope, recommendation_id)
+    if rec is None:
+        return Decision("not_found", f"no recommendation {recommendation_id}")
+    if decide_recommendation(
+        database,
+        scope,
+        rec.id,
+        expected=_P.PROPOSED,
+        new=_P.REJECTED,
+        at=at,
+        actor=actor,
+        note=note,
+    ):
+        return Decision("rejected", "recorded as rejected")
+    return Decision("refused", f"it is already {_current(database, scope, rec.id)}")
+
+
+def _refusal(
+    database: Database,
+    scope: Scope,
+    rec: Recommendation,
+    at: datetime,
+    state_of: Callable[[str, Labels], str],
+) -> tuple[str, str] | None:
+    if rec.status is not _P.PROPOSED:
+        return "already_decided", f"it is already {rec.status}"
+    if rec.expires_at is not None and at >= rec.expires_at:
+        decide_recommendation(
+            database,
+            scope,
+            rec.id,
+            expected=_P.PROPOSED,
+            new=_P.EXPIRED,
+            at=at,
+            actor="calmopsd",
+            note="expired before it was approved",
+        )
+        return "expired", f"it expired at {rec.expires_at:%Y-%m-%d %H:%M} UTC"
+    stale = stale_reason(rec, get_incident(database, scope, rec.incident_id), state_of)
+    if stale is not None:
+        return "stale", f"stale: {stale}"
+    return None
+
+
+def _execute(
+    database: Database,
+    scope: Scope,
+    rec: Recommendation,
+    actor: str,
+    at: datetime,
+    executor: Executor,
+) -> Decision:
+    assert rec.action is not None  # noqa: S101  # checked by the caller
+    request = ActionRequest(
+        SafeAction(rec.action),
+        rec.params,
+        rec.incident_id,
+        rec.organization_id,
+        f"approved by {actor} (recommendation #{rec.id})",
+    )
+    outcome = executor.request(request, at)
+    add_action(
+        database,
+        scope,
+        rec.incident_id,
+        action=rec.action,
+        params=rec.params,
+        status=outcome.status,
+        at=at,
+        actor=actor,
+        outcome={"detail": outcome.detail, "recommendation_id": rec.id},
+    )
+    if outcome.status in ("succeeded", "failed"):
+        decide_recommendation(
+            database,
+            scope,
+            rec.id,
+            expected=_P.APPROVED,
+            new=_P.EXECUTED,
+            at=at,
+            actor=actor,
+            data={"outcome": outcome.status},
+        )
+        return Decision("executed", outcome.detail, outcome)
+    return Decision("approved", f"approved, but not run: {outcome.detail}", outcome)
+
+
+def _current(database: Database, scope: Scope, recommendation_id: int) -> str:
+    rec = get_recommendation(database, scope, recommendation_id)
+    return rec.status if rec else "gone"

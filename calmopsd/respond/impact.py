@@ -1,0 +1,70 @@
+"""Customer impact, from the latest readings: is anyone outside noticing?
+
+Assessed on every change to an incident and stored with it; the decision
+summary's second line reads it, and so will customer status messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ImpactLevels:
+    """Where errors and upload failures start to count as customer impact."""
+
+    server_errors_per_min: float = 10
+    upload_failure_rate: float = 0.1
+
+
+@dataclass(frozen=True)
+class Impact:
+    health_failing: tuple[str, ...] = ()  # names of failing health checks
+    server_errors_per_min: float | None = None
+    upload_failure_rate: float | None = None
+    uploads: int | None = None
+    server_errors_high: bool = False
+    uploads_failing: bool = False
+    organizations: tuple[str, ...] = ()  # whose own traffic shows errors or failed uploads
+
+    @property
+    def seen(self) -> bool:
+        return bool(self.health_failing or self.server_errors_high or self.uploads_failing)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "seen": self.seen}
+
+
+def assess(
+    checks: dict[str, Any], logs: dict[str, Any], levels: ImpactLevels = ImpactLevels()
+) -> Impact:
+    """Impact from the latest ``http`` checks and ``logs`` windows."""
+    failing = tuple(sorted(n for n, c in checks.items() if c.get("up") is False))
+    errors = _number((logs.get("platform") or {}).get("1m", {}).get("server_errors_per_min"))
+    window = (logs.get("platform") or {}).get("5m", {})
+    rate, uploads = _number(window.get("upload_failure_rate")), _number(window.get("uploads"))
+    orgs = logs.get("organizations") or {}
+    affected = tuple(sorted(name for name, windows in orgs.items() if _hurt(windows, levels)))
+    return Impact(
+        health_failing=failing,
+        server_errors_per_min=errors,
+        upload_failure_rate=rate,
+        uploads=int(uploads) if uploads is not None else None,
+        server_errors_high=errors is not None and errors > levels.server_errors_per_min,
+        uploads_failing=rate is not None and rate > levels.upload_failure_rate,
+        organizations=affected,
+    )
+
+
+def _hurt(windows: dict[str, Any], levels: ImpactLevels) -> bool:
+    """An organization is affected when its own 1-minute errors or 5-minute uploads fail."""
+    errors = _number((windows.get("1m") or {}).get("server_errors_per_min")) or 0
+    rate = _number((windows.get("5m") or {}).get("upload_failure_rate")) or 0
+    return errors > 0 or rate > levels.upload_failure_rate
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

@@ -1,0 +1,133 @@
+"""Stabilize first: the next safe action for an incident, or the named reason for none.
+
+The playbook (config) lists, per incident type, the actions the agent may try
+on its own, in order. Each action also has a fit test in :data:`FITS`, read
+against the current :class:`Situation`: a PM2 restart needs an app to restart,
+an nginx reload needs nginx to be the failing hop, and so on. The first
+listed action that fits and was not tried yet for this incident wins. Budgets
+and cooldowns are the executor's; this only decides what to ask for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from calmopsd.model import IncidentType, SafeAction
+
+
+class HoldReason(StrEnum):
+    """Why the agent asks for nothing; recorded and shown in the summary."""
+
+    PLAYBOOK_EMPTY = "playbook_empty"  # the type has no automatic actions (deploy)
+    DEPLOY_WINDOW = "deploy_window"  # the app was just deployed: no restarting around it
+    NOTHING_FITS = "nothing_fits"  # listed actions do not match what is failing
+    ALL_TRIED = "all_tried"  # every fitting action was tried already
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the playbook looks at: the incident and the latest readings around it."""
+
+    incident_type: IncidentType
+    resource: dict[str, str]  # the incident's labels: app, mount, check, probe
+    apps: dict[str, dict[str, Any]] = field(default_factory=dict)  # PM2 apps by name
+    unreachable_while_online: bool = False  # health check cannot connect, PM2 all online
+    disk_breached: bool = False  # a disk rule is firing: the disk is the cause
+    deployed: str | None = None  # an app inside its deploy window
+
+
+@dataclass(frozen=True)
+class Step:
+    action: SafeAction
+    params: dict[str, Any]
+    reason: str  # why this action, in plain words
+
+
+@dataclass(frozen=True)
+class Hold:
+    reason: HoldReason
+    detail: str
+
+
+def _largest_app(s: Situation) -> Step | str:
+    memory = {n: a.get("memory_bytes") or 0 for n, a in s.apps.items()}
+    app = s.resource.get("app") or (max(memory, key=lambda n: memory[n]) if memory else None)
+    if app is None:
+        return "no PM2 app to restart"
+    return Step(SafeAction.PM2_RESTART, {"app": app}, f"`{app}` holds the most memory")
+
+
+def _down_app(s: Situation) -> Step | str:
+    down = sorted(n for n, a in s.apps.items() if a.get("status") in ("errored", "stopped"))
+    app = s.resource.get("app")
+    if app is not None and app in down:
+        return Step(SafeAction.PM2_RESTART, {"app": app}, f"`{app}` is {s.apps[app]['status']}")
+    if app is None and down:
+        return Step(SafeAction.PM2_RESTART, {"app": down[0]}, f"`{down[0]}` is not running")
+    return "no PM2 app is errored or stopped"
+
+
+def _pm2_restart(s: Situation) -> Step | str:
+    return _largest_app(s) if s.incident_type is IncidentType.MEMORY else _down_app(s)
+
+
+def _nginx_reload(s: Situation) -> Step | str:
+    if s.unreachable_while_online:
+        return Step(SafeAction.NGINX_RELOAD, {}, "the apps are online but cannot be reached")
+    return "nginx is not the failing hop"
+
+
+def _pause_jobs(s: Situation) -> Step | str:
+    return Step(SafeAction.PAUSE_JOBS, {}, "stop piling work on a failing dependency")
+
+
+def _rate_limit_uploads(s: Situation) -> Step | str:
+    if s.disk_breached:
+        return "the disk, not load, is the cause"
+    return Step(SafeAction.RATE_LIMIT_UPLOADS, {}, "upload failures look like overload")
+
+
+def _clear_temp(s: Situation) -> Step | str:
+    if s.incident_type is IncidentType.DISK or s.disk_breached:
+        mount = s.resource.get("mount")
+        where = f" on {mount}" if mount else ""
+        return Step(SafeAction.CLEAR_TEMP, {}, f"free space{where} held by old temp uploads")
+    return "the disk is not the cause"
+
+
+FITS: dict[SafeAction, Callable[[Situation], Step | str]] = {
+    SafeAction.PM2_RESTART: _pm2_restart,
+    SafeAction.NGINX_RELOAD: _nginx_reload,
+    SafeAction.PAUSE_JOBS: _pause_jobs,
+    SafeAction.RATE_LIMIT_UPLOADS: _rate_limit_uploads,
+    SafeAction.CLEAR_TEMP: _clear_temp,
+}
+
+
+def choose(
+    actions: list[SafeAction], situation: Situation, tried: frozenset[SafeAction] = frozenset()
+) -> Step | Hold:
+    """The first listed, fitting, untried action; else why there is none."""
+    if not actions and situation.incident_type is IncidentType.DEPLOY:
+        return Hold(HoldReason.DEPLOY_WINDOW, "no restarting around a bad deploy")
+    if not actions:
+        return Hold(
+            HoldReason.PLAYBOOK_EMPTY, f"nothing is automatic for {situation.incident_type}"
+        )
+    misfits: list[str] = []
+    for action in actions:
+        if action in tried:
+            continue
+        fit = FITS[action](situation)
+        if isinstance(fit, str):
+            misfits.append(fit)
+        elif action is SafeAction.PM2_RESTART and fit.params.get("app") == situation.deployed:
+            return Hold(HoldReason.DEPLOY_WINDOW, f"`{situation.deployed}` was just deployed")
+        else:
+            return fit
+    if not misfits:
+        return Hold(HoldReason.ALL_TRIED, "every action in the playbook was tried")
+    return Hold(HoldReason.NOTHING_FITS, "; ".join(misfits))

@@ -1,0 +1,222 @@
+"""Stabilize first: ask the executor for the playbook's next action, and read the answer.
+
+The incident goes to ``stabilizing`` while an action runs. A verified success
+moves it to ``monitoring`` for ``monitor_for``; a failure puts it back to
+``open`` and the next fitting action is tried; a refusal (budget, cooldown)
+or a shadow run puts it back to ``open`` and asks a human instead. Whatever
+the agent does not do, it says why (a :class:`~calmopsd.respond.playbook.Hold`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import structlog
+
+from calmopsd.config.incidents import PlaybookConfig
+from calmopsd.detect import State
+from calmopsd.detect.classify import UNREACHABLE
+from calmopsd.model import ActionOutcome, ActionRequest, Executor, IncidentStatus, SafeAction
+from calmopsd.record.incidents import add_action
+from calmopsd.record.recommendations import add_recommendation
+from calmopsd.respond.playbook import Hold, HoldReason, Situation, Step, choose
+from calmopsd.respond.recommend import Proposal, action_words, propose
+from calmopsd.respond.summary import Done
+from calmopsd.respond.tracked import Tracked
+
+if TYPE_CHECKING:
+    from calmopsd.respond.agent import Agent
+
+log = structlog.get_logger("calmopsd.agent")
+
+ACTOR = "calmopsd"
+_HOLD_WORDS = {
+    HoldReason.PLAYBOOK_EMPTY: "nothing automatic for this type ({detail})",
+    HoldReason.DEPLOY_WINDOW: "no restart during a deploy window ({detail}); "
+    "a rollback is for a human to decide",
+    HoldReason.NOTHING_FITS: "no safe action fits ({detail})",
+    HoldReason.ALL_TRIED: "nothing more it may try on its own",
+}
+
+
+class Stabilizer:
+    def __init__(self, agent: Agent, playbook: PlaybookConfig, executor: Executor) -> None:
+        self.agent = agent
+        self.playbook = playbook
+        self.executor = executor
+
+    def stabilize(self, tracked: Tracked, at: datetime) -> None:
+        """Try actions until one works, none fits, or a human is needed; then refresh."""
+        for _ in range(len(SafeAction) + 1):  # every try adds to ``tried``: bounded
+            choice = choose(
+                list(getattr(self.playbook, tracked.incident.type.value)),
+                self._situation(tracked),
+                frozenset(tracked.tried),
+            )
+            if isinstance(choice, Hold):
+                self._hold(tracked, choice, at)
+                break
+            outcome = self._run(tracked, choice, at)
+            if outcome.status != "failed":
+                break
+        self.agent.refresh(tracked, at)
+
+    def check_monitoring(self, tracked: Tracked, now: datetime) -> None:
+        """At the end of ``monitor_for``: a breach still firing means the action did not hold."""
+        incident = tracked.incident
+        if incident.status is not IncidentStatus.MONITORING or tracked.monitor_until is None:
+            return
+        if now < tracked.monitor_until:
+            return
+        tracked.monitor_until = None
+        firing = [k for k in tracked.series if self.agent.detector.state(*k) is State.FIRING]
+        if not firing:
+            self.agent.refresh(tracked, now)  # clearing: it resolves when the clear holds
+            return
+        if self.agent.move(tracked, IncidentStatus.OPEN, now):
+            self.agent.event(
+                "incident.not_holding",
+                now,
+                {"still_firing": [rule for rule, _ in sorted(firing)]},
+                incident.id,
+            )
+            self.stabilize(tracked, now)
+
+    # -- one action ---------------------------------------------------------------
+
+    def _run(self, tracked: Tracked, step: Step, at: datetime) -> ActionOutcome:
+        agent, incident = self.agent, tracked.incident
+        if incident.status is not IncidentStatus.OPEN or not agent.move(
+            tracked, IncidentStatus.STABILIZING, at
+        ):
+            # Someone else holds it (a person, a racing approval): do not act behind them.
+            return ActionOutcome("refused", "the incident is not open")
+        request = ActionRequest(
+            step.action, step.params, incident.id, incident.organization_id, step.reason
+        )
+        log.info(
+            "action.requested",
+            incident_id=incident.id,
+            organization_id=incident.organization_id,
+            action=step.action,
+            params=step.params,
+        )
+        outcome = self.executor.request(request, at)
+        tracked.tried.add(step.action)
+        tracked.done.append(Done(step.action, step.params, at, outcome.status, outcome.detail))
+        add_action(
+            agent.database,
+            agent.scope,
+            incident.id,
+            action=step.action,
+            params=step.params,
+            status=outcome.status,
+            at=at,
+            actor=ACTOR,
+            outcome={"detail": outcome.detail, "reason": step.reason},
+        )
+        if outcome.worked:
+            agent.move(tracked, IncidentStatus.MONITORING, at)
+            tracked.monitor_until = at + agent.settings.monitor_for
+            tracked.not_done = None
+            self._ask(
+                tracked,
+                propose(
+                    tracked.incident, tracked.resource, sorted(tracked.series), stabilized=True
+                ),
+                at,
+            )
+        else:
+            agent.move(tracked, IncidentStatus.OPEN, at)
+            self._after_no(tracked, step, outcome, at)
+        return outcome
+
+    def _after_no(self, tracked: Tracked, step: Step, outcome: ActionOutcome, at: datetime) -> None:
+        words = action_words(step.action, step.params)
+        if outcome.status == "shadow":
+            tracked.not_done = f"would {words}; shadow mode, the executor is not enabled"
+            proposal = propose(
+                tracked.incident, tracked.resource, sorted(tracked.series), shadowed=step
+            )
+        elif outcome.status == "refused":
+            tracked.not_done = f"did not {words}: {outcome.detail or 'refused by the executor'}"
+            proposal = propose(
+                tracked.incident, tracked.resource, sorted(tracked.series), refused=step
+            )
+        else:
+            return  # failed: the caller tries the next action
+        self._ask(tracked, proposal, at)
+
+    def _hold(self, tracked: Tracked, hold: Hold, at: datetime) -> None:
+        tracked.not_done = _HOLD_WORDS[hold.reason].format(detail=hold.detail)
+        self.agent.event(
+            "incident.held", at, {"reason": hold.reason, "detail": hold.detail}, tracked.incident.id
+        )
+        log.info(
+            "incident.held",
+            incident_id=tracked.incident.id,
+            organization_id=tracked.incident.organization_id,
+            reason=hold.reason,
+        )
+        deployed = self.agent.context.latest_deploy()
+        proposal = propose(
+            tracked.incident,
+            tracked.resource,
+            sorted(tracked.series),
+            hold=hold,
+            deployed_app=deployed[0] if deployed else None,
+        )
+        self._ask(tracked, proposal, at)
+
+    def _ask(self, tracked: Tracked, proposal: Proposal | None, at: datetime) -> None:
+        """Create the recommendation once per incident; it becomes the summary's next step."""
+        if proposal is None or proposal.key in tracked.proposed:
+            return
+        tracked.proposed.add(proposal.key)
+        agent = self.agent
+        recommendation_id = add_recommendation(
+            agent.database,
+            agent.scope,
+            tracked.incident.id,
+            kind=proposal.kind,
+            rationale=proposal.rationale,
+            at=at,
+            actor=ACTOR,
+            action=proposal.action,
+            params=proposal.params,
+            expires_at=at + agent.settings.recommendation_expiry,
+            evidence=tracked.incident.evidence,
+            preconditions=proposal.preconditions,
+        )
+        tracked.next_step = f"{proposal.next_step} (recommendation #{recommendation_id})"
+        log.info(
+            "recommendation.proposed",
+            incident_id=tracked.incident.id,
+            organization_id=tracked.incident.organization_id,
+            recommendation_id=recommendation_id,
+            kind=proposal.kind,
+        )
+
+    def _situation(self, tracked: Tracked) -> Situation:
+        context = self.agent.context
+        apps = dict(context.pm2.get("apps") or {})
+        failing = [c.get("failure") for c in context.checks.values() if c.get("up") is False]
+        online = bool(apps) and all(a.get("status") == "online" for a in apps.values())
+        deployed = context.latest_deploy(tracked.resource.get("app"))
+        in_window = deployed is not None and (
+            tracked.breach.started_at - deployed[1] <= self.agent.settings.deploy_window
+        )
+        disk_rules = [name for name, rule in self.agent.rules.items() if rule.sampler == "disk"]
+        disk_firing = any(
+            rule in disk_rules and state.state.state in (State.FIRING, State.CLEARING)
+            for (rule, _), state in self.agent.detector.series.items()
+        )
+        return Situation(
+            incident_type=tracked.incident.type,
+            resource=tracked.resource,
+            apps=apps,
+            unreachable_while_online=online and any(f in UNREACHABLE for f in failing),
+            disk_breached=disk_firing,
+            deployed=deployed[0] if deployed and in_window else None,
+        )

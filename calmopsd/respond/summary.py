@@ -1,0 +1,251 @@
+"""The calm decision summary: at most 8 short lines, same facts → same text.
+
+In this order: what happened (with the key figure), who is affected, what
+calmopsd already did and whether it worked, what it deliberately did not do
+and why, the state now, and the one next step that needs a human. Times are
+UTC, written HH:MM. No raw log lines ever reach it: only figures and names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from calmopsd.model import Breach, Incident, IncidentStatus, Resolution
+from calmopsd.respond.impact import Impact
+from calmopsd.respond.recommend import action_words
+
+MAX_LINES = 8
+
+
+@dataclass(frozen=True)
+class Done:
+    """One action the agent asked for, and what came of it."""
+
+    action: str
+    params: dict[str, Any]
+    at: datetime
+    status: str  # succeeded, failed, refused, shadow
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the summary says, gathered by the agent."""
+
+    incident: Incident
+    breach: Breach
+    impact: Impact
+    cause: str | None = None  # the classification, when evidence beyond the rule decided it
+    current: Any = None  # the breached value as last read
+    done: tuple[Done, ...] = ()
+    not_done: str | None = None
+    clearing_since: datetime | None = None
+    clear_hold: timedelta | None = None
+    monitor_until: datetime | None = None
+    next_step: str | None = None
+
+
+def summarize(facts: Facts) -> str:
+    lines = [
+        _what(facts),
+        *([f"Why {facts.incident.type}: {facts.cause}."] if facts.cause else []),
+        _customers(facts.impact),
+        _done(facts),
+        *([f"Not done: {facts.not_done}."] if facts.not_done else []),
+        _now(facts),
+        f"Next: {facts.next_step or 'none.'}",
+    ]
+    return "\n".join(lines[:MAX_LINES])
+
+
+# -- what happened --------------------------------------------------------------
+
+
+def _pct(value: Any) -> str:
+    return f"{value:.0f} %"
+
+
+def _rate(value: Any) -> str:
+    return f"{value * 100:.0f} %"
+
+
+def _name(labels: dict[str, str], key: str) -> str:
+    return f"`{labels.get(key, '?')}`"
+
+
+_HEADLINES: dict[str, Callable[[Any, dict[str, str]], str]] = {
+    "memory_used": lambda v, lab: f"Memory at {_pct(v)} on the host",
+    "disk_used": lambda v, lab: f"Disk {lab.get('mount', '/')} at {_pct(v)} full",
+    "disk_filling": lambda v, lab: (
+        f"Disk {lab.get('mount', '/')} full in about {max(1, round(v))} h at the current rate"
+    ),
+    "upload_failures": lambda v, lab: f"Upload failures at {_rate(v)} of uploads (5 min)",
+    "server_errors": lambda v, lab: f"Server errors at {v:.0f} per minute",
+    "health_check_failing": lambda v, lab: f"Health check {_name(lab, 'check')} failing",
+    "pm2_app_errored": lambda v, lab: f"PM2 app {_name(lab, 'app')} errored",
+    "pm2_app_not_online": lambda v, lab: f"PM2 app {_name(lab, 'app')} not online ({v})",
+    "pm2_app_restarting": lambda v, lab: (
+        f"PM2 app {_name(lab, 'app')} restarted {v:.0f} times in 5 min"
+    ),
+    "dependency_down": lambda v, lab: f"Dependency {_name(lab, 'probe')} unreachable",
+}
+_THRESHOLDS: dict[str, Callable[[Any], str]] = {
+    "memory_used": _pct,
+    "disk_used": _pct,
+    "disk_filling": lambda t: f"{t:.0f} h",
+    "upload_failures": _rate,
+    "server_errors": lambda t: f"{t:.0f}/min",
+}
+
+
+def _what(facts: Facts) -> str:
+    breach, labels = facts.breach, dict(facts.breach.labels)
+    value = breach.value if facts.current is None else facts.current
+    scope = f" for organization {labels['organization']}" if "organization" in labels else ""
+    say = _HEADLINES.get(breach.rule)
+    if say is not None and isinstance(value, int | float | str):
+        try:
+            head = say(value, labels)
+        except (TypeError, ValueError):
+            head = _generic(breach, value)
+    else:
+        head = _generic(breach, value)
+    threshold = breach.evidence.get("threshold")
+    shown = _THRESHOLDS.get(breach.rule)
+    limit = (
+        f" (threshold {shown(threshold)})" if shown and isinstance(threshold, int | float) else ""
+    )
+    return f"{head}{scope} since {_hhmm(breach.started_at)}{limit}."
+
+
+def _generic(breach: Breach, value: Any) -> str:
+    where = ", ".join(f"{k} {v}" for k, v in breach.labels)
+    return f"{breach.rule}: {breach.evidence.get('metric')} at {value}" + (
+        f" ({where})" if where else ""
+    )
+
+
+# -- customers ----------------------------------------------------------------------
+
+
+def _customers(impact: Impact) -> str:
+    if not impact.seen:
+        errors = impact.server_errors_per_min
+        rate = "error rate normal" if errors is not None else "no error rate read yet"
+        return f"Customers: no impact seen yet; {rate}."
+    parts: list[str] = []
+    if impact.health_failing:
+        parts.append(
+            "health check " + ", ".join(f"`{n}`" for n in impact.health_failing) + " failing"
+        )
+    if impact.server_errors_high and impact.server_errors_per_min is not None:
+        parts.append(f"{impact.server_errors_per_min:.0f} server errors/min")
+    if impact.uploads_failing and impact.upload_failure_rate is not None:
+        parts.append(f"{_rate(impact.upload_failure_rate)} of uploads failing")
+    who = (
+        "organizations "
+        + ", ".join(impact.organizations[:5])
+        + (f" and {len(impact.organizations) - 5} more" if len(impact.organizations) > 5 else "")
+        if impact.organizations
+        else "all traffic"
+    )
+    return f"Customers: {'; '.join(parts)}; affected: {who}."
+
+
+# -- done ---------------------------------------------------------------------------
+
+
+_OUTCOME = {
+    "succeeded": "it worked",
+    "failed": "it failed",
+    "refused": "refused",
+    "shadow": "not run (shadow mode)",
+}
+_PAST = {
+    "pm2_restart": "restarted PM2 app `{app}`",
+    "nginx_reload": "reloaded nginx",
+    "pause_jobs": "paused background jobs",
+    "rate_limit_uploads": "rate-limited uploads",
+    "clear_temp": "cleared old temp uploads",
+}
+
+
+def _done(facts: Facts) -> str:
+    if not facts.done:
+        return "Done: nothing yet."
+    steps = [_step(d) for d in facts.done[-2:]]
+    earlier = len(facts.done) - 2
+    prefix = f"{earlier} earlier step{'s' if earlier > 1 else ''}; " if earlier > 0 else ""
+    return f"Done: {prefix}{'; '.join(steps)}."
+
+
+def _step(done: Done) -> str:
+    if done.status in ("succeeded", "failed"):
+        try:
+            words = _PAST[done.action].format(**done.params)
+        except KeyError:
+            words = done.action.replace("_", " ")
+        result = _OUTCOME[done.status]
+        if done.status == "failed" and done.detail:
+            result += f" ({done.detail})"
+        return f"{words} at {_hhmm(done.at)}; {result}"
+    return f"asked to {action_words(done.action, done.params)} at {_hhmm(done.at)}: " + (
+        _OUTCOME.get(done.status, done.status) + (f" ({done.detail})" if done.detail else "")
+    )
+
+
+# -- now ------------------------------------------------------------------------------
+
+
+def _now(facts: Facts) -> str:
+    incident = facts.incident
+    flapping = (
+        f" Flapping: reopened {incident.flaps} time{'s' if incident.flaps > 1 else ''}"
+        + (f", clear hold now {_minutes(facts.clear_hold)}" if facts.clear_hold else "")
+        + "."
+        if incident.flaps
+        else ""
+    )
+    if incident.status is IncidentStatus.RESOLVED:
+        return (
+            f"Now: resolved at {_hhmm(incident.resolved_at)} ({_resolution(incident)}).{flapping}"
+        )
+    if facts.clearing_since is not None and facts.clear_hold is not None:
+        until = facts.clearing_since + facts.clear_hold
+        return (
+            f"Now: recovering since {_hhmm(facts.clearing_since)}; "
+            f"resolves at {_hhmm(until)} if it holds.{flapping}"
+        )
+    if incident.status is IncidentStatus.MONITORING and facts.monitor_until is not None:
+        left = facts.monitor_until - incident.updated_at
+        return (
+            f"Now: monitoring for {_minutes(left)} (until {_hhmm(facts.monitor_until)}).{flapping}"
+        )
+    if incident.status is IncidentStatus.STABILIZING:
+        return f"Now: stabilizing.{flapping}"
+    return f"Now: open, {incident.severity}; watching.{flapping}"
+
+
+_RESOLUTIONS = {
+    Resolution.RECOVERED: "recovered",
+    Resolution.STALE_RESOLVED: "stale: no news for a long time, not proof of recovery",
+    Resolution.VANISHED: "what it watched is no longer reported",
+    Resolution.MANUAL: "by a person",
+}
+
+
+def _resolution(incident: Incident) -> str:
+    said = incident.resolution or "resolved"
+    return _RESOLUTIONS.get(Resolution(said), said) if said in set(Resolution) else said
+
+
+def _minutes(delta: timedelta | None) -> str:
+    minutes = max(0, round((delta or timedelta(0)).total_seconds() / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _hhmm(at: datetime | None) -> str:
+    return at.strftime("%H:%M") if at else "?"

@@ -1,0 +1,55 @@
+"""What the agent keeps in memory about each incident it is working on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from calmopsd.model import Breach, Incident, Labels, SafeAction
+from calmopsd.respond.impact import Impact
+from calmopsd.respond.summary import Done, Facts
+
+SeriesKey = tuple[str, Labels]
+
+
+@dataclass
+class Tracked:
+    """One unresolved incident as the agent sees it.
+
+    ``series`` are the (rule, labels) series whose breach belongs to it; the
+    incident recovers when the last of them clears. The rest is what the
+    decision summary tells: what was done, what was held back and why, and
+    the one next step for a human.
+    """
+
+    incident: Incident
+    breach: Breach
+    resource: dict[str, str]
+    clear_hold: timedelta
+    series: set[SeriesKey] = field(default_factory=set)
+    cause: str | None = None
+    impact: Impact = field(default_factory=Impact)
+    current: Any = None
+    done: list[Done] = field(default_factory=list)
+    tried: set[SafeAction] = field(default_factory=set)
+    not_done: str | None = None
+    clearing_since: datetime | None = None
+    monitor_until: datetime | None = None
+    next_step: str | None = None
+    proposed: set[tuple[str, str | None, str]] = field(default_factory=set)
+
+    def facts(self) -> Facts:
+        return Facts(
+            incident=self.incident,
+            breach=self.breach,
+            impact=self.impact,
+            cause=self.cause,
+            current=self.current,
+            done=tuple(self.done),
+            not_done=self.not_done,
+            clearing_since=self.clearing_since,
+            clear_hold=self.clear_hold if (self.clearing_since or self.incident.flaps) else None,
+            monitor_until=self.monitor_until,
+            next_step=self.next_step,
+        )
