@@ -23,6 +23,9 @@ FORBIDDEN = {
     "config": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli"},
     "sense": {"record", "act", "respond", "serve", "daemon", "cli"},
     "detect": {"record", "act", "respond", "serve", "daemon", "cli", "sense"},
+    # respond *requests* actions through the Executor protocol; only act executes them.
+    "respond": {"act", "serve", "daemon", "cli", "sense"},
+    "act": {"respond", "detect", "sense", "serve", "daemon", "cli"},
     "model": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config"},
     "errors": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config"},
     "clock": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config"},

@@ -27,6 +27,7 @@ from calmopsd import log as logsetup
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config import Config
 from calmopsd.config.sensing import SensingConfig
+from calmopsd.daemon.responding import TICK_INTERVAL_S, TICK_JOB, Responding
 from calmopsd.daemon.sensing import SensingJobs
 from calmopsd.daemon.source import Source
 from calmopsd.errors import ConfigError
@@ -64,6 +65,7 @@ class Daemon:
         self.database: Database | None = None
         self.snapshots: SnapshotWriter | None = None
         self.sensing: SensingJobs | None = None
+        self.responding: Responding | None = None
         self._stopping = threading.Event()  # set first at stop: in-flight samples give up
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -100,8 +102,15 @@ class Daemon:
         self.database = database
         self.snapshots = SnapshotWriter(database)
         self.snapshots.start()
+        self.responding = Responding(database, self.clock)
         self.sensing = SensingJobs(
-            self.scheduler, database, self.snapshots, self.clock, self.planner, self._stopping
+            self.scheduler,
+            database,
+            self.snapshots,
+            self.clock,
+            self.planner,
+            self._stopping,
+            on_reading=self.responding.observe,
         )
         self._audit(
             "daemon.started",
@@ -111,6 +120,7 @@ class Daemon:
             pid=os.getpid(),
         )
         self._schedule_jobs()
+        self.responding.configure(self.config)
         self.scheduler.start()
         log.info(
             "daemon.ready",
@@ -183,6 +193,10 @@ class Daemon:
         self.config = config
         logsetup.configure(config.log.level, config.log.format)
         self._schedule_jobs()
+        if self.responding is not None:
+            # After the jobs: if they cannot take the config, the restore of the old
+            # one finds the agent unchanged and keeps its detector state.
+            self.responding.configure(config)
 
     def _schedule_jobs(self) -> None:
         """Add or replace every recurring job from the current config."""
@@ -202,6 +216,15 @@ class Daemon:
             hours=1,
             next_run_time=datetime.now(UTC),
         )
+        if self.responding is not None:
+            add(
+                self.responding.tick,
+                "interval",
+                id=TICK_JOB,
+                replace_existing=True,
+                seconds=TICK_INTERVAL_S,
+                next_run_time=datetime.now(UTC),
+            )
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         if watchdog_usec > 0:
             # Pinging from a scheduled job proves the scheduler itself is ticking.

@@ -1,7 +1,9 @@
 """The sampling jobs: one per sampler, one for the logs, and what they keep between rounds.
 
 Each job reads, keeps the reading as the latest, and hands it to the
-snapshot writer, so no job ever waits for the database. A reload re-plans the
+snapshot writer, so no job ever waits for the database to store it; then it
+passes the reading to the ``on_reading`` callback, if any (the incident
+agent, which does write, in the job's thread). A reload re-plans the
 jobs: a sampler whose config section did not change keeps its runner (and its
 memory: PM2 restart counts, disk history, a hung attempt it must not start
 twice); the log watcher is rebuilt from where the old one stood.
@@ -45,6 +47,7 @@ class SensingJobs:
         clock: Clock,
         planner: Callable[[SensingConfig, Clock], list[Planned]],
         stopping: threading.Event,
+        on_reading: Callable[[Reading], None] | None = None,
     ):
         self.scheduler = scheduler
         self.database = database
@@ -52,6 +55,7 @@ class SensingJobs:
         self.clock = clock
         self.planner = planner
         self.stopping = stopping  # set at stop: in-flight samples give up
+        self.on_reading = on_reading  # called with every reading once stored and queued
         self.latest: dict[str, Reading] = {}
         self.runners: dict[str, tuple[object, SamplerRunner]] = {}  # name → (its config, runner)
         self.logs: LogWatcher | None = None
@@ -116,8 +120,7 @@ class SensingJobs:
             reading = watcher.poll()
             save_log_state(self.database, watcher.state())
             self._follow_logs_config()  # a reload that arrived during the round
-        self.latest[reading.sampler] = reading
-        self.snapshots.submit(reading)
+        self._publish(reading)  # outside the lock: a reload must not wait for the agent
 
     def _schedule_samplers(self, config: Config) -> None:
         """One job per enabled sampler, each on its own interval, starting now; a changed
@@ -150,11 +153,17 @@ class SensingJobs:
         self.runners = runners
 
     def take_reading(self, runner: SamplerRunner) -> Reading:
-        """One scheduled round of one sampler: read, keep the latest, queue the snapshot."""
+        """One scheduled round of one sampler: read, keep the latest, queue it, pass it on."""
         reading = runner.take()
+        self._publish(reading)
+        return reading
+
+    def _publish(self, reading: Reading) -> None:
+        """Keep ``reading`` as the latest, queue its snapshot, then pass it on."""
         self.latest[reading.sampler] = reading
         self.snapshots.submit(reading)
-        return reading
+        if self.on_reading is not None:
+            self.on_reading(reading)
 
     def _disk_history(self, window_s: float) -> list[tuple[str, datetime, int]]:
         """Stored disk readings within the fill-rate window, so a restart keeps the rate."""

@@ -58,6 +58,11 @@ class Detector:
         series = self.series.get((rule, labels))
         return series.state.state if series else State.OK
 
+    def last_seen(self, rule: str, labels: Labels) -> datetime | None:
+        """When a reading last showed this series (None: never, or forgotten)."""
+        series = self.series.get((rule, labels))
+        return series.state.last_seen if series else None
+
     def hold_clear(self, rule: str, labels: Labels, clear_for: timedelta) -> None:
         """Make this firing series hold its clear condition for ``clear_for`` before it clears.
 

@@ -242,6 +242,7 @@ class Agent:
 
     def _escalate(self, tracked: Tracked, t: Transition) -> None:
         if t.breach is not None and _rank(t.breach.severity) > _rank(tracked.incident.severity):
+            tracked.breach = t.breach  # the summary's figure is now the critical one
             reason = f"{t.rule} passed its critical threshold"
             self._set_severity(tracked, t.breach.severity, t.at, reason)
             self.refresh(tracked, t.at)
@@ -326,12 +327,18 @@ class Agent:
             tracked.incident = stored
 
     def _resolve_stale(self, now: datetime) -> None:
-        """No new breach for ``stale_after`` and nothing still firing: stale_resolved."""
+        """No news of the problem for ``stale_after``: stale_resolved, not proof of recovery.
+
+        News is a breach, or a reading that still shows one of its series in
+        breach; a sampler that fell silent leaves its series firing with no news.
+        """
         cutoff = now - self.settings.stale_after
         for incident in list_incidents(self.database, self.scope, unresolved=True):
             tracked = self.tracked.get(incident.id)
             if tracked is not None and any(
-                self.detector.state(*k) in (State.FIRING, State.CLEARING) for k in tracked.series
+                self.detector.state(*k) in (State.FIRING, State.CLEARING)
+                and (self.detector.last_seen(*k) or cutoff) > cutoff
+                for k in tracked.series
             ):
                 continue
             if (incident.last_breach_at or incident.opened_at) > cutoff:

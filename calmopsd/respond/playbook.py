@@ -112,7 +112,8 @@ def choose(
 ) -> Step | Hold:
     """The first listed, fitting, untried action; else why there is none."""
     if not actions and situation.incident_type is IncidentType.DEPLOY:
-        return Hold(HoldReason.DEPLOY_WINDOW, "no restarting around a bad deploy")
+        app = f"`{situation.deployed}`" if situation.deployed else "an app"
+        return Hold(HoldReason.DEPLOY_WINDOW, f"{app} was just deployed")
     if not actions:
         return Hold(
             HoldReason.PLAYBOOK_EMPTY, f"nothing is automatic for {situation.incident_type}"

@@ -22,7 +22,7 @@ from calmopsd.respond.playbook import Hold, HoldReason, Step
 class Proposal:
     kind: str  # "manual" or "safe_action"
     rationale: str
-    next_step: str  # the summary's "Next:" line
+    next_step: str  # the summary's "Next:" line, without its full stop
     action: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     preconditions: dict[str, Any] = field(default_factory=dict)
@@ -38,30 +38,30 @@ _MANUAL: dict[IncidentType, Callable[[dict[str, str]], tuple[str, str]]] = {
         f"Raise `{r['app']}`'s max_memory_restart, or look for a memory leak in it."
         if "app" in r
         else "Find what holds the host's memory; calmopsd has no app to restart for it.",
-        f"approve raising `{r['app']}`'s max_memory_restart, or dismiss."
+        f"approve raising `{r['app']}`'s max_memory_restart, or dismiss"
         if "app" in r
-        else "find what holds the memory (top processes are in the evidence).",
+        else "find what holds the memory (top processes are in the evidence)",
     ),
     IncidentType.DISK: lambda r: (
         f"Grow the disk behind {r.get('mount', '/')} or move data off it; "
         "calmopsd never deletes data.",
-        f"grow the disk behind {r.get('mount', '/')} or move data off it.",
+        f"grow the disk behind {r.get('mount', '/')} or move data off it",
     ),
     IncidentType.UPLOAD: lambda r: (
         "Check the upload path (limits, storage backend); uploads still fail.",
-        "check why uploads fail (limits, storage backend).",
+        "check why uploads fail (limits, storage backend)",
     ),
     IncidentType.DEPENDENCY: lambda r: (
         f"Check {_named('dependency', r.get('probe'))}; calmopsd cannot repair a dependency.",
-        f"check {_named('dependency', r.get('probe'))}.",
+        f"check {_named('dependency', r.get('probe'))}",
     ),
     IncidentType.NETWORK: lambda r: (
         "Check nginx and the path between nginx and the apps.",
-        "check nginx and the path between nginx and the apps.",
+        "check nginx and the path between nginx and the apps",
     ),
     IncidentType.DEPLOY: lambda r: (
         "Roll back the latest deploy; errors began inside its deploy window.",
-        "decide whether to roll back the latest deploy, or dismiss.",
+        "decide whether to roll back the latest deploy, or dismiss",
     ),
 }
 
@@ -107,7 +107,7 @@ def propose(
         return Proposal(
             "safe_action",
             f"{words.capitalize()} again: calmopsd's own budget for it is spent.",
-            f"approve: {words}, or dismiss.",
+            f"approve: {words}, or dismiss",
             refused.action,
             refused.params,
             firing,
@@ -118,7 +118,7 @@ def propose(
             "manual",
             f"{words.capitalize()} by hand: calmopsd only records what it would do "
             "until its executor is enabled.",
-            f"{words} by hand if it does not recover.",
+            f"{words} by hand if it does not recover",
             preconditions=firing,
         )
     if incident.type is IncidentType.DEPLOY:
@@ -127,7 +127,7 @@ def propose(
             "manual",
             f"Roll back {app}: server errors began inside its deploy window; "
             "calmopsd does not restart around a bad deploy.",
-            f"decide whether to roll back {app}, or dismiss.",
+            f"decide whether to roll back {app}, or dismiss",
             preconditions={"unresolved": True},
         )
     advice = incident.type is IncidentType.MEMORY and stabilized and "app" in resource

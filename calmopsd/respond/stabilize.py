@@ -17,9 +17,16 @@ import structlog
 from calmopsd.config.incidents import PlaybookConfig
 from calmopsd.detect import State
 from calmopsd.detect.classify import UNREACHABLE
-from calmopsd.model import ActionOutcome, ActionRequest, Executor, IncidentStatus, SafeAction
+from calmopsd.model import (
+    ActionOutcome,
+    ActionRequest,
+    Executor,
+    IncidentStatus,
+    RecommendationStatus,
+    SafeAction,
+)
 from calmopsd.record.incidents import add_action
-from calmopsd.record.recommendations import add_recommendation
+from calmopsd.record.recommendations import add_recommendation, list_recommendations
 from calmopsd.respond.playbook import Hold, HoldReason, Situation, Step, choose
 from calmopsd.respond.recommend import Proposal, action_words, propose
 from calmopsd.respond.summary import Done
@@ -120,13 +127,10 @@ class Stabilizer:
             agent.move(tracked, IncidentStatus.MONITORING, at)
             tracked.monitor_until = at + agent.settings.monitor_for
             tracked.not_done = None
-            self._ask(
-                tracked,
-                propose(
-                    tracked.incident, tracked.resource, sorted(tracked.series), stabilized=True
-                ),
-                at,
-            )
+            # The restarted app is the one whose limit a person may want to raise.
+            resource = {**tracked.resource, **{k: v for k, v in step.params.items() if k == "app"}}
+            proposal = propose(tracked.incident, resource, sorted(tracked.series), stabilized=True)
+            self._ask(tracked, proposal, at)
         else:
             agent.move(tracked, IncidentStatus.OPEN, at)
             self._after_no(tracked, step, outcome, at)
@@ -175,6 +179,15 @@ class Stabilizer:
             return
         tracked.proposed.add(proposal.key)
         agent = self.agent
+        same = [  # the same advice still open from before a reopen: point at it again
+            r.id
+            for r in list_recommendations(agent.database, agent.scope, tracked.incident.id)
+            if r.status is RecommendationStatus.PROPOSED
+            and (r.kind, r.action, r.rationale) == proposal.key
+        ]
+        if same:
+            tracked.next_step = f"{proposal.next_step} (recommendation #{same[0]})."
+            return
         recommendation_id = add_recommendation(
             agent.database,
             agent.scope,
@@ -189,7 +202,7 @@ class Stabilizer:
             evidence=tracked.incident.evidence,
             preconditions=proposal.preconditions,
         )
-        tracked.next_step = f"{proposal.next_step} (recommendation #{recommendation_id})"
+        tracked.next_step = f"{proposal.next_step} (recommendation #{recommendation_id})."
         log.info(
             "recommendation.proposed",
             incident_id=tracked.incident.id,

@@ -103,7 +103,7 @@ _THRESHOLDS: dict[str, Callable[[Any], str]] = {
 
 def _what(facts: Facts) -> str:
     breach, labels = facts.breach, dict(facts.breach.labels)
-    value = breach.value if facts.current is None else facts.current
+    value = breach.value
     scope = f" for organization {labels['organization']}" if "organization" in labels else ""
     say = _HEADLINES.get(breach.rule)
     if say is not None and isinstance(value, int | float | str):
@@ -174,12 +174,32 @@ _PAST = {
 
 
 def _done(facts: Facts) -> str:
-    if not facts.done:
-        return "Done: nothing yet."
-    steps = [_step(d) for d in facts.done[-2:]]
-    earlier = len(facts.done) - 2
+    ran = [d for d in facts.done if d.status in ("succeeded", "failed")]
+    if not ran:
+        return "Done: nothing yet."  # refusals and shadow runs are told under "Not done"
+    steps = [_step(d) for d in ran[-2:]]
+    if ran[-1].status == "succeeded" and (now := _now_value(facts)) is not None:
+        steps[-1] += f"; {now}"
+    earlier = len(ran) - 2
     prefix = f"{earlier} earlier step{'s' if earlier > 1 else ''}; " if earlier > 0 else ""
     return f"Done: {prefix}{'; '.join(steps)}."
+
+
+_NOW_VALUE: dict[str, Callable[[Any], str]] = {
+    "memory_used": lambda v: f"memory now {_pct(v)}",
+    "disk_used": lambda v: f"disk now {_pct(v)} full",
+    "server_errors": lambda v: f"errors now {v:.0f}/min",
+    "upload_failures": lambda v: f"upload failures now {_rate(v)}",
+}
+
+
+def _now_value(facts: Facts) -> str | None:
+    """The breached figure as last read, once it moved since the breach."""
+    say = _NOW_VALUE.get(facts.breach.rule)
+    value = facts.current
+    if say is None or not isinstance(value, int | float) or value == facts.breach.value:
+        return None
+    return say(value)
 
 
 def _step(done: Done) -> str:

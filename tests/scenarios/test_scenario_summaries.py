@@ -1,0 +1,110 @@
+"""Decision summaries, line by line, for whole scenarios (times are the manual clock's, UTC)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from support.scenario import Scenario, disk, logs, memory, pm2
+
+from calmopsd.act import ShadowExecutor
+from calmopsd.record.database import Database, database_path
+from calmopsd.respond.summary import MAX_LINES
+
+MIN = timedelta(minutes=1)
+
+
+def lines(s: Scenario) -> list[str]:
+    text = s.only().summary
+    assert len(text.splitlines()) <= MAX_LINES
+    return text.splitlines()
+
+
+def test_a_memory_leak_restarted_then_recovering_then_resolved(database: Database) -> None:
+    s = Scenario(database)
+    s.feed("logs", logs(errors_per_min=0))
+    s.feed("pm2", pm2(api={"memory_bytes": 900 << 20}, worker={"memory_bytes": 100 << 20}))
+    s.feed("memory", memory(93), times=3)
+    assert lines(s) == [
+        "Memory at 93 % on the host since 14:00 (threshold 85 %).",
+        "Customers: no impact seen yet; error rate normal.",
+        "Done: restarted PM2 app `api` at 14:01; it worked.",
+        "Now: monitoring for 10 minutes (until 14:11).",
+        "Next: approve raising `api`'s max_memory_restart, or dismiss (recommendation #1).",
+    ]
+    s.feed("memory", memory(61), every=MIN, times=3)
+    assert lines(s)[2:4] == [
+        "Done: restarted PM2 app `api` at 14:01; it worked; memory now 61 %.",
+        "Now: recovering since 14:01; resolves at 14:16 if it holds.",
+    ]
+    s.feed("memory", memory(61), every=MIN, times=14)
+    assert lines(s)[3:] == ["Now: resolved at 14:16 (recovered).", "Next: none."]
+
+
+def test_a_bad_deploy_says_why_it_did_not_restart_and_asks_for_a_rollback(
+    database: Database,
+) -> None:
+    s = Scenario(database)
+    s.feed("pm2", pm2(api={"deploy": {"from": "1.4.0", "to": "1.5.0"}}))
+    s.wait(2 * MIN)
+    s.feed("logs", logs(errors_per_min=42, organizations=[("acme", 30), ("globex", 12)]), times=3)
+    assert lines(s) == [
+        "Server errors at 42 per minute since 14:02 (threshold 10/min).",
+        "Why deploy: began 2 min after a deploy of api.",
+        "Customers: 42 server errors/min; affected: organizations acme, globex.",
+        "Done: nothing yet.",
+        "Not done: no restart during a deploy window (`api` was just deployed); "
+        "a rollback is for a human to decide.",
+        "Now: open, warning; watching.",
+        "Next: decide whether to roll back `api`, or dismiss (recommendation #1).",
+    ]
+
+
+def test_a_filling_disk_in_shadow_mode_escalates_and_asks_a_human(database: Database) -> None:
+    s = Scenario(database, executor=ShadowExecutor())  # type: ignore[arg-type]
+    s.feed("logs", logs(errors_per_min=0))
+    s.feed("disk", disk(86), times=3)
+    first = lines(s)
+    assert first == [
+        "Disk / at 86 % full since 14:00 (threshold 80 %).",
+        "Customers: no impact seen yet; error rate normal.",
+        "Done: nothing yet.",
+        "Not done: would clear old temp uploads; shadow mode, the executor is not enabled.",
+        "Now: open, warning; watching.",
+        "Next: clear old temp uploads by hand if it does not recover (recommendation #1).",
+    ]
+    s.feed("disk", disk(96), times=3)
+    second = lines(s)
+    assert [i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b] == [0, 4]
+    assert second[0] == "Disk / at 96 % full since 14:00 (threshold 80 %)."
+    assert second[4] == "Now: open, critical; watching."
+
+
+def test_a_flapping_incident_says_so_and_how_long_the_clear_must_hold(database: Database) -> None:
+    s = Scenario(database)
+    for _ in range(2):
+        s.feed("memory", memory(90), times=3)
+        s.feed("memory", memory(60), every=MIN, times=30)
+    s.feed("memory", memory(90), times=3)
+    s.feed("memory", memory(60), every=MIN, times=3)
+    assert lines(s)[3:] == [
+        "Not done: no safe action fits (no PM2 app to restart).",
+        "Now: recovering since 15:02; resolves at 15:36 if it holds. "
+        "Flapping: reopened 2 times, clear hold now 34 minutes.",
+        "Next: find what holds the memory (top processes are in the evidence) (recommendation #1).",
+    ]
+    assert len(s.recommendations(s.only().id)) == 1  # the same advice is not repeated
+
+
+def test_the_same_facts_give_the_same_text(tmp_path: Path) -> None:
+    texts = []
+    for run in range(2):
+        database = Database.open(database_path(tmp_path / f"run{run}"))
+        s = Scenario(database)
+        s.feed("pm2", pm2(api={}))
+        s.feed("memory", memory(90), times=3)
+        s.feed("memory", memory(60), every=MIN, times=5)
+        texts.append(s.only().summary)
+        database.close()
+    assert texts[0] == texts[1]
+    assert len(texts[0].splitlines()) == 5

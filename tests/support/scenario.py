@@ -1,0 +1,169 @@
+"""A scenario builder: readings on a manual timeline through the real agent and a real store.
+
+Time moves only when a test says so; nothing sleeps. ``ScriptedExecutor`` stands
+in for the sandboxed executor (issue 6 builds the real one): it records each
+request and answers with the outcome the test scripted for that action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from calmopsd.config import Config
+from calmopsd.model import (
+    ActionOutcome,
+    ActionRequest,
+    AuditEvent,
+    Incident,
+    Reading,
+    Recommendation,
+)
+from calmopsd.record.audit import list_events
+from calmopsd.record.database import Database
+from calmopsd.record.incidents import get_incident, list_children, list_incidents
+from calmopsd.record.recommendations import list_recommendations
+from calmopsd.record.scope import Scope
+from calmopsd.respond.agent import Agent
+from calmopsd.respond.impact import ImpactLevels
+
+T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+EVERY = timedelta(seconds=15)
+PLATFORM = Scope.platform()
+
+
+class ScriptedExecutor:
+    """Answers each action with its scripted status (default: succeeded)."""
+
+    def __init__(self, **outcomes: str) -> None:
+        self.outcomes = outcomes
+        self.requests: list[ActionRequest] = []
+
+    def request(self, request: ActionRequest, now: datetime) -> ActionOutcome:
+        self.requests.append(request)
+        status = self.outcomes.get(request.action.value, "succeeded")
+        detail = {"failed": "exit 1", "refused": "budget spent: 3 per hour"}.get(status, "")
+        return ActionOutcome(status, detail)
+
+
+class Scenario:
+    def __init__(
+        self,
+        database: Database,
+        config: Config | None = None,
+        executor: ScriptedExecutor | None = None,
+        start: datetime = T0,
+    ) -> None:
+        self.config = config or Config()
+        self.database = database
+        self.executor = executor or ScriptedExecutor()
+        self.now = start
+        self.agent = Agent(
+            database,
+            rules=self.config.detection_rules(),
+            incidents=self.config.incidents,
+            playbook=self.config.playbook,
+            executor=self.executor,
+            levels=ImpactLevels(10, 0.1),
+        )
+
+    # -- time and readings ------------------------------------------------------
+
+    def feed(
+        self, sampler: str, values: dict[str, Any], times: int = 1, every: timedelta = EVERY
+    ) -> None:
+        """``times`` readings of ``values``, ``every`` apart; the agent ticks after each."""
+        for _ in range(times):
+            self.agent.observe(Reading(sampler, self.now, True, 1.0, values))
+            self.agent.tick(self.now)
+            self.now += every
+
+    def wait(self, delta: timedelta) -> None:
+        self.now += delta
+        self.agent.tick(self.now)
+
+    def at(self, hhmm: str) -> datetime:
+        hour, minute = map(int, hhmm.split(":"))
+        return self.now.replace(hour=hour, minute=minute, second=0)
+
+    # -- what the store holds ------------------------------------------------------
+
+    def incidents(self) -> list[Incident]:
+        return sorted(list_incidents(self.database, PLATFORM), key=lambda i: i.id)
+
+    def only(self) -> Incident:
+        found = self.incidents()
+        assert len(found) == 1, found
+        return found[0]
+
+    def get(self, incident_id: int) -> Incident:
+        incident = get_incident(self.database, PLATFORM, incident_id)
+        assert incident is not None
+        return incident
+
+    def events(self, incident_id: int | None = None) -> list[AuditEvent]:
+        return list_events(self.database, PLATFORM, incident_id=incident_id)
+
+    def kinds(self, incident_id: int) -> list[str]:
+        return [e.kind for e in self.events(incident_id)]
+
+    def recommendations(self, incident_id: int) -> list[Recommendation]:
+        return list_recommendations(self.database, PLATFORM, incident_id)
+
+    def actions(self, incident_id: int) -> list[dict[str, Any]]:
+        return list_children(self.database, PLATFORM, "incident_actions", incident_id)
+
+
+# -- readings as the samplers write them ----------------------------------------------
+
+
+def memory(used_percent: float) -> dict[str, Any]:
+    return {"used_percent": used_percent, "available_bytes": 1 << 30, "top_processes": []}
+
+
+def disk(
+    used_percent: float, hours_until_full: float | None = None, mount: str = "/"
+) -> dict[str, Any]:
+    return {"mounts": {mount: {"used_percent": used_percent, "hours_until_full": hours_until_full}}}
+
+
+def pm2(**apps: dict[str, Any]) -> dict[str, Any]:
+    full = {
+        name: {"status": "online", "memory_bytes": 100 << 20, "restart_increase": 0, **app}
+        for name, app in apps.items()
+    }
+    return {"state": "ok", "apps": full}
+
+
+def http(**checks: bool | str) -> dict[str, Any]:
+    """``web=True`` is up; ``web="connection_refused"`` is down with that failure."""
+    return {
+        "checks": {
+            name: {"up": True} if state is True else {"up": False, "failure": state}
+            for name, state in checks.items()
+        }
+    }
+
+
+def probes(**up: bool) -> dict[str, Any]:
+    return {"probes": {name: {"up": state} for name, state in up.items()}}
+
+
+def logs(
+    errors_per_min: float = 0,
+    uploads: int = 0,
+    upload_failures: int = 0,
+    organizations: Iterable[tuple[str, float]] = (),
+) -> dict[str, Any]:
+    rate = upload_failures / uploads if uploads else None
+
+    def window(errors: float) -> dict[str, Any]:
+        return {"1m": {"server_errors_per_min": errors, "requests_per_min": 100},
+                "5m": {"uploads": uploads, "upload_failures": upload_failures,
+                       "upload_failure_rate": rate, "server_errors_per_min": errors}}  # fmt: skip
+
+    return {
+        "platform": window(errors_per_min),
+        "organizations": {org: window(errors) for org, errors in organizations},
+    }
