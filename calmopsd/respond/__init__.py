@@ -9,6 +9,7 @@
     approvals.py     approve (re-checked, executes at most once) and reject
     summary.py       the calm decision summary, at most 8 lines
     tracked.py       what the agent keeps about each incident it works on
+    housekeeping.py  on the clock alone: stale incidents, expired recommendations
     agent.py         Agent: observe(reading) and tick(now) tie them together
 
 The agent requests actions through the :class:`~calmopsd.model.Executor`

@@ -31,7 +31,6 @@ from calmopsd.model import (
     Incident,
     IncidentStatus,
     Reading,
-    RecommendationStatus,
     Resolution,
     Severity,
 )
@@ -41,13 +40,12 @@ from calmopsd.record.incidents import (
     change_status,
     find_by_fingerprint,
     get_incident,
-    list_incidents,
     open_incident,
     reopen_incident,
     update_incident,
 )
-from calmopsd.record.recommendations import decide_recommendation, due_to_expire
 from calmopsd.record.scope import Scope
+from calmopsd.respond.housekeeping import expire_recommendations, resolve_stale
 from calmopsd.respond.impact import ImpactLevels, assess
 from calmopsd.respond.lifecycle import check_transition
 from calmopsd.respond.problem import Problem, problem_of
@@ -315,8 +313,8 @@ class Agent:
             self._re_sync(tracked, now)
             if tracked.incident.id in self.tracked:
                 self.stabilizer.check_monitoring(tracked, now)
-        self._resolve_stale(now)
-        self._expire(now)
+        resolve_stale(self, now)
+        expire_recommendations(self, now)
 
     def _re_sync(self, tracked: Tracked, now: datetime) -> None:
         """A person may have changed the incident (API, CLI): follow the store."""
@@ -325,65 +323,6 @@ class Agent:
             del self.tracked[tracked.incident.id]
         else:
             tracked.incident = stored
-
-    def _resolve_stale(self, now: datetime) -> None:
-        """No news of the problem for ``stale_after``: stale_resolved, not proof of recovery.
-
-        News is a breach, or a reading that still shows one of its series in
-        breach; a sampler that fell silent leaves its series firing with no news.
-        """
-        cutoff = now - self.settings.stale_after
-        for incident in list_incidents(self.database, self.scope, unresolved=True):
-            tracked = self.tracked.get(incident.id)
-            if tracked is not None and any(
-                self.detector.state(*k) in (State.FIRING, State.CLEARING)
-                and (self.detector.last_seen(*k) or cutoff) > cutoff
-                for k in tracked.series
-            ):
-                continue
-            if (incident.last_breach_at or incident.opened_at) > cutoff:
-                continue
-            if tracked is not None:
-                self.resolve(tracked, Resolution.STALE_RESOLVED, now)
-            else:
-                self._resolve_untracked(incident, now)
-
-    def _resolve_untracked(self, incident: Incident, now: datetime) -> None:
-        check_transition(incident.status, IncidentStatus.RESOLVED)
-        change_status(
-            self.database,
-            self.scope,
-            incident.id,
-            expected=incident.status,
-            new=IncidentStatus.RESOLVED,
-            at=now,
-            actor=ACTOR,
-            resolution=Resolution.STALE_RESOLVED,
-        )
-        log.info(
-            "incident.status_changed",
-            incident_id=incident.id,
-            organization_id=incident.organization_id,
-            status=IncidentStatus.RESOLVED,
-            resolution=Resolution.STALE_RESOLVED,
-        )
-
-    def _expire(self, now: datetime) -> None:
-        for recommendation in due_to_expire(self.database, self.scope, now):
-            expired = decide_recommendation(
-                self.database,
-                self.scope,
-                recommendation.id,
-                expected=RecommendationStatus.PROPOSED,
-                new=RecommendationStatus.EXPIRED,
-                at=now,
-                actor=ACTOR,
-                note="nobody approved or rejected it in time",
-            )
-            tracked = self.tracked.get(recommendation.incident_id)
-            if expired and tracked is not None:
-                tracked.next_step = None
-                self.refresh(tracked, now)
 
     # -- shared -------------------------------------------------------------------
 

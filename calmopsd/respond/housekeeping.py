@@ -1,0 +1,83 @@
+"""What the agent does on the clock alone: stale incidents and expired recommendations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import structlog
+
+from calmopsd.detect import State
+from calmopsd.model import Incident, IncidentStatus, RecommendationStatus, Resolution
+from calmopsd.record.incidents import change_status, list_incidents
+from calmopsd.record.recommendations import decide_recommendation, due_to_expire
+from calmopsd.respond.lifecycle import check_transition
+
+if TYPE_CHECKING:
+    from calmopsd.respond.agent import Agent
+
+log = structlog.get_logger("calmopsd.agent")
+
+ACTOR = "calmopsd"
+
+
+def resolve_stale(agent: Agent, now: datetime) -> None:
+    """No news of the problem for ``stale_after``: stale_resolved, not proof of recovery.
+
+    News is a breach, or a reading that still shows one of its series in
+    breach; a sampler that fell silent leaves its series firing with no news.
+    """
+    cutoff = now - agent.settings.stale_after
+    for incident in list_incidents(agent.database, agent.scope, unresolved=True):
+        tracked = agent.tracked.get(incident.id)
+        if tracked is not None and any(
+            agent.detector.state(*k) in (State.FIRING, State.CLEARING)
+            and (agent.detector.last_seen(*k) or cutoff) > cutoff
+            for k in tracked.series
+        ):
+            continue
+        if (incident.last_breach_at or incident.opened_at) > cutoff:
+            continue
+        if tracked is not None:
+            agent.resolve(tracked, Resolution.STALE_RESOLVED, now)
+        else:
+            _resolve_untracked(agent, incident, now)
+
+
+def _resolve_untracked(agent: Agent, incident: Incident, now: datetime) -> None:
+    check_transition(incident.status, IncidentStatus.RESOLVED)
+    change_status(
+        agent.database,
+        agent.scope,
+        incident.id,
+        expected=incident.status,
+        new=IncidentStatus.RESOLVED,
+        at=now,
+        actor=ACTOR,
+        resolution=Resolution.STALE_RESOLVED,
+    )
+    log.info(
+        "incident.status_changed",
+        incident_id=incident.id,
+        organization_id=incident.organization_id,
+        status=IncidentStatus.RESOLVED,
+        resolution=Resolution.STALE_RESOLVED,
+    )
+
+
+def expire_recommendations(agent: Agent, now: datetime) -> None:
+    for recommendation in due_to_expire(agent.database, agent.scope, now):
+        expired = decide_recommendation(
+            agent.database,
+            agent.scope,
+            recommendation.id,
+            expected=RecommendationStatus.PROPOSED,
+            new=RecommendationStatus.EXPIRED,
+            at=now,
+            actor=ACTOR,
+            note="nobody approved or rejected it in time",
+        )
+        tracked = agent.tracked.get(recommendation.incident_id)
+        if expired and tracked is not None:
+            tracked.next_step = None
+            agent.refresh(tracked, now)
