@@ -109,6 +109,13 @@ class Stabilizer:
             action=step.action,
             params=step.params,
         )
+        # Recorded before the executor runs, so the request shows even if the action hangs.
+        agent.event(
+            "action.requested",
+            at,
+            {"action": step.action, "params": step.params, "reason": step.reason},
+            incident.id,
+        )
         outcome = self.executor.request(request, at)
         tracked.tried.add(step.action)
         tracked.done.append(Done(step.action, step.params, at, outcome.status, outcome.detail))
