@@ -34,6 +34,10 @@ class IncidentStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+AGENT = "calmopsd"
+"""The actor name of everything calmopsd itself decides, in the audit log."""
+
+
 class Resolution(StrEnum):
     """How an incident ended; ``stale_resolved`` is not proof of recovery and is counted apart."""
 
@@ -88,22 +92,31 @@ class ActionRequest:
     reason: str
 
 
+class OutcomeStatus(StrEnum):
+    """What came of an action request."""
+
+    SUCCEEDED = "succeeded"  # ran, and its verification held
+    FAILED = "failed"  # ran (or tried to) and did not work, or could not be verified
+    REFUSED = "refused"  # a check said no (budget, cooldown, allowlist, kill switch): nothing ran
+    SHADOW = "shadow"  # shadow mode: recorded what would have run
+    DRY_RUN = "dry_run"  # went through every check, recorded the exact commands, ran nothing
+
+    @property
+    def ran(self) -> bool:
+        return self in (OutcomeStatus.SUCCEEDED, OutcomeStatus.FAILED)
+
+
 @dataclass(frozen=True)
 class ActionOutcome:
-    """What the executor did with a request.
+    """What the executor did with a request, in one plain sentence (``detail``)."""
 
-    ``status`` is ``succeeded`` (ran, and its verification held), ``failed``
-    (ran, or tried to, and it did not work), ``refused`` (a budget, cooldown or
-    allowlist said no: nothing ran) or ``shadow`` (recorded what would have run).
-    """
-
-    status: str
+    status: OutcomeStatus
     detail: str
     action_id: int | None = None
 
     @property
     def worked(self) -> bool:
-        return self.status == "succeeded"
+        return self.status is OutcomeStatus.SUCCEEDED
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import structlog
 
-from calmopsd.model import ActionOutcome, ActionRequest, SafeAction
+from calmopsd.model import ActionOutcome, ActionRequest, OutcomeStatus, SafeAction
 
 log = structlog.get_logger("calmopsd.act")
 
@@ -17,7 +17,9 @@ class ShadowExecutor:
     def request(self, request: ActionRequest, now: datetime) -> ActionOutcome:
         if request.action not in set(SafeAction):
             log.warning("action.refused", incident_id=request.incident_id, action=request.action)
-            return ActionOutcome("refused", f"{request.action!r} is not one of the safe actions")
+            return ActionOutcome(
+                OutcomeStatus.REFUSED, f"{request.action!r} is not one of the safe actions"
+            )
         log.info(
             "action.shadowed",
             incident_id=request.incident_id,
@@ -25,4 +27,4 @@ class ShadowExecutor:
             action=request.action,
             params=request.params,
         )
-        return ActionOutcome("shadow", "shadow mode: the executor is not enabled yet")
+        return ActionOutcome(OutcomeStatus.SHADOW, "shadow mode: the executor is not enabled yet")

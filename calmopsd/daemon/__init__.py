@@ -2,7 +2,7 @@
 
 lifecycle.py  Daemon: start, signals (SIGTERM/SIGINT stop, SIGHUP reload), stop, audit
 sensing.py    SensingJobs: the sampling and log jobs, and what they keep between rounds
-responding.py Responding: the incident agent behind a lock, fed every reading and the time
+responding.py Responder: the incident agent behind a lock, fed every reading and the time
 source.py     Source: where the config comes from, and the state-dir override
 """
 

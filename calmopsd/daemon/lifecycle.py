@@ -27,7 +27,7 @@ from calmopsd import log as logsetup
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config import Config
 from calmopsd.config.sensing import SensingConfig
-from calmopsd.daemon.responding import TICK_INTERVAL_S, TICK_JOB, Responding
+from calmopsd.daemon.responding import TICK_INTERVAL_S, TICK_JOB, Responder
 from calmopsd.daemon.sensing import SensingJobs
 from calmopsd.daemon.source import Source
 from calmopsd.errors import ConfigError
@@ -65,7 +65,7 @@ class Daemon:
         self.database: Database | None = None
         self.snapshots: SnapshotWriter | None = None
         self.sensing: SensingJobs | None = None
-        self.responding: Responding | None = None
+        self.responding: Responder | None = None
         self._stopping = threading.Event()  # set first at stop: in-flight samples give up
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -102,7 +102,7 @@ class Daemon:
         self.database = database
         self.snapshots = SnapshotWriter(database)
         self.snapshots.start()
-        self.responding = Responding(database, self.clock)
+        self.responding = Responder(database, self.clock)
         self.sensing = SensingJobs(
             self.scheduler,
             database,

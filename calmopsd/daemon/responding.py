@@ -20,7 +20,9 @@ from calmopsd.clock import Clock
 from calmopsd.config import Config
 from calmopsd.model import Reading
 from calmopsd.record.database import Database
+from calmopsd.record.scope import Scope
 from calmopsd.respond.agent import Agent
+from calmopsd.respond.approvals import Decision, approve
 from calmopsd.respond.impact import ImpactLevels
 
 log = structlog.get_logger("calmopsd.daemon")
@@ -29,7 +31,7 @@ TICK_JOB = "respond.tick"
 TICK_INTERVAL_S = 30
 
 
-class Responding:
+class Responder:
     """Owns the daemon's :class:`Agent`; :meth:`observe` and :meth:`tick` never raise."""
 
     def __init__(self, database: Database, clock: Clock):
@@ -61,6 +63,10 @@ class Responding:
         )
         with self._lock:  # a job may be inside the old agent right now
             self.agent, self._built_from = agent, wanted
+            try:
+                agent.resume(self.clock.now())  # take over the incidents left unresolved
+            except Exception:  # an incident it cannot resume ends stale; the daemon goes on
+                log.exception("agent.failed", step="resume", sampler=None)
 
     def observe(self, reading: Reading) -> None:
         """Feed one reading to the agent; a failure is logged, never raised."""
@@ -71,6 +77,17 @@ class Responding:
                 self.agent.observe(reading)
             except Exception:  # a bug in the agent must not end the sampling job
                 log.exception("agent.failed", step="observe", sampler=reading.sampler)
+
+    def approve(self, scope: Scope, recommendation_id: int, actor: str) -> Decision:
+        """A person's approval, re-checked against the agent's current picture."""
+        with self._lock:
+            if self.agent is None:
+                return Decision("refused", "calmopsd is starting")
+            agent = self.agent
+            return approve(
+                self.database, scope, recommendation_id, actor=actor, at=self.clock.now(),
+                state_of=agent.series_state, run=agent.run_approved,
+            )  # fmt: skip
 
     def tick(self) -> None:
         """Let the agent act on time alone; a failure is logged, never raised."""

@@ -4,7 +4,7 @@ The rows are read top to bottom and the first whose test holds wins, so the
 order is the precedence: a host resource measured by its own sampler is that
 resource; a failing dependency explains the errors above it; a crash loop whose
 memory climbed before each restart is memory, even after a deploy; errors that
-began inside the deploy window are the deploy's; a health check that cannot
+(or a crash loop) that began inside the deploy window are the deploy's; a health check that cannot
 connect while PM2 says the app is online is the network in between. The last
 row falls back to the type the rule names.
 """
@@ -66,6 +66,14 @@ class Classification:
 
 
 def _in_deploy_window(e: Evidence) -> bool:
+    """Server errors or a crash loop that began inside the deploy window.
+
+    Only those: a health check, an upload rate or a probe failing right after a
+    deploy keeps its own (narrower) explanation.
+    """
+    errors = e.sampler == "logs" and e.rule_type is not IncidentType.UPLOAD
+    if not (errors or e.sampler == "pm2"):
+        return False
     return e.since_deploy is not None and timedelta(0) <= e.since_deploy <= e.deploy_window
 
 

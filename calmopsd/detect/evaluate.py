@@ -19,7 +19,7 @@ from calmopsd.config.rules import RuleConfig
 from calmopsd.detect.breach import Transition
 from calmopsd.detect.series import lookup, select
 from calmopsd.detect.state import Reason, SeriesState, State, step
-from calmopsd.model import Breach, Labels, Reading
+from calmopsd.model import Breach, Labels, Reading, Severity
 
 FORGET_AFTER = timedelta(hours=1)
 FIRED = frozenset({State.FIRING, State.CLEARING})
@@ -63,6 +63,31 @@ class Detector:
         series = self.series.get((rule, labels))
         return series.state.last_seen if series else None
 
+    def any_fired(self, rules: set[str]) -> bool:
+        """Whether any series of these rules is firing or clearing now."""
+        return any(
+            name in rules and series.state.state in FIRED
+            for (name, _), series in self.series.items()
+        )
+
+    def forget(self, rule: str, labels: Labels) -> None:
+        """Drop one series' state: a breach still there then confirms afresh.
+
+        For an incident resolved without recovering (stale, vanished, by a
+        person): its breach, if it goes on, must open or reopen an incident again.
+        """
+        self.series.pop((rule, labels), None)
+
+    def adopt(self, rule: str, labels: Labels, severity: Severity, now: datetime) -> None:
+        """Take over a series that was firing before a restart, so its clear is seen.
+
+        Only for a rule this detector has and a series it does not know yet.
+        """
+        if (rule, labels) in self.series or all(r.name != rule for r in self.rules):
+            return
+        state = SeriesState(state=State.FIRING, severity=severity, last_seen=now)
+        self.series[(rule, labels)] = Series(state=state)
+
     def hold_clear(self, rule: str, labels: Labels, clear_for: timedelta) -> None:
         """Make this firing series hold its clear condition for ``clear_for`` before it clears.
 
@@ -87,7 +112,12 @@ class Detector:
         series = self.series.setdefault((rule.name, labels), Series())
         value = _summed(rule, series, raw, now)
         volume = lookup(values, rule.volume.metric, labels) if rule.volume else None
-        judged = None if _too_thin(rule, volume) else value
+        if _too_thin(rule, volume):
+            # Too few requests to judge: no verdict, neither a breach nor a recovery, and
+            # not news either (``last_seen`` stays): a firing series starved of traffic
+            # for ``incidents.stale_after`` ends as stale_resolved, not recovered.
+            return None
+        judged = value
         held = (
             rule
             if series.clear_for is None
@@ -137,7 +167,7 @@ def _summed(rule: RuleConfig, series: Series, raw: Any, now: datetime) -> Any:
 
 
 def _too_thin(rule: RuleConfig, volume: Any) -> bool:
-    """A rate over too few requests is judged as healthy, so it never fires."""
+    """A rate over too few requests is not judged at all: it neither fires nor clears."""
     if rule.volume is None:
         return False
     return not isinstance(volume, int | float) or volume < rule.volume.at_least

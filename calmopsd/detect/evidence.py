@@ -107,7 +107,10 @@ class Context:
             if check.get("up") is False and labels.get("check", name) == name
         }
         apps: dict[str, Any] = self.pm2.get("apps") or {}
-        looping = tuple(sorted(n for n, a in apps.items() if a.get("crash_loop")))
+        app = labels.get("app")  # a breach about one app weighs that app's loop only
+        looping = tuple(
+            sorted(n for n, a in apps.items() if a.get("crash_loop") and app in (None, n))
+        )
         deployed = self._latest_deploy(labels.get("app"))
         return Evidence(
             sampler=str(breach.evidence.get("sampler", "")),

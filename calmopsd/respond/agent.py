@@ -26,20 +26,28 @@ from calmopsd.config.rules import RuleConfig
 from calmopsd.detect import Context, Detector, Reason, State, Transition, classify
 from calmopsd.detect.classify import Basis, Classification
 from calmopsd.model import (
+    AGENT,
+    ActionOutcome,
+    ActionRequest,
     Breach,
     Executor,
     Incident,
     IncidentStatus,
+    OutcomeStatus,
     Reading,
+    Recommendation,
     Resolution,
+    SafeAction,
     Severity,
 )
 from calmopsd.record.audit import record_event
 from calmopsd.record.database import Database
 from calmopsd.record.incidents import (
+    add_action,
     change_status,
     find_by_fingerprint,
     get_incident,
+    list_incidents,
     open_incident,
     reopen_incident,
     update_incident,
@@ -48,14 +56,15 @@ from calmopsd.record.scope import Scope
 from calmopsd.respond.housekeeping import expire_recommendations, resolve_stale
 from calmopsd.respond.impact import ImpactLevels, assess
 from calmopsd.respond.lifecycle import check_transition
-from calmopsd.respond.problem import Problem, problem_of
+from calmopsd.respond.playbook import Step
+from calmopsd.respond.problem import Problem, dominant_organization, problem_of
 from calmopsd.respond.stabilize import Stabilizer
 from calmopsd.respond.summary import summarize
 from calmopsd.respond.tracked import SeriesKey, Tracked
 
 log = structlog.get_logger("calmopsd.agent")
 
-ACTOR = "calmopsd"
+ACTOR = AGENT
 # Bases that only restate the rule: the summary's "Why" line is left out for them.
 PLAIN_BASES = frozenset({Basis.RULE_TYPE, Basis.HOST_MEMORY, Basis.HOST_DISK})
 
@@ -89,7 +98,13 @@ class Agent:
         if reading.ok and reading.sampler == "pm2":
             self._deploys(reading)
         for transition in self.detector.evaluate(reading):
-            self._on(transition)
+            try:
+                self._on(transition)
+            except Exception:  # one bad transition must not hide the others
+                log.exception(
+                    "agent.failed", rule=transition.rule, reason=transition.reason,
+                    sampler=reading.sampler,
+                )  # fmt: skip
 
     def _deploys(self, reading: Reading) -> None:
         for name, app in sorted((reading.values.get("apps") or {}).items()):
@@ -104,7 +119,8 @@ class Agent:
         tracked = self._owner(key)
         if tracked is None:
             return
-        tracked.current = t.value if t.value is not None else tracked.current
+        if key == tracked.headline and t.value is not None:
+            tracked.current = t.value
         if t.reason is Reason.ESCALATED:
             self._escalate(tracked, t)
         elif t.reason is Reason.CLEAR_STARTED:
@@ -114,6 +130,7 @@ class Agent:
         elif t.reason is Reason.CLEAR_ABORTED:
             tracked.clearing_since = None
             self.refresh(tracked, t.at)
+            self.stabilizer.check_monitoring(tracked, t.at)  # back in breach after monitor_for
         elif t.reason in (Reason.CLEARED, Reason.VANISHED):
             tracked.series.discard(key)
             if not tracked.series:
@@ -127,7 +144,7 @@ class Agent:
 
     def _confirmed(self, breach: Breach, at: datetime) -> None:
         decided = classify(self.context.evidence(breach))
-        problem = problem_of(breach, decided.type)
+        problem = problem_of(breach, decided.type, dominant_organization(self.context.logs, breach))
         cause = None if decided.basis in PLAIN_BASES else decided.detail
         reopen_since = at - self.settings.reopen_within if self.settings.reopen_within else None
         found = find_by_fingerprint(
@@ -141,9 +158,11 @@ class Agent:
         if found is not None and found.status is not IncidentStatus.RESOLVED:
             self._add_breach(found, breach, key, at)
             return
-        if found is not None:
-            tracked = self._reopen(found, breach, problem, at)
-        else:
+        tracked = self._reopen(found, breach, problem, at) if found is not None else None
+        if found is not None and tracked is None:
+            self._add_breach(self._reload(found.id), breach, key, at)
+            return
+        if tracked is None:
             tracked = self._open(breach, problem, decided, at)
         tracked.cause = cause
         tracked.series.add(key)
@@ -190,8 +209,11 @@ class Agent:
         self.tracked[incident.id] = tracked
         return tracked
 
-    def _reopen(self, found: Incident, breach: Breach, problem: Problem, at: datetime) -> Tracked:
-        reopen_incident(
+    def _reopen(
+        self, found: Incident, breach: Breach, problem: Problem, at: datetime
+    ) -> Tracked | None:
+        check_transition(found.status, IncidentStatus.OPEN)
+        reopened = reopen_incident(
             self.database,
             self.scope,
             found.id,
@@ -200,9 +222,10 @@ class Agent:
             reason=f"{breach.rule} breached again within "
             f"{_short(self.settings.reopen_within)} of resolving",
         )
+        if not reopened:  # someone reopened it first: that incident now takes the breach
+            return None
         incident = self._reload(found.id)
-        grown = self._base_hold(breach) * (self.settings.flap_hold_growth**incident.flaps)
-        hold = min(grown, self.settings.max_clear_hold)
+        hold = self._flapped_hold(breach, incident.flaps)
         log.info(
             "incident.reopened",
             incident_id=incident.id,
@@ -300,6 +323,8 @@ class Agent:
     def resolve(self, tracked: Tracked, how: Resolution, at: datetime) -> None:
         if tracked.incident.status is not IncidentStatus.RESOLVED:
             self.move(tracked, IncidentStatus.RESOLVED, at, how)
+        if how is not Resolution.RECOVERED:
+            self.forget(tracked)
         tracked.clearing_since = tracked.monitor_until = None
         tracked.next_step = None
         self.refresh(tracked, at)
@@ -316,10 +341,16 @@ class Agent:
         resolve_stale(self, now)
         expire_recommendations(self, now)
 
+    def forget(self, tracked: Tracked) -> None:
+        """Resolved without recovering: a breach that goes on must confirm afresh."""
+        for rule, labels in tracked.series:
+            self.detector.forget(rule, labels)
+
     def _re_sync(self, tracked: Tracked, now: datetime) -> None:
         """A person may have changed the incident (API, CLI): follow the store."""
         stored = get_incident(self.database, self.scope, tracked.incident.id)
         if stored is None or stored.status is IncidentStatus.RESOLVED:
+            self.forget(tracked)
             del self.tracked[tracked.incident.id]
         else:
             tracked.incident = stored
@@ -329,7 +360,7 @@ class Agent:
     def refresh(self, tracked: Tracked, at: datetime) -> None:
         """Re-assess impact and rewrite the stored summary (no event: it restates events)."""
         tracked.impact = assess(self.context.checks, self.context.logs, self.levels)
-        text = summarize(tracked.facts())
+        text = summarize(tracked.facts(at))
         update_incident(
             self.database,
             self.scope,
@@ -360,9 +391,66 @@ class Agent:
             incident_id=incident_id,
         )
 
+    def resume(self, now: datetime) -> None:
+        """Take over the unresolved incidents a previous agent (before a restart or a
+        reload) left, so that their recovery is seen and not mistaken for staleness."""
+        for incident in list_incidents(self.database, self.scope, unresolved=True):
+            if incident.id in self.tracked or any(
+                incident.id == t.incident.id for t in self.tracked.values()
+            ):
+                continue
+            breach = stored_breach(incident)
+            if breach is None or breach.rule not in self.rules:
+                continue  # not this rule set's: it ends stale unless someone resolves it
+            key: SeriesKey = (breach.rule, breach.labels)
+            if self._owner(key) is not None:
+                continue
+            hold = self._flapped_hold(breach, incident.flaps)
+            resource = dict(problem_of(breach, incident.type).resource)
+            tracked = Tracked(incident, breach, resource, hold, series={key})
+            self.tracked[incident.id] = tracked
+            self.detector.adopt(breach.rule, breach.labels, incident.severity, now)
+            self.detector.hold_clear(breach.rule, breach.labels, hold)
+            log.info(
+                "incident.resumed",
+                incident_id=incident.id,
+                organization_id=incident.organization_id,
+                rule=breach.rule,
+            )
+
+    def _flapped_hold(self, breach: Breach, flaps: int) -> timedelta:
+        grown = self._base_hold(breach) * (self.settings.flap_hold_growth**flaps)
+        return min(grown, self.settings.max_clear_hold) if flaps else self._base_hold(breach)
+
     def _base_hold(self, breach: Breach) -> timedelta:
         rule = self.rules.get(breach.rule)
         return rule.clear_for if rule is not None else timedelta(minutes=15)
+
+    def run_approved(self, rec: Recommendation, actor: str, at: datetime) -> ActionOutcome:
+        """Run an approved safe action the same way the agent runs its own.
+
+        The incident goes through stabilizing (and monitoring if it worked), the
+        summary tells it, and an action already running on it refuses this one.
+        """
+        step = Step(SafeAction(str(rec.action)), rec.params, f"approved by {actor} (#{rec.id})")
+        tracked = self.tracked.get(rec.incident_id)
+        if tracked is not None:
+            if tracked.incident.status is IncidentStatus.STABILIZING:
+                return ActionOutcome(OutcomeStatus.REFUSED, "another action is running on it")
+            return self.stabilizer.run_approved(tracked, step, at, actor)
+        request = ActionRequest(
+            step.action, step.params, rec.incident_id, rec.organization_id, step.reason
+        )
+        try:
+            outcome = self.stabilizer.executor.request(request, at)
+        except Exception as exc:  # the approval is answered, never a crash
+            log.exception("action.crashed", incident_id=rec.incident_id, action=step.action)
+            outcome = ActionOutcome(OutcomeStatus.FAILED, f"the executor crashed ({exc!r:.60})")
+        add_action(
+            self.database, self.scope, rec.incident_id, action=step.action, params=step.params,
+            status=outcome.status, at=at, actor=actor, outcome={"detail": outcome.detail},
+        )  # fmt: skip
+        return outcome
 
     def series_state(self, rule: str, labels: tuple[tuple[str, str], ...]) -> str:
         """The detector's state of one series, for approvals' stale checks."""
@@ -385,6 +473,29 @@ def _breach_evidence(breach: Breach) -> dict[str, object]:
         "started_at": breach.started_at.isoformat(),
         **breach.evidence,
     }
+
+
+def stored_breach(incident: Incident) -> Breach | None:
+    """The opening breach, as :func:`_breach_evidence` stored it on the incident."""
+    stored = incident.evidence.get("breach")
+    if not isinstance(stored, dict) or not isinstance(stored.get("rule"), str):
+        return None
+    labels = tuple(sorted((str(k), str(v)) for k, v in (stored.get("labels") or {}).items()))
+    try:
+        started = datetime.fromisoformat(str(stored.get("started_at")))
+    except ValueError:
+        started = incident.opened_at
+    kept = ("sampler", "metric", "op", "threshold", "value", "volume")
+    return Breach(
+        rule=stored["rule"],
+        type=incident.type,
+        severity=incident.severity,
+        labels=labels,
+        value=stored.get("value"),
+        started_at=started,
+        confirmed_at=incident.opened_at,
+        evidence={k: stored[k] for k in kept if k in stored},
+    )
 
 
 def _title(breach: Breach, problem: Problem) -> str:

@@ -16,16 +16,14 @@ from datetime import datetime
 import structlog
 
 from calmopsd.model import (
+    AGENT,
     ActionOutcome,
-    ActionRequest,
-    Executor,
     Labels,
     Recommendation,
     RecommendationStatus,
-    SafeAction,
 )
 from calmopsd.record.database import Database
-from calmopsd.record.incidents import add_action, get_incident
+from calmopsd.record.incidents import get_incident
 from calmopsd.record.recommendations import (
     decide_recommendation,
     get_recommendation,
@@ -56,9 +54,10 @@ def approve(
     actor: str,
     at: datetime,
     state_of: Callable[[str, Labels], str],
-    executor: Executor,
+    run: Callable[[Recommendation, str, datetime], ActionOutcome],
 ) -> Decision:
-    """Approve if it still makes sense; a safe action then runs through ``executor`` once."""
+    """Approve if it still makes sense; a safe action then runs once, through ``run``
+    (the agent's :meth:`~calmopsd.respond.agent.Agent.run_approved`)."""
     rec = get_recommendation(database, scope, recommendation_id)
     if rec is None:
         return Decision("not_found", f"no recommendation {recommendation_id}")
@@ -90,7 +89,7 @@ def approve(
     )
     if rec.kind != "safe_action" or rec.action is None:
         return Decision("approved", "recorded as approved; calmopsd does not perform manual steps")
-    return _execute(database, scope, rec, actor, at, executor)
+    return _execute(database, scope, rec, actor, at, run)
 
 
 def reject(
@@ -136,7 +135,7 @@ def _refusal(
             expected=_P.PROPOSED,
             new=_P.EXPIRED,
             at=at,
-            actor="calmopsd",
+            actor=AGENT,
             note="expired before it was approved",
         )
         return "expired", f"it expired at {rec.expires_at:%Y-%m-%d %H:%M} UTC"
@@ -152,39 +151,14 @@ def _execute(
     rec: Recommendation,
     actor: str,
     at: datetime,
-    executor: Executor,
+    run: Callable[[Recommendation, str, datetime], ActionOutcome],
 ) -> Decision:
-    assert rec.action is not None  # noqa: S101  # checked by the caller
-    request = ActionRequest(
-        SafeAction(rec.action),
-        rec.params,
-        rec.incident_id,
-        rec.organization_id,
-        f"approved by {actor} (recommendation #{rec.id})",
-    )
-    outcome = executor.request(request, at)
-    add_action(
-        database,
-        scope,
-        rec.incident_id,
-        action=rec.action,
-        params=rec.params,
-        status=outcome.status,
-        at=at,
-        actor=actor,
-        outcome={"detail": outcome.detail, "recommendation_id": rec.id},
-    )
-    if outcome.status in ("succeeded", "failed"):
+    outcome = run(rec, actor, at)
+    if outcome.status.ran:
         decide_recommendation(
-            database,
-            scope,
-            rec.id,
-            expected=_P.APPROVED,
-            new=_P.EXECUTED,
-            at=at,
-            actor=actor,
+            database, scope, rec.id, expected=_P.APPROVED, new=_P.EXECUTED, at=at, actor=actor,
             data={"outcome": outcome.status},
-        )
+        )  # fmt: skip
         return Decision("executed", outcome.detail, outcome)
     return Decision("approved", f"approved, but not run: {outcome.detail}", outcome)
 

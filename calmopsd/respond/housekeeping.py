@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from calmopsd.detect import State
-from calmopsd.model import Incident, IncidentStatus, RecommendationStatus, Resolution
+from calmopsd.model import AGENT, Incident, IncidentStatus, RecommendationStatus, Resolution
 from calmopsd.record.incidents import change_status, list_incidents
 from calmopsd.record.recommendations import decide_recommendation, due_to_expire
 from calmopsd.respond.lifecycle import check_transition
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("calmopsd.agent")
 
-ACTOR = "calmopsd"
+ACTOR = AGENT
 
 
 def resolve_stale(agent: Agent, now: datetime) -> None:
@@ -46,7 +46,7 @@ def resolve_stale(agent: Agent, now: datetime) -> None:
 
 def _resolve_untracked(agent: Agent, incident: Incident, now: datetime) -> None:
     check_transition(incident.status, IncidentStatus.RESOLVED)
-    change_status(
+    moved = change_status(
         agent.database,
         agent.scope,
         incident.id,
@@ -56,13 +56,14 @@ def _resolve_untracked(agent: Agent, incident: Incident, now: datetime) -> None:
         actor=ACTOR,
         resolution=Resolution.STALE_RESOLVED,
     )
-    log.info(
-        "incident.status_changed",
-        incident_id=incident.id,
-        organization_id=incident.organization_id,
-        status=IncidentStatus.RESOLVED,
-        resolution=Resolution.STALE_RESOLVED,
-    )
+    if moved:
+        log.info(
+            "incident.status_changed",
+            incident_id=incident.id,
+            organization_id=incident.organization_id,
+            status=IncidentStatus.RESOLVED,
+            resolution=Resolution.STALE_RESOLVED,
+        )
 
 
 def expire_recommendations(agent: Agent, now: datetime) -> None:

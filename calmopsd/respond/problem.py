@@ -11,6 +11,7 @@ up and a mount above 80 %) are one problem and so one incident.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from calmopsd.model import Breach, IncidentType, Labels
 
@@ -24,13 +25,49 @@ class Problem:
     resource: Labels  # the labels without the organization
 
 
-def problem_of(breach: Breach, incident_type: IncidentType) -> Problem:
-    """The problem ``breach`` is evidence of, once classified as ``incident_type``."""
+def problem_of(breach: Breach, incident_type: IncidentType, dominant: str | None = None) -> Problem:
+    """The problem ``breach`` is evidence of, once classified as ``incident_type``.
+
+    ``dominant`` is the organization whose own traffic makes up the breach of a
+    platform-wide log rate (see :func:`dominant_organization`).
+    """
     labels = dict(breach.labels)
-    organization = labels.pop("organization", None)
+    organization = labels.pop("organization", None) or dominant
     resource = tuple(sorted(labels.items()))
     if resource:
         where = ",".join(f"{k}={v}" for k, v in resource)
     else:
         where = "host" if breach.evidence.get("sampler") in HOST_SAMPLERS else "platform"
     return Problem(organization, f"{incident_type}:{where}", resource)
+
+
+DOMINANT_SHARE = 0.9
+# For a platform log metric, the count each organization's share is measured by.
+_SHARE_OF = {"upload_failure_rate": "upload_failures"}
+
+
+def dominant_organization(logs: dict[str, Any], breach: Breach) -> str | None:
+    """The one organization behind ≥ 90 % of a platform log breach, if there is one.
+
+    A spike of server errors that all come from ``acme``'s requests is
+    ``acme``'s incident (its own scope); one spread over several organizations,
+    or from lines that name none, stays platform-wide.
+    """
+    metric = str(breach.evidence.get("metric", ""))
+    parts = metric.split(".")
+    if breach.evidence.get("sampler") != "logs" or len(parts) != 3 or parts[0] != "platform":
+        return None
+    window, name = parts[1], _SHARE_OF.get(parts[2], parts[2])
+    total = _count((logs.get("platform") or {}).get(window, {}).get(name))
+    if not total:
+        return None
+    shares = {
+        org: _count((windows or {}).get(window, {}).get(name)) / total
+        for org, windows in (logs.get("organizations") or {}).items()
+    }
+    leaders = [org for org, share in shares.items() if share >= DOMINANT_SHARE]
+    return leaders[0] if len(leaders) == 1 else None
+
+
+def _count(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0

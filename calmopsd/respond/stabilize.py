@@ -9,7 +9,7 @@ the agent does not do, it says why (a :class:`~calmopsd.respond.playbook.Hold`).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
@@ -18,10 +18,12 @@ from calmopsd.config.incidents import PlaybookConfig
 from calmopsd.detect import State
 from calmopsd.detect.classify import UNREACHABLE
 from calmopsd.model import (
+    AGENT,
     ActionOutcome,
     ActionRequest,
     Executor,
     IncidentStatus,
+    OutcomeStatus,
     RecommendationStatus,
     SafeAction,
 )
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("calmopsd.agent")
 
-ACTOR = "calmopsd"
+ACTOR = AGENT
 _HOLD_WORDS = {
     HoldReason.PLAYBOOK_EMPTY: "nothing automatic for this type ({detail})",
     HoldReason.DEPLOY_WINDOW: "no restart during a deploy window ({detail}); "
@@ -65,22 +67,25 @@ class Stabilizer:
                 self._hold(tracked, choice, at)
                 break
             outcome = self._run(tracked, choice, at)
-            if outcome.status != "failed":
+            if outcome.status is not OutcomeStatus.FAILED:
                 break
         self.agent.refresh(tracked, at)
 
     def check_monitoring(self, tracked: Tracked, now: datetime) -> None:
-        """At the end of ``monitor_for``: a breach still firing means the action did not hold."""
+        """Once ``monitor_for`` is over, a breach firing again means the action did not hold.
+
+        Called on every tick and when a clear is aborted: an incident that was
+        clearing when the window ended is caught the moment it fires again.
+        """
         incident = tracked.incident
-        if incident.status is not IncidentStatus.MONITORING or tracked.monitor_until is None:
+        if incident.status is not IncidentStatus.MONITORING:
             return
-        if now < tracked.monitor_until:
+        if tracked.monitor_until is not None and now < tracked.monitor_until:
             return
-        tracked.monitor_until = None
         firing = [k for k in tracked.series if self.agent.detector.state(*k) is State.FIRING]
         if not firing:
-            self.agent.refresh(tracked, now)  # clearing: it resolves when the clear holds
-            return
+            return  # clearing: it resolves when the clear holds
+        tracked.monitor_until = None
         if self.agent.move(tracked, IncidentStatus.OPEN, now):
             self.agent.event(
                 "incident.not_holding",
@@ -90,15 +95,23 @@ class Stabilizer:
             )
             self.stabilize(tracked, now)
 
+    def run_approved(self, tracked: Tracked, step: Step, at: datetime, actor: str) -> ActionOutcome:
+        """A person approved ``step``: the same path as the agent's own, with their name."""
+        if tracked.incident.status is IncidentStatus.MONITORING:
+            self.agent.move(tracked, IncidentStatus.OPEN, at)
+        outcome = self._run(tracked, step, at, actor)
+        self.agent.refresh(tracked, at)
+        return outcome
+
     # -- one action ---------------------------------------------------------------
 
-    def _run(self, tracked: Tracked, step: Step, at: datetime) -> ActionOutcome:
+    def _run(self, tracked: Tracked, step: Step, at: datetime, actor: str = ACTOR) -> ActionOutcome:
         agent, incident = self.agent, tracked.incident
         if incident.status is not IncidentStatus.OPEN or not agent.move(
             tracked, IncidentStatus.STABILIZING, at
         ):
             # Someone else holds it (a person, a racing approval): do not act behind them.
-            return ActionOutcome("refused", "the incident is not open")
+            return ActionOutcome(OutcomeStatus.REFUSED, f"the incident is {incident.status}")
         request = ActionRequest(
             step.action, step.params, incident.id, incident.organization_id, step.reason
         )
@@ -116,7 +129,13 @@ class Stabilizer:
             {"action": step.action, "params": step.params, "reason": step.reason},
             incident.id,
         )
-        outcome = self.executor.request(request, at)
+        try:
+            outcome = self.executor.request(request, at)
+        except Exception as exc:  # never leave the incident stabilizing
+            log.exception("action.crashed", incident_id=incident.id, action=step.action)
+            outcome = ActionOutcome(
+                OutcomeStatus.FAILED, f"the executor crashed ({type(exc).__name__})"
+            )
         tracked.tried.add(step.action)
         tracked.done.append(Done(step.action, step.params, at, outcome.status, outcome.detail))
         add_action(
@@ -127,16 +146,16 @@ class Stabilizer:
             params=step.params,
             status=outcome.status,
             at=at,
-            actor=ACTOR,
+            actor=actor,
             outcome={"detail": outcome.detail, "reason": step.reason},
         )
         if outcome.worked:
             agent.move(tracked, IncidentStatus.MONITORING, at)
             tracked.monitor_until = at + agent.settings.monitor_for
             tracked.not_done = None
-            # The restarted app is the one whose limit a person may want to raise.
-            resource = {**tracked.resource, **{k: v for k, v in step.params.items() if k == "app"}}
-            proposal = propose(tracked.incident, resource, sorted(tracked.series), stabilized=True)
+            proposal = propose(
+                tracked.incident, _with_app(tracked), sorted(tracked.series), stabilized=True
+            )
             self._ask(tracked, proposal, at)
         else:
             agent.move(tracked, IncidentStatus.OPEN, at)
@@ -145,12 +164,12 @@ class Stabilizer:
 
     def _after_no(self, tracked: Tracked, step: Step, outcome: ActionOutcome, at: datetime) -> None:
         words = action_words(step.action, step.params)
-        if outcome.status == "shadow":
+        if outcome.status in (OutcomeStatus.SHADOW, OutcomeStatus.DRY_RUN):
             tracked.not_done = f"would {words}; shadow mode, the executor is not enabled"
             proposal = propose(
                 tracked.incident, tracked.resource, sorted(tracked.series), shadowed=step
             )
-        elif outcome.status == "refused":
+        elif outcome.status is OutcomeStatus.REFUSED:
             tracked.not_done = f"did not {words}: {outcome.detail or 'refused by the executor'}"
             proposal = propose(
                 tracked.incident, tracked.resource, sorted(tracked.series), refused=step
@@ -173,7 +192,7 @@ class Stabilizer:
         deployed = self.agent.context.latest_deploy()
         proposal = propose(
             tracked.incident,
-            tracked.resource,
+            _with_app(tracked),
             sorted(tracked.series),
             hold=hold,
             deployed_app=deployed[0] if deployed else None,
@@ -225,12 +244,12 @@ class Stabilizer:
         online = bool(apps) and all(a.get("status") == "online" for a in apps.values())
         deployed = context.latest_deploy(tracked.resource.get("app"))
         in_window = deployed is not None and (
-            tracked.breach.started_at - deployed[1] <= self.agent.settings.deploy_window
+            timedelta(0)
+            <= tracked.breach.started_at - deployed[1]
+            <= self.agent.settings.deploy_window
         )
-        disk_rules = [name for name, rule in self.agent.rules.items() if rule.sampler == "disk"]
-        disk_firing = any(
-            rule in disk_rules and state.state.state in (State.FIRING, State.CLEARING)
-            for (rule, _), state in self.agent.detector.series.items()
+        disk_firing = self.agent.detector.any_fired(
+            {name for name, rule in self.agent.rules.items() if rule.sampler == "disk"}
         )
         return Situation(
             incident_type=tracked.incident.type,
@@ -240,3 +259,10 @@ class Stabilizer:
             disk_breached=disk_firing,
             deployed=deployed[0] if deployed and in_window else None,
         )
+
+
+def _with_app(tracked: Tracked) -> dict[str, str]:
+    """The incident's labels, plus the app the agent restarted for it (the one whose
+    limit a person may want to raise)."""
+    restarted = [d.params["app"] for d in tracked.done if "app" in d.params]
+    return {**tracked.resource, "app": restarted[-1]} if restarted else dict(tracked.resource)

@@ -38,6 +38,7 @@ class Facts:
     incident: Incident
     breach: Breach
     impact: Impact
+    now: datetime
     cause: str | None = None  # the classification, when evidence beyond the rule decided it
     current: Any = None  # the breached value as last read
     done: tuple[Done, ...] = ()
@@ -49,16 +50,22 @@ class Facts:
 
 
 def summarize(facts: Facts) -> str:
+    """At most six lines: customer impact is always the second (status messages read it)."""
     lines = [
-        _what(facts),
-        *([f"Why {facts.incident.type}: {facts.cause}."] if facts.cause else []),
+        _what(facts) + (f" Likely {facts.incident.type}: {facts.cause}." if facts.cause else ""),
         _customers(facts.impact),
         _done(facts),
-        *([f"Not done: {facts.not_done}."] if facts.not_done else []),
+        *([f"Not done: {_clip(facts.not_done)}."] if facts.not_done else []),
         _now(facts),
         f"Next: {facts.next_step or 'none.'}",
     ]
-    return "\n".join(lines[:MAX_LINES])
+    # Names and details come from outside (app names, executor messages): one line each.
+    return "\n".join(" ".join(line.split()) for line in lines[:MAX_LINES])
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 # -- what happened --------------------------------------------------------------
@@ -210,10 +217,11 @@ def _step(done: Done) -> str:
             words = done.action.replace("_", " ")
         result = _OUTCOME[done.status]
         if done.status == "failed" and done.detail:
-            result += f" ({done.detail})"
+            result += f" ({_clip(done.detail, 60)})"
         return f"{words} at {_hhmm(done.at)}; {result}"
     return f"asked to {action_words(done.action, done.params)} at {_hhmm(done.at)}: " + (
-        _OUTCOME.get(done.status, done.status) + (f" ({done.detail})" if done.detail else "")
+        _OUTCOME.get(done.status, done.status)
+        + (f" ({_clip(done.detail, 60)})" if done.detail else "")
     )
 
 
@@ -240,7 +248,7 @@ def _now(facts: Facts) -> str:
             f"resolves at {_hhmm(until)} if it holds.{flapping}"
         )
     if incident.status is IncidentStatus.MONITORING and facts.monitor_until is not None:
-        left = facts.monitor_until - incident.updated_at
+        left = facts.monitor_until - facts.now
         return (
             f"Now: monitoring for {_minutes(left)} (until {_hhmm(facts.monitor_until)}).{flapping}"
         )

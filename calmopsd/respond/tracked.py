@@ -39,11 +39,17 @@ class Tracked:
     next_step: str | None = None
     proposed: set[tuple[str, str | None, str]] = field(default_factory=set)
 
-    def facts(self) -> Facts:
+    @property
+    def headline(self) -> SeriesKey:
+        """The series whose figure the summary shows: the breach that opened it."""
+        return (self.breach.rule, self.breach.labels)
+
+    def facts(self, now: datetime) -> Facts:
         return Facts(
             incident=self.incident,
             breach=self.breach,
             impact=self.impact,
+            now=now,
             cause=self.cause,
             current=self.current,
             done=tuple(self.done),

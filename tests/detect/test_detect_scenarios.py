@@ -155,11 +155,13 @@ def test_the_same_rate_over_enough_uploads_fires() -> None:
     }
 
 
-def test_volume_falling_below_the_minimum_counts_as_clear() -> None:
+def test_volume_falling_below_the_minimum_is_no_verdict_neither_breach_nor_clear() -> None:
     detector = shipped()
     feed(detector, "logs", [uploads(0.5, 40)] * 3)
-    transitions = feed(detector, "logs", [uploads(0.5, 5)], start=at(45))
-    assert reasons(transitions) == [(Reason.CLEAR_STARTED, at(45))]
+    assert feed(detector, "logs", [uploads(0.5, 5), uploads(0.0, 5)], start=at(45)) == []
+    assert detector.state("upload_failures", ()) is State.FIRING
+    transitions = feed(detector, "logs", [uploads(0.0, 40)], start=at(75))
+    assert reasons(transitions) == [(Reason.CLEAR_STARTED, at(75))]
 
 
 def disks(**used: float) -> dict[str, Any]:

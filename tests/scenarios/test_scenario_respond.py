@@ -182,7 +182,7 @@ def test_one_organizations_traffic_opens_its_own_incident_and_others_cannot_see_
     assert incident.impact["organizations"] == ["acme"]
     assert list_incidents(database, Scope.organization("globex")) == []
     assert [i.id for i in list_incidents(database, Scope.organization("acme"))] == [incident.id]
-    s.feed("logs", logs(errors_per_min=30, organizations=[("acme", 30)]), times=3)
+    s.feed("logs", logs(errors_per_min=30, organizations=[("acme", 15), ("globex", 15)]), times=3)
     platform = [i for i in s.incidents() if i.organization_id is None]
     assert [i.fingerprint for i in platform] == ["network:platform"]
     assert list_incidents(database, Scope.organization("acme"))[0].id == incident.id
@@ -211,7 +211,7 @@ def test_approving_after_the_incident_resolved_is_refused_as_stale(database: Dat
     assert s.only().status is IncidentStatus.RESOLVED
     decision = approve(
         database, Scope.platform(), rec.id, actor="dana", at=s.now,
-        state_of=s.agent.series_state, executor=s.executor,
+        state_of=s.agent.series_state, run=s.agent.run_approved,
     )  # fmt: skip
     assert (decision.status, decision.detail) == (
         "refused",
@@ -232,7 +232,7 @@ def test_approving_a_restart_once_the_breach_cleared_is_refused_and_runs_nothing
     s.feed("pm2", pm2(api={}))  # back online: the errored rule starts to clear
     decision = approve(
         database, Scope.platform(), rec.id, actor="dana", at=s.now,
-        state_of=s.agent.series_state, executor=s.executor,
+        state_of=s.agent.series_state, run=s.agent.run_approved,
     )  # fmt: skip
     assert decision.detail == "stale: the breach it answered is no longer firing"
     assert len(s.executor.requests) == 1  # only the agent's own, refused, attempt
@@ -247,8 +247,8 @@ def test_an_approved_safe_action_runs_once_and_a_second_approval_is_refused(
     (rec,) = s.recommendations(incident.id)
     s.executor.outcomes["pm2_restart"] = "succeeded"
     decide = {"actor": "dana", "at": s.now, "state_of": s.agent.series_state}
-    first = approve(database, Scope.platform(), rec.id, executor=s.executor, **decide)  # type: ignore[arg-type]
-    second = approve(database, Scope.platform(), rec.id, executor=s.executor, **decide)  # type: ignore[arg-type]
+    first = approve(database, Scope.platform(), rec.id, run=s.agent.run_approved, **decide)  # type: ignore[arg-type]
+    second = approve(database, Scope.platform(), rec.id, run=s.agent.run_approved, **decide)  # type: ignore[arg-type]
     assert (first.status, second.status) == ("executed", "refused")
     assert second.detail == "it is already executed"
     assert len(s.executor.requests) == 2  # the agent's refused try, and the approved run
@@ -263,7 +263,7 @@ def test_another_organization_cannot_approve_or_reject(database: Database) -> No
     other = Scope.organization("acme")
     got = approve(
         database, other, rec.id, actor="eve", at=s.now, state_of=s.agent.series_state,
-        executor=s.executor,
+        run=s.agent.run_approved,
     )  # fmt: skip
     assert got.status == "not_found"
     assert reject(database, other, rec.id, actor="eve", at=s.now).status == "not_found"
@@ -278,3 +278,21 @@ def test_the_shipped_shadow_executor_runs_nothing_and_asks_a_human(database: Dat
     assert [a["status"] for a in s.actions(incident.id)] == ["shadow"]
     statuses = [e.data["to"] for e in s.events(incident.id) if e.kind == "incident.status_changed"]
     assert statuses == ["stabilizing", "open"]
+
+
+@pytest.mark.parametrize(
+    ("organizations", "expected"),
+    [
+        ([("acme", 38), ("globex", 2)], "acme"),
+        ([("acme", 20), ("globex", 20)], None),
+        ([("acme", 10)], None),  # 30 of the 40 errors name no organization
+    ],
+)
+def test_with_the_shipped_rules_a_spike_from_one_organization_is_that_organizations(
+    database: Database, organizations: list[tuple[str, float]], expected: str | None
+) -> None:
+    s = Scenario(database)
+    s.feed("logs", logs(errors_per_min=40, organizations=organizations), times=3)
+    assert [(i.organization_id, i.fingerprint) for i in s.incidents()] == [
+        (expected, "network:platform")
+    ]

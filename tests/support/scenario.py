@@ -17,6 +17,7 @@ from calmopsd.model import (
     ActionRequest,
     AuditEvent,
     Incident,
+    OutcomeStatus,
     Reading,
     Recommendation,
 )
@@ -42,7 +43,7 @@ class ScriptedExecutor:
 
     def request(self, request: ActionRequest, now: datetime) -> ActionOutcome:
         self.requests.append(request)
-        status = self.outcomes.get(request.action.value, "succeeded")
+        status = OutcomeStatus(self.outcomes.get(request.action.value, "succeeded"))
         detail = {"failed": "exit 1", "refused": "budget spent: 3 per hour"}.get(status, "")
         return ActionOutcome(status, detail)
 
@@ -67,6 +68,7 @@ class Scenario:
             executor=self.executor,
             levels=ImpactLevels(10, 0.1),
         )
+        self.agent.resume(self.now)  # as the daemon does on start and on a reload
 
     # -- time and readings ------------------------------------------------------
 
