@@ -20,12 +20,14 @@ firing rule stays firing), and the clear condition must hold for ``clear_for``.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
+from calmopsd.config.metrics import is_fraction, metric_kind
 from calmopsd.config.section import Section
 from calmopsd.config.units import Duration, Name, PositiveDuration, parse_duration, shown
 from calmopsd.model import IncidentType, Severity
@@ -33,7 +35,7 @@ from calmopsd.model import IncidentType, Severity
 Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
 ORDERING: frozenset[str] = frozenset({">", ">=", "<", "<="})
 LABELS = ("mount", "app", "organization", "check", "probe")
-_SEGMENT = re.compile(r"^(?:\{(?P<label>[a-z]+)\}|(?P<key>[A-Za-z0-9_]+))$")
+_SEGMENT = re.compile(r"^(?:\{(?P<label>[A-Za-z]+)\}|(?P<key>[A-Za-z0-9_]+))$")
 
 Threshold = bool | float | str
 
@@ -68,6 +70,8 @@ def metric_segments(metric: str) -> list[tuple[str, bool]]:
         if match is None:
             raise ValueError(f"metric segment {part!r} must be a key or a {{label}}")
         label = match.group("label")
+        if label is not None and label not in LABELS and label.lower() in LABELS:
+            raise ValueError(f"labels are written in lower case: {{{label.lower()}}}")
         if label is not None and label not in LABELS:
             raise ValueError(f"unknown label {{{label}}}; labels are {', '.join(LABELS)}")
         segments.append((label or match.group("key"), label is not None))
@@ -75,7 +79,7 @@ def metric_segments(metric: str) -> list[tuple[str, bool]]:
 
 
 class VolumeConfig(Section):
-    """A minimum volume: below it the rule's rate is too thin to judge and never fires."""
+    """A minimum volume: below it the rule's rate is too thin to judge (no verdict)."""
 
     metric: str = Field(
         description="Dotted path, in the same reading, of the volume (e.g. "
@@ -90,11 +94,15 @@ class VolumeConfig(Section):
         return value
 
 
+Sampler = Literal["memory", "disk", "pm2", "http", "dependencies", "logs"]
+
+
 class RuleConfig(Section):
-    """One detection rule."""
+    """One detection rule. Each check names the key it is about, so every problem
+    is reported at its own line."""
 
     name: Name = Field(description="Unique name of the rule, used in events and summaries.")
-    sampler: Name = Field(
+    sampler: Sampler = Field(
         description="Reading it watches: memory, disk, pm2, http, dependencies or logs."
     )
     metric: str = Field(
@@ -133,43 +141,111 @@ class RuleConfig(Section):
     )
     severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical.")
     type: IncidentType = Field(
-        description="Incident type when classification finds no stronger evidence."
+        description="Incident type when classification finds no stronger evidence (required)."
     )
     volume: VolumeConfig | None = Field(
-        default=None, description="Optional minimum volume; below it the rule never fires."
+        default=None, description="Optional minimum volume; below it the rule is not judged."
     )
 
     @field_validator("metric")
     @classmethod
-    def _metric(cls, value: str) -> str:
+    def _metric(cls, value: str, info: ValidationInfo) -> str:
         metric_segments(value)
+        if "sampler" in info.data:
+            metric_kind(info.data["sampler"], value)
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        labels = {name for name, is_label in metric_segments(self.metric) if is_label}
-        unknown = sorted(set(self.where) - labels)
-        if unknown:
-            raise ValueError(f"where names {', '.join(unknown)}, which the metric does not bind")
-        if self.op in ORDERING:
-            if isinstance(self.threshold, bool | str):
-                raise ValueError(f"{self.op} needs a number threshold")
-            self._check_side(self.critical, "critical", beyond=True)
-            self._check_side(self.clear, "clear", beyond=False)
-        elif self.critical is not None or self.clear is not None:
-            raise ValueError(f"critical and clear need an ordering comparison, not {self.op}")
-        return self
+    @field_validator("where")
+    @classmethod
+    def _where(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        if "metric" in info.data:
+            unknown = sorted(set(value) - _labels(info.data["metric"]))
+            if unknown:
+                raise ValueError(f"{', '.join(unknown)} is not a label the metric binds")
+        return value
 
-    def _check_side(self, value: float | None, key: str, *, beyond: bool) -> None:
-        """``critical`` lies past the threshold, ``clear`` short of it, as the comparison reads."""
-        if value is None:
-            return
-        threshold = float(self.threshold)
-        upward = self.op in (">", ">=")
-        ok = (value >= threshold) if upward == beyond else (value <= threshold)
-        if not ok:
-            side = "beyond" if beyond else "on the healthy side of"
-            raise ValueError(f"{key} ({shown(value)}) must lie {side} threshold {shown(threshold)}")
+    @field_validator("threshold")
+    @classmethod
+    def _threshold(cls, value: Threshold, info: ValidationInfo) -> Threshold:
+        kind = _kind_of(info)
+        op = info.data.get("op")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"must be a finite number (got {shown(value)})")
+        if op in ORDERING and isinstance(value, bool | str):
+            raise ValueError(f"{op} compares numbers; {shown(value)} is not one")
+        if op in ORDERING and kind not in (None, "number"):
+            raise ValueError(f"{op} compares numbers, but the metric is {kind}: use == or !=")
+        if kind is not None and not _fits(kind, value):
+            raise ValueError(f"the metric is {_KIND_WORDS[kind]}; {shown(value)} is not")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and is_fraction(str(info.data.get("metric"))) and not 0 <= float(value) <= 1:
+            raise ValueError(f"the rate is a fraction: 0.1 means 10 % (got {shown(value)})")
+        return value
+
+    @field_validator("critical")
+    @classmethod
+    def _critical(cls, value: float | None, info: ValidationInfo) -> float | None:
+        return _on_side(value, info, "critical", beyond=True)
+
+    @field_validator("clear")
+    @classmethod
+    def _clear(cls, value: float | None, info: ValidationInfo) -> float | None:
+        return _on_side(value, info, "clear", beyond=False)
+
+    @field_validator("volume")
+    @classmethod
+    def _volume(cls, value: VolumeConfig | None, info: ValidationInfo) -> VolumeConfig | None:
+        if value is None or "sampler" not in info.data or "metric" not in info.data:
+            return value
+        metric_kind(info.data["sampler"], value.metric)
+        extra = sorted(_labels(value.metric) - _labels(info.data["metric"]))
+        if extra:
+            raise ValueError(f"the volume uses {{{', '.join(extra)}}}, which the metric does not")
+        return value
+
+
+_KIND_WORDS = {"number": "a number", "bool": "true or false", "text": "a word"}
+
+
+def _labels(metric: str) -> set[str]:
+    try:
+        return {name for name, is_label in metric_segments(metric) if is_label}
+    except ValueError:
+        return set()
+
+
+def _kind_of(info: ValidationInfo) -> str | None:
+    try:
+        return metric_kind(info.data["sampler"], info.data["metric"])
+    except (KeyError, ValueError):
+        return None  # the sampler or metric is itself wrong, and said so
+
+
+def _fits(kind: str, value: Threshold) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "text":
+        return isinstance(value, str)
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _on_side(value: float | None, info: ValidationInfo, key: str, *, beyond: bool) -> float | None:
+    """``critical`` lies past the threshold, ``clear`` short of it, as the comparison reads."""
+    if value is None:
+        return value
+    op, threshold = info.data.get("op"), info.data.get("threshold")
+    if op is None or threshold is None:
+        return value  # reported on their own keys
+    if op not in ORDERING:
+        raise ValueError(f"needs an ordering comparison (> >= < <=), not {op}")
+    if isinstance(threshold, bool | str):
+        return value
+    upward = op in (">", ">=")
+    ok = (value >= threshold) if upward == beyond else (value <= threshold)
+    if not ok:
+        side = "beyond" if beyond else "on the healthy side of"
+        raise ValueError(f"{key} ({shown(value)}) must lie {side} threshold {shown(threshold)}")
+    return value
 
 
 def shipped_rules(
