@@ -60,9 +60,14 @@ class Basis(StrEnum):
 
 @dataclass(frozen=True)
 class Classification:
+    """The type, the row that decided it, and — when the evidence points at one —
+    the resource the problem is really about (the probe that is down, the app that
+    was deployed), so the errors it causes join that problem's incident."""
+
     type: IncidentType
     basis: Basis
     detail: str
+    resource: tuple[tuple[str, str], ...] | None = None
 
 
 def _in_deploy_window(e: Evidence) -> bool:
@@ -106,8 +111,19 @@ def classify(evidence: Evidence) -> Classification:
     for basis, holds, incident_type in CLASSIFICATION:
         if holds(evidence):
             chosen = incident_type or evidence.rule_type
-            return Classification(chosen, basis, describe(basis, evidence, chosen))
+            detail = describe(basis, evidence, chosen)
+            return Classification(chosen, basis, detail, _resource(basis, evidence))
     raise AssertionError("the last row always holds")
+
+
+def _resource(basis: Basis, e: Evidence) -> tuple[tuple[str, str], ...] | None:
+    if basis is Basis.DEPENDENCY_PROBE_DOWN:
+        return (("probe", e.probes_down[0]),)
+    if basis is Basis.MEMORY_CLIMB_BEFORE_RESTARTS:
+        return (("app", e.memory_climbed[0]),)
+    if basis is Basis.AFTER_DEPLOY and e.deployed_app:
+        return (("app", e.deployed_app),)
+    return None
 
 
 def describe(basis: Basis, e: Evidence, chosen: IncidentType) -> str:

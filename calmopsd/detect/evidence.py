@@ -61,6 +61,7 @@ class Context:
         self.memory_reading: dict[str, Any] = {}
         self.probes: dict[str, Any] = {}
         self.deploys: dict[str, datetime] = {}
+        self.deploy_marks: dict[str, dict[str, Any]] = {}  # app → {"from": …, "to": …}
         self.memory: dict[str, list[MemorySample]] = {}
 
     def observe(self, reading: Reading) -> None:
@@ -86,6 +87,7 @@ class Context:
         for name, app in apps.items():
             if app.get("deploy"):
                 self.deploys[name] = now
+                self.deploy_marks[name] = app["deploy"]
             memory = app.get("memory_bytes")
             if isinstance(memory, int):
                 kept = [s for s in self.memory.get(name, []) if s.at > now - self.memory_window]
@@ -93,6 +95,7 @@ class Context:
                 self.memory[name] = [*kept, MemorySample(now, memory, restarted)]
         self.memory = {name: s for name, s in self.memory.items() if name in apps}
         self.deploys = {name: at for name, at in self.deploys.items() if name in apps}
+        self.deploy_marks = {n: m for n, m in self.deploy_marks.items() if n in self.deploys}
 
     def latest_deploy(self, app: str | None = None) -> tuple[str, datetime] | None:
         """The app deployed most recently (or ``app``'s deploy) and when, if any was seen."""

@@ -33,6 +33,7 @@ from calmopsd.model import (
     Executor,
     Incident,
     IncidentStatus,
+    IncidentType,
     OutcomeStatus,
     Reading,
     Recommendation,
@@ -57,7 +58,7 @@ from calmopsd.respond.housekeeping import expire_recommendations, resolve_stale
 from calmopsd.respond.impact import ImpactLevels, assess
 from calmopsd.respond.lifecycle import check_transition
 from calmopsd.respond.playbook import Step
-from calmopsd.respond.problem import Problem, dominant_organization, problem_of
+from calmopsd.respond.problem import Problem, dominant_organization, problem_of, resource_of
 from calmopsd.respond.stabilize import Stabilizer
 from calmopsd.respond.summary import summarize
 from calmopsd.respond.tracked import SeriesKey, Tracked
@@ -144,7 +145,8 @@ class Agent:
 
     def _confirmed(self, breach: Breach, at: datetime) -> None:
         decided = classify(self.context.evidence(breach))
-        problem = problem_of(breach, decided.type, dominant_organization(self.context.logs, breach))
+        dominant = dominant_organization(self.context.logs, breach)
+        problem = problem_of(breach, decided.type, dominant, decided.resource)
         cause = None if decided.basis in PLAIN_BASES else decided.detail
         reopen_since = at - self.settings.reopen_within if self.settings.reopen_within else None
         found = find_by_fingerprint(
@@ -188,6 +190,7 @@ class Agent:
             evidence={
                 "breach": _breach_evidence(breach),
                 "classification": {"type": decided_type, "basis": basis, "detail": detail},
+                **self._host_evidence(decided_type),
             },
             impact=impact.as_dict(),
         )
@@ -237,11 +240,18 @@ class Agent:
         self.tracked[incident.id] = tracked
         return tracked
 
+    def _host_evidence(self, incident_type: IncidentType) -> dict[str, object]:
+        """For a memory incident, the processes holding the most memory right now."""
+        if incident_type is not IncidentType.MEMORY:
+            return {}
+        top = self.context.memory_reading.get("top_processes")
+        return {"top_processes": top} if top else {}
+
     def _add_breach(self, found: Incident, breach: Breach, key: SeriesKey, at: datetime) -> None:
         """A repeated or further breach of an unresolved problem: an event, never a duplicate."""
         tracked = self.tracked.get(found.id)
         if tracked is None:  # opened before a restart: take it over
-            resource = dict(problem_of(breach, found.type).resource)
+            resource = resource_of(found.fingerprint)
             tracked = Tracked(found, breach, resource, self._base_hold(breach))
             self.tracked[found.id] = tracked
         tracked.series.add(key)
@@ -406,8 +416,7 @@ class Agent:
             if self._owner(key) is not None:
                 continue
             hold = self._flapped_hold(breach, incident.flaps)
-            resource = dict(problem_of(breach, incident.type).resource)
-            tracked = Tracked(incident, breach, resource, hold, series={key})
+            tracked = Tracked(incident, breach, resource_of(incident.fingerprint), hold, {key})
             self.tracked[incident.id] = tracked
             self.detector.adopt(breach.rule, breach.labels, incident.severity, now)
             self.detector.hold_clear(breach.rule, breach.labels, hold)

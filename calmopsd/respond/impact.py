@@ -41,6 +41,8 @@ def assess(
 ) -> Impact:
     """Impact from the latest ``http`` checks and ``logs`` windows."""
     failing = tuple(sorted(n for n, c in checks.items() if c.get("up") is False))
+    if not logs.get("sources"):
+        logs = {}  # logs on but no source configured: zero is not "normal", it is unknown
     errors = _number((logs.get("platform") or {}).get("1m", {}).get("server_errors_per_min"))
     window = (logs.get("platform") or {}).get("5m", {})
     rate, uploads = _number(window.get("upload_failure_rate")), _number(window.get("uploads"))

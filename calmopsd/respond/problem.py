@@ -25,15 +25,23 @@ class Problem:
     resource: Labels  # the labels without the organization
 
 
-def problem_of(breach: Breach, incident_type: IncidentType, dominant: str | None = None) -> Problem:
+def problem_of(
+    breach: Breach,
+    incident_type: IncidentType,
+    dominant: str | None = None,
+    resource: Labels | None = None,
+) -> Problem:
     """The problem ``breach`` is evidence of, once classified as ``incident_type``.
 
     ``dominant`` is the organization whose own traffic makes up the breach of a
-    platform-wide log rate (see :func:`dominant_organization`).
+    platform-wide log rate (see :func:`dominant_organization`); ``resource``, the
+    one classification pointed at (a probe down is the problem behind the server
+    errors, so both are one incident).
     """
     labels = dict(breach.labels)
     organization = labels.pop("organization", None) or dominant
-    resource = tuple(sorted(labels.items()))
+    if resource is None:
+        resource = tuple(sorted(labels.items()))
     if resource:
         where = ",".join(f"{k}={v}" for k, v in resource)
     else:
@@ -71,3 +79,10 @@ def dominant_organization(logs: dict[str, Any], breach: Breach) -> str | None:
 
 def _count(value: Any) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def resource_of(fingerprint: str) -> dict[str, str]:
+    """The resource labels written in a fingerprint (``disk:mount=/`` → ``{"mount": "/"}``)."""
+    where = fingerprint.split(":", 1)[-1]
+    pairs = [part.split("=", 1) for part in where.split(",") if "=" in part]
+    return {key: value for key, value in pairs}

@@ -82,6 +82,17 @@ def action_words(action: str, params: dict[str, Any]) -> str:
         return action.replace("_", " ")
 
 
+def _version(mark: Any) -> str | None:
+    """``{"version": "1.4.0", "revision": "ab12…"}`` → "1.4.0 (ab12…)"; None when unknown."""
+    if not isinstance(mark, dict):
+        return None
+    version = mark.get("version") if mark.get("version") not in (None, "N/A") else None
+    revision = str(mark["revision"])[:12] if mark.get("revision") else None
+    if version and revision:
+        return f"{version} ({revision})"
+    return version or revision
+
+
 def _named(noun: str, name: str | None) -> str:
     return f"{noun} `{name}`" if name else f"the failing {noun}"
 
@@ -95,6 +106,7 @@ def propose(
     refused: Step | None = None,
     shadowed: Step | None = None,
     deployed_app: str | None = None,
+    deploy: dict[str, Any] | None = None,
     stabilized: bool = False,
 ) -> Proposal | None:
     """The one thing to ask a human now, if any."""
@@ -123,11 +135,14 @@ def propose(
         )
     if incident.type is IncidentType.DEPLOY:
         app = f"`{deployed_app}`" if deployed_app else "the latest deploy"
+        back = _version(deploy.get("from")) if deploy else None
+        to = f" to {back}" if back else ""
         return Proposal(
             "manual",
-            f"Roll back {app}: server errors began inside its deploy window; "
+            f"Roll back {app}{to}: server errors began inside its deploy window; "
             "calmopsd does not restart around a bad deploy.",
-            f"decide whether to roll back {app}, or dismiss",
+            f"decide whether to roll back {app}{to}, or dismiss",
+            params={"app": deployed_app, **(deploy or {})} if deployed_app else {},
             preconditions={"unresolved": True},
         )
     advice = incident.type is IncidentType.MEMORY and stabilized and "app" in resource

@@ -189,13 +189,15 @@ class Stabilizer:
             organization_id=tracked.incident.organization_id,
             reason=hold.reason,
         )
-        deployed = self.agent.context.latest_deploy()
+        context = self.agent.context
+        deployed = context.latest_deploy(tracked.resource.get("app"))
         proposal = propose(
             tracked.incident,
             _with_app(tracked),
             sorted(tracked.series),
             hold=hold,
             deployed_app=deployed[0] if deployed else None,
+            deploy=context.deploy_marks.get(deployed[0]) if deployed else None,
         )
         self._ask(tracked, proposal, at)
 

@@ -129,10 +129,32 @@ def _what(facts: Facts) -> str:
 
 
 def _generic(breach: Breach, value: Any) -> str:
-    where = ", ".join(f"{k} {v}" for k, v in breach.labels)
-    return f"{breach.rule}: {breach.evidence.get('metric')} at {value}" + (
-        f" ({where})" if where else ""
+    """A user's own rule: its name, the metric's last key, the value with its unit."""
+    labels = dict(breach.labels)
+    labels.pop("organization", None)
+    where = ", ".join(f"{k} {v}" for k, v in sorted(labels.items()))
+    key = str(breach.evidence.get("metric", "")).rsplit(".", 1)[-1] or "value"
+    if isinstance(value, bool | str):
+        said = f"{key} is {str(value).lower() if isinstance(value, bool) else value}"
+    else:
+        said = f"{key} at {_figure(key, value)}"
+    threshold = breach.evidence.get("threshold")
+    limit = (
+        f"; fires {breach.evidence.get('op')} {_figure(key, threshold)}"
+        if threshold is not None
+        else ""
     )
+    return f"{breach.rule}: {said}" + (f" ({where})" if where else "") + limit
+
+
+def _figure(key: str, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    if key.endswith("_percent"):
+        return _pct(value)
+    if key.endswith("_rate"):
+        return _rate(value)
+    return f"{value:g}"
 
 
 # -- customers ----------------------------------------------------------------------

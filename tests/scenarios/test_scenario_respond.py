@@ -296,3 +296,41 @@ def test_with_the_shipped_rules_a_spike_from_one_organization_is_that_organizati
     assert [(i.organization_id, i.fingerprint) for i in s.incidents()] == [
         (expected, "network:platform")
     ]
+
+
+def test_a_dependency_down_and_the_errors_it_causes_are_one_incident(database: Database) -> None:
+    s = Scenario(database)
+    s.feed("dependencies", probes(postgres=False), times=3)
+    s.feed("logs", logs(errors_per_min=65), times=3)
+    incident = s.only()
+    assert (incident.type, incident.fingerprint) == (
+        IncidentType.DEPENDENCY,
+        "dependency:probe=postgres",
+    )
+    assert s.kinds(incident.id).count("incident.breach_added") == 1
+    assert incident.summary.splitlines()[1] == (
+        "Customers: 65 server errors/min; affected: all traffic."
+    )
+    assert [r.action.value for r in s.executor.requests] == ["pause_jobs"]
+
+
+def test_errors_after_a_deploy_are_that_apps_deploy_incident_and_name_the_version(
+    database: Database,
+) -> None:
+    deploy = {"from": {"version": "1.4.0", "revision": None},
+              "to": {"version": "1.5.0", "revision": None}}  # fmt: skip
+    s = Scenario(database)
+    s.feed("pm2", pm2(api={"deploy": deploy}))
+    s.feed("logs", logs(errors_per_min=42), times=3)
+    incident = s.only()
+    assert incident.fingerprint == "deploy:app=api"
+    (rec,) = s.recommendations(incident.id)
+    assert rec.rationale.startswith("Roll back `api` to 1.4.0: ")
+    assert rec.params == {"app": "api", **deploy}
+
+
+def test_a_memory_incident_keeps_the_top_processes_as_evidence(database: Database) -> None:
+    s = Scenario(database)
+    top = [{"name": "node", "pid": 7, "rss_bytes": 900 << 20}]
+    s.feed("memory", {**memory(92), "top_processes": top}, times=3)
+    assert s.only().evidence["top_processes"] == top

@@ -8,6 +8,7 @@ from pathlib import Path
 from support.scenario import Scenario, disk, logs, memory, pm2
 
 from calmopsd.act import ShadowExecutor
+from calmopsd.config import Config
 from calmopsd.record.database import Database, database_path
 from calmopsd.respond.summary import MAX_LINES
 
@@ -108,3 +109,19 @@ def test_the_same_facts_give_the_same_text(tmp_path: Path) -> None:
         database.close()
     assert texts[0] == texts[1]
     assert len(texts[0].splitlines()) == 5
+
+
+def test_an_operators_own_rule_reads_plainly_and_no_log_source_is_no_error_rate(
+    database: Database,
+) -> None:
+    own = {
+        "rules": [{"name": "root_nearly_full", "sampler": "disk", "op": ">", "threshold": 70,
+                   "metric": "mounts.{mount}.used_percent", "type": "disk"}]
+    }  # fmt: skip
+    s = Scenario(database, Config.model_validate(own))
+    s.feed("logs", {"platform": {"1m": {"server_errors_per_min": 0}}, "sources": {}})
+    s.feed("disk", disk(72.5), times=3)
+    assert lines(s)[:2] == [
+        "root_nearly_full: used_percent at 72 % (mount /); fires > 70 % since 14:00.",
+        "Customers: no impact seen yet; no error rate read yet.",
+    ]

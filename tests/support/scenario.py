@@ -166,6 +166,7 @@ def logs(
                        "upload_failure_rate": rate, "server_errors_per_min": errors}}  # fmt: skip
 
     return {
+        "sources": {"web": window(errors_per_min)},
         "platform": window(errors_per_min),
         "organizations": {org: window(errors) for org, errors in organizations},
     }
