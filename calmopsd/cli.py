@@ -22,10 +22,11 @@ from calmopsd.clock import SystemClock
 from calmopsd.config import Config, resolve_config_path
 from calmopsd.daemon import Daemon, Source
 from calmopsd.errors import CalmopsError, ConfigError
-from calmopsd.model import Reading
+from calmopsd.model import Incident, Reading
 from calmopsd.record.audit import verify_file
 from calmopsd.record.database import database_path
 from calmopsd.record.head import AuditHead
+from calmopsd.record.incidents import read_incidents_file, resolution_counts
 from calmopsd.sense import plan
 from calmopsd.sense.logs import LogWatcher
 from calmopsd.sense.sampler import SamplerRunner
@@ -124,6 +125,54 @@ def verify_audit(config_path: Path | None, state_dir: Path | None, expect_head: 
         err=True,
     )
     sys.exit(EXIT_BAD)
+
+
+@main.command()
+@config_option
+@state_dir_option
+@click.option("--all", "all_of_them", is_flag=True, help="Resolved incidents too.")
+@click.argument("incident_id", type=int, required=False)
+def incidents(
+    config_path: Path | None, state_dir: Path | None, all_of_them: bool, incident_id: int | None
+) -> None:
+    """List open incidents (newest first) with their first summary line, or show one whole.
+
+    Read-only: safe while the daemon runs. Resolved incidents are counted by how
+    they ended; stale_resolved is not proof of recovery and is counted apart.
+    """
+    if state_dir is None:
+        config, _ = _load(Source(resolve_config_path(_as_str(config_path), os.environ)))
+        state_dir = config.state_dir
+    path = database_path(state_dir.resolve())
+    if not path.exists():
+        click.echo(f"incidents: no database at {path}", err=True)
+        sys.exit(EXIT_BAD)
+    found = read_incidents_file(path, all_of_them=all_of_them or incident_id is not None)
+    if incident_id is not None:
+        _show_incident(next((i for i in found if i.id == incident_id), None), incident_id)
+        return
+    for incident in found:
+        first = incident.summary.splitlines()[0] if incident.summary else incident.title
+        click.echo(
+            f"#{incident.id:<5} {incident.status:<11} {incident.severity:<8} "
+            f"{incident.organization_id or 'platform':<12} {first}"
+        )
+    if not found:
+        click.echo("no incidents" if all_of_them else "no open incidents")
+    counts = resolution_counts(found)
+    if counts:
+        click.echo("resolved: " + ", ".join(f"{n} {how}" for how, n in counts.items()))
+
+
+def _show_incident(incident: Incident | None, incident_id: int) -> None:
+    if incident is None:
+        click.echo(f"incidents: no incident {incident_id}", err=True)
+        sys.exit(EXIT_BAD)
+    click.echo(
+        f"#{incident.id} {incident.type} {incident.status} {incident.severity} "
+        f"({incident.organization_id or 'platform'}; {incident.fingerprint})"
+    )
+    click.echo(incident.summary or incident.title)
 
 
 @main.command()

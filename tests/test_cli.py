@@ -133,3 +133,41 @@ def test_verify_audit_with_a_state_dir_needs_no_valid_config(tmp_path: Path) -> 
     config.write_text("thresholds:\n  memory_percent: 150\n")  # broken meanwhile
     result = calmopsd("verify-audit", "--config", str(config), "--state-dir", str(path.parent))
     assert (result.returncode, result.stdout) == (0, f"audit OK: 1 event verified ({path})\n")
+
+
+def test_incidents_lists_open_ones_and_counts_stale_apart_from_recovered(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from support.scenario import Scenario, disk, memory
+
+    state = tmp_path / "state"
+    database = Database.open(database_path(state))
+    s = Scenario(database)
+    s.feed("memory", memory(92), times=3)
+    s.feed("memory", memory(60), every=timedelta(minutes=1), times=17)  # recovered
+    s.feed("disk", disk(86), times=3)  # open, then the disk sampler falls silent
+    s.feed("memory", memory(92), times=3)  # not a new incident: #1 reopens, flapping
+    database.close()
+
+    listed = calmopsd("incidents", "--state-dir", str(state))
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[:3] for line in listed.stdout.splitlines()] == [
+        ["#2", "monitoring", "warning"],  # the scripted clear_temp worked
+        ["#1", "open", "warning"],  # nothing fits: no PM2 app to restart
+    ]
+    assert listed.stdout.splitlines()[0].endswith(
+        "Disk / at 86 % full since 14:17 (threshold 80 %)."
+    )
+
+    database = Database.open(database_path(state))
+    s = Scenario(database, start=s.now)
+    s.wait(timedelta(hours=25))
+    database.close()
+    every = calmopsd("incidents", "--all", "--state-dir", str(state))
+    assert every.stdout.splitlines()[-1] == "resolved: 2 stale_resolved"
+
+    one = calmopsd("incidents", "2", "--state-dir", str(state))
+    assert one.stdout.splitlines()[0] == "#2 disk resolved warning (platform; disk:mount=/)"
+    assert len(one.stdout.splitlines()) <= 9
+    missing = calmopsd("incidents", "99", "--state-dir", str(state))
+    assert (missing.returncode, missing.stderr.strip()) == (1, "incidents: no incident 99")

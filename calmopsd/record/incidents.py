@@ -9,6 +9,7 @@ same transaction.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from calmopsd.errors import ScopeError
@@ -375,3 +376,31 @@ def _to_incident(row: tuple[Any, ...]) -> Incident:
         impact=decode_json(impact),
         last_breach_at=decode_time(last_breach_at) if last_breach_at else None,
     )
+
+
+def read_incidents_file(database_path: Path, *, all_of_them: bool = False) -> list[Incident]:
+    """Incidents straight from the file, read-only, while a daemon may hold it (CLI use).
+
+    Unresolved ones unless ``all_of_them``; newest first.
+    """
+    from calmopsd.record.database import connect  # database builds on the record modules
+
+    where = "" if all_of_them else "WHERE status != 'resolved'"
+    conn = connect(database_path, query_only=True)
+    try:
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM incidents {where} ORDER BY opened_at DESC, id DESC"
+        ).fetchall()
+    finally:
+        conn.close()
+    return [_to_incident(row) for row in rows]
+
+
+def resolution_counts(incidents: list[Incident]) -> dict[str, int]:
+    """How the resolved ones ended: recovered apart from stale_resolved (not proof of recovery)."""
+    counts: dict[str, int] = {}
+    for incident in incidents:
+        if incident.status is IncidentStatus.RESOLVED:
+            key = incident.resolution or "resolved"
+            counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
