@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.logs import LogsConfig
 from calmopsd.config.rules import RuleConfig, Rules, shipped_rules
@@ -107,6 +108,10 @@ class Config(Section):
     playbook: Annotated[PlaybookConfig, NullIsEmpty] = Field(
         default_factory=PlaybookConfig,
         description="For each incident type, the safe actions the agent may try on its own.",
+    )
+    actions: Annotated[ActionsConfig, NullIsEmpty] = Field(
+        default_factory=ActionsConfig,
+        description="The safe-action executor: mode, kill switch, each action's limits.",
     )
     sensing: Annotated[SensingConfig, NullIsEmpty] = Field(
         default_factory=SensingConfig, description="What calmopsd samples, and how often."
