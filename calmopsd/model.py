@@ -87,9 +87,10 @@ class ActionRequest:
 
     action: SafeAction
     params: dict[str, Any]
-    incident_id: int
+    incident_id: int | None
     organization_id: str | None
     reason: str
+    approved_by: str | None = None  # a person approved it: budgets and cooldowns yield to them
 
 
 class OutcomeStatus(StrEnum):
@@ -113,6 +114,7 @@ class ActionOutcome:
     status: OutcomeStatus
     detail: str
     action_id: int | None = None
+    reason: str | None = None  # for a refusal: budget_spent, cooldown, not_allowed, paused …
 
     @property
     def worked(self) -> bool:
@@ -280,3 +282,8 @@ class Executor(Protocol):
     """
 
     def request(self, request: ActionRequest, now: datetime) -> ActionOutcome: ...
+
+    def symptom_returned(self, incident_id: int, now: datetime) -> list[SafeAction]:
+        """The incident's symptom is back: actions that worked on it shortly before are
+        marked ineffective for it (no more automatic tries); returns those actions."""
+        ...

@@ -212,6 +212,28 @@ _INCIDENT_AGENT = (
     _same_org_as_incident("incident_recommendations"),
 )
 
+_ACTIONS = (
+    # Reversible actions in force (a pause, an upload limit) with what undoes them;
+    # a row stays after its revert as the record of when and how it ended.
+    """CREATE TABLE active_actions (
+        id INTEGER PRIMARY KEY,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        incident_id INTEGER REFERENCES incidents (id),
+        organization_id TEXT,
+        params TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(params)),
+        undo TEXT NOT NULL CHECK (json_valid(undo)),
+        started_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        reverted_at TEXT,
+        reverted_by TEXT,
+        revert_outcome TEXT
+    )""",
+    "CREATE INDEX active_actions_in_force ON active_actions (reverted_at, expires_at)",
+    # Budgets and cooldowns are counted from the audit log by kind and time.
+    "CREATE INDEX incident_events_by_kind ON incident_events (kind, at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _CORE_TABLES),
     Migration(
@@ -230,6 +252,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "incident agent: flaps, impact, last breach; recommendations expire and keep evidence",
         _INCIDENT_AGENT,
     ),
+    Migration(6, "safe actions: reversible actions in force; audit events by kind", _ACTIONS),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

@@ -238,6 +238,7 @@ class Agent:
         )
         tracked = Tracked(incident, breach, dict(problem.resource), hold)
         self.tracked[incident.id] = tracked
+        self.stabilizer.symptom_returned(tracked, at)
         return tracked
 
     def _host_evidence(self, incident_type: IncidentType) -> dict[str, object]:

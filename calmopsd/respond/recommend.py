@@ -97,6 +97,11 @@ def _named(noun: str, name: str | None) -> str:
     return f"{noun} `{name}`" if name else f"the failing {noun}"
 
 
+# Refusals a person's approval can lift (the agent's own limits), unlike an
+# allowlist, the kill switch or a missing setting, which need a config change.
+APPROVABLE = frozenset({"budget_spent", "cooldown", "ineffective", "busy"})
+
+
 def propose(
     incident: Incident,
     resource: dict[str, str],
@@ -104,6 +109,8 @@ def propose(
     *,
     hold: Hold | None = None,
     refused: Step | None = None,
+    refusal_reason: str | None = None,
+    refusal_detail: str | None = None,
     shadowed: Step | None = None,
     deployed_app: str | None = None,
     deploy: dict[str, Any] | None = None,
@@ -116,20 +123,28 @@ def propose(
     }
     if refused is not None:
         words = action_words(refused.action, refused.params)
+        if refusal_reason in APPROVABLE:
+            return Proposal(
+                "safe_action",
+                f"{words.capitalize()}: calmopsd may not do it again on its own "
+                f"({refusal_detail or refusal_reason}).",
+                f"approve: {words}, or dismiss",
+                refused.action,
+                refused.params,
+                firing,
+            )
         return Proposal(
-            "safe_action",
-            f"{words.capitalize()} again: calmopsd's own budget for it is spent.",
-            f"approve: {words}, or dismiss",
-            refused.action,
-            refused.params,
-            firing,
+            "manual",
+            f"{words.capitalize()} by hand: calmopsd may not ({refusal_detail or 'refused'}).",
+            f"{words} by hand, or allow it in actions: in the config",
+            preconditions=firing,
         )
     if shadowed is not None:
         words = action_words(shadowed.action, shadowed.params)
         return Proposal(
             "manual",
-            f"{words.capitalize()} by hand: calmopsd only records what it would do "
-            "until its executor is enabled.",
+            f"{words.capitalize()} by hand: calmopsd is in shadow mode and only records "
+            "what it would do.",
             f"{words} by hand if it does not recover",
             preconditions=firing,
         )

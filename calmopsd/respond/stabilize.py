@@ -93,7 +93,15 @@ class Stabilizer:
                 {"still_firing": [rule for rule, _ in sorted(firing)]},
                 incident.id,
             )
+            self.symptom_returned(tracked, now)
             self.stabilize(tracked, now)
+
+    def symptom_returned(self, tracked: Tracked, now: datetime) -> None:
+        """Tell the executor: what worked on this incident shortly before did not hold."""
+        try:
+            self.executor.symptom_returned(tracked.incident.id, now)
+        except Exception:  # the executor's bookkeeping must not stop the response
+            log.exception("action.ineffective_failed", incident_id=tracked.incident.id)
 
     def run_approved(self, tracked: Tracked, step: Step, at: datetime, actor: str) -> ActionOutcome:
         """A person approved ``step``: the same path as the agent's own, with their name."""
@@ -165,14 +173,20 @@ class Stabilizer:
     def _after_no(self, tracked: Tracked, step: Step, outcome: ActionOutcome, at: datetime) -> None:
         words = action_words(step.action, step.params)
         if outcome.status in (OutcomeStatus.SHADOW, OutcomeStatus.DRY_RUN):
-            tracked.not_done = f"would {words}; shadow mode, the executor is not enabled"
+            how = "shadow mode" if outcome.status is OutcomeStatus.SHADOW else "dry run"
+            tracked.not_done = f"would {words}; {how}, nothing ran"
             proposal = propose(
                 tracked.incident, tracked.resource, sorted(tracked.series), shadowed=step
             )
         elif outcome.status is OutcomeStatus.REFUSED:
             tracked.not_done = f"did not {words}: {outcome.detail or 'refused by the executor'}"
             proposal = propose(
-                tracked.incident, tracked.resource, sorted(tracked.series), refused=step
+                tracked.incident,
+                tracked.resource,
+                sorted(tracked.series),
+                refused=step,
+                refusal_reason=outcome.reason,
+                refusal_detail=outcome.detail,
             )
         else:
             return  # failed: the caller tries the next action

@@ -20,6 +20,7 @@ from calmopsd.model import (
     OutcomeStatus,
     Reading,
     Recommendation,
+    SafeAction,
 )
 from calmopsd.record.audit import list_events
 from calmopsd.record.database import Database
@@ -40,12 +41,18 @@ class ScriptedExecutor:
     def __init__(self, **outcomes: str) -> None:
         self.outcomes = outcomes
         self.requests: list[ActionRequest] = []
+        self.returned: list[int] = []  # incidents whose symptom came back
 
     def request(self, request: ActionRequest, now: datetime) -> ActionOutcome:
         self.requests.append(request)
         status = OutcomeStatus(self.outcomes.get(request.action.value, "succeeded"))
         detail = {"failed": "exit 1", "refused": "budget spent: 3 per hour"}.get(status, "")
-        return ActionOutcome(status, detail)
+        reason = "budget_spent" if status is OutcomeStatus.REFUSED else None
+        return ActionOutcome(status, detail, reason=reason)
+
+    def symptom_returned(self, incident_id: int, now: datetime) -> list[SafeAction]:
+        self.returned.append(incident_id)
+        return []
 
 
 class Scenario:

@@ -1,0 +1,99 @@
+"""The checks every request passes before anything runs, one shape, read top to bottom.
+
+Each check is ``check(request, context) -> None`` and raises
+:class:`~calmopsd.act.action.Refused` with a reason code. A person's approval
+(``request.approved_by``) passes the budget, cooldown and ineffective checks —
+they exist to stop *automatic* loops — but never the kill switch or an allowlist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from calmopsd.act.action import Action, Refused
+from calmopsd.config.actions import ActionsConfig, Budget
+from calmopsd.model import ActionRequest
+from calmopsd.record.actions import is_ineffective, runs_since
+from calmopsd.record.database import Database
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the checks read: the config, the store, the pause flag, the time."""
+
+    config: ActionsConfig
+    database: Database
+    pause_flag: Path
+    now: datetime
+    action: Action
+    params: dict[str, Any]
+    target: str
+
+    @property
+    def budget(self) -> Budget:
+        section: Budget = getattr(self.config, self.action.name.value)
+        return section
+
+
+def kill_switch(request: ActionRequest, c: Context) -> None:
+    if c.config.paused:
+        raise Refused("paused", "actions are paused in the config (actions.paused)")
+    if c.pause_flag.exists():
+        raise Refused("paused", "actions are paused (calmopsd actions resume lifts it)")
+
+
+def budget(request: ActionRequest, c: Context) -> None:
+    if request.approved_by:
+        return
+    b = c.budget
+    runs = runs_since(c.database, c.action.name, c.target, c.now - b.window)
+    if len(runs) >= b.max_runs:
+        raise Refused(
+            "budget_spent",
+            f"{c.action.name} on {c.target} ran {len(runs)} times in the last "
+            f"{_short(b.window)} (budget {b.max_runs})",
+        )
+
+
+def cooldown(request: ActionRequest, c: Context) -> None:
+    if request.approved_by:
+        return
+    b = c.budget
+    recent = runs_since(c.database, c.action.name, c.target, c.now - b.cooldown)
+    if recent:
+        raise Refused(
+            "cooldown",
+            f"{c.action.name} on {c.target} ran at {recent[-1]:%H:%M:%S}; "
+            f"cooldown {_short(b.cooldown)}",
+        )
+
+
+def ineffective(request: ActionRequest, c: Context) -> None:
+    if request.approved_by or request.incident_id is None:
+        return
+    if is_ineffective(c.database, request.incident_id, c.action.name):
+        raise Refused(
+            "ineffective",
+            f"{c.action.name} did not hold for this incident before; a person decides now",
+        )
+
+
+CHECKS: tuple[Callable[[ActionRequest, Context], None], ...] = (
+    kill_switch,
+    budget,
+    cooldown,
+    ineffective,
+)
+
+
+def _short(delta: Any) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"

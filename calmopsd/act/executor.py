@@ -1,0 +1,307 @@
+"""The sandboxed executor: the one way calmopsd changes the host.
+
+Every request takes the same path::
+
+    known action? → validate params (allowlists) → checks (kill switch, budget,
+    cooldown, ineffective) → shadow? record "would have run" and stop → lock the
+    target → intent event → run (execute + verify) in a Sandbox → result event
+    → a reversible action that worked is kept in force until its expiry
+
+A refusal at any step is itself an audit event (``action.refused``) and runs
+nothing. Reversible actions in force are persisted with their expiry and
+reverted by :meth:`SafeExecutor.revert_due` (the daemon's tick) — also after a
+restart — or early by :meth:`SafeExecutor.revert`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from calmopsd.act.action import Action, Refused, Result
+from calmopsd.act.checks import CHECKS, Context
+from calmopsd.act.sandbox import Backend, DirectBackend, Sandbox
+from calmopsd.clock import Clock
+from calmopsd.config.actions import ActionsConfig
+from calmopsd.config.sensing import Pm2SamplerConfig
+from calmopsd.model import AGENT, ActionOutcome, ActionRequest, OutcomeStatus, SafeAction
+from calmopsd.record.actions import (
+    ActiveAction,
+    add_active,
+    get_active,
+    is_ineffective,
+    list_active,
+    mark_reverted,
+    worked_since,
+)
+from calmopsd.record.audit import record_event
+from calmopsd.record.database import Database
+from calmopsd.record.scope import Scope
+
+log = structlog.get_logger("calmopsd.act")
+
+PAUSE_FLAG = "actions.paused"
+MAX_COMMANDS_RECORDED = 20
+
+
+class SafeExecutor:
+    """Runs the five safe actions for the agent and for approvals; see the module docstring."""
+
+    def __init__(
+        self,
+        database: Database,
+        config: ActionsConfig,
+        pm2: Pm2SamplerConfig,
+        state_dir: Path,
+        clock: Clock,
+        actions: Mapping[SafeAction, Action] | None = None,
+        backend: Backend | None = None,
+    ) -> None:
+        self.database = database
+        self.config = config
+        self.pm2 = pm2
+        self.state_dir = state_dir
+        self.clock = clock
+        if actions is None:
+            from calmopsd.act import ACTIONS  # the table lives beside the actions it lists
+
+            actions = ACTIONS
+        self.actions = dict(actions)
+        self.backend = backend or DirectBackend()
+        self.scope = Scope.platform()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- the request path -----------------------------------------------------------
+
+    def request(self, request: ActionRequest, now: datetime) -> ActionOutcome:
+        action = self.actions.get(request.action) if isinstance(request.action, str) else None
+        try:
+            if action is None:
+                raise Refused(
+                    "unknown_action", f"{request.action!r} is not one of the safe actions"
+                )
+            params = action.validate(dict(request.params), self.config)
+            target = action.target(params)
+            context = Context(
+                self.config, self.database, self.pause_file, now, action, params, target
+            )
+            for check in CHECKS:
+                check(request, context)
+        except Refused as refused:
+            return self._refuse(request, refused, now)
+        if self._mode(action) == "shadow":
+            return self._shadow(request, action, params, target, now)
+        lock = self._lock_for(f"{action.name}:{target}")
+        if not lock.acquire(blocking=False):
+            return self._refuse(
+                request, Refused("busy", f"{action.name} on {target} is already running"), now
+            )
+        try:
+            return self._run(request, action, params, target, now)
+        finally:
+            lock.release()
+
+    def _run(
+        self,
+        request: ActionRequest,
+        action: Action,
+        params: dict[str, Any],
+        target: str,
+        now: datetime,
+    ) -> ActionOutcome:
+        facts = {"action": action.name, "target": target, "params": params}
+        by = request.approved_by or AGENT
+        self._event("action.intent", now, request, {**facts, "dry_run": self.config.dry_run}, by)
+        sandbox = self._sandbox(action)
+        began = time.monotonic()
+        try:
+            result = action.run(params, sandbox)
+        except Exception as exc:  # a bug in an action is a failed action, never a crash
+            log.exception("action.crashed", action=action.name, incident_id=request.incident_id)
+            result = Result(False, f"the action crashed ({type(exc).__name__})")
+        duration = round(time.monotonic() - began, 3)
+        status = _status(result, self.config.dry_run)
+        self._event(
+            "action.executed",
+            now,
+            request,
+            {
+                **facts,
+                "status": status,
+                "detail": result.detail,
+                "duration_s": duration,
+                "data": result.data,
+                "commands": [list(c) for c in sandbox.commands[:MAX_COMMANDS_RECORDED]],
+            },
+            by,
+        )
+        log.info(
+            "action.executed",
+            action=action.name,
+            target=target,
+            status=status,
+            duration_s=duration,
+            incident_id=request.incident_id,
+            organization_id=request.organization_id,
+        )
+        if status is OutcomeStatus.SUCCEEDED and action.reversible and result.undo is not None:
+            self._keep_in_force(request, action, params, target, result, now, by)
+        return ActionOutcome(status, result.detail)
+
+    def _keep_in_force(
+        self,
+        request: ActionRequest,
+        action: Action,
+        params: dict[str, Any],
+        target: str,
+        result: Result,
+        now: datetime,
+        by: str,
+    ) -> None:
+        assert result.undo is not None and result.lasts is not None  # noqa: S101  # reversible
+        add_active(
+            self.database, self.scope, action=action.name, target=target,
+            incident_id=request.incident_id, organization_id=request.organization_id,
+            params=params, undo=result.undo, started_at=now, expires_at=now + result.lasts,
+            actor=by,
+        )  # fmt: skip
+
+    def _refuse(self, request: ActionRequest, refused: Refused, now: datetime) -> ActionOutcome:
+        data = {
+            "action": str(request.action),
+            "params": _shown(request.params),
+            "reason": refused.reason,
+            "detail": refused.detail,
+        }
+        self._event("action.refused", now, request, data, request.approved_by or AGENT)
+        log.warning(
+            "action.refused",
+            action=str(request.action),
+            reason=refused.reason,
+            incident_id=request.incident_id,
+            organization_id=request.organization_id,
+        )
+        return ActionOutcome(OutcomeStatus.REFUSED, refused.detail, reason=refused.reason)
+
+    def _shadow(
+        self,
+        request: ActionRequest,
+        action: Action,
+        params: dict[str, Any],
+        target: str,
+        now: datetime,
+    ) -> ActionOutcome:
+        detail = f"shadow mode: would have run {action.name} on {target}"
+        data = {"action": action.name, "target": target, "params": params, "detail": detail}
+        self._event("action.shadowed", now, request, data, request.approved_by or AGENT)
+        log.info(
+            "action.shadowed",
+            action=action.name,
+            target=target,
+            incident_id=request.incident_id,
+            organization_id=request.organization_id,
+        )
+        return ActionOutcome(OutcomeStatus.SHADOW, detail)
+
+    # -- ineffective, pause, revert --------------------------------------------------
+
+    def symptom_returned(self, incident_id: int, now: datetime) -> list[SafeAction]:
+        since = now - self.config.ineffective_within
+        marked = []
+        for name in worked_since(self.database, incident_id, since):
+            action = SafeAction(name)
+            if is_ineffective(self.database, incident_id, action):
+                continue
+            record_event(
+                self.database, self.scope, kind="action.ineffective", actor=AGENT, at=now,
+                incident_id=incident_id,
+                data={"action": action.value, "within": str(self.config.ineffective_within)},
+            )  # fmt: skip
+            log.warning("action.ineffective", incident_id=incident_id, action=action.value)
+            marked.append(action)
+        return marked
+
+    @property
+    def pause_file(self) -> Path:
+        return self.state_dir / PAUSE_FLAG
+
+    def revert_due(self, now: datetime) -> list[int]:
+        """Revert every action in force whose time is up; the ids reverted."""
+        return [a.id for a in list_active(self.database, due_by=now) if self._revert(a, now, AGENT)]
+
+    def revert(self, active_id: int, now: datetime, actor: str) -> tuple[bool, str]:
+        """End one action in force early, by a person; (done, why not)."""
+        active = get_active(self.database, active_id)
+        if active is None:
+            return False, f"no action in force with id {active_id}"
+        if active.reverted_at is not None:
+            return False, f"action {active_id} was already reverted at {active.reverted_at}"
+        return self._revert(active, now, actor), "reverted"
+
+    def _revert(self, active: ActiveAction, now: datetime, actor: str) -> bool:
+        action = self.actions.get(SafeAction(active.action))
+        if action is None:
+            return False
+        lock = self._lock_for(f"{action.name}:{active.target}")
+        with lock:  # an action running on the same target finishes first
+            sandbox = self._sandbox(action)
+            try:
+                result = action.revert(active.undo, sandbox)
+            except Exception as exc:  # recorded as a failed revert, retried next tick
+                log.exception("action.revert_crashed", action=action.name, id=active.id)
+                result = Result(False, f"the revert crashed ({type(exc).__name__})")
+            if not result.ok and not self.config.dry_run:
+                log.error("action.revert_failed", action=action.name, id=active.id,
+                          detail=result.detail, incident_id=active.incident_id)  # fmt: skip
+                return False
+            return mark_reverted(
+                self.database, self.scope, active, at=now, actor=actor, ok=result.ok,
+                detail=result.detail, data={"data": result.data},
+            )  # fmt: skip
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _mode(self, action: Action) -> str:
+        section = getattr(self.config, action.name.value)
+        return str(section.mode or self.config.mode)
+
+    def _sandbox(self, action: Action) -> Sandbox:
+        return Sandbox(
+            config=self.config,
+            pm2=self.pm2,
+            workdir=self.state_dir / "act" / action.name.value,
+            clock=self.clock,
+            dry_run=self.config.dry_run,
+            backend=self.backend,
+        )
+
+    def _lock_for(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _event(
+        self, kind: str, at: datetime, request: ActionRequest, data: dict[str, Any], actor: str
+    ) -> None:
+        record_event(
+            self.database, self.scope, kind=kind, actor=actor, at=at,
+            incident_id=request.incident_id, data={**data, "why": request.reason[:200]},
+        )  # fmt: skip
+
+
+def _status(result: Result, dry_run: bool) -> OutcomeStatus:
+    if dry_run:
+        return OutcomeStatus.DRY_RUN
+    return OutcomeStatus.SUCCEEDED if result.ok else OutcomeStatus.FAILED
+
+
+def _shown(params: Any) -> Any:
+    """Refused parameters go to the audit log, bounded: an attacker's 10 MB string is not kept."""
+    text = repr(params)
+    return text if len(text) <= 300 else text[:299] + "…"

@@ -1,0 +1,175 @@
+"""What the executor keeps: runs counted from the audit log, and reversible actions in force.
+
+Budgets and cooldowns are counted from ``incident_events`` (``action.executed``
+and, in shadow mode, ``action.shadowed``), never from memory, so neither a
+config reload nor a daemon restart resets them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from calmopsd.record.audit import append_event
+from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_time
+from calmopsd.record.database import Database
+from calmopsd.record.scope import Scope
+
+RUN_KINDS = ("action.executed", "action.shadowed")
+
+
+@dataclass(frozen=True)
+class ActiveAction:
+    id: int
+    action: str
+    target: str
+    incident_id: int | None
+    organization_id: str | None
+    params: dict[str, Any]
+    undo: dict[str, Any]
+    started_at: datetime
+    expires_at: datetime
+    reverted_at: datetime | None = None
+    reverted_by: str | None = None
+    revert_outcome: str | None = None
+
+
+def runs_since(database: Database, action: str, target: str, since: datetime) -> list[datetime]:
+    """When ``action`` ran (or, in shadow, would have run) on ``target`` since ``since``."""
+    with database.read() as db:
+        rows = db.execute(
+            f"""SELECT at FROM incident_events
+                WHERE kind IN ({",".join("?" * len(RUN_KINDS))}) AND at >= ?
+                  AND json_extract(data, '$.action') = ? AND json_extract(data, '$.target') = ?
+                ORDER BY at""",
+            [*RUN_KINDS, encode_time(since), action, target],
+        ).fetchall()
+    return [decode_time(row[0]) for row in rows]
+
+
+def worked_since(database: Database, incident_id: int, since: datetime) -> list[str]:
+    """Actions that ran and were verified for this incident since ``since``."""
+    with database.read() as db:
+        rows = db.execute(
+            """SELECT DISTINCT json_extract(data, '$.action') FROM incident_events
+                WHERE kind = 'action.executed' AND incident_id = ? AND at >= ?
+                  AND json_extract(data, '$.status') = 'succeeded'""",
+            [incident_id, encode_time(since)],
+        ).fetchall()
+    return sorted(str(row[0]) for row in rows)
+
+
+def is_ineffective(database: Database, incident_id: int, action: str) -> bool:
+    """Whether ``action`` was marked ineffective for this incident."""
+    with database.read() as db:
+        row = db.execute(
+            """SELECT 1 FROM incident_events WHERE kind = 'action.ineffective'
+                AND incident_id = ? AND json_extract(data, '$.action') = ? LIMIT 1""",
+            [incident_id, action],
+        ).fetchone()
+    return row is not None
+
+
+def add_active(
+    database: Database,
+    scope: Scope,
+    *,
+    action: str,
+    target: str,
+    incident_id: int | None,
+    organization_id: str | None,
+    params: dict[str, Any],
+    undo: dict[str, Any],
+    started_at: datetime,
+    expires_at: datetime,
+    actor: str,
+) -> int:
+    """Persist a reversible action in force (and an ``action.in_force`` event)."""
+    row = {
+        "action": action,
+        "target": target,
+        "incident_id": incident_id,
+        "organization_id": organization_id,
+        "params": encode_json(params),
+        "undo": encode_json(undo),
+        "started_at": encode_time(started_at),
+        "expires_at": encode_time(expires_at),
+    }
+    with database.write() as tx:
+        active_id = tx.insert("active_actions", row)
+        append_event(
+            tx, scope, kind="action.in_force", actor=actor, at=started_at,
+            incident_id=incident_id,
+            data={"id": active_id, "action": action, "target": target,
+                  "expires_at": row["expires_at"]},
+        )  # fmt: skip
+    return active_id
+
+
+def list_active(database: Database, *, due_by: datetime | None = None) -> list[ActiveAction]:
+    """Reversible actions still in force (only those expired by ``due_by``, if given)."""
+    where, params = "reverted_at IS NULL", []
+    if due_by is not None:
+        where += " AND expires_at <= ?"
+        params.append(encode_time(due_by))
+    with database.read() as db:
+        rows = db.execute(f"SELECT * FROM active_actions WHERE {where} ORDER BY id", params)
+        return [_to_active(dict(zip([c[0] for c in rows.description], r, strict=True)))
+                for r in rows.fetchall()]  # fmt: skip
+
+
+def get_active(database: Database, active_id: int) -> ActiveAction | None:
+    with database.read() as db:
+        cursor = db.execute("SELECT * FROM active_actions WHERE id = ?", [active_id])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return _to_active(dict(zip([c[0] for c in cursor.description], row, strict=True)))
+
+
+def mark_reverted(
+    database: Database,
+    scope: Scope,
+    active: ActiveAction,
+    *,
+    at: datetime,
+    actor: str,
+    ok: bool,
+    detail: str,
+    data: dict[str, Any] | None = None,
+) -> bool:
+    """Record the end of an action in force; False if it was already reverted (compare-and-set)."""
+    outcome = "succeeded" if ok else "failed"
+    with database.write() as tx:
+        changed = tx.db.execute(
+            """UPDATE active_actions SET reverted_at = ?, reverted_by = ?, revert_outcome = ?
+                WHERE id = ? AND reverted_at IS NULL""",
+            [encode_time(at), actor, outcome, active.id],
+        ).rowcount
+        if changed != 1:
+            return False
+        append_event(
+            tx, scope, kind="action.reverted", actor=actor, at=at, incident_id=active.incident_id,
+            data={"id": active.id, "action": active.action, "target": active.target,
+                  "status": outcome, "detail": detail, **(data or {})},
+        )  # fmt: skip
+    return True
+
+
+def _to_active(row: dict[str, Any]) -> ActiveAction:
+    return ActiveAction(
+        id=row["id"],
+        action=row["action"],
+        target=row["target"],
+        incident_id=row["incident_id"],
+        organization_id=row["organization_id"],
+        params=decode_json(row["params"]),
+        undo=json.loads(row["undo"]),
+        started_at=decode_time(row["started_at"]),
+        expires_at=decode_time(row["expires_at"]),
+        reverted_at=decode_time(row["reverted_at"]) if row["reverted_at"] else None,
+        reverted_by=row["reverted_by"],
+        revert_outcome=row["revert_outcome"],
+    )
