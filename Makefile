@@ -15,7 +15,8 @@ $(BIN)/python:
 	  apt-get update && apt-get install -y python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 
-# PM2 for the real-PM2 tests (tests/sense/pm2), from npm; a no-op once `pm2` is on PATH.
+# PM2 (from npm) and nginx (from apt) for the real-PM2 and real-nginx tests; each step
+# is a no-op once the program is installed.
 # Never probe it with `pm2 --version`: any pm2 command but a few spawns a PM2 daemon.
 PM2_VERSION ?= 7
 system-deps:
@@ -25,6 +26,10 @@ system-deps:
 	    apt-get update && apt-get install -y nodejs npm; }; \
 	  echo "installing pm2@$(PM2_VERSION) from npm (needs root)"; \
 	  npm install --global --no-fund --no-audit pm2@$(PM2_VERSION); }
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  echo "installing nginx from apt (needs root)"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y --no-install-recommends nginx; }
 
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip

@@ -18,13 +18,16 @@ import structlog
 
 from calmopsd import __version__
 from calmopsd import log as logsetup
+from calmopsd.act import control
+from calmopsd.act.executor import SafeExecutor
 from calmopsd.clock import SystemClock
 from calmopsd.config import Config, resolve_config_path
 from calmopsd.daemon import Daemon, Source
-from calmopsd.errors import CalmopsError, ConfigError
+from calmopsd.errors import CalmopsError, ConfigError, StoreError
 from calmopsd.model import Incident, Reading
+from calmopsd.record.actions import read_active_file
 from calmopsd.record.audit import verify_file
-from calmopsd.record.database import database_path
+from calmopsd.record.database import Database, database_path
 from calmopsd.record.head import AuditHead
 from calmopsd.record.incidents import read_incidents_file, resolution_counts
 from calmopsd.sense import plan
@@ -173,6 +176,90 @@ def _show_incident(incident: Incident | None, incident_id: int) -> None:
         f"({incident.organization_id or 'platform'}; {incident.fingerprint})"
     )
     click.echo(incident.summary or incident.title)
+
+
+@main.group()
+def actions() -> None:
+    """The safe-action executor: kill switch, actions in force, early revert."""
+
+
+def _state_dir(config_path: Path | None, state_dir: Path | None) -> Path:
+    if state_dir is None:
+        config, _ = _load(Source(resolve_config_path(_as_str(config_path), os.environ)))
+        state_dir = config.state_dir
+    return state_dir.resolve()
+
+
+def _who() -> str:
+    return os.environ.get("SUDO_USER") or os.environ.get("USER") or "cli"
+
+
+@actions.command("pause")
+@config_option
+@state_dir_option
+def actions_pause(config_path: Path | None, state_dir: Path | None) -> None:
+    """Refuse every action from now on (the running daemon reads it on each request)."""
+    where = _state_dir(config_path, state_dir)
+    done = control.pause(where, _who())
+    click.echo("actions paused" if done else "actions were already paused")
+
+
+@actions.command("resume")
+@config_option
+@state_dir_option
+def actions_resume(config_path: Path | None, state_dir: Path | None) -> None:
+    """Lift the pause set by `calmopsd actions pause`."""
+    where = _state_dir(config_path, state_dir)
+    click.echo("actions resumed" if control.resume(where) else "actions were not paused")
+
+
+@actions.command("active")
+@config_option
+@state_dir_option
+def actions_active(config_path: Path | None, state_dir: Path | None) -> None:
+    """List reversible actions in force (a pause, an upload limit) and when they end."""
+    path = database_path(_state_dir(config_path, state_dir))
+    if not path.exists():
+        click.echo(f"actions: no database at {path}", err=True)
+        sys.exit(EXIT_BAD)
+    found = read_active_file(path)
+    for active in found:
+        incident = f"incident #{active.incident_id}" if active.incident_id else "no incident"
+        click.echo(
+            f"#{active.id:<5} {active.action:<19} {active.target:<20} "
+            f"until {active.expires_at:%Y-%m-%d %H:%M} UTC  ({incident})"
+        )
+    if not found:
+        click.echo("no actions in force")
+
+
+@actions.command("revert")
+@config_option
+@state_dir_option
+@click.argument("active_id", type=int)
+def actions_revert(config_path: Path | None, state_dir: Path | None, active_id: int) -> None:
+    """End one action in force now: by the running daemon, or here if none runs."""
+    where = _state_dir(config_path, state_dir)
+    path = database_path(where)
+    try:
+        database = Database.open(path)
+    except StoreError as exc:
+        if "in use" not in str(exc):
+            click.echo(f"actions: {exc}", err=True)
+            sys.exit(EXIT_BAD)
+        control.ask_revert(where, active_id, _who())
+        click.echo(f"asked the running daemon to revert action #{active_id} (within 30 s)")
+        return
+    try:
+        config, _ = _load(Source(resolve_config_path(_as_str(config_path), os.environ), where))
+        executor = SafeExecutor(database, config.actions, config.sensing.pm2, where, SystemClock())
+        done, why = executor.revert(active_id, SystemClock().now(), _who())
+    finally:
+        database.close()
+    if not done:
+        click.echo(f"actions: {why}", err=True)
+        sys.exit(EXIT_BAD)
+    click.echo(f"action #{active_id} reverted")
 
 
 @main.command()

@@ -1,6 +1,7 @@
 """The checks every request passes before anything runs, one shape, read top to bottom.
 
-Each check is ``check(request, context) -> None`` and raises
+The kill switch comes first, before parameters are even validated; the rest
+are ``check(request, context) -> None`` and raise
 :class:`~calmopsd.act.action.Refused` with a reason code. A person's approval
 (``request.approved_by``) passes the budget, cooldown and ineffective checks —
 they exist to stop *automatic* loops — but never the kill switch or an allowlist.
@@ -39,10 +40,11 @@ class Context:
         return section
 
 
-def kill_switch(request: ActionRequest, c: Context) -> None:
-    if c.config.paused:
+def kill_switch(config: ActionsConfig, pause_flag: Path) -> None:
+    """First of all, before parameters are even looked at."""
+    if config.paused:
         raise Refused("paused", "actions are paused in the config (actions.paused)")
-    if c.pause_flag.exists():
+    if pause_flag.exists():
         raise Refused("paused", "actions are paused (calmopsd actions resume lifts it)")
 
 
@@ -83,7 +85,6 @@ def ineffective(request: ActionRequest, c: Context) -> None:
 
 
 CHECKS: tuple[Callable[[ActionRequest, Context], None], ...] = (
-    kill_switch,
     budget,
     cooldown,
     ineffective,

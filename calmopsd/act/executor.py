@@ -2,7 +2,7 @@
 
 Every request takes the same path::
 
-    known action? → validate params (allowlists) → checks (kill switch, budget,
+    known action? → kill switch → validate params (allowlists) → checks (budget,
     cooldown, ineffective) → shadow? record "would have run" and stop → lock the
     target → intent event → run (execute + verify) in a Sandbox → result event
     → a reversible action that worked is kept in force until its expiry
@@ -24,8 +24,9 @@ from typing import Any
 
 import structlog
 
+from calmopsd.act import control
 from calmopsd.act.action import Action, Refused, Result
-from calmopsd.act.checks import CHECKS, Context
+from calmopsd.act.checks import CHECKS, Context, kill_switch
 from calmopsd.act.sandbox import Backend, DirectBackend, Sandbox
 from calmopsd.clock import Clock
 from calmopsd.config.actions import ActionsConfig
@@ -46,7 +47,6 @@ from calmopsd.record.scope import Scope
 
 log = structlog.get_logger("calmopsd.act")
 
-PAUSE_FLAG = "actions.paused"
 MAX_COMMANDS_RECORDED = 20
 
 
@@ -76,6 +76,7 @@ class SafeExecutor:
         self.backend = backend or DirectBackend()
         self.scope = Scope.platform()
         self._locks: dict[str, threading.Lock] = {}
+        self._paused_seen = control.paused_by(state_dir) is not None
         self._locks_guard = threading.Lock()
 
     # -- the request path -----------------------------------------------------------
@@ -87,6 +88,7 @@ class SafeExecutor:
                 raise Refused(
                     "unknown_action", f"{request.action!r} is not one of the safe actions"
                 )
+            kill_switch(self.config, self.pause_file)
             params = action.validate(dict(request.params), self.config)
             target = action.target(params)
             context = Context(
@@ -98,10 +100,10 @@ class SafeExecutor:
             return self._refuse(request, refused, now)
         if self._mode(action) == "shadow":
             return self._shadow(request, action, params, target, now)
-        lock = self._lock_for(f"{action.name}:{target}")
+        lock = self._lock_for(target)
         if not lock.acquire(blocking=False):
             return self._refuse(
-                request, Refused("busy", f"{action.name} on {target} is already running"), now
+                request, Refused("busy", f"another action on {target} is running"), now
             )
         try:
             return self._run(request, action, params, target, now)
@@ -230,7 +232,21 @@ class SafeExecutor:
 
     @property
     def pause_file(self) -> Path:
-        return self.state_dir / PAUSE_FLAG
+        return self.state_dir / control.PAUSE_FLAG
+
+    def follow_controls(self, now: datetime) -> None:
+        """Record a pause or resume made with the CLI, and carry out revert requests."""
+        by = control.paused_by(self.state_dir)
+        if (by is not None) != self._paused_seen:
+            kind = "actions.paused" if by is not None else "actions.resumed"
+            record_event(self.database, self.scope, kind=kind, actor=by or "cli", at=now)
+            log.warning(kind, by=by)
+            self._paused_seen = by is not None
+        for asked in control.pending_reverts(self.state_dir):
+            done, why = self.revert(asked.active_id, now, asked.by)
+            log.info("action.revert_requested", id=asked.active_id, by=asked.by, done=done,
+                     detail=why)  # fmt: skip
+            asked.path.unlink(missing_ok=True)
 
     def revert_due(self, now: datetime) -> list[int]:
         """Revert every action in force whose time is up; the ids reverted."""
@@ -249,7 +265,7 @@ class SafeExecutor:
         action = self.actions.get(SafeAction(active.action))
         if action is None:
             return False
-        lock = self._lock_for(f"{action.name}:{active.target}")
+        lock = self._lock_for(active.target)
         with lock:  # an action running on the same target finishes first
             sandbox = self._sandbox(action)
             try:
@@ -283,6 +299,8 @@ class SafeExecutor:
         )
 
     def _lock_for(self, key: str) -> threading.Lock:
+        """One lock per target, whatever the action: a limit and a reload both reload
+        nginx (target ``nginx``) and would confuse each other's worker check."""
         with self._locks_guard:
             return self._locks.setdefault(key, threading.Lock())
 

@@ -40,6 +40,7 @@ class Backend(Protocol):
         env: Mapping[str, str],
         cwd: Path,
         user: str | None,
+        output_limit: int = ...,
     ) -> runner.Completed: ...
 
 
@@ -57,10 +58,11 @@ class DirectBackend:
         env: Mapping[str, str],
         cwd: Path,
         user: str | None,
+        output_limit: int = OUTPUT_LIMIT,
     ) -> runner.Completed:
         limited = [self.prlimit, *LIMITS, "--", *argv] if self.prlimit else list(argv)
         return runner.run(
-            limited, timeout=timeout, env=env, cwd=cwd, user=user, output_limit=OUTPUT_LIMIT
+            limited, timeout=timeout, env=env, cwd=cwd, user=user, output_limit=output_limit
         )
 
 
@@ -83,8 +85,13 @@ class Sandbox:
         env: Mapping[str, str] | None = None,
         user: str | None = None,
         timeout: float | None = None,
+        output_limit: int = OUTPUT_LIMIT,
     ) -> runner.Completed:
-        """Run one command (or, dry, only record it); never raises for the child."""
+        """Run one command (or, dry, only record it); never raises for the child.
+
+        ``output_limit`` is for a command whose output is the point (``pm2 jlist``
+        on a busy host is megabytes); the default keeps 64 KiB of each stream.
+        """
         args = tuple(argv)
         self.commands.append(args)
         if self.dry_run:
@@ -96,6 +103,7 @@ class Sandbox:
             env=runner.minimal_env(dict(env or {})),
             cwd=self.workdir,
             user=user,
+            output_limit=output_limit,
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from calmopsd.record.audit import append_event
@@ -173,3 +174,16 @@ def _to_active(row: dict[str, Any]) -> ActiveAction:
         reverted_by=row["reverted_by"],
         revert_outcome=row["revert_outcome"],
     )
+
+
+def read_active_file(database_path: Path) -> list[ActiveAction]:
+    """Actions in force, straight from the file, read-only (CLI use while a daemon runs)."""
+    from calmopsd.record.database import connect
+
+    conn = connect(database_path, query_only=True)
+    try:
+        cursor = conn.execute("SELECT * FROM active_actions WHERE reverted_at IS NULL ORDER BY id")
+        names = [c[0] for c in cursor.description]
+        return [_to_active(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+    finally:
+        conn.close()

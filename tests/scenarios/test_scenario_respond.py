@@ -14,9 +14,9 @@ from support.scenario import (
     memory,
     pm2,
     probes,
+    shadow_executor,
 )
 
-from calmopsd.act import ShadowExecutor
 from calmopsd.config import Config
 from calmopsd.model import IncidentStatus, IncidentType, RecommendationStatus
 from calmopsd.record.database import Database
@@ -271,7 +271,7 @@ def test_another_organization_cannot_approve_or_reject(database: Database) -> No
 
 
 def test_the_shipped_shadow_executor_runs_nothing_and_asks_a_human(database: Database) -> None:
-    s = Scenario(database, executor=ShadowExecutor())  # type: ignore[arg-type]
+    s = Scenario(database, executor=shadow_executor(database))
     s.feed("disk", disk(86), times=3)
     incident = s.only()
     assert incident.status is IncidentStatus.OPEN

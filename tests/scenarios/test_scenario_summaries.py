@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from support.scenario import Scenario, disk, logs, memory, pm2
+from support.scenario import Scenario, disk, logs, memory, pm2, shadow_executor
 
-from calmopsd.act import ShadowExecutor
 from calmopsd.config import Config
 from calmopsd.record.database import Database, database_path
 from calmopsd.respond.summary import MAX_LINES
@@ -62,7 +61,7 @@ def test_a_bad_deploy_says_why_it_did_not_restart_and_asks_for_a_rollback(
 
 
 def test_a_filling_disk_in_shadow_mode_escalates_and_asks_a_human(database: Database) -> None:
-    s = Scenario(database, executor=ShadowExecutor())  # type: ignore[arg-type]
+    s = Scenario(database, executor=shadow_executor(database))
     s.feed("logs", logs(errors_per_min=0))
     s.feed("disk", disk(86), times=3)
     first = lines(s)
@@ -70,7 +69,7 @@ def test_a_filling_disk_in_shadow_mode_escalates_and_asks_a_human(database: Data
         "Disk / at 86 % full since 14:00 (threshold 80 %).",
         "Customers: no impact seen yet; error rate normal.",
         "Done: nothing yet.",
-        "Not done: would clear old temp uploads; shadow mode, the executor is not enabled.",
+        "Not done: would clear old temp uploads; shadow mode, nothing ran.",
         "Now: open, warning; watching.",
         "Next: clear old temp uploads by hand if it does not recover (recommendation #1).",
     ]

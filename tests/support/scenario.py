@@ -11,11 +11,17 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from support.clock import ManualClock
+
+from calmopsd.act.executor import SafeExecutor
 from calmopsd.config import Config
+from calmopsd.config.actions import ActionsConfig
+from calmopsd.config.sensing import Pm2SamplerConfig
 from calmopsd.model import (
     ActionOutcome,
     ActionRequest,
     AuditEvent,
+    Executor,
     Incident,
     OutcomeStatus,
     Reading,
@@ -60,12 +66,12 @@ class Scenario:
         self,
         database: Database,
         config: Config | None = None,
-        executor: ScriptedExecutor | None = None,
+        executor: Executor | None = None,
         start: datetime = T0,
     ) -> None:
         self.config = config or Config()
         self.database = database
-        self.executor = executor or ScriptedExecutor()
+        self.executor: Any = executor or ScriptedExecutor()
         self.now = start
         self.agent = Agent(
             database,
@@ -177,3 +183,15 @@ def logs(
         "platform": window(errors_per_min),
         "organizations": {org: window(errors) for org, errors in organizations},
     }
+
+
+def shadow_executor(database: Database, **actions: Any) -> SafeExecutor:
+    """The real executor in shadow mode (as shipped), its state beside the store.
+
+    ``actions`` is the ``actions:`` section; by default temp dirs are allowed, so the
+    playbook's clear_temp is decided (and shadowed) rather than refused as unset.
+    """
+    config = ActionsConfig.model_validate(
+        {"clear_temp": {"dirs": [str(database.path.parent / "uploads" / "tmp")]}, **actions}
+    )
+    return SafeExecutor(database, config, Pm2SamplerConfig(), database.path.parent, ManualClock(T0))

@@ -1,0 +1,47 @@
+"""nginx_reload: ``nginx -t``, then — only if it passed — a reload verified by its effect.
+
+It changes no configuration of its own: it applies what is on disk, so it
+takes no parameters at all. Not reversible (there is no "unreload"); the
+budget in ``actions.nginx_reload`` bounds how often it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from calmopsd.act import nginx
+from calmopsd.act.action import Refused, Result
+from calmopsd.act.sandbox import Sandbox
+from calmopsd.config.actions import ActionsConfig
+from calmopsd.config.units import shown
+from calmopsd.model import SafeAction
+
+
+class NginxReload:
+    """The :class:`~calmopsd.act.action.Action` for :attr:`SafeAction.NGINX_RELOAD`."""
+
+    name = SafeAction.NGINX_RELOAD
+    reversible = False
+
+    def validate(self, params: dict[str, Any], config: ActionsConfig) -> dict[str, Any]:
+        if not isinstance(params, dict):
+            raise Refused("bad_parameter", "parameters must be a mapping")
+        if params:
+            named = ", ".join(shown(k) if isinstance(k, str) else "?" for k in list(params)[:5])
+            raise Refused("bad_parameter", f"nginx_reload takes no parameters (got {named})")
+        return {}
+
+    def target(self, params: dict[str, Any]) -> str:
+        return "nginx"
+
+    def run(self, params: dict[str, Any], sandbox: Sandbox) -> Result:
+        tested = nginx.test(sandbox)
+        if not tested.ok:
+            return Result(False, f"nginx -t failed: {tested.detail}; nothing was reloaded")
+        return nginx.reload_verified(sandbox)
+
+    def revert(self, undo: dict[str, Any], sandbox: Sandbox) -> Result:
+        return Result(False, "nginx_reload is not reversible")
+
+
+NGINX_RELOAD = NginxReload()

@@ -1,0 +1,577 @@
+"""clear_temp on real files: what it removes, what it never touches, and what it refuses.
+
+Time comes from a manual clock; file ages are set with ``os.utime`` relative to
+it. Mounts (a tmpfs, a bind mount) are made by the test with ``mount`` and
+skipped, with the reason, where the test may not mount. The moments between a
+check and its use are reached through a Python audit hook (``open`` and
+``os.remove`` events fire just before the system call), which observes and
+swaps files without patching calmopsd.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.clock import ManualClock
+
+from calmopsd.act.action import Refused
+from calmopsd.act.clear_temp import CLEAR_TEMP, ClearTemp
+from calmopsd.act.sandbox import Sandbox
+from calmopsd.config.actions import ActionsConfig
+from calmopsd.config.sensing import Pm2SamplerConfig
+from calmopsd.model import SafeAction
+
+NOW = ManualClock().now().timestamp()
+MIN_AGE = timedelta(minutes=60)
+OLD = NOW - MIN_AGE.total_seconds() - 60
+YOUNG = NOW - 60
+
+# -- a seam without patching: audit events fire just before each os call ---------------------
+
+Listener = Callable[[str, tuple[Any, ...]], None]
+_LISTENERS: list[Listener] = []
+_HOOKED: list[bool] = []
+
+
+def _dispatch(event: str, args: tuple[Any, ...]) -> None:
+    for listener in list(_LISTENERS):
+        listener(event, args)
+
+
+@contextmanager
+def listening(listener: Listener) -> Iterator[None]:
+    if not _HOOKED:  # an audit hook cannot be removed: add one, once, that is idle when unused
+        sys.addaudithook(_dispatch)
+        _HOOKED.append(True)
+    _LISTENERS.append(listener)
+    try:
+        yield
+    finally:
+        _LISTENERS.remove(listener)
+
+
+# -- building trees -------------------------------------------------------------------------
+
+
+def sandbox_for(dirs: list[Path | str], workdir: Path, *, dry_run: bool = False) -> Sandbox:
+    config = ActionsConfig.model_validate(
+        {"clear_temp": {"dirs": [str(d) for d in dirs], "min_age": "60m"}}
+    )
+    return Sandbox(config, Pm2SamplerConfig(), workdir, ManualClock(), dry_run=dry_run)
+
+
+def write(path: Path, size: int, mtime: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def link(path: Path, target: Path | str, mtime: float = OLD) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(target)
+    os.utime(path, (mtime, mtime), follow_symlinks=False)  # a link's own age must not matter
+    return path
+
+
+def snapshot(top: Path) -> dict[str, tuple[str, str | bytes, int]]:
+    """Every entry under ``top``, without following links: kind, content or target, mtime."""
+    found: dict[str, tuple[str, str | bytes, int]] = {}
+    for here, dirs, files in os.walk(top):
+        for name in dirs + files:
+            path = Path(here) / name
+            seen = path.lstat()
+            rel = str(path.relative_to(top))
+            if path.is_symlink():
+                found[rel] = ("link", str(path.readlink()), seen.st_mtime_ns)
+            elif path.is_dir():
+                found[rel] = ("dir", "", 0)  # removing a file changes its directory's mtime
+            else:
+                found[rel] = ("file", path.read_bytes(), seen.st_mtime_ns)
+    return found
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    made = tmp_path / "uploads"
+    made.mkdir()
+    return made
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """Files beside the temp dir, old enough to be deleted if clear_temp ever reached them."""
+    made = tmp_path / "outside"
+    write(made / "secret.txt", 6, OLD)
+    write(made / "deep" / "data.bin", 7, OLD)
+    return made
+
+
+def run(root: Path, tmp_path: Path, params: dict[str, Any] | None = None, **kw: Any) -> Any:
+    return CLEAR_TEMP.run(params or {}, sandbox_for([root], tmp_path / "work", **kw))
+
+
+# -- what it removes and keeps ------------------------------------------------------------------
+
+
+def test_it_removes_old_files_and_keeps_young_ones(root: Path, tmp_path: Path) -> None:
+    write(root / "old.bin", 100, OLD)
+    write(root / "young.bin", 50, YOUNG)
+    write(root / "exactly-min-age.bin", 10, NOW - MIN_AGE.total_seconds())
+
+    result = run(root, tmp_path, {"dir": str(root)})
+
+    assert result.ok, result.detail
+    assert sorted(p.name for p in root.iterdir()) == ["exactly-min-age.bin", "young.bin"]
+    assert result.data["files"] == 1
+    assert result.data["bytes"] == 100
+    assert result.data["removed"] == ["old.bin"]
+    assert result.data["young"] == 2
+    assert result.detail == f"removed 1 file (100 bytes) from {root}"
+
+
+def test_it_walks_nested_directories_and_removes_no_directory(root: Path, tmp_path: Path) -> None:
+    write(root / "a" / "b" / "c" / "old1", 11, OLD)
+    write(root / "a" / "old2", 22, OLD)
+    write(root / "a" / "b" / "young", 5, YOUNG)
+    (root / "empty").mkdir()
+    for directory in (root / "a", root / "a" / "b", root / "a" / "b" / "c", root / "empty"):
+        os.utime(directory, (OLD, OLD))
+
+    result = run(root, tmp_path)
+
+    assert result.ok, result.detail
+    assert sorted(result.data["removed"]) == ["a/b/c/old1", "a/old2"]
+    assert result.data["bytes"] == 33
+    assert not (root / "a" / "old2").exists()
+    assert not (root / "a" / "b" / "c" / "old1").exists()
+    assert (root / "a" / "b" / "young").is_file()
+    assert all(d.is_dir() for d in (root / "a" / "b" / "c", root / "empty"))
+
+
+def test_fifos_and_hard_linked_files_are_left_alone(
+    root: Path, outside: Path, tmp_path: Path
+) -> None:
+    os.mkfifo(root / "pipe")
+    os.utime(root / "pipe", (OLD, OLD))
+    os.link(outside / "secret.txt", root / "linked.txt")
+
+    result = run(root, tmp_path)
+
+    assert result.ok, result.detail
+    assert (result.data["files"], result.data["skipped_hardlinks"]) == (0, 1)
+    assert sorted(p.name for p in root.iterdir()) == ["linked.txt", "pipe"]
+    assert (outside / "secret.txt").read_bytes() == b"x" * 6
+
+
+def test_it_clears_every_configured_dir_for_empty_params(tmp_path: Path) -> None:
+    first, second = tmp_path / "one", tmp_path / "two"
+    write(first / "a", 1, OLD)
+    write(second / "b", 2, OLD)
+
+    result = CLEAR_TEMP.run({}, sandbox_for([first, second], tmp_path / "work"))
+
+    assert result.ok, result.detail
+    assert result.data["dirs"] == [str(first), str(second)]
+    assert sorted(result.data["removed"]) == [f"{first}/a", f"{second}/b"]
+    assert result.data["bytes"] == 3
+
+
+def test_it_names_its_target_and_cannot_be_reverted(root: Path, tmp_path: Path) -> None:
+    sandbox = sandbox_for([root], tmp_path / "work")
+
+    assert (CLEAR_TEMP.name, CLEAR_TEMP.reversible) == (SafeAction.CLEAR_TEMP, False)
+    assert CLEAR_TEMP.target({"dir": str(root)}) == str(root)
+    assert CLEAR_TEMP.target({}) == "all temp dirs"
+    assert not CLEAR_TEMP.revert({}, sandbox).ok
+
+
+# -- symlinks -----------------------------------------------------------------------------------
+
+
+def test_a_symlink_to_an_outside_file_is_left_alone_and_its_target_intact(
+    root: Path, outside: Path, tmp_path: Path
+) -> None:
+    link(root / "escape", outside / "secret.txt")
+
+    result = run(root, tmp_path)
+
+    assert result.ok, result.detail
+    assert (root / "escape").is_symlink()
+    assert (outside / "secret.txt").read_bytes() == b"x" * 6
+    assert (result.data["files"], result.data["skipped_symlinks"]) == (0, 1)
+
+
+def test_a_symlink_to_an_outside_directory_is_not_descended(
+    root: Path, outside: Path, tmp_path: Path
+) -> None:
+    link(root / "a" / "into-outside", outside)
+    before = snapshot(outside)
+
+    result = run(root, tmp_path)
+
+    assert result.ok, result.detail
+    assert snapshot(outside) == before
+    assert (root / "a" / "into-outside").is_symlink()
+    assert result.data["skipped_symlinks"] == 1
+
+
+def test_a_configured_dir_that_is_a_symlink_fails_and_its_target_is_untouched(
+    tmp_path: Path, outside: Path
+) -> None:
+    configured = link(tmp_path / "uploads", outside)
+    before = snapshot(outside)
+
+    result = CLEAR_TEMP.run({"dir": str(configured)}, sandbox_for([configured], tmp_path / "work"))
+
+    assert not result.ok
+    assert result.data["files"] == 0
+    assert result.data["errors"] == [
+        f"{configured}: it, or a directory above it, is a symlink or not a directory"
+    ]
+    assert snapshot(outside) == before
+
+
+def test_a_configured_dir_below_a_symlink_fails_too(tmp_path: Path, outside: Path) -> None:
+    link(tmp_path / "via", outside)
+    configured = tmp_path / "via" / "deep"
+
+    result = CLEAR_TEMP.run({}, sandbox_for([configured], tmp_path / "work"))
+
+    assert not result.ok
+    assert (outside / "deep" / "data.bin").read_bytes() == b"x" * 7
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_configured_dir_that_is_not_a_directory_fails_and_the_others_are_still_cleared(
+    tmp_path: Path, kind: str
+) -> None:
+    broken, fine = tmp_path / "uploads", tmp_path / "fine"
+    if kind == "file":
+        write(broken, 3, OLD)
+    write(fine / "old", 4, OLD)
+
+    result = CLEAR_TEMP.run({}, sandbox_for([broken, fine], tmp_path / "work"))
+
+    assert not result.ok
+    assert result.detail.startswith(f"incomplete: {broken}: ")
+    assert result.data["failed"] == 1
+    assert result.data["removed"] == [f"{fine}/old"]
+    assert broken.exists() == (kind == "file")
+
+
+# -- refusals -----------------------------------------------------------------------------------
+
+LOOKALIKE = "upl\u043eads"  # Cyrillic o
+
+
+def refused_params(root: Path) -> list[tuple[object, str]]:
+    return [
+        (f"{root}/../../etc", "bad_parameter"),
+        (f"{root}/sub/..", "bad_parameter"),  # lexically the configured dir, still refused
+        (f"{root}/..", "bad_parameter"),
+        ("/etc", "not_allowed"),
+        (str(root.parent), "not_allowed"),
+        (f"{root}/sub", "not_allowed"),
+        (str(root).lstrip("/"), "bad_parameter"),
+        ("uploads", "bad_parameter"),
+        (f"{root}\0", "bad_parameter"),
+        ("/" + "a" * 5000, "bad_parameter"),
+        (str(root.parent / LOOKALIKE), "not_allowed"),
+        (str(root).replace("/", "\uff0f"), "bad_parameter"),  # fullwidth solidus
+        (f"{root}; rm -rf /", "not_allowed"),
+        (f"$(reboot){root}", "bad_parameter"),
+        (b"/tmp", "bad_parameter"),
+        (None, "bad_parameter"),
+        ([str(root)], "bad_parameter"),
+    ]
+
+
+def test_escapes_and_paths_not_configured_are_refused_with_nothing_deleted(
+    root: Path, tmp_path: Path
+) -> None:
+    write(root / "old.bin", 4, OLD)
+    sandbox = sandbox_for([root], tmp_path / "work")
+
+    for value, reason in refused_params(root):
+        with pytest.raises(Refused) as refused:
+            CLEAR_TEMP.validate({"dir": value}, sandbox.config)
+        assert (value, refused.value.reason) == (value, reason)
+        result = CLEAR_TEMP.run({"dir": value}, sandbox)  # run checks again on its own
+        assert (value, result.ok, result.data) == (value, False, {"refused": reason})
+
+    assert (root / "old.bin").is_file()
+
+
+def test_other_parameters_and_an_empty_allowlist_are_refused(root: Path, tmp_path: Path) -> None:
+    config = sandbox_for([root], tmp_path).config
+    with pytest.raises(Refused, match="only 'dir', not rm") as extra:
+        CLEAR_TEMP.validate({"dir": str(root), "rm": "-rf"}, config)
+    with pytest.raises(Refused, match=r"actions\.clear_temp\.dirs is empty") as empty:
+        CLEAR_TEMP.validate({}, ActionsConfig())
+    assert (extra.value.reason, empty.value.reason) == ("bad_parameter", "not_configured")
+
+
+@pytest.mark.parametrize("spelling", ["{root}/", "{root}/.", "{root}//", "{parent}//uploads/./"])
+def test_harmless_spellings_of_a_configured_dir_are_normalized(
+    root: Path, tmp_path: Path, spelling: str
+) -> None:
+    given_path = spelling.format(root=root, parent=root.parent)
+    config = sandbox_for([root], tmp_path).config
+
+    assert CLEAR_TEMP.validate({"dir": given_path}, config) == {"dir": str(root)}
+
+
+# -- other filesystems --------------------------------------------------------------------------
+
+
+@contextmanager
+def mounted(*argv: str) -> Iterator[None]:
+    """Run ``mount ARGV``; skip the test, saying why, where this host does not allow it."""
+    point = argv[-1]
+    try:
+        done = subprocess.run(["mount", *argv], capture_output=True, text=True, timeout=10)
+    except FileNotFoundError:
+        pytest.skip("the mount program is not installed, so no second filesystem can be made")
+    if done.returncode != 0:
+        why = done.stderr.strip() or f"exit {done.returncode}"
+        pytest.skip(f"this test may not mount (it needs root or CAP_SYS_ADMIN): {why}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", point], capture_output=True, timeout=10, check=True)
+
+
+@pytest.mark.parametrize("mountinfo", ["/proc/self/mountinfo", "empty"])
+def test_files_on_a_tmpfs_mounted_inside_are_not_touched(
+    root: Path, tmp_path: Path, mountinfo: str
+) -> None:
+    """With an empty mountinfo the device check alone must keep the walk out."""
+    point = root / "mnt"
+    point.mkdir()
+    write(root / "old.bin", 3, OLD)
+    (tmp_path / "empty").write_bytes(b"")
+    action = ClearTemp(mountinfo=tmp_path / mountinfo)
+    with mounted("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)):
+        write(point / "on-tmpfs.bin", 9, OLD)
+        write(point / "sub" / "deeper.bin", 9, OLD)
+
+        result = action.run({}, sandbox_for([root], tmp_path / "work"))
+
+        assert sorted(p.name for p in point.iterdir()) == ["on-tmpfs.bin", "sub"]
+        assert (point / "sub" / "deeper.bin").is_file()
+    assert result.ok, result.detail
+    assert (result.data["removed"], result.data["skipped_other_fs"]) == (["old.bin"], 1)
+
+
+def test_a_bind_mount_of_the_same_filesystem_is_not_crossed(
+    root: Path, outside: Path, tmp_path: Path
+) -> None:
+    point = root / "bound"
+    point.mkdir()
+    before = snapshot(outside)
+    with mounted("--bind", str(outside), str(point)):
+        assert point.stat().st_dev == root.stat().st_dev  # the device check alone would enter
+
+        result = run(root, tmp_path)
+
+    assert snapshot(outside) == before
+    assert result.ok, result.detail
+    assert (result.data["files"], result.data["skipped_other_fs"]) == (0, 1)
+
+
+# -- check-then-use: the walk goes through directory descriptors --------------------------------
+
+
+def test_it_only_opens_bare_names_without_following_and_never_a_symlinked_directory(
+    root: Path, outside: Path, tmp_path: Path
+) -> None:
+    write(root / "a" / "b" / "old", 1, OLD)
+    link(root / "a" / "linkdir", outside / "deep")
+    events: list[tuple[str, tuple[Any, ...]]] = []
+
+    def record(event: str, args: tuple[Any, ...]) -> None:
+        if event in ("open", "os.remove", "os.scandir", "os.rmdir"):
+            events.append((event, args))
+
+    with listening(record):
+        result = run(root, tmp_path)
+
+    assert result.ok, result.detail
+    opened = [args for event, args in events if event == "open" and args[1] is None]
+    assert all(flags & os.O_NOFOLLOW and flags & os.O_DIRECTORY for _, _, flags in opened)
+    assert all(path == "/" or "/" not in path for path, _, _ in opened)
+    assert "linkdir" not in [path for path, _, _ in opened]
+    assert all(isinstance(args[0], int) for event, args in events if event == "os.scandir")
+    removed = [args for event, args in events if event == "os.remove"]
+    assert [name for name, _ in removed] == ["old"]
+    assert isinstance(removed[0][1], int)  # unlinked relative to a directory descriptor
+    assert "os.rmdir" not in [event for event, _ in events]
+    assert (outside / "deep" / "data.bin").is_file()
+
+
+def test_a_subdirectory_swapped_for_a_symlink_before_it_is_opened_is_not_followed(
+    root: Path, outside: Path, tmp_path: Path
+) -> None:
+    write(root / "sub" / "old", 1, OLD)
+    before = snapshot(outside)
+    swapped: list[str] = []
+
+    def swap(event: str, args: tuple[Any, ...]) -> None:
+        if event == "open" and args[0] == "sub" and not swapped:
+            swapped.append("sub")
+            (root / "sub").rename(root / "moved")
+            (root / "sub").symlink_to(outside)
+
+    with listening(swap):
+        result = run(root, tmp_path)
+
+    assert swapped == ["sub"]
+    assert snapshot(outside) == before
+    assert (root / "sub").is_symlink()
+    assert not result.ok
+    assert result.data["errors"][0].startswith("sub: it, or a directory above it, is a symlink")
+
+
+def test_a_file_swapped_for_a_symlink_at_deletion_loses_only_the_link(
+    root: Path, outside: Path, tmp_path: Path
+) -> None:
+    write(root / "victim", 1, OLD)
+    swapped: list[str] = []
+
+    def swap(event: str, args: tuple[Any, ...]) -> None:
+        if event == "os.remove" and args[0] == "victim" and not swapped:
+            swapped.append("victim")
+            (root / "victim").rename(tmp_path / "kept")
+            (root / "victim").symlink_to(outside / "secret.txt")
+
+    with listening(swap):
+        run(root, tmp_path)
+
+    assert swapped == ["victim"]
+    assert (outside / "secret.txt").read_bytes() == b"x" * 6
+    assert (tmp_path / "kept").read_bytes() == b"x"
+
+
+# -- bounds -------------------------------------------------------------------------------------
+
+
+def test_a_walk_deeper_than_32_levels_stops_there_and_says_so(root: Path, tmp_path: Path) -> None:
+    bottom = root.joinpath(*(f"d{level}" for level in range(34)))
+    write(bottom / "old", 1, OLD)
+    write(root / "d0" / "old", 2, OLD)
+
+    result = run(root, tmp_path)
+
+    assert not result.ok
+    assert result.data["bounds"] == ["1 directories below 32 levels not entered"]
+    assert (bottom / "old").is_file()
+    assert result.data["removed"] == ["d0/old"]
+
+
+def test_a_walk_past_its_entry_bound_stops_and_says_so(root: Path, tmp_path: Path) -> None:
+    for number in range(8):
+        write(root / f"f{number}", 1, OLD)
+
+    result = ClearTemp(max_entries=5).run({}, sandbox_for([root], tmp_path / "work"))
+
+    assert not result.ok
+    assert result.data["bounds"] == ["stopped after 5 entries"]
+    assert result.data["files"] == 5
+    assert len(list(root.iterdir())) == 3
+    assert result.detail.startswith("incomplete: stopped after 5 entries; removed 5 files")
+
+
+# -- dry run ------------------------------------------------------------------------------------
+
+
+def test_a_dry_run_deletes_nothing_and_reports_what_a_real_run_does(
+    root: Path, tmp_path: Path
+) -> None:
+    write(root / "a" / "old", 10, OLD)
+    write(root / "old", 20, OLD)
+    write(root / "young", 30, YOUNG)
+    link(root / "link", root / "old")
+    before = snapshot(root)
+
+    dry = run(root, tmp_path, dry_run=True)
+    assert snapshot(root) == before
+    real = run(root, tmp_path)
+
+    assert dry.detail == f"dry run: would remove 2 files (30 bytes) from {root}"
+    assert {**dry.data, "dry_run": False} == real.data
+    assert real.data["bytes"] == 30
+
+
+# -- property: nothing outside the root, and no directory, is ever removed ------------------------
+
+NAMES = st.text(alphabet="ab .-é\n", min_size=1, max_size=6).filter(lambda n: n not in (".", ".."))
+ENTRY = st.tuples(
+    st.integers(0, 50),  # which directory made so far holds it
+    st.sampled_from(["file", "dir", "link"]),
+    NAMES,
+    st.booleans(),  # old
+    st.integers(0, 64),  # size
+    st.integers(0, 50),  # which link target
+)
+
+
+def build(
+    root: Path, outside: Path, entries: list[tuple[int, str, str, bool, int, int]]
+) -> set[str]:
+    """Make the tree; return the relative paths of the old regular files (what should go)."""
+    dirs, made, old = [root], [root], set()
+    targets_outside: list[Path | str] = [outside / "secret.txt", outside / "deep", outside, "/"]
+    for holder, kind, name, is_old, size, target in entries:
+        path = dirs[holder % len(dirs)] / name
+        if path.exists() or path.is_symlink():
+            continue
+        if kind == "dir":
+            path.mkdir()
+            dirs.append(path)
+        elif kind == "file":
+            write(path, size, OLD if is_old else YOUNG)
+            if is_old:
+                old.add(str(path.relative_to(root)))
+        else:
+            choices = [*targets_outside, "..", "../..", "missing", root, *made]
+            link(path, choices[target % len(choices)])
+        made.append(path)
+    return old
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(entries=st.lists(ENTRY, max_size=18))
+def test_no_random_tree_loses_anything_outside_the_root_or_any_directory(
+    entries: list[tuple[int, str, str, bool, int, int]],
+) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        top = Path(scratch)
+        root, outside = top / "uploads", top / "outside"
+        root.mkdir()
+        write(outside / "secret.txt", 6, OLD)
+        write(outside / "deep" / "data.bin", 7, OLD)
+        expected = build(root, outside, entries)
+        outside_before, inside_before = snapshot(outside), snapshot(root)
+
+        dry = run(root, top, dry_run=True)
+        assert snapshot(root) == inside_before
+        real = run(root, top)
+
+        assert real.ok, real.detail
+        assert snapshot(outside) == outside_before
+        inside_after = snapshot(root)
+        assert set(real.data["removed"]) == expected
+        assert inside_after == {k: v for k, v in inside_before.items() if k not in expected}
+        assert {**dry.data, "dry_run": False} == real.data
