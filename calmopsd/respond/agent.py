@@ -269,17 +269,17 @@ class Agent:
             last_breach_at=at,
         )
         if _rank(breach.severity) > _rank(tracked.incident.severity):
-            self._set_severity(tracked, breach.severity, at, f"{breach.rule} is {breach.severity}")
+            self.set_severity(tracked, breach.severity, at, f"{breach.rule} is {breach.severity}")
         self.refresh(tracked, at)
 
     def _escalate(self, tracked: Tracked, t: Transition) -> None:
         if t.breach is not None and _rank(t.breach.severity) > _rank(tracked.incident.severity):
             tracked.breach = t.breach  # the summary's figure is now the critical one
             reason = f"{t.rule} passed its critical threshold"
-            self._set_severity(tracked, t.breach.severity, t.at, reason)
+            self.set_severity(tracked, t.breach.severity, t.at, reason)
             self.refresh(tracked, t.at)
 
-    def _set_severity(self, tracked: Tracked, severity: Severity, at: datetime, why: str) -> None:
+    def set_severity(self, tracked: Tracked, severity: Severity, at: datetime, why: str) -> None:
         update_incident(
             self.database,
             self.scope,

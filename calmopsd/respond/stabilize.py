@@ -26,6 +26,7 @@ from calmopsd.model import (
     OutcomeStatus,
     RecommendationStatus,
     SafeAction,
+    Severity,
 )
 from calmopsd.record.incidents import add_action
 from calmopsd.record.recommendations import add_recommendation, list_recommendations
@@ -167,6 +168,10 @@ class Stabilizer:
             self._ask(tracked, proposal, at)
         else:
             agent.move(tracked, IncidentStatus.OPEN, at)
+            if outcome.status is OutcomeStatus.FAILED and tracked.incident.severity != "critical":
+                # A stabilization that failed or could not be verified needs a person sooner.
+                why = f"{step.action} failed: {outcome.detail}"[:200]
+                agent.set_severity(tracked, Severity.CRITICAL, at, why)
             self._after_no(tracked, step, outcome, at)
         return outcome
 

@@ -97,6 +97,9 @@ def test_a_failed_action_goes_back_to_open_and_the_next_fitting_one_is_tried(
     assert [r.action.value for r in s.executor.requests] == ["clear_temp", "clear_temp"]
     assert [a["status"] for a in s.actions(disk_incident.id)] == ["failed"]
     assert disk_incident.status is IncidentStatus.OPEN
+    assert disk_incident.severity == "critical"  # a failed stabilization escalates
+    escalated = [e for e in s.events(disk_incident.id) if e.kind == "incident.escalated"]
+    assert [e.data["reason"] for e in escalated] == ["clear_temp failed: exit 1"]
     assert [r.kind for r in s.recommendations(disk_incident.id)] == ["manual"]
 
 
