@@ -151,3 +151,41 @@ def test_only_a_reload_that_changes_what_the_agent_is_built_from_replaces_it(
     rebuilt = daemon.responding.agent
     assert rebuilt is not None and rebuilt is not first
     assert rebuilt.rules["memory_used"].threshold == 90.0
+
+
+def test_the_daemon_ends_an_action_in_force_on_time_and_follows_the_cli(
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from support.clock import ManualClock  # type: ignore[import-not-found]
+
+    from calmopsd.act import control
+    from calmopsd.model import ActionRequest, SafeAction
+    from calmopsd.record.actions import list_active
+
+    flag = tmp_path / "jobs.paused"
+    config_file = tmp_path / "calmops.yaml"
+    config_file.write_text(
+        f"state_dir: state\nactions:\n  mode: enforce\n  pause_jobs:\n    flag_file: {flag}\n"
+    )
+    clock = ManualClock(datetime.now(UTC))
+    daemon = Daemon(Source(config_file), load_config(config_file), planner=lambda c, k: [],
+                    clock=clock)  # fmt: skip
+    daemons.append(daemon)
+    daemon.start()
+    responder = daemon.responding
+    assert responder.executor is not None and daemon.database is not None
+    pause = ActionRequest(SafeAction.PAUSE_JOBS, {"ttl": "5m"}, None, None, "test")
+    assert responder.executor.request(pause, clock.now()).worked
+    assert flag.exists()
+
+    control.pause(tmp_path / "state", "dana")
+    clock.advance(timedelta(minutes=5))
+    responder.tick()
+    assert not flag.exists()
+    assert list_active(daemon.database) == []
+    kinds = [e.kind for e in list_events(daemon.database, Scope.platform())]
+    assert kinds[-2:] == ["action.reverted", "actions.paused"]
+    refused = responder.executor.request(pause, clock.now())
+    assert refused.reason == "paused"
