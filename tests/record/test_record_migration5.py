@@ -103,7 +103,7 @@ def version_4(db_path: Path) -> Path:
 def migrated(version_4: Path) -> Iterator[sqlite3.Connection]:
     """The version-4 file migrated to 5 on calmopsd's own connection settings."""
     conn = connect(version_4)
-    assert migrate(conn) == [5]
+    assert migrate(conn, upto=5) == [5]
     yield conn
     conn.close()
 
@@ -120,7 +120,7 @@ def test_every_version_4_incident_and_recommendation_column_survives_unchanged(
         incidents_before = rows(conn, V4_INCIDENT_COLUMNS, "incidents")
         recommendations_before = rows(conn, V4_RECOMMENDATION_COLUMNS, "incident_recommendations")
 
-        assert migrate(conn) == [5]
+        assert migrate(conn, upto=5) == [5]
 
         assert rows(conn, V4_INCIDENT_COLUMNS, "incidents") == incidents_before
         assert rows(conn, V4_RECOMMENDATION_COLUMNS, "incident_recommendations") == (
