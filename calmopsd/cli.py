@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,7 +192,18 @@ def _state_dir(config_path: Path | None, state_dir: Path | None) -> Path:
 
 
 def _who() -> str:
-    return os.environ.get("SUDO_USER") or os.environ.get("USER") or "cli"
+    """The account running the command — from the kernel, not from settable variables.
+
+    Under sudo (root, with SUDO_UID set by sudo) it is the person who ran sudo.
+    """
+    uid = os.getuid()
+    sudo_uid = os.environ.get("SUDO_UID", "")
+    if uid == 0 and sudo_uid.isdigit():
+        uid = int(sudo_uid)
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid{uid}"
 
 
 @actions.command("pause")

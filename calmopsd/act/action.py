@@ -1,11 +1,12 @@
 """The shape every safe action shares, and what one run of it reports.
 
 An action is a module-level object (listed in :data:`calmopsd.act.ACTIONS`)
-with four steps the executor calls in order, so every action goes the same
+with the steps the executor calls in order, so every action goes the same
 path: ``validate`` (parameters against the config's allowlists; raises
 :class:`Refused`), ``target`` (what budgets, cooldowns and the lock count on),
-``run`` (execute, then verify that it took effect) and, for reversible ones,
-``revert``. Nothing here touches the host except through the :class:`Sandbox`.
+``prepare`` (reversible ones: the undo record, before anything changes),
+``run`` (execute, then verify that it took effect) and ``revert``. Nothing here
+touches the host except through the :class:`Sandbox`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ class Result:
     lasts: timedelta | None = None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The undo record of a reversible run, taken before the run, and how long it lasts."""
+
+    undo: dict[str, Any]
+    lasts: timedelta
+
+
 class Action(Protocol):
     name: SafeAction
     reversible: bool
@@ -57,6 +66,12 @@ class Action(Protocol):
 
     def target(self, params: dict[str, Any]) -> str:
         """What this run acts on: an app name, ``nginx``, a directory."""
+        ...
+
+    def prepare(self, params: dict[str, Any], sandbox: Sandbox) -> Prepared | None:
+        """For a reversible action: what undoes it and for how long, read *before*
+        anything changes (the executor persists it first, so a crash mid-run still
+        leaves a record to revert). None for the others."""
         ...
 
     def run(self, params: dict[str, Any], sandbox: Sandbox) -> Result:

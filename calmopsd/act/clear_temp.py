@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from calmopsd.act.action import Refused, Result
+from calmopsd.act.action import Prepared, Refused, Result
 from calmopsd.act.sandbox import Sandbox
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.model import SafeAction
@@ -129,6 +129,9 @@ class ClearTemp:
 
     def target(self, params: dict[str, Any]) -> str:
         return str(params.get("dir", ALL_DIRS))
+
+    def prepare(self, params: dict[str, Any], sandbox: Sandbox) -> Prepared | None:
+        return None  # not reversible
 
     def run(self, params: dict[str, Any], sandbox: Sandbox) -> Result:
         """Walk each dir and delete its old regular files; ok only if every walk completed."""

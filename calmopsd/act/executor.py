@@ -2,10 +2,11 @@
 
 Every request takes the same path::
 
-    known action? → kill switch → validate params (allowlists) → checks (budget,
-    cooldown, ineffective) → shadow? record "would have run" and stop → lock the
-    target → intent event → run (execute + verify) in a Sandbox → result event
-    → a reversible action that worked is kept in force until its expiry
+    known action? → kill switch → validate params (allowlists) → not already in
+    force → checks (budget, cooldown, ineffective) → shadow? record "would have
+    run" and stop → lock the target → intent event → a reversible action is
+    recorded in force with its undo, read before anything changes → run
+    (execute + verify) in a Sandbox → result event
 
 A refusal at any step is itself an audit event (``action.refused``) and runs
 nothing. Reversible actions in force are persisted with their expiry and
@@ -18,14 +19,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from calmopsd.act import control
-from calmopsd.act.action import Action, Refused, Result
+from calmopsd.act.action import Action, Prepared, Refused, Result
 from calmopsd.act.checks import CHECKS, Context, kill_switch
 from calmopsd.act.sandbox import Backend, DirectBackend, Sandbox
 from calmopsd.clock import Clock
@@ -39,6 +40,8 @@ from calmopsd.record.actions import (
     is_ineffective,
     list_active,
     mark_reverted,
+    recorded_undo_digest,
+    undo_digest,
     worked_since,
 )
 from calmopsd.record.audit import record_event
@@ -48,6 +51,8 @@ from calmopsd.record.scope import Scope
 log = structlog.get_logger("calmopsd.act")
 
 MAX_COMMANDS_RECORDED = 20
+REVERT_BACKOFF = timedelta(minutes=2)
+MAX_REVERT_BACKOFF = timedelta(hours=1)
 
 
 class SafeExecutor:
@@ -77,6 +82,8 @@ class SafeExecutor:
         self.scope = Scope.platform()
         self._locks: dict[str, threading.Lock] = {}
         self._paused_seen = control.paused_by(state_dir) is not None
+        self._failures: dict[int, int] = {}  # failed reverts per action in force
+        self._retry_at: dict[int, datetime] = {}
         self._locks_guard = threading.Lock()
 
     # -- the request path -----------------------------------------------------------
@@ -89,7 +96,11 @@ class SafeExecutor:
                     "unknown_action", f"{request.action!r} is not one of the safe actions"
                 )
             kill_switch(self.config, self.pause_file)
+            if not isinstance(request.params, Mapping):
+                raise Refused("bad_parameter", "parameters must be a mapping of names to values")
             params = action.validate(dict(request.params), self.config)
+            if action.reversible:
+                _not_in_force(self.database, action, action.target(params), self.clock.now())
             target = action.target(params)
             context = Context(
                 self.config, self.database, self.pause_file, now, action, params, target
@@ -122,6 +133,9 @@ class SafeExecutor:
         by = request.approved_by or AGENT
         self._event("action.intent", now, request, {**facts, "dry_run": self.config.dry_run}, by)
         sandbox = self._sandbox(action)
+        # A reversible action is recorded in force *before* it runs, from an undo read
+        # before anything changes: a crash mid-run still leaves it to be reverted.
+        active_id = self._prepare(request, action, params, target, sandbox, by)
         began = time.monotonic()
         try:
             result = action.run(params, sandbox)
@@ -153,9 +167,38 @@ class SafeExecutor:
             incident_id=request.incident_id,
             organization_id=request.organization_id,
         )
-        if status is OutcomeStatus.SUCCEEDED and action.reversible and result.undo is not None:
-            self._keep_in_force(request, action, params, target, result, now, by)
+        if active_id is not None and status is OutcomeStatus.FAILED and result.undo is None:
+            # It failed and says it changed nothing (or undid itself): nothing stays in force.
+            self._nothing_in_force(active_id, now, by)
         return ActionOutcome(status, result.detail)
+
+    def _prepare(
+        self,
+        request: ActionRequest,
+        action: Action,
+        params: dict[str, Any],
+        target: str,
+        sandbox: Sandbox,
+        by: str,
+    ) -> int | None:
+        if not action.reversible or self.config.dry_run:
+            return None
+        try:
+            prepared = action.prepare(params, sandbox)
+        except Exception:  # run() will meet the same problem and say it
+            log.exception("action.prepare_crashed", action=action.name)
+            return None
+        if prepared is None:
+            return None
+        return self._keep_in_force(request, action, params, target, prepared, by)
+
+    def _nothing_in_force(self, active_id: int, now: datetime, by: str) -> None:
+        active = get_active(self.database, active_id)
+        if active is not None:
+            mark_reverted(
+                self.database, self.scope, active, at=now, actor=by, ok=True,
+                detail="the action failed before changing anything: nothing to undo",
+            )  # fmt: skip
 
     def _keep_in_force(
         self,
@@ -163,16 +206,17 @@ class SafeExecutor:
         action: Action,
         params: dict[str, Any],
         target: str,
-        result: Result,
-        now: datetime,
+        prepared: Prepared,
         by: str,
-    ) -> None:
-        assert result.undo is not None and result.lasts is not None  # noqa: S101  # reversible
-        add_active(
+    ) -> int:
+        """Keep it until its time is up, timed by the executor's own clock: a reading
+        stamped far ahead (a bad RTC) must not keep a pause in force for a year."""
+        started = self.clock.now()
+        return add_active(
             self.database, self.scope, action=action.name, target=target,
             incident_id=request.incident_id, organization_id=request.organization_id,
-            params=params, undo=result.undo, started_at=now, expires_at=now + result.lasts,
-            actor=by,
+            params=params, undo=prepared.undo, started_at=started,
+            expires_at=started + prepared.lasts, actor=by,
         )  # fmt: skip
 
     def _refuse(self, request: ActionRequest, refused: Refused, now: datetime) -> ActionOutcome:
@@ -249,38 +293,79 @@ class SafeExecutor:
             asked.path.unlink(missing_ok=True)
 
     def revert_due(self, now: datetime) -> list[int]:
-        """Revert every action in force whose time is up; the ids reverted."""
-        return [a.id for a in list_active(self.database, due_by=now) if self._revert(a, now, AGENT)]
+        """Revert every action in force whose time is up; the ids reverted.
+
+        Each row on its own: one that cannot be read or undone is recorded and
+        retried later (backing off), and never holds up the others.
+        """
+        reverted = []
+        for active in list_active(self.database, due_by=now):
+            if now < self._retry_at.get(active.id, now):
+                continue
+            try:
+                done, _ = self._revert(active, now, AGENT)
+            except Exception as exc:  # an unreadable row: recorded, the others go on
+                log.exception("action.revert_crashed", id=active.id)
+                done = False
+                self._revert_failed(active, now, AGENT, f"cannot revert: {type(exc).__name__}")
+            if done:
+                reverted.append(active.id)
+        return reverted
 
     def revert(self, active_id: int, now: datetime, actor: str) -> tuple[bool, str]:
-        """End one action in force early, by a person; (done, why not)."""
+        """End one action in force early, by a person; (done, what happened)."""
         active = get_active(self.database, active_id)
         if active is None:
             return False, f"no action in force with id {active_id}"
         if active.reverted_at is not None:
             return False, f"action {active_id} was already reverted at {active.reverted_at}"
-        return self._revert(active, now, actor), "reverted"
+        return self._revert(active, now, actor)
 
-    def _revert(self, active: ActiveAction, now: datetime, actor: str) -> bool:
-        action = self.actions.get(SafeAction(active.action))
+    def _revert(self, active: ActiveAction, now: datetime, actor: str) -> tuple[bool, str]:
+        known = active.action in {a.value for a in SafeAction}
+        action = self.actions.get(SafeAction(active.action)) if known else None
         if action is None:
-            return False
-        lock = self._lock_for(active.target)
-        with lock:  # an action running on the same target finishes first
-            sandbox = self._sandbox(action)
+            return self._revert_failed(active, now, actor, f"unknown action {active.action!r}")
+        if recorded_undo_digest(self.database, active.id) != undo_digest(active.undo):
+            # The row is not covered by the hash chain; the in-force event is. A record
+            # that differs from it was edited: undoing it could do anything.
+            why = "its undo record does not match the audit log: not reverted, check it by hand"
+            return self._revert_failed(active, now, actor, why)
+        with self._lock_for(active.target):  # an action running on the target finishes first
+            # Never dry: what really ran is really undone, whatever dry_run says now.
+            sandbox = self._sandbox(action, dry_run=False)
             try:
                 result = action.revert(active.undo, sandbox)
-            except Exception as exc:  # recorded as a failed revert, retried next tick
+            except Exception as exc:  # recorded as a failed revert, retried later
                 log.exception("action.revert_crashed", action=action.name, id=active.id)
                 result = Result(False, f"the revert crashed ({type(exc).__name__})")
-            if not result.ok and not self.config.dry_run:
-                log.error("action.revert_failed", action=action.name, id=active.id,
-                          detail=result.detail, incident_id=active.incident_id)  # fmt: skip
-                return False
-            return mark_reverted(
-                self.database, self.scope, active, at=now, actor=actor, ok=result.ok,
-                detail=result.detail, data={"data": result.data},
-            )  # fmt: skip
+        if not result.ok:
+            return self._revert_failed(active, now, actor, result.detail)
+        self._failures.pop(active.id, None)
+        self._retry_at.pop(active.id, None)
+        done = mark_reverted(
+            self.database, self.scope, active, at=now, actor=actor, ok=True,
+            detail=result.detail, data={"data": result.data},
+        )  # fmt: skip
+        return done, "reverted" if done else "someone else reverted it first"
+
+    def _revert_failed(
+        self, active: ActiveAction, now: datetime, actor: str, why: str
+    ) -> tuple[bool, str]:
+        """An audit event, and the next automatic try later each time (2 min … 1 h)."""
+        failures = self._failures.get(active.id, 0) + 1
+        self._failures[active.id] = failures
+        wait = min(REVERT_BACKOFF * 2 ** (failures - 1), MAX_REVERT_BACKOFF)
+        self._retry_at[active.id] = now + wait
+        record_event(
+            self.database, self.scope, kind="action.revert_failed", actor=actor, at=now,
+            incident_id=active.incident_id,
+            data={"id": active.id, "action": active.action, "target": active.target,
+                  "detail": why[:300], "failures": failures, "next_try_in": str(wait)},
+        )  # fmt: skip
+        log.error("action.revert_failed", id=active.id, action=active.action, detail=why,
+                  failures=failures, incident_id=active.incident_id)  # fmt: skip
+        return False, why
 
     # -- helpers --------------------------------------------------------------------
 
@@ -288,13 +373,13 @@ class SafeExecutor:
         section = getattr(self.config, action.name.value)
         return str(section.mode or self.config.mode)
 
-    def _sandbox(self, action: Action) -> Sandbox:
+    def _sandbox(self, action: Action, *, dry_run: bool | None = None) -> Sandbox:
         return Sandbox(
             config=self.config,
             pm2=self.pm2,
             workdir=self.state_dir / "act" / action.name.value,
             clock=self.clock,
-            dry_run=self.config.dry_run,
+            dry_run=self.config.dry_run if dry_run is None else dry_run,
             backend=self.backend,
         )
 
@@ -323,3 +408,15 @@ def _shown(params: Any) -> Any:
     """Refused parameters go to the audit log, bounded: an attacker's 10 MB string is not kept."""
     text = repr(params)
     return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _not_in_force(database: Database, action: Action, target: str, now: datetime) -> None:
+    """A second pause or limit on top of one in force would be undone to the first: refuse."""
+    for active in list_active(database):
+        # One past its time is the revert's business (it may be retrying): not a block.
+        if active.action == action.name and active.target == target and active.expires_at > now:
+            raise Refused(
+                "already_in_force",
+                f"{action.name} on {target} is in force until "
+                f"{active.expires_at:%Y-%m-%d %H:%M} UTC (calmopsd actions revert {active.id})",
+            )

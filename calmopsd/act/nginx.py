@@ -131,12 +131,24 @@ def _first_error(output: bytes) -> str:
 
 
 def _master(pid_file: Path) -> psutil.Process | None:
-    """The live process ``pid_file`` names (not a zombie), or None."""
+    """The live nginx master ``pid_file`` names, or None.
+
+    A pid file outlives a crashed nginx, and its pid may be reused by anything
+    (pid 1 included): ``nginx -s reload`` would send that process SIGHUP. So
+    the process must call itself ``nginx: master process`` and be older than the
+    pid file nginx wrote when it started.
+    """
     try:
         with pid_file.open("rb") as stream:
             pid = int(stream.read(PID_READ_LIMIT).strip())
+        written = pid_file.stat().st_mtime
         master = psutil.Process(pid)
-        return master if master.status() != psutil.STATUS_ZOMBIE else None
+        if master.status() == psutil.STATUS_ZOMBIE or pid <= 1:
+            return None
+        title = " ".join(master.cmdline())
+        if not title.startswith("nginx: master process"):
+            return None
+        return master if master.create_time() <= written + 1 else None
     except (OSError, ValueError, psutil.Error):
         return None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from calmopsd.act import nginx
-from calmopsd.act.action import Refused, Result
+from calmopsd.act.action import Prepared, Refused, Result
 from calmopsd.act.sandbox import Sandbox
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.units import shown
@@ -33,6 +33,9 @@ class NginxReload:
 
     def target(self, params: dict[str, Any]) -> str:
         return "nginx"
+
+    def prepare(self, params: dict[str, Any], sandbox: Sandbox) -> Prepared | None:
+        return None  # not reversible
 
     def run(self, params: dict[str, Any], sandbox: Sandbox) -> Result:
         tested = nginx.test(sandbox)

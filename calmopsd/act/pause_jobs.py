@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from calmopsd.act.action import Refused, Result
+from calmopsd.act.action import Prepared, Refused, Result
 from calmopsd.act.pm2_restart import Pm2Cli, Pm2Instance, Pm2Unavailable, describe, failure
 from calmopsd.act.pm2_restart import name_problem as pm2_name_problem
 from calmopsd.act.sandbox import Sandbox
@@ -62,6 +62,19 @@ class PauseJobs:
 
     def target(self, params: dict[str, Any]) -> str:
         return "jobs"  # one pause at a time: there is one set of jobs
+
+    def prepare(self, params: dict[str, Any], sandbox: Sandbox) -> Prepared | None:
+        """What undoes the pause: the configured apps running now, and the flag file if
+        it does not exist yet (one that exists is not ours to remove)."""
+        section = sandbox.config.pause_jobs
+        try:
+            ttl = parse_duration(self.validate(params, sandbox.config)["ttl"])
+            running = _running_apps(Pm2Cli(sandbox), section.apps) if section.apps else []
+        except (Refused, Pm2Unavailable):
+            return None  # run() fails on the same and says why
+        flag = section.flag_file
+        ours = flag is not None and not os.path.lexists(flag)
+        return Prepared({"apps": running, "flag_file": str(flag) if ours else None}, ttl)
 
     def run(self, params: dict[str, Any], sandbox: Sandbox) -> Result:
         try:

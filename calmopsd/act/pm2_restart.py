@@ -36,7 +36,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from calmopsd.act.action import Refused, Result
+from calmopsd.act.action import Prepared, Refused, Result
 from calmopsd.act.sandbox import Sandbox, last_line
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.sensing import Pm2SamplerConfig
@@ -176,6 +176,9 @@ class Pm2Restart:
 
     def target(self, params: dict[str, Any]) -> str:
         return str(params["app"])
+
+    def prepare(self, params: dict[str, Any], sandbox: Sandbox) -> Prepared | None:
+        return None  # not reversible
 
     def run(self, params: dict[str, Any], sandbox: Sandbox) -> Result:
         try:

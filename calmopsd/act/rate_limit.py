@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from calmopsd.act import nginx
-from calmopsd.act.action import Refused, Result
+from calmopsd.act.action import Prepared, Refused, Result
 from calmopsd.act.sandbox import Sandbox
 from calmopsd.config.actions import ActionsConfig, RateLimitUploadsConfig
 from calmopsd.config.units import format_duration, parse_duration, shown
@@ -82,6 +82,17 @@ class RateLimitUploads:
 
     def target(self, params: dict[str, Any]) -> str:
         return "nginx"
+
+    def prepare(self, params: dict[str, Any], sandbox: Sandbox) -> Prepared | None:
+        """The include file as it is now: what the revert puts back."""
+        settings = sandbox.config.rate_limit_uploads
+        if settings.include_file is None:
+            return None
+        try:
+            before = _Previous.read(settings.include_file)
+        except (_Unusable, OSError):
+            return None  # run() fails on the same and says why
+        return Prepared(before.undo(), parse_duration(params["ttl"]))
 
     def run(self, params: dict[str, Any], sandbox: Sandbox) -> Result:
         """Write the template, ``nginx -t``, reload; on any failure put the old bytes back."""
@@ -250,7 +261,8 @@ class _Previous:
             raise _Unusable("the undo record's content is not base64") from None
         if len(data) > FILE_LIMIT:
             raise _Unusable("the undo record's content is too large")
-        return cls(settings.include_file, data if existed else None, mode)
+        # Never restore write or exec bits for group and others, whatever the record says.
+        return cls(settings.include_file, data if existed else None, mode & 0o644)
 
     def undo(self) -> dict[str, Any]:
         """What :meth:`from_undo` reads back: JSON-able, the bytes in base64."""

@@ -1,15 +1,18 @@
 """What the executor keeps: runs counted from the audit log, and reversible actions in force.
 
-Budgets and cooldowns are counted from ``incident_events`` (``action.executed``
-and, in shadow mode, ``action.shadowed``), never from memory, so neither a
-config reload nor a daemon restart resets them.
+Budgets and cooldowns are counted from ``incident_events`` (``action.intent``,
+written before anything runs, and in shadow mode ``action.shadowed``), never
+from memory, so neither a config reload, a daemon restart nor a crash mid-run
+resets them. An action in force is undone from the record kept here, which the
+hashed ``action.in_force`` event vouches for (:func:`undo_digest`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,8 @@ from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_
 from calmopsd.record.database import Database
 from calmopsd.record.scope import Scope
 
-RUN_KINDS = ("action.executed", "action.shadowed")
+# An intent is written before anything runs, so a run cut short by a crash still counts.
+RUN_KINDS = ("action.intent", "action.shadowed")
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,24 @@ def is_ineffective(database: Database, incident_id: int, action: str) -> bool:
     return row is not None
 
 
+def undo_digest(undo: dict[str, Any]) -> str:
+    """SHA-256 of the undo record's canonical JSON: kept in the hash-chained event."""
+    canonical = json.dumps(undo, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def recorded_undo_digest(database: Database, active_id: int) -> str | None:
+    """The undo digest the audit log holds for action ``active_id`` (None: no such event)."""
+    with database.read() as db:
+        row = db.execute(
+            """SELECT json_extract(data, '$.undo_sha256') FROM incident_events
+                WHERE kind = 'action.in_force' AND json_extract(data, '$.id') = ?
+                ORDER BY seq LIMIT 1""",
+            [active_id],
+        ).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
 def add_active(
     database: Database,
     scope: Scope,
@@ -104,21 +126,19 @@ def add_active(
             tx, scope, kind="action.in_force", actor=actor, at=started_at,
             incident_id=incident_id,
             data={"id": active_id, "action": action, "target": target,
-                  "expires_at": row["expires_at"]},
+                  "expires_at": row["expires_at"], "undo_sha256": undo_digest(undo)},
         )  # fmt: skip
     return active_id
 
 
 def list_active(database: Database, *, due_by: datetime | None = None) -> list[ActiveAction]:
     """Reversible actions still in force (only those expired by ``due_by``, if given)."""
-    where, params = "reverted_at IS NULL", []
-    if due_by is not None:
-        where += " AND expires_at <= ?"
-        params.append(encode_time(due_by))
     with database.read() as db:
-        rows = db.execute(f"SELECT * FROM active_actions WHERE {where} ORDER BY id", params)
-        return [_to_active(dict(zip([c[0] for c in rows.description], r, strict=True)))
-                for r in rows.fetchall()]  # fmt: skip
+        rows = db.execute("SELECT * FROM active_actions WHERE reverted_at IS NULL ORDER BY id")
+        found = [_to_active(dict(zip([c[0] for c in rows.description], r, strict=True)))
+                 for r in rows.fetchall()]  # fmt: skip
+    # Compared here, not in SQL: an unreadable expiry must count as passed.
+    return [a for a in found if due_by is None or a.expires_at <= due_by]
 
 
 def get_active(database: Database, active_id: int) -> ActiveAction | None:
@@ -159,7 +179,20 @@ def mark_reverted(
     return True
 
 
+def _time(value: Any, fallback: datetime) -> datetime:
+    """A stored time, or ``fallback`` when it cannot be read (a hand edit, another version)."""
+    try:
+        return decode_time(value)
+    except (TypeError, ValueError):
+        return fallback
+
+
+LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _to_active(row: dict[str, Any]) -> ActiveAction:
+    # An unreadable expiry counts as passed: a temporary measure with no readable end ends now.
+    expires = _time(row["expires_at"], LONG_AGO)
     return ActiveAction(
         id=row["id"],
         action=row["action"],
@@ -167,10 +200,10 @@ def _to_active(row: dict[str, Any]) -> ActiveAction:
         incident_id=row["incident_id"],
         organization_id=row["organization_id"],
         params=decode_json(row["params"]),
-        undo=json.loads(row["undo"]),
-        started_at=decode_time(row["started_at"]),
-        expires_at=decode_time(row["expires_at"]),
-        reverted_at=decode_time(row["reverted_at"]) if row["reverted_at"] else None,
+        undo=_undo(row["undo"]),
+        started_at=_time(row["started_at"], expires),
+        expires_at=expires,
+        reverted_at=_time(row["reverted_at"], LONG_AGO) if row["reverted_at"] else None,
         reverted_by=row["reverted_by"],
         revert_outcome=row["revert_outcome"],
     )
@@ -187,3 +220,11 @@ def read_active_file(database_path: Path) -> list[ActiveAction]:
         return [_to_active(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
     finally:
         conn.close()
+
+
+def _undo(text: Any) -> dict[str, Any]:
+    try:
+        undo = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return undo if isinstance(undo, dict) else {}

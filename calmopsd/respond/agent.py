@@ -55,7 +55,7 @@ from calmopsd.record.incidents import (
 )
 from calmopsd.record.scope import Scope
 from calmopsd.respond.housekeeping import expire_recommendations, resolve_stale
-from calmopsd.respond.impact import ImpactLevels, assess
+from calmopsd.respond.impact import Impact, ImpactLevels, assess
 from calmopsd.respond.lifecycle import check_transition
 from calmopsd.respond.playbook import Step
 from calmopsd.respond.problem import Problem, dominant_organization, problem_of, resource_of
@@ -168,7 +168,7 @@ class Agent:
             tracked = self._open(breach, problem, decided, at)
         tracked.cause = cause
         tracked.series.add(key)
-        tracked.impact = assess(self.context.checks, self.context.logs, self.levels)
+        tracked.impact = self._impact(tracked.incident.organization_id)
         self.detector.hold_clear(breach.rule, breach.labels, tracked.clear_hold)
         self.stabilizer.stabilize(tracked, at)
 
@@ -176,7 +176,7 @@ class Agent:
         self, breach: Breach, problem: Problem, decided: Classification, at: datetime
     ) -> Tracked:
         decided_type, basis, detail = decided.type, decided.basis, decided.detail
-        impact = assess(self.context.checks, self.context.logs, self.levels)
+        impact = self._impact(problem.organization_id)
         incident = open_incident(
             self.database,
             self.scope,
@@ -370,7 +370,7 @@ class Agent:
 
     def refresh(self, tracked: Tracked, at: datetime) -> None:
         """Re-assess impact and rewrite the stored summary (no event: it restates events)."""
-        tracked.impact = assess(self.context.checks, self.context.logs, self.levels)
+        tracked.impact = self._impact(tracked.incident.organization_id)
         text = summarize(tracked.facts(at))
         update_incident(
             self.database,
@@ -383,6 +383,10 @@ class Agent:
             impact=tracked.impact.as_dict(),
         )
         tracked.incident = self._reload(tracked.incident.id)
+
+    def _impact(self, organization_id: str | None) -> Impact:
+        """Customer impact now, as an incident of ``organization_id`` may tell it."""
+        return assess(self.context.checks, self.context.logs, self.levels).within(organization_id)
 
     def _reload(self, incident_id: int) -> Incident:
         incident = get_incident(self.database, self.scope, incident_id)
@@ -449,8 +453,9 @@ class Agent:
                 return ActionOutcome(OutcomeStatus.REFUSED, "another action is running on it")
             return self.stabilizer.run_approved(tracked, step, at, actor)
         request = ActionRequest(
-            step.action, step.params, rec.incident_id, rec.organization_id, step.reason
-        )
+            step.action, step.params, rec.incident_id, rec.organization_id, step.reason,
+            approved_by=actor,
+        )  # fmt: skip
         try:
             outcome = self.stabilizer.executor.request(request, at)
         except Exception as exc:  # the approval is answered, never a crash

@@ -6,7 +6,7 @@ summary's second line reads it, and so will customer status messages.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -34,6 +34,16 @@ class Impact:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "seen": self.seen}
+
+    def within(self, organization_id: str | None) -> Impact:
+        """The impact as one organization's incident tells it: of the organizations
+        affected, that one alone; another tenant's name is not its business. A
+        platform-wide incident (None) names every one."""
+        if organization_id is None:
+            return self
+        return replace(
+            self, organizations=tuple(o for o in self.organizations if o == organization_id)
+        )
 
 
 def assess(

@@ -122,8 +122,9 @@ class Stabilizer:
             # Someone else holds it (a person, a racing approval): do not act behind them.
             return ActionOutcome(OutcomeStatus.REFUSED, f"the incident is {incident.status}")
         request = ActionRequest(
-            step.action, step.params, incident.id, incident.organization_id, step.reason
-        )
+            step.action, step.params, incident.id, incident.organization_id, step.reason,
+            approved_by=None if actor == ACTOR else actor,  # a person's approval is theirs
+        )  # fmt: skip
         log.info(
             "action.requested",
             incident_id=incident.id,

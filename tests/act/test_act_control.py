@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -50,7 +52,7 @@ def test_a_paused_executor_refuses_and_the_tick_records_who_paused(tmp_path: Pat
     database = Database.open(database_path(state))
     config = ActionsConfig.model_validate({"mode": "enforce"})
     executor = SafeExecutor(database, config, Pm2SamplerConfig(), state, ManualClock(NOW))
-    env = {**clean_env(), "USER": "dana; rm -rf /"}
+    env = {**clean_env(), "USER": "dana; rm -rf /", "SUDO_USER": "mallory"}  # not believed
     assert calmopsd("actions", "pause", "--state-dir", str(state), env=env).returncode == 0
     executor.follow_controls(NOW)
     executor.follow_controls(NOW)  # once per change, not per tick
@@ -58,7 +60,8 @@ def test_a_paused_executor_refuses_and_the_tick_records_who_paused(tmp_path: Pat
     kinds = [(e.kind, e.actor) for e in list_events(database, Scope.platform())]
     database.close()
     assert outcome.reason == "paused"
-    assert kinds == [("actions.paused", "danarm-rf"), ("action.refused", "calmopsd")]
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert kinds == [("actions.paused", me), ("action.refused", "calmopsd")]
 
 
 def test_active_lists_and_revert_ends_an_action_when_no_daemon_runs(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from support.clock import ManualClock  # type: ignore[import-not-found]
 
-from calmopsd.act.action import Refused, Result
+from calmopsd.act.action import Prepared, Refused, Result
 from calmopsd.act.executor import SafeExecutor
 from calmopsd.act.sandbox import Sandbox
 from calmopsd.config.actions import ActionsConfig
@@ -36,12 +36,14 @@ class FlagAction:
     """Stands in for pause_jobs: creates a flag file with `touch`, undone with `rm`."""
 
     name = SafeAction.PAUSE_JOBS
-    reversible = True
 
-    def __init__(self, flag: Path, *, block: threading.Event | None = None) -> None:
+    def __init__(
+        self, flag: Path, *, block: threading.Event | None = None, reversible: bool = True
+    ) -> None:
         self.flag = flag
         self.block = block
         self.runs = 0
+        self.reversible = reversible  # False: run-and-done, like a restart
 
     def validate(self, params: dict[str, Any], config: ActionsConfig) -> dict[str, Any]:
         if set(params) - {"ttl"}:
@@ -52,6 +54,11 @@ class FlagAction:
 
     def target(self, params: dict[str, Any]) -> str:
         return "jobs"
+
+    def prepare(self, params: dict[str, Any], sandbox: Sandbox) -> Prepared | None:
+        if not self.reversible:
+            return None
+        return Prepared({"flag": str(self.flag)}, timedelta(minutes=int(params["ttl"][:-1])))
 
     def run(self, params: dict[str, Any], sandbox: Sandbox) -> Result:
         self.runs += 1
@@ -87,6 +94,20 @@ def kinds(database: Database) -> list[str]:
     return [e.kind for e in list_events(database, PLATFORM)]
 
 
+def test_a_second_pause_while_one_is_in_force_is_refused(
+    database: Database, tmp_path: Path
+) -> None:
+    action = FlagAction(tmp_path / "paused")
+    run = executor(database, tmp_path, action, pause_jobs={"max_runs": 9, "cooldown": "1s"})
+    assert run.request(ask(), T0).worked
+    again = run.request(ask(approved_by="dana"), T0 + timedelta(minutes=1))
+    assert (again.reason, again.detail) == (
+        "already_in_force",
+        "pause_jobs on jobs is in force until 2026-03-02 14:30 UTC (calmopsd actions revert 1)",
+    )
+    assert action.runs == 1
+
+
 def test_an_action_goes_intent_then_run_then_result_and_stays_in_force(
     database: Database, tmp_path: Path
 ) -> None:
@@ -94,8 +115,9 @@ def test_an_action_goes_intent_then_run_then_result_and_stays_in_force(
     run = executor(database, tmp_path, action)
     outcome = run.request(ask(), T0)
     assert (outcome.status, outcome.detail) == (OutcomeStatus.SUCCEEDED, "paused")
-    assert kinds(database) == ["action.intent", "action.executed", "action.in_force"]
-    executed = list_events(database, PLATFORM)[1].data
+    # Recorded in force before it runs, so a crash mid-run still leaves it to revert.
+    assert kinds(database) == ["action.intent", "action.in_force", "action.executed"]
+    executed = list_events(database, PLATFORM)[2].data
     assert executed["commands"][0][-2:] == ["touch", str(tmp_path / "paused")]
     assert executed["status"] == "succeeded" and executed["duration_s"] >= 0
     (active,) = list_active(database)
@@ -130,7 +152,7 @@ def test_a_person_can_end_one_early_and_not_twice(database: Database, tmp_path: 
 def test_past_its_budget_it_refuses_even_after_a_restart(
     database: Database, tmp_path: Path
 ) -> None:
-    action = FlagAction(tmp_path / "paused")
+    action = FlagAction(tmp_path / "paused", reversible=False)
     budget = {"pause_jobs": {"max_runs": 2, "window": "1h", "cooldown": "1m"}}
     first = executor(database, tmp_path, action, **budget)
     assert first.request(ask(), T0).worked
@@ -144,7 +166,7 @@ def test_past_its_budget_it_refuses_even_after_a_restart(
 
 
 def test_a_cooldown_refuses_a_second_run_too_soon(database: Database, tmp_path: Path) -> None:
-    action = FlagAction(tmp_path / "paused")
+    action = FlagAction(tmp_path / "paused", reversible=False)
     run = executor(database, tmp_path, action, pause_jobs={"cooldown": "5m", "max_runs": 9})
     assert run.request(ask(), T0).worked
     refused = run.request(ask(), T0 + timedelta(minutes=4))
@@ -155,7 +177,7 @@ def test_a_cooldown_refuses_a_second_run_too_soon(database: Database, tmp_path: 
 def test_a_persons_approval_passes_budget_and_cooldown_but_not_the_kill_switch(
     database: Database, tmp_path: Path
 ) -> None:
-    action = FlagAction(tmp_path / "paused")
+    action = FlagAction(tmp_path / "paused", reversible=False)
     run = executor(database, tmp_path, action, pause_jobs={"max_runs": 1, "cooldown": "1h"})
     assert run.request(ask(), T0).worked
     assert run.request(ask(approved_by="dana"), T0 + timedelta(minutes=1)).worked
@@ -235,7 +257,7 @@ def test_dry_run_goes_the_whole_path_and_records_the_command_without_running_it(
 
 def test_one_action_at_a_time_per_target(database: Database, tmp_path: Path) -> None:
     release = threading.Event()
-    action = FlagAction(tmp_path / "paused", block=release)
+    action = FlagAction(tmp_path / "paused", block=release, reversible=False)
     run = executor(database, tmp_path, action, pause_jobs={"max_runs": 9, "cooldown": "1s"})
     outcomes: list[OutcomeStatus] = []
     first = threading.Thread(target=lambda: outcomes.append(run.request(ask(), T0).status))
@@ -246,7 +268,7 @@ def test_one_action_at_a_time_per_target(database: Database, tmp_path: Path) -> 
             if action.runs:
                 break
             deadline.wait(0.01)
-        second = run.request(ask(), T0)
+        second = run.request(ask(approved_by="dana"), T0)  # past the cooldown: to the lock
     finally:
         release.set()
         first.join(timeout=10)
@@ -261,7 +283,7 @@ def test_a_symptom_back_soon_after_marks_the_action_ineffective_for_that_inciden
         type=IncidentType.DEPENDENCY, severity=Severity.CRITICAL, title="db down", at=T0,
         actor="calmopsd",
     )  # fmt: skip
-    action = FlagAction(tmp_path / "paused")
+    action = FlagAction(tmp_path / "paused", reversible=False)
     run = executor(database, tmp_path, action, pause_jobs={"max_runs": 9, "cooldown": "1s"})
     assert run.request(ask(incident_id=incident.id), T0).worked
     assert run.symptom_returned(incident.id, T0 + timedelta(minutes=31)) == []  # too late
@@ -274,7 +296,7 @@ def test_a_symptom_back_soon_after_marks_the_action_ineffective_for_that_inciden
 
 
 def test_the_audit_chain_verifies_after_all_of_it(database: Database, tmp_path: Path) -> None:
-    action = FlagAction(tmp_path / "paused")
+    action = FlagAction(tmp_path / "paused", reversible=False)
     run = executor(database, tmp_path, action, pause_jobs={"max_runs": 2, "cooldown": "1s"})
     for minute in range(4):
         run.request(ask(), T0 + timedelta(minutes=minute))

@@ -57,7 +57,7 @@ def test_an_upload_limit_is_reverted_on_time_by_the_daemon_after_a_restart(
     assert list_active(database) == []
     kinds = [e.kind for e in list_events(database, Scope.platform())]
     assert kinds == [
-        "action.intent", "action.executed", "action.in_force", "action.reverted",
+        "action.intent", "action.in_force", "action.executed", "action.reverted",
     ]  # fmt: skip
     database.close()
     assert verify_file(database_path(state)).ok
