@@ -519,7 +519,7 @@ def test_a_crash_during_a_restart_still_counts_against_the_budget(pm2: Pm2, tmp_
         )
     finally:
         database.close()
-    assert again.reason == "budget_spent"  # before the fix: a second restart, and so on after each crash
+    assert again.reason == "budget_spent"  # before: a restart after each crash
 
 
 def test_a_persons_approval_past_the_budget_restarts_and_is_recorded_as_theirs(
@@ -587,7 +587,7 @@ def test_a_young_upload_renamed_into_place_just_before_the_unlink_is_not_deleted
     with listening(upload_lands):
         CLEAR_TEMP.run({"dir": str(root)}, sandbox)
 
-    assert swapped and old.read_bytes() == b"a new upload"  # before the fix: the young file is deleted
+    assert swapped and old.read_bytes() == b"a new upload"  # the young file is kept
 
 
 def test_parameters_that_are_not_a_mapping_are_an_audited_refusal(
@@ -609,4 +609,4 @@ def test_the_cli_records_who_paused_from_the_account_not_from_a_settable_variabl
     env = {**clean_env(USER="the-cto"), "SUDO_USER": "the-cto"}  # no sudo ran: set by hand
     assert calmopsd("actions", "pause", "--state-dir", str(state), env=env).returncode == 0
 
-    assert control.paused_by(state) == pwd.getpwuid(os.getuid()).pw_name  # before the fix: "the-cto"
+    assert control.paused_by(state) == pwd.getpwuid(os.getuid()).pw_name  # not "the-cto"
