@@ -6,7 +6,14 @@
     │   ├── SchemaTooNewError     the database was written by a newer calmopsd
     │   └── ScopeError            a scope tried to write outside what it may touch
     ├── AuditError                the audit log cannot be appended to (head file unwritable, …)
-    └── TransitionError           an incident status change the lifecycle does not allow
+    ├── TransitionError           an incident status change the lifecycle does not allow
+    └── OperationError            a request of the API or the CLI that cannot be carried out
+        ├── Unauthenticated       401  no token, or not one the API knows
+        ├── InvalidRequest        400  the request itself is wrong (a bad cursor, filter, note)
+        ├── Forbidden             403  the caller's role may not do this (a viewer acting)
+        ├── NotFound              404  nothing by that id *that this caller may see*
+        ├── Conflict              409  the state does not allow it now (transition, race, refusal)
+        └── Unavailable           503  it needs the running daemon, which is not there
 
 Anything else escaping a stage is a bug; the CLI turns CalmopsError into a
 readable message and an exit code, never a traceback.
@@ -49,3 +56,64 @@ class AuditError(CalmopsError):
 
 class TransitionError(CalmopsError):
     """An incident cannot move from its status to the one asked (e.g. resolved → monitoring)."""
+
+
+class OperationError(CalmopsError):
+    """A request of the HTTP API or the CLI that cannot be carried out.
+
+    ``code`` is a short machine-readable name (``not_found``, ``invalid_transition``);
+    ``status`` the HTTP status the API answers with; ``str()`` the detail for people.
+    """
+
+    code = "operation_failed"
+    status = 400
+
+    def __init__(self, detail: str, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+
+
+class Unauthenticated(OperationError):
+    """No bearer token, or one that matches none the API knows."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class InvalidRequest(OperationError):
+    """The request itself is wrong: a malformed cursor, an unknown filter value."""
+
+    code = "invalid_request"
+    status = 400
+
+
+class Forbidden(OperationError):
+    """The caller may see this, but its role may not do it (a viewer approving)."""
+
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(OperationError):
+    """Nothing by that id that this caller may see; the same answer whether it exists elsewhere
+    or not at all, so ids do not leak across organizations."""
+
+    code = "not_found"
+    status = 404
+
+
+class Conflict(OperationError):
+    """The current state does not allow it: a transition the lifecycle refuses, a race lost,
+    an approval refused as stale or already decided."""
+
+    code = "conflict"
+    status = 409
+
+
+class Unavailable(OperationError):
+    """It needs the running daemon (an approval that runs an action, a health round)."""
+
+    code = "unavailable"
+    status = 503

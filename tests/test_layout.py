@@ -26,6 +26,8 @@ FORBIDDEN = {
     # respond *requests* actions through the Executor protocol; only act executes them.
     "respond": {"act", "serve", "daemon", "cli", "sense"},
     "act": {"respond", "detect", "sense", "serve", "daemon", "cli"},
+    # serve works on the store through scopes; the daemon hands it what only it can do.
+    "serve": {"sense", "detect", "act", "daemon", "cli"},
     "model": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config"},
     "errors": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config"},
     "clock": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config"},

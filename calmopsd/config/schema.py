@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from calmopsd.config.actions import ActionsConfig
+from calmopsd.config.api import ApiConfig
 from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.logs import LogsConfig
 from calmopsd.config.rules import RuleConfig, Rules, shipped_rules
@@ -122,6 +123,10 @@ class Config(Section):
     )
     retention: Annotated[RetentionConfig, NullIsEmpty] = Field(
         default_factory=RetentionConfig, description="How long health snapshots are kept."
+    )
+    api: Annotated[ApiConfig, NullIsEmpty] = Field(
+        default_factory=ApiConfig,
+        description="The HTTP API: where it listens and the tokens that may call it.",
     )
 
     @field_validator("rules")

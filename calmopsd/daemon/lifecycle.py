@@ -29,6 +29,7 @@ from calmopsd.config import Config
 from calmopsd.config.sensing import SensingConfig
 from calmopsd.daemon.responding import TICK_INTERVAL_S, TICK_JOB, Responder
 from calmopsd.daemon.sensing import SensingJobs
+from calmopsd.daemon.serving import Serving
 from calmopsd.daemon.source import Source
 from calmopsd.errors import ConfigError
 from calmopsd.notify import notify
@@ -42,6 +43,7 @@ from calmopsd.sense import Planned, plan
 log = structlog.get_logger("calmopsd.daemon")
 
 STOP_BUDGET_S = 4.0  # systemd and the tests allow 5 s; leave room to close the database
+API_STOP_S = 1.0  # of that budget, for requests in flight to finish
 ACTOR = "calmopsd"
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -66,6 +68,7 @@ class Daemon:
         self.snapshots: SnapshotWriter | None = None
         self.sensing: SensingJobs | None = None
         self.responding: Responder | None = None
+        self.serving: Serving | None = None
         self._stopping = threading.Event()  # set first at stop: in-flight samples give up
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -89,6 +92,8 @@ class Daemon:
 
     def _close_after_failed_start(self) -> None:
         """Undo what start() got done before it failed, so the exit is clean."""
+        if self.serving is not None:
+            self.serving.stop(API_STOP_S)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.snapshots is not None:
@@ -122,6 +127,15 @@ class Daemon:
         self._schedule_jobs()
         self.responding.configure(self.config)
         self.scheduler.start()
+        self.serving = Serving(
+            database,
+            self.clock,
+            self.config.state_dir,
+            self.responding,
+            self.sensing,
+            self._audit,
+        )
+        self.serving.start(self.config.api)
         log.info(
             "daemon.ready",
             version=__version__,
@@ -166,6 +180,8 @@ class Daemon:
         if new.state_dir != self.config.state_dir:
             log.warning("config.restart_required", key="state_dir", kept=str(self.config.state_dir))
             new = new.model_copy(update={"state_dir": self.config.state_dir})
+        if self.serving is not None:
+            new = new.model_copy(update={"api": self.serving.follow(self.config.api, new.api)})
         old = self.config
         try:
             self._apply(new)
@@ -197,6 +213,8 @@ class Daemon:
             # After the jobs: if they cannot take the config, the restore of the old
             # one finds the agent unchanged and keeps its detector state.
             self.responding.configure(config)
+        if self.serving is not None:
+            self.serving.configure(config.api)
 
     def _schedule_jobs(self) -> None:
         """Add or replace every recurring job from the current config."""
@@ -275,6 +293,9 @@ class Daemon:
         notify("STOPPING=1")
         self._stopping.set()
         deadline = time.monotonic() + STOP_BUDGET_S
+        if self.serving is not None:
+            # First, so nothing new arrives while the jobs and the store wind down.
+            self.serving.stop(API_STOP_S)
         stopper = threading.Thread(target=self.scheduler.shutdown, name="scheduler-shutdown")
         stopper.start()
         stopper.join(timeout=max(0.0, deadline - time.monotonic()))

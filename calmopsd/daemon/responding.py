@@ -104,6 +104,13 @@ class Responder:
                 state_of=agent.series_state, run=agent.run_approved,
             )  # fmt: skip
 
+    def revert(self, active_id: int, actor: str) -> tuple[bool, str]:
+        """A person ends an action in force early; (done, why not)."""
+        with self._lock:
+            if self.executor is None:
+                return False, "calmopsd is starting"
+            return self.executor.revert(active_id, self.clock.now(), actor)
+
     def tick(self) -> None:
         """Let the agent act on time alone, end actions whose time is up, and follow the
         CLI (pause flag, revert requests); a failure is logged, never raised."""

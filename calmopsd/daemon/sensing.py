@@ -12,8 +12,10 @@ twice); the log watcher is rebuilt from where the old one stood.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -157,6 +159,29 @@ class SensingJobs:
         reading = runner.take()
         self._publish(reading)
         return reading
+
+    def take_round(self, timeout_s: float) -> int:
+        """One round of every sampler and the logs now, side by side (a health check asked
+        for through the API); waits at most ``timeout_s``. How many readings arrived in time.
+
+        A sampler whose scheduled round is running at the same moment reports its
+        previous attempt as still running; nothing runs twice at once.
+        """
+        runners = [runner for _, runner in self.runners.values()]
+        jobs: list[Callable[[], object]] = [partial(self.take_reading, r) for r in runners]
+        if self.logs is not None:
+            jobs.append(self.read_logs)
+        threads = [threading.Thread(target=job, name="sample-now", daemon=True) for job in jobs]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + timeout_s
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return sum(not thread.is_alive() for thread in threads)
+
+    def longest_timeout(self) -> float:
+        """The longest any sampler may take, in seconds (0 with none)."""
+        return max((runner.timeout_s for _, runner in self.runners.values()), default=0.0)
 
     def _publish(self, reading: Reading) -> None:
         """Keep ``reading`` as the latest, queue its snapshot, then pass it on."""

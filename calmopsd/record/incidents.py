@@ -44,8 +44,12 @@ def open_incident(
     description: str = "",
     evidence: dict[str, Any] | None = None,
     impact: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
 ) -> Incident:
-    """Insert an open incident (and its ``incident.opened`` event) for ``organization_id``."""
+    """Insert an open incident (and its ``incident.opened`` event) for ``organization_id``.
+
+    ``data`` adds to the event's data (the API marks a super-admin's bypass there).
+    """
     scope.check_writes(organization_id)
     now = encode_time(at)
     row = {
@@ -76,6 +80,7 @@ def open_incident(
                 "type": row["type"],
                 "severity": row["severity"],
                 "title": title,
+                **(data or {}),
             },
         )
     found = get_incident(database, scope, incident_id)
@@ -223,11 +228,13 @@ def change_status(
     at: datetime,
     actor: str,
     resolution: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> bool:
     """Move the incident from ``expected`` to ``new``; False if it was not in ``expected``.
 
     Compare-and-set: of two callers racing on the same transition exactly one
-    gets True, and only that one's event is appended.
+    gets True, and only that one's event is appended. ``data`` adds to the
+    event's data (a person's note, a super-admin's bypass).
     """
     where, params = scope.filter()
     now = encode_time(at)
@@ -247,7 +254,12 @@ def change_status(
             actor=actor,
             at=at,
             incident_id=incident_id,
-            data={"from": expected.value, "to": new.value, "resolution": resolution},
+            data={
+                "from": expected.value,
+                "to": new.value,
+                "resolution": resolution,
+                **(data or {}),
+            },
         )
     return True
 
@@ -376,6 +388,11 @@ def _to_incident(row: tuple[Any, ...]) -> Incident:
         impact=decode_json(impact),
         last_breach_at=decode_time(last_breach_at) if last_breach_at else None,
     )
+
+
+# For queries of incidents kept in other modules (record/pages.py).
+INCIDENT_COLUMNS = _COLUMNS
+incident_from_row = _to_incident
 
 
 def read_incidents_file(database_path: Path, *, all_of_them: bool = False) -> list[Incident]:

@@ -76,6 +76,7 @@ def test_list_item_fields_are_described_and_shown_in_the_comment_above_their_lis
             "AppFieldsConfig",
             "RuleConfig",
             "VolumeConfig",
+            "ApiTokenConfig",
         )
         for name, field in model.model_fields.items()
         if not (field.description or "").strip()
@@ -204,6 +205,13 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
             "apps": [],
         },
         "retention": {"raw_snapshots": "14d", "rollups": "400d"},
+        "api": {
+            "enabled": True,
+            "public": False,
+            "listen": "127.0.0.1:8787",
+            "unix_socket": None,
+            "tokens": [],
+        },
     }
 
 

@@ -1,0 +1,53 @@
+"""What :class:`~calmopsd.serve.operations.Operations` answers with, and what it is given.
+
+``Hooks`` are what only the running daemon can do; the CLI on its own passes
+none, and the operations that need one answer ``Unavailable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from calmopsd.model import AuditEvent, Incident, Reading, Recommendation
+from calmopsd.record.scope import Scope
+from calmopsd.respond.approvals import Decision
+
+Approve = Callable[[Scope, int, str], Decision]
+"""``(scope, recommendation_id, actor)``: the daemon's ``Responder.approve``."""
+Revert = Callable[[int, str], tuple[bool, str]]
+"""``(active_id, actor)`` → (done, why not): the daemon's ``Responder.revert``."""
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What only the running daemon can do; None where it is not available (the CLI alone)."""
+
+    approve: Approve | None = None
+    revert: Revert | None = None
+    check_now: Callable[[], None] | None = None  # one sampling round, fed to the agent
+    latest: Callable[[], Mapping[str, Reading]] | None = None  # the readings in memory
+
+
+@dataclass(frozen=True)
+class Page:
+    incidents: list[Incident]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class IncidentDetail:
+    incident: Incident
+    events: list[AuditEvent]
+    actions: list[dict[str, Any]]
+    recommendations: list[Recommendation]
+
+
+@dataclass(frozen=True)
+class Health:
+    readings: list[Reading]
+    open_incidents: int
+    by_severity: dict[str, int]
+    by_status: dict[str, int]
+    checked: bool  # a sampling round ran for this answer

@@ -1,0 +1,221 @@
+"""The Flask application: routes onto :class:`~calmopsd.serve.operations.Operations`.
+
+Every request is authenticated first (no token or an unknown one: 401 on any
+path, so an unauthenticated client learns nothing about routes), then routed,
+then its query string and body are checked (:mod:`.bodies`) before the
+operation runs. Every 4xx is JSON ``{"error": CODE, "detail": TEXT}``. The
+handler for any other exception answers a JSON 500 and logs ``api.failed``:
+it is there for bugs, and the tests hold that no input reaches it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from calmopsd.config.api import LOCAL_TOKEN_NAME
+from calmopsd.errors import InvalidRequest, OperationError, Unauthenticated
+from calmopsd.record.pages import IncidentFilter
+from calmopsd.serve import views
+from calmopsd.serve.bodies import (
+    Approval,
+    EmptyQuery,
+    HealthCheck,
+    HealthQuery,
+    IncidentsQuery,
+    NewIncident,
+    Rejection,
+    StatusChange,
+    body_kind,
+    parse_body,
+    parse_id,
+    parse_query,
+)
+from calmopsd.serve.operations import Operations
+from calmopsd.serve.tokens import Caller, Tokens, actor_header, bearer, caller_for
+
+log = structlog.get_logger("calmopsd.serve")
+
+MAX_BODY = 64 * 1024
+PREFIX = "/api/ops"
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
+
+Json = tuple[dict[str, Any], int] | dict[str, Any]
+
+
+def create_app(operations: Operations, tokens: Tokens) -> Flask:
+    """The API over ``operations``, for callers holding one of ``tokens``."""
+    app = Flask("calmopsd.serve")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    routes = _Routes(operations)
+    for path, methods, view in routes.table():
+        app.add_url_rule(
+            PREFIX + path, view_func=view, methods=methods, provide_automatic_options=False
+        )
+    app.before_request(lambda: _authenticate(tokens))
+    app.after_request(_harden)
+    app.register_error_handler(OperationError, _operation_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
+    return app
+
+
+class _Routes:
+    def __init__(self, operations: Operations):
+        self.ops = operations
+
+    def table(self) -> list[tuple[str, list[str], Callable[..., Json]]]:
+        return [
+            ("/health", ["GET"], self.health),
+            ("/incidents", ["GET"], self.list_incidents),
+            ("/incidents", ["POST"], self.post_incidents),
+            ("/incidents/<incident_id>", ["GET"], self.incident),
+            ("/incidents/<incident_id>", ["PATCH"], self.patch_incident),
+            ("/incidents/<incident_id>/recommendations/<rec_id>/approve", ["POST"], self.approve),
+            ("/incidents/<incident_id>/recommendations/<rec_id>/reject", ["POST"], self.reject),
+            ("/actions/active", ["GET"], self.active),
+            ("/actions/<active_id>/revert", ["POST"], self.revert),
+            ("/audit/verify", ["GET"], self.verify),
+        ]
+
+    def health(self) -> Json:
+        query = parse_query(HealthQuery, _args())
+        return views.health(self.ops.health(_caller(), check=query.check == "now"))
+
+    def list_incidents(self) -> Json:
+        q = parse_query(IncidentsQuery, _args())
+        page = self.ops.list_incidents(
+            _caller(), IncidentFilter(q.status, q.type, q.severity, q.since),
+            limit=q.limit, cursor=q.cursor,
+        )  # fmt: skip
+        return views.page(page)
+
+    def post_incidents(self) -> Json:
+        parse_query(EmptyQuery, _args())
+        raw = _body()
+        if body_kind(raw) == "health_check":
+            parse_body(HealthCheck, raw)
+            return views.health(self.ops.health(_caller(), check=True))
+        new = parse_body(NewIncident, raw)
+        incident = self.ops.open_incident(
+            _caller(), title=new.title, type=new.type, severity=new.severity,
+            description=new.description, organization=new.organization,
+        )  # fmt: skip
+        return views.incident(incident, full=True), 201
+
+    def incident(self, incident_id: str) -> Json:
+        parse_query(EmptyQuery, _args())
+        return views.detail(self.ops.incident(_caller(), parse_id(incident_id, "incident")))
+
+    def patch_incident(self, incident_id: str) -> Json:
+        parse_query(EmptyQuery, _args())
+        number = parse_id(incident_id, "incident")
+        change = parse_body(StatusChange, _body())
+        incident = self.ops.change_status(_caller(), number, change.new_status, change.note)
+        return views.incident(incident, full=True)
+
+    def approve(self, incident_id: str, rec_id: str) -> Json:
+        parse_query(EmptyQuery, _args())
+        ids = parse_id(incident_id, "incident"), parse_id(rec_id, "recommendation")
+        parse_body(Approval, _body(), optional=True)
+        return views.decision(self.ops.approve(_caller(), *ids))
+
+    def reject(self, incident_id: str, rec_id: str) -> Json:
+        parse_query(EmptyQuery, _args())
+        ids = parse_id(incident_id, "incident"), parse_id(rec_id, "recommendation")
+        body = parse_body(Rejection, _body(), optional=True)
+        return views.decision(self.ops.reject(_caller(), *ids, note=body.note))
+
+    def active(self) -> Json:
+        parse_query(EmptyQuery, _args())
+        return {"actions": [views.active(a) for a in self.ops.active_actions(_caller())]}
+
+    def revert(self, active_id: str) -> Json:
+        parse_query(EmptyQuery, _args())
+        number = parse_id(active_id, "action in force")
+        parse_body(Approval, _body(), optional=True)
+        return {"status": "reverted", "detail": self.ops.revert(_caller(), number)}
+
+    def verify(self) -> Json:
+        parse_query(EmptyQuery, _args())
+        return views.verdict(self.ops.verify_audit(_caller()))
+
+
+def _authenticate(tokens: Tokens) -> None:
+    token = bearer(request.headers.get("Authorization"))
+    entry = tokens.find(token) if token is not None else None
+    if entry is None:
+        raise Unauthenticated("a valid token is required: Authorization: Bearer TOKEN")
+    named = request.headers.get("X-Calmops-Actor")
+    user = actor_header(named)
+    if entry.name == LOCAL_TOKEN_NAME and named is not None and user is None:
+        raise InvalidRequest(
+            "X-Calmops-Actor must be a user name of 1-32 letters, digits, '.', '_' or '-'",
+            "invalid_actor",
+        )
+    g.caller = caller_for(entry, user)
+
+
+def _caller() -> Caller:
+    caller: Caller = g.caller
+    return caller
+
+
+def _args() -> dict[str, list[str]]:
+    return {key: request.args.getlist(key) for key in request.args}
+
+
+def _body() -> bytes:
+    """The raw body; werkzeug refuses one over :data:`MAX_BODY` with a 413."""
+    return request.get_data(cache=True)
+
+
+def _harden(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    caller = g.get("caller")
+    log.info(
+        "api.request",
+        method=request.method,
+        route=request.url_rule.rule if request.url_rule is not None else None,
+        status=response.status_code,
+        token=caller.name if caller is not None else None,
+    )
+    return response
+
+
+def _operation_error(exc: OperationError) -> Response:
+    response = _error(exc.status, exc.code, exc.detail)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="calmopsd"'
+    return response
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    code = _HTTP_CODES.get(status) or (exc.name or "error").lower().replace(" ", "_")
+    detail = {413: f"the body is larger than {MAX_BODY // 1024} KiB"}.get(status)
+    response = _error(status, code, detail or str(exc.description or exc.name))
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def _unexpected(exc: Exception) -> Response:
+    log.exception("api.failed", method=request.method, route=str(request.url_rule))
+    return _error(500, "internal", "calmopsd could not answer this; its log says why")
+
+
+def _error(status: int, code: str, detail: str) -> Response:
+    body = json.dumps({"error": code, "detail": detail}, ensure_ascii=False)
+    return Response(body, status=status, mimetype="application/json")

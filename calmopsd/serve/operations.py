@@ -1,0 +1,369 @@
+"""What people can do to calmopsd, for the HTTP API and the CLI alike.
+
+Every method takes the :class:`~calmopsd.serve.tokens.Caller` and works
+through its scope, so isolation is the store's, and answers with values or
+one of :class:`~calmopsd.errors.OperationError`'s subclasses:
+
+    NotFound        404  no such thing *that this caller may see* (never "forbidden":
+                         another organization's ids do not leak)
+    Forbidden       403  visible, but a viewer may not act
+    InvalidRequest  400  a malformed cursor, filter, note
+    Conflict        409  the state does not allow it (transition, lost race, refusal)
+    Unavailable     503  it needs the running daemon
+
+Checks run in that order: visibility, then role, then the request's own sense.
+Every change is an audit event whose actor is the caller's (``token:NAME``,
+or ``cli:USER`` for the local CLI). A super-admin changing an organization's
+incident is a *bypass*: the status or opening event says ``"bypass": true``,
+and approvals, rejections and reverts (whose events other layers write) are
+preceded by an ``access.bypass`` event. A super-admin reading organization
+data is logged as ``api.bypass_read``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+
+from calmopsd.clock import Clock
+from calmopsd.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    TransitionError,
+    Unavailable,
+)
+from calmopsd.model import (
+    Incident,
+    IncidentStatus,
+    IncidentType,
+    Reading,
+    Recommendation,
+    Resolution,
+    Severity,
+)
+from calmopsd.record.actions import ActiveAction, get_active, list_active
+from calmopsd.record.audit import Verdict, list_events, record_event, verify_file
+from calmopsd.record.codec import decode_json
+from calmopsd.record.database import Database
+from calmopsd.record.incidents import change_status, get_incident, list_children, list_incidents
+from calmopsd.record.incidents import open_incident as store_incident
+from calmopsd.record.pages import IncidentFilter, page_incidents
+from calmopsd.record.recommendations import get_recommendation, list_recommendations
+from calmopsd.record.scope import ORGANIZATION_ID, Scope
+from calmopsd.record.snapshots import latest_snapshots
+from calmopsd.respond.approvals import Decision, reject
+from calmopsd.respond.lifecycle import check_transition
+from calmopsd.serve.answers import Health, Hooks, IncidentDetail, Page
+from calmopsd.serve.cursors import decode_cursor, encode_cursor
+from calmopsd.serve.tokens import Caller
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "MAX_TEXT",
+    "MAX_TITLE",
+    "Health",
+    "Hooks",
+    "IncidentDetail",
+    "Operations",
+    "Page",
+]
+
+log = structlog.get_logger("calmopsd.serve")
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+MAX_TITLE = 200
+MAX_TEXT = 4000
+
+
+class Operations:
+    """The business layer over one store, and the daemon's :class:`Hooks` when it runs."""
+
+    def __init__(self, database: Database, clock: Clock, hooks: Hooks | None = None):
+        self.database = database
+        self.clock = clock
+        self.hooks = hooks or Hooks()
+
+    # -- incidents -------------------------------------------------------------------
+
+    def list_incidents(
+        self,
+        caller: Caller,
+        wanted: IncidentFilter | None = None,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page:
+        """Incidents the caller may see, newest first, ``limit`` (1-200) at a time."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidRequest(f"limit must be 1-{MAX_LIMIT} (got {limit})", "invalid_limit")
+        after = decode_cursor(cursor) if cursor is not None else None
+        incidents, key = page_incidents(
+            self.database, caller.scope, wanted or IncidentFilter(), limit=limit, after=after
+        )
+        self._bypass_read(caller, "incidents", [i.organization_id for i in incidents])
+        return Page(incidents, encode_cursor(key) if key else None)
+
+    def incident(self, caller: Caller, incident_id: int) -> IncidentDetail:
+        """One incident with its timeline, actions and recommendations."""
+        incident = self._visible(caller, incident_id)
+        scope = caller.scope
+        detail = IncidentDetail(
+            incident,
+            list_events(self.database, scope, incident_id=incident.id),
+            [_action_row(row) for row in
+             list_children(self.database, scope, "incident_actions", incident.id)],
+            list_recommendations(self.database, scope, incident.id),
+        )  # fmt: skip
+        self._bypass_read(caller, "incident", [incident.organization_id])
+        return detail
+
+    def open_incident(
+        self,
+        caller: Caller,
+        *,
+        title: str,
+        type: IncidentType,
+        severity: Severity,
+        description: str = "",
+        organization: str | None = None,
+    ) -> Incident:
+        """A person's incident (fingerprint ``manual:UUID``), audited as ``incident.opened``.
+
+        An organization's token opens it for its organization; a super-admin for the
+        platform, or for ``organization`` (a bypass).
+        """
+        if organization is not None and not ORGANIZATION_ID.fullmatch(organization):
+            raise InvalidRequest(f"not an organization id: {organization[:70]!r}", "invalid_field")
+        owner = caller.scope.organization_id if not caller.super_admin else organization
+        if organization is not None and organization != owner:
+            raise NotFound(f"no organization {organization!r}")
+        self._must_act(caller)
+        _check_text("title", title.strip(), MAX_TITLE, required=True)
+        _check_text("description", description, MAX_TEXT)
+        return store_incident(
+            self.database, caller.scope, organization_id=owner,
+            fingerprint=f"manual:{uuid.uuid4().hex}", type=type, severity=severity,
+            title=title.strip(), description=description, at=self.clock.now(),
+            actor=caller.actor, data=_bypass(caller, owner),
+        )  # fmt: skip
+
+    def change_status(
+        self, caller: Caller, incident_id: int, status: IncidentStatus, note: str | None = None
+    ) -> Incident:
+        """A person moves the incident (validated by the lifecycle table, compare-and-set).
+
+        Resolving needs a ``note``; the resolution is ``manual`` and the note goes into
+        the event. ``stabilizing`` is calmopsd's own (an action running): refused.
+        """
+        incident = self._visible(caller, incident_id)
+        self._must_act(caller)
+        if status is IncidentStatus.STABILIZING:
+            raise InvalidRequest(
+                "stabilizing is set by calmopsd while an action runs", "bad_status"
+            )
+        if status is IncidentStatus.RESOLVED and not (note or "").strip():
+            raise InvalidRequest("resolving needs a note: what was done", "note_required")
+        _check_text("note", note or "", MAX_TEXT)
+        try:
+            check_transition(incident.status, status)
+        except TransitionError as exc:
+            raise Conflict(str(exc), "invalid_transition") from None
+        data: dict[str, Any] = {**_bypass(caller, incident.organization_id)}
+        if note:
+            data["note"] = note
+        won = change_status(
+            self.database, caller.scope, incident.id, expected=incident.status, new=status,
+            at=self.clock.now(), actor=caller.actor, data=data,
+            resolution=Resolution.MANUAL if status is IncidentStatus.RESOLVED else None,
+        )  # fmt: skip
+        if not won:
+            raise Conflict("the incident changed meanwhile; read it again", "conflict")
+        return self._visible(caller, incident.id)
+
+    # -- recommendations -------------------------------------------------------------
+
+    def approve(self, caller: Caller, incident_id: int, recommendation_id: int) -> Decision:
+        """Approve; a safe action runs through the daemon's executor, once, and its outcome
+        is in the decision. A refusal (stale, expired, decided, lost race) is a Conflict."""
+        incident, rec = self._recommendation(caller, incident_id, recommendation_id)
+        self._must_act(caller)
+        approve = self.hooks.approve
+        if approve is None:
+            raise Unavailable("approvals are carried out by the running daemon")
+        self._bypass_event(caller, incident, "approve", recommendation_id=rec.id)
+        return _decided(approve(caller.scope, rec.id, caller.actor))
+
+    def reject(
+        self, caller: Caller, incident_id: int, recommendation_id: int, note: str | None = None
+    ) -> Decision:
+        incident, rec = self._recommendation(caller, incident_id, recommendation_id)
+        self._must_act(caller)
+        _check_text("note", note or "", MAX_TEXT)
+        self._bypass_event(caller, incident, "reject", recommendation_id=rec.id)
+        return _decided(
+            reject(self.database, caller.scope, rec.id, actor=caller.actor,
+                   at=self.clock.now(), note=note)
+        )  # fmt: skip
+
+    # -- actions in force ------------------------------------------------------------
+
+    def active_actions(self, caller: Caller) -> list[ActiveAction]:
+        """Reversible actions in force; an organization sees those of its own incidents."""
+        found = [a for a in list_active(self.database) if self._sees_action(caller, a)]
+        self._bypass_read(caller, "actions", [a.organization_id for a in found])
+        return found
+
+    def revert(self, caller: Caller, active_id: int) -> str:
+        """End an action in force now (the daemon's executor runs the undo)."""
+        active = get_active(self.database, active_id)
+        if active is None or not self._sees_action(caller, active):
+            raise NotFound(f"no action in force with id {active_id}")
+        self._must_act(caller)
+        if active.reverted_at is not None:
+            raise Conflict(f"action {active_id} was already reverted", "already_reverted")
+        revert = self.hooks.revert
+        if revert is None:
+            raise Unavailable("reverts are carried out by the running daemon")
+        if caller.super_admin and active.organization_id is not None and active.incident_id:
+            incident = self._visible(caller, active.incident_id)
+            self._bypass_event(caller, incident, "revert", active_id=active.id)
+        done, why = revert(active.id, caller.actor)
+        if not done:
+            raise Conflict(f"not reverted: {why}", "not_reverted")
+        return why
+
+    # -- health and audit ------------------------------------------------------------
+
+    def health(self, caller: Caller, *, check: bool = False) -> Health:
+        """The latest readings and the caller's unresolved incidents; with ``check``, a
+        sampling round runs first (and may open incidents)."""
+        if check:
+            self._must_act(caller)
+            check_now = self.hooks.check_now
+            if check_now is None:
+                raise Unavailable("a health check round needs the running daemon")
+            record_event(self.database, caller.scope, kind="health.check_requested",
+                         actor=caller.actor, at=self.clock.now())  # fmt: skip
+            check_now()
+        unresolved = list_incidents(self.database, caller.scope, unresolved=True)
+        self._bypass_read(caller, "health", [i.organization_id for i in unresolved])
+        return Health(
+            [_seen_by(caller, reading) for reading in self._readings()],
+            len(unresolved),
+            _count(i.severity.value for i in unresolved),
+            _count(i.status.value for i in unresolved),
+            check,
+        )
+
+    def verify_audit(self, caller: Caller) -> Verdict:
+        """The hash chain checked end to end: the super-admin's alone (the log is the
+        platform's); to an organization's token the route does not exist."""
+        if not caller.super_admin:
+            raise NotFound("no such route")
+        return verify_file(self.database.path)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _visible(self, caller: Caller, incident_id: int) -> Incident:
+        incident = get_incident(self.database, caller.scope, incident_id)
+        if incident is None:
+            raise NotFound(f"no incident {incident_id}")
+        return incident
+
+    def _recommendation(
+        self, caller: Caller, incident_id: int, recommendation_id: int
+    ) -> tuple[Incident, Recommendation]:
+        incident = self._visible(caller, incident_id)
+        rec = get_recommendation(self.database, caller.scope, recommendation_id)
+        if rec is None or rec.incident_id != incident.id:
+            raise NotFound(f"no recommendation {recommendation_id} on incident {incident_id}")
+        return incident, rec
+
+    def _sees_action(self, caller: Caller, active: ActiveAction) -> bool:
+        if caller.super_admin:
+            return True
+        if active.incident_id is None:
+            return False
+        return get_incident(self.database, caller.scope, active.incident_id) is not None
+
+    def _must_act(self, caller: Caller) -> None:
+        if not caller.may_act:
+            raise Forbidden(f"token {caller.name!r} is a viewer: it may read, not act")
+
+    def _bypass_event(self, caller: Caller, incident: Incident, operation: str, **ids: int) -> None:
+        """A super-admin acting on an organization's incident leaves this trace first."""
+        if not caller.super_admin or incident.organization_id is None:
+            return
+        record_event(
+            self.database, caller.scope, kind="access.bypass", actor=caller.actor,
+            at=self.clock.now(), incident_id=incident.id,
+            data={"bypass": True, "operation": operation, "token": caller.name, **ids},
+        )  # fmt: skip
+
+    def _bypass_read(self, caller: Caller, what: str, owners: list[str | None]) -> None:
+        organizations = sorted({o for o in owners if o is not None})
+        if caller.super_admin and organizations:
+            log.info("api.bypass_read", token=caller.name, what=what, organizations=organizations)
+
+    def _readings(self) -> list[Reading]:
+        if self.hooks.latest is not None:
+            return sorted(self.hooks.latest().values(), key=lambda r: r.sampler)
+        return [
+            Reading(s.sampler, s.taken_at, s.ok, s.duration_ms,
+                    s.readings if s.ok else {}, None if s.ok else str(s.readings.get("error")))
+            for s in latest_snapshots(self.database, Scope.platform())
+            if s.organization_id is None
+        ]  # fmt: skip
+
+
+def _seen_by(caller: Caller, reading: Reading) -> Reading:
+    """A reading as the caller may see it: whole for the super-admin; for an organization,
+    only whether each sampler worked, and its own log rates (the host's processes, mounts
+    and other organizations' traffic are not its business)."""
+    if caller.super_admin:
+        return reading
+    own = caller.scope.organization_id or ""
+    values: dict[str, Any] = {}
+    organizations = reading.values.get("organizations")
+    if reading.sampler == "logs" and isinstance(organizations, dict) and own in organizations:
+        values = {"organizations": {own: organizations[own]}}
+    return Reading(reading.sampler, reading.taken_at, reading.ok, reading.duration_ms, values,
+                   None if reading.ok else "failed")  # fmt: skip
+
+
+def _bypass(caller: Caller, organization_id: str | None) -> dict[str, Any]:
+    return {"bypass": True} if caller.super_admin and organization_id is not None else {}
+
+
+def _decided(decision: Decision) -> Decision:
+    if decision.status == "not_found":
+        raise NotFound(decision.detail)
+    if decision.status == "refused":
+        raise Conflict(decision.detail, "refused")
+    return decision
+
+
+def _check_text(field: str, text: str, most: int, *, required: bool = False) -> None:
+    if required and not text:
+        raise InvalidRequest(f"{field} must not be empty", f"invalid_{field}")
+    if len(text) > most:
+        raise InvalidRequest(f"{field} is longer than {most} characters", f"invalid_{field}")
+    if "\0" in text:
+        raise InvalidRequest(f"{field} must not contain a NUL character", f"invalid_{field}")
+
+
+def _count(values: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _action_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "params": decode_json(row["params"]), "outcome": decode_json(row["outcome"])}
