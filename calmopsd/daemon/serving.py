@@ -6,12 +6,15 @@ and calmopsd goes on watching and acting without it. Changes to where it
 listens (``enabled``, ``public``, ``listen``, ``unix_socket``) need a restart,
 like ``state_dir``; its tokens follow a reload. At each start the daemon writes
 a fresh super-admin token for the local CLI to ``state_dir/api.token``
-(mode 0600) and keeps only its hash; the file is removed at stop.
+(mode 0600) and keeps only its hash, and, once bound, where it answers to
+``state_dir/api.address`` (JSON ``{"url", "unix_socket"}``: with port 0 only the
+daemon knows its port); both files are removed at stop.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -35,6 +38,7 @@ from calmopsd.serve.tokens import TokenEntry, Tokens, local_token
 log = structlog.get_logger("calmopsd.daemon")
 
 TOKEN_FILE = "api.token"  # noqa: S105  # a file name, not a secret
+ADDRESS_FILE = "api.address"
 RESTART_KEYS = ("enabled", "public", "listen", "unix_socket")
 ROUND_SLACK_S = 2.0  # beyond the slowest sampler's timeout, for the agent to take the readings
 
@@ -63,8 +67,10 @@ class Serving:
 
     def start(self, api: ApiConfig) -> None:
         """Serve the API if enabled; a failure to bind is logged and audited, not raised."""
+        # A previous run killed before its stop left its files: its address must not send
+        # the new token to whatever holds that port now.
+        self._remove_files()
         if not api.enabled:
-            self._remove_token_file()
             return
         token, entry = local_token()
         self.tokens = Tokens([TokenEntry.from_config(t) for t in api.tokens], entry)
@@ -73,14 +79,15 @@ class Serving:
             create_app(operations, self.tokens), listen=api.listen, unix_socket=api.unix_socket
         )
         try:
-            self._write_token_file(token)
+            self._write_private(TOKEN_FILE, token + "\n")
             server.start()
         except OSError as exc:
-            self._remove_token_file()
+            self._remove_files()
             log.error("api.unavailable", listen=api.listen, error=os_reason(exc))
             self.audit("api.unavailable", listen=api.listen, error=os_reason(exc))
             return
         self.server = server
+        self._publish_address(server, api)
         if api.listen is not None and not is_loopback(api.listen):
             log.warning("api.public", listen=api.listen, url=server.url)
 
@@ -125,22 +132,36 @@ class Serving:
         if self.server is not None:
             self.server.stop(timeout_s)
             self.server = None
-        self._remove_token_file()
+        self._remove_files()
 
-    def _write_token_file(self, token: str) -> None:
-        """Replace ``api.token`` with the new one, readable by the daemon's user alone."""
-        path = self.state_dir / TOKEN_FILE
-        temporary = path.with_name(f".{TOKEN_FILE}.new")
+    def _publish_address(self, server: ApiServer, api: ApiConfig) -> None:
+        """Tell the local CLI where the API answers (the bound port, when it was 0).
+
+        A failure only costs the CLI its shortcut (it falls back to the config), so it
+        is logged, not raised.
+        """
+        socket_path = str(api.unix_socket) if api.unix_socket is not None else None
+        address = json.dumps({"url": server.url, "unix_socket": socket_path})
+        try:
+            self._write_private(ADDRESS_FILE, address + "\n")
+        except OSError as exc:
+            log.warning("api.address_unpublished", error=os_reason(exc))
+
+    def _write_private(self, name: str, text: str) -> None:
+        """Replace ``state_dir/name`` with ``text``, readable by the daemon's user alone."""
+        path = self.state_dir / name
+        temporary = path.with_name(f".{name}.new")
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(temporary, flags, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as file:
-            file.write(token + "\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
 
-    def _remove_token_file(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            (self.state_dir / TOKEN_FILE).unlink()
+    def _remove_files(self) -> None:
+        for name in (ADDRESS_FILE, TOKEN_FILE):
+            with contextlib.suppress(FileNotFoundError):
+                (self.state_dir / name).unlink()

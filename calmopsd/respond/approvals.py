@@ -115,6 +115,12 @@ def reject(
         note=note,
     ):
         return Decision("rejected", "recorded as rejected")
+    if rec.status is _P.PROPOSED and rec.expires_at is not None and at >= rec.expires_at:
+        decide_recommendation(
+            database, scope, rec.id, expected=_P.PROPOSED, new=_P.EXPIRED, at=at,
+            actor=AGENT, note="expired before it was rejected",
+        )  # fmt: skip
+        return Decision("refused", f"it expired at {rec.expires_at:%Y-%m-%d %H:%M} UTC")
     return Decision("refused", f"it is already {_current(database, scope, rec.id)}")
 
 

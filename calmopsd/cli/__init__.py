@@ -1,0 +1,55 @@
+"""The ``calmopsd`` command line.
+
+Each command turns calmopsd's errors into a readable message and an exit
+code, never a traceback: 0 done, 1 refused, not found, or failed (the audit
+chain is bad, the daemon failed), 2 the command line or the configuration is
+wrong.
+
+    service.py    run, check-config, verify-audit, sample, version
+    incidents.py  status, incidents, show        read-only, beside a running daemon
+    decisions.py  approve, reject, resolve       through the daemon's API, or the store
+    actions.py    actions pause|resume|active|revert
+    tokens.py     token create
+    store.py, client.py   the two ways in: the store itself, the daemon's API
+    screens.py    what status and show print
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from calmopsd import log as logsetup
+from calmopsd.cli import actions, decisions, incidents, service, tokens
+
+COMMANDS: dict[str, click.Command] = {
+    "run": service.run,
+    "check-config": service.check_config,
+    "verify-audit": service.verify_audit,
+    "sample": service.sample,
+    "version": service.version,
+    "status": incidents.status,
+    "incidents": incidents.incidents,
+    "show": incidents.show,
+    "approve": decisions.approve,
+    "reject": decisions.reject,
+    "resolve": decisions.resolve,
+    "actions": actions.actions,
+    "token": tokens.token,
+}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """calmopsd: a calm, safe on-host operations agent."""
+    # stdout is the command's answer. What the store and the agent log on the way (an
+    # approval refused, a bypass read) is in the audit log; only warnings reach stderr.
+    # `run` and `sample` set up logging their own way.
+    logsetup.configure("warning", "auto", stream=sys.stderr)
+
+
+for _name, _command in COMMANDS.items():
+    main.add_command(_command, _name)
+
+__all__ = ["COMMANDS", "main"]

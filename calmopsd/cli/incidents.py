@@ -1,0 +1,189 @@
+"""Reading the store: ``status``, ``incidents`` and ``show``.
+
+Read-only and safe while the daemon runs (:func:`calmopsd.cli.store.reading`);
+everything goes through :class:`Operations` as the CLI's super-admin caller,
+so the terminal sees what the API would show, in the same JSON shapes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from calmopsd.cli import screens
+from calmopsd.cli.options import (
+    ID,
+    config_option,
+    fail,
+    json_option,
+    print_json,
+    state_dir_of,
+    state_dir_option,
+)
+from calmopsd.cli.store import cli_caller, reading
+from calmopsd.clock import SystemClock
+from calmopsd.errors import OperationError
+from calmopsd.model import (
+    Incident,
+    IncidentStatus,
+    IncidentType,
+    RecommendationStatus,
+    Severity,
+)
+from calmopsd.record.incidents import resolution_counts
+from calmopsd.record.pages import IncidentFilter
+from calmopsd.record.recommendations import list_recommendations
+from calmopsd.serve import views
+from calmopsd.serve.answers import IncidentDetail
+from calmopsd.serve.operations import MAX_LIMIT, Operations
+from calmopsd.serve.tokens import Caller
+
+
+def _choice(values: type[IncidentStatus | IncidentType | Severity]) -> click.Choice[str]:
+    return click.Choice([member.value for member in values])
+
+
+@click.command()
+@config_option
+@state_dir_option
+@json_option
+def status(config_path: Path | None, state_dir: Path | None, as_json: bool) -> None:
+    """One screen: each sampler's latest reading, open incidents, actions in force, and the
+    recommendations waiting for a person."""
+    with reading(state_dir_of(config_path, state_dir), "status") as ops:
+        found = _status(ops, cli_caller())
+    now = SystemClock().now()
+    if not as_json:
+        click.echo(screens.status_screen(found, now))
+        return
+    health = found.health
+    print_json(
+        {
+            "readings": [
+                {"sampler": r.sampler, "ok": r.ok, "taken_at": r.taken_at.isoformat(),
+                 "age_s": round((now - r.taken_at).total_seconds(), 1), "error": r.error}
+                for r in health.readings
+            ],
+            "open_incidents": health.open_incidents,
+            "by_severity": health.by_severity,
+            "by_status": health.by_status,
+            "incidents": [_listed(i) for i in found.unresolved],
+            "actions": [views.active(a) for a in found.active],
+            "pending": [views.recommendation(r) for r in found.pending],
+        }
+    )  # fmt: skip
+
+
+def _status(ops: Operations, caller: Caller) -> screens.Status:
+    unresolved = [
+        i for i in every_incident(ops, caller, IncidentFilter()) if i.status != "resolved"
+    ]
+    pending = [
+        rec
+        for incident in unresolved
+        for rec in list_recommendations(ops.database, caller.scope, incident.id)
+        if rec.status is RecommendationStatus.PROPOSED
+    ]
+    return screens.Status(ops.health(caller), unresolved, ops.active_actions(caller), pending)
+
+
+@click.command()
+@config_option
+@state_dir_option
+@click.option("--all", "all_of_them", is_flag=True, help="Resolved incidents too.")
+@click.option("--status", "status_", type=_choice(IncidentStatus), help="Only this status.")
+@click.option("--type", "type_", type=_choice(IncidentType), help="Only this type.")
+@click.option("--severity", type=_choice(Severity), help="Only this severity.")
+@json_option
+@click.argument("incident_id", metavar="[ID]", type=ID, required=False)
+def incidents(
+    config_path: Path | None, state_dir: Path | None, all_of_them: bool,
+    status_: str | None, type_: str | None, severity: str | None, as_json: bool,
+    incident_id: int | None,
+) -> None:  # fmt: skip
+    """List unresolved incidents (newest first) with their first summary line, or show one whole.
+
+    Read-only: safe while the daemon runs. Resolved incidents (with --all, or --status
+    resolved) are counted by how they ended; stale_resolved is not proof of recovery and
+    is counted apart.
+    """
+    where = state_dir_of(config_path, state_dir)
+    if incident_id is not None:
+        with reading(where, "incidents") as ops:
+            detail = _detail(ops, incident_id, "incidents")
+        if as_json:
+            print_json(views.detail(detail))
+            return
+        found = detail.incident
+        click.echo(
+            f"#{found.id} {found.type} {found.status} {found.severity} "
+            f"({found.organization_id or 'platform'}; {found.fingerprint})"
+        )
+        click.echo(found.summary or found.title)
+        return
+    wanted = IncidentFilter(
+        IncidentStatus(status_) if status_ else None,
+        IncidentType(type_) if type_ else None,
+        Severity(severity) if severity else None,
+    )
+    with reading(where, "incidents") as ops:
+        found_all = every_incident(ops, cli_caller(), wanted)
+    if status_ is None and not all_of_them:
+        found_all = [i for i in found_all if i.status != "resolved"]
+    if as_json:
+        print_json({"incidents": [_listed(i) for i in found_all]})
+        return
+    _print_list(found_all, filtered=bool(status_ or type_ or severity), all_of_them=all_of_them)
+
+
+def _print_list(found: list[Incident], *, filtered: bool, all_of_them: bool) -> None:
+    for incident in found:
+        click.echo(screens.incident_row(incident))
+    if not found and filtered:
+        click.echo("no matching incidents")
+    elif not found:
+        click.echo("no incidents" if all_of_them else "no open incidents")
+    counts = resolution_counts(found)
+    if counts:
+        click.echo("resolved: " + ", ".join(f"{n} {how}" for how, n in counts.items()))
+
+
+@click.command()
+@config_option
+@state_dir_option
+@json_option
+@click.argument("incident_id", metavar="ID", type=ID)
+def show(config_path: Path | None, state_dir: Path | None, as_json: bool, incident_id: int) -> None:
+    """One incident: its summary, the timeline of events, actions, and recommendations with
+    their ids and status (and how to approve or reject those still proposed)."""
+    with reading(state_dir_of(config_path, state_dir), "show") as ops:
+        detail = _detail(ops, incident_id, "show")
+    if as_json:
+        print_json(views.detail(detail))
+        return
+    click.echo(screens.incident_screen(detail))
+
+
+def every_incident(ops: Operations, caller: Caller, wanted: IncidentFilter) -> list[Incident]:
+    """Every incident matching ``wanted``, newest first, a page at a time."""
+    found: list[Incident] = []
+    cursor: str | None = None
+    while True:
+        page = ops.list_incidents(caller, wanted, limit=MAX_LIMIT, cursor=cursor)
+        found += page.incidents
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor
+
+
+def _detail(ops: Operations, incident_id: int, command: str) -> IncidentDetail:
+    try:
+        return ops.incident(cli_caller(), incident_id)
+    except OperationError as exc:
+        fail(command, exc.detail)
+
+
+def _listed(incident: Incident) -> dict[str, Any]:
+    return views.incident(incident) | {"headline": screens.headline(incident)}

@@ -1,0 +1,184 @@
+"""What ``status`` and ``show`` print on a terminal: plain text, one thing per line.
+
+Pure functions of what was read and of ``now``, so a test can hold them to
+exact lines. Times are UTC, like the rest of calmopsd's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from calmopsd.model import AuditEvent, Incident, Reading, Recommendation, RecommendationStatus
+from calmopsd.record.actions import ActiveAction
+from calmopsd.serve.answers import Health, IncidentDetail
+
+NEWEST = 5  # open incidents shown on the status screen; `calmopsd incidents` lists them all
+WIDE = 100  # a row of the status screen is cut here, so each stays on one line
+
+
+@dataclass(frozen=True)
+class Status:
+    """Everything on the ``status`` screen, read in one go."""
+
+    health: Health
+    unresolved: list[Incident]
+    active: list[ActiveAction]
+    pending: list[Recommendation]
+
+
+def headline(incident: Incident) -> str:
+    """The first line of the summary (the title until the agent wrote one)."""
+    return incident.summary.splitlines()[0] if incident.summary else incident.title
+
+
+def incident_row(incident: Incident) -> str:
+    return (
+        f"#{incident.id:<5} {incident.status:<11} {incident.severity:<8} "
+        f"{incident.organization_id or 'platform':<12} {headline(incident)}"
+    )
+
+
+def active_row(active: ActiveAction) -> str:
+    incident = f"incident #{active.incident_id}" if active.incident_id else "no incident"
+    return (
+        f"#{active.id:<5} {active.action:<19} {active.target:<20} "
+        f"until {active.expires_at:%Y-%m-%d %H:%M} UTC  ({incident})"
+    )
+
+
+def age(now: datetime, then: datetime) -> str:
+    """``12s``, ``5m``, ``3h``, ``2d`` ago — rounded down, never negative."""
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size, up_to in (("s", 1, 90), ("m", 60, 90 * 60), ("h", 3600, 48 * 3600)):
+        if seconds < up_to:
+            return f"{seconds // size}{unit}"
+    return f"{seconds // 86400}d"
+
+
+def status_screen(found: Status, now: datetime) -> str:
+    """One line per thing, each cut to :data:`WIDE` (``show`` has the whole of it)."""
+    lines = [
+        *_health(found.health.readings, now),
+        "",
+        *_open_incidents(found),
+        "",
+        *_listed("Actions in force", [active_row(a) for a in found.active]),
+        "",
+        *_listed("Pending approvals", [_pending_row(r) for r in found.pending]),
+    ]
+    return "\n".join(_cut(line) for line in lines)
+
+
+def _health(readings: list[Reading], now: datetime) -> list[str]:
+    if not readings:
+        return ["Health: no readings stored yet (calmopsd writes them while it runs)"]
+    lines = ["Health (latest reading of each sampler)"]
+    for reading in readings:
+        state = "ok" if reading.ok else "FAILED"
+        error = f"  {reading.error}" if reading.error and not reading.ok else ""
+        taken = f"{age(now, reading.taken_at)} ago"
+        lines.append(f"  {reading.sampler:<14} {state:<7} {taken:>9}{error}")
+    return lines
+
+
+def _open_incidents(found: Status) -> list[str]:
+    count = found.health.open_incidents
+    if not count:
+        return ["Open incidents: none"]
+    by = ", ".join(
+        f"{found.health.by_severity[s]} {s}"
+        for s in ("critical", "warning", "info")
+        if s in found.health.by_severity
+    )
+    lines = [f"Open incidents: {count} ({by})"]
+    lines += ["  " + incident_row(i) for i in found.unresolved[:NEWEST]]
+    if count > NEWEST:
+        lines.append(f"  … and {count - NEWEST} more: calmopsd incidents")
+    return lines
+
+
+def _pending_row(rec: Recommendation) -> str:
+    return f"#{rec.id:<5} incident #{rec.incident_id:<5} {rec.kind:<11} {rec.rationale}"
+
+
+def _listed(title: str, rows: list[str], count: int | None = None) -> list[str]:
+    """``Title: N`` and the rows indented below it (``count`` when rows are not one each)."""
+    if not rows:
+        return [f"{title}: none"]
+    return [f"{title}: {len(rows) if count is None else count}", *("  " + row for row in rows)]
+
+
+def _cut(text: str, width: int = WIDE) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# -- show ------------------------------------------------------------------------------
+
+
+def incident_screen(detail: IncidentDetail) -> str:
+    incident = detail.incident
+    lines = [
+        f"#{incident.id} {incident.type} · {incident.status} · {incident.severity} · "
+        f"{incident.organization_id or 'platform'}",
+        f"opened {_when(incident.opened_at)} · updated {_when(incident.updated_at)}"
+        + (f" · resolved ({incident.resolution})" if incident.resolved_at else "")
+        + f" · {incident.fingerprint}",
+        "",
+        incident.summary or incident.title,
+        "",
+        *_listed("Timeline", [_event_row(e) for e in detail.events]),
+        "",
+        *_listed("Actions", [_action_row(a) for a in detail.actions]),
+        "",
+        *_listed(
+            "Recommendations",
+            list(_recommendation_rows(detail.recommendations)),
+            len(detail.recommendations),
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _event_row(event: AuditEvent) -> str:
+    return _cut(
+        f"{event.at:%Y-%m-%d %H:%M:%S}  {event.kind:<26} {event.actor:<14} {_brief(event.data)}"
+    )
+
+
+def _brief(data: dict[str, Any]) -> str:
+    """The event's plain fields as ``key=value``; the nested ones are in ``--json``."""
+    return " ".join(
+        f"{key}={value}"
+        for key, value in data.items()
+        if isinstance(value, str | int | float | bool) and value != ""
+    )
+
+
+def _action_row(row: dict[str, Any]) -> str:
+    outcome = row.get("outcome") if isinstance(row.get("outcome"), dict) else {}
+    said = (outcome or {}).get("detail") or (outcome or {}).get("reason") or ""
+    at = str(row.get("requested_at") or "")[:16].replace("T", " ")
+    return (
+        f"#{row['id']:<5} {row['action']:<19} {row['status']:<10} "
+        f"by {row.get('requested_by')} at {at}  {said}"
+    ).rstrip()
+
+
+def _recommendation_rows(recs: Iterable[Recommendation]) -> Iterable[str]:
+    for rec in recs:
+        what = rec.action or rec.kind
+        yield f"#{rec.id:<5} {what:<19} {rec.status:<10} {rec.rationale}"
+        if rec.status is RecommendationStatus.PROPOSED:
+            ids = f"{rec.incident_id} {rec.id}"
+            yield f"       calmopsd approve {ids}   or   calmopsd reject {ids} --note …"
+        elif rec.decided_by:
+            note = f": {rec.decision_note}" if rec.decision_note else ""
+            at = _when(rec.decided_at or rec.created_at)
+            yield f"       {rec.status} by {rec.decided_by} at {at}{note}"

@@ -1,0 +1,155 @@
+"""status, incidents and show against a store filled by a real scenario: real processes,
+readable text, JSON that parses and says what the store says, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from cli_scenario import PLATFORM, Filled, dump, incident
+from support.clock import ManualClock
+from support.process import calmopsd
+
+from calmopsd.record.incidents import list_incidents
+from calmopsd.serve import views
+from calmopsd.serve.operations import Operations
+from calmopsd.serve.tokens import Caller
+
+
+def headline(filled: Filled, incident_id: int) -> str:
+    return incident(filled, incident_id).summary.splitlines()[0]
+
+
+def test_status_shows_health_open_incidents_actions_and_pending_approvals(filled: Filled) -> None:
+    before = dump(filled)
+    result = calmopsd("status", *filled.where)
+    assert (result.returncode, result.stderr) == (0, "")
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Health (latest reading of each sampler)"
+    assert re.fullmatch(r"  memory +ok +\d+d ago", lines[1]), lines[1]
+    assert re.fullmatch(r"  pm2 +FAILED +\d+d ago  PM2 is not running", lines[2]), lines[2]
+    at = lines.index("Open incidents: 3 (1 critical, 2 warning)")
+    rows = [line.split()[:4] for line in lines[at + 1 : at + 4]]
+    assert rows == [
+        [f"#{filled.dependency}", "monitoring", "critical", "platform"],
+        [f"#{filled.disk}", "open", "warning", "platform"],
+        [f"#{filled.memory}", "open", "warning", "platform"],
+    ]
+    assert lines[at + 3].endswith(headline(filled, filled.memory))
+    assert "Actions in force: 1" in lines
+    assert lines[lines.index("Actions in force: 1") + 1].startswith(
+        f"  #{filled.active:<5} pause_jobs          jobs"
+    )
+    pending = lines.index("Pending approvals: 2")
+    assert [line.split()[:4] for line in lines[pending + 1 :]] == [
+        [f"#{filled.safe}", "incident", f"#{filled.disk}", "safe_action"],
+        [f"#{filled.manual}", "incident", f"#{filled.memory}", "manual"],
+    ]
+    assert all(len(line) <= 100 for line in lines)
+    assert dump(filled) == before
+
+
+def test_status_as_json_says_what_the_store_holds(filled: Filled) -> None:
+    result = calmopsd("status", "--json", *filled.where)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert [(r["sampler"], r["ok"], r["error"]) for r in body["readings"]] == [
+        ("memory", True, None),
+        ("pm2", False, "PM2 is not running"),
+    ]
+    assert all(r["age_s"] > 200 * 86400 for r in body["readings"])
+    database = filled.read()
+    unresolved = list_incidents(database, PLATFORM, unresolved=True)
+    database.close()
+    assert [i["id"] for i in body["incidents"]] == [i.id for i in unresolved]
+    assert body["open_incidents"] == 3
+    assert body["by_severity"] == {"critical": 1, "warning": 2}
+    assert body["by_status"] == {"monitoring": 1, "open": 2}
+    assert body["incidents"][-1]["headline"] == headline(filled, filled.memory)
+    assert [(a["id"], a["action"], a["incident_id"]) for a in body["actions"]] == [
+        (filled.active, "pause_jobs", filled.dependency)
+    ]
+    assert [(p["id"], p["kind"], p["status"]) for p in body["pending"]] == [
+        (filled.safe, "safe_action", "proposed"),
+        (filled.manual, "manual", "proposed"),
+    ]
+
+
+def test_status_without_a_database_says_so_and_exits_1(filled: Filled) -> None:
+    result = calmopsd("status", "--state-dir", str(filled.root / "empty"))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"status: no database at {filled.root / 'empty' / 'calmopsd.db'}\n"
+
+
+def test_incidents_filters_by_status_type_and_severity(filled: Filled) -> None:
+    def ids(*args: str) -> list[int]:
+        result = calmopsd("incidents", "--json", *args, *filled.where)
+        assert result.returncode == 0, result.stderr
+        return [i["id"] for i in json.loads(result.stdout)["incidents"]]
+
+    assert ids() == [filled.dependency, filled.disk, filled.memory]
+    assert ids("--severity", "critical") == [filled.dependency]
+    assert ids("--type", "disk") == [filled.disk]
+    assert ids("--status", "open") == [filled.disk, filled.memory]
+    assert ids("--status", "open", "--type", "memory") == [filled.memory]
+    assert ids("--status", "resolved") == []
+
+    text = calmopsd("incidents", "--type", "dependency", *filled.where)
+    assert text.stdout.splitlines() == [
+        f"#{filled.dependency:<5} monitoring  critical platform     "
+        + headline(filled, filled.dependency)
+    ]
+    none = calmopsd("incidents", "--status", "resolved", *filled.where)
+    assert (none.returncode, none.stdout) == (0, "no matching incidents\n")
+
+
+def test_incidents_refuses_an_unknown_filter_value_with_exit_2(filled: Filled) -> None:
+    result = calmopsd("incidents", "--severity", "dire", *filled.where)
+    assert result.returncode == 2
+    assert "'dire' is not one of 'info', 'warning', 'critical'" in result.stderr
+
+
+def test_show_prints_summary_timeline_actions_and_recommendations(filled: Filled) -> None:
+    result = calmopsd("show", str(filled.disk), *filled.where)
+    assert (result.returncode, result.stderr) == (0, "")
+    lines = result.stdout.splitlines()
+    found = incident(filled, filled.disk)
+    assert lines[0] == f"#{filled.disk} disk · open · warning · platform"
+    assert lines[3 : 3 + len(found.summary.splitlines())] == found.summary.splitlines()
+    database = filled.read()
+    detail = Operations(database, ManualClock(filled.at)).incident(cli(), filled.disk)
+    database.close()
+    timeline = lines.index(f"Timeline: {len(detail.events)}")
+    kinds = [line.split()[2] for line in lines[timeline + 1 : timeline + 1 + len(detail.events)]]
+    assert kinds == [e.kind for e in detail.events]
+    assert lines[lines.index("Actions: 1") + 1].split()[:3] == ["#1", "clear_temp", "refused"]
+    recs = lines.index("Recommendations: 1")
+    assert lines[recs + 1].split()[:3] == [f"#{filled.safe}", "clear_temp", "proposed"]
+    assert lines[recs + 2].split() == [
+        "calmopsd", "approve", str(filled.disk), str(filled.safe), "or",
+        "calmopsd", "reject", str(filled.disk), str(filled.safe), "--note", "…",
+    ]  # fmt: skip
+
+
+def test_show_as_json_is_the_api_detail_of_the_incident(filled: Filled) -> None:
+    result = calmopsd("show", str(filled.memory), "--json", *filled.where)
+    assert result.returncode == 0, result.stderr
+    database = filled.read()
+    detail = Operations(database, ManualClock(filled.at)).incident(cli(), filled.memory)
+    database.close()
+    assert json.loads(result.stdout) == json.loads(json.dumps(views.detail(detail)))
+    same = calmopsd("incidents", str(filled.memory), "--json", *filled.where)
+    assert json.loads(same.stdout) == json.loads(result.stdout)
+
+
+def test_show_of_an_unknown_or_malformed_id_exits_1_or_2(filled: Filled) -> None:
+    missing = calmopsd("show", "99", *filled.where)
+    assert (missing.returncode, missing.stdout, missing.stderr) == (1, "", "show: no incident 99\n")
+    for bad in ("abc", "0", "-3", str(2**63)):
+        result = calmopsd("show", bad, *filled.where)
+        assert result.returncode == 2, (bad, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def cli() -> Caller:
+    return Caller("cli", PLATFORM, "operator", True, "cli:test")
