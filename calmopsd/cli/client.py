@@ -14,9 +14,14 @@ when that is all there is. An answer's JSON error becomes the same
 
 from __future__ import annotations
 
+import errno
 import http.client
+import ipaddress
 import json
+import os
+import re
 import socket
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +42,7 @@ from calmopsd.errors import (
 
 PREFIX = "/api/ops"
 TIMEOUT_S = 30.0
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,128}")  # what secrets.token_urlsafe writes
 
 _ERRORS: dict[int, type[OperationError]] = {
     400: InvalidRequest,
@@ -62,15 +68,16 @@ class Endpoint:
 
 def endpoint(state_dir: Path, configured: Callable[[], ApiConfig]) -> Endpoint:
     """The published address if the daemon wrote one, else what the config says (read only
-    then: a config edited since the daemon started may no longer say where it listens)."""
-    try:
-        published = json.loads((state_dir / ADDRESS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        published = None
-    if isinstance(published, dict) and (published.get("url") or published.get("unix_socket")):
-        where = published.get("unix_socket")
-        return Endpoint(published.get("url") or None, Path(where) if where else None)
+    then: a config edited since the daemon started may no longer say where it listens).
+
+    The published file is believed only as far as it is safe to: a loopback
+    ``http://`` URL, or the unix socket the config names. Anything else — a
+    remote host, another socket, a malformed file — falls back to the config.
+    """
     api = configured()
+    published = _published(state_dir / ADDRESS_FILE, api)
+    if published is not None:
+        return published
     url = None
     if api.listen is not None:
         host, port = split_listen(api.listen)
@@ -85,10 +92,65 @@ def endpoint(state_dir: Path, configured: Callable[[], ApiConfig]) -> Endpoint:
     return Endpoint(url, api.unix_socket)
 
 
+def _published(path: Path, api: ApiConfig) -> Endpoint | None:
+    try:
+        published = json.loads(_small_private_file(path))
+    except (OSError, ValueError, Unavailable):
+        return None
+    if not isinstance(published, dict):
+        return None
+    url, socket_path = published.get("url"), published.get("unix_socket")
+    if not (url is None or _loopback_url(url)):
+        return None
+    if socket_path is not None and (api.unix_socket is None or str(api.unix_socket) != socket_path):
+        return None
+    if url is None and socket_path is None:
+        return None
+    return Endpoint(url, Path(socket_path) if socket_path else None)
+
+
+def _loopback_url(url: object) -> bool:
+    if not isinstance(url, str) or len(url) > 100:
+        return False
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        address = ipaddress.ip_address(parts.hostname or "")
+    except ValueError:
+        return False
+    return (
+        parts.scheme == "http" and address.is_loopback and port is not None
+        and not parts.path.strip("/") and not parts.query and not parts.username
+    )  # fmt: skip
+
+
+def _small_private_file(path: Path, limit: int = 1024) -> str:
+    """A file the daemon wrote for the CLI: a regular file, not a symlink, owned by the
+    state directory's owner, readable by that owner only, small, ASCII."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise Unavailable(f"{path} is a symlink: not reading it", "unreachable") from None
+        raise
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        owner = path.parent.stat().st_uid
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != owner or info.st_mode & 0o077:
+            raise Unavailable(
+                f"{path} is not a private file of the state directory's owner: not using it",
+                "unreachable",
+            )
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise Unavailable(f"{path} is too large to be calmopsd's: not using it", "unreachable")
+    return data.decode("ascii")
+
+
 def read_token(state_dir: Path) -> str:
     path = state_dir / TOKEN_FILE
     try:
-        token = path.read_text(encoding="ascii").strip()
+        token = _small_private_file(path).strip()
     except FileNotFoundError:
         raise Unavailable(
             f"the daemon runs but has written no API token to {path}: its API is off "
@@ -101,6 +163,8 @@ def read_token(state_dir: Path) -> str:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise Unavailable(f"cannot read {path} ({exc})", "unreachable") from None
+    if not _TOKEN.fullmatch(token):
+        raise Unavailable(f"{path} does not hold a calmopsd token: not using it", "unreachable")
     return token
 
 

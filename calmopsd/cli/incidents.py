@@ -56,7 +56,7 @@ def status(config_path: Path | None, state_dir: Path | None, as_json: bool) -> N
         found = _status(ops, cli_caller())
     now = SystemClock().now()
     if not as_json:
-        click.echo(screens.status_screen(found, now))
+        click.echo(screens.on_terminal(screens.status_screen(found, now)))
         return
     health = found.health
     print_json(
@@ -121,7 +121,7 @@ def incidents(
             f"#{found.id} {found.type} {found.status} {found.severity} "
             f"({found.organization_id or 'platform'}; {found.fingerprint})"
         )
-        click.echo(found.summary or found.title)
+        click.echo(screens.on_terminal(found.summary or found.title))
         return
     wanted = IncidentFilter(
         IncidentStatus(status_) if status_ else None,
@@ -140,7 +140,7 @@ def incidents(
 
 def _print_list(found: list[Incident], *, filtered: bool, all_of_them: bool) -> None:
     for incident in found:
-        click.echo(screens.incident_row(incident))
+        click.echo(screens.on_terminal(screens.incident_row(incident), lines=False))
     if not found and filtered:
         click.echo("no matching incidents")
     elif not found:
@@ -163,7 +163,7 @@ def show(config_path: Path | None, state_dir: Path | None, as_json: bool, incide
     if as_json:
         print_json(views.detail(detail))
         return
-    click.echo(screens.incident_screen(detail))
+    click.echo(screens.on_terminal(screens.incident_screen(detail)))
 
 
 def every_incident(ops: Operations, caller: Caller, wanted: IncidentFilter) -> list[Incident]:

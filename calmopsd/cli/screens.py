@@ -111,6 +111,22 @@ def _listed(title: str, rows: list[str], count: int | None = None) -> list[str]:
     return [f"{title}: {len(rows) if count is None else count}", *("  " + row for row in rows)]
 
 
+def on_terminal(text: str, *, lines: bool = True) -> str:
+    """Text from the store as a terminal may show it: line breaks kept, every other
+    control character (an escape sequence, a carriage return) written out as ``\\xNN``.
+
+    Titles, notes and names come from tenants and from logs; what reaches an
+    operator's terminal must not move its cursor or recolour it.
+    """
+
+    def shown(line: str) -> str:
+        return "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in line)
+
+    if not lines:  # one row per item: a newline inside it would fake the next row
+        return shown(text)
+    return "\n".join(shown(line) for line in text.split("\n"))
+
+
 def _cut(text: str, width: int = WIDE) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 

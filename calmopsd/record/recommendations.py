@@ -118,6 +118,13 @@ def decide_recommendation(
         if expected is RecommendationStatus.PROPOSED and new is not RecommendationStatus.EXPIRED
         else ""
     )
+    if new is RecommendationStatus.APPROVED:
+        # In the same statement: a resolve landing between the approval's checks and
+        # this write must win, so nothing is approved on a resolved incident.
+        not_expired += (
+            " AND (SELECT status FROM incidents WHERE id = incident_recommendations.incident_id)"
+            " != 'resolved'"
+        )
     args: list[Any] = [new.value, now, actor, note, recommendation_id, expected.value, *params]
     if not_expired:
         args.append(now)

@@ -57,6 +57,8 @@ def create_app(operations: Operations, tokens: Tokens) -> Flask:
     """The API over ``operations``, for callers holding one of ``tokens``."""
     app = Flask("calmopsd.serve")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    # `//` must be a JSON 404, not a redirect whose Location comes from the Host header.
+    app.url_map.merge_slashes = False
     routes = _Routes(operations)
     for path, methods, view in routes.table():
         app.add_url_rule(
@@ -90,7 +92,9 @@ class _Routes:
 
     def health(self) -> Json:
         query = parse_query(HealthQuery, _args())
-        return views.health(self.ops.health(_caller(), check=query.check == "now"))
+        # Flask answers HEAD with the GET view: a HEAD must never run a sampling round.
+        check = query.check == "now" and request.method == "GET"
+        return views.health(self.ops.health(_caller(), check=check))
 
     def list_incidents(self) -> Json:
         q = parse_query(IncidentsQuery, _args())
@@ -115,7 +119,9 @@ class _Routes:
 
     def incident(self, incident_id: str) -> Json:
         parse_query(EmptyQuery, _args())
-        return views.detail(self.ops.incident(_caller(), parse_id(incident_id, "incident")))
+        caller = _caller()
+        found = self.ops.incident(caller, parse_id(incident_id, "incident"))
+        return views.detail(found, chain=caller.super_admin)
 
     def patch_incident(self, incident_id: str) -> Json:
         parse_query(EmptyQuery, _args())

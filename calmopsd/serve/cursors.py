@@ -26,7 +26,8 @@ def decode_cursor(cursor: str) -> PageKey:
     if not 0 < len(cursor) <= 200 or not cursor.isascii():
         raise bad
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        # validate=True: characters outside the alphabet are an error, not skipped.
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
         opened_at, key_id = json.loads(raw)
         moment = datetime.fromisoformat(opened_at)
     except (ValueError, TypeError, binascii.Error, RecursionError):
@@ -35,4 +36,7 @@ def decode_cursor(cursor: str) -> PageKey:
         raise bad
     if moment.tzinfo is None or moment.utcoffset() != UTC.utcoffset(None):
         raise bad
-    return PageKey(opened_at, key_id)
+    key = PageKey(opened_at, key_id)
+    if encode_cursor(key) != cursor:  # only the exact text this API gave out
+        raise bad
+    return key

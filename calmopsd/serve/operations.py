@@ -22,6 +22,7 @@ data is logged as ``api.bypass_read``.
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Any
 
@@ -225,6 +226,12 @@ class Operations:
         if active is None or not self._sees_action(caller, active):
             raise NotFound(f"no action in force with id {active_id}")
         self._must_act(caller)
+        if not caller.super_admin:
+            # Every safe action acts on the whole host (a pause stops every tenant's jobs):
+            # ending one early is not one organization's call.
+            raise Forbidden(
+                "actions in force act on the whole host: only a super-admin may end one early"
+            )
         if active.reverted_at is not None:
             raise Conflict(f"action {active_id} was already reverted", "already_reverted")
         revert = self.hooks.revert
@@ -309,7 +316,10 @@ class Operations:
     def _bypass_read(self, caller: Caller, what: str, owners: list[str | None]) -> None:
         organizations = sorted({o for o in owners if o is not None})
         if caller.super_admin and organizations:
-            log.info("api.bypass_read", token=caller.name, what=what, organizations=organizations)
+            # Warning, not info: the trace must survive log.level: warning.
+            log.warning(
+                "api.bypass_read", token=caller.name, what=what, organizations=organizations
+            )
 
     def _readings(self) -> list[Reading]:
         if self.hooks.latest is not None:
@@ -354,8 +364,11 @@ def _check_text(field: str, text: str, most: int, *, required: bool = False) -> 
         raise InvalidRequest(f"{field} must not be empty", f"invalid_{field}")
     if len(text) > most:
         raise InvalidRequest(f"{field} is longer than {most} characters", f"invalid_{field}")
-    if "\0" in text:
-        raise InvalidRequest(f"{field} must not contain a NUL character", f"invalid_{field}")
+    # Titles and notes end up on an operator's terminal: no control characters (escape
+    # sequences, carriage returns, a newline faking a row); a description may break lines.
+    allowed = "\n" if field == "description" else ""
+    if any(unicodedata.category(c) in ("Cc", "Cf") and c not in allowed for c in text):
+        raise InvalidRequest(f"{field} must not contain control characters", f"invalid_{field}")
 
 
 def _count(values: Any) -> dict[str, int]:

@@ -54,15 +54,21 @@ def page(found: Page) -> dict[str, Any]:
     }
 
 
-def event(found: AuditEvent) -> dict[str, Any]:
-    return {
-        "seq": found.seq,
+def event(found: AuditEvent, *, chain: bool = True) -> dict[str, Any]:
+    """One timeline entry; ``chain`` adds its place in the global hash chain.
+
+    An organization's caller gets no ``seq`` or ``hash``: both move with every
+    other tenant's events, so they would tell how busy the others are.
+    """
+    shown: dict[str, Any] = {
         "at": _time(found.at),
         "kind": found.kind,
         "actor": found.actor,
         "data": found.data,
-        "hash": found.hash,
     }
+    if chain:
+        shown = {"seq": found.seq, **shown, "hash": found.hash}
+    return shown
 
 
 def recommendation(found: Recommendation) -> dict[str, Any]:
@@ -82,11 +88,11 @@ def recommendation(found: Recommendation) -> dict[str, Any]:
     }
 
 
-def detail(found: IncidentDetail) -> dict[str, Any]:
+def detail(found: IncidentDetail, *, chain: bool = True) -> dict[str, Any]:
     return {
         "incident": incident(found.incident, full=True),
         "summary": found.incident.summary,
-        "events": [event(e) for e in found.events],
+        "events": [event(e, chain=chain) for e in found.events],
         "actions": [
             {k: row[k] for k in ("id", "action", "params", "status", "requested_by",
                                  "requested_at", "finished_at", "outcome") if k in row}

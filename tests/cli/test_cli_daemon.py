@@ -189,7 +189,9 @@ def test_an_api_that_does_not_answer_is_a_clear_refusal(fresh: Filled) -> None:
     """The store is held (as by a daemon whose API then went away): exit 1, said plainly."""
     holder = Database.open(database_path(fresh.state))  # takes the flock, as the daemon does
     try:
-        (fresh.state / "api.token").write_text("not-a-real-token\n")
+        token = fresh.state / "api.token"
+        token.write_text("a" * 43 + "\n")  # shaped like one, as a crashed daemon's would be
+        token.chmod(0o600)
         asked = ("approve", str(fresh.memory), str(fresh.manual))
         assert run(fresh, *asked) == (1, "", (
             "approve: the daemon runs, but where its API answers is not known yet "
@@ -198,7 +200,9 @@ def test_an_api_that_does_not_answer_is_a_clear_refusal(fresh: Filled) -> None:
         with socket.socket() as closed:
             closed.bind(("127.0.0.1", 0))
             url = f"http://127.0.0.1:{closed.getsockname()[1]}"
-        (fresh.state / "api.address").write_text(json.dumps({"url": url, "unix_socket": None}))
+        address = fresh.state / "api.address"
+        address.write_text(json.dumps({"url": url, "unix_socket": None}))
+        address.chmod(0o600)
         assert run(fresh, *asked) == (
             1, "", f"approve: cannot reach the daemon's API at {url}: Connection refused\n",
         )  # fmt: skip

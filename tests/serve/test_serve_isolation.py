@@ -173,6 +173,8 @@ def test_acting_on_an_incident(
     before = stack.dump()
     response = stack.call(method, path, caller, **extra)
     status = expected(caller, kind, acting=True)
+    if route == "revert" and status == 200 and organization(caller) is not None:
+        status = 403  # actions in force act on the whole host: a super-admin's call
     assert response.status_code == status, response.text
     if status != 200:
         assert set(response.json()) == {"error", "detail"}
