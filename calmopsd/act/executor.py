@@ -334,6 +334,7 @@ class SafeExecutor:
         with self._lock_for(active.target):  # an action running on the target finishes first
             # Never dry: what really ran is really undone, whatever dry_run says now.
             sandbox = self._sandbox(action, dry_run=False)
+            sandbox.undo_vouched = True  # its digest matched the hash-chained event above
             try:
                 result = action.revert(active.undo, sandbox)
             except Exception as exc:  # recorded as a failed revert, retried later

@@ -126,7 +126,9 @@ class RateLimitUploads:
     def revert(self, undo: dict[str, Any], sandbox: Sandbox) -> Result:
         """Put the file's previous bytes back exactly (or remove it), ``nginx -t``, reload."""
         try:
-            previous = _Previous.from_undo(undo, sandbox.config.rate_limit_uploads)
+            previous = _Previous.from_undo(
+                undo, sandbox.config.rate_limit_uploads, vouched=sandbox.undo_vouched
+            )
         except _Unusable as exc:
             return Result(False, f"cannot revert: {exc}")
         path, data = previous.path, {"file": str(previous.path)}
@@ -246,10 +248,17 @@ class _Previous:
         return cls(path, _read(path), stat.S_IMODE(info.st_mode))
 
     @classmethod
-    def from_undo(cls, undo: dict[str, Any], settings: RateLimitUploadsConfig) -> _Previous:
-        """Read an undo record back, for the include file configured now and no other."""
+    def from_undo(
+        cls, undo: dict[str, Any], settings: RateLimitUploadsConfig, *, vouched: bool = False
+    ) -> _Previous:
+        """Read an undo record back, for the include file configured now and no other —
+        unless the record is ``vouched`` for (the executor matched it against the digest in
+        the hash-chained ``action.in_force`` event): then the file it names is restored
+        even after the config changed or unset ``include_file``, so no limit is stranded."""
         path, existed, encoded, mode = (undo.get(k) for k in ("path", "existed", "content", "mode"))
-        if settings.include_file is None or path != str(settings.include_file):
+        configured = settings.include_file is not None and path == str(settings.include_file)
+        recorded = vouched and isinstance(path, str) and Path(path).is_absolute()
+        if not (configured or recorded):
             raise _Unusable("the undo record's file is not the configured include_file")
         if not isinstance(existed, bool) or not isinstance(encoded, str):
             raise _Unusable("the undo record is malformed")
@@ -262,7 +271,7 @@ class _Previous:
         if len(data) > FILE_LIMIT:
             raise _Unusable("the undo record's content is too large")
         # Never restore write or exec bits for group and others, whatever the record says.
-        return cls(settings.include_file, data if existed else None, mode & 0o644)
+        return cls(Path(str(path)), data if existed else None, mode & 0o644)
 
     def undo(self) -> dict[str, Any]:
         """What :meth:`from_undo` reads back: JSON-able, the bytes in base64."""

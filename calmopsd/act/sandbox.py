@@ -76,6 +76,8 @@ class Sandbox:
     clock: Clock
     dry_run: bool = False
     backend: Backend = field(default_factory=DirectBackend)
+    # Set only for a revert whose undo record matched the digest in the audit log.
+    undo_vouched: bool = False
     commands: list[tuple[str, ...]] = field(default_factory=list)  # everything asked to run
 
     def command(

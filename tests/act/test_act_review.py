@@ -394,12 +394,6 @@ def test_a_second_limit_while_one_is_in_force_does_not_leave_the_limit_on_for_ev
     assert server.include.read_bytes() == before  # before the fix: the burst=20 limit, with no end
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the revert only restores the include_file configured now; changing "
-    "or unsetting it while a limit is in force leaves the limit (recorded as "
-    "action.revert_failed every backoff) until the file is restored by hand",
-)
 def test_turning_the_limit_off_in_the_config_does_not_strand_the_limit_in_force(
     database: Database, server: Nginx
 ) -> None:
