@@ -2,7 +2,8 @@
 
 The fill rate is the growth of used bytes over ``fill_rate_window``, from this
 sampler's own recent readings (which the daemon can seed from stored
-snapshots after a restart). A disk that is not growing has no time until full.
+snapshots after a restart), once they span a quarter of the window. A disk
+that is not growing has no time until full.
 """
 
 from __future__ import annotations
@@ -69,4 +70,8 @@ class DiskSampler:
             history.popleft()
         oldest_at, oldest_used = history[0]
         seconds = (now - oldest_at).total_seconds()
-        return (used - oldest_used) / seconds if seconds > 0 else None
+        # A rate over seconds (right after a start) turns one log write into "full in
+        # 10 hours": no rate until the history spans a quarter of the window.
+        if seconds < self.window.total_seconds() / 4:
+            return None
+        return (used - oldest_used) / seconds

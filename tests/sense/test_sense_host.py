@@ -76,6 +76,18 @@ def test_the_fill_rate_and_time_until_full_come_from_the_history() -> None:
     assert abs(now["hours_until_full"] - expected) <= 0.01
 
 
+def test_no_fill_rate_until_the_history_spans_a_quarter_of_the_window() -> None:
+    clock = ManualClock()
+    sampler = DiskSampler(
+        DiskSamplerConfig(mounts=[Path("/")], fill_rate_window=timedelta(hours=1)), clock
+    )
+    used = psutil.disk_usage("/").used
+    sampler.seed([("/", clock.now() - timedelta(minutes=14), used - 2**30)])
+    assert sampler.sample()["mounts"]["/"]["hours_until_full"] is None  # 14 min: too short
+    clock.advance(timedelta(minutes=2))
+    assert sampler.sample()["mounts"]["/"]["fill_bytes_per_hour"] is not None  # 16 min
+
+
 def test_a_shrinking_disk_has_no_time_until_full() -> None:
     clock = ManualClock()
     sampler = DiskSampler(DiskSamplerConfig(mounts=[Path("/")]), clock)
