@@ -16,16 +16,13 @@ One run, in order:
    starts is briefly "online with a new pid" too.
 
 :class:`Pm2Cli` (PM2 as the sandbox runs it) is shared with ``pause_jobs``.
-Its reading of PM2 repeats a little of ``calmopsd/sense/pm2*.py`` (where
-PM2_HOME is, the pid-file check, finding the JSON in ``jlist`` output) because
-``act`` may not import ``sense`` (tests/test_layout.py).
+What it reads of PM2's files (where PM2_HOME is, the pid file, the JSON in
+``jlist`` output) is shared with the sampler through :mod:`calmopsd.pm2files`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import pwd
 import re
 import socket
 import time
@@ -39,9 +36,9 @@ from pydantic import TypeAdapter, ValidationError
 from calmopsd.act.action import Prepared, Refused, Result
 from calmopsd.act.sandbox import Sandbox, last_line
 from calmopsd.config.actions import ActionsConfig
-from calmopsd.config.sensing import Pm2SamplerConfig
 from calmopsd.config.units import Name, shown
 from calmopsd.model import SafeAction
+from calmopsd.pm2files import decode_jlist, home_of, live_pid, pm2_home
 from calmopsd.runner import Completed
 
 VERIFY_WITHIN = 20.0  # seconds a verification may poll
@@ -96,7 +93,10 @@ class Pm2Cli:
         self.sandbox = sandbox
         self.config = sandbox.pm2
         environ = os.environ if environ is None else environ
-        self.home = pm2_home(self.config, environ)
+        try:
+            self.home = pm2_home(self.config, environ)
+        except LookupError as exc:
+            raise Pm2Unavailable(f"{exc} (sensing.pm2.user)") from None
         self.env = {"PM2_HOME": str(self.home)}
         if self.config.user:
             self.env["HOME"] = _home_of(self.config.user)
@@ -250,35 +250,11 @@ def failure(done: Completed) -> str:
     return f"exited {done.returncode}: {_ANSI.sub('', last_line(done.stderr)) or '(no message)'}"
 
 
-def pm2_home(config: Pm2SamplerConfig, environ: Mapping[str, str]) -> Path:
-    """config ``home``, else ``$PM2_HOME``, else ``~user/.pm2`` (or our own user's)."""
-    if config.home is not None:
-        return Path(config.home)
-    if environ.get("PM2_HOME"):
-        return Path(environ["PM2_HOME"])
-    if config.user:
-        return Path(_home_of(config.user)) / ".pm2"
-    return Path(environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir) / ".pm2"
-
-
 def daemon_problem(home: Path) -> str | None:
     """Why no PM2 daemon runs at ``home``; None when ``pm2.pid`` is live and rpc.sock answers."""
-    try:
-        text = (home / "pm2.pid").read_text(encoding="ascii", errors="replace")
-    except FileNotFoundError:
-        return f"no pm2.pid in {home}"
-    except OSError as exc:
-        return f"pm2.pid: {exc.strerror or exc}"
-    found = re.fullmatch(r"[0-9]{1,10}", text.strip())  # ASCII digits only
-    pid = int(found.group()) if found else 0
-    if not 0 < pid < 2**31:
-        return "pm2.pid holds no pid"
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return f"pm2.pid names pid {pid}, which is gone"
-    except PermissionError:
-        pass  # alive, and another user's
+    found = live_pid(home)
+    if found.pid is None:
+        return found.problem
     # A stale pid file may name a live process that is not PM2 (the pid was reused).
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         probe.settimeout(2.0)
@@ -288,24 +264,6 @@ def daemon_problem(home: Path) -> str | None:
             pass  # the daemon's, and only its user may talk to it: pm2 runs as that user
         except OSError as exc:
             return f"no daemon answers on rpc.sock ({exc.strerror or exc})"
-    return None
-
-
-def decode_jlist(text: str) -> list[Any] | None:
-    """The JSON list in ``pm2 jlist`` output (PM2 may print notices before it), or None."""
-    decoder = json.JSONDecoder()
-    offset = 0
-    for line in text.splitlines(keepends=True):
-        start = offset + len(line) - len(line.lstrip())
-        offset += len(line)
-        if not text.startswith("[", start):
-            continue
-        try:
-            decoded, _ = decoder.raw_decode(text, start)
-        except ValueError:
-            continue
-        if isinstance(decoded, list):
-            return decoded
     return None
 
 
@@ -338,6 +296,6 @@ def _by_pm_id(instance: Pm2Instance) -> int:
 
 def _home_of(user: str) -> str:
     try:
-        return pwd.getpwnam(user).pw_dir
-    except KeyError:
-        raise Pm2Unavailable(f"no user named {user!r} (sensing.pm2.user)") from None
+        return home_of(user)
+    except LookupError as exc:
+        raise Pm2Unavailable(f"{exc} (sensing.pm2.user)") from None

@@ -25,7 +25,6 @@ The values never include ``pm2_env`` or raw output: see :mod:`.pm2_parse`.
 from __future__ import annotations
 
 import os
-import pwd
 import re
 import shutil
 from collections.abc import Mapping
@@ -38,7 +37,8 @@ import structlog
 from calmopsd import runner
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config.sensing import Pm2SamplerConfig
-from calmopsd.sense.pm2_parse import AppMark, Instance, decode_jlist, read_instances, summarize
+from calmopsd.pm2files import decode_jlist, home_of, live_pid, pm2_home
+from calmopsd.sense.pm2_parse import AppMark, Instance, read_instances, summarize
 from calmopsd.sense.pm2_rpc import REPLY_LIMIT, Pm2Socket, RpcError
 
 log = structlog.get_logger("calmopsd.sense.pm2")
@@ -103,7 +103,7 @@ class Pm2Sampler:
     def sample(self) -> dict[str, Any]:
         home: Path | None = None
         try:
-            home = pm2_home(self.config, self.environ)
+            home = _home_for(self.config, self.environ)
             try:
                 pid = _check_daemon(home)
             except _Outcome:
@@ -247,36 +247,13 @@ def values(state: Pm2State, home: Path | None, **fields: Any) -> dict[str, Any]:
     return reading
 
 
-def pm2_home(config: Pm2SamplerConfig, environ: Mapping[str, str]) -> Path:
-    """config ``home``, else ``$PM2_HOME``, else ``~user/.pm2`` (or our own user's)."""
-    if config.home is not None:
-        return Path(config.home)
-    if environ.get("PM2_HOME"):
-        return Path(environ["PM2_HOME"])
-    if config.user:
-        return Path(_home_of(config.user)) / ".pm2"
-    return Path(environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir) / ".pm2"
-
-
 def _check_daemon(home: Path) -> int:
     """The pid in ``pm2.pid`` if that process is alive; else the not_running outcome."""
-    try:
-        text = (home / "pm2.pid").read_text(encoding="ascii", errors="replace")
-    except FileNotFoundError:
-        raise _Outcome(Pm2State.NOT_RUNNING, f"no pm2.pid in {home}") from None
-    except OSError as exc:
-        raise _Outcome(Pm2State.ERROR, f"pm2.pid: {exc.strerror or exc}") from None
-    found = re.fullmatch(r"[0-9]{1,10}", text.strip())  # ASCII digits only, within pid range
-    pid = int(found.group()) if found else 0
-    if not 0 < pid < 2**31:
-        raise _Outcome(Pm2State.NOT_RUNNING, "pm2.pid holds no pid")
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        raise _Outcome(Pm2State.NOT_RUNNING, f"pm2.pid names pid {pid}, which is gone") from None
-    except PermissionError:
-        pass  # alive, and someone else's: the socket check decides
-    return pid
+    found = live_pid(home)
+    if found.pid is None:
+        state = Pm2State.ERROR if found.unreadable else Pm2State.NOT_RUNNING
+        raise _Outcome(state, found.problem or "pm2.pid")
+    return found.pid
 
 
 def _check_peer(connection: Pm2Socket, pid: int) -> None:
@@ -288,11 +265,18 @@ def _check_peer(connection: Pm2Socket, pid: int) -> None:
         raise _Outcome(Pm2State.ERROR, detail)
 
 
+def _home_for(config: Pm2SamplerConfig, environ: Mapping[str, str]) -> Path:
+    try:
+        return pm2_home(config, environ)
+    except LookupError as exc:
+        raise _Outcome(Pm2State.ERROR, str(exc)) from None
+
+
 def _home_of(user: str) -> str:
     try:
-        return pwd.getpwnam(user).pw_dir
-    except KeyError:
-        raise _Outcome(Pm2State.ERROR, f"no user named {user!r}") from None
+        return home_of(user)
+    except LookupError as exc:
+        raise _Outcome(Pm2State.ERROR, str(exc)) from None
 
 
 def _major(version: str) -> int | None:

@@ -22,7 +22,6 @@ Between two samples, :func:`summarize` reports per app:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -90,29 +89,6 @@ class AppMark:
     restarts: Mapping[int | None, int]  # restart_time by pm_id
     version: str | None
     revision: str | None
-
-
-def decode_jlist(text: str) -> Any | None:
-    """The JSON process list in ``pm2 jlist`` output, or None when there is none.
-
-    PM2 may print lines before it (``>>>> In-memory PM2 is out-of-date``, or
-    ``[PM2] …`` notices), so every line that starts with ``[`` is tried and the
-    first one that decodes to a list wins; bytes after it are ignored.
-    """
-    decoder = json.JSONDecoder()
-    offset = 0
-    for line in text.splitlines(keepends=True):
-        start = offset + len(line) - len(line.lstrip())
-        offset += len(line)
-        if not text.startswith("[", start):
-            continue
-        try:
-            decoded, _ = decoder.raw_decode(text, start)
-        except ValueError:
-            continue
-        if isinstance(decoded, list):
-            return decoded
-    return None
 
 
 def read_instances(decoded: Any) -> tuple[list[Instance], int] | None:

@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from calmopsd.pm2files import decode_jlist
 from calmopsd.sense.pm2_parse import (
     AppMark,
-    decode_jlist,
     read_instance,
     read_instances,
     summarize,

@@ -21,7 +21,8 @@ import pytest
 from support.pm2 import config_for
 
 from calmopsd.config.sensing import Pm2SamplerConfig
-from calmopsd.sense.pm2 import Pm2Sampler, pm2_home
+from calmopsd.pm2files import pm2_home
+from calmopsd.sense.pm2 import Pm2Sampler
 from calmopsd.sense.pm2_rpc import Pm2Socket, RpcError, encode
 
 LISTED = [
