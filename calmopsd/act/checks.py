@@ -17,6 +17,7 @@ from typing import Any
 
 from calmopsd.act.action import Action, Refused
 from calmopsd.config.actions import ActionsConfig, Budget
+from calmopsd.config.units import format_duration
 from calmopsd.model import ActionRequest
 from calmopsd.record.actions import is_ineffective, runs_since
 from calmopsd.record.database import Database
@@ -57,7 +58,7 @@ def budget(request: ActionRequest, c: Context) -> None:
         raise Refused(
             "budget_spent",
             f"{c.action.name} on {c.target} ran {len(runs)} times in the last "
-            f"{_short(b.window)} (budget {b.max_runs})",
+            f"{format_duration(b.window)} (budget {b.max_runs})",
         )
 
 
@@ -70,7 +71,7 @@ def cooldown(request: ActionRequest, c: Context) -> None:
         raise Refused(
             "cooldown",
             f"{c.action.name} on {c.target} ran at {recent[-1]:%H:%M:%S}; "
-            f"cooldown {_short(b.cooldown)}",
+            f"cooldown {format_duration(b.cooldown)}",
         )
 
 
@@ -89,12 +90,3 @@ CHECKS: tuple[Callable[[ActionRequest, Context], None], ...] = (
     cooldown,
     ineffective,
 )
-
-
-def _short(delta: Any) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"

@@ -9,7 +9,6 @@ same transaction.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from calmopsd.errors import ScopeError
@@ -393,24 +392,6 @@ def _to_incident(row: tuple[Any, ...]) -> Incident:
 # For queries of incidents kept in other modules (record/pages.py).
 INCIDENT_COLUMNS = _COLUMNS
 incident_from_row = _to_incident
-
-
-def read_incidents_file(database_path: Path, *, all_of_them: bool = False) -> list[Incident]:
-    """Incidents straight from the file, read-only, while a daemon may hold it (CLI use).
-
-    Unresolved ones unless ``all_of_them``; newest first.
-    """
-    from calmopsd.record.database import connect  # database builds on the record modules
-
-    where = "" if all_of_them else "WHERE status != 'resolved'"
-    conn = connect(database_path, query_only=True)
-    try:
-        rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM incidents {where} ORDER BY opened_at DESC, id DESC"
-        ).fetchall()
-    finally:
-        conn.close()
-    return [_to_incident(row) for row in rows]
 
 
 def resolution_counts(incidents: list[Incident]) -> dict[str, int]:

@@ -23,6 +23,7 @@ import structlog
 
 from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.rules import RuleConfig
+from calmopsd.config.units import format_duration
 from calmopsd.detect import Context, Detector, Reason, State, Transition, classify
 from calmopsd.detect.classify import Basis, Classification
 from calmopsd.model import (
@@ -168,7 +169,6 @@ class Agent:
             tracked = self._open(breach, problem, decided, at)
         tracked.cause = cause
         tracked.series.add(key)
-        tracked.impact = self._impact(tracked.incident.organization_id)
         self.detector.hold_clear(breach.rule, breach.labels, tracked.clear_hold)
         self.stabilizer.stabilize(tracked, at)
 
@@ -223,7 +223,7 @@ class Agent:
             at=at,
             actor=ACTOR,
             reason=f"{breach.rule} breached again within "
-            f"{_short(self.settings.reopen_within)} of resolving",
+            f"{format_duration(self.settings.reopen_within)} of resolving",
         )
         if not reopened:  # someone reopened it first: that incident now takes the breach
             return None
@@ -516,8 +516,3 @@ def stored_breach(incident: Incident) -> Breach | None:
 def _title(breach: Breach, problem: Problem) -> str:
     where = ", ".join(f"{k} {v}" for k, v in problem.resource)
     return f"{breach.rule} ({where})" if where else breach.rule
-
-
-def _short(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    return f"{minutes // 60} h" if minutes % 60 == 0 and minutes >= 60 else f"{minutes} min"
