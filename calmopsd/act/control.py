@@ -17,7 +17,7 @@ from pathlib import Path
 
 PAUSE_FLAG = "actions.paused"
 CONTROL_DIR = "control"
-_REVERT = re.compile(r"^revert-(\d{1,12})$")
+_REVERT = re.compile(r"revert-([0-9]{1,12})")
 _ACTOR = re.compile(r"[^A-Za-z0-9_.@-]")
 
 
@@ -83,7 +83,7 @@ def pending_reverts(state_dir: Path) -> list[RevertRequest]:
     found: list[RevertRequest] = []
     with contextlib.suppress(FileNotFoundError):
         for entry in sorted(directory.iterdir())[:100]:
-            match = _REVERT.match(entry.name)
+            match = _REVERT.fullmatch(entry.name)
             if match is None or entry.is_symlink() or not entry.is_file():
                 continue
             try:

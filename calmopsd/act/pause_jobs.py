@@ -125,7 +125,6 @@ def _check_configured(section: PauseJobsConfig) -> None:
 
 
 def _ttl(value: Any) -> timedelta:
-    # ASCII only: parse_duration's \d would also read "３０m" (fullwidth digits) as 30m.
     if not isinstance(value, str) or len(value) > 32 or not value.isascii():
         raise Refused("bad_parameter", f"ttl must be a duration like 30m (got {shown(value)})")
     try:

@@ -30,8 +30,8 @@ _UNITS: dict[str, timedelta] = {
 }
 # ``m(?!s)`` keeps the minutes part from swallowing the m of ``ms``.
 _DURATION = re.compile(
-    r"(?:(?P<d>\d+)\s*d\s*)?(?:(?P<h>\d+)\s*h\s*)?(?:(?P<m>\d+)\s*m(?!s)\s*)?"
-    r"(?:(?P<s>\d+)\s*s\s*)?(?:(?P<ms>\d+)\s*ms\s*)?"
+    r"(?:(?P<d>[0-9]+)\s*d\s*)?(?:(?P<h>[0-9]+)\s*h\s*)?(?:(?P<m>[0-9]+)\s*m(?!s)\s*)?"
+    r"(?:(?P<s>[0-9]+)\s*s\s*)?(?:(?P<ms>[0-9]+)\s*ms\s*)?"
 )
 _DURATION_HINT = "must be a duration like 30s, 5m or 24h"
 

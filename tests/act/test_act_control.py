@@ -108,5 +108,7 @@ def test_stray_or_hostile_control_files_are_ignored(tmp_path: Path) -> None:
     (state / "control" / "revert-1; rm -rf").write_text("x")
     (state / "control" / "revert-12").symlink_to("/etc/passwd")
     (state / "control" / "notes.txt").write_text("hello")
+    (state / "control" / "revert-٤").write_text("eve")  # Arabic-Indic four
+    (state / "control" / "revert-5\n").write_text("eve")
     (state / "control" / "revert-3").write_text("dana\n")
     assert [(r.active_id, r.by) for r in control.pending_reverts(state)] == [(3, "dana")]

@@ -41,7 +41,7 @@ from calmopsd.sense.logs.timestamps import (
 )
 
 _NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
-_STATUS_TEXT = re.compile(r"\d{3}")
+_STATUS_TEXT = re.compile(r"[0-9]{3}")
 
 
 class JsonFields:

@@ -229,3 +229,12 @@ def test_a_round_with_5000_organizations_keeps_a_tally_of_eleven_keys() -> None:
     assert sum(counts[REQUESTS] for counts in tally.values()) == 5000
     assert sum(counts[SERVER_ERRORS] for counts in tally.values()) == 2500
     assert counter.folded > 0
+
+
+def test_a_status_in_other_scripts_digits_is_no_server_error() -> None:
+    line_format = app_format("")
+    ascii_status = '{"time":"2025-03-01T12:00:31Z","level":"info","status":"503"}\n'
+    fullwidth = '{"time":"2025-03-01T12:00:31Z","level":"info","status":"５０３"}\n'
+    assert per_line(line_format, [ascii_status])[(None, "server_errors")] == 1
+    assert "server_errors" not in {name for _, name in per_line(line_format, [fullwidth])}
+    assert "server_errors" not in {name for _, name in totals(line_format, [fullwidth])}
