@@ -20,6 +20,9 @@ How the walk keeps it (no commands run; the host is touched with ``os`` calls):
    its device number), is not entered.
 4. The walk is bounded (:data:`MAX_ENTRIES`, :data:`MAX_DEPTH`); a bound that
    was hit makes the result not ok and says which.
+5. A file is deleted only after it was renamed into a private directory and
+   checked again there (:mod:`calmopsd.act.quarantine`), so an upload renamed
+   onto a checked name at the last moment is put back, not deleted.
 
 In dry-run mode the same walk runs and deletes nothing; the data says what a
 real run would have removed.
@@ -36,6 +39,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from calmopsd.act.action import Prepared, Refused, Result
+from calmopsd.act.quarantine import Quarantine, QuarantineUnavailable, still_the_checked_file
 from calmopsd.act.sandbox import Sandbox
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.model import SafeAction
@@ -70,6 +74,9 @@ class _Walk:
     skipped_other_fs: int = 0
     skipped_hardlinks: int = 0
     young: int = 0
+    changed: int = 0  # old when checked, but not the same old file when taken
+    quarantine: Quarantine | None = None  # the current dir's; None: unlink directly
+    unlinked_directly: bool = False  # the private dir could not be made (disk full)
     too_deep: int = 0
     stopped: bool = False
     failed: int = 0
@@ -185,6 +192,7 @@ def _clear(directory: str, walk: _Walk) -> None:
     except OSError as error:
         walk.fail(directory, _why(error))
         return
+    walk.quarantine = None if walk.dry_run else Quarantine(fd)
     try:
         walk.root_dev = os.fstat(fd).st_dev
         walk.mounts = _mounts_under(directory, walk.mountinfo)
@@ -192,6 +200,9 @@ def _clear(directory: str, walk: _Walk) -> None:
     except OSError as error:
         walk.fail(directory, _why(error))
     finally:
+        if walk.quarantine is not None:
+            walk.quarantine.close()  # kept files are named in the errors already
+        walk.quarantine = None
         os.close(fd)
 
 
@@ -258,6 +269,8 @@ def _visit(fd: int, name: str, rel: str, depth: int, walk: _Walk) -> None:
         seen = os.stat(name, dir_fd=fd, follow_symlinks=False)
     except FileNotFoundError:
         return  # removed meanwhile by someone else
+    if walk.quarantine is not None and _key(seen) == walk.quarantine.key:
+        return  # our own private directory, made during this walk
     if stat.S_ISLNK(seen.st_mode):
         walk.skipped_symlinks += 1
     elif seen.st_dev != walk.root_dev or _key(seen) in walk.mounts:
@@ -294,8 +307,31 @@ def _consider(fd: int, name: str, rel: str, seen: os.stat_result, walk: _Walk) -
     elif walk.dry_run:
         walk.record(rel, seen.st_size)
     else:
-        os.unlink(name, dir_fd=fd)
-        _verify_gone(fd, name, rel, seen, walk)
+        _remove(fd, name, rel, seen, walk)
+
+
+def _remove(fd: int, name: str, rel: str, seen: os.stat_result, walk: _Walk) -> None:
+    """Delete the checked file, and only it: taken aside, checked again, then unlinked."""
+    quarantine = walk.quarantine
+    if quarantine is not None:
+        try:
+            taken = quarantine.take(fd, name)
+        except FileNotFoundError:
+            return  # removed meanwhile by someone else
+        except QuarantineUnavailable:
+            walk.quarantine, walk.unlinked_directly = None, True
+        else:
+            if still_the_checked_file(taken, seen, walk.cutoff):
+                quarantine.unlink(taken)
+                walk.record(rel, seen.st_size)
+            elif quarantine.put_back(taken, fd, name):
+                walk.changed += 1
+            else:
+                kept = f"{quarantine.name}/{taken.name}"
+                walk.fail(walk.label + rel, f"changed and its name taken meanwhile: kept as {kept}")
+            return
+    os.unlink(name, dir_fd=fd)
+    _verify_gone(fd, name, rel, seen, walk)
 
 
 def _verify_gone(fd: int, name: str, rel: str, seen: os.stat_result, walk: _Walk) -> None:
@@ -321,6 +357,8 @@ def _result(dirs: list[str], walk: _Walk) -> Result:
         "skipped_other_fs": walk.skipped_other_fs,
         "skipped_hardlinks": walk.skipped_hardlinks,
         "young": walk.young,
+        "changed": walk.changed,
+        "unlinked_directly": walk.unlinked_directly,
         "dry_run": walk.dry_run,
         "bounds": walk.bounds(),
         "failed": walk.failed,

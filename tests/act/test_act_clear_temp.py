@@ -3,13 +3,14 @@
 Time comes from a manual clock; file ages are set with ``os.utime`` relative to
 it. Mounts (a tmpfs, a bind mount) are made by the test with ``mount`` and
 skipped, with the reason, where the test may not mount. The moments between a
-check and its use are reached through a Python audit hook (``open`` and
-``os.remove`` events fire just before the system call), which observes and
+check and its use are reached through a Python audit hook (``open``,
+``os.rename`` and ``os.remove`` events fire just before the system call), which observes and
 swaps files without patching calmopsd.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from support.clock import ManualClock
 
 from calmopsd.act.action import Refused
 from calmopsd.act.clear_temp import CLEAR_TEMP, ClearTemp
+from calmopsd.act.quarantine import PREFIX
 from calmopsd.act.sandbox import Sandbox
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.sensing import Pm2SamplerConfig
@@ -402,7 +404,7 @@ def test_it_only_opens_bare_names_without_following_and_never_a_symlinked_direct
     events: list[tuple[str, tuple[Any, ...]]] = []
 
     def record(event: str, args: tuple[Any, ...]) -> None:
-        if event in ("open", "os.remove", "os.scandir", "os.rmdir"):
+        if event in ("open", "os.remove", "os.scandir", "os.rmdir", "os.rename", "os.mkdir"):
             events.append((event, args))
 
     with listening(record):
@@ -414,10 +416,18 @@ def test_it_only_opens_bare_names_without_following_and_never_a_symlinked_direct
     assert all(path == "/" or "/" not in path for path, _, _ in opened)
     assert "linkdir" not in [path for path, _, _ in opened]
     assert all(isinstance(args[0], int) for event, args in events if event == "os.scandir")
+    # Taken aside into a private dir made in the root, by bare names relative to descriptors,
+    # unlinked there, and the private dir (the only directory removed) removed at the end.
+    made = [args for event, args in events if event == "os.mkdir"]
+    assert len(made) == 1 and made[0][0].startswith(PREFIX) and isinstance(made[0][2], int)
+    renamed = [args for event, args in events if event == "os.rename"]
+    assert [(src, dst) for src, dst, _, _ in renamed] == [("old", "1")]
+    assert all(isinstance(fd, int) for _, _, *fds in renamed for fd in fds)
     removed = [args for event, args in events if event == "os.remove"]
-    assert [name for name, _ in removed] == ["old"]
+    assert [name for name, _ in removed] == ["1"]
     assert isinstance(removed[0][1], int)  # unlinked relative to a directory descriptor
-    assert "os.rmdir" not in [event for event, _ in events]
+    assert [args[0] for event, args in events if event == "os.rmdir"] == [made[0][0]]
+    assert sorted(p.name for p in root.iterdir()) == ["a"]
     assert (outside / "deep" / "data.bin").is_file()
 
 
@@ -451,17 +461,96 @@ def test_a_file_swapped_for_a_symlink_at_deletion_loses_only_the_link(
     swapped: list[str] = []
 
     def swap(event: str, args: tuple[Any, ...]) -> None:
-        if event == "os.remove" and args[0] == "victim" and not swapped:
+        if event == "os.rename" and args[0] == "victim" and not swapped:
             swapped.append("victim")
             (root / "victim").rename(tmp_path / "kept")
             (root / "victim").symlink_to(outside / "secret.txt")
 
     with listening(swap):
-        run(root, tmp_path)
+        result = run(root, tmp_path)
 
     assert swapped == ["victim"]
     assert (outside / "secret.txt").read_bytes() == b"x" * 6
     assert (tmp_path / "kept").read_bytes() == b"x"
+    # The link that arrived at the last moment was not ours to delete: it is back.
+    assert (root / "victim").readlink() == outside / "secret.txt"
+    assert (result.data["files"], result.data["changed"]) == (0, 1)
+
+
+def test_an_old_file_written_to_just_before_its_removal_is_kept(root: Path, tmp_path: Path) -> None:
+    write(root / "part.bin", 3, OLD)
+
+    def append(event: str, args: tuple[Any, ...]) -> None:
+        if event == "os.rename" and args[0] == "part.bin":
+            with (root / "part.bin").open("ab") as f:  # the upload resumed: mtime is now
+                f.write(b"more")
+
+    with listening(append):
+        result = run(root, tmp_path)
+
+    assert (root / "part.bin").read_bytes() == b"xxxmore"
+    assert result.ok, result.detail
+    assert (result.data["files"], result.data["changed"]) == (0, 1)
+    assert sorted(p.name for p in root.iterdir()) == ["part.bin"]  # no private dir left
+
+
+def test_a_directory_moved_onto_a_checked_name_is_moved_back(root: Path, tmp_path: Path) -> None:
+    write(root / "job", 1, OLD)
+
+    def swap(event: str, args: tuple[Any, ...]) -> None:
+        if event == "os.rename" and args[0] == "job" and (root / "job").is_file():
+            (root / "job").unlink()
+            write(root / "job" / "inside.txt", 2, OLD)
+
+    with listening(swap):
+        result = run(root, tmp_path)
+
+    assert (root / "job" / "inside.txt").read_bytes() == b"xx"
+    assert (result.data["files"], result.data["changed"]) == (0, 1)
+
+
+def test_a_file_put_back_onto_a_name_taken_again_is_kept_aside_and_said(
+    root: Path, tmp_path: Path
+) -> None:
+    write(root / "chunk", 1, OLD)
+    uploads: list[str] = []
+
+    def uploads_land(event: str, args: tuple[Any, ...]) -> None:
+        # A young upload lands before clear_temp takes the name, and another before it puts back.
+        if event in ("os.rename", "os.link") and "chunk" in args and len(uploads) < 2:
+            uploads.append(event)
+            write(root / ".incoming", 4 + len(uploads), YOUNG).rename(root / "chunk")
+
+    with listening(uploads_land):
+        result = run(root, tmp_path)
+
+    assert uploads == ["os.rename", "os.link"]
+    assert (root / "chunk").read_bytes() == b"x" * 6  # the newest upload has the name
+    private = [p for p in root.iterdir() if p.name.startswith(PREFIX)]
+    assert len(private) == 1 and (private[0] / "1").read_bytes() == b"x" * 5  # and none is lost
+    assert not result.ok
+    assert result.data["errors"] == [
+        f"chunk: changed and its name taken meanwhile: kept as {private[0].name}/1"
+    ]
+
+
+def test_on_a_full_disk_old_files_are_still_removed(root: Path, tmp_path: Path) -> None:
+    """No room for the private dir (no inode left on a tiny tmpfs): files are unlinked directly."""
+    with mounted("-t", "tmpfs", "-o", "size=1m,nr_inodes=8", "tmpfs", str(root)):
+        made = 0
+        with contextlib.suppress(OSError):
+            while made < 16:
+                write(root / f"old{made}", 1, OLD)
+                made += 1
+        assert 0 < made < 16  # the inodes ran out
+        with pytest.raises(OSError):
+            (root / "probe").mkdir()
+
+        result = run(root, tmp_path)
+
+        assert result.ok, result.detail
+        assert (result.data["files"], result.data["unlinked_directly"]) == (made, True)
+        assert list(root.iterdir()) == []
 
 
 # -- bounds -------------------------------------------------------------------------------------

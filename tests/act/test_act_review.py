@@ -551,12 +551,6 @@ def test_a_persons_approval_past_the_budget_restarts_and_is_recorded_as_theirs(
 # -- 5. smaller ones --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: Linux cannot unlink by file handle, so a young file renamed onto "
-    "the checked name between the age check and the unlink is deleted (inside the temp "
-    "dir only); closing it needs a rename into a private directory first",
-)
 def test_a_young_upload_renamed_into_place_just_before_the_unlink_is_not_deleted(
     tmp_path: Path,
 ) -> None:
@@ -569,7 +563,7 @@ def test_a_young_upload_renamed_into_place_just_before_the_unlink_is_not_deleted
     swapped: list[bool] = []
 
     def upload_lands(event: str, args: tuple[Any, ...]) -> None:
-        if event == "os.remove" and args[0] == "chunk.bin" and not swapped:
+        if event == "os.rename" and args[0] == "chunk.bin" and not swapped:
             swapped.append(True)
             fresh = root / ".incoming"
             fresh.write_bytes(b"a new upload")  # mtime: now (young)
