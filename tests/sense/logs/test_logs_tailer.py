@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import gzip
 import json
 import os
@@ -220,11 +221,14 @@ def in_a_child(work: Callable[[], object]) -> Any:
     """Run work in a forked child and hand back its result (through JSON).
 
     The child has one thread, so nothing else can take a file descriptor while
-    work counts on exactly how many are free (pytest's process has other threads).
+    work counts on exactly how many are free (pytest's process has other threads),
+    and no garbage collection: a finalizer of some object inherited from the parent
+    must not close or open a descriptor meanwhile.
     """
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
+        gc.disable()
         status = 0
         try:
             result: object = work()
