@@ -2,9 +2,13 @@
 
 The incident goes to ``stabilizing`` while an action runs. A verified success
 moves it to ``monitoring`` for ``monitor_for``; a failure puts it back to
-``open`` and the next fitting action is tried; a refusal (budget, cooldown)
-or a shadow run puts it back to ``open`` and asks a human instead. Whatever
-the agent does not do, it says why (a :class:`~calmopsd.respond.playbook.Hold`).
+``open`` and the next fitting action is tried. A refusal that is about that
+one action (its budget or cooldown spent, its target busy, already in force)
+also lets the next fitting action be tried, and a human is asked to approve the
+refused one only when nothing else worked. A refusal of every action (paused,
+not allowed) or a shadow run puts it back to ``open`` and asks a human at once.
+Whatever the agent does not do, it says why (a
+:class:`~calmopsd.respond.playbook.Hold`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from calmopsd.model import (
 from calmopsd.record.incidents import add_action
 from calmopsd.record.recommendations import add_recommendation, list_recommendations
 from calmopsd.respond.playbook import Hold, HoldReason, Situation, Step, choose
-from calmopsd.respond.recommend import Proposal, action_words, propose
+from calmopsd.respond.recommend import APPROVABLE, Proposal, action_words, propose
 from calmopsd.respond.summary import Done
 from calmopsd.respond.tracked import Tracked
 
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("calmopsd.agent")
 
 ACTOR = AGENT
+# Refusals that concern only the action refused: another listed action may still run.
+PASSABLE = APPROVABLE | {"already_in_force"}
 _HOLD_WORDS = {
     HoldReason.PLAYBOOK_EMPTY: "nothing automatic for this type ({detail})",
     HoldReason.DEPLOY_WINDOW: "no restart during a deploy window ({detail}); "
@@ -58,6 +64,7 @@ class Stabilizer:
 
     def stabilize(self, tracked: Tracked, at: datetime) -> None:
         """Try actions until one works, none fits, or a human is needed; then refresh."""
+        passed: tuple[Step, ActionOutcome] | None = None  # the first refusal passed over
         for _ in range(len(SafeAction) + 1):  # every try adds to ``tried``: bounded
             choice = choose(
                 list(getattr(self.playbook, tracked.incident.type.value)),
@@ -65,10 +72,16 @@ class Stabilizer:
                 frozenset(tracked.tried),
             )
             if isinstance(choice, Hold):
-                self._hold(tracked, choice, at)
+                if passed is not None:  # approving the refused action is the better question
+                    self._after_no(tracked, *passed, at)
+                else:
+                    self._hold(tracked, choice, at)
                 break
-            outcome = self._run(tracked, choice, at)
-            if outcome.status is not OutcomeStatus.FAILED:
+            outcome = self._run(tracked, choice, at, pass_over=True)
+            if _passable(outcome):
+                if outcome.reason in APPROVABLE:  # "already in force" is nothing to approve
+                    passed = passed or (choice, outcome)
+            elif outcome.status is not OutcomeStatus.FAILED:
                 break
         self.agent.refresh(tracked, at)
 
@@ -114,7 +127,16 @@ class Stabilizer:
 
     # -- one action ---------------------------------------------------------------
 
-    def _run(self, tracked: Tracked, step: Step, at: datetime, actor: str = ACTOR) -> ActionOutcome:
+    def _run(
+        self,
+        tracked: Tracked,
+        step: Step,
+        at: datetime,
+        actor: str = ACTOR,
+        *,
+        pass_over: bool = False,
+    ) -> ActionOutcome:
+        """Run one step; ``pass_over``: a passable refusal is the caller's to ask about."""
         agent, incident = self.agent, tracked.incident
         if incident.status is not IncidentStatus.OPEN or not agent.move(
             tracked, IncidentStatus.STABILIZING, at
@@ -173,7 +195,8 @@ class Stabilizer:
                 # A stabilization that failed or could not be verified needs a person sooner.
                 why = f"{step.action} failed: {outcome.detail}"[:200]
                 agent.set_severity(tracked, Severity.CRITICAL, at, why)
-            self._after_no(tracked, step, outcome, at)
+            if not (pass_over and _passable(outcome)):
+                self._after_no(tracked, step, outcome, at)
         return outcome
 
     def _after_no(self, tracked: Tracked, step: Step, outcome: ActionOutcome, at: datetime) -> None:
@@ -281,6 +304,10 @@ class Stabilizer:
             disk_breached=disk_firing,
             deployed=deployed[0] if deployed and in_window else None,
         )
+
+
+def _passable(outcome: ActionOutcome) -> bool:
+    return outcome.status is OutcomeStatus.REFUSED and outcome.reason in PASSABLE
 
 
 def _with_app(tracked: Tracked) -> dict[str, str]:

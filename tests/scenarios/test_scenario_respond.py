@@ -117,6 +117,59 @@ def test_a_refused_action_becomes_a_safe_action_recommendation(database: Databas
     assert incident.status is IncidentStatus.OPEN
 
 
+MEMORY_THEN_PAUSE = {"playbook": {"memory": ["pm2_restart", "pause_jobs"]}}
+
+
+def memory_incident(executor: ScriptedExecutor, database: Database) -> Scenario:
+    s = Scenario(database, Config.model_validate(MEMORY_THEN_PAUSE), executor=executor)
+    s.feed("pm2", pm2(api=BIG, worker=SMALL))
+    s.feed("memory", memory(92), times=3)
+    return s
+
+
+def test_an_action_over_its_budget_lets_the_next_listed_one_run(database: Database) -> None:
+    s = memory_incident(ScriptedExecutor(pm2_restart="refused"), database)
+    incident = s.only()
+    assert [r.action.value for r in s.executor.requests] == ["pm2_restart", "pause_jobs"]
+    assert [(a["action"], a["status"]) for a in s.actions(incident.id)] == [
+        ("pm2_restart", "refused"),
+        ("pause_jobs", "succeeded"),
+    ]
+    assert incident.status is IncidentStatus.MONITORING
+    assert all(r.action != "pm2_restart" for r in s.recommendations(incident.id))
+
+
+def test_when_every_action_is_over_budget_a_human_is_asked_to_approve_the_first(
+    database: Database,
+) -> None:
+    s = memory_incident(ScriptedExecutor(pm2_restart="refused", pause_jobs="refused"), database)
+    incident = s.only()
+    assert [r.action.value for r in s.executor.requests] == ["pm2_restart", "pause_jobs"]
+    (rec,) = s.recommendations(incident.id)
+    assert (rec.kind, rec.action, rec.params) == ("safe_action", "pm2_restart", {"app": "api"})
+    assert incident.status is IncidentStatus.OPEN
+
+
+def test_an_action_already_in_force_is_passed_over_and_not_asked_about(
+    database: Database,
+) -> None:
+    executor = ScriptedExecutor("already_in_force", pm2_restart="refused", pause_jobs="refused")
+    s = memory_incident(executor, database)
+    incident = s.only()
+    assert [r.action.value for r in s.executor.requests] == ["pm2_restart", "pause_jobs"]
+    assert [r.kind for r in s.recommendations(incident.id)] == ["manual"]  # the hold's advice
+    held = [e.data["reason"] for e in s.events(incident.id) if e.kind == "incident.held"]
+    assert held == ["all_tried"]
+
+
+def test_actions_paused_stop_at_the_first_refusal(database: Database) -> None:
+    s = memory_incident(ScriptedExecutor("paused", pm2_restart="refused"), database)
+    incident = s.only()
+    assert [r.action.value for r in s.executor.requests] == ["pm2_restart"]
+    (rec,) = s.recommendations(incident.id)
+    assert rec.kind == "manual" and rec.rationale.startswith("Restart")
+
+
 def test_server_errors_inside_the_deploy_window_are_a_deploy_incident_with_a_rollback(
     database: Database,
 ) -> None:

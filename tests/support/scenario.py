@@ -44,8 +44,9 @@ PLATFORM = Scope.platform()
 class ScriptedExecutor:
     """Answers each action with its scripted status (default: succeeded)."""
 
-    def __init__(self, **outcomes: str) -> None:
+    def __init__(self, refused_for: str = "budget_spent", **outcomes: str) -> None:
         self.outcomes = outcomes
+        self.refused_for = refused_for  # the reason every refusal gives
         self.requests: list[ActionRequest] = []
         self.returned: list[int] = []  # incidents whose symptom came back
 
@@ -53,7 +54,7 @@ class ScriptedExecutor:
         self.requests.append(request)
         status = OutcomeStatus(self.outcomes.get(request.action.value, "succeeded"))
         detail = {"failed": "exit 1", "refused": "budget spent: 3 per hour"}.get(status, "")
-        reason = "budget_spent" if status is OutcomeStatus.REFUSED else None
+        reason = self.refused_for if status is OutcomeStatus.REFUSED else None
         return ActionOutcome(status, detail, reason=reason)
 
     def symptom_returned(self, incident_id: int, now: datetime) -> list[SafeAction]:
