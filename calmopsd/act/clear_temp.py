@@ -39,7 +39,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from calmopsd.act.action import Prepared, Refused, Result
-from calmopsd.act.quarantine import Quarantine, QuarantineUnavailable, still_the_checked_file
+from calmopsd.act.quarantine import (
+    Quarantine,
+    QuarantineUnavailable,
+    is_ours,
+    still_the_checked_file,
+)
 from calmopsd.act.sandbox import Sandbox
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.model import SafeAction
@@ -75,8 +80,9 @@ class _Walk:
     skipped_hardlinks: int = 0
     young: int = 0
     changed: int = 0  # old when checked, but not the same old file when taken
-    quarantine: Quarantine | None = None  # the current dir's; None: unlink directly
-    unlinked_directly: bool = False  # the private dir could not be made (disk full)
+    quarantine: Quarantine | None = None  # the current dir's (None in a dry run)
+    unlinked_directly: int = 0  # files unlinked without the private dir (no room for it)
+    left_aside: list[str] = field(default_factory=list)  # earlier runs' private dirs
     too_deep: int = 0
     stopped: bool = False
     failed: int = 0
@@ -271,6 +277,10 @@ def _visit(fd: int, name: str, rel: str, depth: int, walk: _Walk) -> None:
         return  # removed meanwhile by someone else
     if walk.quarantine is not None and _key(seen) == walk.quarantine.key:
         return  # our own private directory, made during this walk
+    if is_ours(name, seen):  # another run's, or one a crash or a kept file left
+        if len(walk.left_aside) < LISTED:
+            walk.left_aside.append(_shown(walk.label + rel))
+        return
     if stat.S_ISLNK(seen.st_mode):
         walk.skipped_symlinks += 1
     elif seen.st_dev != walk.root_dev or _key(seen) in walk.mounts:
@@ -313,23 +323,27 @@ def _consider(fd: int, name: str, rel: str, seen: os.stat_result, walk: _Walk) -
 def _remove(fd: int, name: str, rel: str, seen: os.stat_result, walk: _Walk) -> None:
     """Delete the checked file, and only it: taken aside, checked again, then unlinked."""
     quarantine = walk.quarantine
-    if quarantine is not None:
-        try:
-            taken = quarantine.take(fd, name)
-        except FileNotFoundError:
-            return  # removed meanwhile by someone else
-        except QuarantineUnavailable:
-            walk.quarantine, walk.unlinked_directly = None, True
-        else:
-            if still_the_checked_file(taken, seen, walk.cutoff):
-                quarantine.unlink(taken)
-                walk.record(rel, seen.st_size)
-            elif quarantine.put_back(taken, fd, name):
-                walk.changed += 1
-            else:
-                kept = f"{quarantine.name}/{taken.name}"
-                walk.fail(walk.label + rel, f"changed and its name taken meanwhile: kept as {kept}")
+    assert quarantine is not None  # noqa: S101  # a dry run removes nothing
+    try:
+        taken = quarantine.take(fd, name)
+    except FileNotFoundError:
+        return  # removed meanwhile by someone else
+    except OSError as error:
+        if not isinstance(error, QuarantineUnavailable) and error.errno != errno.EXDEV:
+            raise
+        walk.unlinked_directly += 1  # no room for the private dir, or a quota boundary
+    else:
+        if still_the_checked_file(taken, seen, walk.cutoff):
+            quarantine.unlink(taken)
+            walk.record(rel, seen.st_size)
             return
+        why = quarantine.put_back(taken, fd, name)
+        if why is None:
+            walk.changed += 1
+        else:
+            kept = quarantine.where(taken)
+            walk.fail(walk.label + rel, f"changed meanwhile, not put back ({why}): kept as {kept}")
+        return
     os.unlink(name, dir_fd=fd)
     _verify_gone(fd, name, rel, seen, walk)
 
@@ -359,6 +373,7 @@ def _result(dirs: list[str], walk: _Walk) -> Result:
         "young": walk.young,
         "changed": walk.changed,
         "unlinked_directly": walk.unlinked_directly,
+        "left_aside": walk.left_aside,
         "dry_run": walk.dry_run,
         "bounds": walk.bounds(),
         "failed": walk.failed,
@@ -369,6 +384,8 @@ def _result(dirs: list[str], walk: _Walk) -> Result:
     done = f"{verb} {files} ({walk.bytes} bytes) from {', '.join(dirs)}"
     if walk.dry_run:
         done = f"dry run: {done}"
+    if walk.left_aside:
+        done += f"; left for a person: {', '.join(walk.left_aside)} (kept by an earlier run)"
     if not walk.stopped and not walk.too_deep and not walk.failed:
         return Result(True, done, data)
     problems = walk.bounds() + walk.errors[:3]
