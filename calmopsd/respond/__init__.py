@@ -4,6 +4,7 @@
     problem.py       a breach's problem: organization and fingerprint
     impact.py        customer impact from the latest checks and log rates
     playbook.py      the next fitting safe action for a type, or the named reason for none
+    opening.py       a confirmed breach opens, joins or reopens an incident; resume after a restart
     stabilize.py     asks the executor, reads the verified outcome, moves the status
     recommend.py     what to ask a human, and whether an approval is stale
     approvals.py     approve (re-checked, executes at most once) and reject
