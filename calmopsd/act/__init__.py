@@ -3,8 +3,8 @@
     action.py        the Action protocol every action implements; Result; Refused
     sandbox.py       where commands run: fixed argv, minimal env, own dir, limits, dry run
     checks.py        kill switch, budget, cooldown, ineffective: the checks before a run
-    executor.py      SafeExecutor: the request path, shadow mode, intent/result events,
-                     actions in force and their revert
+    executor.py      SafeExecutor: the request path, shadow mode, intent/result events
+    in_force.py      reversible actions in force: kept before they run, reverted on time
     control.py       the CLI's files: the pause flag, revert requests
     pm2_restart.py   restart (fork) or reload (cluster) one allowed PM2 app
     nginx.py         nginx -t and a reload verified by new workers and no fresh [emerg]
@@ -12,6 +12,7 @@
     pause_jobs.py    stop PM2 worker apps and/or create a flag file, for a while
     rate_limit.py    fill calmopsd's nginx include file with a limit_req, for a while
     clear_temp.py    delete old regular files under an allowed temp upload directory
+    temp_walk.py     clear_temp's walk: no symlinks, no other filesystems, bounded
 
 :data:`ACTIONS` is the closed set; nothing else can run.
 """

@@ -11,7 +11,8 @@ Every request takes the same path::
 A refusal at any step is itself an audit event (``action.refused``) and runs
 nothing. Reversible actions in force are persisted with their expiry and
 reverted by :meth:`SafeExecutor.revert_due` (the daemon's tick) — also after a
-restart — or early by :meth:`SafeExecutor.revert`.
+restart — or early by :meth:`SafeExecutor.revert`; that bookkeeping is
+:mod:`calmopsd.act.in_force`.
 """
 
 from __future__ import annotations
@@ -19,31 +20,22 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from calmopsd.act import control
-from calmopsd.act.action import Action, Prepared, Refused, Result
+from calmopsd.act.action import Action, Refused, Result
 from calmopsd.act.checks import CHECKS, Context, kill_switch
+from calmopsd.act.in_force import InForce
 from calmopsd.act.sandbox import Backend, DirectBackend, Sandbox
 from calmopsd.clock import Clock
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.sensing import Pm2SamplerConfig
 from calmopsd.model import AGENT, ActionOutcome, ActionRequest, OutcomeStatus, SafeAction
-from calmopsd.record.actions import (
-    ActiveAction,
-    add_active,
-    get_active,
-    is_ineffective,
-    list_active,
-    mark_reverted,
-    recorded_undo_digest,
-    undo_digest,
-    worked_since,
-)
+from calmopsd.record.actions import is_ineffective, worked_since
 from calmopsd.record.audit import record_event
 from calmopsd.record.database import Database
 from calmopsd.record.scope import Scope
@@ -51,8 +43,6 @@ from calmopsd.record.scope import Scope
 log = structlog.get_logger("calmopsd.act")
 
 MAX_COMMANDS_RECORDED = 20
-REVERT_BACKOFF = timedelta(minutes=2)
-MAX_REVERT_BACKOFF = timedelta(hours=1)
 
 
 class SafeExecutor:
@@ -82,9 +72,8 @@ class SafeExecutor:
         self.scope = Scope.platform()
         self._locks: dict[str, threading.Lock] = {}
         self._paused_seen = control.paused_by(state_dir) is not None
-        self._failures: dict[int, int] = {}  # failed reverts per action in force
-        self._retry_at: dict[int, datetime] = {}
         self._locks_guard = threading.Lock()
+        self.in_force = InForce(database, clock, self.actions, self._revert_sandbox, self._lock_for)
 
     # -- the request path -----------------------------------------------------------
 
@@ -100,7 +89,7 @@ class SafeExecutor:
                 raise Refused("bad_parameter", "parameters must be a mapping of names to values")
             params = action.validate(dict(request.params), self.config)
             if action.reversible:
-                _not_in_force(self.database, action, action.target(params), self.clock.now())
+                self.in_force.refuse_if_in_force(action, action.target(params), self.clock.now())
             target = action.target(params)
             context = Context(
                 self.config, self.database, self.pause_file, now, action, params, target
@@ -169,7 +158,7 @@ class SafeExecutor:
         )
         if active_id is not None and status is OutcomeStatus.FAILED and result.undo is None:
             # It failed and says it changed nothing (or undid itself): nothing stays in force.
-            self._nothing_in_force(active_id, now, by)
+            self.in_force.nothing_to_undo(active_id, now, by)
         return ActionOutcome(status, result.detail)
 
     def _prepare(
@@ -190,34 +179,7 @@ class SafeExecutor:
             return None
         if prepared is None:
             return None
-        return self._keep_in_force(request, action, params, target, prepared, by)
-
-    def _nothing_in_force(self, active_id: int, now: datetime, by: str) -> None:
-        active = get_active(self.database, active_id)
-        if active is not None:
-            mark_reverted(
-                self.database, self.scope, active, at=now, actor=by, ok=True,
-                detail="the action failed before changing anything: nothing to undo",
-            )  # fmt: skip
-
-    def _keep_in_force(
-        self,
-        request: ActionRequest,
-        action: Action,
-        params: dict[str, Any],
-        target: str,
-        prepared: Prepared,
-        by: str,
-    ) -> int:
-        """Keep it until its time is up, timed by the executor's own clock: a reading
-        stamped far ahead (a bad RTC) must not keep a pause in force for a year."""
-        started = self.clock.now()
-        return add_active(
-            self.database, self.scope, action=action.name, target=target,
-            incident_id=request.incident_id, organization_id=request.organization_id,
-            params=params, undo=prepared.undo, started_at=started,
-            expires_at=started + prepared.lasts, actor=by,
-        )  # fmt: skip
+        return self.in_force.keep(request, action, params, target, prepared, by)
 
     def _refuse(self, request: ActionRequest, refused: Refused, now: datetime) -> ActionOutcome:
         data = {
@@ -293,80 +255,12 @@ class SafeExecutor:
             asked.path.unlink(missing_ok=True)
 
     def revert_due(self, now: datetime) -> list[int]:
-        """Revert every action in force whose time is up; the ids reverted.
-
-        Each row on its own: one that cannot be read or undone is recorded and
-        retried later (backing off), and never holds up the others.
-        """
-        reverted = []
-        for active in list_active(self.database, due_by=now):
-            if now < self._retry_at.get(active.id, now):
-                continue
-            try:
-                done, _ = self._revert(active, now, AGENT)
-            except Exception as exc:  # an unreadable row: recorded, the others go on
-                log.exception("action.revert_crashed", id=active.id)
-                done = False
-                self._revert_failed(active, now, AGENT, f"cannot revert: {type(exc).__name__}")
-            if done:
-                reverted.append(active.id)
-        return reverted
+        """Revert every action in force whose time is up; the ids reverted."""
+        return self.in_force.revert_due(now)
 
     def revert(self, active_id: int, now: datetime, actor: str) -> tuple[bool, str]:
         """End one action in force early, by a person; (done, what happened)."""
-        active = get_active(self.database, active_id)
-        if active is None:
-            return False, f"no action in force with id {active_id}"
-        if active.reverted_at is not None:
-            return False, f"action {active_id} was already reverted at {active.reverted_at}"
-        return self._revert(active, now, actor)
-
-    def _revert(self, active: ActiveAction, now: datetime, actor: str) -> tuple[bool, str]:
-        known = active.action in {a.value for a in SafeAction}
-        action = self.actions.get(SafeAction(active.action)) if known else None
-        if action is None:
-            return self._revert_failed(active, now, actor, f"unknown action {active.action!r}")
-        if recorded_undo_digest(self.database, active.id) != undo_digest(active.undo):
-            # The row is not covered by the hash chain; the in-force event is. A record
-            # that differs from it was edited: undoing it could do anything.
-            why = "its undo record does not match the audit log: not reverted, check it by hand"
-            return self._revert_failed(active, now, actor, why)
-        with self._lock_for(active.target):  # an action running on the target finishes first
-            # Never dry: what really ran is really undone, whatever dry_run says now.
-            sandbox = self._sandbox(action, dry_run=False)
-            sandbox.undo_vouched = True  # its digest matched the hash-chained event above
-            try:
-                result = action.revert(active.undo, sandbox)
-            except Exception as exc:  # recorded as a failed revert, retried later
-                log.exception("action.revert_crashed", action=action.name, id=active.id)
-                result = Result(False, f"the revert crashed ({type(exc).__name__})")
-        if not result.ok:
-            return self._revert_failed(active, now, actor, result.detail)
-        self._failures.pop(active.id, None)
-        self._retry_at.pop(active.id, None)
-        done = mark_reverted(
-            self.database, self.scope, active, at=now, actor=actor, ok=True,
-            detail=result.detail, data={"data": result.data},
-        )  # fmt: skip
-        return done, "reverted" if done else "someone else reverted it first"
-
-    def _revert_failed(
-        self, active: ActiveAction, now: datetime, actor: str, why: str
-    ) -> tuple[bool, str]:
-        """An audit event, and the next automatic try later each time (2 min … 1 h)."""
-        failures = self._failures.get(active.id, 0) + 1
-        self._failures[active.id] = failures
-        wait = min(REVERT_BACKOFF * 2 ** (failures - 1), MAX_REVERT_BACKOFF)
-        self._retry_at[active.id] = now + wait
-        record_event(
-            self.database, self.scope, kind="action.revert_failed", actor=actor, at=now,
-            incident_id=active.incident_id,
-            data={"id": active.id, "action": active.action, "target": active.target,
-                  "detail": why[:300], "failures": failures, "next_try_in": str(wait)},
-        )  # fmt: skip
-        log.error("action.revert_failed", id=active.id, action=active.action, detail=why,
-                  failures=failures, incident_id=active.incident_id)  # fmt: skip
-        return False, why
+        return self.in_force.revert(active_id, now, actor)
 
     # -- helpers --------------------------------------------------------------------
 
@@ -383,6 +277,10 @@ class SafeExecutor:
             dry_run=self.config.dry_run if dry_run is None else dry_run,
             backend=self.backend,
         )
+
+    def _revert_sandbox(self, action: Action) -> Sandbox:
+        """Never dry: what really ran is really undone, whatever dry_run says now."""
+        return self._sandbox(action, dry_run=False)
 
     def _lock_for(self, key: str) -> threading.Lock:
         """One lock per target, whatever the action: a limit and a reload both reload
@@ -409,15 +307,3 @@ def _shown(params: Any) -> Any:
     """Refused parameters go to the audit log, bounded: an attacker's 10 MB string is not kept."""
     text = repr(params)
     return text if len(text) <= 300 else text[:299] + "…"
-
-
-def _not_in_force(database: Database, action: Action, target: str, now: datetime) -> None:
-    """A second pause or limit on top of one in force would be undone to the first: refuse."""
-    for active in list_active(database):
-        # One past its time is the revert's business (it may be retrying): not a block.
-        if active.action == action.name and active.target == target and active.expires_at > now:
-            raise Refused(
-                "already_in_force",
-                f"{action.name} on {target} is in force until "
-                f"{active.expires_at:%Y-%m-%d %H:%M} UTC (calmopsd actions revert {active.id})",
-            )
