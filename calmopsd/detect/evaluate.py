@@ -33,6 +33,7 @@ class Series:
     breach: Breach | None = None
     recent: list[tuple[datetime, float]] = field(default_factory=list)
     clear_for: timedelta | None = None  # a longer clear hold while its incident flaps
+    missing: bool = False  # its sampler's latest reading did not show it
 
 
 class Detector:
@@ -62,6 +63,15 @@ class Detector:
         """When a reading last showed this series (None: never, or forgotten)."""
         series = self.series.get((rule, labels))
         return series.state.last_seen if series else None
+
+    def reported(self, rule: str, labels: Labels) -> bool:
+        """Whether the latest reading of its sampler showed this series.
+
+        A firing series that is missing (an app deleted, an organization's traffic
+        stopped) is not acted on again: its state is only kept until it vanishes.
+        """
+        series = self.series.get((rule, labels))
+        return series is not None and not series.missing
 
     def any_fired(self, rules: set[str]) -> bool:
         """Whether any series of these rules is firing or clearing now."""
@@ -99,6 +109,9 @@ class Detector:
 
     def _rule(self, rule: RuleConfig, values: Mapping[str, Any], now: datetime) -> list[Transition]:
         found = select(values, rule)
+        for (name, labels), series in self.series.items():
+            if name == rule.name:
+                series.missing = labels not in found
         transitions = [
             t
             for labels, raw in sorted(found.items())

@@ -96,9 +96,14 @@ class Stabilizer:
             return
         if tracked.monitor_until is not None and now < tracked.monitor_until:
             return
-        firing = [k for k in tracked.series if self.agent.detector.state(*k) is State.FIRING]
+        detector = self.agent.detector
+        firing = [
+            k
+            for k in tracked.series
+            if detector.state(*k) is State.FIRING and detector.reported(*k)
+        ]
         if not firing:
-            return  # clearing: it resolves when the clear holds
+            return  # clearing (it resolves when the clear holds), or no longer reported
         tracked.monitor_until = None
         if self.agent.move(tracked, IncidentStatus.OPEN, now):
             self.agent.event(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from support.scenario import Scenario, disk, logs, memory
+from support.scenario import Scenario, disk, logs, memory, pm2
 
 from calmopsd.config import Config
 from calmopsd.model import IncidentStatus, IncidentType, Severity
@@ -142,3 +142,21 @@ def test_thresholds_from_the_config_are_the_ones_detection_uses(database: Databa
     s = Scenario(database, Config.model_validate({"thresholds": {"memory_percent": 95}}))
     s.feed("memory", memory(93), times=10)
     assert s.incidents() == []
+
+
+def test_an_app_deleted_while_its_incident_is_watched_is_not_acted_on_and_vanishes(
+    database: Database,
+) -> None:
+    s = Scenario(database)
+    s.feed("pm2", pm2(api={"status": "errored"}, worker={}))
+    assert s.only().status is IncidentStatus.MONITORING  # restarted; watching
+    # `pm2 delete api`: PM2 goes on reporting, without it.
+    s.feed("pm2", pm2(worker={}), every=timedelta(minutes=1), times=20)  # past monitor_for
+    incident = s.only()
+    assert incident.status is IncidentStatus.MONITORING
+    assert "incident.not_holding" not in s.kinds(incident.id)
+    assert [r.action.value for r in s.executor.requests] == ["pm2_restart"]
+    s.feed("pm2", pm2(worker={}), every=timedelta(minutes=1), times=45)  # past forget_after
+    incident = s.only()
+    assert (incident.status, incident.resolution) == (IncidentStatus.RESOLVED, "vanished")
+    assert [r.action.value for r in s.executor.requests] == ["pm2_restart"]
