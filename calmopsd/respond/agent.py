@@ -42,7 +42,12 @@ from calmopsd.record.audit import record_event
 from calmopsd.record.database import Database
 from calmopsd.record.incidents import add_action, change_status, get_incident, update_incident
 from calmopsd.record.scope import Scope
-from calmopsd.respond.housekeeping import expire_recommendations, resolve_stale
+from calmopsd.respond.housekeeping import (
+    expire_recommendations,
+    follow_decision,
+    resolution_note,
+    resolve_stale,
+)
 from calmopsd.respond.impact import Impact, ImpactLevels, assess
 from calmopsd.respond.lifecycle import check_transition
 from calmopsd.respond.opening import rank, resume_incidents, take_breach
@@ -214,13 +219,28 @@ class Agent:
             self.detector.forget(rule, labels)
 
     def _re_sync(self, tracked: Tracked, now: datetime) -> None:
-        """A person may have changed the incident (API, CLI): follow the store."""
+        """A person may have changed the incident or decided its recommendation (API,
+        CLI): follow the store, and rewrite the summary where it no longer says what is."""
         stored = get_incident(self.database, self.scope, tracked.incident.id)
-        if stored is None or stored.status is IncidentStatus.RESOLVED:
+        if stored is None:
             self.forget(tracked)
             del self.tracked[tracked.incident.id]
-        else:
-            tracked.incident = stored
+            return
+        before, tracked.incident = tracked.incident, stored
+        moved = (stored.status, stored.severity) != (before.status, before.severity)
+        decided = follow_decision(self, tracked)
+        if stored.status is IncidentStatus.RESOLVED:
+            tracked.clearing_since = tracked.monitor_until = None
+            tracked.next_step, tracked.next_recommendation = None, None
+            tracked.resolution_note = resolution_note(self.database, self.scope, stored.id)
+            self.refresh(tracked, now)
+            self.forget(tracked)
+            del self.tracked[tracked.incident.id]
+            return
+        if stored.status is IncidentStatus.MONITORING and tracked.monitor_until is None:
+            tracked.monitor_until = now + self.settings.monitor_for  # a person said: watch it
+        if moved or decided:
+            self.refresh(tracked, now)
 
     # -- shared -------------------------------------------------------------------
 

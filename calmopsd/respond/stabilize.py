@@ -263,6 +263,7 @@ class Stabilizer:
         ]
         if same:
             tracked.next_step = f"{proposal.next_step} (recommendation #{same[0]})."
+            tracked.next_recommendation = same[0]
             return
         recommendation_id = add_recommendation(
             agent.database,
@@ -279,6 +280,7 @@ class Stabilizer:
             preconditions=proposal.preconditions,
         )
         tracked.next_step = f"{proposal.next_step} (recommendation #{recommendation_id})."
+        tracked.next_recommendation = recommendation_id
         log.info(
             "recommendation.proposed",
             incident_id=tracked.incident.id,

@@ -47,6 +47,7 @@ class Facts:
     clear_hold: timedelta | None = None
     monitor_until: datetime | None = None
     next_step: str | None = None
+    resolution_note: str | None = None  # a person's, when they resolved it
 
 
 def summarize(facts: Facts) -> str:
@@ -260,8 +261,10 @@ def _now(facts: Facts) -> str:
         else ""
     )
     if incident.status is IncidentStatus.RESOLVED:
+        note = f": {_clip(facts.resolution_note, 100)}" if facts.resolution_note else ""
         return (
-            f"Now: resolved at {_hhmm(incident.resolved_at)} ({_resolution(incident)}).{flapping}"
+            f"Now: resolved at {_hhmm(incident.resolved_at)} "
+            f"({_resolution(incident)}{note}).{flapping}"
         )
     if facts.clearing_since is not None and facts.clear_hold is not None:
         until = facts.clearing_since + facts.clear_hold

@@ -37,6 +37,8 @@ class Tracked:
     clearing_since: datetime | None = None
     monitor_until: datetime | None = None
     next_step: str | None = None
+    next_recommendation: int | None = None  # the recommendation the next step points at
+    resolution_note: str | None = None  # what the person who resolved it wrote
     proposed: set[tuple[str, str | None, str]] = field(default_factory=set)
 
     @property
@@ -58,4 +60,5 @@ class Tracked:
             clear_hold=self.clear_hold if (self.clearing_since or self.incident.flaps) else None,
             monitor_until=self.monitor_until,
             next_step=self.next_step,
+            resolution_note=self.resolution_note,
         )

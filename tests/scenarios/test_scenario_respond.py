@@ -20,7 +20,7 @@ from support.scenario import (
 from calmopsd.config import Config
 from calmopsd.model import IncidentStatus, IncidentType, RecommendationStatus
 from calmopsd.record.database import Database
-from calmopsd.record.incidents import list_incidents
+from calmopsd.record.incidents import change_status, list_incidents
 from calmopsd.record.scope import Scope
 from calmopsd.respond.approvals import approve, reject
 
@@ -390,3 +390,45 @@ def test_a_memory_incident_keeps_the_top_processes_as_evidence(database: Databas
     top = [{"name": "node", "pid": 7, "rss_bytes": 900 << 20}]
     s.feed("memory", {**memory(92), "top_processes": top}, times=3)
     assert s.only().evidence["top_processes"] == top
+
+
+def summary_of(s: Scenario, incident_id: int) -> dict[str, str]:
+    return {line.split(":")[0]: line for line in s.get(incident_id).summary.splitlines()}
+
+
+def test_the_summary_follows_what_a_person_did_through_the_api_or_cli(
+    database: Database,
+) -> None:
+    """Rejecting the next step, moving the incident and resolving it with a note all go
+    straight to the store; on its next tick the agent rewrites the summary to match."""
+    s = Scenario(database, executor=shadow_executor(database))
+    s.feed("dependencies", probes(postgres=False), times=3)
+    incident = s.only()
+    (rec,) = s.recommendations(incident.id)
+    assert f"(recommendation #{rec.id})" in summary_of(s, incident.id)["Next"]
+
+    assert reject(database, Scope.platform(), rec.id, actor="dana", at=s.now).status == "rejected"
+    s.wait(timedelta(seconds=30))
+    assert summary_of(s, incident.id)["Next"] == (
+        f"Next: a person's call: recommendation #{rec.id} was rejected by dana; "
+        "calmopsd keeps watching."
+    )
+
+    moved = change_status(
+        database, Scope.platform(), incident.id, expected=IncidentStatus.OPEN,
+        new=IncidentStatus.MONITORING, at=s.now, actor="dana",
+    )  # fmt: skip
+    assert moved
+    s.wait(timedelta(seconds=30))
+    assert summary_of(s, incident.id)["Now"].startswith("Now: monitoring for 10 minutes")
+
+    resolved = change_status(
+        database, Scope.platform(), incident.id, expected=IncidentStatus.MONITORING,
+        new=IncidentStatus.RESOLVED, at=s.now, actor="dana", resolution="manual",
+        data={"note": "restarted postgres by hand"},
+    )  # fmt: skip
+    assert resolved
+    s.wait(timedelta(seconds=30))
+    lines = summary_of(s, incident.id)
+    assert lines["Now"].endswith("(by a person: restarted postgres by hand).")
+    assert lines["Next"] == "Next: none."
