@@ -19,7 +19,7 @@ from calmopsd.act.action import Action, Refused
 from calmopsd.config.actions import ActionsConfig, Budget
 from calmopsd.config.units import format_duration
 from calmopsd.model import ActionRequest
-from calmopsd.record.actions import is_ineffective, runs_since
+from calmopsd.record.actions import REAL_RUN_KINDS, RUN_KINDS, is_ineffective, runs_since
 from calmopsd.record.database import Database
 
 
@@ -40,6 +40,20 @@ class Context:
         section: Budget = getattr(self.config, self.action.name.value)
         return section
 
+    @property
+    def shadow(self) -> bool:
+        return (self.budget.mode or self.config.mode) == "shadow"
+
+    def runs_since(self, since: datetime) -> list[datetime]:
+        """Real runs always count; shadowed ones only while this action is in shadow, so a
+        shadow period decides as enforcing would, and enforcing starts from real runs."""
+        kinds = RUN_KINDS if self.shadow else REAL_RUN_KINDS
+        return runs_since(self.database, self.action.name, self.target, since, kinds)
+
+    @property
+    def ran(self) -> str:
+        return "ran or would have run" if self.shadow else "ran"
+
 
 def kill_switch(config: ActionsConfig, pause_flag: Path) -> None:
     """First of all, before parameters are even looked at."""
@@ -53,11 +67,11 @@ def budget(request: ActionRequest, c: Context) -> None:
     if request.approved_by:
         return
     b = c.budget
-    runs = runs_since(c.database, c.action.name, c.target, c.now - b.window)
+    runs = c.runs_since(c.now - b.window)
     if len(runs) >= b.max_runs:
         raise Refused(
             "budget_spent",
-            f"{c.action.name} on {c.target} ran {len(runs)} times in the last "
+            f"{c.action.name} on {c.target} {c.ran} {len(runs)} times in the last "
             f"{format_duration(b.window)} (budget {b.max_runs})",
         )
 
@@ -66,11 +80,11 @@ def cooldown(request: ActionRequest, c: Context) -> None:
     if request.approved_by:
         return
     b = c.budget
-    recent = runs_since(c.database, c.action.name, c.target, c.now - b.cooldown)
+    recent = c.runs_since(c.now - b.cooldown)
     if recent:
         raise Refused(
             "cooldown",
-            f"{c.action.name} on {c.target} ran at {recent[-1]:%H:%M:%S}; "
+            f"{c.action.name} on {c.target} {c.ran} at {recent[-1]:%H:%M:%S}; "
             f"cooldown {format_duration(b.cooldown)}",
         )
 

@@ -23,6 +23,7 @@ from calmopsd.record.scope import Scope
 
 # An intent is written before anything runs, so a run cut short by a crash still counts.
 RUN_KINDS = ("action.intent", "action.shadowed")
+REAL_RUN_KINDS = ("action.intent",)
 
 
 @dataclass(frozen=True)
@@ -41,15 +42,22 @@ class ActiveAction:
     revert_outcome: str | None = None
 
 
-def runs_since(database: Database, action: str, target: str, since: datetime) -> list[datetime]:
-    """When ``action`` ran (or, in shadow, would have run) on ``target`` since ``since``."""
+def runs_since(
+    database: Database,
+    action: str,
+    target: str,
+    since: datetime,
+    kinds: tuple[str, ...] = RUN_KINDS,
+) -> list[datetime]:
+    """When ``action`` ran (with :data:`RUN_KINDS`, or in shadow would have run) on
+    ``target`` since ``since``."""
     with database.read() as db:
         rows = db.execute(
             f"""SELECT at FROM incident_events
-                WHERE kind IN ({",".join("?" * len(RUN_KINDS))}) AND at >= ?
+                WHERE kind IN ({",".join("?" * len(kinds))}) AND at >= ?
                   AND json_extract(data, '$.action') = ? AND json_extract(data, '$.target') = ?
                 ORDER BY at""",
-            [*RUN_KINDS, encode_time(since), action, target],
+            [*kinds, encode_time(since), action, target],
         ).fetchall()
     return [decode_time(row[0]) for row in rows]
 

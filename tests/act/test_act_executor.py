@@ -237,6 +237,30 @@ def test_shadow_mode_decides_records_what_would_run_and_runs_nothing(
     assert kinds(database) == ["action.shadowed", "action.refused"]
 
 
+def test_switching_from_shadow_to_enforce_starts_the_budget_from_real_runs(
+    database: Database, tmp_path: Path
+) -> None:
+    action = FlagAction(tmp_path / "paused", reversible=False)
+    limits = {"max_runs": 1, "cooldown": "1s"}
+    shadow = executor(database, tmp_path, action, mode="shadow", pause_jobs=limits)
+    assert shadow.request(ask(), T0).status is OutcomeStatus.SHADOW
+    refused = shadow.request(ask(), T0 + timedelta(minutes=1))
+    assert (refused.reason, refused.detail) == (
+        "budget_spent",
+        "pause_jobs on jobs ran or would have run 1 times in the last 2h (budget 1)",
+    )
+    # The operator turns enforcing on: nothing has really run, so the budget is whole.
+    enforcing = executor(database, tmp_path, action, pause_jobs=limits)
+    assert enforcing.request(ask(), T0 + timedelta(minutes=2)).worked
+    assert action.runs == 1
+    again = enforcing.request(ask(), T0 + timedelta(minutes=3))
+    assert (again.reason, again.detail) == (
+        "budget_spent",
+        "pause_jobs on jobs ran 1 times in the last 2h (budget 1)",
+    )
+    assert action.runs == 1
+
+
 def test_shadow_per_action_overrides_enforce(database: Database, tmp_path: Path) -> None:
     action = FlagAction(tmp_path / "paused")
     run = executor(database, tmp_path, action, pause_jobs={"mode": "shadow"})
