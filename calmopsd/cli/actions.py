@@ -77,6 +77,8 @@ def actions_revert(config_path: Path | None, state_dir: Path | None, active_id: 
     except StoreError as exc:
         if "in use" not in str(exc):
             fail("actions", str(exc))
+        if all(active.id != active_id for active in read_active_file(database_path(where))):
+            fail("actions", f"no action #{active_id} in force (calmopsd actions active lists them)")
         control.ask_revert(where, active_id, who())
         click.echo(f"asked the running daemon to revert action #{active_id} (within 30 s)")
         return

@@ -88,6 +88,12 @@ def test_with_a_daemon_holding_the_store_revert_is_left_for_it(tmp_path: Path) -
     paused_jobs(state, flag)
     database = Database.open(database_path(state))  # stands for the running daemon
     try:
+        unknown = calmopsd("actions", "revert", "999", "--state-dir", str(state))
+        assert (unknown.returncode, unknown.stdout) == (1, "")
+        assert unknown.stderr == (
+            "actions: no action #999 in force (calmopsd actions active lists them)\n"
+        )
+        assert control.pending_reverts(state) == []
         asked = calmopsd("actions", "revert", "1", "--state-dir", str(state))
         assert asked.stdout == "asked the running daemon to revert action #1 (within 30 s)\n"
         config = ActionsConfig.model_validate(
