@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.units import ConfigPath, Name, PositiveDuration
@@ -123,12 +123,28 @@ class ClearTempConfig(Budget):
         default=timedelta(hours=1), description="The wall-clock window max_runs counts over."
     )
 
-    @model_validator(mode="after")
-    def _no_root(self) -> Self:
-        for directory in self.dirs:
-            if directory == Path("/") or len(directory.parts) < 3:
+    @field_validator("dirs")
+    @classmethod
+    def _temp_dirs_only(cls, dirs: list[Path]) -> list[Path]:
+        for directory in dirs:
+            if ".." in directory.parts:
+                raise ValueError(f"{directory}: a temp upload directory is named without '..'")
+            if len(directory.parts) < 3:
                 raise ValueError(f"{directory} is too close to / to be a temp upload directory")
-        return self
+            system = next((s for s in SYSTEM_TREES if directory.is_relative_to(s)), None)
+            if system is not None:
+                raise ValueError(f"{directory} is under {system}, not a temp upload directory")
+        return dirs
+
+
+# Trees the system's own files live in: never a temp upload directory to clear.
+SYSTEM_TREES = tuple(
+    Path(tree)
+    for tree in (
+        "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
+        "/sbin", "/sys", "/usr", "/var/lib", "/var/log", "/var/spool", "/var/mail",
+    )
+)  # fmt: skip
 
 
 class NginxConfig(Section):

@@ -85,3 +85,32 @@ def test_a_misspelt_key_inside_a_list_item_gets_a_suggestion(tmp_path: Path) -> 
     assert caught.value.problems == [
         f"{path}:6: sensing.http.checks[0].timout: unknown key (did you mean 'timeout'?)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("directory", "problem"),
+    [
+        ("/home/..", "/home/..: a temp upload directory is named without '..'"),
+        ("/srv/uploads/../../etc", "/srv/uploads/../../etc: a temp upload directory is named"),
+        ("/tmp", "/tmp is too close to / to be a temp upload directory"),
+        ("/usr/lib", "/usr/lib is under /usr, not a temp upload directory"),
+        ("/var/lib/dpkg", "/var/lib/dpkg is under /var/lib, not a temp upload directory"),
+        ("/etc/nginx/conf.d", "/etc/nginx/conf.d is under /etc, not a temp upload directory"),
+    ],
+)
+def test_a_temp_upload_dir_that_is_no_such_thing_is_refused_with_its_line(
+    tmp_path: Path, directory: str, problem: str
+) -> None:
+    path = tmp_path / "calmops.yaml"
+    path.write_text(f"actions:\n  clear_temp:\n    dirs: [{directory}]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    (said,) = caught.value.problems
+    assert said.startswith(f"{path}:3: actions.clear_temp.dirs: {problem}"), said
+
+
+@pytest.mark.parametrize("directory", ["/var/tmp/uploads", "/srv/app/tmp", "/home/app/uploads"])
+def test_ordinary_temp_upload_dirs_are_accepted(tmp_path: Path, directory: str) -> None:
+    path = tmp_path / "calmops.yaml"
+    path.write_text(f"actions:\n  clear_temp:\n    dirs: [{directory}]\n")
+    assert load_config(path).actions.clear_temp.dirs == [Path(directory)]
