@@ -53,7 +53,7 @@ def reading(state_dir: Path, command: str) -> Iterator[Operations]:
     except sqlite3.Error as exc:
         fail(command, f"{path}: cannot read the database ({exc})")
     try:
-        yield Operations(database, SystemClock())
+        yield Operations(database, SystemClock(), trace_reads=False)
     except sqlite3.Error as exc:
         fail(command, f"{path}: cannot read the database ({exc})")
     finally:

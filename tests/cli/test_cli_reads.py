@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from cli_scenario import PLATFORM, Filled, dump, incident
 from support.clock import ManualClock
 from support.process import calmopsd
 
-from calmopsd.record.incidents import list_incidents
+from calmopsd.model import IncidentType, Severity
+from calmopsd.record.database import Database, database_path
+from calmopsd.record.incidents import list_incidents, open_incident
+from calmopsd.record.scope import Scope
 from calmopsd.serve import views
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.tokens import Caller
@@ -153,3 +157,25 @@ def test_show_of_an_unknown_or_malformed_id_exits_1_or_2(filled: Filled) -> None
 
 def cli() -> Caller:
     return Caller("cli", PLATFORM, "operator", True, "cli:test")
+
+
+def test_reading_an_organizations_incident_on_this_host_prints_no_bypass_warning(
+    tmp_path: Path,
+) -> None:
+    """The API traces a super-admin token reading an organization's data; the CLI reads the
+    database file itself, which no organization boundary guards, so nothing is said."""
+    state = tmp_path / "state"
+    database = Database.open(database_path(state))
+    try:
+        acme = open_incident(
+            database, Scope.organization("acme"), organization_id="acme",
+            fingerprint="upload:org=acme", type=IncidentType.UPLOAD,
+            severity=Severity.WARNING, title="Upload failures for acme",
+            at=ManualClock().now(), actor="calmopsd",
+        )  # fmt: skip
+    finally:
+        database.close()
+    for command in (("incidents",), ("show", str(acme.id)), ("status",)):
+        result = calmopsd(*command, "--state-dir", str(state))
+        assert (result.returncode, result.stderr) == (0, ""), command
+        assert "acme" in result.stdout or "Upload failures" in result.stdout, command
