@@ -190,17 +190,25 @@ def _column_value(column: str, value: Any) -> Any:
 
 
 def reopen_incident(
-    database: Database, scope: Scope, incident_id: int, *, at: datetime, actor: str, reason: str
+    database: Database,
+    scope: Scope,
+    incident_id: int,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str,
+    flap: bool = True,
 ) -> bool:
-    """Resolved → open again, one more flap; False if it was not resolved (compare-and-set)."""
+    """Resolved → open again, one more flap if ``flap``; False if it was not resolved
+    (compare-and-set)."""
     where, params = scope.filter()
     now = encode_time(at)
     with database.write() as tx:
         changed = tx.db.execute(
             f"""UPDATE incidents SET status = 'open', resolution = NULL, resolved_at = NULL,
-                    flaps = flaps + 1, updated_at = ?, last_breach_at = ?
+                    flaps = flaps + ?, updated_at = ?, last_breach_at = ?
                 WHERE id = ? AND status = 'resolved' AND {where}""",
-            [now, now, incident_id, *params],
+            [int(flap), now, now, incident_id, *params],
         ).rowcount
         if changed != 1:
             return False

@@ -18,7 +18,15 @@ import structlog
 from calmopsd.config.units import format_duration
 from calmopsd.detect import classify
 from calmopsd.detect.classify import Basis, Classification
-from calmopsd.model import AGENT, Breach, Incident, IncidentStatus, IncidentType, Severity
+from calmopsd.model import (
+    AGENT,
+    Breach,
+    Incident,
+    IncidentStatus,
+    IncidentType,
+    Resolution,
+    Severity,
+)
 from calmopsd.record.incidents import (
     find_by_fingerprint,
     list_incidents,
@@ -115,14 +123,19 @@ def _reopen(
     agent: Agent, found: Incident, breach: Breach, problem: Problem, at: datetime
 ) -> Tracked | None:
     check_transition(found.status, IncidentStatus.OPEN)
+    # A flap is a recovery that did not last. Resolved by a person (or as stale or
+    # vanished) while the problem went on is no flap: its clear hold does not grow.
+    flap = found.resolution == Resolution.RECOVERED
+    within = format_duration(agent.settings.reopen_within)
     reopened = reopen_incident(
         agent.database,
         agent.scope,
         found.id,
         at=at,
         actor=ACTOR,
-        reason=f"{breach.rule} breached again within "
-        f"{format_duration(agent.settings.reopen_within)} of resolving",
+        reason=f"{breach.rule} breached again within {within} of "
+        + ("recovering" if flap else f"being resolved ({found.resolution})"),
+        flap=flap,
     )
     if not reopened:  # someone reopened it first: that incident now takes the breach
         return None

@@ -9,6 +9,8 @@ from support.scenario import Scenario, disk, logs, memory, pm2
 from calmopsd.config import Config
 from calmopsd.model import IncidentStatus, IncidentType, Severity
 from calmopsd.record.database import Database
+from calmopsd.record.incidents import change_status
+from calmopsd.record.scope import Scope
 
 MIN = timedelta(minutes=1)
 
@@ -160,3 +162,23 @@ def test_an_app_deleted_while_its_incident_is_watched_is_not_acted_on_and_vanish
     incident = s.only()
     assert (incident.status, incident.resolution) == (IncidentStatus.RESOLVED, "vanished")
     assert [r.action.value for r in s.executor.requests] == ["pm2_restart"]
+
+
+def test_a_problem_a_person_resolved_too_early_reopens_without_counting_a_flap(
+    database: Database,
+) -> None:
+    s = Scenario(database)
+    s.feed("memory", memory(92), times=3)
+    incident = s.only()
+    assert change_status(
+        database, Scope.platform(), incident.id, expected=incident.status,
+        new=IncidentStatus.RESOLVED, at=s.now, actor="dana", resolution="manual",
+        data={"note": "looks fine to me"},
+    )  # fmt: skip
+    s.wait(timedelta(seconds=30))  # the agent follows the store
+    s.feed("memory", memory(92), times=3)  # it never went away
+    incident = s.only()
+    assert (incident.status, incident.flaps) == (IncidentStatus.OPEN, 0)
+    (reopened,) = [e for e in s.events(incident.id) if e.kind == "incident.reopened"]
+    assert reopened.data["reason"].endswith("of being resolved (manual)")
+    assert "Flapping" not in incident.summary
