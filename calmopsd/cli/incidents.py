@@ -7,6 +7,7 @@ so the terminal sees what the API would show, in the same JSON shapes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from calmopsd.model import (
     RecommendationStatus,
     Severity,
 )
+from calmopsd.record.database import database_path, holder_of
 from calmopsd.record.incidents import resolution_counts
 from calmopsd.record.pages import IncidentFilter
 from calmopsd.record.recommendations import list_recommendations
@@ -52,15 +54,18 @@ def _choice(values: type[IncidentStatus | IncidentType | Severity]) -> click.Cho
 def status(config_path: Path | None, state_dir: Path | None, as_json: bool) -> None:
     """One screen: each sampler's latest reading, open incidents, actions in force, and the
     recommendations waiting for a person."""
-    with reading(state_dir_of(config_path, state_dir), "status") as ops:
+    where = state_dir_of(config_path, state_dir)
+    with reading(where, "status") as ops:
         found = _status(ops, cli_caller())
+    found = replace(found, daemon_pid=holder_of(database_path(where)))
     now = SystemClock().now()
     if not as_json:
         click.echo(screens.on_terminal(screens.status_screen(found, now)))
         return
-    health = found.health
+    health, pid = found.health, found.daemon_pid or ""
     print_json(
         {
+            "daemon_pid": int(pid) if pid.isdigit() else None,
             "readings": [
                 {"sampler": r.sampler, "ok": r.ok, "taken_at": r.taken_at.isoformat(),
                  "age_s": round((now - r.taken_at).total_seconds(), 1), "error": r.error}

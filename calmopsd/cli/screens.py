@@ -27,6 +27,7 @@ class Status:
     unresolved: list[Incident]
     active: list[ActiveAction]
     pending: list[Recommendation]
+    daemon_pid: str | None = None  # the running daemon's, None: none runs on this store
 
 
 def headline(incident: Incident) -> str:
@@ -60,7 +61,14 @@ def age(now: datetime, then: datetime) -> str:
 
 def status_screen(found: Status, now: datetime) -> str:
     """One line per thing, each cut to :data:`WIDE` (``show`` has the whole of it)."""
+    daemon = (
+        f"Daemon: running (pid {found.daemon_pid})"
+        if found.daemon_pid
+        else "Daemon: not running (nothing is sampled or acted on; readings grow old)"
+    )
     lines = [
+        daemon,
+        "",
         *_health(found.health.readings, now),
         "",
         *_open_incidents(found),
@@ -78,10 +86,34 @@ def _health(readings: list[Reading], now: datetime) -> list[str]:
     lines = ["Health (latest reading of each sampler)"]
     for reading in readings:
         state = "ok" if reading.ok else "FAILED"
-        error = f"  {reading.error}" if reading.error and not reading.ok else ""
+        note = reading.error if not reading.ok else saw(reading)
         taken = f"{age(now, reading.taken_at)} ago"
-        lines.append(f"  {reading.sampler:<14} {state:<7} {taken:>9}{error}")
+        lines.append(
+            f"  {reading.sampler:<14} {state:<7} {taken:>9}" + (f"  {note}" if note else "")
+        )
     return lines
+
+
+def saw(reading: Reading) -> str | None:
+    """What a sampler that ran saw that needs a look ("ok" says only that it ran)."""
+    values = reading.values
+    if reading.sampler == "pm2":
+        if values.get("state") not in (None, "ok"):
+            return f"PM2 {str(values.get('state')).replace('_', ' ')}"
+        apps = values.get("apps") or {}
+        down = sorted(
+            n for n, a in apps.items() if isinstance(a, dict) and a.get("status") != "online"
+        )
+        return f"not online: {', '.join(down)}" if down else None
+    for key, what in (("checks", "check"), ("probes", "probe")):
+        found = values.get(key)
+        if isinstance(found, dict) and found:
+            down = sorted(
+                n for n, r in found.items() if isinstance(r, dict) and r.get("up") is False
+            )
+            if down:
+                return f"{len(down)} of {len(found)} {what}s down: {', '.join(down)}"
+    return None
 
 
 def _open_incidents(found: Status) -> list[str]:

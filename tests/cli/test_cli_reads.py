@@ -4,6 +4,7 @@ readable text, JSON that parses and says what the store says, exit codes."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from calmopsd.model import IncidentType, Severity
 from calmopsd.record.database import Database, database_path
 from calmopsd.record.incidents import list_incidents, open_incident
 from calmopsd.record.scope import Scope
+from calmopsd.record.snapshots import add_snapshot
 from calmopsd.serve import views
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.tokens import Caller
@@ -29,9 +31,10 @@ def test_status_shows_health_open_incidents_actions_and_pending_approvals(filled
     result = calmopsd("status", *filled.where)
     assert (result.returncode, result.stderr) == (0, "")
     lines = result.stdout.splitlines()
-    assert lines[0] == "Health (latest reading of each sampler)"
-    assert re.fullmatch(r"  memory +ok +\d+d ago", lines[1]), lines[1]
-    assert re.fullmatch(r"  pm2 +FAILED +\d+d ago  PM2 is not running", lines[2]), lines[2]
+    assert lines[0] == "Daemon: not running (nothing is sampled or acted on; readings grow old)"
+    assert lines[2] == "Health (latest reading of each sampler)"
+    assert re.fullmatch(r"  memory +ok +\d+d ago", lines[3]), lines[3]
+    assert re.fullmatch(r"  pm2 +FAILED +\d+d ago  PM2 is not running", lines[4]), lines[4]
     at = lines.index("Open incidents: 3 (1 critical, 2 warning)")
     rows = [line.split()[:4] for line in lines[at + 1 : at + 4]]
     assert rows == [
@@ -179,3 +182,35 @@ def test_reading_an_organizations_incident_on_this_host_prints_no_bypass_warning
         result = calmopsd(*command, "--state-dir", str(state))
         assert (result.returncode, result.stderr) == (0, ""), command
         assert "acme" in result.stdout or "Upload failures" in result.stdout, command
+
+
+def test_status_says_which_daemon_holds_the_store_and_what_samplers_saw(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    database = Database.open(database_path(state))  # stands for the running daemon
+    try:
+        now = ManualClock().now()
+        for sampler, values in (
+            ("http", {"checks": {"web": {"up": False}, "api": {"up": True}}}),
+            (
+                "pm2",
+                {"state": "ok", "apps": {"api": {"status": "errored"}, "w": {"status": "online"}}},
+            ),
+            ("dependencies", {"probes": {"redis": {"up": True}}}),
+        ):
+            add_snapshot(
+                database, Scope.platform(), sampler=sampler, taken_at=now, ok=True,
+                duration_ms=1.0, readings=values,
+            )  # fmt: skip
+        result = calmopsd("status", "--state-dir", str(state))
+        as_json = calmopsd("status", "--json", "--state-dir", str(state))
+    finally:
+        database.close()
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Daemon: running (pid {os.getpid()})"
+    noted = {line.split()[0]: line.split("ago")[-1].strip() for line in lines[3:6]}
+    assert noted == {
+        "dependencies": "",
+        "http": "1 of 2 checks down: web",
+        "pm2": "not online: api",
+    }
+    assert json.loads(as_json.stdout)["daemon_pid"] == os.getpid()
