@@ -302,3 +302,26 @@ def _minutes(delta: timedelta | None) -> str:
 
 def _hhmm(at: datetime | None) -> str:
     return at.strftime("%H:%M") if at else "?"
+
+
+def manual_summary(incident: Incident, opened_by: str, note: str | None = None) -> str:
+    """The summary of an incident a person opened: the agent does not track it, so this
+    says only what is known, and is rewritten when a person changes its status."""
+    description = " ".join(incident.description.split())
+    lines = [
+        f"What: {_clip(incident.title, 150)} (opened by {opened_by} at "
+        f"{_hhmm(incident.opened_at)}).",
+        "Customers: not assessed: a person opened this incident.",
+        "Done: nothing by calmopsd: it acts only on what it detects itself.",
+        *([f"Details: {_clip(description, 300)}"] if description else []),
+        (
+            f"Now: resolved at {_hhmm(incident.resolved_at)} ({_resolution(incident)}"
+            + (f": {_clip(note, 100)}" if note else "")
+            + ")."
+            if incident.status is IncidentStatus.RESOLVED
+            else f"Now: {incident.status}, {incident.severity}."
+        ),
+        "Next: " + ("none." if incident.status is IncidentStatus.RESOLVED
+                    else "the person who opened it decides; resolve it with a note when done."),
+    ]  # fmt: skip
+    return "\n".join(" ".join(line.split()) for line in lines[:MAX_LINES])

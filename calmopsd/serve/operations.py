@@ -50,7 +50,13 @@ from calmopsd.record.actions import ActiveAction, get_active, list_active
 from calmopsd.record.audit import Verdict, list_events, record_event, verify_file
 from calmopsd.record.codec import decode_json
 from calmopsd.record.database import Database
-from calmopsd.record.incidents import change_status, get_incident, list_children, list_incidents
+from calmopsd.record.incidents import (
+    change_status,
+    get_incident,
+    list_children,
+    list_incidents,
+    update_incident,
+)
 from calmopsd.record.incidents import open_incident as store_incident
 from calmopsd.record.pages import IncidentFilter, page_incidents
 from calmopsd.record.recommendations import get_recommendation, list_recommendations
@@ -58,6 +64,7 @@ from calmopsd.record.scope import ORGANIZATION_ID, Scope
 from calmopsd.record.snapshots import latest_snapshots
 from calmopsd.respond.approvals import Decision, reject
 from calmopsd.respond.lifecycle import check_transition
+from calmopsd.respond.summary import manual_summary
 from calmopsd.serve.answers import Health, Hooks, IncidentDetail, Page
 from calmopsd.serve.cursors import decode_cursor, encode_cursor
 from calmopsd.serve.tokens import Caller
@@ -80,6 +87,7 @@ MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 MAX_TITLE = 200
 MAX_TEXT = 4000
+MANUAL = "manual:"  # the fingerprint's prefix for an incident a person opened
 
 
 class Operations:
@@ -157,12 +165,23 @@ class Operations:
         self._must_act(caller)
         _check_text("title", title.strip(), MAX_TITLE, required=True)
         _check_text("description", description, MAX_TEXT)
-        return store_incident(
+        opened = store_incident(
             self.database, caller.scope, organization_id=owner,
-            fingerprint=f"manual:{uuid.uuid4().hex}", type=type, severity=severity,
+            fingerprint=f"{MANUAL}{uuid.uuid4().hex}", type=type, severity=severity,
             title=title.strip(), description=description, at=self.clock.now(),
             actor=caller.actor, data=_bypass(caller, owner),
         )  # fmt: skip
+        return self._summarize_manual(caller, opened, caller.actor)
+
+    def _summarize_manual(
+        self, caller: Caller, incident: Incident, by: str, note: str | None = None
+    ) -> Incident:
+        """A person's incident is not the agent's: its summary is written here."""
+        update_incident(
+            self.database, caller.scope, incident.id, at=incident.updated_at,
+            actor=caller.actor, event=None, summary=manual_summary(incident, by, note),
+        )  # fmt: skip
+        return self._visible(caller, incident.id)
 
     def change_status(
         self, caller: Caller, incident_id: int, status: IncidentStatus, note: str | None = None
@@ -195,7 +214,14 @@ class Operations:
         )  # fmt: skip
         if not won:
             raise Conflict("the incident changed meanwhile; read it again", "conflict")
-        return self._visible(caller, incident.id)
+        changed = self._visible(caller, incident.id)
+        if changed.fingerprint.startswith(MANUAL):
+            opened_by = next(
+                (e.actor for e in list_events(self.database, caller.scope, incident_id=incident.id)
+                 if e.kind == "incident.opened"), "a person",
+            )  # fmt: skip
+            return self._summarize_manual(caller, changed, opened_by, note)
+        return changed
 
     # -- recommendations -------------------------------------------------------------
 

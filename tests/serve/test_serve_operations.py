@@ -71,6 +71,34 @@ def test_filters_narrow_the_list(make_stack: StackMaker, template: Template) -> 
     assert ids("since=2000-01-01T00:00:00%2B02:00") == ids("")
 
 
+def test_an_incident_a_person_opened_has_a_summary_that_follows_its_status(
+    make_stack: StackMaker,
+) -> None:
+    stack = make_stack()
+    incident = open_manual(
+        stack, "acme-op", "Checkout is slow", description="Customers report\n30 s waits."
+    )
+    summary = stack.call("GET", f"/incidents/{incident}", "acme-op").json()["summary"]
+    lines = summary.splitlines()
+    assert lines[0].startswith("What: Checkout is slow (opened by token:acme-op at ")
+    assert lines[1] == "Customers: not assessed: a person opened this incident."
+    assert lines[3] == "Details: Customers report 30 s waits."
+    assert lines[4:] == [
+        "Now: open, info.",
+        "Next: the person who opened it decides; resolve it with a note when done.",
+    ]
+    stack.call("PATCH", f"/incidents/{incident}", "root", json={"status": "monitoring"})
+    resolved = stack.call(
+        "PATCH", f"/incidents/{incident}", "acme-op",
+        json={"status": "resolved", "note": "a slow query, fixed"},
+    )  # fmt: skip
+    lines = resolved.json()["summary"].splitlines()
+    assert lines[0].startswith("What: Checkout is slow (opened by token:acme-op at ")
+    assert lines[-2].startswith("Now: resolved at ")
+    assert lines[-2].endswith("(by a person: a slow query, fixed).")
+    assert lines[-1] == "Next: none."
+
+
 def test_a_person_resolves_with_a_note_and_can_reopen(
     make_stack: StackMaker, template: Template
 ) -> None:
