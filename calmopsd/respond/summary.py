@@ -232,6 +232,10 @@ def _now_value(facts: Facts) -> str | None:
     return say(value)
 
 
+# Actions whose success alone does not say whether they helped: "removed 0 files".
+_SAYS_HOW_MUCH = frozenset({"clear_temp"})
+
+
 def _step(done: Done) -> str:
     if done.status in ("succeeded", "failed"):
         try:
@@ -239,7 +243,7 @@ def _step(done: Done) -> str:
         except KeyError:
             words = done.action.replace("_", " ")
         result = _OUTCOME[done.status]
-        if done.status == "failed" and done.detail:
+        if done.detail and (done.status == "failed" or done.action in _SAYS_HOW_MUCH):
             result += f" ({_clip(done.detail, 60)})"
         return f"{words} at {_hhmm(done.at)}; {result}"
     return f"asked to {action_words(done.action, done.params)} at {_hhmm(done.at)}: " + (

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from support.scenario import Scenario, disk, logs, memory, pm2, shadow_executor
+from support.scenario import (
+    Scenario,
+    ScriptedExecutor,
+    disk,
+    logs,
+    memory,
+    pm2,
+    shadow_executor,
+)
 
 from calmopsd.config import Config
+from calmopsd.model import ActionOutcome, ActionRequest, OutcomeStatus
 from calmopsd.record.database import Database, database_path
 from calmopsd.respond.summary import MAX_LINES
 
@@ -124,3 +133,20 @@ def test_an_operators_own_rule_reads_plainly_and_no_log_source_is_no_error_rate(
         "root_nearly_full: used_percent at 72 % (mount /); fires > 70 % since 14:00.",
         "Customers: no impact seen yet; no error rate read yet.",
     ]
+
+
+class ClearsNothing(ScriptedExecutor):
+    """clear_temp succeeds, as the real one does on a dir with no old files."""
+
+    def request(self, request: ActionRequest, now: datetime) -> ActionOutcome:
+        super().request(request, now)
+        return ActionOutcome(OutcomeStatus.SUCCEEDED, "removed 0 files (0 bytes) from /srv/tmp")
+
+
+def test_a_clear_that_freed_nothing_says_so(database: Database) -> None:
+    s = Scenario(database, executor=ClearsNothing())
+    s.feed("disk", disk(86), times=3)
+    assert lines(s)[2] == (
+        "Done: cleared old temp uploads at 14:00; it worked "
+        "(removed 0 files (0 bytes) from /srv/tmp)."
+    )
