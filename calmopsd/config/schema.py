@@ -76,6 +76,17 @@ class ThresholdsConfig(Section):
         description="HTTP 5xx responses per minute at which the web app is in breach.",
     )
 
+    @field_validator("memory_percent", "disk_percent")
+    @classmethod
+    def _a_percent_not_a_fraction(cls, value: float) -> float:
+        # A host at 0.8 % memory or disk is no host: a fraction was meant (rules take them).
+        if value < 1:
+            raise ValueError(
+                f"is a percent: {value:g} means {value:g} %; for {value * 100:g} %, "
+                f"write {value * 100:g}"
+            )
+        return value
+
 
 class Config(Section):
     """The whole calmopsd configuration, as loaded from calmops.yaml.

@@ -114,3 +114,15 @@ def test_ordinary_temp_upload_dirs_are_accepted(tmp_path: Path, directory: str) 
     path = tmp_path / "calmops.yaml"
     path.write_text(f"actions:\n  clear_temp:\n    dirs: [{directory}]\n")
     assert load_config(path).actions.clear_temp.dirs == [Path(directory)]
+
+
+def test_a_memory_or_disk_threshold_written_as_a_fraction_is_refused_with_a_hint(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "calmops.yaml"
+    path.write_text("thresholds:\n  memory_percent: 90\n  disk_percent: 0.8\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        f"{path}:3: thresholds.disk_percent: is a percent: 0.8 means 0.8 %; for 80 %, write 80"
+    ]
