@@ -10,7 +10,7 @@ import structlog
 from calmopsd.clock import Clock
 from calmopsd.config.logs import AppSourceConfig, LogsConfig, NginxSourceConfig
 from calmopsd.model import LogState, Reading
-from calmopsd.sense.logs.blocks import BlockCounter, Tally
+from calmopsd.sense.logs.blocks import PARSE_ERRORS, REQUESTS, BlockCounter, Tally
 from calmopsd.sense.logs.jsonlines import JsonFields, JsonFormat
 from calmopsd.sense.logs.lines import LineFormat, Uploads
 from calmopsd.sense.logs.nginx import NginxFormat
@@ -20,6 +20,7 @@ from calmopsd.sense.logs.windows import Windows, epoch_minute
 log = structlog.get_logger("calmopsd.sense.logs")
 
 SAMPLER = "logs"
+UNPARSABLE_AT_LEAST = 20  # malformed lines in one round before a source is said unparsable
 
 
 @dataclass
@@ -68,6 +69,7 @@ class LogWatcher:
         uploads = Uploads(config.uploads)
         self.sources: list[_Source] = []
         self._empty: set[str] = set()  # sources that matched no file last round
+        self._unparsable: set[str] = set()  # sources said to be mostly unparsable
         configured: list[NginxSourceConfig | AppSourceConfig] = [*config.nginx, *config.apps]
         for source in configured:
             known = source.name in self.windows.totals
@@ -107,6 +109,7 @@ class LogWatcher:
             except Exception as exc:  # one broken source must not stop the others
                 log.warning("logs.source_failed", source=source.name, error=repr(exc))
             self.windows.add(source.name, tally, now)
+            self._say_when_unparsable(source, tally)
             self.windows.organizations_over_limit += source.counter.folded
             if source.tailer.long_lines > long_lines:
                 self.windows.parse_error(source.name, now, source.tailer.long_lines - long_lines)
@@ -136,6 +139,27 @@ class LogWatcher:
                 paths=source.paths,
                 hint="no readable file matches these paths",
             )
+
+    def _say_when_unparsable(self, source: _Source, tally: Tally) -> None:
+        """Half or more of a round's lines malformed: the wrong format, or a glob that also
+        matches another kind of log (``*.log`` taking ``error.log``). Said once, until a
+        round reads clean again; each malformed line is still counted and skipped."""
+        bad = sum(counts[PARSE_ERRORS] for counts in tally.values())
+        parsed = sum(counts[REQUESTS] for counts in tally.values())
+        if bad >= UNPARSABLE_AT_LEAST and bad >= parsed:
+            if source.name not in self._unparsable:
+                self._unparsable.add(source.name)
+                log.warning(
+                    "logs.unparsable",
+                    source=source.name,
+                    malformed=bad,
+                    parsed=parsed,
+                    paths=source.paths,
+                    hint="most new lines do not match the source's format: check the format, "
+                    "and that its paths match only that kind of log",
+                )
+        elif bad == 0 and parsed > 0:
+            self._unparsable.discard(source.name)
 
     def state(self) -> LogState:
         """Positions and counts as of the last :meth:`poll`, to save in one transaction."""

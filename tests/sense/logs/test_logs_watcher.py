@@ -169,6 +169,34 @@ def test_a_source_matching_no_file_is_said_once_and_again_when_it_appears(tmp_pa
     assert logs[0]["paths"] == [str(missing)]
 
 
+def test_a_glob_that_also_takes_the_error_log_is_said_once_until_it_reads_clean(
+    tmp_path: Path,
+) -> None:
+    """``*.log`` matches nginx's error.log too: its lines are counted as malformed and
+    skipped, and the operator is told, once, why the parse errors climb."""
+    access, error = tmp_path / "access.log", tmp_path / "error.log"
+    maker = LogMaker(seed=3)
+    write_requests(access, maker, 10)
+    oops = "2025/03/01 12:00:01 [error] 12#12: *1 connect() failed (111) while connecting\n"
+    error.write_text(oops * 30)
+    config = logs_config(tmp_path, nginx=[nginx_source("web", tmp_path / "*.log")])
+    watcher = LogWatcher(config, ManualClock(START + timedelta(minutes=1)))
+    with structlog.testing.capture_logs() as logs:
+        first = watcher.poll()
+        with error.open("a") as f:
+            f.write(oops * 30)
+        watcher.poll()  # still unparsable: not said again
+        write_requests(access, maker, 10)
+        watcher.poll()  # a clean round
+        with error.open("a") as f:
+            f.write(oops * 25)
+        watcher.poll()  # unparsable again: said again
+    watcher.close()
+    said = [(e["malformed"], e["parsed"]) for e in logs if e["event"] == "logs.unparsable"]
+    assert said == [(30, 10), (25, 0)]
+    assert first.values["sources"]["web"]["totals"]["parse_errors"] == 30  # counted, skipped
+
+
 def test_tampered_state_rows_are_dropped_and_the_watcher_keeps_working(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     config = logs_config(tmp_path, nginx=[nginx_source("web", log)])
