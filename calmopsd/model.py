@@ -35,6 +35,7 @@ class IncidentStatus(StrEnum):
 
 
 AGENT = "calmopsd"
+MANUAL_FINGERPRINT = "manual:"  # the prefix of an incident a person opened (API)
 """The actor name of everything calmopsd itself decides, in the audit log."""
 
 

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 import structlog
 
 from calmopsd.detect import State
-from calmopsd.model import AGENT, Incident, IncidentStatus, RecommendationStatus, Resolution
+from calmopsd.model import (
+    AGENT,
+    MANUAL_FINGERPRINT,
+    Incident,
+    IncidentStatus,
+    RecommendationStatus,
+    Resolution,
+)
 from calmopsd.record.audit import list_events
 from calmopsd.record.database import Database
 from calmopsd.record.incidents import change_status, list_incidents
@@ -38,6 +45,8 @@ def resolve_stale(agent: Agent, now: datetime) -> None:
     """
     cutoff = now - agent.settings.stale_after
     for incident in list_incidents(agent.database, agent.scope, unresolved=True):
+        if incident.fingerprint.startswith(MANUAL_FINGERPRINT):
+            continue  # a person's incident: calmopsd's sensors carry no news of it either way
         tracked = agent.tracked.get(incident.id)
         if tracked is not None and any(
             agent.detector.state(*k) in (State.FIRING, State.CLEARING)

@@ -38,6 +38,7 @@ from calmopsd.errors import (
     Unavailable,
 )
 from calmopsd.model import (
+    MANUAL_FINGERPRINT,
     Incident,
     IncidentStatus,
     IncidentType,
@@ -87,7 +88,7 @@ MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 MAX_TITLE = 200
 MAX_TEXT = 4000
-MANUAL = "manual:"  # the fingerprint's prefix for an incident a person opened
+MANUAL = MANUAL_FINGERPRINT
 
 
 class Operations:

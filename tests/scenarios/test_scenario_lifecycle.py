@@ -9,7 +9,7 @@ from support.scenario import Scenario, disk, logs, memory, pm2
 from calmopsd.config import Config
 from calmopsd.model import IncidentStatus, IncidentType, Severity
 from calmopsd.record.database import Database
-from calmopsd.record.incidents import change_status
+from calmopsd.record.incidents import change_status, open_incident
 from calmopsd.record.scope import Scope
 
 MIN = timedelta(minutes=1)
@@ -182,3 +182,16 @@ def test_a_problem_a_person_resolved_too_early_reopens_without_counting_a_flap(
     (reopened,) = [e for e in s.events(incident.id) if e.kind == "incident.reopened"]
     assert reopened.data["reason"].endswith("of being resolved (manual)")
     assert "Flapping" not in incident.summary
+
+
+def test_an_incident_a_person_opened_is_never_resolved_as_stale(database: Database) -> None:
+    s = Scenario(database)
+    opened = open_incident(
+        database, Scope.platform(), organization_id=None, fingerprint="manual:abc",
+        type=IncidentType.DEPENDENCY, severity=Severity.WARNING, title="Payments slow",
+        at=s.now, actor="token:dana",
+    )  # fmt: skip
+    s.feed("disk", disk(85), times=3)  # one of calmopsd's own, to end as stale beside it
+    s.wait(timedelta(hours=25))
+    assert s.get(opened.id).status is IncidentStatus.OPEN
+    assert [i.resolution for i in s.incidents() if i.id != opened.id] == ["stale_resolved"]
