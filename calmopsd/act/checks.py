@@ -45,14 +45,18 @@ class Context:
         return (self.budget.mode or self.config.mode) == "shadow"
 
     def runs_since(self, since: datetime) -> list[datetime]:
-        """Real runs always count; shadowed ones only while this action is in shadow, so a
-        shadow period decides as enforcing would, and enforcing starts from real runs."""
+        """Real runs always count; shadowed and dry ones only while in shadow or dry-run
+        mode, so such a period decides as enforcing would, and enforcing starts from real
+        runs."""
         kinds = RUN_KINDS if self.shadow else REAL_RUN_KINDS
-        return runs_since(self.database, self.action.name, self.target, since, kinds)
+        return runs_since(
+            self.database, self.action.name, self.target, since, kinds,
+            dry_runs=self.config.dry_run,
+        )  # fmt: skip
 
     @property
     def ran(self) -> str:
-        return "ran or would have run" if self.shadow else "ran"
+        return "ran or would have run" if self.shadow or self.config.dry_run else "ran"
 
 
 def kill_switch(config: ActionsConfig, pause_flag: Path) -> None:

@@ -33,7 +33,9 @@ class Series:
     breach: Breach | None = None
     recent: list[tuple[datetime, float]] = field(default_factory=list)
     clear_for: timedelta | None = None  # a longer clear hold while its incident flaps
-    missing: bool = False  # its sampler's latest reading did not show it
+    # The latest reading of its sampler gave no verdict on it: did not show it, or showed
+    # too little traffic to judge (its state is kept, but nothing is done on it).
+    unjudged: bool = False
 
 
 class Detector:
@@ -65,13 +67,14 @@ class Detector:
         return series.state.last_seen if series else None
 
     def reported(self, rule: str, labels: Labels) -> bool:
-        """Whether the latest reading of its sampler showed this series.
+        """Whether the latest reading of its sampler judged this series.
 
-        A firing series that is missing (an app deleted, an organization's traffic
-        stopped) is not acted on again: its state is only kept until it vanishes.
+        A firing series not shown (an app deleted, an organization's traffic stopped)
+        or with too little traffic to judge is not acted on again: its state is only
+        kept, until it vanishes or is judged again.
         """
         series = self.series.get((rule, labels))
-        return series is not None and not series.missing
+        return series is not None and not series.unjudged
 
     def any_fired(self, rules: set[str]) -> bool:
         """Whether any series of these rules is firing or clearing now."""
@@ -111,7 +114,7 @@ class Detector:
         found = select(values, rule)
         for (name, labels), series in self.series.items():
             if name == rule.name:
-                series.missing = labels not in found
+                series.unjudged = labels not in found
         transitions = [
             t
             for labels, raw in sorted(found.items())
@@ -125,7 +128,8 @@ class Detector:
         series = self.series.setdefault((rule.name, labels), Series())
         value = _summed(rule, series, raw, now)
         volume = lookup(values, rule.volume.metric, labels) if rule.volume else None
-        if _too_thin(rule, volume):
+        series.unjudged = _too_thin(rule, volume)
+        if series.unjudged:
             # Too few requests to judge: no verdict, neither a breach nor a recovery, and
             # not news either (``last_seen`` stays): a firing series starved of traffic
             # for ``incidents.stale_after`` ends as stale_resolved, not recovered.

@@ -48,14 +48,19 @@ def runs_since(
     target: str,
     since: datetime,
     kinds: tuple[str, ...] = RUN_KINDS,
+    *,
+    dry_runs: bool = True,
 ) -> list[datetime]:
     """When ``action`` ran (with :data:`RUN_KINDS`, or in shadow would have run) on
-    ``target`` since ``since``."""
+    ``target`` since ``since``; without ``dry_runs``, runs made in dry-run mode are not
+    counted."""
+    dry = "" if dry_runs else "AND coalesce(json_extract(data, '$.dry_run'), 0) = 0"
     with database.read() as db:
         rows = db.execute(
             f"""SELECT at FROM incident_events
                 WHERE kind IN ({",".join("?" * len(kinds))}) AND at >= ?
                   AND json_extract(data, '$.action') = ? AND json_extract(data, '$.target') = ?
+                  {dry}
                 ORDER BY at""",
             [*kinds, encode_time(since), action, target],
         ).fetchall()

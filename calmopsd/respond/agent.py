@@ -206,6 +206,7 @@ class Agent:
 
     def tick(self, now: datetime) -> None:
         """What happens without a reading: monitoring deadlines, stale incidents, expiry."""
+        resume_incidents(self, now)  # also one a person reopened after resolving it
         for tracked in list(self.tracked.values()):
             self._re_sync(tracked, now)
             if tracked.incident.id in self.tracked:
@@ -226,8 +227,10 @@ class Agent:
             self.forget(tracked)
             del self.tracked[tracked.incident.id]
             return
-        before, tracked.incident = tracked.incident, stored
-        moved = (stored.status, stored.severity) != (before.status, before.severity)
+        tracked.incident = stored
+        # Against what the summary was written from: a change landing while it was being
+        # written is still seen.
+        moved = (stored.status, stored.severity) != tracked.summarized
         decided = follow_decision(self, tracked)
         if stored.status is IncidentStatus.RESOLVED:
             tracked.clearing_since = tracked.monitor_until = None
@@ -237,7 +240,8 @@ class Agent:
             self.forget(tracked)
             del self.tracked[tracked.incident.id]
             return
-        if stored.status is IncidentStatus.MONITORING and tracked.monitor_until is None:
+        watched = tracked.summarized is not None and tracked.summarized[0] == stored.status
+        if stored.status is IncidentStatus.MONITORING and not (watched and tracked.monitor_until):
             tracked.monitor_until = now + self.settings.monitor_for  # a person said: watch it
         if moved or decided:
             self.refresh(tracked, now)
@@ -247,6 +251,7 @@ class Agent:
     def refresh(self, tracked: Tracked, at: datetime) -> None:
         """Re-assess impact and rewrite the stored summary (no event: it restates events)."""
         tracked.impact = self.impact_for(tracked.incident.organization_id)
+        written = (tracked.incident.status, tracked.incident.severity)
         text = summarize(tracked.facts(at))
         update_incident(
             self.database,
@@ -259,6 +264,7 @@ class Agent:
             impact=tracked.impact.as_dict(),
         )
         tracked.incident = self.reload(tracked.incident.id)
+        tracked.summarized = written
 
     def impact_for(self, organization_id: str | None) -> Impact:
         """Customer impact now, as an incident of ``organization_id`` may tell it."""

@@ -36,7 +36,7 @@ from calmopsd.record.incidents import add_action
 from calmopsd.record.recommendations import add_recommendation, list_recommendations
 from calmopsd.respond.playbook import Hold, HoldReason, Situation, Step, choose
 from calmopsd.respond.recommend import APPROVABLE, Proposal, action_words, propose
-from calmopsd.respond.summary import Done
+from calmopsd.respond.summary import Done, clip
 from calmopsd.respond.tracked import Tracked
 
 if TYPE_CHECKING:
@@ -127,6 +127,13 @@ class Stabilizer:
         if tracked.incident.status is IncidentStatus.MONITORING:
             self.agent.move(tracked, IncidentStatus.OPEN, at)
         outcome = self._run(tracked, step, at, actor)
+        if outcome.status is OutcomeStatus.FAILED:  # the approved step is not "carried out"
+            words = action_words(step.action, step.params)
+            tracked.next_recommendation = None
+            tracked.next_step = (
+                f"a person's call: {words} was approved but failed "
+                f"({clip(outcome.detail or 'no detail', 80)}); calmopsd keeps watching."
+            )
         self.agent.refresh(tracked, at)
         return outcome
 

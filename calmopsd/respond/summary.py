@@ -56,7 +56,7 @@ def summarize(facts: Facts) -> str:
         _what(facts) + (f" Likely {facts.incident.type}: {facts.cause}." if facts.cause else ""),
         _customers(facts.impact),
         _done(facts),
-        *([f"Not done: {_clip(facts.not_done)}."] if facts.not_done else []),
+        *([f"Not done: {clip(facts.not_done)}."] if facts.not_done else []),
         _now(facts),
         f"Next: {facts.next_step or 'none.'}",
     ]
@@ -64,7 +64,7 @@ def summarize(facts: Facts) -> str:
     return "\n".join(" ".join(line.split()) for line in lines[:MAX_LINES])
 
 
-def _clip(text: str, limit: int = 120) -> str:
+def clip(text: str, limit: int = 120) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
@@ -244,11 +244,11 @@ def _step(done: Done) -> str:
             words = done.action.replace("_", " ")
         result = _OUTCOME[done.status]
         if done.detail and (done.status == "failed" or done.action in _SAYS_HOW_MUCH):
-            result += f" ({_clip(done.detail, 60)})"
+            result += f" ({clip(done.detail, 60)})"
         return f"{words} at {_hhmm(done.at)}; {result}"
     return f"asked to {action_words(done.action, done.params)} at {_hhmm(done.at)}: " + (
         _OUTCOME.get(done.status, done.status)
-        + (f" ({_clip(done.detail, 60)})" if done.detail else "")
+        + (f" ({clip(done.detail, 60)})" if done.detail else "")
     )
 
 
@@ -265,7 +265,7 @@ def _now(facts: Facts) -> str:
         else ""
     )
     if incident.status is IncidentStatus.RESOLVED:
-        note = f": {_clip(facts.resolution_note, 100)}" if facts.resolution_note else ""
+        note = f": {clip(facts.resolution_note, 100)}" if facts.resolution_note else ""
         return (
             f"Now: resolved at {_hhmm(incident.resolved_at)} "
             f"({_resolution(incident)}{note}).{flapping}"
@@ -313,14 +313,14 @@ def manual_summary(incident: Incident, opened_by: str, note: str | None = None) 
     says only what is known, and is rewritten when a person changes its status."""
     description = " ".join(incident.description.split())
     lines = [
-        f"What: {_clip(incident.title, 150)} (opened by {opened_by} at "
+        f"What: {clip(incident.title, 150)} (opened by {opened_by} at "
         f"{_hhmm(incident.opened_at)}).",
         "Customers: not assessed: a person opened this incident.",
         "Done: nothing by calmopsd: it acts only on what it detects itself.",
-        *([f"Details: {_clip(description, 300)}"] if description else []),
+        *([f"Details: {clip(description, 300)}"] if description else []),
         (
             f"Now: resolved at {_hhmm(incident.resolved_at)} ({_resolution(incident)}"
-            + (f": {_clip(note, 100)}" if note else "")
+            + (f": {clip(note, 100)}" if note else "")
             + ")."
             if incident.status is IncidentStatus.RESOLVED
             else f"Now: {incident.status}, {incident.severity}."

@@ -39,6 +39,7 @@ class Tracked:
     next_step: str | None = None
     next_recommendation: int | None = None  # the recommendation the next step points at
     resolution_note: str | None = None  # what the person who resolved it wrote
+    summarized: tuple[str, str] | None = None  # (status, severity) the summary was written from
     proposed: set[tuple[str, str | None, str]] = field(default_factory=set)
 
     @property

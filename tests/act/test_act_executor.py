@@ -261,6 +261,20 @@ def test_switching_from_shadow_to_enforce_starts_the_budget_from_real_runs(
     assert action.runs == 1
 
 
+def test_runs_made_in_dry_run_mode_do_not_spend_the_budget_once_it_is_off(
+    database: Database, tmp_path: Path
+) -> None:
+    action = FlagAction(tmp_path / "paused", reversible=False)
+    limits = {"max_runs": 1, "cooldown": "1m"}
+    dry = executor(database, tmp_path, action, dry_run=True, pause_jobs=limits)
+    assert dry.request(ask(), T0).status is OutcomeStatus.DRY_RUN
+    refused = dry.request(ask(), T0 + timedelta(minutes=5))
+    assert refused.detail.startswith("pause_jobs on jobs ran or would have run 1 times")
+    real = executor(database, tmp_path, action, pause_jobs=limits)
+    assert real.request(ask(), T0 + timedelta(minutes=6)).status is OutcomeStatus.SUCCEEDED
+    assert action.runs == 2  # a dry run goes the whole path (its command is not run)
+
+
 def test_shadow_per_action_overrides_enforce(database: Database, tmp_path: Path) -> None:
     action = FlagAction(tmp_path / "paused")
     run = executor(database, tmp_path, action, pause_jobs={"mode": "shadow"})
