@@ -13,6 +13,7 @@ from typing import Any
 
 from calmopsd.model import AuditEvent, Incident, Reading, Recommendation, RecommendationStatus
 from calmopsd.record.actions import ActiveAction
+from calmopsd.sense.attention import saw
 from calmopsd.serve.answers import Health, IncidentDetail
 
 NEWEST = 5  # open incidents shown on the status screen; `calmopsd incidents` lists them all
@@ -92,28 +93,6 @@ def _health(readings: list[Reading], now: datetime) -> list[str]:
             f"  {reading.sampler:<14} {state:<7} {taken:>9}" + (f"  {note}" if note else "")
         )
     return lines
-
-
-def saw(reading: Reading) -> str | None:
-    """What a sampler that ran saw that needs a look ("ok" says only that it ran)."""
-    values = reading.values
-    if reading.sampler == "pm2":
-        if values.get("state") not in (None, "ok"):
-            return f"PM2 {str(values.get('state')).replace('_', ' ')}"
-        apps = values.get("apps") or {}
-        down = sorted(
-            n for n, a in apps.items() if isinstance(a, dict) and a.get("status") != "online"
-        )
-        return f"not online: {', '.join(down)}" if down else None
-    for key, what in (("checks", "check"), ("probes", "probe")):
-        found = values.get(key)
-        if isinstance(found, dict) and found:
-            down = sorted(
-                n for n, r in found.items() if isinstance(r, dict) and r.get("up") is False
-            )
-            if down:
-                return f"{len(down)} of {len(found)} {what}s down: {', '.join(down)}"
-    return None
 
 
 def _open_incidents(found: Status) -> list[str]:

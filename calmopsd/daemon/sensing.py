@@ -29,6 +29,7 @@ from calmopsd.record.logstate import load_log_state, save_log_state
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import SnapshotWriter, snapshots_since
 from calmopsd.sense import Planned
+from calmopsd.sense.attention import Attention
 from calmopsd.sense.disk import DiskSampler
 from calmopsd.sense.logs import LogWatcher
 from calmopsd.sense.sampler import SamplerRunner
@@ -59,6 +60,7 @@ class SensingJobs:
         self.stopping = stopping  # set at stop: in-flight samples give up
         self.on_reading = on_reading  # called with every reading once stored and queued
         self.latest: dict[str, Reading] = {}
+        self.attention = Attention()  # says in the journal when something needs a look
         self.runners: dict[str, tuple[object, SamplerRunner]] = {}  # name → (its config, runner)
         self.logs: LogWatcher | None = None
         self._logs_lock = threading.Lock()  # a reload must not close a watcher mid-poll
@@ -186,6 +188,7 @@ class SensingJobs:
     def _publish(self, reading: Reading) -> None:
         """Keep ``reading`` as the latest, queue its snapshot, then pass it on."""
         self.latest[reading.sampler] = reading
+        self.attention.note(reading)
         self.snapshots.submit(reading)
         if self.on_reading is not None:
             self.on_reading(reading)
