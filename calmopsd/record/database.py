@@ -80,6 +80,11 @@ def os_reason(exc: OSError) -> str:
     return f"{exc.strerror}: {exc.filename}" if exc.filename is not None else exc.strerror
 
 
+def _lock_path(database: Path) -> Path:
+    """The file whose flock says which calmopsd has the database open."""
+    return database.with_name(database.name + ".lock")
+
+
 def _lock_exclusively(lock_path: Path) -> int:
     """Hold an flock for as long as the database is open: one writing process per file.
 
@@ -103,7 +108,7 @@ def holder_of(path: Path) -> str | None:
 
     Reads the lock file without taking the lock for longer than the check.
     """
-    lock_path = path.with_name(path.name + ".lock")
+    lock_path = _lock_path(path)
     try:
         fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -151,7 +156,7 @@ class Database:
     @classmethod
     def _open(cls, path: Path, upto: int) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock_fd = _lock_exclusively(path.with_name(path.name + ".lock"))
+        lock_fd = _lock_exclusively(_lock_path(path))
         try:
             writer = connect(path)
         except BaseException:
