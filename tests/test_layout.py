@@ -19,19 +19,27 @@ PACKAGE = ROOT / "calmopsd"
 
 # For each part: the calmopsd parts it must never import.
 FORBIDDEN = {
-    "record": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "config"},
-    "config": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli"},
-    "sense": {"record", "act", "respond", "serve", "daemon", "cli"},
-    "detect": {"record", "act", "respond", "serve", "daemon", "cli", "sense"},
+    "record": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "config", "follow"},
+    "config": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "follow"},
+    "sense": {"record", "act", "respond", "serve", "daemon", "cli", "follow"},
+    "detect": {"record", "act", "respond", "serve", "daemon", "cli", "sense", "follow"},
     # respond *requests* actions through the Executor protocol; only act executes them.
-    "respond": {"act", "serve", "daemon", "cli", "sense"},
-    "act": {"respond", "detect", "sense", "serve", "daemon", "cli"},
+    "respond": {"act", "serve", "daemon", "cli", "sense", "follow"},
+    "act": {"respond", "detect", "sense", "serve", "daemon", "cli", "follow"},
     # serve works on the store through scopes; the daemon hands it what only it can do.
-    "serve": {"sense", "detect", "act", "daemon", "cli"},
-    "model": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config"},
-    "errors": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config"},
-    "clock": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config"},
-}
+    "serve": {"sense", "detect", "act", "daemon", "cli", "follow"},
+    # follow reacts to the event log (record) and nothing else; the daemon starts it.
+    "follow": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "config"},
+    "model": {
+        "sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config", "follow"
+    },
+    "errors": {
+        "sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config", "follow"
+    },
+    "clock": {
+        "sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config", "follow"
+    },
+}  # fmt: skip
 
 
 def calmopsd_imports(path: Path) -> set[str]:

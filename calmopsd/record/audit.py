@@ -279,3 +279,19 @@ def record_event(
         return append_event(
             tx, scope, kind=kind, actor=actor, at=at, data=data, incident_id=incident_id
         )
+
+
+def events_after(database: Database, scope: Scope, seq: int, *, limit: int) -> list[AuditEvent]:
+    """Up to ``limit`` events after ``seq`` that this scope may see, oldest first.
+
+    How consumers follow the log (:mod:`calmopsd.record.cursors`): seq is the
+    primary key, so each batch is an index range read however long the log grows.
+    """
+    where, params = scope.filter()
+    with database.read() as db:
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM incident_events"
+            f" WHERE seq > ? AND {where} ORDER BY seq LIMIT ?",
+            [seq, *params, limit],
+        ).fetchall()
+    return [_to_event(row) for row in rows]

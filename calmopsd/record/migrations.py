@@ -234,6 +234,16 @@ _ACTIONS = (
     "CREATE INDEX incident_events_by_kind ON incident_events (kind, at)",
 )
 
+_CURSORS = (
+    # How far each consumer of the event log (calmopsd/follow/) has handled it:
+    # the seq of the last event it handled, moved forward only (record/cursors.py).
+    """CREATE TABLE consumer_cursors (
+        name TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL CHECK (seq >= 0),
+        updated_at TEXT NOT NULL
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _CORE_TABLES),
     Migration(
@@ -253,6 +263,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _INCIDENT_AGENT,
     ),
     Migration(6, "safe actions: reversible actions in force; audit events by kind", _ACTIONS),
+    Migration(7, "event log consumers: a cursor per consumer", _CURSORS),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)
