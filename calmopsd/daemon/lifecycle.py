@@ -32,6 +32,8 @@ from calmopsd.daemon.sensing import SensingJobs
 from calmopsd.daemon.serving import Serving
 from calmopsd.daemon.source import Source
 from calmopsd.errors import ConfigError
+from calmopsd.follow import CONSUMERS
+from calmopsd.follow.bus import Follower
 from calmopsd.notify import notify
 from calmopsd.record.audit import append_event
 from calmopsd.record.database import Database, database_path
@@ -69,6 +71,7 @@ class Daemon:
         self.sensing: SensingJobs | None = None
         self.responding: Responder | None = None
         self.serving: Serving | None = None
+        self.following: Follower | None = None
         self._stopping = threading.Event()  # set first at stop: in-flight samples give up
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -96,8 +99,12 @@ class Daemon:
             self.serving.stop(API_STOP_S)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.responding is not None:
+            self.responding.stop(1.0)
         if self.snapshots is not None:
             self.snapshots.stop(1.0)
+        if self.following is not None:
+            self.following.stop(1.0)
         if self.database is not None:
             self.database.close()
 
@@ -105,6 +112,10 @@ class Daemon:
         """Open the store, start the snapshot writer and the scheduler with every job."""
         database = Database.open(database_path(self.config.state_dir))
         self.database = database
+        # Before anything appends: a consumer seen for the first time starts at the
+        # head, and every event of this run is after it.
+        self.following = Follower(database, CONSUMERS, self.clock)
+        self.following.start()
         self.snapshots = SnapshotWriter(database)
         self.snapshots.start()
         self.responding = Responder(database, self.clock)
@@ -126,6 +137,7 @@ class Daemon:
         )
         self._schedule_jobs()
         self.responding.configure(self.config)
+        self.responding.start()
         self.scheduler.start()
         self.serving = Serving(
             database,
@@ -304,12 +316,21 @@ class Daemon:
             # the write lock): leave now; WAL keeps every committed transaction.
             log.error("daemon.stop_forced", reason="a job did not finish in time")
             os._exit(1)
+        if self.responding is not None:
+            # The action in flight may finish within what is left, less the store's share;
+            # one that does not is recorded as interrupted at the next start.
+            self.responding.stop(max(0.1, deadline - time.monotonic() - 0.5))
         if self.snapshots is not None and not self.snapshots.stop(
             max(0.1, deadline - time.monotonic())
         ):
             log.warning("snapshot.flush_incomplete")
         if self.sensing is not None:
             self.sensing.close()
+        if self.following is not None and not self.following.stop(
+            max(0.1, min(0.5, deadline - time.monotonic()))
+        ):
+            # Its cursor is stored after each batch: the rest is followed at the next start.
+            log.warning("follow.stop_incomplete")
         self._audit("daemon.stopped", pid=os.getpid())
         self.log_audit_head()
         if self.database is not None:

@@ -1,26 +1,53 @@
-"""The incident agent in the daemon: one at a time, and never fatal to a job.
+"""The incident agent in the daemon: one input at a time, one transaction each, and no
+input ever waits for an action.
 
-The agent and the executor it asks (:class:`~calmopsd.act.executor.SafeExecutor`)
-are not thread-safe, and the agent is fed from every sampling job's thread
-and from the ``respond.tick`` job, so one lock serializes all of it. A bug in
-the agent must not kill a sampling job or the scheduler: any exception becomes
-one ``agent.failed`` log line and the daemon carries on. A reload rebuilds the
-agent only when what it is built from changed (rules, thresholds, incidents,
-playbook), so an unrelated reload keeps its detector state: hold-down counts,
-firing series, the incidents it tracks.
+Two threads, two queues::
+
+    sampling jobs ─reading─┐                       ┌─▶ executor worker ─┐
+    respond.tick ──tick────┼─▶ inputs ─▶ agent ────┤   (one action at  │
+    approvals ─approved────┤   thread: one input,  │    a time, per-   │
+    worker ────outcome─────┘   one transaction     │    target locks)  │
+                  ▲                                 │                   │
+                  └────────────── outcome ─────────────────────────────┘
+
+A sampling job only puts its reading on the queue; the agent thread handles
+each input inside :meth:`Database.unit` (everything it changes commits at once
+or not at all), then hands the action requests it decided to the executor's
+worker. The worker runs them — and the reverts due, and a person's early
+revert — and feeds each outcome back as an input. A bug in the agent is one
+``agent.failed`` line and the next input goes on; the input's transaction is
+rolled back and the agent takes the store's picture again.
+
+A stop waits for the action in flight up to its share of the stop budget;
+one still running then is left with an intent and no result, which the next
+start records as ``action.interrupted`` (the same path as a crash).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
 from calmopsd.act.executor import SafeExecutor
+from calmopsd.act.interrupted import record_interrupted
 from calmopsd.clock import Clock
 from calmopsd.config import Config
-from calmopsd.model import Reading
+from calmopsd.model import (
+    ActionOutcome,
+    ActionRequest,
+    Labels,
+    OutcomeStatus,
+    Reading,
+    Recommendation,
+)
 from calmopsd.record.database import Database
 from calmopsd.record.scope import Scope
 from calmopsd.respond.agent import Agent
@@ -31,10 +58,55 @@ log = structlog.get_logger("calmopsd.daemon")
 
 TICK_JOB = "respond.tick"
 TICK_INTERVAL_S = 30
+APPROVAL_WAIT_S = 300.0  # an approval answers with its action's outcome; actions are bounded
+
+
+@dataclass(frozen=True)
+class _Tick:
+    now: datetime
+
+
+@dataclass(frozen=True)
+class _Approved:
+    recommendation: Recommendation
+    actor: str
+    at: datetime
+    reply: Future[ActionOutcome]
+
+
+@dataclass(frozen=True)
+class _Done:
+    request: ActionRequest
+    outcome: ActionOutcome
+    at: datetime
+    reply: Future[ActionOutcome] | None
+
+
+_Input = Reading | _Tick | _Approved | _Done
+
+
+@dataclass(frozen=True)
+class _Run:
+    request: ActionRequest
+    reply: Future[ActionOutcome] | None
+
+
+@dataclass(frozen=True)
+class _Call:
+    """Other executor work that changes the host: reverts due, a person's revert, controls."""
+
+    step: str
+    work: Callable[[SafeExecutor], object]
+    reply: Future[object] | None = None
+
+
+_Job = _Run | _Call
+_STOP = None
 
 
 class Responder:
-    """Owns the daemon's :class:`Agent`; :meth:`observe` and :meth:`tick` never raise."""
+    """Owns the daemon's :class:`Agent` and the executor's worker; nothing here raises
+    into a sampling job or the scheduler."""
 
     def __init__(self, database: Database, clock: Clock):
         self.database = database
@@ -43,7 +115,15 @@ class Responder:
         self.executor: SafeExecutor | None = None
         self._executor_from: tuple[object, ...] | None = None
         self._built_from: tuple[object, ...] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while one input is handled, never during an action
+        self._inputs: queue.Queue[_Input | None] = queue.Queue()
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._busy = 0  # inputs and jobs queued or being handled
+        self._idle = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self.longest_wait_s = 0.0  # the longest a reading's hand-over waited (the bench's figure)
+
+    # -- wiring ---------------------------------------------------------------------
 
     def configure(self, config: Config) -> None:
         """Build a new agent if there is none or its inputs changed; otherwise keep it.
@@ -51,7 +131,8 @@ class Responder:
         The executor is rebuilt on its own when only ``actions:`` (or PM2's
         settings) changed, so the agent keeps its detector state. A build that
         raises leaves the old agent in place (the caller decides whether that
-        fails the start or the reload).
+        fails the start or the reload). An action the old agent requested that
+        still runs is handed to the new one, whose incident takes its outcome.
         """
         executor = self.executor
         if executor is None or self._executor_from != _executor_inputs(config):
@@ -75,60 +156,229 @@ class Responder:
                 upload_failure_rate=config.thresholds.upload_failure_percent / 100,
             ),
         )
-        with self._lock:  # a job may be inside the old agent right now
+        with self._lock:  # the agent thread may be handling an input of the old agent
+            old = self.agent
+            if old is None:  # the first agent: what was left running before is interrupted
+                self._recover()
+            else:
+                agent.in_flight = {
+                    i: t.pending for i, t in old.tracked.items() if t.pending is not None
+                }
             self.agent, self._built_from = agent, wanted
             self.executor, self._executor_from = executor, _executor_inputs(config)
             try:
-                agent.resume(self.clock.now())  # take over the incidents left unresolved
+                with self.database.unit():
+                    agent.resume(self.clock.now())  # take over the incidents left unresolved
             except Exception:  # an incident it cannot resume ends stale; the daemon goes on
                 log.exception("agent.failed", step="resume", sampler=None)
 
+    def _recover(self) -> None:
+        try:
+            record_interrupted(self.database, self.clock.now())
+        except Exception:  # the audit log is checked by verify-audit; the daemon goes on
+            log.exception("agent.failed", step="recover", sampler=None)
+
+    def start(self) -> None:
+        """Start the agent thread and the executor's worker."""
+        for name, target in (("agent", self._agent_loop), ("executor", self._worker_loop)):
+            thread = threading.Thread(target=target, name=f"calmopsd-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout_s: float) -> bool:
+        """Let the input in hand and the action in flight finish, up to ``timeout_s``;
+        False if one was still running (its intent without a result says so)."""
+        deadline = time.monotonic() + timeout_s
+        self._inputs.put(_STOP)
+        self._jobs.put(_STOP)
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        stopped = not any(thread.is_alive() for thread in self._threads)
+        if not stopped:
+            log.warning("agent.stop_incomplete", reason="an action was still running")
+        return stopped
+
+    def settle(self, timeout_s: float) -> bool:
+        """Wait until every input and job queued so far is handled (for tests and the
+        bench); False if that did not happen within ``timeout_s``."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout=timeout_s)
+
+    # -- ways in --------------------------------------------------------------------
+
     def observe(self, reading: Reading) -> None:
-        """Feed one reading to the agent; a failure is logged, never raised."""
-        with self._lock:
-            if self.agent is None:
-                return
-            try:
-                self.agent.observe(reading)
-            except Exception:  # a bug in the agent must not end the sampling job
-                log.exception("agent.failed", step="observe", sampler=reading.sampler)
-
-    def approve(self, scope: Scope, recommendation_id: int, actor: str) -> Decision:
-        """A person's approval, re-checked against the agent's current picture."""
-        with self._lock:
-            if self.agent is None:
-                return Decision("refused", "calmopsd is starting")
-            agent = self.agent
-            return approve(
-                self.database, scope, recommendation_id, actor=actor, at=self.clock.now(),
-                state_of=agent.series_state, run=agent.run_approved,
-            )  # fmt: skip
-
-    def revert(self, active_id: int, actor: str) -> tuple[bool, str]:
-        """A person ends an action in force early; (done, why not)."""
-        with self._lock:
-            if self.executor is None:
-                return False, "calmopsd is starting"
-            return self.executor.revert(active_id, self.clock.now(), actor)
+        """Hand one reading to the agent; never waits for it, never raises."""
+        began = time.monotonic()
+        self._put(reading)
+        self.longest_wait_s = max(self.longest_wait_s, time.monotonic() - began)
 
     def tick(self) -> None:
-        """Let the agent act on time alone, end actions whose time is up, and follow the
-        CLI (pause flag, revert requests); a failure is logged, never raised."""
-        with self._lock:
-            agent, executor = self.agent, self.executor
-            if agent is None or executor is None:
-                return
-            now = self.clock.now()
-            steps: tuple[tuple[str, Callable[[], object]], ...] = (
-                ("tick", lambda: agent.tick(now)),
-                ("revert", lambda: executor.revert_due(now)),
-                ("control", lambda: executor.follow_controls(now)),
+        """The time for the agent, and the executor's own clock work: actions whose time is
+        up are reverted, the CLI's pause flag is followed."""
+        now = self.clock.now()
+        self._put(_Tick(now))
+        self._submit(_Call("revert", lambda executor: executor.revert_due(now)))
+        self._submit(_Call("control", lambda executor: executor.follow_controls(now)))
+
+    def approve(self, scope: Scope, recommendation_id: int, actor: str) -> Decision:
+        """A person's approval, re-checked against the agent's current picture; answered
+        with the action's outcome once the worker has run it."""
+        if self.agent is None:
+            return Decision("refused", "calmopsd is starting")
+        return approve(
+            self.database, scope, recommendation_id, actor=actor, at=self.clock.now(),
+            state_of=self._state_of, run=self._run_approved,
+        )  # fmt: skip
+
+    def revert(self, active_id: int, actor: str) -> tuple[bool, str]:
+        """A person ends an action in force early; (done, why not). Run by the worker,
+        after any action ahead of it."""
+        if self.executor is None:
+            return False, "calmopsd is starting"
+        reply: Future[object] = Future()
+        now = self.clock.now()
+
+        def work(executor: SafeExecutor) -> object:
+            return executor.revert(active_id, now, actor)
+
+        self._submit(_Call("revert", work, reply))
+        try:
+            answer = reply.result(timeout=APPROVAL_WAIT_S)
+        except FutureTimeout:
+            return False, f"no answer within {APPROVAL_WAIT_S:.0f} s; see `calmopsd actions active`"
+        done, why = answer if isinstance(answer, tuple) else (False, str(answer))
+        return bool(done), str(why)
+
+    def _state_of(self, rule: str, labels: Labels) -> str:
+        agent = self.agent
+        return agent.series_state(rule, labels) if agent is not None else "unknown"
+
+    def _run_approved(self, rec: Recommendation, actor: str, at: datetime) -> ActionOutcome:
+        reply: Future[ActionOutcome] = Future()
+        self._put(_Approved(rec, actor, at, reply))
+        try:
+            return reply.result(timeout=APPROVAL_WAIT_S)
+        except FutureTimeout:
+            return ActionOutcome(
+                OutcomeStatus.FAILED,
+                f"no outcome within {APPROVAL_WAIT_S:.0f} s; the incident's timeline will say",
             )
-            for step, work in steps:
-                try:
-                    work()
-                except Exception:  # a bug here must not end the scheduler's job
-                    log.exception("agent.failed", step=step, sampler=None)
+
+    # -- the two threads -----------------------------------------------------------
+
+    def _agent_loop(self) -> None:
+        while (item := self._inputs.get()) is not _STOP:
+            try:
+                self._handle(item)
+            finally:
+                self._done_one()
+
+    def _handle(self, item: _Input) -> None:
+        with self._lock:
+            agent = self.agent
+            if agent is None:
+                return
+            reply: Future[ActionOutcome] | None = None
+            try:
+                with self.database.unit():
+                    reply = self._decide(agent, item)
+            except Exception:  # a bug in the agent must not stop the next input
+                log.exception("agent.failed", step=_step(item), sampler=_sampler(item))
+                self._after_failure(agent)
+                if isinstance(item, _Approved):
+                    item.reply.set_result(ActionOutcome(OutcomeStatus.FAILED, "calmopsd failed"))
+                return
+            for request in agent.take_requests():
+                self._submit(_Run(request, reply))
+                reply = None  # only an approval's own request answers it
+
+    def _decide(self, agent: Agent, item: _Input) -> Future[ActionOutcome] | None:
+        """Feed one input to the agent; the approval whose request is now queued, if any."""
+        if isinstance(item, Reading):
+            agent.observe(item)
+        elif isinstance(item, _Tick):
+            agent.tick(item.now)
+        elif isinstance(item, _Approved):
+            outcome = agent.run_approved(item.recommendation, item.actor, item.at)
+            if outcome is None:
+                return item.reply
+            item.reply.set_result(outcome)
+        else:
+            agent.action_done(item.request, item.outcome, item.at)
+            if item.reply is not None:
+                item.reply.set_result(item.outcome)
+        return None
+
+    def _after_failure(self, agent: Agent) -> None:
+        """The input's writes were rolled back: take the store's picture again (what it
+        requested was rolled back with them; an action already in flight is kept)."""
+        try:
+            agent.take_requests()
+            kept = {i: t.pending for i, t in agent.tracked.items() if t.pending is not None}
+            agent.tracked.clear()
+            agent.in_flight = kept
+            with self.database.unit():
+                agent.resume(self.clock.now())
+        except Exception:  # the next input goes on all the same
+            log.exception("agent.failed", step="resume", sampler=None)
+
+    def _worker_loop(self) -> None:
+        while (job := self._jobs.get()) is not _STOP:
+            try:
+                self._work(job)
+            finally:
+                self._done_one()
+
+    def _work(self, job: _Job) -> None:
+        executor = self.executor
+        if executor is None:
+            return
+        if isinstance(job, _Call):
+            try:
+                result = job.work(executor)
+            except Exception as exc:  # a bug here must not end the worker
+                log.exception("agent.failed", step=job.step, sampler=None)
+                result = (False, f"calmopsd failed ({type(exc).__name__})")
+            if job.reply is not None:
+                job.reply.set_result(result)
+            return
+        try:
+            outcome = executor.request(job.request, self.clock.now())
+        except Exception as exc:  # never leave the incident stabilizing
+            log.exception("action.crashed", incident_id=job.request.incident_id,
+                          action=job.request.action)  # fmt: skip
+            outcome = ActionOutcome(
+                OutcomeStatus.FAILED, f"the executor crashed ({type(exc).__name__})"
+            )
+        self._put(_Done(job.request, outcome, self.clock.now(), job.reply))
+
+    # -- bookkeeping ---------------------------------------------------------------
+
+    def _put(self, item: _Input) -> None:
+        with self._idle:
+            self._busy += 1
+        self._inputs.put(item)
+
+    def _submit(self, job: _Job) -> None:
+        with self._idle:
+            self._busy += 1
+        self._jobs.put(job)
+
+    def _done_one(self) -> None:
+        with self._idle:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.notify_all()
+
+
+def _step(item: _Input) -> str:
+    if isinstance(item, Reading):
+        return "observe"
+    return {_Tick: "tick", _Approved: "approve", _Done: "outcome"}[type(item)]
+
+
+def _sampler(item: _Input) -> str | None:
+    return item.sampler if isinstance(item, Reading) else None
 
 
 def _executor_inputs(config: Config) -> tuple[object, ...]:

@@ -137,6 +137,7 @@ class Database:
         self._readers_lock = threading.Lock()
         self.anchor = HeadAnchor(head_path_for(path), None)
         self._lock_fd: int | None = None
+        self.write_transactions = 0  # begun since open: what the agent's one-per-input test counts
 
     @classmethod
     def open(cls, path: Path, *, upto: int = LATEST) -> Database:
@@ -179,10 +180,39 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
-        """One write transaction (``BEGIN IMMEDIATE``), serialised with every other writer."""
+        """One write transaction (``BEGIN IMMEDIATE``), serialised with every other writer.
+
+        Inside :meth:`unit` on the same thread, it joins the unit's transaction
+        instead: everything one input of the agent changes commits together.
+        """
+        joined: Tx | None = getattr(self._local, "unit", None)
+        if joined is not None:
+            yield joined
+            return
+        with self._transaction() as tx:
+            yield tx
+
+    @contextmanager
+    def unit(self) -> Iterator[Tx]:
+        """A unit of work: one transaction that every :meth:`write` (and :meth:`read`)
+        on this thread joins until it ends, so all it changes commits at once or not
+        at all. Nested units join the outer one."""
+        if getattr(self._local, "unit", None) is not None:
+            yield self._local.unit
+            return
+        with self._transaction() as tx:
+            self._local.unit = tx
+            try:
+                yield tx
+            finally:
+                self._local.unit = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Tx]:
         with self._write_lock:
             tx = Tx(self._writer_db, self.anchor)
             self._writer.execute("BEGIN IMMEDIATE")
+            self.write_transactions += 1
             try:
                 yield tx
                 # Inside the try: a failed COMMIT (deferred constraint, disk full, I/O
@@ -196,7 +226,15 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[sqlite_utils.Database]:
-        """A consistent read snapshot on this thread's own query-only connection."""
+        """A consistent read snapshot on this thread's own query-only connection.
+
+        Inside a :meth:`unit`, reads go through the unit's transaction, so they see
+        what it wrote and has not committed yet.
+        """
+        unit: Tx | None = getattr(self._local, "unit", None)
+        if unit is not None:
+            yield unit.db
+            return
         db: sqlite_utils.Database | None = getattr(self._local, "db", None)
         if db is None:
             conn = connect(self.path, query_only=True)

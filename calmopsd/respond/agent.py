@@ -38,9 +38,9 @@ from calmopsd.model import (
     SafeAction,
     Severity,
 )
-from calmopsd.record.audit import record_event
+from calmopsd.record.audit import list_events, record_event
 from calmopsd.record.database import Database
-from calmopsd.record.incidents import add_action, change_status, get_incident, update_incident
+from calmopsd.record.incidents import change_status, get_incident, update_incident
 from calmopsd.record.scope import Scope
 from calmopsd.respond.housekeeping import (
     expire_recommendations,
@@ -52,9 +52,10 @@ from calmopsd.respond.impact import Impact, ImpactLevels, assess
 from calmopsd.respond.lifecycle import check_transition
 from calmopsd.respond.opening import rank, resume_incidents, take_breach
 from calmopsd.respond.playbook import Step
-from calmopsd.respond.stabilize import Stabilizer
+from calmopsd.respond.recommend import action_words
+from calmopsd.respond.stabilize import Stabilizer, record_action
 from calmopsd.respond.summary import summarize
-from calmopsd.respond.tracked import SeriesKey, Tracked
+from calmopsd.respond.tracked import Pending, SeriesKey, Tracked
 
 log = structlog.get_logger("calmopsd.agent")
 
@@ -81,6 +82,11 @@ class Agent:
         self.context = Context(deploy_window=incidents.deploy_window)
         self.tracked: dict[int, Tracked] = {}
         self.stabilizer = Stabilizer(self, playbook, executor)
+        # Requests decided while handling an input, run by the executor's worker once
+        # the input's transaction has committed (:meth:`take_requests`).
+        self.outbox: list[ActionRequest] = []
+        # Actions a previous agent (before a reload) requested that still run, by incident.
+        self.in_flight: dict[int, Pending] = {}
 
     # -- readings ---------------------------------------------------------------
 
@@ -211,8 +217,20 @@ class Agent:
             self._re_sync(tracked, now)
             if tracked.incident.id in self.tracked:
                 self.stabilizer.check_monitoring(tracked, now)
+                self._replan(tracked, now)
         resolve_stale(self, now)
         expire_recommendations(self, now)
+
+    def _replan(self, tracked: Tracked, now: datetime) -> None:
+        """After an interrupted action: plan again once a reading shows it still fires."""
+        if not tracked.replan or tracked.incident.status is not IncidentStatus.OPEN:
+            return
+        detector = self.detector
+        if any(
+            detector.state(*k) is State.FIRING and detector.reported(*k) for k in tracked.series
+        ):
+            tracked.replan = False
+            self.stabilizer.stabilize(tracked, now)
 
     def forget(self, tracked: Tracked) -> None:
         """Resolved without recovering: a breach that goes on must confirm afresh."""
@@ -293,11 +311,19 @@ class Agent:
         reload) left (:func:`.opening.resume_incidents`)."""
         resume_incidents(self, now)
 
-    def run_approved(self, rec: Recommendation, actor: str, at: datetime) -> ActionOutcome:
-        """Run an approved safe action the same way the agent runs its own.
+    # -- actions ------------------------------------------------------------------
 
-        The incident goes through stabilizing (and monitoring if it worked), the
-        summary tells it, and an action already running on it refuses this one.
+    def take_requests(self) -> list[ActionRequest]:
+        """The action requests decided since the last call, oldest first."""
+        taken, self.outbox = self.outbox, []
+        return taken
+
+    def run_approved(self, rec: Recommendation, actor: str, at: datetime) -> ActionOutcome | None:
+        """Request an approved safe action the same way the agent requests its own.
+
+        The incident goes through stabilizing (and monitoring if it works), the
+        summary tells it, and an action already in flight on it refuses this one.
+        None: requested (its outcome comes back through :meth:`action_done`).
         """
         step = Step(SafeAction(str(rec.action)), rec.params, f"approved by {actor} (#{rec.id})")
         tracked = self.tracked.get(rec.incident_id)
@@ -305,20 +331,42 @@ class Agent:
             if tracked.incident.status is IncidentStatus.STABILIZING:
                 return ActionOutcome(OutcomeStatus.REFUSED, "another action is running on it")
             return self.stabilizer.run_approved(tracked, step, at, actor)
-        request = ActionRequest(
-            step.action, step.params, rec.incident_id, rec.organization_id, step.reason,
-            approved_by=actor,
+        self.outbox.append(
+            ActionRequest(
+                step.action, step.params, rec.incident_id, rec.organization_id, step.reason,
+                approved_by=actor,
+            )
         )  # fmt: skip
-        try:
-            outcome = self.stabilizer.executor.request(request, at)
-        except Exception as exc:  # the approval is answered, never a crash
-            log.exception("action.crashed", incident_id=rec.incident_id, action=step.action)
-            outcome = ActionOutcome(OutcomeStatus.FAILED, f"the executor crashed ({exc!r:.60})")
-        add_action(
-            self.database, self.scope, rec.incident_id, action=step.action, params=step.params,
-            status=outcome.status, at=at, actor=actor, outcome={"detail": outcome.detail},
-        )  # fmt: skip
-        return outcome
+        return None
+
+    def action_done(self, request: ActionRequest, outcome: ActionOutcome, at: datetime) -> None:
+        """An outcome from the executor's worker: the incident moves on from it."""
+        incident_id = request.incident_id
+        tracked = self.tracked.get(incident_id) if incident_id is not None else None
+        if tracked is not None and tracked.pending is not None:
+            self.stabilizer.finish(tracked, outcome, at)
+            return
+        self.in_flight.pop(incident_id or 0, None)
+        if incident_id is None or get_incident(self.database, self.scope, incident_id) is None:
+            return
+        step = Step(request.action, request.params, request.reason)
+        record_action(self, incident_id, step, outcome, at, request.approved_by or ACTOR)
+
+    def interrupted(self, tracked: Tracked, at: datetime) -> None:
+        """Resumed in ``stabilizing`` with no action in flight: it was interrupted."""
+        requested = [
+            e for e in list_events(self.database, self.scope, incident_id=tracked.incident.id)
+            if e.kind == "action.requested"
+        ]  # fmt: skip
+        last = requested[-1].data if requested else {}
+        action, params = last.get("action"), last.get("params")
+        params = params if isinstance(params, dict) else {}
+        known = action in set(SafeAction)
+        what = action_words(SafeAction(str(action)), params) if known else "an action"
+        data = {"action": action, "params": params}
+        self.event("action.interrupted", at, data, tracked.incident.id)
+        self.stabilizer.interrupted(tracked, what, at)
+        self.refresh(tracked, at)
 
     def series_state(self, rule: str, labels: tuple[tuple[str, str], ...]) -> str:
         """The detector's state of one series, for approvals' stale checks."""

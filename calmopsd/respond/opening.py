@@ -28,6 +28,7 @@ from calmopsd.model import (
     Severity,
 )
 from calmopsd.record.incidents import (
+    change_status,
     find_by_fingerprint,
     list_incidents,
     open_incident,
@@ -198,12 +199,14 @@ def resume_incidents(agent: Agent, now: datetime) -> None:
         ):
             continue
         breach = stored_breach(incident)
-        if breach is None or breach.rule not in agent.rules:
-            continue  # not this rule set's: it ends stale unless someone resolves it
-        key: SeriesKey = (breach.rule, breach.labels)
-        if agent.owner(key) is not None:
+        if breach is None or breach.rule not in agent.rules or agent.owner(_key(breach)):
+            # Not this rule set's: it ends stale unless someone resolves it; but no
+            # action of this agent's runs on it, so it is not left stabilizing.
+            if incident.status is IncidentStatus.STABILIZING and incident.id not in agent.in_flight:
+                _reopen_interrupted(agent, incident, now)
             continue
         hold = _flapped_hold(agent, breach, incident.flaps)
+        key = _key(breach)
         tracked = Tracked(incident, breach, resource_of(incident.fingerprint), hold, {key})
         agent.tracked[incident.id] = tracked
         agent.detector.adopt(breach.rule, breach.labels, incident.severity, now)
@@ -214,6 +217,25 @@ def resume_incidents(agent: Agent, now: datetime) -> None:
             organization_id=incident.organization_id,
             rule=breach.rule,
         )
+        if incident.status is IncidentStatus.STABILIZING:
+            pending = agent.in_flight.pop(incident.id, None)
+            if pending is not None:  # a reload: the previous agent's action still runs
+                tracked.pending = pending
+            else:  # a stop or crash during the action: nothing runs it any more
+                agent.interrupted(tracked, now)
+
+
+def _key(breach: Breach) -> SeriesKey:
+    return (breach.rule, breach.labels)
+
+
+def _reopen_interrupted(agent: Agent, incident: Incident, now: datetime) -> None:
+    agent.event("action.interrupted", now, {"action": None, "params": {}}, incident.id)
+    change_status(
+        agent.database, agent.scope, incident.id, expected=IncidentStatus.STABILIZING,
+        new=IncidentStatus.OPEN, at=now, actor=ACTOR,
+        data={"reason": "calmopsd stopped while an action ran on it"},
+    )  # fmt: skip
 
 
 def _flapped_hold(agent: Agent, breach: Breach, flaps: int) -> timedelta:

@@ -9,6 +9,12 @@ refused one only when nothing else worked. A refusal of every action (paused,
 not allowed) or a shadow run puts it back to ``open`` and asks a human at once.
 Whatever the agent does not do, it says why (a
 :class:`~calmopsd.respond.playbook.Hold`).
+
+Nothing here waits for an action: choosing a step records ``action.requested``,
+moves the incident to ``stabilizing`` and leaves an :class:`ActionRequest` in
+the agent's outbox; the executor's worker runs it off the agent's thread and
+its outcome comes back as an input (:meth:`Stabilizer.finish`), which carries
+on where the step left off.
 """
 
 from __future__ import annotations
@@ -29,7 +35,6 @@ from calmopsd.model import (
     IncidentStatus,
     OutcomeStatus,
     RecommendationStatus,
-    SafeAction,
     Severity,
 )
 from calmopsd.record.incidents import add_action
@@ -37,7 +42,7 @@ from calmopsd.record.recommendations import add_recommendation, list_recommendat
 from calmopsd.respond.playbook import Hold, HoldReason, Situation, Step, choose
 from calmopsd.respond.recommend import APPROVABLE, Proposal, action_words, propose
 from calmopsd.respond.summary import Done, clip
-from calmopsd.respond.tracked import Tracked
+from calmopsd.respond.tracked import Pending, Tracked
 
 if TYPE_CHECKING:
     from calmopsd.respond.agent import Agent
@@ -63,26 +68,25 @@ class Stabilizer:
         self.executor = executor
 
     def stabilize(self, tracked: Tracked, at: datetime) -> None:
-        """Try actions until one works, none fits, or a human is needed; then refresh."""
-        passed: tuple[Step, ActionOutcome] | None = None  # the first refusal passed over
-        for _ in range(len(SafeAction) + 1):  # every try adds to ``tried``: bounded
-            choice = choose(
-                list(getattr(self.playbook, tracked.incident.type.value)),
-                self._situation(tracked),
-                frozenset(tracked.tried),
-            )
-            if isinstance(choice, Hold):
-                if passed is not None:  # approving the refused action is the better question
-                    self._after_no(tracked, *passed, at)
-                else:
-                    self._hold(tracked, choice, at)
-                break
-            outcome = self._run(tracked, choice, at, pass_over=True)
-            if _passable(outcome):
-                if outcome.reason in APPROVABLE:  # "already in force" is nothing to approve
-                    passed = passed or (choice, outcome)
-            elif outcome.status is not OutcomeStatus.FAILED:
-                break
+        """Request the playbook's next fitting action, or say why none; then refresh.
+
+        The outcome comes back through :meth:`finish`, which calls this again while
+        an action failed or was refused for itself alone (every try adds to
+        ``tried``, so the round is bounded).
+        """
+        choice = choose(
+            list(getattr(self.playbook, tracked.incident.type.value)),
+            self._situation(tracked),
+            frozenset(tracked.tried),
+        )
+        if isinstance(choice, Hold):
+            passed, tracked.passed = tracked.passed, None
+            if passed is not None:  # approving the refused action is the better question
+                self._after_no(tracked, *passed, at)
+            else:
+                self._hold(tracked, choice, at)
+        else:
+            self._begin(tracked, choice, at, pass_over=True)
         self.agent.refresh(tracked, at)
 
     def check_monitoring(self, tracked: Tracked, now: datetime) -> None:
@@ -122,24 +126,64 @@ class Stabilizer:
         except Exception:  # the executor's bookkeeping must not stop the response
             log.exception("action.ineffective_failed", incident_id=tracked.incident.id)
 
-    def run_approved(self, tracked: Tracked, step: Step, at: datetime, actor: str) -> ActionOutcome:
-        """A person approved ``step``: the same path as the agent's own, with their name."""
+    def run_approved(
+        self, tracked: Tracked, step: Step, at: datetime, actor: str
+    ) -> ActionOutcome | None:
+        """A person approved ``step``: the same path as the agent's own, with their name.
+
+        None once the request is in the outbox; an outcome at once if it cannot be made.
+        """
         if tracked.incident.status is IncidentStatus.MONITORING:
             self.agent.move(tracked, IncidentStatus.OPEN, at)
-        outcome = self._run(tracked, step, at, actor)
-        if outcome.status is OutcomeStatus.FAILED:  # the approved step is not "carried out"
-            words = action_words(step.action, step.params)
-            tracked.next_recommendation = None
-            tracked.next_step = (
-                f"a person's call: {words} was approved but failed "
-                f"({clip(outcome.detail or 'no detail', 80)}); calmopsd keeps watching."
-            )
+        refused = self._begin(tracked, step, at, actor)
         self.agent.refresh(tracked, at)
-        return outcome
+        return refused
+
+    def finish(self, tracked: Tracked, outcome: ActionOutcome, at: datetime) -> None:
+        """The outcome of the action in flight on ``tracked`` is in: take it, go on."""
+        pending, tracked.pending = tracked.pending, None
+        if pending is None:
+            return
+        step, actor, pass_over = pending.step, pending.actor, pending.pass_over
+        self._took(tracked, step, outcome, at, actor, pass_over=pass_over)
+        if not pass_over:
+            if outcome.status is OutcomeStatus.FAILED:  # the approved step is not "carried out"
+                words = action_words(step.action, step.params)
+                tracked.next_recommendation = None
+                tracked.next_step = (
+                    f"a person's call: {words} was approved but failed "
+                    f"({clip(outcome.detail or 'no detail', 80)}); calmopsd keeps watching."
+                )
+            self.agent.refresh(tracked, at)
+            return
+        if _passable(outcome):
+            if outcome.reason in APPROVABLE:  # "already in force" is nothing to approve
+                tracked.passed = tracked.passed or (step, outcome)
+        elif outcome.status is not OutcomeStatus.FAILED:
+            tracked.passed = None
+            self.agent.refresh(tracked, at)
+            return
+        if tracked.incident.status is IncidentStatus.OPEN:
+            self.stabilize(tracked, at)  # the next fitting action, or why none
+        else:
+            self.agent.refresh(tracked, at)
+
+    def interrupted(self, tracked: Tracked, what: str, at: datetime) -> None:
+        """calmopsd stopped while an action ran on it: the incident is actionable again.
+
+        The interrupted run counts against its action's budget and cooldown (its
+        intent is in the log), so trying it again soon is refused and the playbook's
+        next action, or a person, takes over at the next planning.
+        """
+        if tracked.incident.status is IncidentStatus.STABILIZING:
+            self.agent.move(tracked, IncidentStatus.OPEN, at)
+        tracked.pending = None
+        tracked.replan = True
+        tracked.not_done = clip(f"{what} was interrupted: calmopsd stopped while it ran", 160)
 
     # -- one action ---------------------------------------------------------------
 
-    def _run(
+    def _begin(
         self,
         tracked: Tracked,
         step: Step,
@@ -147,8 +191,9 @@ class Stabilizer:
         actor: str = ACTOR,
         *,
         pass_over: bool = False,
-    ) -> ActionOutcome:
-        """Run one step; ``pass_over``: a passable refusal is the caller's to ask about."""
+    ) -> ActionOutcome | None:
+        """Request one step (``pass_over``: a passable refusal is the caller's to ask
+        about); an outcome at once only when it cannot even be requested."""
         agent, incident = self.agent, tracked.incident
         if incident.status is not IncidentStatus.OPEN or not agent.move(
             tracked, IncidentStatus.STABILIZING, at
@@ -166,33 +211,34 @@ class Stabilizer:
             action=step.action,
             params=step.params,
         )
-        # Recorded before the executor runs, so the request shows even if the action hangs.
+        # Committed before the executor runs, so the request shows even if the action hangs.
         agent.event(
             "action.requested",
             at,
             {"action": step.action, "params": step.params, "reason": step.reason},
             incident.id,
         )
-        try:
-            outcome = self.executor.request(request, at)
-        except Exception as exc:  # never leave the incident stabilizing
-            log.exception("action.crashed", incident_id=incident.id, action=step.action)
-            outcome = ActionOutcome(
-                OutcomeStatus.FAILED, f"the executor crashed ({type(exc).__name__})"
-            )
+        tracked.pending = Pending(step, actor, pass_over)
+        agent.outbox.append(request)
+        return None
+
+    def _took(
+        self,
+        tracked: Tracked,
+        step: Step,
+        outcome: ActionOutcome,
+        at: datetime,
+        actor: str,
+        *,
+        pass_over: bool,
+    ) -> None:
+        """Record what came of one step and move the incident on from ``stabilizing``."""
+        agent, incident = self.agent, tracked.incident
         tracked.tried.add(step.action)
         tracked.done.append(Done(step.action, step.params, at, outcome.status, outcome.detail))
-        add_action(
-            agent.database,
-            agent.scope,
-            incident.id,
-            action=step.action,
-            params=step.params,
-            status=outcome.status,
-            at=at,
-            actor=actor,
-            outcome={"detail": outcome.detail, "reason": step.reason},
-        )
+        record_action(agent, incident.id, step, outcome, at, actor)
+        if tracked.incident.status is not IncidentStatus.STABILIZING:
+            return  # a person resolved or moved it meanwhile: theirs to follow
         if outcome.worked:
             agent.move(tracked, IncidentStatus.MONITORING, at)
             tracked.monitor_until = at + agent.settings.monitor_for
@@ -209,7 +255,6 @@ class Stabilizer:
                 agent.set_severity(tracked, Severity.CRITICAL, at, why)
             if not (pass_over and _passable(outcome)):
                 self._after_no(tracked, step, outcome, at)
-        return outcome
 
     def _after_no(self, tracked: Tracked, step: Step, outcome: ActionOutcome, at: datetime) -> None:
         words = action_words(step.action, step.params)
@@ -318,6 +363,23 @@ class Stabilizer:
             disk_breached=disk_firing,
             deployed=deployed[0] if deployed and in_window else None,
         )
+
+
+def record_action(
+    agent: Agent, incident_id: int, step: Step, outcome: ActionOutcome, at: datetime, actor: str
+) -> None:
+    """The incident's action row: what was asked, by whom, and what came of it."""
+    add_action(
+        agent.database,
+        agent.scope,
+        incident_id,
+        action=step.action,
+        params=step.params,
+        status=outcome.status,
+        at=at,
+        actor=actor,
+        outcome={"detail": outcome.detail, "reason": step.reason},
+    )
 
 
 def _passable(outcome: ActionOutcome) -> bool:

@@ -6,11 +6,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from calmopsd.model import Breach, Incident, Labels, SafeAction
+from calmopsd.model import ActionOutcome, Breach, Incident, Labels, SafeAction
 from calmopsd.respond.impact import Impact
+from calmopsd.respond.playbook import Step
 from calmopsd.respond.summary import Done, Facts
 
 SeriesKey = tuple[str, Labels]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The action in flight on an incident: requested, its outcome not in yet.
+
+    ``pass_over``: the agent's own step, whose passable refusal lets the next
+    listed action run; a person's approved step is never passed over.
+    """
+
+    step: Step
+    actor: str
+    pass_over: bool
 
 
 @dataclass
@@ -41,6 +55,9 @@ class Tracked:
     resolution_note: str | None = None  # what the person who resolved it wrote
     summarized: tuple[str, str] | None = None  # (status, severity) the summary was written from
     proposed: set[tuple[str, str | None, str]] = field(default_factory=set)
+    pending: Pending | None = None  # the action in flight, while stabilizing
+    passed: tuple[Step, ActionOutcome] | None = None  # the first refusal passed over this round
+    replan: bool = False  # an action was interrupted: plan again while it still fires
 
     @property
     def headline(self) -> SeriesKey:

@@ -538,7 +538,7 @@ def test_a_persons_approval_past_the_budget_restarts_and_is_recorded_as_theirs(
 
     decision = approve(
         database, PLATFORM, rec.id, actor="dana", at=s.now,
-        state_of=s.agent.series_state, run=s.agent.run_approved,
+        state_of=s.agent.series_state, run=s.run_approved,
     )  # fmt: skip
 
     assert decision.outcome is not None

@@ -45,6 +45,14 @@ class BrokenAgent:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.tracked: dict[int, object] = {}
+        self.in_flight: dict[int, object] = {}
+
+    def take_requests(self) -> list[object]:
+        return []
+
+    def resume(self, now: object) -> None:
+        pass
 
     def observe(self, reading: Reading) -> None:
         self.calls += 1
@@ -120,6 +128,7 @@ def test_an_agent_that_raises_is_logged_and_the_sampling_jobs_keep_running(
         wait_until(lambda: broken.calls >= 3)  # the job ran again after each failure
         daemon.sensing.read_logs()  # the log job passes its reading on the same way
         daemon.responding.tick()  # the tick job's way in fails the same way, quietly
+        wait_until(lambda: any(e.get("step") == "tick" for e in logs))
     failed = [e for e in logs if e["event"] == "agent.failed"]
     assert {e["step"] for e in failed} == {"observe", "tick"}
     assert all(e["exc_info"] is True for e in failed)
@@ -183,6 +192,7 @@ def test_the_daemon_ends_an_action_in_force_on_time_and_follows_the_cli(
     control.pause(tmp_path / "state", "dana")
     clock.advance(timedelta(minutes=5))
     responder.tick()
+    assert responder.settle(10.0)
     assert not flag.exists()
     assert list_active(daemon.database) == []
     kinds = [e.kind for e in list_events(daemon.database, Scope.platform())]

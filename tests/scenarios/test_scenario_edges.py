@@ -132,7 +132,7 @@ def test_an_approved_action_that_worked_moves_the_incident_through_stabilizing(
     s.executor.outcomes["pm2_restart"] = "succeeded"
     decision = approve(
         database, Scope.platform(), rec.id, actor="dana", at=s.now,
-        state_of=s.agent.series_state, run=s.agent.run_approved,
+        state_of=s.agent.series_state, run=s.run_approved,
     )  # fmt: skip
     assert decision.status == "executed"
     statuses = [e.data["to"] for e in s.events(incident.id) if e.kind == "incident.status_changed"]

@@ -47,7 +47,7 @@ def test_an_approved_action_that_failed_is_not_told_as_carried_out(database: Dat
     s.executor.outcomes["pm2_restart"] = "failed"
     approve(
         database, PLATFORM, rec.id, actor="dana", at=s.now,
-        state_of=s.agent.series_state, run=s.agent.run_approved,
+        state_of=s.agent.series_state, run=s.run_approved,
     )  # fmt: skip
     s.wait(TICK)
     next_line = s.get(incident.id).summary.splitlines()[-1]

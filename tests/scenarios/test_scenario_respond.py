@@ -267,7 +267,7 @@ def test_approving_after_the_incident_resolved_is_refused_as_stale(database: Dat
     assert s.only().status is IncidentStatus.RESOLVED
     decision = approve(
         database, Scope.platform(), rec.id, actor="dana", at=s.now,
-        state_of=s.agent.series_state, run=s.agent.run_approved,
+        state_of=s.agent.series_state, run=s.run_approved,
     )  # fmt: skip
     assert (decision.status, decision.detail) == (
         "refused",
@@ -288,7 +288,7 @@ def test_approving_a_restart_once_the_breach_cleared_is_refused_and_runs_nothing
     s.feed("pm2", pm2(api={}))  # back online: the errored rule starts to clear
     decision = approve(
         database, Scope.platform(), rec.id, actor="dana", at=s.now,
-        state_of=s.agent.series_state, run=s.agent.run_approved,
+        state_of=s.agent.series_state, run=s.run_approved,
     )  # fmt: skip
     assert decision.detail == "stale: the breach it answered is no longer firing"
     assert len(s.executor.requests) == 1  # only the agent's own, refused, attempt
@@ -303,8 +303,8 @@ def test_an_approved_safe_action_runs_once_and_a_second_approval_is_refused(
     (rec,) = s.recommendations(incident.id)
     s.executor.outcomes["pm2_restart"] = "succeeded"
     decide = {"actor": "dana", "at": s.now, "state_of": s.agent.series_state}
-    first = approve(database, Scope.platform(), rec.id, run=s.agent.run_approved, **decide)  # type: ignore[arg-type]
-    second = approve(database, Scope.platform(), rec.id, run=s.agent.run_approved, **decide)  # type: ignore[arg-type]
+    first = approve(database, Scope.platform(), rec.id, run=s.run_approved, **decide)  # type: ignore[arg-type]
+    second = approve(database, Scope.platform(), rec.id, run=s.run_approved, **decide)  # type: ignore[arg-type]
     assert (first.status, second.status) == ("executed", "refused")
     assert second.detail == "it is already executed"
     assert len(s.executor.requests) == 2  # the agent's refused try, and the approved run
@@ -319,7 +319,7 @@ def test_another_organization_cannot_approve_or_reject(database: Database) -> No
     other = Scope.organization("acme")
     got = approve(
         database, other, rec.id, actor="eve", at=s.now, state_of=s.agent.series_state,
-        run=s.agent.run_approved,
+        run=s.run_approved,
     )  # fmt: skip
     assert got.status == "not_found"
     assert reject(database, other, rec.id, actor="eve", at=s.now).status == "not_found"

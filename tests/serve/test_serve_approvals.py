@@ -33,7 +33,7 @@ def serve(database: Database, s: Scenario) -> ApiServer:
 
     def approve_now(scope: Scope, recommendation_id: int, actor: str) -> Decision:
         return approve(database, scope, recommendation_id, actor=actor, at=clock.now(),
-                       state_of=s.agent.series_state, run=s.agent.run_approved)  # fmt: skip
+                       state_of=s.agent.series_state, run=s.run_approved)  # fmt: skip
 
     operations = Operations(database, clock, Hooks(approve=approve_now))
     server = ApiServer(create_app(operations, Tokens(token_entries())), listen="127.0.0.1:0")

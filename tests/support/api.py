@@ -139,6 +139,7 @@ class Stack:
     server: ApiServer
     flag: Path
     checks: list[int] = field(default_factory=list)
+    responder: Responder | None = None
 
     @property
     def url(self) -> str:
@@ -170,6 +171,8 @@ class Stack:
 
     def close(self) -> None:
         self.server.stop(2.0)
+        if self.responder is not None:
+            self.responder.stop(5.0)
         self.database.close()
 
 
@@ -186,6 +189,7 @@ def serve_copy(
     clock = ManualClock(template.now + timedelta(seconds=1))
     responder = Responder(database, clock)
     responder.configure(template.config.model_copy(update={"state_dir": state}))
+    responder.start()
     checks: list[int] = []
     hooks = Hooks(
         approve=responder.approve,
@@ -196,4 +200,4 @@ def serve_copy(
     app = create_app(Operations(database, clock, hooks), Tokens(token_entries()))
     server = ApiServer(app, listen="127.0.0.1:0")
     server.start()
-    return Stack(database, server, template.flag, checks)
+    return Stack(database, server, template.flag, checks, responder)

@@ -7,7 +7,7 @@ request and answers with the outcome the test scripted for that action.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -82,7 +82,49 @@ class Scenario:
             executor=self.executor,
             levels=ImpactLevels(10, 0.1),
         )
-        self.agent.resume(self.now)  # as the daemon does on start and on a reload
+        with database.unit():
+            self.agent.resume(self.now)  # as the daemon does on start and on a reload
+
+    # -- the daemon's agent thread and executor worker, inline ------------------------
+
+    def handle(self, work: Callable[[], Any]) -> Any:
+        """One input, in one transaction, as the daemon's agent thread handles it; then
+        the executor's worker runs what it requested and feeds each outcome back."""
+        with self.database.unit():
+            answer = work()
+        self.drain()
+        return answer
+
+    def drain(self) -> None:
+        for _ in range(len(SafeAction) * 4):  # each outcome may request the next action
+            requests = self.agent.take_requests()
+            if not requests:
+                return
+            for request in requests:
+                self.finish(request)
+        raise AssertionError("the agent kept requesting actions")
+
+    def finish(self, request: ActionRequest) -> ActionOutcome:
+        try:
+            outcome = self.executor.request(request, self.now)
+        except Exception as exc:  # as the daemon's worker answers a crash
+            outcome = ActionOutcome(
+                OutcomeStatus.FAILED, f"the executor crashed ({type(exc).__name__})"
+            )
+        with self.database.unit():
+            self.agent.action_done(request, outcome, self.now)
+        return outcome
+
+    def run_approved(self, rec: Recommendation, actor: str, at: datetime) -> ActionOutcome:
+        """What the daemon's approval hook does: request it, wait for its outcome."""
+        with self.database.unit():
+            refused = self.agent.run_approved(rec, actor, at)
+        if refused is not None:
+            return refused
+        (request,) = self.agent.take_requests()
+        outcome = self.finish(request)
+        self.drain()
+        return outcome
 
     # -- time and readings ------------------------------------------------------
 
@@ -91,13 +133,16 @@ class Scenario:
     ) -> None:
         """``times`` readings of ``values``, ``every`` apart; the agent ticks after each."""
         for _ in range(times):
-            self.agent.observe(Reading(sampler, self.now, True, 1.0, values))
-            self.agent.tick(self.now)
+            reading = Reading(sampler, self.now, True, 1.0, values)
+            self.handle(lambda: self.agent.observe(reading))
+            now = self.now
+            self.handle(lambda: self.agent.tick(now))
             self.now += every
 
     def wait(self, delta: timedelta) -> None:
         self.now += delta
-        self.agent.tick(self.now)
+        now = self.now
+        self.handle(lambda: self.agent.tick(now))
 
     def at(self, hhmm: str) -> datetime:
         hour, minute = map(int, hhmm.split(":"))
