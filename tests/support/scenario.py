@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from support.clock import ManualClock
@@ -133,16 +134,13 @@ class Scenario:
     ) -> None:
         """``times`` readings of ``values``, ``every`` apart; the agent ticks after each."""
         for _ in range(times):
-            reading = Reading(sampler, self.now, True, 1.0, values)
-            self.handle(lambda: self.agent.observe(reading))
-            now = self.now
-            self.handle(lambda: self.agent.tick(now))
+            self.handle(partial(self.agent.observe, Reading(sampler, self.now, True, 1.0, values)))
+            self.handle(partial(self.agent.tick, self.now))
             self.now += every
 
     def wait(self, delta: timedelta) -> None:
         self.now += delta
-        now = self.now
-        self.handle(lambda: self.agent.tick(now))
+        self.handle(partial(self.agent.tick, self.now))
 
     def at(self, hhmm: str) -> datetime:
         hour, minute = map(int, hhmm.split(":"))
