@@ -13,7 +13,7 @@ A crash between 3 and 4 hands the same events over again after the restart:
 delivery is at-least-once and handlers must be idempotent. A failing handler
 is one ``follow.failed`` line and a retry after a growing delay; the other
 consumers never notice. The daemon runs rounds in a thread (:meth:`start`)
-every :data:`POLL_S`, or at once after :meth:`wake`.
+every :data:`POLL_S`, at once after :meth:`wake`, and a last one at :meth:`stop`.
 """
 
 from __future__ import annotations
@@ -146,7 +146,8 @@ class Follower:
         self._woken.set()
 
     def stop(self, timeout: float) -> bool:
-        """Stop after the round in progress; False if it did not end within ``timeout``."""
+        """Stop after one last round (what was appended before the stop is followed now,
+        not at the next start); False if that did not end within ``timeout``."""
         self._stopping.set()
         self._woken.set()
         if self._thread is None:
@@ -155,13 +156,15 @@ class Follower:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
+        while True:
             self._woken.clear()
             try:
                 handled = self.run_once(self.clock.now())
             except Exception:  # the store failed (locked, disk): try again next round
                 log.exception("follow.round_failed")
                 handled = {}
+            if self._stopping.is_set():
+                return
             if any(count >= self.batch for count in handled.values()):
                 continue  # a backlog: the next batch without waiting
             self._woken.wait(self.poll_s)

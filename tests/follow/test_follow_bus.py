@@ -190,6 +190,20 @@ def test_the_thread_follows_the_log_when_woken_and_stops_cleanly(
     assert read_cursor(database, "test") == 1
 
 
+def test_a_stop_follows_what_was_appended_before_it(database: Database, at: datetime) -> None:
+    seen = Seen()
+    follower = Follower(database, {"test": seen}, ManualClock(at), poll_s=60)
+    follower.start()
+    append(database, at, 2)
+    assert follower.stop(5) is True
+    assert seen.seqs == [1, 2]
+    assert read_cursor(database, "test") == 2
+
+
+def test_a_follower_never_started_stops_at_once(database: Database, at: datetime) -> None:
+    assert Follower(database, {"test": Seen()}, ManualClock(at)).stop(0) is True
+
+
 @pytest.mark.parametrize("batch", [1, 3])
 def test_a_backlog_is_drained_without_waiting_for_the_poll(
     database: Database, at: datetime, batch: int
