@@ -36,6 +36,21 @@ def assert_no_daemon(pm2: Pm2) -> None:
     assert pm2.leftovers() == []
 
 
+def wait_until_exited(pm2: Pm2) -> None:
+    """Wait (at most 15 s) until the daemon and its apps are gone, with pm2.pid and rpc.sock.
+
+    ``pm2 kill`` returns once the daemon has stopped the apps and said it will
+    exit; the daemon then removes its pid file and sockets and exits on its
+    own time, which on a busy machine is after the CLI has returned.
+    """
+
+    def exited() -> bool:
+        files = [pm2.home / "pm2.pid", pm2.home / "rpc.sock"]
+        return pm2.leftovers() == [] and not any(f.exists() for f in files)
+
+    wait_for(exited, "the PM2 daemon to finish exiting after pm2 kill", timeout=15.0)
+
+
 def test_after_pm2_kill_the_reading_says_not_running_and_no_daemon_starts(pm2: Pm2) -> None:
     app = pm2.app("stopped-later")
     pm2.start(app)
@@ -44,6 +59,7 @@ def test_after_pm2_kill_the_reading_says_not_running_and_no_daemon_starts(pm2: P
     assert watcher.sample()["apps"][app.name]["status"] == "online"
 
     pm2.run("kill")
+    wait_until_exited(pm2)
     readings = [watcher.sample(), Pm2Sampler(config_for(pm2.home), rpc=False).sample()]
 
     for reading in readings:
