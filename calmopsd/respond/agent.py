@@ -157,12 +157,6 @@ class Agent:
             data={"from": tracked.incident.severity, "to": severity, "reason": why},
             severity=severity,
         )
-        log.warning(
-            "incident.escalated",
-            incident_id=tracked.incident.id,
-            organization_id=tracked.incident.organization_id,
-            severity=severity,
-        )
         tracked.incident = self.reload(tracked.incident.id)
 
     # -- status -------------------------------------------------------------------
@@ -188,14 +182,6 @@ class Agent:
             resolution=resolution,
         )
         tracked.incident = self.reload(tracked.incident.id)
-        if moved:
-            log.info(
-                "incident.status_changed",
-                incident_id=tracked.incident.id,
-                organization_id=tracked.incident.organization_id,
-                status=new,
-                resolution=resolution,
-            )
         return moved
 
     def resolve(self, tracked: Tracked, how: Resolution, at: datetime) -> None:

@@ -64,7 +64,9 @@ def resolve_stale(agent: Agent, now: datetime) -> None:
 
 def _resolve_untracked(agent: Agent, incident: Incident, now: datetime) -> None:
     check_transition(incident.status, IncidentStatus.RESOLVED)
-    moved = change_status(
+    # Compare-and-set: a person's change first wins. Its journal line comes from the
+    # event (calmopsd.follow.journal).
+    change_status(
         agent.database,
         agent.scope,
         incident.id,
@@ -74,14 +76,6 @@ def _resolve_untracked(agent: Agent, incident: Incident, now: datetime) -> None:
         actor=ACTOR,
         resolution=Resolution.STALE_RESOLVED,
     )
-    if moved:
-        log.info(
-            "incident.status_changed",
-            incident_id=incident.id,
-            organization_id=incident.organization_id,
-            status=IncidentStatus.RESOLVED,
-            resolution=Resolution.STALE_RESOLVED,
-        )
 
 
 def expire_recommendations(agent: Agent, now: datetime) -> None:

@@ -107,14 +107,6 @@ def _open(
         {"type": decided_type, "basis": basis, "detail": detail},
         incident.id,
     )
-    log.info(
-        "incident.opened",
-        incident_id=incident.id,
-        organization_id=incident.organization_id,
-        fingerprint=incident.fingerprint,
-        type=decided_type,
-        severity=breach.severity,
-    )
     tracked = Tracked(incident, breach, dict(problem.resource), _base_hold(agent, breach))
     agent.tracked[incident.id] = tracked
     return tracked
@@ -142,13 +134,6 @@ def _reopen(
         return None
     incident = agent.reload(found.id)
     hold = _flapped_hold(agent, breach, incident.flaps)
-    log.info(
-        "incident.reopened",
-        incident_id=incident.id,
-        organization_id=incident.organization_id,
-        flaps=incident.flaps,
-        clear_hold_s=hold.total_seconds(),
-    )
     tracked = Tracked(incident, breach, dict(problem.resource), hold)
     agent.tracked[incident.id] = tracked
     agent.stabilizer.symptom_returned(tracked, at)

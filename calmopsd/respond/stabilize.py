@@ -283,12 +283,6 @@ class Stabilizer:
         self.agent.event(
             "incident.held", at, {"reason": hold.reason, "detail": hold.detail}, tracked.incident.id
         )
-        log.info(
-            "incident.held",
-            incident_id=tracked.incident.id,
-            organization_id=tracked.incident.organization_id,
-            reason=hold.reason,
-        )
         context = self.agent.context
         deployed = context.latest_deploy(tracked.resource.get("app"))
         proposal = propose(
@@ -333,13 +327,6 @@ class Stabilizer:
         )
         tracked.next_step = f"{proposal.next_step} (recommendation #{recommendation_id})."
         tracked.next_recommendation = recommendation_id
-        log.info(
-            "recommendation.proposed",
-            incident_id=tracked.incident.id,
-            organization_id=tracked.incident.organization_id,
-            recommendation_id=recommendation_id,
-            kind=proposal.kind,
-        )
 
     def _situation(self, tracked: Tracked) -> Situation:
         context = self.agent.context
