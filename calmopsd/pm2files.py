@@ -1,13 +1,19 @@
 """What calmopsd reads of PM2's files, for both the sampler and the actions.
 
-Where ``PM2_HOME`` is, which pid ``pm2.pid`` names (only a live one), and the
-JSON list inside ``pm2 jlist`` output. ``sense`` and ``act`` may not import
-each other, so the facts they share live here, below both.
+Where ``PM2_HOME`` is, which pid ``pm2.pid`` names (only a live one), the
+JSON list inside ``pm2 jlist`` output, and the one reader of that list's
+entries (:func:`read_instance`). ``sense`` and ``act`` may not import each
+other, so the facts they share live here, below both.
+
+``pm2_env`` embeds the app's whole environment (secrets included); only the
+fields :class:`Pm2Instance` names are ever copied out, and nothing here keeps,
+logs or quotes the rest.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import pwd
 import re
@@ -92,3 +98,108 @@ def decode_jlist(text: str) -> Any | None:
         if isinstance(decoded, list):
             return decoded
     return None
+
+
+@dataclass(frozen=True)
+class Pm2Instance:
+    """One entry of ``pm2 jlist``: a fork app, or one instance of a cluster app.
+
+    A field PM2 left out, or gave in a type it should not have (a string
+    where a number belongs, a bool, NaN), is None — or 0 for the restart
+    counters, ``"unknown"`` for the status.
+    """
+
+    name: str
+    pm_id: int | None
+    pid: int | None  # None when PM2 runs no process for it (PM2 says 0)
+    status: str
+    restart_time: int
+    unstable_restarts: int
+    started_ms: int | None  # pm_uptime: when PM2 last started it, ms since the epoch
+    memory_bytes: int | None
+    cpu_percent: float | None
+    exec_mode: str | None  # "fork_mode" or "cluster_mode"
+    version: str | None  # package.json's; PM2's "N/A" is None
+    revision: str | None  # versioning.revision (git), when PM2 parsed it
+    exit_code: int | None
+
+    def uptime_s(self, now_ms: int) -> float | None:
+        """Seconds since PM2 started it; only an online instance has an uptime."""
+        if self.status != "online" or self.started_ms is None:
+            return None
+        return round(max(0, now_ms - self.started_ms) / 1000, 1)
+
+    def as_values(self, now_ms: int) -> dict[str, Any]:
+        """The instance as the PM2 sampler reports it (JSON values, uptime for pm_uptime)."""
+        return {
+            "name": self.name,
+            "pm_id": self.pm_id,
+            "pid": self.pid,
+            "status": self.status,
+            "restart_time": self.restart_time,
+            "unstable_restarts": self.unstable_restarts,
+            "uptime_s": self.uptime_s(now_ms),
+            "memory_bytes": self.memory_bytes,
+            "cpu_percent": self.cpu_percent,
+            "exec_mode": self.exec_mode,
+            "version": self.version,
+            "revision": self.revision,
+            "exit_code": self.exit_code,
+        }
+
+
+def read_instance(entry: Any) -> Pm2Instance | None:
+    """The named fields of one decoded entry; None if it has no name to report it under."""
+    if not isinstance(entry, dict):
+        return None
+    env = _mapping(entry.get("pm2_env"))
+    monit = _mapping(entry.get("monit"))
+    name = _text(entry.get("name")) or _text(env.get("name"))
+    if name is None:
+        return None
+    return Pm2Instance(
+        name=name,
+        pm_id=_int(entry.get("pm_id", env.get("pm_id"))),
+        pid=_int(entry.get("pid")) or None,
+        status=_text(env.get("status")) or "unknown",
+        restart_time=_int(env.get("restart_time")) or 0,
+        unstable_restarts=_int(env.get("unstable_restarts")) or 0,
+        started_ms=_int(env.get("pm_uptime")),
+        memory_bytes=_int(monit.get("memory")),
+        cpu_percent=_number(monit.get("cpu")),
+        exec_mode=_text(env.get("exec_mode")),
+        version=_version(env.get("version")),
+        revision=_text(_mapping(env.get("versioning")).get("revision")),
+        exit_code=_int(env.get("exit_code")),
+    )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _version(value: Any) -> str | None:
+    text = _text(value)
+    return None if text == "N/A" else text
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    return value
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        return None
+    return number if math.isfinite(number) else None

@@ -17,7 +17,8 @@ One run, in order:
 
 :class:`Pm2Cli` (PM2 as the sandbox runs it) is shared with ``pause_jobs``.
 What it reads of PM2's files (where PM2_HOME is, the pid file, the JSON in
-``jlist`` output) is shared with the sampler through :mod:`calmopsd.pm2files`.
+``jlist`` output and each entry of it) is shared with the sampler through
+:mod:`calmopsd.pm2files`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import re
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,8 @@ from calmopsd.act.sandbox import Sandbox, last_line
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.units import Name, shown
 from calmopsd.model import SafeAction
-from calmopsd.pm2files import decode_jlist, home_of, live_pid, pm2_home
+from calmopsd.pm2files import Pm2Instance as Pm2Instance  # re-exported for pause_jobs
+from calmopsd.pm2files import decode_jlist, home_of, live_pid, pm2_home, read_instance
 from calmopsd.runner import Completed
 
 VERIFY_WITHIN = 20.0  # seconds a verification may poll
@@ -54,17 +55,6 @@ class Pm2Unavailable(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
-
-
-@dataclass(frozen=True)
-class Pm2Instance:
-    """One entry of ``pm2 jlist``: a fork app, or one instance of a cluster app."""
-
-    name: str
-    pm_id: int | None
-    pid: int | None  # None when PM2 runs no process for it (PM2 says 0)
-    status: str
-    exec_mode: str | None
 
 
 def name_problem(value: Any) -> str | None:
@@ -265,29 +255,6 @@ def daemon_problem(home: Path) -> str | None:
         except OSError as exc:
             return f"no daemon answers on rpc.sock ({exc.strerror or exc})"
     return None
-
-
-def read_instance(entry: Any) -> Pm2Instance | None:
-    """The few fields kept of one entry (``pm2_env`` holds the app's secrets: nothing else)."""
-    if not isinstance(entry, dict):
-        return None
-    env = entry.get("pm2_env")
-    env = env if isinstance(env, dict) else {}
-    name = entry.get("name")
-    if not isinstance(name, str):
-        return None
-    status, exec_mode = env.get("status"), env.get("exec_mode")
-    return Pm2Instance(
-        name=name,
-        pm_id=_int(entry.get("pm_id")),
-        pid=_int(entry.get("pid")) or None,
-        status=status if isinstance(status, str) else "unknown",
-        exec_mode=exec_mode if isinstance(exec_mode, str) else None,
-    )
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _by_pm_id(instance: Pm2Instance) -> int:

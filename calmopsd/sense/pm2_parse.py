@@ -1,9 +1,9 @@
 """PM2's process list → the few fields calmopsd keeps, per instance and per app.
 
 Pure functions over decoded JSON, so recorded shapes test them as well as a
-real PM2 does. ``pm2_env`` embeds the app's whole environment (secrets
-included); only the fields named in :func:`read_instance` are ever copied out,
-and nothing here keeps, logs or quotes the rest.
+real PM2 does. Each entry is read by :func:`calmopsd.pm2files.read_instance`,
+the reader the PM2 actions use too, which copies out only the fields it names
+(``pm2_env`` holds the app's secrets).
 
 Between two samples, :func:`summarize` reports per app:
 
@@ -27,6 +27,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from calmopsd.pm2files import Pm2Instance
+from calmopsd.pm2files import read_instance as read_instance  # re-exported: the sampler's reader
+
+Instance = Pm2Instance  # the sampler's name for it (sense/pm2.py, tests)
+
 # Worst first: an app's status is the worst of its instances'.
 STATUS_RANK = {
     "errored": 0,
@@ -41,48 +46,6 @@ UNKNOWN_STATUS_RANK = 1  # a status this PM2 did not have: worse than anything b
 
 
 @dataclass(frozen=True)
-class Instance:
-    """One entry of PM2's list: a fork app, or one instance of a cluster app."""
-
-    name: str
-    pm_id: int | None
-    pid: int | None
-    status: str
-    restart_time: int
-    unstable_restarts: int
-    started_ms: int | None  # pm_uptime: when PM2 last started it, ms since the epoch
-    memory_bytes: int | None
-    cpu_percent: float | None
-    exec_mode: str | None
-    version: str | None
-    revision: str | None
-    exit_code: int | None
-
-    def as_values(self, now_ms: int) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "pm_id": self.pm_id,
-            "pid": self.pid,
-            "status": self.status,
-            "restart_time": self.restart_time,
-            "unstable_restarts": self.unstable_restarts,
-            "uptime_s": self.uptime_s(now_ms),
-            "memory_bytes": self.memory_bytes,
-            "cpu_percent": self.cpu_percent,
-            "exec_mode": self.exec_mode,
-            "version": self.version,
-            "revision": self.revision,
-            "exit_code": self.exit_code,
-        }
-
-    def uptime_s(self, now_ms: int) -> float | None:
-        """Seconds since PM2 started it; only an online instance has an uptime."""
-        if self.status != "online" or self.started_ms is None:
-            return None
-        return round(max(0, now_ms - self.started_ms) / 1000, 1)
-
-
-@dataclass(frozen=True)
 class AppMark:
     """What one sample remembers of an app to compare with the next."""
 
@@ -91,7 +54,7 @@ class AppMark:
     revision: str | None
 
 
-def read_instances(decoded: Any) -> tuple[list[Instance], int] | None:
+def read_instances(decoded: Any) -> tuple[list[Pm2Instance], int] | None:
     """Instances from the decoded list, and how many entries were not understood.
 
     None when ``decoded`` is not a list at all (the output is unparsable).
@@ -103,40 +66,11 @@ def read_instances(decoded: Any) -> tuple[list[Instance], int] | None:
     return kept, len(instances) - len(kept)
 
 
-def read_instance(entry: Any) -> Instance | None:
-    """The listed fields of one entry; None if it has no name to report it under."""
-    if not isinstance(entry, dict):
-        return None
-    env = entry.get("pm2_env")
-    env = env if isinstance(env, dict) else {}
-    monit = entry.get("monit")
-    monit = monit if isinstance(monit, dict) else {}
-    name = _text(entry.get("name")) or _text(env.get("name"))
-    if name is None:
-        return None
-    versioning = env.get("versioning")
-    return Instance(
-        name=name,
-        pm_id=_int(entry.get("pm_id", env.get("pm_id"))),
-        pid=_int(entry.get("pid")) or None,  # PM2 reports pid 0 for a process it is not running
-        status=_text(env.get("status")) or "unknown",
-        restart_time=_int(env.get("restart_time")) or 0,
-        unstable_restarts=_int(env.get("unstable_restarts")) or 0,
-        started_ms=_int(env.get("pm_uptime")),
-        memory_bytes=_int(monit.get("memory")),
-        cpu_percent=_number(monit.get("cpu")),
-        exec_mode=_text(env.get("exec_mode")),
-        version=_version(env.get("version")),
-        revision=_text(versioning.get("revision")) if isinstance(versioning, dict) else None,
-        exit_code=_int(env.get("exit_code")),
-    )
-
-
 def summarize(
-    instances: Iterable[Instance], now_ms: int, previous: Mapping[str, AppMark] | None
+    instances: Iterable[Pm2Instance], now_ms: int, previous: Mapping[str, AppMark] | None
 ) -> tuple[dict[str, dict[str, Any]], dict[str, AppMark]]:
     """Per-app values (compared with ``previous`` when given) and the marks for next time."""
-    by_app: dict[str, list[Instance]] = {}
+    by_app: dict[str, list[Pm2Instance]] = {}
     for instance in instances:
         by_app.setdefault(instance.name, []).append(instance)
     apps: dict[str, dict[str, Any]] = {}
@@ -148,7 +82,7 @@ def summarize(
     return apps, marks
 
 
-def mark(group: list[Instance]) -> AppMark:
+def mark(group: list[Pm2Instance]) -> AppMark:
     """An app's restart counts, and the version of its most recently started instance.
 
     During a rolling reload instances run two versions; the newest one's is the
@@ -158,7 +92,7 @@ def mark(group: list[Instance]) -> AppMark:
     return AppMark({i.pm_id: i.restart_time for i in group}, newest.version, newest.revision)
 
 
-def app_values(group: list[Instance], now_ms: int) -> dict[str, Any]:
+def app_values(group: list[Pm2Instance], now_ms: int) -> dict[str, Any]:
     statuses: dict[str, int] = {}
     for instance in group:
         statuses[instance.status] = statuses.get(instance.status, 0) + 1
@@ -180,7 +114,7 @@ def app_values(group: list[Instance], now_ms: int) -> dict[str, Any]:
     }
 
 
-def changes(before: AppMark | None, now: AppMark, group: list[Instance]) -> dict[str, Any]:
+def changes(before: AppMark | None, now: AppMark, group: list[Pm2Instance]) -> dict[str, Any]:
     increase = restart_increase(before, now)
     deploy = None
     if before is not None and (before.version, before.revision) != (now.version, now.revision):
@@ -206,31 +140,5 @@ def restart_increase(before: AppMark | None, now: AppMark) -> int | None:
     return total
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _version(value: Any) -> str | None:
-    text = _text(value)
-    return None if text == "N/A" else text
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) else None
-    return value
-
-
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        return _finite(float(value))
-    except OverflowError:  # an integer beyond any float
-        return None
