@@ -108,6 +108,23 @@ class OutcomeStatus(StrEnum):
         return self in (OutcomeStatus.SUCCEEDED, OutcomeStatus.FAILED)
 
 
+class RefusalReason(StrEnum):
+    """Why the executor refused a request: shared by act (which refuses) and respond
+    (which decides what follows a refusal), stored in ``action.refused`` events."""
+
+    UNKNOWN_ACTION = "unknown_action"  # not one of the five safe actions
+    PAUSED = "paused"  # the kill switch is set
+    BAD_PARAMETER = "bad_parameter"  # a parameter outside the allowlists
+    NOT_CONFIGURED = "not_configured"  # the action needs settings that are not there
+    NOT_ALLOWED = "not_allowed"  # the action is disabled by the config
+    ALREADY_IN_FORCE = "already_in_force"  # the same reversible action already holds
+    BUDGET_SPENT = "budget_spent"  # its runs per window are used up
+    COOLDOWN = "cooldown"  # it ran on this target too recently
+    INEFFECTIVE = "ineffective"  # it did not hold for this incident before
+    BUSY = "busy"  # another action on the same target is running
+    NEEDS_DAEMON = "needs_daemon"  # asked of the CLI with no daemon to run it
+
+
 @dataclass(frozen=True)
 class ActionOutcome:
     """What the executor did with a request, in one plain sentence (``detail``)."""
@@ -115,7 +132,7 @@ class ActionOutcome:
     status: OutcomeStatus
     detail: str
     action_id: int | None = None
-    reason: str | None = None  # for a refusal: budget_spent, cooldown, not_allowed, paused …
+    reason: RefusalReason | None = None  # for a refusal: why
 
     @property
     def worked(self) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from calmopsd.model import SafeAction
+from calmopsd.model import RefusalReason, SafeAction
 
 if TYPE_CHECKING:
     from calmopsd.act.sandbox import Sandbox
@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 class Refused(Exception):  # a refusal is a normal answer, named as one
     """The request may not run; ``reason`` is a short code, ``detail`` one plain sentence."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: RefusalReason, detail: str) -> None:
         super().__init__(detail)
-        self.reason = reason
+        self.reason = RefusalReason(reason)
         self.detail = detail
 
 

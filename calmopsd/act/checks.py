@@ -18,7 +18,7 @@ from typing import Any
 from calmopsd.act.action import Action, Refused
 from calmopsd.config.actions import ActionsConfig, Budget
 from calmopsd.config.units import format_duration
-from calmopsd.model import ActionRequest
+from calmopsd.model import ActionRequest, RefusalReason
 from calmopsd.record.actions import REAL_RUN_KINDS, RUN_KINDS, is_ineffective, runs_since
 from calmopsd.record.database import Database
 
@@ -62,9 +62,9 @@ class Context:
 def kill_switch(config: ActionsConfig, pause_flag: Path) -> None:
     """First of all, before parameters are even looked at."""
     if config.paused:
-        raise Refused("paused", "actions are paused in the config (actions.paused)")
+        raise Refused(RefusalReason.PAUSED, "actions are paused in the config (actions.paused)")
     if pause_flag.exists():
-        raise Refused("paused", "actions are paused (calmopsd actions resume lifts it)")
+        raise Refused(RefusalReason.PAUSED, "actions are paused (calmopsd actions resume lifts it)")
 
 
 def budget(request: ActionRequest, c: Context) -> None:
@@ -74,7 +74,7 @@ def budget(request: ActionRequest, c: Context) -> None:
     runs = c.runs_since(c.now - b.window)
     if len(runs) >= b.max_runs:
         raise Refused(
-            "budget_spent",
+            RefusalReason.BUDGET_SPENT,
             f"{c.action.name} on {c.target} {c.ran} {len(runs)} times in the last "
             f"{format_duration(b.window)} (budget {b.max_runs})",
         )
@@ -87,7 +87,7 @@ def cooldown(request: ActionRequest, c: Context) -> None:
     recent = c.runs_since(c.now - b.cooldown)
     if recent:
         raise Refused(
-            "cooldown",
+            RefusalReason.COOLDOWN,
             f"{c.action.name} on {c.target} {c.ran} at {recent[-1]:%H:%M:%S}; "
             f"cooldown {format_duration(b.cooldown)}",
         )
@@ -98,7 +98,7 @@ def ineffective(request: ActionRequest, c: Context) -> None:
         return
     if is_ineffective(c.database, request.incident_id, c.action.name):
         raise Refused(
-            "ineffective",
+            RefusalReason.INEFFECTIVE,
             f"{c.action.name} did not hold for this incident before; a person decides now",
         )
 

@@ -16,7 +16,7 @@ from calmopsd.act.action import Prepared, Refused, Result
 from calmopsd.act.sandbox import Sandbox
 from calmopsd.act.temp_walk import MAX_DEPTH, MAX_ENTRIES, MOUNTINFO, Walk, clear
 from calmopsd.config.actions import ActionsConfig
-from calmopsd.model import SafeAction
+from calmopsd.model import RefusalReason, SafeAction
 
 MAX_PATH = 4096  # characters in a requested dir, as PATH_MAX
 ALL_DIRS = "all temp dirs"
@@ -44,15 +44,19 @@ class ClearTemp:
         """``{"dir": PATH}``, PATH exactly a configured dir (normalized as text); or ``{}``."""
         extra = sorted(str(key) for key in params if key != "dir")
         if extra:
-            raise Refused("bad_parameter", f"clear_temp takes only 'dir', not {', '.join(extra)}")
+            raise Refused(
+                RefusalReason.BAD_PARAMETER, f"clear_temp takes only 'dir', not {', '.join(extra)}"
+            )
         allowed = _configured(config)
         if not allowed:
-            raise Refused("not_configured", "actions.clear_temp.dirs is empty")
+            raise Refused(RefusalReason.NOT_CONFIGURED, "actions.clear_temp.dirs is empty")
         if "dir" not in params:
             return {}
         wanted = _normalized(params["dir"])
         if wanted not in allowed:
-            raise Refused("not_allowed", f"{_quoted(wanted)} is not in actions.clear_temp.dirs")
+            raise Refused(
+                RefusalReason.NOT_ALLOWED, f"{_quoted(wanted)} is not in actions.clear_temp.dirs"
+            )
         return {"dir": wanted}
 
     def target(self, params: dict[str, Any]) -> str:
@@ -88,22 +92,26 @@ def _configured(config: ActionsConfig) -> list[str]:
     dirs = [str(directory) for directory in config.clear_temp.dirs]
     for directory in dirs:
         if ".." in directory.split("/"):
-            raise Refused("not_configured", f"actions.clear_temp.dirs: {directory} has '..'")
+            raise Refused(
+                RefusalReason.NOT_CONFIGURED, f"actions.clear_temp.dirs: {directory} has '..'"
+            )
     return dirs
 
 
 def _normalized(value: object) -> str:
     """The requested dir as text without '.', '//' or a trailing '/'; symlinks are not resolved."""
     if not isinstance(value, str):
-        raise Refused("bad_parameter", "dir must be a path, as a string")
+        raise Refused(RefusalReason.BAD_PARAMETER, "dir must be a path, as a string")
     if len(value) > MAX_PATH:
-        raise Refused("bad_parameter", f"dir is longer than {MAX_PATH} characters")
+        raise Refused(RefusalReason.BAD_PARAMETER, f"dir is longer than {MAX_PATH} characters")
     if "\0" in value:
-        raise Refused("bad_parameter", "dir must not contain a NUL character")
+        raise Refused(RefusalReason.BAD_PARAMETER, "dir must not contain a NUL character")
     if not value.startswith("/"):
-        raise Refused("bad_parameter", f"dir must be an absolute path, not {_quoted(value)}")
+        raise Refused(
+            RefusalReason.BAD_PARAMETER, f"dir must be an absolute path, not {_quoted(value)}"
+        )
     if ".." in value.split("/"):
-        raise Refused("bad_parameter", f"dir must not contain '..': {_quoted(value)}")
+        raise Refused(RefusalReason.BAD_PARAMETER, f"dir must not contain '..': {_quoted(value)}")
     return str(PurePosixPath(value))
 
 

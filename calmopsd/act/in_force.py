@@ -22,7 +22,7 @@ import structlog
 from calmopsd.act.action import Action, Prepared, Refused, Result
 from calmopsd.act.sandbox import Sandbox
 from calmopsd.clock import Clock
-from calmopsd.model import AGENT, ActionRequest, SafeAction
+from calmopsd.model import AGENT, ActionRequest, RefusalReason, SafeAction
 from calmopsd.record.actions import (
     ActiveAction,
     add_active,
@@ -70,7 +70,7 @@ class InForce:
             # One past its time is the revert's business (it may be retrying): not a block.
             if active.action == action.name and active.target == target and active.expires_at > now:
                 raise Refused(
-                    "already_in_force",
+                    RefusalReason.ALREADY_IN_FORCE,
                     f"{action.name} on {target} is in force until "
                     f"{active.expires_at:%Y-%m-%d %H:%M} UTC (calmopsd actions revert {active.id})",
                 )

@@ -14,7 +14,7 @@ from calmopsd.act.action import Prepared, Refused, Result
 from calmopsd.act.sandbox import Sandbox
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.units import shown
-from calmopsd.model import SafeAction
+from calmopsd.model import RefusalReason, SafeAction
 
 
 class NginxReload:
@@ -25,10 +25,12 @@ class NginxReload:
 
     def validate(self, params: dict[str, Any], config: ActionsConfig) -> dict[str, Any]:
         if not isinstance(params, dict):
-            raise Refused("bad_parameter", "parameters must be a mapping")
+            raise Refused(RefusalReason.BAD_PARAMETER, "parameters must be a mapping")
         if params:
             named = ", ".join(shown(k) if isinstance(k, str) else "?" for k in list(params)[:5])
-            raise Refused("bad_parameter", f"nginx_reload takes no parameters (got {named})")
+            raise Refused(
+                RefusalReason.BAD_PARAMETER, f"nginx_reload takes no parameters (got {named})"
+            )
         return {}
 
     def target(self, params: dict[str, Any]) -> str:

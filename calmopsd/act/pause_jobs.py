@@ -33,7 +33,7 @@ from calmopsd.act.pm2_restart import name_problem as pm2_name_problem
 from calmopsd.act.sandbox import Sandbox
 from calmopsd.config.actions import ActionsConfig, PauseJobsConfig
 from calmopsd.config.units import format_duration, parse_duration, shown
-from calmopsd.model import SafeAction
+from calmopsd.model import RefusalReason, SafeAction
 
 LONGEST_PAUSE = timedelta(hours=6)
 NOT_RUNNING = frozenset({"stopped", "errored"})  # statuses of an instance that runs no job
@@ -50,11 +50,15 @@ class PauseJobs:
         section = config.pause_jobs
         _check_configured(section)
         if not isinstance(params, dict) or not set(params) <= {"ttl"}:
-            raise Refused("bad_parameter", "pause_jobs takes one optional parameter: ttl")
+            raise Refused(
+                RefusalReason.BAD_PARAMETER, "pause_jobs takes one optional parameter: ttl"
+            )
         ttl = _ttl(params["ttl"]) if "ttl" in params else section.ttl
         if ttl > LONGEST_PAUSE:
             raise Refused(
-                "not_configured" if "ttl" not in params else "bad_parameter",
+                RefusalReason.NOT_CONFIGURED
+                if "ttl" not in params
+                else RefusalReason.BAD_PARAMETER,
                 f"a pause lasts at most {format_duration(LONGEST_PAUSE)} "
                 f"(asked for {format_duration(ttl)})",
             )
@@ -117,22 +121,26 @@ PAUSE_JOBS = PauseJobs()
 
 def _check_configured(section: PauseJobsConfig) -> None:
     if not section.apps and section.flag_file is None:
-        raise Refused("not_configured", "actions.pause_jobs names no apps and no flag_file")
+        raise Refused(
+            RefusalReason.NOT_CONFIGURED, "actions.pause_jobs names no apps and no flag_file"
+        )
     for app in section.apps:
         problem = pm2_name_problem(app)
         if problem is not None:
-            raise Refused("not_configured", f"actions.pause_jobs.apps: {problem}")
+            raise Refused(RefusalReason.NOT_CONFIGURED, f"actions.pause_jobs.apps: {problem}")
 
 
 def _ttl(value: Any) -> timedelta:
     if not isinstance(value, str) or len(value) > 32 or not value.isascii():
-        raise Refused("bad_parameter", f"ttl must be a duration like 30m (got {shown(value)})")
+        raise Refused(
+            RefusalReason.BAD_PARAMETER, f"ttl must be a duration like 30m (got {shown(value)})"
+        )
     try:
         ttl = parse_duration(value)
     except ValueError as exc:
-        raise Refused("bad_parameter", f"ttl {exc}") from None
+        raise Refused(RefusalReason.BAD_PARAMETER, f"ttl {exc}") from None
     if ttl <= timedelta(0):
-        raise Refused("bad_parameter", "ttl must be longer than 0s")
+        raise Refused(RefusalReason.BAD_PARAMETER, "ttl must be longer than 0s")
     return ttl
 
 

@@ -35,7 +35,7 @@ from calmopsd.act.action import Prepared, Refused, Result
 from calmopsd.act.sandbox import Sandbox
 from calmopsd.config.actions import ActionsConfig, RateLimitUploadsConfig
 from calmopsd.config.units import format_duration, parse_duration, shown
-from calmopsd.model import SafeAction
+from calmopsd.model import RefusalReason, SafeAction
 
 TEMPLATE = "limit_req zone={zone}{burst} nodelay;\nlimit_req_status 429;\n"
 LONGEST_TTL = timedelta(hours=6)
@@ -64,19 +64,23 @@ class RateLimitUploads:
     def validate(self, params: dict[str, Any], config: ActionsConfig) -> dict[str, Any]:
         settings = config.rate_limit_uploads
         if settings.include_file is None:
-            raise Refused("not_configured", "actions.rate_limit_uploads.include_file is not set")
+            raise Refused(
+                RefusalReason.NOT_CONFIGURED, "actions.rate_limit_uploads.include_file is not set"
+            )
         if not isinstance(params, dict):
-            raise Refused("bad_parameter", "parameters must be a mapping")
+            raise Refused(RefusalReason.BAD_PARAMETER, "parameters must be a mapping")
         unknown = [k for k in params if k != "ttl"]
         if "rate" in unknown:
             raise Refused(
-                "bad_parameter",
+                RefusalReason.BAD_PARAMETER,
                 "rate is not a parameter: the rate is set by limit_req_zone in nginx's "
                 "http block, which calmopsd does not own; only ttl may be given",
             )
         if unknown:
             named = ", ".join(_described(k) for k in unknown[:5])
-            raise Refused("bad_parameter", f"unknown parameter {named}: only ttl may be given")
+            raise Refused(
+                RefusalReason.BAD_PARAMETER, f"unknown parameter {named}: only ttl may be given"
+            )
         ttl = _ttl(params["ttl"]) if "ttl" in params else settings.ttl
         return {"ttl": format_duration(ttl)}
 
@@ -198,15 +202,15 @@ def _ttl(value: object) -> timedelta:
     """A ttl parameter: a short ASCII duration string, longer than 0s and at most 6h."""
     if not isinstance(value, str) or len(value) > 16 or not _TTL.fullmatch(value):
         hint = f"ttl must be a duration like 30m or 2h (got {_described(value)})"
-        raise Refused("bad_parameter", hint)
+        raise Refused(RefusalReason.BAD_PARAMETER, hint)
     try:
         ttl = parse_duration(value)
     except ValueError as exc:
-        raise Refused("bad_parameter", f"ttl {exc}") from None
+        raise Refused(RefusalReason.BAD_PARAMETER, f"ttl {exc}") from None
     if not timedelta(0) < ttl <= LONGEST_TTL:
         longest = format_duration(LONGEST_TTL)
         hint = f"ttl must be longer than 0s and at most {longest} (got {shown(value)})"
-        raise Refused("bad_parameter", hint)
+        raise Refused(RefusalReason.BAD_PARAMETER, hint)
     return ttl
 
 

@@ -18,18 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
-import structlog
 
 from calmopsd.errors import ScopeError, StoreError
 from calmopsd.model import AuditEvent
 from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_time
-from calmopsd.record.head import AuditHead, HeadAnchor, head_path_for, read_head, write_head
+from calmopsd.record.connection import connect, os_reason
+from calmopsd.record.head import AuditHead, head_path_for, read_head
 from calmopsd.record.scope import Scope
 
 if TYPE_CHECKING:
     from calmopsd.record.database import Database, Tx
-
-log = structlog.get_logger("calmopsd.audit")
 
 GENESIS = "0" * 64
 _COLUMNS = "seq, at, incident_id, organization_id, kind, actor, data, prev_hash, hash"
@@ -197,8 +195,6 @@ def verify_file(database_path: Path, *, expected_head: AuditHead | None = None) 
     commit, so a daemon appending meanwhile cannot make the log look cut. A
     file that cannot be read as a database is a :class:`StoreError` naming it.
     """
-    from calmopsd.record.database import os_reason  # database builds on this module
-
     try:
         found = database_path.is_file()
     except OSError as exc:
@@ -219,8 +215,6 @@ def verify_file(database_path: Path, *, expected_head: AuditHead | None = None) 
 
 
 def _read_rows(database_path: Path) -> list[tuple[Any, ...]]:
-    from calmopsd.record.database import connect  # database builds on this module
-
     conn = connect(database_path, query_only=True)
     try:
         rows: list[tuple[Any, ...]] = conn.execute(
@@ -229,39 +223,6 @@ def _read_rows(database_path: Path) -> list[tuple[Any, ...]]:
     finally:
         conn.close()
     return rows
-
-
-def reconcile_anchor(database: Database) -> HeadAnchor:
-    """At open: anchor the head, catch it up after a crash, or freeze it if the log was cut."""
-    path = head_path_for(database.path)
-    head = read_head(path)
-    with database.read() as db:
-        verdict = verify_chain(read_chain(db), head)
-        last = db.execute(
-            "SELECT seq, hash FROM incident_events ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-    if head is None and last is None:
-        # Anchor the empty chain now, so that a crash between the first COMMIT and the
-        # first head write looks like a lagging head (caught up below on the next open),
-        # never like a deleted head file.
-        genesis = AuditHead(0, GENESIS)
-        write_head(path, genesis)
-        return HeadAnchor(path, genesis)
-    if verdict.ok and last is not None and head is not None and head.seq < last[0]:
-        # Appended, then stopped before the head file moved: the chain proves the link.
-        log.warning("audit.head_caught_up", anchored=head.seq, head=last[0])
-        anchor = HeadAnchor(path, head)
-        anchor.advance(head.hash, AuditHead(last[0], last[1]))
-        return anchor
-    if not verdict.ok:
-        log.error(
-            "audit.chain_broken",
-            first_bad_seq=verdict.first_bad_seq,
-            reason=verdict.reason,
-            path=str(database.path),
-        )
-        return HeadAnchor(path, head, frozen_reason=verdict.reason)
-    return HeadAnchor(path, head)
 
 
 def record_event(

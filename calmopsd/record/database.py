@@ -23,11 +23,12 @@ from typing import Any
 import sqlite_utils
 
 from calmopsd.errors import StoreError
-from calmopsd.record.audit import reconcile_anchor
+from calmopsd.record.anchor import reconcile_anchor
+from calmopsd.record.connection import connect as connect  # re-exported (cli, tests)
+from calmopsd.record.connection import os_reason as os_reason  # re-exported (daemon)
 from calmopsd.record.head import HeadAnchor, head_path_for
 from calmopsd.record.migrations import LATEST, migrate
 
-BUSY_TIMEOUT_MS = 10_000
 DATABASE_FILE = "calmopsd.db"
 
 
@@ -56,28 +57,6 @@ class Tx:
     def _committed(self) -> None:
         for callback in self._after_commit:
             callback()
-
-
-def connect(path: Path, *, query_only: bool = False) -> sqlite3.Connection:
-    """Open a connection with calmopsd's settings; autocommit, so transactions are explicit."""
-    conn = sqlite3.connect(
-        path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
-    )
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if query_only:
-        conn.execute("PRAGMA query_only = ON")
-    else:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-    return conn
-
-
-def os_reason(exc: OSError) -> str:
-    """``Not a directory: /srv/x`` rather than ``[Errno 20] Not a directory: '/srv/x'``."""
-    if exc.strerror is None:
-        return str(exc)
-    return f"{exc.strerror}: {exc.filename}" if exc.filename is not None else exc.strerror
 
 
 def _lock_path(database: Path) -> Path:
@@ -172,7 +151,8 @@ class Database:
         database = cls(path, writer)
         database._lock_fd = lock_fd
         try:
-            database.anchor = reconcile_anchor(database)
+            with database.read() as db:
+                database.anchor = reconcile_anchor(path, db)
         except BaseException:
             database.close()
             raise

@@ -14,7 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from calmopsd.model import Incident, IncidentStatus, IncidentType, Labels, Recommendation
+from calmopsd.model import (
+    Incident,
+    IncidentStatus,
+    IncidentType,
+    Labels,
+    Recommendation,
+    RefusalReason,
+)
 from calmopsd.respond.playbook import Hold, HoldReason, Step
 
 
@@ -99,7 +106,14 @@ def _named(noun: str, name: str | None) -> str:
 
 # Refusals a person's approval can lift (the agent's own limits), unlike an
 # allowlist, the kill switch or a missing setting, which need a config change.
-APPROVABLE = frozenset({"budget_spent", "cooldown", "ineffective", "busy"})
+APPROVABLE = frozenset(
+    {
+        RefusalReason.BUDGET_SPENT,
+        RefusalReason.COOLDOWN,
+        RefusalReason.INEFFECTIVE,
+        RefusalReason.BUSY,
+    }
+)
 
 
 def propose(

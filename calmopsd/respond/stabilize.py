@@ -35,6 +35,7 @@ from calmopsd.model import (
     IncidentStatus,
     OutcomeStatus,
     RecommendationStatus,
+    RefusalReason,
     Severity,
 )
 from calmopsd.record.incidents import add_action
@@ -51,7 +52,7 @@ log = structlog.get_logger("calmopsd.agent")
 
 ACTOR = AGENT
 # Refusals that concern only the action refused: another listed action may still run.
-PASSABLE = APPROVABLE | {"already_in_force"}
+PASSABLE = APPROVABLE | {RefusalReason.ALREADY_IN_FORCE}
 _HOLD_WORDS = {
     HoldReason.PLAYBOOK_EMPTY: "nothing automatic for this type ({detail})",
     HoldReason.DEPLOY_WINDOW: "no restart during a deploy window ({detail}); "
