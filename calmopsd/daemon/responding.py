@@ -285,8 +285,11 @@ class Responder:
             except Exception:  # a bug in the agent must not stop the next input
                 log.exception("agent.failed", step=_step(item), sampler=_sampler(item))
                 self._after_failure(agent)
-                if isinstance(item, _Approved):
+                # Whoever waits on this input is answered all the same.
+                if isinstance(item, _Approved) and not item.reply.done():
                     item.reply.set_result(ActionOutcome(OutcomeStatus.FAILED, "calmopsd failed"))
+                if isinstance(item, _Done) and item.reply is not None and not item.reply.done():
+                    item.reply.set_result(item.outcome)
                 return
             for request in agent.take_requests():
                 self._submit(_Run(request, reply))

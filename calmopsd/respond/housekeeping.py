@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import structlog
-
 from calmopsd.detect import State
 from calmopsd.model import (
     AGENT,
@@ -32,7 +30,6 @@ from calmopsd.respond.tracked import Tracked
 if TYPE_CHECKING:
     from calmopsd.respond.agent import Agent
 
-log = structlog.get_logger("calmopsd.agent")
 
 ACTOR = AGENT
 
