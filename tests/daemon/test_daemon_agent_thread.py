@@ -1,0 +1,176 @@
+"""The daemon's agent thread and executor worker: no input waits for an action, an
+approval waits for its own, and an action cut short is found at the next start."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.clock import ManualClock
+
+from calmopsd.config import Config
+from calmopsd.daemon.responding import Responder
+from calmopsd.model import (
+    ActionOutcome,
+    ActionRequest,
+    IncidentStatus,
+    IncidentType,
+    OutcomeStatus,
+    Reading,
+    SafeAction,
+)
+from calmopsd.record.audit import list_events, record_event
+from calmopsd.record.database import Database, database_path
+from calmopsd.record.incidents import list_incidents
+from calmopsd.record.scope import Scope
+
+PLATFORM = Scope.platform()
+
+
+class GatedExecutor:
+    """Holds every action until the test opens the gate: an action 'as long as it takes'."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.requests: list[ActionRequest] = []
+
+    def request(self, request: ActionRequest, now: datetime) -> ActionOutcome:
+        self.requests.append(request)
+        self.started.set()
+        if not self.gate.wait(30):
+            return ActionOutcome(OutcomeStatus.FAILED, "the test never opened the gate")
+        return ActionOutcome(OutcomeStatus.SUCCEEDED, "restarted")
+
+    def symptom_returned(self, incident_id: int, now: datetime) -> list[SafeAction]:
+        return []
+
+    def revert_due(self, now: datetime) -> list[int]:
+        return []
+
+    def follow_controls(self, now: datetime) -> None:
+        return None
+
+
+def wait_until(condition: Callable[[], bool], deadline_s: float = 10.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+def reading(clock: ManualClock, sampler: str, values: dict[str, Any]) -> Reading:
+    return Reading(sampler, clock.now(), True, 1.0, values)
+
+
+def pm2_app(memory_mib: int = 900) -> dict[str, Any]:
+    app = {"status": "online", "memory_bytes": memory_mib << 20, "restart_increase": 0}
+    return {"state": "ok", "apps": {"api": app}}
+
+
+def memory(percent: float) -> dict[str, Any]:
+    return {"used_percent": percent, "available_bytes": 1 << 28, "top_processes": []}
+
+
+def disk(percent: float) -> dict[str, Any]:
+    return {"mounts": {"/": {"used_percent": percent, "hours_until_full": None}}}
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def started(state: Path) -> Iterator[tuple[Responder, GatedExecutor, ManualClock]]:
+    responder, gated, clock = start(state)
+    yield responder, gated, clock
+    gated.gate.set()
+    responder.stop(5)
+    responder.database.close()
+
+
+def start(state: Path) -> tuple[Responder, GatedExecutor, ManualClock]:
+    database = Database.open(database_path(state))
+    clock = ManualClock()
+    responder = Responder(database, clock)
+    responder.configure(Config.model_validate({"state_dir": str(state)}))
+    gated = GatedExecutor()
+    responder.executor = gated  # type: ignore[assignment]  # the seam: an action held open
+    responder.start()
+    return responder, gated, clock
+
+
+def open_memory_incident(responder: Responder, gated: GatedExecutor, clock: ManualClock) -> None:
+    responder.observe(reading(clock, "pm2", pm2_app()))
+    for _ in range(3):  # the memory rule's hold-down
+        responder.observe(reading(clock, "memory", memory(97)))
+    assert gated.started.wait(10), "no restart was requested"
+
+
+def test_readings_are_taken_up_while_an_action_runs(
+    started: tuple[Responder, GatedExecutor, ManualClock],
+) -> None:
+    responder, gated, clock = started
+    database = responder.database
+    open_memory_incident(responder, gated, clock)
+    for _ in range(3):  # another problem, while the restart is still being verified
+        responder.observe(reading(clock, "disk", disk(97)))
+    wait_until(lambda: len(list_incidents(database, PLATFORM)) == 2)
+    by_type = {i.type: i for i in list_incidents(database, PLATFORM)}
+    assert by_type[IncidentType.MEMORY].status is IncidentStatus.STABILIZING
+    assert gated.gate.is_set() is False  # the memory action is still held
+    assert responder.longest_wait_s < 0.1
+
+    gated.gate.set()
+    assert responder.settle(10)
+    memory_incident = next(
+        i for i in list_incidents(database, PLATFORM) if i.type is IncidentType.MEMORY
+    )
+    assert memory_incident.status is IncidentStatus.MONITORING
+    kinds = [e.kind for e in list_events(database, PLATFORM, incident_id=memory_incident.id)]
+    assert kinds[kinds.index("action.requested") :][:4] == [
+        "action.requested",
+        "action.recorded",
+        "incident.status_changed",
+        "recommendation.proposed",
+    ]
+
+
+def test_a_stop_during_an_action_leaves_it_to_the_next_start_as_interrupted(
+    state: Path,
+) -> None:
+    responder, gated, clock = start(state)
+    database = responder.database
+    open_memory_incident(responder, gated, clock)
+    (incident,) = list_incidents(database, PLATFORM)
+    # What the real executor writes before it runs: the intent, with no result after it.
+    record_event(
+        database, PLATFORM, kind="action.intent", actor="calmopsd", at=clock.now(),
+        incident_id=incident.id,
+        data={"action": "pm2_restart", "target": "api", "params": {"app": "api"}},
+    )  # fmt: skip
+    assert responder.stop(0.2) is False  # the action is still held: not waited for
+    database.close()
+    gated.gate.set()  # the old worker's outcome can no longer land: its store is closed
+
+    again, _, _ = start(state)
+    try:
+        (resumed,) = list_incidents(again.database, PLATFORM)
+        assert resumed.status is IncidentStatus.OPEN
+        events = list_events(again.database, PLATFORM, incident_id=incident.id)
+        interrupted = [e for e in events if e.kind == "action.interrupted"]
+        assert [e.data.get("intent_seq") for e in interrupted if "intent_seq" in e.data] == [
+            next(e.seq for e in events if e.kind == "action.intent")
+        ]
+        assert len(interrupted) == 2  # the executor's (the intent) and the agent's (incident)
+        assert "restart PM2 app `api` was interrupted" in resumed.summary
+    finally:
+        again.stop(5)
+        again.database.close()
