@@ -37,7 +37,7 @@ from calmopsd.act.action import Prepared, Refused, Result
 from calmopsd.act.sandbox import Sandbox, last_line
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.units import Name, shown
-from calmopsd.model import SafeAction
+from calmopsd.model import RefusalReason, SafeAction
 from calmopsd.pm2files import Pm2Instance as Pm2Instance  # re-exported for pause_jobs
 from calmopsd.pm2files import decode_jlist, home_of, live_pid, pm2_home, read_instance
 from calmopsd.runner import Completed
@@ -155,13 +155,15 @@ class Pm2Restart:
 
     def validate(self, params: dict[str, Any], config: ActionsConfig) -> dict[str, Any]:
         if not isinstance(params, dict) or set(params) != {"app"}:
-            raise Refused("bad_parameter", "pm2_restart takes exactly one parameter: app")
+            raise Refused(
+                RefusalReason.BAD_PARAMETER, "pm2_restart takes exactly one parameter: app"
+            )
         app = params["app"]
         problem = name_problem(app)
         if problem is not None:
-            raise Refused("bad_parameter", problem)
+            raise Refused(RefusalReason.BAD_PARAMETER, problem)
         if app not in config.pm2_restart.apps:
-            raise Refused("not_allowed", f"{app!r} is not in actions.pm2_restart.apps")
+            raise Refused(RefusalReason.NOT_ALLOWED, f"{app!r} is not in actions.pm2_restart.apps")
         return {"app": app}
 
     def target(self, params: dict[str, Any]) -> str:
