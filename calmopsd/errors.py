@@ -3,6 +3,7 @@
     CalmopsError                  base of everything calmopsd raises on purpose
     ├── ConfigError               the config cannot be read or is invalid; carries every problem
     ├── StoreError                the SQLite store cannot be used as asked
+    │   ├── StoreInUse            another calmopsd (the running daemon) holds the store's lock
     │   ├── SchemaTooNewError     the database was written by a newer calmopsd
     │   └── ScopeError            a scope tried to write outside what it may touch
     ├── AuditError                the audit log cannot be appended to (head file unwritable, …)
@@ -40,6 +41,11 @@ class ConfigError(CalmopsError):
 
 class StoreError(CalmopsError):
     """The store cannot do what was asked."""
+
+
+class StoreInUse(StoreError):
+    """Another calmopsd process holds the store's lock: the running daemon. The CLI then
+    asks the daemon's API instead of writing the store itself."""
 
 
 class SchemaTooNewError(StoreError):

@@ -5,7 +5,7 @@
     checks.py        kill switch, budget, cooldown, ineffective: the checks before a run
     executor.py      SafeExecutor: the request path, shadow mode, intent/result events
     in_force.py      reversible actions in force: kept before they run, reverted on time
-    control.py       the CLI's files: the pause flag, revert requests
+    control.py       the kill switch: the pause flag and its audit events
     pm2_restart.py   restart (fork) or reload (cluster) one allowed PM2 app
     nginx.py         nginx -t and a reload verified by new workers and no fresh [emerg]
     nginx_reload.py  test and reload nginx

@@ -71,7 +71,6 @@ class SafeExecutor:
         self.backend = backend or DirectBackend()
         self.scope = Scope.platform()
         self._locks: dict[str, threading.Lock] = {}
-        self._paused_seen = control.paused_by(state_dir) is not None
         self._locks_guard = threading.Lock()
         self.in_force = InForce(database, clock, self.actions, self._revert_sandbox, self._lock_for)
 
@@ -240,19 +239,22 @@ class SafeExecutor:
     def pause_file(self) -> Path:
         return self.state_dir / control.PAUSE_FLAG
 
+    def switch(self, paused: bool, actor: str) -> bool:
+        """A person pauses (or resumes) every action, through the API: the flag and its
+        audit event at once; False if actions already were that way."""
+        changed = control.switch(
+            self.database, self.state_dir, paused=paused, actor=actor, at=self.clock.now()
+        )
+        if changed:
+            log.warning(control.PAUSED if paused else control.RESUMED, by=actor)
+        return changed
+
     def follow_controls(self, now: datetime) -> None:
-        """Record a pause or resume made with the CLI, and carry out revert requests."""
-        by = control.paused_by(self.state_dir)
-        if (by is not None) != self._paused_seen:
-            kind = "actions.paused" if by is not None else "actions.resumed"
-            record_event(self.database, self.scope, kind=kind, actor=by or "cli", at=now)
+        """Record a pause flag made or removed by hand (not through :meth:`switch`)."""
+        followed = control.follow(self.database, self.state_dir, now)
+        if followed is not None:
+            kind, by = followed
             log.warning(kind, by=by)
-            self._paused_seen = by is not None
-        for asked in control.pending_reverts(self.state_dir):
-            done, why = self.revert(asked.active_id, now, asked.by)
-            log.info("action.revert_requested", id=asked.active_id, by=asked.by, done=done,
-                     detail=why)  # fmt: skip
-            asked.path.unlink(missing_ok=True)
 
     def revert_due(self, now: datetime) -> list[int]:
         """Revert every action in force whose time is up; the ids reverted."""

@@ -1,25 +1,44 @@
-"""``calmopsd actions``: the kill switch, actions in force, and ending one early."""
+"""``calmopsd actions``: the kill switch, actions in force, and ending one early.
+
+``pause``, ``resume`` and ``revert`` go the way ``approve`` does
+(:func:`~calmopsd.cli.decisions.carry_out`): through the running daemon's API,
+which has done it when it answers, or through :class:`Operations` on the
+store when none runs — the same checks, answer and audit trail (``cli:USER``).
+Before any store exists there is no daemon and no audit log: ``pause`` and
+``resume`` then only set or remove the flag, which the daemon records on its
+first tick.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from calmopsd.act import control
 from calmopsd.act.executor import SafeExecutor
+from calmopsd.cli.decisions import APPROVE_TIMEOUT_S, Request, carry_out
 from calmopsd.cli.options import (
     config_option,
     fail,
+    json_option,
     load_config,
+    print_json,
     state_dir_of,
     state_dir_option,
     who,
 )
-from calmopsd.clock import SystemClock
-from calmopsd.errors import StoreError
 from calmopsd.record.actions import read_active_file
-from calmopsd.record.database import Database, database_path
+from calmopsd.record.database import database_path
+from calmopsd.serve.answers import Hooks
+from calmopsd.serve.operations import Operations
+from calmopsd.serve.tokens import Caller
+
+_SAID = {
+    True: ("actions paused", "actions were already paused"),
+    False: ("actions resumed", "actions were not paused"),
+}
 
 
 @click.group()
@@ -30,20 +49,50 @@ def actions() -> None:
 @actions.command("pause")
 @config_option
 @state_dir_option
-def actions_pause(config_path: Path | None, state_dir: Path | None) -> None:
-    """Refuse every action from now on (the running daemon reads it on each request)."""
-    where = state_dir_of(config_path, state_dir)
-    done = control.pause(where, who())
-    click.echo("actions paused" if done else "actions were already paused")
+@json_option
+def actions_pause(config_path: Path | None, state_dir: Path | None, as_json: bool) -> None:
+    """Refuse every action from now on (through the running daemon: at once, audited)."""
+    _switch(config_path, state_dir, as_json, paused=True)
 
 
 @actions.command("resume")
 @config_option
 @state_dir_option
-def actions_resume(config_path: Path | None, state_dir: Path | None) -> None:
+@json_option
+def actions_resume(config_path: Path | None, state_dir: Path | None, as_json: bool) -> None:
     """Lift the pause set by `calmopsd actions pause`."""
+    _switch(config_path, state_dir, as_json, paused=False)
+
+
+def _switch(
+    config_path: Path | None, state_dir: Path | None, as_json: bool, *, paused: bool
+) -> None:
     where = state_dir_of(config_path, state_dir)
-    click.echo("actions resumed" if control.resume(where) else "actions were not paused")
+    if not database_path(where).exists():
+        changed = control.pause(where, who()) if paused else control.resume(where)
+        _say({"paused": paused, "changed": changed}, as_json)
+        return
+    verb = "pause" if paused else "resume"
+
+    def local(ops: Operations, caller: Caller) -> dict[str, Any]:
+        return {"paused": paused, "changed": (ops.pause if paused else ops.resume)(caller)}
+
+    carry_out(
+        config_path, state_dir, as_json,
+        Request("actions", local, lambda api: api.call("POST", f"/actions/{verb}"), _line),
+    )  # fmt: skip
+
+
+def _line(answer: dict[str, Any]) -> str:
+    said, unchanged = _SAID[bool(answer.get("paused"))]
+    return said if answer.get("changed") else unchanged
+
+
+def _say(answer: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(answer)
+    else:
+        click.echo(_line(answer))
 
 
 @actions.command("active")
@@ -68,26 +117,29 @@ def actions_active(config_path: Path | None, state_dir: Path | None) -> None:
 @actions.command("revert")
 @config_option
 @state_dir_option
-@click.argument("active_id", type=int)
-def actions_revert(config_path: Path | None, state_dir: Path | None, active_id: int) -> None:
+@json_option
+@click.argument("active_id", type=click.IntRange(1, 2**63 - 1))
+def actions_revert(
+    config_path: Path | None, state_dir: Path | None, as_json: bool, active_id: int
+) -> None:
     """End one action in force now: by the running daemon, or here if none runs."""
     where = state_dir_of(config_path, state_dir)
-    try:
-        database = Database.open(database_path(where))
-    except StoreError as exc:
-        if "in use" not in str(exc):
-            fail("actions", str(exc))
-        if all(active.id != active_id for active in read_active_file(database_path(where))):
-            fail("actions", f"no action #{active_id} in force (calmopsd actions active lists them)")
-        control.ask_revert(where, active_id, who())
-        click.echo(f"asked the running daemon to revert action #{active_id} (within 30 s)")
-        return
-    try:
+
+    def local(ops: Operations, caller: Caller) -> dict[str, Any]:
         config = load_config(config_path, where)
-        executor = SafeExecutor(database, config.actions, config.sensing.pm2, where, SystemClock())
-        done, why = executor.revert(active_id, SystemClock().now(), who())
-    finally:
-        database.close()
-    if not done:
-        fail("actions", why)
-    click.echo(f"action #{active_id} reverted")
+        executor = SafeExecutor(ops.database, config.actions, config.sensing.pm2, where, ops.clock)
+        hooks = Hooks(revert=lambda number, actor: executor.revert(number, ops.clock.now(), actor))
+        undo = Operations(ops.database, ops.clock, hooks, trace_reads=False)
+        return {"status": "reverted", "detail": undo.revert(caller, active_id)}
+
+    # The daemon's worker runs the undo after any action ahead of it: as long as an approval.
+    carry_out(
+        config_path, state_dir, as_json,
+        Request(
+            "actions", local,
+            lambda api: api.call(
+                "POST", f"/actions/{active_id}/revert", timeout_s=APPROVE_TIMEOUT_S
+            ),
+            lambda answer: f"action #{active_id} reverted",
+        ),
+    )  # fmt: skip

@@ -16,15 +16,16 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from calmopsd.act import control
 from calmopsd.cli.options import actor_name, fail
 from calmopsd.clock import SystemClock
-from calmopsd.errors import StoreError, Unavailable
+from calmopsd.errors import StoreError, StoreInUse, Unavailable
 from calmopsd.model import ActionOutcome, Labels, OutcomeStatus, Recommendation
 from calmopsd.record.database import Database, connect, database_path
 from calmopsd.record.recommendations import get_recommendation
 from calmopsd.record.scope import Scope
 from calmopsd.respond.approvals import Decision, approve
-from calmopsd.serve.answers import Approve, Hooks
+from calmopsd.serve.answers import Approve, Hooks, Switch
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.tokens import Caller
 
@@ -66,14 +67,19 @@ def writable(state_dir: Path, command: str) -> Iterator[Operations | None]:
     path = existing(state_dir, command)
     try:
         database = Database.open(path)
-    except StoreError as exc:
-        if "in use by another calmopsd" not in str(exc):
-            fail(command, str(exc))
+    except StoreInUse:  # the running daemon: ask its API
         yield None
         return
+    except StoreError as exc:
+        fail(command, str(exc))
     clock = SystemClock()
+    hooks = Hooks(
+        approve=_manual_steps_only(database, clock),
+        pause=_switch(database, state_dir, clock, paused=True),
+        resume=_switch(database, state_dir, clock, paused=False),
+    )
     try:
-        yield Operations(database, clock, Hooks(approve=_manual_steps_only(database, clock)))
+        yield Operations(database, clock, hooks)
     finally:
         database.close()
 
@@ -109,6 +115,16 @@ def _manual_steps_only(database: Database, clock: SystemClock) -> Approve:
         )  # fmt: skip
 
     return approve_manual
+
+
+def _switch(database: Database, state_dir: Path, clock: SystemClock, *, paused: bool) -> Switch:
+    """The kill switch when no daemon runs: the flag and its audit event, as the daemon
+    would write them."""
+
+    def switch(actor: str) -> bool:
+        return control.switch(database, state_dir, paused=paused, actor=actor, at=clock.now())
+
+    return switch
 
 
 def _taken_as_firing(rule: str, labels: Labels) -> str:

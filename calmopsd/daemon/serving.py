@@ -95,9 +95,18 @@ class Serving:
         return Hooks(
             approve=self.responding.approve,
             revert=self.responding.revert,
+            pause=lambda actor: self.switch(True, actor),
+            resume=lambda actor: self.switch(False, actor),
             check_now=self.check_now,
             latest=lambda: dict(self.sensing.latest),
         )
+
+    def switch(self, paused: bool, actor: str) -> bool:
+        """The kill switch, thrown at once by the API's caller (not on the next tick)."""
+        executor = self.responding.executor
+        if executor is None:
+            raise Unavailable("calmopsd is starting", "starting")
+        return executor.switch(paused, actor)
 
     def check_now(self) -> None:
         """One sampling round, fed to the agent. While one runs, another request waits for

@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
-from calmopsd.errors import StoreError
+from calmopsd.errors import StoreError, StoreInUse
 from calmopsd.record.anchor import reconcile_anchor
 from calmopsd.record.connection import connect as connect  # re-exported (cli, tests)
 from calmopsd.record.connection import os_reason as os_reason  # re-exported (daemon)
@@ -76,7 +76,7 @@ def _lock_exclusively(lock_path: Path) -> int:
     except BlockingIOError:
         holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        raise StoreError(f"{lock_path}: in use by another calmopsd (pid {holder})") from None
+        raise StoreInUse(f"{lock_path}: in use by another calmopsd (pid {holder})") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd

@@ -18,6 +18,9 @@ Approve = Callable[[Scope, int, str], Decision]
 """``(scope, recommendation_id, actor)``: the daemon's ``Responder.approve``."""
 Revert = Callable[[int, str], tuple[bool, str]]
 """``(active_id, actor)`` → (done, why not): the daemon's ``Responder.revert``."""
+Switch = Callable[[str], bool]
+"""``(actor)`` → whether it changed anything: the kill switch thrown, flag and audit event
+at once (the daemon's executor, or the CLI on the store when no daemon runs)."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class Hooks:
 
     approve: Approve | None = None
     revert: Revert | None = None
+    pause: Switch | None = None
+    resume: Switch | None = None
     check_now: Callable[[], None] | None = None  # one sampling round, fed to the agent
     latest: Callable[[], Mapping[str, Reading]] | None = None  # the readings in memory
 

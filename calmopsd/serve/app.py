@@ -87,6 +87,8 @@ class _Routes:
             ("/incidents/<incident_id>/recommendations/<rec_id>/reject", ["POST"], self.reject),
             ("/actions/active", ["GET"], self.active),
             ("/actions/<active_id>/revert", ["POST"], self.revert),
+            ("/actions/pause", ["POST"], self.pause),
+            ("/actions/resume", ["POST"], self.resume),
             ("/audit/verify", ["GET"], self.verify),
         ]
 
@@ -151,6 +153,16 @@ class _Routes:
         number = parse_id(active_id, "action in force")
         parse_body(Approval, _body(), optional=True)
         return {"status": "reverted", "detail": self.ops.revert(_caller(), number)}
+
+    def pause(self) -> Json:
+        parse_query(EmptyQuery, _args())
+        parse_body(Approval, _body(), optional=True)
+        return {"paused": True, "changed": self.ops.pause(_caller())}
+
+    def resume(self) -> Json:
+        parse_query(EmptyQuery, _args())
+        parse_body(Approval, _body(), optional=True)
+        return {"paused": False, "changed": self.ops.resume(_caller())}
 
     def verify(self) -> Json:
         parse_query(EmptyQuery, _args())

@@ -282,6 +282,29 @@ class Operations:
             raise Conflict(f"not reverted: {why}", "not_reverted")
         return why
 
+    # -- the kill switch --------------------------------------------------------------
+
+    def pause(self, caller: Caller) -> bool:
+        """Refuse every action from now on: the flag is set and ``actions.paused`` recorded
+        before this answers; False if actions were already paused."""
+        return self._switch(caller, paused=True)
+
+    def resume(self, caller: Caller) -> bool:
+        """Lift the pause (``actions.resumed``); False if actions were not paused."""
+        return self._switch(caller, paused=False)
+
+    def _switch(self, caller: Caller, *, paused: bool) -> bool:
+        self._must_act(caller)
+        if not caller.super_admin:
+            raise Forbidden(
+                "the kill switch acts on the whole host: only a super-admin may pause or "
+                "resume actions"
+            )
+        switch = self.hooks.pause if paused else self.hooks.resume
+        if switch is None:
+            raise Unavailable("the kill switch is thrown by the running daemon")
+        return switch(caller.actor)
+
     # -- health and audit ------------------------------------------------------------
 
     def health(self, caller: Caller, *, check: bool = False) -> Health:

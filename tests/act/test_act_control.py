@@ -1,21 +1,21 @@
-"""The CLI's side of the executor: kill switch, actions in force, early revert."""
+"""The CLI's side of the executor with no daemon: kill switch, actions in force, early revert
+(with a daemon: tests/cli/test_cli_actions.py)."""
 
 from __future__ import annotations
 
 import os
 import pwd
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from support.clock import ManualClock  # type: ignore[import-not-found]
-from support.process import calmopsd, clean_env, write_config
+from support.process import calmopsd, write_config
 
 from calmopsd.act import control
 from calmopsd.act.executor import SafeExecutor
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.sensing import Pm2SamplerConfig
 from calmopsd.model import ActionRequest, SafeAction
-from calmopsd.record.actions import list_active
 from calmopsd.record.audit import list_events
 from calmopsd.record.database import Database, database_path
 from calmopsd.record.scope import Scope
@@ -47,21 +47,83 @@ def test_pause_and_resume_flip_the_kill_switch_and_say_so(tmp_path: Path) -> Non
     assert calmopsd("actions", "resume", *args).stdout == "actions were not paused\n"
 
 
-def test_a_paused_executor_refuses_and_the_tick_records_who_paused(tmp_path: Path) -> None:
+def executor_on(database: Database, state: Path) -> SafeExecutor:
+    config = ActionsConfig.model_validate({"mode": "enforce"})
+    return SafeExecutor(database, config, Pm2SamplerConfig(), state, ManualClock(NOW))
+
+
+def switches(database: Database) -> list[tuple[str, str]]:
+    return [(e.kind, e.actor) for e in list_events(database, Scope.platform())
+            if e.kind.startswith("actions.")]  # fmt: skip
+
+
+def test_a_flag_made_by_hand_is_refused_at_once_and_recorded_once_by_the_tick(
+    tmp_path: Path,
+) -> None:
     state = tmp_path / "state"
     database = Database.open(database_path(state))
-    config = ActionsConfig.model_validate({"mode": "enforce"})
-    executor = SafeExecutor(database, config, Pm2SamplerConfig(), state, ManualClock(NOW))
-    env = {**clean_env(), "USER": "dana; rm -rf /", "SUDO_USER": "mallory"}  # not believed
-    assert calmopsd("actions", "pause", "--state-dir", str(state), env=env).returncode == 0
+    executor = executor_on(database, state)
+    control.pause(state, "dana; rm -rf /")  # by hand: what the flag says is cleaned
+    outcome = executor.request(ActionRequest(SafeAction.CLEAR_TEMP, {}, None, None, "t"), NOW)
     executor.follow_controls(NOW)
     executor.follow_controls(NOW)  # once per change, not per tick
-    outcome = executor.request(ActionRequest(SafeAction.CLEAR_TEMP, {}, None, None, "t"), NOW)
+    control.resume(state)
+    executor.follow_controls(NOW)
     kinds = [(e.kind, e.actor) for e in list_events(database, Scope.platform())]
     database.close()
     assert outcome.reason == "paused"
+    assert kinds == [
+        ("action.refused", "calmopsd"),
+        ("actions.paused", "danarm-rf"),
+        ("actions.resumed", "cli"),
+    ]
+
+
+def test_a_switch_records_at_once_and_the_tick_does_not_record_it_again(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    database = Database.open(database_path(state))
+    executor = executor_on(database, state)
+    assert executor.switch(True, "token:ops") is True
+    assert switches(database) == [("actions.paused", "token:ops")]
+    assert control.paused_by(state) == "token:ops"
+    assert executor.switch(True, "cli:dana") is False  # already paused: nothing recorded
+    executor.follow_controls(NOW)
+    executor_on(database, state).follow_controls(NOW)  # a reload's new executor: the same
+    assert executor.switch(False, "cli:dana") is True
+    executor.follow_controls(NOW)
+    assert switches(database) == [("actions.paused", "token:ops"), ("actions.resumed", "cli:dana")]
+    assert not (state / control.PAUSE_FLAG).exists()
+    database.close()
+
+
+def test_a_flag_left_before_the_store_existed_is_recorded_once_by_the_first_tick(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    assert calmopsd("actions", "pause", "--state-dir", str(state)).stdout == "actions paused\n"
+    database = Database.open(database_path(state))
+    executor = executor_on(database, state)
+    executor.follow_controls(NOW)
+    executor.follow_controls(NOW)
     me = pwd.getpwuid(os.getuid()).pw_name
-    assert kinds == [("actions.paused", me), ("action.refused", "calmopsd")]
+    assert switches(database) == [("actions.paused", me)]
+    database.close()
+
+
+def test_with_a_store_and_no_daemon_the_cli_records_the_switch_itself(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    Database.open(database_path(state)).close()
+    args = ("--state-dir", str(state))
+    assert calmopsd("actions", "pause", *args).stdout == "actions paused\n"
+    assert calmopsd("actions", "pause", *args, "--json").stdout == (
+        '{\n  "paused": true,\n  "changed": false\n}\n'
+    )
+    assert calmopsd("actions", "resume", *args).stdout == "actions resumed\n"
+    database = Database.open(database_path(state))
+    me = f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+    executor_on(database, state).follow_controls(NOW)  # the daemon, later: nothing to add
+    assert switches(database) == [("actions.paused", me), ("actions.resumed", me)]
+    database.close()
 
 
 def test_active_lists_and_revert_ends_an_action_when_no_daemon_runs(tmp_path: Path) -> None:
@@ -78,43 +140,10 @@ def test_active_lists_and_revert_ends_an_action_when_no_daemon_runs(tmp_path: Pa
     assert not flag.exists()
     again = calmopsd("actions", "revert", "1", *where)
     assert again.returncode == 1
-    assert again.stderr.startswith("actions: action 1 was already reverted at")
+    assert again.stderr == "actions: action 1 was already reverted\n"
+    unknown = calmopsd("actions", "revert", "999", *where)
+    assert (unknown.returncode, unknown.stderr) == (
+        1, "actions: no action in force with id 999\n",
+    )  # fmt: skip
     none = calmopsd("actions", "active", *where)
     assert none.stdout == "no actions in force\n"
-
-
-def test_with_a_daemon_holding_the_store_revert_is_left_for_it(tmp_path: Path) -> None:
-    state, flag = tmp_path / "state", tmp_path / "jobs.paused"
-    paused_jobs(state, flag)
-    database = Database.open(database_path(state))  # stands for the running daemon
-    try:
-        unknown = calmopsd("actions", "revert", "999", "--state-dir", str(state))
-        assert (unknown.returncode, unknown.stdout) == (1, "")
-        assert unknown.stderr == (
-            "actions: no action #999 in force (calmopsd actions active lists them)\n"
-        )
-        assert control.pending_reverts(state) == []
-        asked = calmopsd("actions", "revert", "1", "--state-dir", str(state))
-        assert asked.stdout == "asked the running daemon to revert action #1 (within 30 s)\n"
-        config = ActionsConfig.model_validate(
-            {"mode": "enforce", "pause_jobs": {"flag_file": str(flag)}}
-        )
-        executor = SafeExecutor(database, config, Pm2SamplerConfig(), state, ManualClock(NOW))
-        executor.follow_controls(NOW + timedelta(minutes=1))
-        assert list_active(database) == []
-        assert not flag.exists()
-        assert control.pending_reverts(state) == []
-    finally:
-        database.close()
-
-
-def test_stray_or_hostile_control_files_are_ignored(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    (state / "control").mkdir(parents=True)
-    (state / "control" / "revert-1; rm -rf").write_text("x")
-    (state / "control" / "revert-12").symlink_to("/etc/passwd")
-    (state / "control" / "notes.txt").write_text("hello")
-    (state / "control" / "revert-٤").write_text("eve")  # Arabic-Indic four
-    (state / "control" / "revert-5\n").write_text("eve")
-    (state / "control" / "revert-3").write_text("dana\n")
-    assert [(r.active_id, r.by) for r in control.pending_reverts(state)] == [(3, "dana")]
