@@ -34,7 +34,14 @@ from calmopsd.act.sandbox import Backend, DirectBackend, Sandbox
 from calmopsd.clock import Clock
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.sensing import Pm2SamplerConfig
-from calmopsd.model import AGENT, ActionOutcome, ActionRequest, OutcomeStatus, SafeAction
+from calmopsd.model import (
+    AGENT,
+    ActionOutcome,
+    ActionRequest,
+    OutcomeStatus,
+    RefusalReason,
+    SafeAction,
+)
 from calmopsd.record.actions import is_ineffective, worked_since
 from calmopsd.record.audit import record_event
 from calmopsd.record.database import Database
@@ -81,11 +88,14 @@ class SafeExecutor:
         try:
             if action is None:
                 raise Refused(
-                    "unknown_action", f"{request.action!r} is not one of the safe actions"
+                    RefusalReason.UNKNOWN_ACTION,
+                    f"{request.action!r} is not one of the safe actions",
                 )
             kill_switch(self.config, self.pause_file)
             if not isinstance(request.params, Mapping):
-                raise Refused("bad_parameter", "parameters must be a mapping of names to values")
+                raise Refused(
+                    RefusalReason.BAD_PARAMETER, "parameters must be a mapping of names to values"
+                )
             params = action.validate(dict(request.params), self.config)
             if action.reversible:
                 self.in_force.refuse_if_in_force(action, action.target(params), self.clock.now())
@@ -102,7 +112,7 @@ class SafeExecutor:
         lock = self._lock_for(target)
         if not lock.acquire(blocking=False):
             return self._refuse(
-                request, Refused("busy", f"another action on {target} is running"), now
+                request, Refused(RefusalReason.BUSY, f"another action on {target} is running"), now
             )
         try:
             return self._run(request, action, params, target, now)

@@ -20,7 +20,7 @@ from calmopsd.act import control
 from calmopsd.cli.options import actor_name, fail
 from calmopsd.clock import SystemClock
 from calmopsd.errors import StoreError, StoreInUse, Unavailable
-from calmopsd.model import ActionOutcome, Labels, OutcomeStatus, Recommendation
+from calmopsd.model import ActionOutcome, Labels, OutcomeStatus, Recommendation, RefusalReason
 from calmopsd.record.database import Database, connect, database_path
 from calmopsd.record.recommendations import get_recommendation
 from calmopsd.record.scope import Scope
@@ -133,4 +133,6 @@ def _taken_as_firing(rule: str, labels: Labels) -> str:
 
 def _never_run(rec: Recommendation, actor: str, at: datetime) -> ActionOutcome:
     # Unreachable: safe actions are refused above, and approve() runs nothing else.
-    return ActionOutcome(OutcomeStatus.REFUSED, OFFLINE_SAFE_ACTION, reason="needs_daemon")
+    return ActionOutcome(
+        OutcomeStatus.REFUSED, OFFLINE_SAFE_ACTION, reason=RefusalReason.NEEDS_DAEMON
+    )
