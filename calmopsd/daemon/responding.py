@@ -33,6 +33,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 
@@ -40,6 +41,7 @@ from calmopsd.act.executor import SafeExecutor
 from calmopsd.act.interrupted import record_interrupted
 from calmopsd.clock import Clock
 from calmopsd.config import Config
+from calmopsd.errors import Unavailable
 from calmopsd.model import (
     ActionOutcome,
     ActionRequest,
@@ -59,6 +61,7 @@ log = structlog.get_logger("calmopsd.daemon")
 TICK_JOB = "respond.tick"
 TICK_INTERVAL_S = 30
 APPROVAL_WAIT_S = 300.0  # an approval answers with its action's outcome; actions are bounded
+PERSON_WAIT_S = 30.0  # a person's change waits only for the inputs ahead of it
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,16 @@ class _Done:
     reply: Future[ActionOutcome] | None
 
 
-_Input = Reading | _Tick | _Approved | _Done
+@dataclass(frozen=True)
+class _Person:
+    """A person's change (API, CLI through the API): carried out here, followed at once."""
+
+    incident_id: int | None
+    work: Callable[[], Any]
+    reply: Future[Any]
+
+
+_Input = Reading | _Tick | _Approved | _Done | _Person
 
 
 @dataclass(frozen=True)
@@ -230,6 +242,19 @@ class Responder:
             state_of=self._state_of, run=self._run_approved,
         )  # fmt: skip
 
+    def in_agent(self, incident_id: int | None, work: Callable[[], Any]) -> Any:
+        """Carry out a person's change on the agent's thread, in its own transaction, and
+        let the agent follow it at once; answered after it is applied, with what
+        ``work`` returned (or raised)."""
+        reply: Future[Any] = Future()
+        self._put(_Person(incident_id, work, reply))
+        try:
+            return reply.result(timeout=PERSON_WAIT_S)
+        except FutureTimeout:
+            raise Unavailable(
+                f"calmopsd did not take the change within {PERSON_WAIT_S:.0f} s", "busy"
+            ) from None
+
     def revert(self, active_id: int, actor: str) -> tuple[bool, str]:
         """A person ends an action in force early; (done, why not). Run by the worker,
         after any action ahead of it."""
@@ -277,6 +302,11 @@ class Responder:
         with self._lock:
             agent = self.agent
             if agent is None:
+                if isinstance(item, _Person):
+                    item.reply.set_exception(Unavailable("calmopsd is starting", "starting"))
+                return
+            if isinstance(item, _Person):
+                self._person(agent, item)
                 return
             reply: Future[ActionOutcome] | None = None
             try:
@@ -295,6 +325,21 @@ class Responder:
                 self._submit(_Run(request, reply))
                 reply = None  # only an approval's own request answers it
 
+    def _person(self, agent: Agent, item: _Person) -> None:
+        """The change and the agent's following of it commit together, or neither does;
+        what the change raised (a lost race, a refusal) goes back to the person."""
+        try:
+            with self.database.unit():
+                result = item.work()
+                agent.follow(item.incident_id, self.clock.now())
+        except Exception as exc:
+            agent.take_requests()
+            item.reply.set_exception(exc)
+            return
+        item.reply.set_result(result)
+        for request in agent.take_requests():
+            self._submit(_Run(request, None))
+
     def _decide(self, agent: Agent, item: _Input) -> Future[ActionOutcome] | None:
         """Feed one input to the agent; the approval whose request is now queued, if any."""
         if isinstance(item, Reading):
@@ -306,7 +351,7 @@ class Responder:
             if outcome is None:
                 return item.reply
             item.reply.set_result(outcome)
-        else:
+        elif isinstance(item, _Done):
             agent.action_done(item.request, item.outcome, item.at)
             if item.reply is not None:
                 item.reply.set_result(item.outcome)
@@ -377,7 +422,7 @@ class Responder:
 def _step(item: _Input) -> str:
     if isinstance(item, Reading):
         return "observe"
-    return {_Tick: "tick", _Approved: "approve", _Done: "outcome"}[type(item)]
+    return {_Tick: "tick", _Approved: "approve", _Done: "outcome", _Person: "person"}[type(item)]
 
 
 def _sampler(item: _Input) -> str | None:

@@ -94,6 +94,7 @@ class Serving:
     def hooks(self) -> Hooks:
         return Hooks(
             approve=self.responding.approve,
+            in_agent=self.responding.in_agent,
             revert=self.responding.revert,
             pause=lambda actor: self.switch(True, actor),
             resume=lambda actor: self.switch(False, actor),

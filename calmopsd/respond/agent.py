@@ -207,6 +207,15 @@ class Agent:
         resolve_stale(self, now)
         expire_recommendations(self, now)
 
+    def follow(self, incident_id: int | None, now: datetime) -> None:
+        """A person changed an incident (or its recommendation) just now, on the agent's
+        thread: follow it at once rather than at the next tick."""
+        tracked = self.tracked.get(incident_id) if incident_id is not None else None
+        if tracked is not None:
+            self._re_sync(tracked, now)
+        else:
+            resume_incidents(self, now)  # one a person reopened is taken up again
+
     def _replan(self, tracked: Tracked, now: datetime) -> None:
         """After an interrupted action: plan again once a reading shows it still fires."""
         if not tracked.replan or tracked.incident.status is not IncidentStatus.OPEN:

@@ -18,6 +18,9 @@ Approve = Callable[[Scope, int, str], Decision]
 """``(scope, recommendation_id, actor)``: the daemon's ``Responder.approve``."""
 Revert = Callable[[int, str], tuple[bool, str]]
 """``(active_id, actor)`` → (done, why not): the daemon's ``Responder.revert``."""
+InAgent = Callable[[int | None, Callable[[], Any]], Any]
+"""``(incident_id, work)`` → what ``work`` returned: a person's change carried out by the
+daemon's agent, in its one transaction, and followed by it at once (``Responder.in_agent``)."""
 Switch = Callable[[str], bool]
 """``(actor)`` → whether it changed anything: the kill switch thrown, flag and audit event
 at once (the daemon's executor, or the CLI on the store when no daemon runs)."""
@@ -28,6 +31,7 @@ class Hooks:
     """What only the running daemon can do; None where it is not available (the CLI alone)."""
 
     approve: Approve | None = None
+    in_agent: InAgent | None = None
     revert: Revert | None = None
     pause: Switch | None = None
     resume: Switch | None = None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -166,13 +167,18 @@ class Operations:
         self._must_act(caller)
         _check_text("title", title.strip(), MAX_TITLE, required=True)
         _check_text("description", description, MAX_TEXT)
-        opened = store_incident(
-            self.database, caller.scope, organization_id=owner,
-            fingerprint=f"{MANUAL}{uuid.uuid4().hex}", type=type, severity=severity,
-            title=title.strip(), description=description, at=self.clock.now(),
-            actor=caller.actor, data=_bypass(caller, owner),
-        )  # fmt: skip
-        return self._summarize_manual(caller, opened, caller.actor)
+
+        def work() -> Incident:
+            opened = store_incident(
+                self.database, caller.scope, organization_id=owner,
+                fingerprint=f"{MANUAL}{uuid.uuid4().hex}", type=type, severity=severity,
+                title=title.strip(), description=description, at=self.clock.now(),
+                actor=caller.actor, data=_bypass(caller, owner),
+            )  # fmt: skip
+            return self._summarize_manual(caller, opened, caller.actor)
+
+        found: Incident = self._through_agent(None, work)
+        return found
 
     def _summarize_manual(
         self, caller: Caller, incident: Incident, by: str, note: str | None = None
@@ -208,20 +214,26 @@ class Operations:
         data: dict[str, Any] = {**_bypass(caller, incident.organization_id)}
         if note:
             data["note"] = note
-        won = change_status(
-            self.database, caller.scope, incident.id, expected=incident.status, new=status,
-            at=self.clock.now(), actor=caller.actor, data=data,
-            resolution=Resolution.MANUAL if status is IncidentStatus.RESOLVED else None,
-        )  # fmt: skip
-        if not won:
-            raise Conflict("the incident changed meanwhile; read it again", "conflict")
-        changed = self._visible(caller, incident.id)
-        if changed.fingerprint.startswith(MANUAL):
-            opened_by = next(
-                (e.actor for e in list_events(self.database, caller.scope, incident_id=incident.id)
-                 if e.kind == "incident.opened"), "a person",
+
+        def work() -> Incident:
+            won = change_status(
+                self.database, caller.scope, incident.id, expected=incident.status, new=status,
+                at=self.clock.now(), actor=caller.actor, data=data,
+                resolution=Resolution.MANUAL if status is IncidentStatus.RESOLVED else None,
             )  # fmt: skip
-            return self._summarize_manual(caller, changed, opened_by, note)
+            if not won:
+                raise Conflict("the incident changed meanwhile; read it again", "conflict")
+            changed = self._visible(caller, incident.id)
+            if changed.fingerprint.startswith(MANUAL):
+                opened_by = next(
+                    (e.actor for e in list_events(self.database, caller.scope,
+                                                  incident_id=incident.id)
+                     if e.kind == "incident.opened"), "a person",
+                )  # fmt: skip
+                return self._summarize_manual(caller, changed, opened_by, note)
+            return changed
+
+        changed: Incident = self._through_agent(incident.id, work)
         return changed
 
     # -- recommendations -------------------------------------------------------------
@@ -244,10 +256,13 @@ class Operations:
         self._must_act(caller)
         _check_text("note", note or "", MAX_TEXT)
         self._bypass_event(caller, incident, "reject", recommendation_id=rec.id)
-        return _decided(
-            reject(self.database, caller.scope, rec.id, actor=caller.actor,
-                   at=self.clock.now(), note=note)
-        )  # fmt: skip
+
+        def work() -> Decision:
+            return reject(self.database, caller.scope, rec.id, actor=caller.actor,
+                          at=self.clock.now(), note=note)  # fmt: skip
+
+        decision: Decision = self._through_agent(incident.id, work)
+        return _decided(decision)
 
     # -- actions in force ------------------------------------------------------------
 
@@ -336,6 +351,13 @@ class Operations:
         return verify_file(self.database.path)
 
     # -- helpers ---------------------------------------------------------------------
+
+    def _through_agent(self, incident_id: int | None, work: Callable[[], Any]) -> Any:
+        """A person's change to incidents: carried out by the running daemon's agent (one
+        writer of incident state, one transaction, followed at once), or here when no
+        daemon runs (the CLI on the store)."""
+        in_agent = self.hooks.in_agent
+        return in_agent(incident_id, work) if in_agent is not None else work()
 
     def _visible(self, caller: Caller, incident_id: int) -> Incident:
         incident = get_incident(self.database, caller.scope, incident_id)

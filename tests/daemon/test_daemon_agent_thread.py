@@ -15,6 +15,7 @@ from support.clock import ManualClock
 
 from calmopsd.config import Config
 from calmopsd.daemon.responding import Responder
+from calmopsd.errors import Conflict
 from calmopsd.model import (
     ActionOutcome,
     ActionRequest,
@@ -28,6 +29,9 @@ from calmopsd.record.audit import list_events, record_event
 from calmopsd.record.database import Database, database_path
 from calmopsd.record.incidents import list_incidents
 from calmopsd.record.scope import Scope
+from calmopsd.serve.answers import Hooks
+from calmopsd.serve.operations import Operations
+from calmopsd.serve.tokens import Caller
 
 PLATFORM = Scope.platform()
 
@@ -174,3 +178,31 @@ def test_a_stop_during_an_action_leaves_it_to_the_next_start_as_interrupted(
     finally:
         again.stop(5)
         again.database.close()
+
+
+def test_a_persons_change_is_applied_by_the_agent_and_followed_before_the_answer(
+    started: tuple[Responder, GatedExecutor, ManualClock],
+) -> None:
+    responder, gated, clock = started
+    database = responder.database
+    open_memory_incident(responder, gated, clock)
+    gated.gate.set()
+    assert responder.settle(10)
+    (incident,) = list_incidents(database, PLATFORM)
+    assert incident.status is IncidentStatus.MONITORING
+    dana = Caller("dana", PLATFORM, "operator", True, "token:dana")
+    operations = Operations(database, clock, Hooks(in_agent=responder.in_agent))
+
+    writes = database.write_transactions
+    resolved = operations.change_status(
+        dana, incident.id, IncidentStatus.RESOLVED, note="restarted api by hand"
+    )
+    assert database.write_transactions - writes == 1  # the change and the agent's follow-up
+    assert resolved.status is IncidentStatus.RESOLVED
+    # Followed at once: the summary says who resolved it and why, with no tick.
+    (now,) = list_incidents(database, PLATFORM)
+    assert "restarted api by hand" in now.summary
+    assert incident.id not in responder.agent.tracked  # type: ignore[union-attr]
+
+    with pytest.raises(Conflict, match="cannot go from resolved to monitoring"):
+        operations.change_status(dana, incident.id, IncidentStatus.MONITORING)

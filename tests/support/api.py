@@ -193,6 +193,7 @@ def serve_copy(
     checks: list[int] = []
     hooks = Hooks(
         approve=responder.approve,
+        in_agent=responder.in_agent,
         revert=responder.revert,
         check_now=lambda: checks.append(1),
         latest=(lambda: dict(latest)) if latest is not None else None,
