@@ -99,7 +99,7 @@ class Detector:
         if (rule, labels) in self.series or all(r.name != rule for r in self.rules):
             return
         state = SeriesState(state=State.FIRING, severity=severity, last_seen=now)
-        self.series[(rule, labels)] = Series(state=state)
+        self.series[(rule, labels)] = Series(state=state, unjudged=True)  # until a reading
 
     def hold_clear(self, rule: str, labels: Labels, clear_for: timedelta) -> None:
         """Make this firing series hold its clear condition for ``clear_for`` before it clears.
