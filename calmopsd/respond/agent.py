@@ -349,17 +349,19 @@ class Agent:
 
     def interrupted(self, tracked: Tracked, at: datetime) -> None:
         """Resumed in ``stabilizing`` with no action in flight: it was interrupted."""
-        requested = [
-            e for e in list_events(self.database, self.scope, incident_id=tracked.incident.id)
-            if e.kind == "action.requested"
-        ]  # fmt: skip
+        events = list_events(self.database, self.scope, incident_id=tracked.incident.id)
+        requested = [e for e in events if e.kind == "action.requested"]
         last = requested[-1].data if requested else {}
         action, params = last.get("action"), last.get("params")
         params = params if isinstance(params, dict) else {}
         known = action in set(SafeAction)
         what = action_words(SafeAction(str(action)), params) if known else "an action"
-        data = {"action": action, "params": params}
-        self.event("action.interrupted", at, data, tracked.incident.id)
+        after = requested[-1].seq if requested else 0
+        if not any(e.kind == "action.interrupted" and e.seq > after for e in events):
+            # Cut short before the executor wrote its intent (or never reached it): the
+            # executor has nothing to record, so the agent says it.
+            data = {"action": action, "params": params}
+            self.event("action.interrupted", at, data, tracked.incident.id)
         self.stabilizer.interrupted(tracked, what, at)
         self.refresh(tracked, at)
 

@@ -180,12 +180,8 @@ def check_after_all(config: Path, db: Path, intents: list[dict[str, Any]]) -> No
             intent["data"]["action"],
             intent["data"]["target"],
         )
-        # The agent's own event for the incident it took back from `stabilizing`.
-        of_incident = [
-            e
-            for e in interrupted
-            if e["incident_id"] == intent["incident_id"] and "intent_seq" not in e["data"]
-        ]
+        # The executor's event says it for the incident: the agent adds no second one.
+        of_incident = [e for e in interrupted if e["incident_id"] == intent["incident_id"]]
         assert len(of_incident) == 1, (intent, of_incident)
     assert "stabilizing" not in statuses(db).values()
 
