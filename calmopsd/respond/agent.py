@@ -52,8 +52,7 @@ from calmopsd.respond.impact import Impact, ImpactLevels, assess
 from calmopsd.respond.lifecycle import check_transition
 from calmopsd.respond.opening import rank, resume_incidents, take_breach
 from calmopsd.respond.playbook import Step
-from calmopsd.respond.recommend import action_words
-from calmopsd.respond.stabilize import Stabilizer, record_action
+from calmopsd.respond.stabilize import Stabilizer, interrupted_note, record_action
 from calmopsd.respond.summary import summarize
 from calmopsd.respond.tracked import Pending, SeriesKey, Tracked
 
@@ -352,17 +351,13 @@ class Agent:
         events = list_events(self.database, self.scope, incident_id=tracked.incident.id)
         requested = [e for e in events if e.kind == "action.requested"]
         last = requested[-1].data if requested else {}
-        action, params = last.get("action"), last.get("params")
-        params = params if isinstance(params, dict) else {}
-        known = action in set(SafeAction)
-        what = action_words(SafeAction(str(action)), params) if known else "an action"
         after = requested[-1].seq if requested else 0
         if not any(e.kind == "action.interrupted" and e.seq > after for e in events):
             # Cut short before the executor wrote its intent (or never reached it): the
             # executor has nothing to record, so the agent says it.
-            data = {"action": action, "params": params}
+            data = {"action": last.get("action"), "params": last.get("params") or {}}
             self.event("action.interrupted", at, data, tracked.incident.id)
-        self.stabilizer.interrupted(tracked, what, at)
+        self.stabilizer.interrupted(tracked, interrupted_note(last), at)
         self.refresh(tracked, at)
 
     def series_state(self, rule: str, labels: tuple[tuple[str, str], ...]) -> str:

@@ -25,11 +25,15 @@ from calmopsd.model import (
     IncidentStatus,
     IncidentType,
     Resolution,
+    SafeAction,
     Severity,
 )
+from calmopsd.record.audit import list_events
+from calmopsd.record.codec import decode_json
 from calmopsd.record.incidents import (
     change_status,
     find_by_fingerprint,
+    list_children,
     list_incidents,
     open_incident,
     reopen_incident,
@@ -37,6 +41,8 @@ from calmopsd.record.incidents import (
 )
 from calmopsd.respond.lifecycle import check_transition
 from calmopsd.respond.problem import Problem, dominant_organization, problem_of, resource_of
+from calmopsd.respond.stabilize import interrupted_note
+from calmopsd.respond.summary import Done
 from calmopsd.respond.tracked import SeriesKey, Tracked
 
 if TYPE_CHECKING:
@@ -202,12 +208,35 @@ def resume_incidents(agent: Agent, now: datetime) -> None:
             organization_id=incident.organization_id,
             rule=breach.rule,
         )
+        _restore(agent, tracked)
         if incident.status is IncidentStatus.STABILIZING:
             pending = agent.in_flight.pop(incident.id, None)
             if pending is not None:  # a reload: the previous agent's action still runs
                 tracked.pending = pending
             else:  # a stop or crash during the action: nothing runs it any more
                 agent.interrupted(tracked, now)
+
+
+def _restore(agent: Agent, tracked: Tracked) -> None:
+    """What the summary told before the restart, from the store: the actions taken (also
+    not tried again on their own), and an action interrupted by the last stop."""
+    incident_id = tracked.incident.id
+    for row in list_children(agent.database, agent.scope, "incident_actions", incident_id):
+        outcome = decode_json(row["outcome"])
+        action = SafeAction(row["action"]) if row["action"] in set(SafeAction) else None
+        if action is None:
+            continue
+        at = datetime.fromisoformat(row["requested_at"])
+        detail = str(outcome.get("detail") or "")
+        tracked.done.append(Done(action, decode_json(row["params"]), at, row["status"], detail))
+        tracked.tried.add(action)
+    events = list_events(agent.database, agent.scope, incident_id=incident_id)
+    requested = [e for e in events if e.kind == "action.requested"]
+    if not requested or tracked.incident.status is IncidentStatus.STABILIZING:
+        return  # nothing asked, or the interruption is being recorded right now
+    after = [e.kind for e in events if e.seq > requested[-1].seq]
+    if "action.interrupted" in after and "action.recorded" not in after:
+        tracked.not_done = interrupted_note(requested[-1].data)
 
 
 def _key(breach: Breach) -> SeriesKey:

@@ -20,7 +20,7 @@ on where the step left off.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -36,6 +36,7 @@ from calmopsd.model import (
     OutcomeStatus,
     RecommendationStatus,
     RefusalReason,
+    SafeAction,
     Severity,
 )
 from calmopsd.record.incidents import add_action
@@ -169,7 +170,7 @@ class Stabilizer:
         else:
             self.agent.refresh(tracked, at)
 
-    def interrupted(self, tracked: Tracked, what: str, at: datetime) -> None:
+    def interrupted(self, tracked: Tracked, note: str, at: datetime) -> None:
         """calmopsd stopped while an action ran on it: the incident is actionable again.
 
         The interrupted run counts against its action's budget and cooldown (its
@@ -180,7 +181,7 @@ class Stabilizer:
             self.agent.move(tracked, IncidentStatus.OPEN, at)
         tracked.pending = None
         tracked.replan = True
-        tracked.not_done = clip(f"{what} was interrupted: calmopsd stopped while it ran", 160)
+        tracked.not_done = note
 
     # -- one action ---------------------------------------------------------------
 
@@ -351,6 +352,16 @@ class Stabilizer:
             disk_breached=disk_firing,
             deployed=deployed[0] if deployed and in_window else None,
         )
+
+
+def interrupted_note(requested: dict[str, Any]) -> str:
+    """What the summary says of the action an ``action.requested`` event asked for, cut
+    short by a stop or crash."""
+    action, params = requested.get("action"), requested.get("params")
+    params = params if isinstance(params, dict) else {}
+    known = action in set(SafeAction)
+    what = action_words(SafeAction(str(action)), params) if known else "an action"
+    return clip(f"{what} was interrupted: calmopsd stopped while it ran", 160)
 
 
 def record_action(

@@ -183,6 +183,39 @@ def test_a_stop_during_an_action_leaves_it_to_the_next_start_as_interrupted(
         again.stop(5)
         again.database.close()
 
+    third, _, _ = start(state)  # restarted once more: the summary still says it
+    try:
+        (incident,) = list_incidents(third.database, PLATFORM)
+        assert "restart PM2 app `api` was interrupted" in incident.summary
+        kinds = [e.kind for e in list_events(third.database, PLATFORM, incident_id=incident.id)]
+        assert kinds.count("action.interrupted") == 1  # not recorded again
+    finally:
+        third.stop(5)
+        third.database.close()
+
+
+def test_what_was_done_is_still_told_after_a_restart(state: Path) -> None:
+    responder, gated, clock = start(state)
+    open_memory_incident(responder, gated, clock)
+    gated.gate.set()
+    assert responder.settle(10)
+    (before,) = list_incidents(responder.database, PLATFORM)
+    told = [line for line in before.summary.splitlines() if line.startswith("Done:")]
+    assert told != ["Done: nothing yet."]
+    responder.stop(5)
+    responder.database.close()
+
+    again, _, _ = start(state)
+    try:
+        (after,) = list_incidents(again.database, PLATFORM)
+        done = [line for line in after.summary.splitlines() if line.startswith("Done:")]
+        assert done == told
+        assert again.agent is not None
+        assert again.agent.tracked[after.id].tried == {SafeAction.PM2_RESTART}
+    finally:
+        again.stop(5)
+        again.database.close()
+
 
 def test_a_persons_change_is_applied_by_the_agent_and_followed_before_the_answer(
     started: tuple[Responder, GatedExecutor, ManualClock],
