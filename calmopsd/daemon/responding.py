@@ -55,6 +55,7 @@ from calmopsd.record.scope import Scope
 from calmopsd.respond.agent import Agent
 from calmopsd.respond.approvals import Decision, approve
 from calmopsd.respond.impact import ImpactLevels
+from calmopsd.respond.tracked import Pending
 
 log = structlog.get_logger("calmopsd.daemon")
 
@@ -114,6 +115,8 @@ class _Call:
 
 _Job = _Run | _Call
 _STOP = None
+_WHY = "calmopsd is stopping"
+_NOT_STARTED = ActionOutcome(OutcomeStatus.REFUSED, f"not started: {_WHY}")
 
 
 class Responder:
@@ -133,6 +136,7 @@ class Responder:
         self._busy = 0  # inputs and jobs queued or being handled
         self._idle = threading.Condition()
         self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
         self.longest_wait_s = 0.0  # the longest a reading's hand-over waited (the bench's figure)
 
     # -- wiring ---------------------------------------------------------------------
@@ -173,9 +177,7 @@ class Responder:
             if old is None:  # the first agent: what was left running before is interrupted
                 self._recover()
             else:
-                agent.in_flight = {
-                    i: t.pending for i, t in old.tracked.items() if t.pending is not None
-                }
+                agent.in_flight = _in_flight(old)
             self.agent, self._built_from = agent, wanted
             self.executor, self._executor_from = executor, _executor_inputs(config)
             try:
@@ -198,13 +200,22 @@ class Responder:
             self._threads.append(thread)
 
     def stop(self, timeout_s: float) -> bool:
-        """Let the input in hand and the action in flight finish, up to ``timeout_s``;
-        False if one was still running (its intent without a result says so)."""
+        """Let the action in flight finish and its outcome be taken, up to ``timeout_s``;
+        False if one was still running (its intent without a result says so).
+
+        The worker stops first and starts no action still queued (an unstarted request
+        is found at the next start like an interrupted one); then the agent takes the
+        inputs queued so far, the outcome among them, and stops.
+        """
         deadline = time.monotonic() + timeout_s
-        self._inputs.put(_STOP)
+        self._stopping.set()
         self._jobs.put(_STOP)
-        for thread in self._threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        threads = dict(zip(("agent", "executor"), self._threads, strict=False))
+        if "executor" in threads:
+            threads["executor"].join(timeout=max(0.0, deadline - time.monotonic()))
+        self._inputs.put(_STOP)
+        if "agent" in threads:
+            threads["agent"].join(timeout=max(0.0, deadline - time.monotonic()))
         stopped = not any(thread.is_alive() for thread in self._threads)
         if not stopped:
             log.warning("agent.stop_incomplete", reason="an action was still running")
@@ -251,6 +262,8 @@ class Responder:
         try:
             return reply.result(timeout=PERSON_WAIT_S)
         except FutureTimeout:
+            if not reply.cancel():  # taken up just now: it is short, wait for it
+                return reply.result(timeout=PERSON_WAIT_S)
             raise Unavailable(
                 f"calmopsd did not take the change within {PERSON_WAIT_S:.0f} s", "busy"
             ) from None
@@ -284,6 +297,8 @@ class Responder:
         try:
             return reply.result(timeout=APPROVAL_WAIT_S)
         except FutureTimeout:
+            if not reply.cancel() and reply.done():
+                return reply.result()
             return ActionOutcome(
                 OutcomeStatus.FAILED,
                 f"no outcome within {APPROVAL_WAIT_S:.0f} s; the incident's timeline will say",
@@ -304,17 +319,25 @@ class Responder:
             if agent is None:
                 if isinstance(item, _Person):
                     item.reply.set_exception(Unavailable("calmopsd is starting", "starting"))
+                if isinstance(item, _Approved):
+                    item.reply.set_result(ActionOutcome(OutcomeStatus.REFUSED, "starting"))
                 return
+            given_up = isinstance(item, _Person | _Approved) and (
+                not item.reply.set_running_or_notify_cancel()
+            )
+            if given_up:
+                return  # its caller gave up waiting and was told so: not carried out
             if isinstance(item, _Person):
                 self._person(agent, item)
                 return
             reply: Future[ActionOutcome] | None = None
+            in_flight = _in_flight(agent)  # as before the input: a rollback returns here
             try:
                 with self.database.unit():
                     reply = self._decide(agent, item)
             except Exception:  # a bug in the agent must not stop the next input
                 log.exception("agent.failed", step=_step(item), sampler=_sampler(item))
-                self._after_failure(agent)
+                self._after_failure(agent, in_flight)
                 # Whoever waits on this input is answered all the same.
                 if isinstance(item, _Approved) and not item.reply.done():
                     item.reply.set_result(ActionOutcome(OutcomeStatus.FAILED, "calmopsd failed"))
@@ -328,13 +351,14 @@ class Responder:
     def _person(self, agent: Agent, item: _Person) -> None:
         """The change and the agent's following of it commit together, or neither does;
         what the change raised (a lost race, a refusal) goes back to the person."""
+        in_flight = _in_flight(agent)
         try:
             with self.database.unit():
                 result = item.work()
                 agent.follow(item.incident_id, self.clock.now())
         except Exception as exc:
-            agent.take_requests()
             item.reply.set_exception(exc)
+            self._after_failure(agent, in_flight)
             return
         item.reply.set_result(result)
         for request in agent.take_requests():
@@ -357,18 +381,21 @@ class Responder:
                 item.reply.set_result(item.outcome)
         return None
 
-    def _after_failure(self, agent: Agent) -> None:
+    def _after_failure(self, agent: Agent, in_flight: dict[int, Pending]) -> None:
         """The input's writes were rolled back: take the store's picture again (what it
-        requested was rolled back with them; an action already in flight is kept)."""
+        requested was rolled back with them; the actions in flight before it are kept).
+        Should that fail too, the incidents are left untracked: the next tick's resume
+        takes them up from the store."""
+        agent.take_requests()
+        agent.tracked.clear()
+        agent.in_flight = dict(in_flight)
         try:
-            agent.take_requests()
-            kept = {i: t.pending for i, t in agent.tracked.items() if t.pending is not None}
-            agent.tracked.clear()
-            agent.in_flight = kept
             with self.database.unit():
                 agent.resume(self.clock.now())
         except Exception:  # the next input goes on all the same
             log.exception("agent.failed", step="resume", sampler=None)
+            agent.tracked.clear()
+            agent.in_flight = dict(in_flight)
 
     def _worker_loop(self) -> None:
         while (job := self._jobs.get()) is not _STOP:
@@ -379,7 +406,13 @@ class Responder:
 
     def _work(self, job: _Job) -> None:
         executor = self.executor
-        if executor is None:
+        if executor is None or self._stopping.is_set():
+            # Stopping: nothing new starts. A waiting caller is answered; an unstarted
+            # request is left to the next start, which finds it without a result.
+            if isinstance(job, _Run) and job.reply is not None:
+                job.reply.set_result(_NOT_STARTED)
+            elif isinstance(job, _Call) and job.reply is not None:
+                job.reply.set_result((False, _WHY))
             return
         if isinstance(job, _Call):
             try:
@@ -417,6 +450,13 @@ class Responder:
             self._busy -= 1
             if self._busy == 0:
                 self._idle.notify_all()
+
+
+def _in_flight(agent: Agent) -> dict[int, Pending]:
+    """The actions in flight, by incident: kept across a rollback of the agent's state."""
+    kept = dict(agent.in_flight)
+    kept.update({i: t.pending for i, t in agent.tracked.items() if t.pending is not None})
+    return kept
 
 
 def _step(item: _Input) -> str:

@@ -166,11 +166,24 @@ class Database:
         instead: everything one input of the agent changes commits together.
         """
         joined: Tx | None = getattr(self._local, "unit", None)
-        if joined is not None:
-            yield joined
+        if joined is None:
+            with self._transaction() as tx:
+                yield tx
             return
-        with self._transaction() as tx:
-            yield tx
+        # A savepoint: a write that fails half-way inside the unit is undone whole (an
+        # UPDATE never stays without the audit event that should go with it), while the
+        # unit's other writes stand if the caller carries on.
+        name = f"write_{len(joined._after_commit)}_{id(joined) & 0xFFFF}"
+        mark = len(joined._after_commit)
+        self._writer.execute(f"SAVEPOINT {name}")
+        try:
+            yield joined
+        except BaseException:
+            self._writer.execute(f"ROLLBACK TO {name}")
+            self._writer.execute(f"RELEASE {name}")
+            del joined._after_commit[mark:]
+            raise
+        self._writer.execute(f"RELEASE {name}")
 
     @contextmanager
     def unit(self) -> Iterator[Tx]:

@@ -28,6 +28,7 @@ from calmopsd.model import (
     AGENT,
     ActionOutcome,
     ActionRequest,
+    AuditEvent,
     Executor,
     Incident,
     IncidentStatus,
@@ -337,7 +338,8 @@ class Agent:
         """An outcome from the executor's worker: the incident moves on from it."""
         incident_id = request.incident_id
         tracked = self.tracked.get(incident_id) if incident_id is not None else None
-        if tracked is not None and tracked.pending is not None:
+        pending = tracked.pending if tracked is not None else None
+        if tracked is not None and pending is not None and pending.request in (request, None):
             self.stabilizer.finish(tracked, outcome, at)
             return
         self.in_flight.pop(incident_id or 0, None)
@@ -352,6 +354,8 @@ class Agent:
         requested = [e for e in events if e.kind == "action.requested"]
         last = requested[-1].data if requested else {}
         after = requested[-1].seq if requested else 0
+        if self._finished_meanwhile(tracked, last, [e for e in events if e.seq > after], at):
+            return
         if not any(e.kind == "action.interrupted" and e.seq > after for e in events):
             # Cut short before the executor wrote its intent (or never reached it): the
             # executor has nothing to record, so the agent says it.
@@ -359,6 +363,26 @@ class Agent:
             self.event("action.interrupted", at, data, tracked.incident.id)
         self.stabilizer.interrupted(tracked, interrupted_note(last), at)
         self.refresh(tracked, at)
+
+    def _finished_meanwhile(
+        self, tracked: Tracked, requested: dict[str, object], since: list[AuditEvent], at: datetime
+    ) -> bool:
+        """The executor wrote the action's result, and calmopsd stopped before taking it
+        up: take it up now, rather than calling a finished action interrupted."""
+        executed = [e for e in since if e.kind == "action.executed"]
+        action, params = requested.get("action"), requested.get("params")
+        if not executed or action not in set(SafeAction) or not isinstance(params, dict):
+            return False
+        result = executed[-1]
+        try:
+            status = OutcomeStatus(str(result.data.get("status")))
+        except ValueError:
+            return False
+        step = Step(SafeAction(str(action)), params, str(requested.get("reason") or ""))
+        tracked.pending = Pending(step, result.actor, pass_over=result.actor == ACTOR)
+        outcome = ActionOutcome(status, str(result.data.get("detail") or ""))
+        self.stabilizer.finish(tracked, outcome, at)
+        return True
 
     def series_state(self, rule: str, labels: tuple[tuple[str, str], ...]) -> str:
         """The detector's state of one series, for approvals' stale checks."""

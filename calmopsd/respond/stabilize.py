@@ -197,6 +197,8 @@ class Stabilizer:
         """Request one step (``pass_over``: a passable refusal is the caller's to ask
         about); an outcome at once only when it cannot even be requested."""
         agent, incident = self.agent, tracked.incident
+        if tracked.pending is not None:  # a person moved it on while the action still runs
+            return ActionOutcome(OutcomeStatus.REFUSED, "another action is running on it")
         if incident.status is not IncidentStatus.OPEN or not agent.move(
             tracked, IncidentStatus.STABILIZING, at
         ):
@@ -220,7 +222,7 @@ class Stabilizer:
             {"action": step.action, "params": step.params, "reason": step.reason},
             incident.id,
         )
-        tracked.pending = Pending(step, actor, pass_over)
+        tracked.pending = Pending(step, actor, pass_over, request)
         agent.outbox.append(request)
         return None
 

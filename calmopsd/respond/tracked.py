@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from calmopsd.model import ActionOutcome, Breach, Incident, Labels, SafeAction
+from calmopsd.model import ActionOutcome, ActionRequest, Breach, Incident, Labels, SafeAction
 from calmopsd.respond.impact import Impact
 from calmopsd.respond.playbook import Step
 from calmopsd.respond.summary import Done, Facts
@@ -25,6 +25,7 @@ class Pending:
     step: Step
     actor: str
     pass_over: bool
+    request: ActionRequest | None = None  # the request whose outcome this waits for
 
 
 @dataclass

@@ -23,6 +23,8 @@ from calmopsd.model import (
     IncidentType,
     OutcomeStatus,
     Reading,
+    Recommendation,
+    RecommendationStatus,
     SafeAction,
 )
 from calmopsd.record.audit import list_events, record_event
@@ -243,3 +245,48 @@ def test_a_persons_change_is_applied_by_the_agent_and_followed_before_the_answer
 
     with pytest.raises(Conflict, match="cannot go from resolved to monitoring"):
         operations.change_status(dana, incident.id, IncidentStatus.MONITORING)
+
+
+def test_a_stop_takes_the_outcome_of_an_action_that_finishes_within_its_budget(
+    state: Path,
+) -> None:
+    responder, gated, clock = start(state)
+    database = responder.database
+    open_memory_incident(responder, gated, clock)
+    threading.Timer(0.3, gated.gate.set).start()  # the action ends while the stop waits
+    assert responder.stop(10) is True
+    (incident,) = list_incidents(database, PLATFORM)
+    assert incident.status is IncidentStatus.MONITORING
+    kinds = [e.kind for e in list_events(database, PLATFORM, incident_id=incident.id)]
+    assert "action.recorded" in kinds and "action.interrupted" not in kinds
+    database.close()
+
+
+def test_an_outcome_is_never_taken_for_another_action(
+    started: tuple[Responder, GatedExecutor, ManualClock],
+) -> None:
+    responder, gated, clock = started
+    database = responder.database
+    open_memory_incident(responder, gated, clock)
+    (incident,) = list_incidents(database, PLATFORM)
+    dana = Caller("dana", PLATFORM, "operator", True, "token:dana")
+    operations = Operations(database, clock, Hooks(in_agent=responder.in_agent))
+    operations.change_status(dana, incident.id, IncidentStatus.OPEN)  # while it runs
+    agent = responder.agent
+    assert agent is not None
+    tracked = agent.tracked[incident.id]
+    assert tracked.pending is not None  # the restart is still in flight
+    rec = Recommendation(
+        99, incident.id, None, "safe_action", "clear_temp", {}, "test",
+        RecommendationStatus.APPROVED,
+        clock.now(), None, {}, {},
+    )  # fmt: skip
+    refused = agent.run_approved(rec, "dana", clock.now())
+    assert refused is not None and refused.detail == "another action is running on it"
+    gated.gate.set()
+    assert responder.settle(10)
+    rows = [
+        e.data for e in list_events(database, PLATFORM, incident_id=incident.id)
+        if e.kind == "action.recorded"
+    ]  # fmt: skip
+    assert [(r["action"], r["status"]) for r in rows] == [("pm2_restart", "succeeded")]

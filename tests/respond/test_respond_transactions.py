@@ -73,3 +73,18 @@ def test_a_unit_that_fails_leaves_nothing_behind_and_reads_its_own_writes(
         *(e.seq for e in before),
         len(before) + 1,
     ]  # the chain goes on from where it was: no gap from the rolled-back events
+
+
+def test_a_write_that_fails_inside_a_unit_is_undone_whole_and_the_rest_stands(
+    database: Database,
+) -> None:
+    with database.unit():
+        record_event(database, PLATFORM, kind="test.kept", actor="t", at=T0)
+        with pytest.raises(RuntimeError), database.write() as tx:
+            tx.db.execute("UPDATE schema_migrations SET name = 'edited'")
+            raise RuntimeError("the audit event that should go with it failed")
+        names = {r[0] for r in tx.db.execute("SELECT name FROM schema_migrations")}
+        assert "edited" not in names  # undone inside the unit already
+    assert [e.kind for e in list_events(database, PLATFORM)][-1] == "test.kept"
+    with database.read() as db:
+        assert "edited" not in {r[0] for r in db.execute("SELECT name FROM schema_migrations")}
