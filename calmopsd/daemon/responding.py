@@ -33,6 +33,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -45,15 +46,15 @@ from calmopsd.errors import Unavailable
 from calmopsd.model import (
     ActionOutcome,
     ActionRequest,
-    Labels,
     OutcomeStatus,
     Reading,
     Recommendation,
 )
 from calmopsd.record.database import Database
+from calmopsd.record.recommendations import get_recommendation
 from calmopsd.record.scope import Scope
 from calmopsd.respond.agent import Agent
-from calmopsd.respond.approvals import Decision, approve
+from calmopsd.respond.approvals import Decision, after_outcome, approve
 from calmopsd.respond.impact import ImpactLevels
 from calmopsd.respond.tracked import Pending
 
@@ -72,10 +73,23 @@ class _Tick:
 
 @dataclass(frozen=True)
 class _Approved:
-    recommendation: Recommendation
+    """A person's approval: re-checked, decided and requested on the agent's thread."""
+
+    scope: Scope
+    recommendation_id: int
     actor: str
     at: datetime
-    reply: Future[ActionOutcome]
+    reply: Future[Decision]
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """The approval an action request answers: told once its outcome is in."""
+
+    scope: Scope
+    recommendation: Recommendation
+    actor: str
+    reply: Future[Decision]
 
 
 @dataclass(frozen=True)
@@ -83,7 +97,7 @@ class _Done:
     request: ActionRequest
     outcome: ActionOutcome
     at: datetime
-    reply: Future[ActionOutcome] | None
+    asked: _Asked | None
 
 
 @dataclass(frozen=True)
@@ -101,7 +115,7 @@ _Input = Reading | _Tick | _Approved | _Done | _Person
 @dataclass(frozen=True)
 class _Run:
     request: ActionRequest
-    reply: Future[ActionOutcome] | None
+    asked: _Asked | None
 
 
 @dataclass(frozen=True)
@@ -244,14 +258,20 @@ class Responder:
         self._submit(_Call("control", lambda executor: executor.follow_controls(now)))
 
     def approve(self, scope: Scope, recommendation_id: int, actor: str) -> Decision:
-        """A person's approval, re-checked against the agent's current picture; answered
-        with the action's outcome once the worker has run it."""
-        if self.agent is None:
-            return Decision("refused", "calmopsd is starting")
-        return approve(
-            self.database, scope, recommendation_id, actor=actor, at=self.clock.now(),
-            state_of=self._state_of, run=self._run_approved,
-        )  # fmt: skip
+        """A person's approval, re-checked against the agent's current picture and decided
+        on its thread (so it sees every reading before it, and a refusal leaves the
+        recommendation proposed); answered with the action's outcome once the worker has
+        run it. Only the caller waits."""
+        reply: Future[Decision] = Future()
+        self._put(_Approved(scope, recommendation_id, actor, self.clock.now(), reply))
+        try:
+            return reply.result(timeout=APPROVAL_WAIT_S)
+        except FutureTimeout:
+            if not reply.cancel() and reply.done():
+                return reply.result()
+            return Decision(
+                "approved", f"no outcome within {APPROVAL_WAIT_S:.0f} s; the timeline will say"
+            )
 
     def in_agent(self, incident_id: int | None, work: Callable[[], Any]) -> Any:
         """Carry out a person's change on the agent's thread, in its own transaction, and
@@ -287,23 +307,6 @@ class Responder:
         done, why = answer if isinstance(answer, tuple) else (False, str(answer))
         return bool(done), str(why)
 
-    def _state_of(self, rule: str, labels: Labels) -> str:
-        agent = self.agent
-        return agent.series_state(rule, labels) if agent is not None else "unknown"
-
-    def _run_approved(self, rec: Recommendation, actor: str, at: datetime) -> ActionOutcome:
-        reply: Future[ActionOutcome] = Future()
-        self._put(_Approved(rec, actor, at, reply))
-        try:
-            return reply.result(timeout=APPROVAL_WAIT_S)
-        except FutureTimeout:
-            if not reply.cancel() and reply.done():
-                return reply.result()
-            return ActionOutcome(
-                OutcomeStatus.FAILED,
-                f"no outcome within {APPROVAL_WAIT_S:.0f} s; the incident's timeline will say",
-            )
-
     # -- the two threads -----------------------------------------------------------
 
     def _agent_loop(self) -> None:
@@ -320,7 +323,7 @@ class Responder:
                 if isinstance(item, _Person):
                     item.reply.set_exception(Unavailable("calmopsd is starting", "starting"))
                 if isinstance(item, _Approved):
-                    item.reply.set_result(ActionOutcome(OutcomeStatus.REFUSED, "starting"))
+                    item.reply.set_result(Decision("refused", "calmopsd is starting"))
                 return
             given_up = isinstance(item, _Person | _Approved) and (
                 not item.reply.set_running_or_notify_cancel()
@@ -330,23 +333,26 @@ class Responder:
             if isinstance(item, _Person):
                 self._person(agent, item)
                 return
-            reply: Future[ActionOutcome] | None = None
             in_flight = _in_flight(agent)  # as before the input: a rollback returns here
+            answers: list[Callable[[], None]] = []
+            asked: _Asked | None = None
             try:
                 with self.database.unit():
-                    reply = self._decide(agent, item)
+                    asked = self._decide(agent, item, answers)
             except Exception:  # a bug in the agent must not stop the next input
                 log.exception("agent.failed", step=_step(item), sampler=_sampler(item))
                 self._after_failure(agent, in_flight)
                 # Whoever waits on this input is answered all the same.
-                if isinstance(item, _Approved) and not item.reply.done():
-                    item.reply.set_result(ActionOutcome(OutcomeStatus.FAILED, "calmopsd failed"))
-                if isinstance(item, _Done) and item.reply is not None and not item.reply.done():
-                    item.reply.set_result(item.outcome)
+                if isinstance(item, _Approved):
+                    item.reply.set_result(Decision("refused", "calmopsd failed; see its log"))
+                if isinstance(item, _Done) and item.asked is not None:
+                    item.asked.reply.set_result(Decision("approved", item.outcome.detail))
                 return
+            for answer in answers:  # only once committed: the caller reads what was written
+                answer()
             for request in agent.take_requests():
-                self._submit(_Run(request, reply))
-                reply = None  # only an approval's own request answers it
+                self._submit(_Run(request, asked))
+                asked = None  # only an approval's own request answers it
 
     def _person(self, agent: Agent, item: _Person) -> None:
         """The change and the agent's following of it commit together, or neither does;
@@ -364,22 +370,42 @@ class Responder:
         for request in agent.take_requests():
             self._submit(_Run(request, None))
 
-    def _decide(self, agent: Agent, item: _Input) -> Future[ActionOutcome] | None:
-        """Feed one input to the agent; the approval whose request is now queued, if any."""
+    def _decide(
+        self, agent: Agent, item: _Input, answers: list[Callable[[], None]]
+    ) -> _Asked | None:
+        """Feed one input to the agent; the approval whose request is now queued, if any.
+        What a waiting caller is told goes to ``answers``, sent after the commit."""
         if isinstance(item, Reading):
             agent.observe(item)
         elif isinstance(item, _Tick):
             agent.tick(item.now)
         elif isinstance(item, _Approved):
-            outcome = agent.run_approved(item.recommendation, item.actor, item.at)
-            if outcome is None:
-                return item.reply
-            item.reply.set_result(outcome)
+            return self._approved(agent, item, answers)
         elif isinstance(item, _Done):
             agent.action_done(item.request, item.outcome, item.at)
-            if item.reply is not None:
-                item.reply.set_result(item.outcome)
+            asked = item.asked
+            if asked is not None:
+                told = after_outcome(
+                    self.database, asked.scope, asked.recommendation, asked.actor, item.at,
+                    item.outcome,
+                )  # fmt: skip
+                answers.append(partial(asked.reply.set_result, told))
         return None
+
+    def _approved(
+        self, agent: Agent, item: _Approved, answers: list[Callable[[], None]]
+    ) -> _Asked | None:
+        decision = approve(
+            self.database, item.scope, item.recommendation_id, actor=item.actor, at=item.at,
+            state_of=agent.series_state, run=agent.run_approved, busy=agent.approval_busy,
+        )  # fmt: skip
+        if decision.status != "requested":
+            answers.append(partial(item.reply.set_result, decision))
+            return None
+        recommendation = get_recommendation(self.database, item.scope, item.recommendation_id)
+        if recommendation is None:  # cannot be: it was just approved in this transaction
+            raise LookupError(f"recommendation {item.recommendation_id} vanished")
+        return _Asked(item.scope, recommendation, item.actor, item.reply)
 
     def _after_failure(self, agent: Agent, in_flight: dict[int, Pending]) -> None:
         """The input's writes were rolled back: take the store's picture again (what it
@@ -409,8 +435,8 @@ class Responder:
         if executor is None or self._stopping.is_set():
             # Stopping: nothing new starts. A waiting caller is answered; an unstarted
             # request is left to the next start, which finds it without a result.
-            if isinstance(job, _Run) and job.reply is not None:
-                job.reply.set_result(_NOT_STARTED)
+            if isinstance(job, _Run) and job.asked is not None:
+                job.asked.reply.set_result(Decision("approved", _NOT_STARTED.detail))
             elif isinstance(job, _Call) and job.reply is not None:
                 job.reply.set_result((False, _WHY))
             return
@@ -431,7 +457,7 @@ class Responder:
             outcome = ActionOutcome(
                 OutcomeStatus.FAILED, f"the executor crashed ({type(exc).__name__})"
             )
-        self._put(_Done(job.request, outcome, self.clock.now(), job.reply))
+        self._put(_Done(job.request, outcome, self.clock.now(), job.asked))
 
     # -- bookkeeping ---------------------------------------------------------------
 

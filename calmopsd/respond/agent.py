@@ -334,6 +334,16 @@ class Agent:
         )  # fmt: skip
         return None
 
+    def approval_busy(self, rec: Recommendation) -> str | None:
+        """Why an approved action cannot be requested now (checked before the approval is
+        recorded, so the recommendation stays proposed)."""
+        tracked = self.tracked.get(rec.incident_id)
+        if tracked is not None and (
+            tracked.pending is not None or tracked.incident.status is IncidentStatus.STABILIZING
+        ):
+            return "another action is running on it; approve it once that one is done"
+        return None
+
     def action_done(self, request: ActionRequest, outcome: ActionOutcome, at: datetime) -> None:
         """An outcome from the executor's worker: the incident moves on from it."""
         incident_id = request.incident_id

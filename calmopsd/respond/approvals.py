@@ -54,14 +54,20 @@ def approve(
     actor: str,
     at: datetime,
     state_of: Callable[[str, Labels], str],
-    run: Callable[[Recommendation, str, datetime], ActionOutcome],
+    run: Callable[[Recommendation, str, datetime], ActionOutcome | None],
+    busy: Callable[[Recommendation], str | None] | None = None,
 ) -> Decision:
     """Approve if it still makes sense; a safe action then runs once, through ``run``
-    (the agent's :meth:`~calmopsd.respond.agent.Agent.run_approved`)."""
+    (the agent's :meth:`~calmopsd.respond.agent.Agent.run_approved`). ``run`` answering
+    None means requested: the decision is ``requested`` and :func:`after_outcome` tells
+    the rest once the outcome is in. ``busy`` says why it cannot run now (an action in
+    flight on the incident): refused, and the recommendation stays proposed."""
     rec = get_recommendation(database, scope, recommendation_id)
     if rec is None:
         return Decision("not_found", f"no recommendation {recommendation_id}")
     refusal = _refusal(database, scope, rec, at, state_of)
+    if refusal is None and busy is not None and (why := busy(rec)) is not None:
+        refusal = ("busy", why)
     if refusal is not None:
         reason, detail = refusal
         record_refusal(database, scope, rec, at=at, actor=actor, reason=reason, detail=detail)
@@ -157,9 +163,23 @@ def _execute(
     rec: Recommendation,
     actor: str,
     at: datetime,
-    run: Callable[[Recommendation, str, datetime], ActionOutcome],
+    run: Callable[[Recommendation, str, datetime], ActionOutcome | None],
 ) -> Decision:
     outcome = run(rec, actor, at)
+    if outcome is None:
+        return Decision("requested", "approved; the action is requested")
+    return after_outcome(database, scope, rec, actor, at, outcome)
+
+
+def after_outcome(
+    database: Database,
+    scope: Scope,
+    rec: Recommendation,
+    actor: str,
+    at: datetime,
+    outcome: ActionOutcome,
+) -> Decision:
+    """An approved safe action's outcome is in: executed if it ran, else approved only."""
     if outcome.status.ran:
         decide_recommendation(
             database, scope, rec.id, expected=_P.APPROVED, new=_P.EXECUTED, at=at, actor=actor,

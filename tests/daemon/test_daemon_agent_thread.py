@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from calmopsd.model import (
 from calmopsd.record.audit import list_events, record_event
 from calmopsd.record.database import Database, database_path
 from calmopsd.record.incidents import list_incidents
+from calmopsd.record.recommendations import add_recommendation, list_recommendations
 from calmopsd.record.scope import Scope
 from calmopsd.serve.answers import Hooks
 from calmopsd.serve.operations import Operations
@@ -290,3 +291,25 @@ def test_an_outcome_is_never_taken_for_another_action(
         if e.kind == "action.recorded"
     ]  # fmt: skip
     assert [(r["action"], r["status"]) for r in rows] == [("pm2_restart", "succeeded")]
+
+
+def test_an_approval_while_an_action_runs_is_refused_and_stays_to_approve_later(
+    started: tuple[Responder, GatedExecutor, ManualClock],
+) -> None:
+    responder, gated, clock = started
+    database = responder.database
+    open_memory_incident(responder, gated, clock)
+    (incident,) = list_incidents(database, PLATFORM)
+    rec_id = add_recommendation(
+        database, PLATFORM, incident.id, kind="safe_action", rationale="free the disk",
+        at=clock.now(), actor="calmopsd", action="clear_temp", params={},
+        expires_at=clock.now() + timedelta(hours=1), evidence={}, preconditions={},
+    )  # fmt: skip
+    refused = responder.approve(PLATFORM, rec_id, "token:dana")
+    assert (refused.status, refused.detail) == (
+        "refused",
+        "another action is running on it; approve it once that one is done",
+    )
+    (rec,) = [r for r in list_recommendations(database, PLATFORM, incident.id) if r.id == rec_id]
+    assert rec.status is RecommendationStatus.PROPOSED  # not used up by the refusal
+    assert gated.requests[-1].action is SafeAction.PM2_RESTART  # nothing else was asked
