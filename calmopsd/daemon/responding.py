@@ -360,8 +360,10 @@ class Responder:
         in_flight = _in_flight(agent)
         try:
             with self.database.unit():
+                before = self.database.changes()
                 result = item.work()
-                agent.follow(item.incident_id, self.clock.now())
+                if self.database.changes() != before:  # a refused change is not followed
+                    agent.follow(item.incident_id, self.clock.now())
         except Exception as exc:
             item.reply.set_exception(exc)
             self._after_failure(agent, in_flight)

@@ -241,6 +241,11 @@ class Database:
         finally:
             db.conn.execute("ROLLBACK")
 
+    def changes(self) -> int:
+        """Rows the writer connection has changed since it opened (SQLite's total_changes):
+        whether a piece of work inside a unit wrote anything."""
+        return self._writer.total_changes
+
     def schema_version(self) -> int:
         with self.read() as db:
             row = db.execute("SELECT max(version) FROM schema_migrations").fetchone()
