@@ -38,6 +38,7 @@ from calmopsd.model import (
     AGENT,
     ActionOutcome,
     ActionRequest,
+    AuditEvent,
     OutcomeStatus,
     RefusalReason,
     SafeAction,
@@ -129,7 +130,9 @@ class SafeExecutor:
     ) -> ActionOutcome:
         facts = {"action": action.name, "target": target, "params": params}
         by = request.approved_by or AGENT
-        self._event("action.intent", now, request, {**facts, "dry_run": self.config.dry_run}, by)
+        intent = self._event(
+            "action.intent", now, request, {**facts, "dry_run": self.config.dry_run}, by
+        )
         sandbox = self._sandbox(action)
         # A reversible action is recorded in force *before* it runs, from an undo read
         # before anything changes: a crash mid-run still leaves it to be reverted.
@@ -148,6 +151,7 @@ class SafeExecutor:
             request,
             {
                 **facts,
+                "intent_seq": intent.seq,  # the intent this is the result of
                 "status": status,
                 "detail": result.detail,
                 "duration_s": duration,
@@ -302,8 +306,8 @@ class SafeExecutor:
 
     def _event(
         self, kind: str, at: datetime, request: ActionRequest, data: dict[str, Any], actor: str
-    ) -> None:
-        record_event(
+    ) -> AuditEvent:
+        return record_event(
             self.database, self.scope, kind=kind, actor=actor, at=at,
             incident_id=request.incident_id, data={**data, "why": request.reason[:200]},
         )  # fmt: skip

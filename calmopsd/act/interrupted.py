@@ -31,10 +31,15 @@ SELECT i.seq, i.incident_id, i.data FROM (
 ) AS i
 WHERE NOT EXISTS (
     SELECT 1 FROM incident_events AS e
-    WHERE e.seq > i.seq AND e.kind = 'action.executed'
-      AND e.incident_id IS i.incident_id
-      AND json_extract(e.data, '$.action') = json_extract(i.data, '$.action')
-      AND json_extract(e.data, '$.target') = json_extract(i.data, '$.target')
+    WHERE e.seq > i.seq AND e.kind = 'action.executed' AND (
+        json_extract(e.data, '$.intent_seq') = i.seq
+        OR (  -- results written before they named their intent: the next one of its kind
+            json_extract(e.data, '$.intent_seq') IS NULL
+            AND e.incident_id IS i.incident_id
+            AND json_extract(e.data, '$.action') = json_extract(i.data, '$.action')
+            AND json_extract(e.data, '$.target') = json_extract(i.data, '$.target')
+        )
+    )
 ) AND NOT EXISTS (
     SELECT 1 FROM incident_events AS e
     WHERE e.kind = 'action.interrupted' AND json_extract(e.data, '$.intent_seq') = i.seq

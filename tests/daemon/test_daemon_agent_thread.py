@@ -313,3 +313,19 @@ def test_an_approval_while_an_action_runs_is_refused_and_stays_to_approve_later(
     (rec,) = [r for r in list_recommendations(database, PLATFORM, incident.id) if r.id == rec_id]
     assert rec.status is RecommendationStatus.PROPOSED  # not used up by the refusal
     assert gated.requests[-1].action is SafeAction.PM2_RESTART  # nothing else was asked
+
+
+def test_an_intent_is_paired_with_its_own_result_not_a_later_runs(database: Database) -> None:
+    from support.scenario import T0
+
+    from calmopsd.act.interrupted import record_interrupted
+
+    facts = {"action": "pm2_restart", "target": "api"}
+    first = record_event(database, PLATFORM, kind="action.intent", actor="calmopsd", at=T0,
+                         data=facts)  # fmt: skip
+    second = record_event(database, PLATFORM, kind="action.intent", actor="calmopsd", at=T0,
+                          data=facts)  # fmt: skip
+    record_event(database, PLATFORM, kind="action.executed", actor="calmopsd", at=T0,
+                 data={**facts, "intent_seq": second.seq, "status": "succeeded"})  # fmt: skip
+    assert record_interrupted(database, T0) == [first.seq]  # the later run hides nothing
+    assert record_interrupted(database, T0) == []  # recorded once
