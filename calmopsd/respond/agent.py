@@ -53,7 +53,12 @@ from calmopsd.respond.impact import Impact, ImpactLevels, assess
 from calmopsd.respond.lifecycle import check_transition
 from calmopsd.respond.opening import rank, resume_incidents, take_breach
 from calmopsd.respond.playbook import Step
-from calmopsd.respond.stabilize import Stabilizer, interrupted_note, record_action
+from calmopsd.respond.stabilize import (
+    Stabilizer,
+    interrupted_note,
+    last_request,
+    record_action,
+)
 from calmopsd.respond.summary import summarize
 from calmopsd.respond.tracked import Pending, SeriesKey, Tracked
 
@@ -360,18 +365,15 @@ class Agent:
 
     def interrupted(self, tracked: Tracked, at: datetime) -> None:
         """Resumed in ``stabilizing`` with no action in flight: it was interrupted."""
-        events = list_events(self.database, self.scope, incident_id=tracked.incident.id)
-        requested = [e for e in events if e.kind == "action.requested"]
-        last = requested[-1].data if requested else {}
-        after = requested[-1].seq if requested else 0
-        if self._finished_meanwhile(tracked, last, [e for e in events if e.seq > after], at):
+        last = last_request(list_events(self.database, self.scope, incident_id=tracked.incident.id))
+        if self._finished_meanwhile(tracked, last.data, list(last.since), at):
             return
-        if not any(e.kind == "action.interrupted" and e.seq > after for e in events):
+        if not last.said_interrupted:
             # Cut short before the executor wrote its intent (or never reached it): the
             # executor has nothing to record, so the agent says it.
-            data = {"action": last.get("action"), "params": last.get("params") or {}}
+            data = {"action": last.data.get("action"), "params": last.data.get("params") or {}}
             self.event("action.interrupted", at, data, tracked.incident.id)
-        self.stabilizer.interrupted(tracked, interrupted_note(last), at)
+        self.stabilizer.interrupted(tracked, interrupted_note(last.data), at)
         self.refresh(tracked, at)
 
     def _finished_meanwhile(

@@ -41,7 +41,7 @@ from calmopsd.record.incidents import (
 )
 from calmopsd.respond.lifecycle import check_transition
 from calmopsd.respond.problem import Problem, dominant_organization, problem_of, resource_of
-from calmopsd.respond.stabilize import interrupted_note
+from calmopsd.respond.stabilize import interrupted_note, last_request
 from calmopsd.respond.summary import Done
 from calmopsd.respond.tracked import SeriesKey, Tracked
 
@@ -230,13 +230,11 @@ def _restore(agent: Agent, tracked: Tracked) -> None:
         detail = str(outcome.get("detail") or "")
         tracked.done.append(Done(action, decode_json(row["params"]), at, row["status"], detail))
         tracked.tried.add(action)
-    events = list_events(agent.database, agent.scope, incident_id=incident_id)
-    requested = [e for e in events if e.kind == "action.requested"]
-    if not requested or tracked.incident.status is IncidentStatus.STABILIZING:
-        return  # nothing asked, or the interruption is being recorded right now
-    after = [e.kind for e in events if e.seq > requested[-1].seq]
-    if "action.interrupted" in after and "action.recorded" not in after:
-        tracked.not_done = interrupted_note(requested[-1].data)
+    if tracked.incident.status is IncidentStatus.STABILIZING:
+        return  # the interruption is being taken up right now (Agent.interrupted)
+    last = last_request(list_events(agent.database, agent.scope, incident_id=incident_id))
+    if last.data and last.said_interrupted and not last.recorded:
+        tracked.not_done = interrupted_note(last.data)
 
 
 def _key(breach: Breach) -> SeriesKey:
@@ -244,7 +242,10 @@ def _key(breach: Breach) -> SeriesKey:
 
 
 def _reopen_interrupted(agent: Agent, incident: Incident, now: datetime) -> None:
-    agent.event("action.interrupted", now, {"action": None, "params": {}}, incident.id)
+    last = last_request(list_events(agent.database, agent.scope, incident_id=incident.id))
+    if not last.said_interrupted:  # the executor's, for its intent, says it already
+        data = {"action": last.data.get("action"), "params": last.data.get("params") or {}}
+        agent.event("action.interrupted", now, data, incident.id)
     change_status(
         agent.database, agent.scope, incident.id, expected=IncidentStatus.STABILIZING,
         new=IncidentStatus.OPEN, at=now, actor=ACTOR,

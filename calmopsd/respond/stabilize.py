@@ -19,6 +19,7 @@ on where the step left off.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from calmopsd.model import (
     AGENT,
     ActionOutcome,
     ActionRequest,
+    AuditEvent,
     Executor,
     IncidentStatus,
     OutcomeStatus,
@@ -354,6 +356,31 @@ class Stabilizer:
             disk_breached=disk_firing,
             deployed=deployed[0] if deployed and in_window else None,
         )
+
+
+@dataclass(frozen=True)
+class LastRequest:
+    """An incident's last ``action.requested`` (its data; empty if none) and the events
+    after it: what a restart reads to tell how that request ended."""
+
+    data: dict[str, Any]
+    since: tuple[AuditEvent, ...]
+
+    @property
+    def said_interrupted(self) -> bool:
+        return any(e.kind == "action.interrupted" for e in self.since)
+
+    @property
+    def recorded(self) -> bool:
+        return any(e.kind == "action.recorded" for e in self.since)
+
+
+def last_request(events: list[AuditEvent]) -> LastRequest:
+    requested = [e for e in events if e.kind == "action.requested"]
+    if not requested:
+        return LastRequest({}, tuple(events))
+    last = requested[-1]
+    return LastRequest(last.data, tuple(e for e in events if e.seq > last.seq))
 
 
 def interrupted_note(requested: dict[str, Any]) -> str:
