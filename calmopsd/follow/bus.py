@@ -158,13 +158,18 @@ class Follower:
     def _run(self) -> None:
         while True:
             self._woken.clear()
+            # Read before the round: a stop asked for during a round needs one more
+            # round, begun after the stop, to see what was appended just before it.
+            last = self._stopping.is_set()
             try:
                 handled = self.run_once(self.clock.now())
             except Exception:  # the store failed (locked, disk): try again next round
                 log.exception("follow.round_failed")
                 handled = {}
-            if self._stopping.is_set():
+            if last:
                 return
+            if self._stopping.is_set():
+                continue
             if any(count >= self.batch for count in handled.values()):
                 continue  # a backlog: the next batch without waiting
             self._woken.wait(self.poll_s)
