@@ -30,6 +30,10 @@ FORBIDDEN = {
     "serve": {"sense", "detect", "act", "daemon", "cli", "follow"},
     # follow reacts to the event log (record) and nothing else; the daemon starts it.
     "follow": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "config"},
+    # shapes: the typed form of every sampler's values, read by every stage alike.
+    "shapes": {
+        "sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config", "follow"
+    },
     "model": {
         "sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config", "follow"
     },

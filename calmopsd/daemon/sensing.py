@@ -33,6 +33,7 @@ from calmopsd.sense.attention import Attention
 from calmopsd.sense.disk import DiskSampler
 from calmopsd.sense.logs import LogWatcher
 from calmopsd.sense.sampler import SamplerRunner
+from calmopsd.shapes import DiskValues
 
 log = structlog.get_logger("calmopsd.daemon")
 
@@ -203,9 +204,9 @@ class SensingJobs:
             since=datetime.fromtimestamp(since, UTC),
         )
         return [
-            (mount, snap.taken_at, values["used_bytes"])
+            (path, snap.taken_at, mount.used_bytes)
             for snap in stored
             if snap.ok
-            for mount, values in snap.readings.get("mounts", {}).items()
-            if isinstance(values.get("used_bytes"), int)
+            for path, mount in DiskValues.parse(snap.readings).mounts.items()
+            if mount.used_bytes is not None
         ]

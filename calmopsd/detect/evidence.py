@@ -12,12 +12,24 @@ of samples per app currently listed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from calmopsd.detect.classify import DEPLOY_WINDOW, Evidence
 from calmopsd.model import Breach, Reading
+from calmopsd.shapes import (
+    CheckResult,
+    DiskValues,
+    HttpValues,
+    LogsValues,
+    MemoryValues,
+    Pm2App,
+    Pm2Values,
+    Probe,
+    ProbeValues,
+)
 
 MEMORY_WINDOW = timedelta(minutes=30)
 CLIMB_RATIO = 1.2  # memory at least 20 % above where it started since the last restart
@@ -47,53 +59,58 @@ def climbed(samples: list[MemorySample], ratio: float = CLIMB_RATIO) -> bool:
 
 
 class Context:
-    """Recent PM2, health-check and probe facts, for classification."""
+    """Recent PM2, health-check and probe facts, for classification.
+
+    Each sampler's latest values are kept in their typed shape (:mod:`calmopsd.shapes`),
+    empty until its first reading that worked.
+    """
 
     def __init__(
         self, memory_window: timedelta = MEMORY_WINDOW, deploy_window: timedelta = DEPLOY_WINDOW
     ):
         self.memory_window = memory_window
         self.deploy_window = deploy_window
-        self.pm2: dict[str, Any] = {}
-        self.checks: dict[str, Any] = {}
-        self.logs: dict[str, Any] = {}
-        self.disk: dict[str, Any] = {}
-        self.memory_reading: dict[str, Any] = {}
-        self.probes: dict[str, Any] = {}
+        self.pm2 = Pm2Values()
+        self.checks: Mapping[str, CheckResult] = {}
+        self.logs = LogsValues()
+        self.disk = DiskValues()
+        self.memory = MemoryValues()
+        self.probes: Mapping[str, Probe] = {}
         self.deploys: dict[str, datetime] = {}
-        self.deploy_marks: dict[str, dict[str, Any]] = {}  # app → {"from": …, "to": …}
-        self.memory: dict[str, list[MemorySample]] = {}
+        # app → the marker as stored ({"from": …, "to": …}): recommendations carry it as is
+        self.deploy_marks: dict[str, dict[str, Any]] = {}
+        self.app_memory: dict[str, list[MemorySample]] = {}
 
     def observe(self, reading: Reading) -> None:
         """Remember what ``reading`` says; failed readings and other samplers change nothing."""
         if not reading.ok:
             return
         if reading.sampler == "logs":
-            self.logs = reading.values
+            self.logs = LogsValues.parse(reading.values)
         elif reading.sampler == "disk":
-            self.disk = reading.values
+            self.disk = DiskValues.parse(reading.values)
         elif reading.sampler == "memory":
-            self.memory_reading = reading.values
+            self.memory = MemoryValues.parse(reading.values)
         elif reading.sampler == "http":
-            self.checks = dict(reading.values.get("checks") or {})
+            self.checks = HttpValues.parse(reading.values).checks
         elif reading.sampler == "dependencies":
-            self.probes = dict(reading.values.get("probes") or {})
+            self.probes = ProbeValues.parse(reading.values).probes
         elif reading.sampler == "pm2":
-            self._pm2(reading.values, reading.taken_at)
+            self._pm2(Pm2Values.parse(reading.values), reading.taken_at)
 
-    def _pm2(self, values: dict[str, Any], now: datetime) -> None:
+    def _pm2(self, values: Pm2Values, now: datetime) -> None:
         self.pm2 = values
-        apps: dict[str, Any] = values.get("apps") or {}
+        apps = values.apps
         for name, app in apps.items():
-            if app.get("deploy"):
+            if app.deploy is not None:
                 self.deploys[name] = now
-                self.deploy_marks[name] = app["deploy"]
-            memory = app.get("memory_bytes")
-            if isinstance(memory, int):
-                kept = [s for s in self.memory.get(name, []) if s.at > now - self.memory_window]
-                restarted = bool(app.get("restart_increase"))
-                self.memory[name] = [*kept, MemorySample(now, memory, restarted)]
-        self.memory = {name: s for name, s in self.memory.items() if name in apps}
+                self.deploy_marks[name] = app.deploy.to_values()
+            if app.memory_bytes is not None:
+                window = self.app_memory.get(name, [])
+                kept = [s for s in window if s.at > now - self.memory_window]
+                restarted = bool(app.restart_increase)
+                self.app_memory[name] = [*kept, MemorySample(now, app.memory_bytes, restarted)]
+        self.app_memory = {name: s for name, s in self.app_memory.items() if name in apps}
         self.deploys = {name: at for name, at in self.deploys.items() if name in apps}
         self.deploy_marks = {n: m for n, m in self.deploy_marks.items() if n in self.deploys}
 
@@ -107,27 +124,25 @@ class Context:
         failing = {
             name: check
             for name, check in self.checks.items()
-            if check.get("up") is False and labels.get("check", name) == name
+            if check.down and labels.get("check", name) == name
         }
-        apps: dict[str, Any] = self.pm2.get("apps") or {}
+        apps = self.pm2.apps
         app = labels.get("app")  # a breach about one app weighs that app's loop only
-        looping = tuple(
-            sorted(n for n, a in apps.items() if a.get("crash_loop") and app in (None, n))
-        )
+        looping = tuple(sorted(n for n, a in apps.items() if a.crash_loop and app in (None, n)))
         deployed = self._latest_deploy(labels.get("app"))
         return Evidence(
             sampler=str(breach.evidence.get("sampler", "")),
             rule_type=breach.type,
             since_deploy=breach.started_at - deployed[1] if deployed else None,
             deployed_app=deployed[0] if deployed else None,
-            health_failure=next((c.get("failure") for c in failing.values()), None),
+            health_failure=next((c.failure for c in failing.values()), None),
             failed_dependencies=tuple(
-                sorted({d for c in failing.values() for d in c.get("failed_dependencies") or []})
+                sorted({d for c in failing.values() for d in c.failed_dependencies})
             ),
-            probes_down=tuple(sorted(n for n, p in self.probes.items() if p.get("up") is False)),
+            probes_down=tuple(sorted(n for n, p in self.probes.items() if p.down)),
             apps_online=self._all_online(apps),
             crash_looping=looping,
-            memory_climbed=tuple(n for n in looping if climbed(self.memory.get(n, []))),
+            memory_climbed=tuple(n for n in looping if climbed(self.app_memory.get(n, []))),
             deploy_window=self.deploy_window,
         )
 
@@ -138,7 +153,7 @@ class Context:
         name = max(candidates, key=lambda n: candidates[n])
         return name, candidates[name]
 
-    def _all_online(self, apps: dict[str, Any]) -> bool | None:
-        if self.pm2.get("state") != "ok" or not apps:
+    def _all_online(self, apps: Mapping[str, Pm2App]) -> bool | None:
+        if self.pm2.state != "ok" or not apps:
             return None
-        return all(a.get("status") == "online" for a in apps.values())
+        return all(a.status == "online" for a in apps.values())

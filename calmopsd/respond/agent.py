@@ -61,6 +61,7 @@ from calmopsd.respond.stabilize import (
 )
 from calmopsd.respond.summary import summarize
 from calmopsd.respond.tracked import Pending, SeriesKey, Tracked
+from calmopsd.shapes import Pm2Values
 
 log = structlog.get_logger("calmopsd.agent")
 
@@ -110,9 +111,10 @@ class Agent:
                 )  # fmt: skip
 
     def _deploys(self, reading: Reading) -> None:
-        for name, app in sorted((reading.values.get("apps") or {}).items()):
-            if app.get("deploy"):
-                self.event("deploy.detected", reading.taken_at, {"app": name, **app["deploy"]})
+        for name, app in sorted(Pm2Values.parse(reading.values).apps.items()):
+            if app.deploy is not None:
+                data = {"app": name, **app.deploy.to_values()}
+                self.event("deploy.detected", reading.taken_at, data)
 
     def _on(self, t: Transition) -> None:
         key: SeriesKey = (t.rule, t.labels)

@@ -6,8 +6,11 @@ summary's second line reads it, and so will customer status messages.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from calmopsd.shapes import CheckResult, LogsValues, Windows
 
 
 @dataclass(frozen=True)
@@ -47,36 +50,30 @@ class Impact:
 
 
 def assess(
-    checks: dict[str, Any], logs: dict[str, Any], levels: ImpactLevels = ImpactLevels()
+    checks: Mapping[str, CheckResult], logs: LogsValues, levels: ImpactLevels = ImpactLevels()
 ) -> Impact:
     """Impact from the latest ``http`` checks and ``logs`` windows."""
-    failing = tuple(sorted(n for n, c in checks.items() if c.get("up") is False))
-    if not logs.get("sources"):
-        logs = {}  # logs on but no source configured: zero is not "normal", it is unknown
-    errors = _number((logs.get("platform") or {}).get("1m", {}).get("server_errors_per_min"))
-    window = (logs.get("platform") or {}).get("5m", {})
-    rate, uploads = _number(window.get("upload_failure_rate")), _number(window.get("uploads"))
-    orgs = logs.get("organizations") or {}
+    failing = tuple(sorted(n for n, c in checks.items() if c.down))
+    if not logs.sources:  # logs on but no source configured: zero is not "normal", it is unknown
+        return Impact(health_failing=failing)
+    errors = float(logs.platform.one_minute.server_errors_per_min)
+    window = logs.platform.five_minutes
+    rate = float(window.upload_failure_rate) if window.upload_failure_rate is not None else None
+    orgs = logs.organizations
     affected = tuple(sorted(name for name, windows in orgs.items() if _hurt(windows, levels)))
     return Impact(
         health_failing=failing,
         server_errors_per_min=errors,
         upload_failure_rate=rate,
-        uploads=int(uploads) if uploads is not None else None,
-        server_errors_high=errors is not None and errors > levels.server_errors_per_min,
+        uploads=window.uploads,
+        server_errors_high=errors > levels.server_errors_per_min,
         uploads_failing=rate is not None and rate > levels.upload_failure_rate,
         organizations=affected,
     )
 
 
-def _hurt(windows: dict[str, Any], levels: ImpactLevels) -> bool:
+def _hurt(windows: Windows, levels: ImpactLevels) -> bool:
     """An organization is affected when its own 1-minute errors or 5-minute uploads fail."""
-    errors = _number((windows.get("1m") or {}).get("server_errors_per_min")) or 0
-    rate = _number((windows.get("5m") or {}).get("upload_failure_rate")) or 0
+    errors = windows.one_minute.server_errors_per_min
+    rate = windows.five_minutes.upload_failure_rate or 0
     return errors > 0 or rate > levels.upload_failure_rate
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)

@@ -150,8 +150,8 @@ def _host_evidence(agent: Agent, incident_type: IncidentType) -> dict[str, objec
     """For a memory incident, the processes holding the most memory right now."""
     if incident_type is not IncidentType.MEMORY:
         return {}
-    top = agent.context.memory_reading.get("top_processes")
-    return {"top_processes": top} if top else {}
+    top = agent.context.memory.top_processes
+    return {"top_processes": [p.to_values() for p in top]} if top else {}
 
 
 def _add_breach(

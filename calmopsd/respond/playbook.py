@@ -10,12 +10,13 @@ and cooldowns are the executor's; this only decides what to ask for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from calmopsd.model import IncidentType, SafeAction
+from calmopsd.shapes import Pm2App
 
 
 class HoldReason(StrEnum):
@@ -33,7 +34,7 @@ class Situation:
 
     incident_type: IncidentType
     resource: dict[str, str]  # the incident's labels: app, mount, check, probe
-    apps: dict[str, dict[str, Any]] = field(default_factory=dict)  # PM2 apps by name
+    apps: Mapping[str, Pm2App] = field(default_factory=dict)  # PM2 apps by name
     unreachable_while_online: bool = False  # health check cannot connect, PM2 all online
     disk_breached: bool = False  # a disk rule is firing: the disk is the cause
     deployed: str | None = None  # an app inside its deploy window
@@ -53,7 +54,7 @@ class Hold:
 
 
 def _largest_app(s: Situation) -> Step | str:
-    memory = {n: a.get("memory_bytes") or 0 for n, a in s.apps.items()}
+    memory = {n: a.memory_bytes or 0 for n, a in s.apps.items()}
     app = s.resource.get("app") or (max(memory, key=lambda n: memory[n]) if memory else None)
     if app is None:
         return "no PM2 app to restart"
@@ -61,10 +62,10 @@ def _largest_app(s: Situation) -> Step | str:
 
 
 def _down_app(s: Situation) -> Step | str:
-    down = sorted(n for n, a in s.apps.items() if a.get("status") in ("errored", "stopped"))
+    down = sorted(n for n, a in s.apps.items() if a.status in ("errored", "stopped"))
     app = s.resource.get("app")
     if app is not None and app in down:
-        return Step(SafeAction.PM2_RESTART, {"app": app}, f"`{app}` is {s.apps[app]['status']}")
+        return Step(SafeAction.PM2_RESTART, {"app": app}, f"`{app}` is {s.apps[app].status}")
     if app is None and down:
         return Step(SafeAction.PM2_RESTART, {"app": down[0]}, f"`{down[0]}` is not running")
     return "no PM2 app is errored or stopped"

@@ -11,9 +11,9 @@ up and a mount above 80 %) are one problem and so one incident.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from calmopsd.model import Breach, IncidentType, Labels
+from calmopsd.shapes import LogsValues, Windows
 
 HOST_SAMPLERS = frozenset({"memory", "disk"})
 
@@ -54,7 +54,7 @@ DOMINANT_SHARE = 0.9
 _SHARE_OF = {"upload_failure_rate": "upload_failures"}
 
 
-def dominant_organization(logs: dict[str, Any], breach: Breach) -> str | None:
+def dominant_organization(logs: LogsValues, breach: Breach) -> str | None:
     """The one organization behind ≥ 90 % of a platform log breach, if there is one.
 
     A spike of server errors that all come from ``acme``'s requests is
@@ -65,20 +65,21 @@ def dominant_organization(logs: dict[str, Any], breach: Breach) -> str | None:
     parts = metric.split(".")
     if breach.evidence.get("sampler") != "logs" or len(parts) != 3 or parts[0] != "platform":
         return None
-    window, name = parts[1], _SHARE_OF.get(parts[2], parts[2])
-    total = _count((logs.get("platform") or {}).get(window, {}).get(name))
+    width, name = parts[1], _SHARE_OF.get(parts[2], parts[2])
+    total = _figure(logs.platform, width, name)
     if not total:
         return None
     shares = {
-        org: _count((windows or {}).get(window, {}).get(name)) / total
-        for org, windows in (logs.get("organizations") or {}).items()
+        org: _figure(windows, width, name) / total for org, windows in logs.organizations.items()
     }
     leaders = [org for org, share in shares.items() if share >= DOMINANT_SHARE]
     return leaders[0] if len(leaders) == 1 else None
 
 
-def _count(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+def _figure(windows: Windows, width: str, name: str) -> float:
+    """The figure a metric path names (``5m``, ``upload_failures``); 0 when there is none."""
+    rates = windows.window(width)
+    return float(rates.figure(name)) if rates is not None else 0.0
 
 
 def resource_of(fingerprint: str) -> dict[str, str]:

@@ -336,9 +336,9 @@ class Stabilizer:
 
     def _situation(self, tracked: Tracked) -> Situation:
         context = self.agent.context
-        apps = dict(context.pm2.get("apps") or {})
-        failing = [c.get("failure") for c in context.checks.values() if c.get("up") is False]
-        online = bool(apps) and all(a.get("status") == "online" for a in apps.values())
+        apps = context.pm2.apps
+        failing = [c.failure for c in context.checks.values() if c.down]
+        online = bool(apps) and all(a.status == "online" for a in apps.values())
         deployed = context.latest_deploy(tracked.resource.get("app"))
         in_window = deployed is not None and (
             timedelta(0)

@@ -7,33 +7,37 @@ the journal when it begins and ends, not on every round.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import structlog
 
 from calmopsd.model import Reading
+from calmopsd.shapes import CheckResult, HttpValues, Pm2Values, Probe, ProbeValues
 
 log = structlog.get_logger("calmopsd.sense")
 
 
 def saw(reading: Reading) -> str | None:
     """What a sampler that ran saw that needs a look, or None."""
-    values = reading.values
     if reading.sampler == "pm2":
-        if values.get("state") not in (None, "ok"):
-            return f"PM2 {str(values.get('state')).replace('_', ' ')}"
-        apps = values.get("apps") or {}
-        down = sorted(
-            n for n, a in apps.items() if isinstance(a, dict) and a.get("status") != "online"
-        )
-        return f"not online: {', '.join(down)}" if down else None
-    for key, what in (("checks", "check"), ("probes", "probe")):
-        found = values.get(key)
-        if isinstance(found, dict) and found:
-            down = sorted(
-                n for n, r in found.items() if isinstance(r, dict) and r.get("up") is False
-            )
-            if down:
-                return f"{len(down)} of {len(found)} {what}s down: {', '.join(down)}"
+        return _pm2(Pm2Values.parse(reading.values))
+    if reading.sampler == "http":
+        return _down(HttpValues.parse(reading.values).checks, "check")
+    if reading.sampler == "dependencies":
+        return _down(ProbeValues.parse(reading.values).probes, "probe")
     return None
+
+
+def _pm2(pm2: Pm2Values) -> str | None:
+    if pm2.state not in (None, "ok"):
+        return f"PM2 {str(pm2.state).replace('_', ' ')}"
+    down = sorted(name for name, app in pm2.apps.items() if app.status != "online")
+    return f"not online: {', '.join(down)}" if down else None
+
+
+def _down(found: Mapping[str, CheckResult | Probe], what: str) -> str | None:
+    down = sorted(name for name, result in found.items() if result.down)
+    return f"{len(down)} of {len(found)} {what}s down: {', '.join(down)}" if down else None
 
 
 class Attention:

@@ -70,6 +70,7 @@ from calmopsd.respond.summary import manual_summary
 from calmopsd.serve.answers import Health, Hooks, IncidentDetail, Page
 from calmopsd.serve.cursors import decode_cursor, encode_cursor
 from calmopsd.serve.tokens import Caller
+from calmopsd.shapes import LogsValues
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -422,9 +423,9 @@ def _seen_by(caller: Caller, reading: Reading) -> Reading:
         return reading
     own = caller.scope.organization_id or ""
     values: dict[str, Any] = {}
-    organizations = reading.values.get("organizations")
-    if reading.sampler == "logs" and isinstance(organizations, dict) and own in organizations:
-        values = {"organizations": {own: organizations[own]}}
+    if reading.sampler == "logs":
+        rates = LogsValues.parse(reading.values).organizations.get(own)
+        values = {"organizations": {own: rates.to_values()}} if rates is not None else {}
     return Reading(reading.sampler, reading.taken_at, reading.ok, reading.duration_ms, values,
                    None if reading.ok else "failed")  # fmt: skip
 
