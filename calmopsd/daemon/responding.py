@@ -173,7 +173,7 @@ class Responder:
         if self.agent is not None and wanted == self._built_from:
             with self._lock:
                 self.executor, self._executor_from = executor, _executor_inputs(config)
-                self.agent.stabilizer.executor = executor
+                self.agent.executor = executor
             return
         agent = Agent(
             self.database,

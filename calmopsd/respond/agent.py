@@ -1,71 +1,78 @@
-"""The incident agent: transitions → incidents, stabilized first and explained always.
+"""The incident agent: gathers what a decision needs, decides purely, applies once.
 
-Fed every reading (:meth:`Agent.observe`) from the scheduler, and the time
-(:meth:`Agent.tick`) for what happens without a reading: monitoring deadlines,
-stale incidents, expired recommendations. Per confirmed breach it
+Fed every reading (:meth:`Agent.observe`), the time (:meth:`Agent.tick`), a
+person's change (:meth:`Agent.follow`, :meth:`Agent.run_approved`) and each
+action's outcome (:meth:`Agent.action_done`). For each it
 
-1. classifies the breach from its evidence (one table, :mod:`calmopsd.detect.classify`);
-2. finds its problem (fingerprint): an unresolved incident gets the breach as an
-   event, one resolved within ``reopen_within`` is reopened as flapping (its
-   clear hold grows), otherwise a new incident opens (:mod:`.opening`);
-3. stabilizes: asks the executor for the playbook's next fitting action, or
-   records the named reason it asks for nothing (:mod:`.stabilize`);
-4. rewrites the decision summary, with customer impact, on every change.
+1. gathers what the decision reads: the incident as stored, the detector's view
+   of its series, what the host looks like (PM2 apps, deploys, health checks);
+2. decides with a pure function of :mod:`.decide`, which returns the effects
+   and their named reason (:class:`~.decision.Decision`);
+3. applies the effects (:mod:`.apply`); the caller runs all of this inside the
+   input's one transaction (:meth:`~calmopsd.record.database.Database.unit`).
 
-Time comes only from readings and ``tick``; nothing here reads a clock.
+A confirmed breach is classified from its evidence (:mod:`calmopsd.detect.classify`),
+joins the unresolved incident of its problem, reopens one resolved within
+``reopen_within`` as flapping, or opens a new one; then the playbook's next
+fitting action is requested, or the named reason none is. Requested actions
+wait in :attr:`Agent.outbox` until the transaction commits; nothing here waits
+for an action. Time comes only from readings and ``tick``; nothing reads a clock.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
 from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.rules import RuleConfig
-from calmopsd.detect import Context, Detector, Reason, State, Transition
+from calmopsd.detect import Context, Detector, Reason, Transition, classify
+from calmopsd.detect.classify import UNREACHABLE
 from calmopsd.model import (
     AGENT,
     ActionOutcome,
     ActionRequest,
-    AuditEvent,
+    Breach,
     Executor,
-    Incident,
     IncidentStatus,
     OutcomeStatus,
     Reading,
     Recommendation,
-    Resolution,
+    RecommendationStatus,
     SafeAction,
-    Severity,
 )
 from calmopsd.record.audit import list_events, record_event
+from calmopsd.record.codec import decode_json
 from calmopsd.record.database import Database
-from calmopsd.record.incidents import change_status, get_incident, update_incident
+from calmopsd.record.incidents import (
+    add_action,
+    find_by_fingerprint,
+    get_incident,
+    list_children,
+    list_incidents,
+)
+from calmopsd.record.recommendations import (
+    decide_recommendation,
+    due_to_expire,
+    get_recommendation,
+)
 from calmopsd.record.scope import Scope
-from calmopsd.respond.housekeeping import (
-    expire_recommendations,
-    follow_decision,
-    resolution_note,
-    resolve_stale,
-)
+from calmopsd.respond import decide
+from calmopsd.respond.apply import Applier
+from calmopsd.respond.decide import Resumable, SeriesFacts, Surroundings, last_request
+from calmopsd.respond.decision import Decision, Summarize, Then, Why
 from calmopsd.respond.impact import Impact, ImpactLevels, assess
-from calmopsd.respond.lifecycle import check_transition
-from calmopsd.respond.opening import rank, resume_incidents, take_breach
-from calmopsd.respond.playbook import Step
-from calmopsd.respond.stabilize import (
-    Stabilizer,
-    interrupted_note,
-    last_request,
-    record_action,
-)
-from calmopsd.respond.summary import summarize
+from calmopsd.respond.playbook import Situation, Step, choose
+from calmopsd.respond.problem import dominant_organization, problem_of
+from calmopsd.respond.summary import Done
 from calmopsd.respond.tracked import Pending, SeriesKey, Tracked
 from calmopsd.shapes import Pm2Values
 
 log = structlog.get_logger("calmopsd.agent")
 
 ACTOR = AGENT
+DEFAULT_CLEAR_HOLD = timedelta(minutes=15)
 
 
 class Agent:
@@ -81,20 +88,53 @@ class Agent:
     ) -> None:
         self.database = database
         self.settings = incidents
+        self.playbook = playbook
         self.levels = levels or ImpactLevels()
         self.scope = Scope.platform()
         self.rules = {rule.name: rule for rule in rules}
         self.detector = Detector(rules)
         self.context = Context(deploy_window=incidents.deploy_window)
         self.tracked: dict[int, Tracked] = {}
-        self.stabilizer = Stabilizer(self, playbook, executor)
         # Requests decided while handling an input, run by the executor's worker once
         # the input's transaction has committed (:meth:`take_requests`).
         self.outbox: list[ActionRequest] = []
         # Actions a previous agent (before a reload) requested that still run, by incident.
         self.in_flight: dict[int, Pending] = {}
+        self.applier = Applier(
+            database, self.tracked, self.detector, self.outbox, executor, incidents,
+            self.impact_for,
+        )  # fmt: skip
 
-    # -- readings ---------------------------------------------------------------
+    @property
+    def executor(self) -> Executor:
+        return self.applier.executor
+
+    @executor.setter
+    def executor(self, executor: Executor) -> None:
+        self.applier.executor = executor
+
+    # -- carrying decisions out ------------------------------------------------------
+
+    def carry_out(self, decision: Decision, at: datetime) -> Decision:
+        """Apply ``decision``, then what it says follows (still in the same unit)."""
+        log.debug("agent.decided", why=decision.why, effects=len(decision.effects))
+        applied = self.applier.apply(decision, at)
+        tracked = self.tracked.get(applied.incident_id) if applied.incident_id else None
+        if not applied.complete:
+            if tracked is not None:  # someone moved it first: follow the store
+                self.follow(tracked.incident.id, at)
+            return decision
+        if tracked is None or decision.then is None:
+            return decision
+        if decision.then is Then.STABILIZE:
+            self.stabilize(tracked, at)
+        elif isinstance(decision.then, ActionOutcome):
+            self.carry_out(
+                decide.outcome_decision(tracked, None, decision.then, at, self.settings), at
+            )
+        return decision
+
+    # -- readings ---------------------------------------------------------------------
 
     def observe(self, reading: Reading) -> None:
         """Fold one reading in: deploy markers, then every transition it causes."""
@@ -113,212 +153,156 @@ class Agent:
     def _deploys(self, reading: Reading) -> None:
         for name, app in sorted(Pm2Values.parse(reading.values).apps.items()):
             if app.deploy is not None:
-                data = {"app": name, **app.deploy.to_values()}
-                self.event("deploy.detected", reading.taken_at, data)
+                record_event(
+                    self.database, self.scope, kind="deploy.detected", actor=ACTOR,
+                    at=reading.taken_at, data={"app": name, **app.deploy.to_values()},
+                )  # fmt: skip
 
     def _on(self, t: Transition) -> None:
-        key: SeriesKey = (t.rule, t.labels)
         if t.reason is Reason.BREACH_CONFIRMED and t.breach is not None:
-            take_breach(self, t.breach, t.at)
+            self._take_breach(t.breach, t.at)
             return
-        tracked = self.owner(key)
-        if tracked is None:
-            return
-        if key == tracked.headline and t.value is not None:
-            tracked.current = t.value
-        if t.reason is Reason.ESCALATED:
-            self._escalate(tracked, t)
-        elif t.reason is Reason.CLEAR_STARTED:
-            if all(self.detector.state(*k) is not State.FIRING for k in tracked.series):
-                tracked.clearing_since = t.at
-            self.refresh(tracked, t.at)
-        elif t.reason is Reason.CLEAR_ABORTED:
-            tracked.clearing_since = None
-            self.refresh(tracked, t.at)
-            self.stabilizer.check_monitoring(tracked, t.at)  # back in breach after monitor_for
-        elif t.reason in (Reason.CLEARED, Reason.VANISHED):
-            tracked.series.discard(key)
-            if not tracked.series:
-                how = Resolution.RECOVERED if t.reason is Reason.CLEARED else Resolution.VANISHED
-                self.resolve(tracked, how, t.at)
+        tracked = self.owner((t.rule, t.labels))
+        self.carry_out(
+            decide.transition_decision(t, tracked, self._series(tracked), self.settings), t.at
+        )
+
+    def _take_breach(self, breach: Breach, at: datetime) -> None:
+        decided = classify(self.context.evidence(breach))
+        dominant = dominant_organization(self.context.logs, breach)
+        problem = problem_of(breach, decided.type, dominant, decided.resource)
+        within = self.settings.reopen_within
+        found = find_by_fingerprint(
+            self.database, self.scope, organization_id=problem.organization_id,
+            fingerprint=problem.fingerprint, resolved_since=at - within if within else None,
+        )  # fmt: skip
+        top = [p.to_values() for p in self.context.memory.top_processes]
+        decision = decide.breach_decision(
+            breach,
+            found,
+            self.tracked.get(found.id) if found is not None else None,
+            classification=decided,
+            problem=problem,
+            settings=self.settings,
+            base_hold=self._base_hold(breach.rule),
+            surroundings=Surroundings(top_processes=top or None),
+        )
+        applied = self.applier.apply(decision, at)
+        if not applied.complete and found is not None:
+            # Someone reopened it first: that incident now takes the breach.
+            again = self.applier.reload(found.id)
+            decision = decide.join_decision(
+                breach, again, self.tracked.get(again.id), self._base_hold(breach.rule)
+            )
+            applied = self.applier.apply(decision, at)
+        tracked = self.tracked.get(applied.incident_id) if applied.incident_id else None
+        if applied.complete and decision.then is Then.STABILIZE and tracked is not None:
+            self.stabilize(tracked, at)
 
     def owner(self, key: SeriesKey) -> Tracked | None:
         """The tracked incident a (rule, labels) series belongs to, if any."""
         return next((tr for tr in self.tracked.values() if key in tr.series), None)
 
-    def _escalate(self, tracked: Tracked, t: Transition) -> None:
-        if t.breach is not None and rank(t.breach.severity) > rank(tracked.incident.severity):
-            tracked.breach = t.breach  # the summary's figure is now the critical one
-            reason = f"{t.rule} passed its critical threshold"
-            self.set_severity(tracked, t.breach.severity, t.at, reason)
-            self.refresh(tracked, t.at)
+    # -- stabilizing ------------------------------------------------------------------
 
-    def set_severity(self, tracked: Tracked, severity: Severity, at: datetime, why: str) -> None:
-        update_incident(
-            self.database,
-            self.scope,
-            tracked.incident.id,
-            at=at,
-            actor=ACTOR,
-            event="incident.escalated",
-            data={"from": tracked.incident.severity, "to": severity, "reason": why},
-            severity=severity,
+    def stabilize(self, tracked: Tracked, at: datetime) -> None:
+        """Request the playbook's next fitting action, or say why none."""
+        choice = choose(
+            list(getattr(self.playbook, tracked.incident.type.value)),
+            self._situation(tracked),
+            frozenset(tracked.tried),
         )
-        tracked.incident = self.reload(tracked.incident.id)
-
-    # -- status -------------------------------------------------------------------
-
-    def move(
-        self,
-        tracked: Tracked,
-        new: IncidentStatus,
-        at: datetime,
-        resolution: Resolution | None = None,
-    ) -> bool:
-        """Validated, compare-and-set status change; False if someone else moved it first."""
-        current = tracked.incident.status
-        check_transition(current, new)
-        moved = change_status(
-            self.database,
-            self.scope,
-            tracked.incident.id,
-            expected=current,
-            new=new,
-            at=at,
-            actor=ACTOR,
-            resolution=resolution,
+        deployed = self.context.latest_deploy(tracked.resource.get("app"))
+        around = Surroundings(
+            deployed_app=deployed[0] if deployed else None,
+            deploy=self.context.deploy_marks.get(deployed[0]) if deployed else None,
         )
-        tracked.incident = self.reload(tracked.incident.id)
-        return moved
+        self.carry_out(decide.stabilize_decision(tracked, choice, around), at)
 
-    def resolve(self, tracked: Tracked, how: Resolution, at: datetime) -> None:
-        if tracked.incident.status is not IncidentStatus.RESOLVED:
-            self.move(tracked, IncidentStatus.RESOLVED, at, how)
-        if how is not Resolution.RECOVERED:
-            self.forget(tracked)
-        tracked.clearing_since = tracked.monitor_until = None
-        tracked.next_step = None
-        self.refresh(tracked, at)
-        del self.tracked[tracked.incident.id]
+    def _situation(self, tracked: Tracked) -> Situation:
+        context = self.context
+        apps = context.pm2.apps
+        failing = [c.failure for c in context.checks.values() if c.down]
+        online = bool(apps) and all(a.status == "online" for a in apps.values())
+        deployed = context.latest_deploy(tracked.resource.get("app"))
+        in_window = deployed is not None and (
+            timedelta(0) <= tracked.breach.started_at - deployed[1] <= self.settings.deploy_window
+        )
+        disk_firing = self.detector.any_fired(
+            {name for name, rule in self.rules.items() if rule.sampler == "disk"}
+        )
+        return Situation(
+            incident_type=tracked.incident.type,
+            resource=tracked.resource,
+            apps=apps,
+            unreachable_while_online=online and any(f in UNREACHABLE for f in failing),
+            disk_breached=disk_firing,
+            deployed=deployed[0] if deployed and in_window else None,
+        )
 
-    # -- time ---------------------------------------------------------------------
+    # -- time -------------------------------------------------------------------------
 
     def tick(self, now: datetime) -> None:
         """What happens without a reading: monitoring deadlines, stale incidents, expiry."""
-        resume_incidents(self, now)  # also one a person reopened after resolving it
+        self.resume(now)  # also one a person reopened after resolving it
         for tracked in list(self.tracked.values()):
-            self._re_sync(tracked, now)
+            series = self._series(tracked)
+            self.carry_out(decide.monitoring_decision(tracked, series, now), now)
             if tracked.incident.id in self.tracked:
-                self.stabilizer.check_monitoring(tracked, now)
-                self._replan(tracked, now)
-        resolve_stale(self, now)
-        expire_recommendations(self, now)
+                self.carry_out(decide.replan_decision(tracked, self._series(tracked)), now)
+        self._resolve_stale(now)
+        self._expire_recommendations(now)
+
+    def _resolve_stale(self, now: datetime) -> None:
+        cutoff = now - self.settings.stale_after
+        for incident in list_incidents(self.database, self.scope, unresolved=True):
+            tracked = self.tracked.get(incident.id)
+            decision = decide.stale_decision(incident, tracked, self._series(tracked), cutoff)
+            self.carry_out(decision, now)
+
+    def _expire_recommendations(self, now: datetime) -> None:
+        for recommendation in due_to_expire(self.database, self.scope, now):
+            expired = decide_recommendation(
+                self.database, self.scope, recommendation.id,
+                expected=RecommendationStatus.PROPOSED, new=RecommendationStatus.EXPIRED,
+                at=now, actor=ACTOR, note="nobody approved or rejected it in time",
+            )  # fmt: skip
+            tracked = self.tracked.get(recommendation.incident_id)
+            if not expired or tracked is None:
+                continue
+            decided = get_recommendation(self.database, self.scope, recommendation.id)
+            followed = decide.recommendation_followed(tracked, decided)
+            if followed:
+                summary = Summarize(tracked.incident.id)
+                self.carry_out(Decision(Why.RECOMMENDATION_DECIDED, (*followed, summary)), now)
+
+    # -- people -----------------------------------------------------------------------
 
     def follow(self, incident_id: int | None, now: datetime) -> None:
         """A person changed an incident (or its recommendation) just now, on the agent's
-        thread: follow it at once rather than at the next tick."""
+        thread: follow it at once."""
         tracked = self.tracked.get(incident_id) if incident_id is not None else None
-        if tracked is not None:
-            self._re_sync(tracked, now)
-        else:
-            resume_incidents(self, now)  # one a person reopened is taken up again
-
-    def _replan(self, tracked: Tracked, now: datetime) -> None:
-        """After an interrupted action: plan again once a reading shows it still fires."""
-        if not tracked.replan or tracked.incident.status is not IncidentStatus.OPEN:
+        if tracked is None:
+            self.resume(now)  # one a person reopened is taken up again
             return
-        detector = self.detector
-        if any(
-            detector.state(*k) is State.FIRING and detector.reported(*k) for k in tracked.series
-        ):
-            tracked.replan = False
-            self.stabilizer.stabilize(tracked, now)
-
-    def forget(self, tracked: Tracked) -> None:
-        """Resolved without recovering: a breach that goes on must confirm afresh."""
-        for rule, labels in tracked.series:
-            self.detector.forget(rule, labels)
-
-    def _re_sync(self, tracked: Tracked, now: datetime) -> None:
-        """A person may have changed the incident or decided its recommendation (API,
-        CLI): follow the store, and rewrite the summary where it no longer says what is."""
         stored = get_incident(self.database, self.scope, tracked.incident.id)
-        if stored is None:
-            self.forget(tracked)
-            del self.tracked[tracked.incident.id]
-            return
-        tracked.incident = stored
-        # Against what the summary was written from: a change landing while it was being
-        # written is still seen.
-        moved = (stored.status, stored.severity) != tracked.summarized
-        decided = follow_decision(self, tracked)
-        if stored.status is IncidentStatus.RESOLVED:
-            tracked.clearing_since = tracked.monitor_until = None
-            tracked.next_step, tracked.next_recommendation = None, None
-            tracked.resolution_note = resolution_note(self.database, self.scope, stored.id)
-            self.refresh(tracked, now)
-            self.forget(tracked)
-            del self.tracked[tracked.incident.id]
-            return
-        watched = tracked.summarized is not None and tracked.summarized[0] == stored.status
-        if stored.status is IncidentStatus.MONITORING and not (watched and tracked.monitor_until):
-            tracked.monitor_until = now + self.settings.monitor_for  # a person said: watch it
-        if moved or decided:
-            self.refresh(tracked, now)
-
-    # -- shared -------------------------------------------------------------------
-
-    def refresh(self, tracked: Tracked, at: datetime) -> None:
-        """Re-assess impact and rewrite the stored summary (no event: it restates events)."""
-        tracked.impact = self.impact_for(tracked.incident.organization_id)
-        written = (tracked.incident.status, tracked.incident.severity)
-        text = summarize(tracked.facts(at))
-        update_incident(
-            self.database,
-            self.scope,
-            tracked.incident.id,
-            at=at,
-            actor=ACTOR,
-            event=None,
-            summary=text,
-            impact=tracked.impact.as_dict(),
+        pointed = tracked.next_recommendation
+        recommendation = get_recommendation(self.database, self.scope, pointed) if pointed else None
+        note = None
+        if stored is not None and stored.status is IncidentStatus.RESOLVED:
+            note = self._resolution_note(stored.id)
+        decision = decide.follow_decision(
+            tracked, stored, recommendation, resolution_note=note, settings=self.settings, now=now
         )
-        tracked.incident = self.reload(tracked.incident.id)
-        tracked.summarized = written
+        self.carry_out(decision, now)
 
-    def impact_for(self, organization_id: str | None) -> Impact:
-        """Customer impact now, as an incident of ``organization_id`` may tell it."""
-        return assess(self.context.checks, self.context.logs, self.levels).within(organization_id)
-
-    def reload(self, incident_id: int) -> Incident:
-        incident = get_incident(self.database, self.scope, incident_id)
-        assert incident is not None  # noqa: S101  # the platform scope sees every incident
-        return incident
-
-    def event(
-        self, kind: str, at: datetime, data: dict[str, object], incident_id: int | None = None
-    ) -> None:
-        record_event(
-            self.database,
-            self.scope,
-            kind=kind,
-            actor=ACTOR,
-            at=at,
-            data=dict(data),
-            incident_id=incident_id,
-        )
-
-    def resume(self, now: datetime) -> None:
-        """Take over the unresolved incidents a previous agent (before a restart or a
-        reload) left (:func:`.opening.resume_incidents`)."""
-        resume_incidents(self, now)
-
-    # -- actions ------------------------------------------------------------------
-
-    def take_requests(self) -> list[ActionRequest]:
-        """The action requests decided since the last call, oldest first."""
-        taken, self.outbox = self.outbox, []
-        return taken
+    def _resolution_note(self, incident_id: int) -> str | None:
+        """The note of the person who resolved the incident, if it was a person."""
+        for event in reversed(list_events(self.database, self.scope, incident_id=incident_id)):
+            if event.kind == "incident.status_changed" and event.data.get("to") == "resolved":
+                note = event.data.get("note")
+                return note if isinstance(note, str) and event.actor != ACTOR else None
+        return None
 
     def run_approved(self, rec: Recommendation, actor: str, at: datetime) -> ActionOutcome | None:
         """Request an approved safe action the same way the agent requests its own.
@@ -329,16 +313,17 @@ class Agent:
         """
         step = Step(SafeAction(str(rec.action)), rec.params, f"approved by {actor} (#{rec.id})")
         tracked = self.tracked.get(rec.incident_id)
-        if tracked is not None:
-            if tracked.incident.status is IncidentStatus.STABILIZING:
-                return ActionOutcome(OutcomeStatus.REFUSED, "another action is running on it")
-            return self.stabilizer.run_approved(tracked, step, at, actor)
-        self.outbox.append(
-            ActionRequest(
-                step.action, step.params, rec.incident_id, rec.organization_id, step.reason,
-                approved_by=actor,
-            )
-        )  # fmt: skip
+        if tracked is None:
+            self.outbox.append(
+                ActionRequest(
+                    step.action, step.params, rec.incident_id, rec.organization_id,
+                    step.reason, approved_by=actor,
+                )
+            )  # fmt: skip
+            return None
+        decision = self.carry_out(decide.approved_decision(tracked, step, actor), at)
+        if decision.why is Why.APPROVED_REFUSED:
+            return ActionOutcome(OutcomeStatus.REFUSED, decision.detail)
         return None
 
     def approval_busy(self, rec: Recommendation) -> str | None:
@@ -351,52 +336,91 @@ class Agent:
             return "another action is running on it; approve it once that one is done"
         return None
 
+    # -- actions ----------------------------------------------------------------------
+
+    def take_requests(self) -> list[ActionRequest]:
+        """The action requests decided since the last call, oldest first."""
+        taken = list(self.outbox)
+        self.outbox.clear()
+        return taken
+
     def action_done(self, request: ActionRequest, outcome: ActionOutcome, at: datetime) -> None:
         """An outcome from the executor's worker: the incident moves on from it."""
         incident_id = request.incident_id
         tracked = self.tracked.get(incident_id) if incident_id is not None else None
-        pending = tracked.pending if tracked is not None else None
-        if tracked is not None and pending is not None and pending.request in (request, None):
-            self.stabilizer.finish(tracked, outcome, at)
+        decision = decide.outcome_decision(tracked, request, outcome, at, self.settings)
+        if decision.why is not Why.NOT_PENDING:
+            self.carry_out(decision, at)
             return
+        # Requested by an agent before a reload, or for an incident nobody tracks.
         self.in_flight.pop(incident_id or 0, None)
         if incident_id is None or get_incident(self.database, self.scope, incident_id) is None:
             return
-        step = Step(request.action, request.params, request.reason)
-        record_action(self, incident_id, step, outcome, at, request.approved_by or ACTOR)
+        add_action(
+            self.database, self.scope, incident_id, action=request.action,
+            params=request.params, status=outcome.status, at=at,
+            actor=request.approved_by or ACTOR,
+            outcome={"detail": outcome.detail, "reason": request.reason},
+        )  # fmt: skip
 
-    def interrupted(self, tracked: Tracked, at: datetime) -> None:
-        """Resumed in ``stabilizing`` with no action in flight: it was interrupted."""
-        last = last_request(list_events(self.database, self.scope, incident_id=tracked.incident.id))
-        if self._finished_meanwhile(tracked, last.data, list(last.since), at):
-            return
-        if not last.said_interrupted:
-            # Cut short before the executor wrote its intent (or never reached it): the
-            # executor has nothing to record, so the agent says it.
-            data = {"action": last.data.get("action"), "params": last.data.get("params") or {}}
-            self.event("action.interrupted", at, data, tracked.incident.id)
-        self.stabilizer.interrupted(tracked, interrupted_note(last.data), at)
-        self.refresh(tracked, at)
+    # -- after a restart --------------------------------------------------------------
 
-    def _finished_meanwhile(
-        self, tracked: Tracked, requested: dict[str, object], since: list[AuditEvent], at: datetime
-    ) -> bool:
-        """The executor wrote the action's result, and calmopsd stopped before taking it
-        up: take it up now, rather than calling a finished action interrupted."""
-        executed = [e for e in since if e.kind == "action.executed"]
-        action, params = requested.get("action"), requested.get("params")
-        if not executed or action not in set(SafeAction) or not isinstance(params, dict):
-            return False
-        result = executed[-1]
-        try:
-            status = OutcomeStatus(str(result.data.get("status")))
-        except ValueError:
-            return False
-        step = Step(SafeAction(str(action)), params, str(requested.get("reason") or ""))
-        tracked.pending = Pending(step, result.actor, pass_over=result.actor == ACTOR)
-        outcome = ActionOutcome(status, str(result.data.get("detail") or ""))
-        self.stabilizer.finish(tracked, outcome, at)
-        return True
+    def resume(self, now: datetime) -> None:
+        """Take over the unresolved incidents a previous agent (before a restart or a
+        reload) left, so that their recovery is seen and not mistaken for staleness."""
+        clear_for = {name: rule.clear_for for name, rule in self.rules.items()}
+        for incident in list_incidents(self.database, self.scope, unresolved=True):
+            if incident.id in self.tracked:
+                continue
+            breach = decide.stored_breach(incident)
+            owned = breach is not None and self.owner((breach.rule, breach.labels)) is not None
+            foreign = breach is None or breach.rule not in clear_for or owned
+            if foreign and incident.status is not IncidentStatus.STABILIZING:
+                continue  # nothing to decide, nothing worth reading its log for
+            events = list_events(self.database, self.scope, incident_id=incident.id)
+            left = Resumable(
+                incident,
+                last_request(events),
+                () if foreign else self._done(incident.id),
+                self.in_flight.get(incident.id),
+                owned,
+            )
+            decision = self.carry_out(decide.resume_decision(left, clear_for, self.settings), now)
+            if decision.why is Why.RESUMED_IN_FLIGHT:
+                self.in_flight.pop(incident.id, None)
+
+    def _done(self, incident_id: int) -> tuple[Done, ...]:
+        """The incident's action rows: what the summary told before the restart (these
+        are also not tried again on their own)."""
+        done = []
+        for row in list_children(self.database, self.scope, "incident_actions", incident_id):
+            if row["action"] not in set(SafeAction):
+                continue
+            outcome = decode_json(row["outcome"])
+            at = datetime.fromisoformat(row["requested_at"])
+            detail = str(outcome.get("detail") or "")
+            action = SafeAction(row["action"])
+            done.append(Done(action, decode_json(row["params"]), at, row["status"], detail))
+        return tuple(done)
+
+    # -- shared -----------------------------------------------------------------------
+
+    def _series(self, tracked: Tracked | None) -> dict[SeriesKey, SeriesFacts]:
+        if tracked is None:
+            return {}
+        detector = self.detector
+        return {
+            k: SeriesFacts(detector.state(*k), detector.reported(*k), detector.last_seen(*k))
+            for k in tracked.series
+        }
+
+    def _base_hold(self, rule_name: str) -> timedelta:
+        rule = self.rules.get(rule_name)
+        return rule.clear_for if rule is not None else DEFAULT_CLEAR_HOLD
+
+    def impact_for(self, organization_id: str | None) -> Impact:
+        """Customer impact now, as an incident of ``organization_id`` may tell it."""
+        return assess(self.context.checks, self.context.logs, self.levels).within(organization_id)
 
     def series_state(self, rule: str, labels: tuple[tuple[str, str], ...]) -> str:
         """The detector's state of one series, for approvals' stale checks."""

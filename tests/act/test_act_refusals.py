@@ -12,7 +12,7 @@ import calmopsd.act
 from calmopsd.act.action import Refused
 from calmopsd.model import RefusalReason
 from calmopsd.respond.recommend import APPROVABLE
-from calmopsd.respond.stabilize import PASSABLE
+from calmopsd.respond.decide import PASSABLE
 
 ACT = Path(calmopsd.act.__file__).parent
 

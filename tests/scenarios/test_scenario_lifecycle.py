@@ -170,12 +170,15 @@ def test_a_problem_a_person_resolved_too_early_reopens_without_counting_a_flap(
     s = Scenario(database)
     s.feed("memory", memory(92), times=3)
     incident = s.only()
-    assert change_status(
-        database, Scope.platform(), incident.id, expected=incident.status,
-        new=IncidentStatus.RESOLVED, at=s.now, actor="dana", resolution="manual",
-        data={"note": "looks fine to me"},
+    assert s.person(
+        incident.id,
+        lambda: change_status(
+            database, Scope.platform(), incident.id, expected=incident.status,
+            new=IncidentStatus.RESOLVED, at=s.now, actor="dana", resolution="manual",
+            data={"note": "looks fine to me"},
+        ),
     )  # fmt: skip
-    s.wait(timedelta(seconds=30))  # the agent follows the store
+    s.wait(timedelta(seconds=30))
     s.feed("memory", memory(92), times=3)  # it never went away
     incident = s.only()
     assert (incident.status, incident.flaps) == (IncidentStatus.OPEN, 0)

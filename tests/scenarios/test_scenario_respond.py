@@ -399,36 +399,42 @@ def summary_of(s: Scenario, incident_id: int) -> dict[str, str]:
 def test_the_summary_follows_what_a_person_did_through_the_api_or_cli(
     database: Database,
 ) -> None:
-    """Rejecting the next step, moving the incident and resolving it with a note all go
-    straight to the store; on its next tick the agent rewrites the summary to match."""
+    """Rejecting the next step, moving the incident and resolving it with a note, each
+    carried out as the daemon does (on the agent's thread): the summary follows at once."""
     s = Scenario(database, executor=shadow_executor(database))
     s.feed("dependencies", probes(postgres=False), times=3)
     incident = s.only()
     (rec,) = s.recommendations(incident.id)
     assert f"(recommendation #{rec.id})" in summary_of(s, incident.id)["Next"]
 
-    assert reject(database, Scope.platform(), rec.id, actor="dana", at=s.now).status == "rejected"
-    s.wait(timedelta(seconds=30))
+    rejected = s.person(
+        incident.id, lambda: reject(database, Scope.platform(), rec.id, actor="dana", at=s.now)
+    )
+    assert rejected.status == "rejected"
     assert summary_of(s, incident.id)["Next"] == (
         f"Next: a person's call: recommendation #{rec.id} was rejected by dana; "
         "calmopsd keeps watching."
     )
 
-    moved = change_status(
-        database, Scope.platform(), incident.id, expected=IncidentStatus.OPEN,
-        new=IncidentStatus.MONITORING, at=s.now, actor="dana",
+    moved = s.person(
+        incident.id,
+        lambda: change_status(
+            database, Scope.platform(), incident.id, expected=IncidentStatus.OPEN,
+            new=IncidentStatus.MONITORING, at=s.now, actor="dana",
+        ),
     )  # fmt: skip
     assert moved
-    s.wait(timedelta(seconds=30))
     assert summary_of(s, incident.id)["Now"].startswith("Now: monitoring for 10 minutes")
 
-    resolved = change_status(
-        database, Scope.platform(), incident.id, expected=IncidentStatus.MONITORING,
-        new=IncidentStatus.RESOLVED, at=s.now, actor="dana", resolution="manual",
-        data={"note": "restarted postgres by hand"},
+    resolved = s.person(
+        incident.id,
+        lambda: change_status(
+            database, Scope.platform(), incident.id, expected=IncidentStatus.MONITORING,
+            new=IncidentStatus.RESOLVED, at=s.now, actor="dana", resolution="manual",
+            data={"note": "restarted postgres by hand"},
+        ),
     )  # fmt: skip
     assert resolved
-    s.wait(timedelta(seconds=30))
     lines = summary_of(s, incident.id)
     assert lines["Now"].endswith("(by a person: restarted postgres by hand).")
     assert lines["Next"] == "Next: none."

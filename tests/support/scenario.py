@@ -116,6 +116,18 @@ class Scenario:
             self.agent.action_done(request, outcome, self.now)
         return outcome
 
+    def person(self, incident_id: int | None, work: Callable[[], Any]) -> Any:
+        """A person's change (API, CLI) as the daemon carries it out: on the agent's
+        thread, in one transaction with the agent's following of it
+        (``Responder.in_agent``)."""
+        with self.database.unit():
+            before = self.database.changes()
+            answer = work()
+            if self.database.changes() != before:  # a refused change is not followed
+                self.agent.follow(incident_id, self.now)
+        self.drain()
+        return answer
+
     def run_approved(self, rec: Recommendation, actor: str, at: datetime) -> ActionOutcome:
         """What the daemon's approval hook does: request it, wait for its outcome."""
         with self.database.unit():
