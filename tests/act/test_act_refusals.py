@@ -11,8 +11,8 @@ import pytest
 import calmopsd.act
 from calmopsd.act.action import Refused
 from calmopsd.model import RefusalReason
-from calmopsd.respond.recommend import APPROVABLE
 from calmopsd.respond.decide import PASSABLE
+from calmopsd.respond.recommend import APPROVABLE
 
 ACT = Path(calmopsd.act.__file__).parent
 

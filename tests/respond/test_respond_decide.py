@@ -824,3 +824,34 @@ def test_every_effect_kind_is_covered_by_some_case() -> None:
     from calmopsd.respond import decision as module
 
     assert set(module.Effect.__args__) == covered  # type: ignore[attr-defined]
+
+
+def test_the_decisions_import_no_store_host_or_clock() -> None:
+    """Pure by construction: nothing under respond/decide/ can reach the store, the host
+    or the wall clock."""
+    import ast
+    from pathlib import Path
+
+    import calmopsd.respond.decide as package
+
+    forbidden = {
+        "calmopsd.record", "calmopsd.act", "calmopsd.sense", "calmopsd.daemon",
+        "calmopsd.serve", "calmopsd.runner", "subprocess", "time", "os", "socket",
+    }  # fmt: skip
+    reached: set[str] = set()
+    for path in Path(package.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                reached |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                reached.add(node.module)
+            elif isinstance(node, ast.Attribute) and node.attr in ("now", "utcnow", "today"):
+                reached.add(f"<clock: {path.name}>")
+    assert "calmopsd.respond.decide.facts" in reached  # the walk saw the package
+    bad = sorted(
+        m
+        for m in reached
+        if m.startswith("<clock") or any(m == f or m.startswith(f"{f}.") for f in forbidden)
+    )
+    assert bad == []

@@ -1,0 +1,170 @@
+"""A confirmed breach: it joins the unresolved incident of its problem, reopens one
+resolved within ``reopen_within`` (as flapping when it had recovered), or opens one."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from calmopsd.config.incidents import IncidentsConfig
+from calmopsd.config.units import format_duration
+from calmopsd.detect.classify import Basis, Classification
+from calmopsd.model import (
+    Breach,
+    Incident,
+    IncidentStatus,
+    IncidentType,
+    Resolution,
+)
+from calmopsd.respond.decide.facts import (
+    NOTHING_AROUND,
+    Surroundings,
+    rank,
+)
+from calmopsd.respond.decision import (
+    AddBreach,
+    Decision,
+    Effect,
+    Escalate,
+    Note,
+    OpenIncident,
+    Reopen,
+    Summarize,
+    SymptomReturned,
+    TakeOver,
+    Then,
+    Track,
+    Why,
+)
+from calmopsd.respond.problem import Problem, resource_of
+from calmopsd.respond.tracked import SeriesKey, Tracked
+
+PLAIN_BASES = frozenset({Basis.RULE_TYPE, Basis.HOST_MEMORY, Basis.HOST_DISK})
+# Refusals that concern only the action refused: another listed action may still run.
+
+
+def breach_decision(
+    breach: Breach,
+    found: Incident | None,
+    tracked: Tracked | None,
+    *,
+    classification: Classification,
+    problem: Problem,
+    settings: IncidentsConfig,
+    base_hold: timedelta,
+    surroundings: Surroundings = NOTHING_AROUND,
+) -> Decision:
+    """Join the unresolved incident of the same problem, reopen one resolved within
+    ``reopen_within`` (``found``, looked up by fingerprint), or open a new one."""
+    key: SeriesKey = (breach.rule, breach.labels)
+    if found is not None and found.status is not IncidentStatus.RESOLVED:
+        return join_decision(breach, found, tracked, base_hold)
+    cause = None if classification.basis in PLAIN_BASES else classification.detail
+    if found is not None:
+        flap = found.resolution == Resolution.RECOVERED
+        within = format_duration(settings.reopen_within)
+        how = "recovering" if flap else f"being resolved ({found.resolution})"
+        hold = flapped_hold(base_hold, found.flaps + int(flap), settings)
+        reopened = Reopen(
+            found, breach, dict(problem.resource), flap,
+            f"{breach.rule} breached again within {within} of {how}", hold,
+        )  # fmt: skip
+        effects: tuple[Effect, ...] = (
+            reopened,
+            SymptomReturned(found.id),
+            Note(found.id, {"cause": cause}),
+            Track(found.id, key),
+        )
+        why = Why.REOPENED_FLAPPING if flap else Why.REOPENED_AFTER_RESOLVED
+        return Decision(why, effects, Then.STABILIZE)
+    opened = OpenIncident(
+        breach,
+        problem,
+        classification,
+        title(breach, problem),
+        evidence(breach, classification, surroundings),
+        base_hold,
+        cause,
+    )
+    return Decision(Why.OPENED, (opened,), Then.STABILIZE)
+
+
+def join_decision(
+    breach: Breach, found: Incident, tracked: Tracked | None, base_hold: timedelta
+) -> Decision:
+    """A repeated or further breach of an unresolved problem: an event, never a duplicate."""
+    key: SeriesKey = (breach.rule, breach.labels)
+    effects: list[Effect] = []
+    if tracked is None:  # opened before a restart: take it over
+        effects.append(TakeOver(found, breach, _resource_of(found), base_hold))
+    effects += [
+        Track(found.id, key),
+        Note(found.id, {"clearing_since": None}),
+        AddBreach(found.id, breach),
+    ]
+    if rank(breach.severity) > rank(found.severity):
+        effects.append(Escalate(found.id, breach.severity, f"{breach.rule} is {breach.severity}"))
+    effects.append(Summarize(found.id))
+    return Decision(Why.TAKEN_OVER if tracked is None else Why.JOINED, tuple(effects))
+
+
+def flapped_hold(base: timedelta, flaps: int, settings: IncidentsConfig) -> timedelta:
+    """A flapping incident's clear hold grows with every flap, up to ``max_clear_hold``."""
+    if not flaps:
+        return base
+    return min(base * (settings.flap_hold_growth**flaps), settings.max_clear_hold)
+
+
+def title(breach: Breach, problem: Problem) -> str:
+    where = ", ".join(f"{k} {v}" for k, v in problem.resource)
+    return f"{breach.rule} ({where})" if where else breach.rule
+
+
+def evidence(breach: Breach, decided: Classification, surroundings: Surroundings) -> dict[str, Any]:
+    """What a new incident keeps of why it opened (for a memory incident, the processes
+    holding the most memory right now)."""
+    kept: dict[str, Any] = {
+        "breach": breach_evidence(breach),
+        "classification": {"type": decided.type, "basis": decided.basis, "detail": decided.detail},
+    }
+    if decided.type is IncidentType.MEMORY and surroundings.top_processes:
+        kept["top_processes"] = surroundings.top_processes
+    return kept
+
+
+def breach_evidence(breach: Breach) -> dict[str, Any]:
+    return {
+        "rule": breach.rule,
+        "labels": dict(breach.labels),
+        "value": breach.value,
+        "severity": breach.severity,
+        "started_at": breach.started_at.isoformat(),
+        **breach.evidence,
+    }
+
+
+def _resource_of(incident: Incident) -> dict[str, str]:
+    return resource_of(incident.fingerprint)
+
+
+def stored_breach(incident: Incident) -> Breach | None:
+    """The opening breach, as :func:`breach_evidence` stored it on the incident."""
+    stored = incident.evidence.get("breach")
+    if not isinstance(stored, dict) or not isinstance(stored.get("rule"), str):
+        return None
+    labels = tuple(sorted((str(k), str(v)) for k, v in (stored.get("labels") or {}).items()))
+    try:
+        started = datetime.fromisoformat(str(stored.get("started_at")))
+    except ValueError:
+        started = incident.opened_at
+    kept = ("sampler", "metric", "op", "threshold", "value", "volume")
+    return Breach(
+        rule=stored["rule"],
+        type=incident.type,
+        severity=incident.severity,
+        labels=labels,
+        value=stored.get("value"),
+        started_at=started,
+        confirmed_at=incident.opened_at,
+        evidence={k: stored[k] for k in kept if k in stored},
+    )

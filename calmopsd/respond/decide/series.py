@@ -1,0 +1,141 @@
+"""What the detector's news of a tracked incident's series calls for: a transition
+(escalated, clearing, cleared, vanished), the end of monitoring, replanning after an
+interrupted action, and staleness."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from calmopsd.config.incidents import IncidentsConfig
+from calmopsd.detect import Reason, State, Transition
+from calmopsd.model import (
+    MANUAL_FINGERPRINT,
+    Incident,
+    IncidentStatus,
+    Resolution,
+)
+from calmopsd.respond.decide.facts import (
+    Series,
+    firing,
+    rank,
+)
+from calmopsd.respond.decision import (
+    Decision,
+    Effect,
+    EndSeries,
+    Escalate,
+    Move,
+    Note,
+    Record,
+    Summarize,
+    SymptomReturned,
+    Then,
+    Untrack,
+    Why,
+)
+from calmopsd.respond.tracked import Tracked
+
+
+def transition_decision(
+    t: Transition, tracked: Tracked | None, series: Series, settings: IncidentsConfig
+) -> Decision:
+    """What a non-confirming transition of one series changes about its incident."""
+    if tracked is None:
+        return Decision(Why.NOT_TRACKED)
+    incident_id, key = tracked.incident.id, (t.rule, t.labels)
+    current: tuple[Effect, ...] = ()
+    if key == tracked.headline and t.value is not None:
+        current = (Note(incident_id, {"current": t.value}),)
+    if t.reason is Reason.ESCALATED:
+        if t.breach is None or rank(t.breach.severity) <= rank(tracked.incident.severity):
+            return Decision(Why.NOT_WORSE, current)
+        why = f"{t.rule} passed its critical threshold"
+        escalate = Escalate(incident_id, t.breach.severity, why, headline=t.breach)
+        return Decision(Why.ESCALATED, (*current, escalate, Summarize(incident_id)))
+    if t.reason is Reason.CLEAR_STARTED:
+        clearing: tuple[Effect, ...] = ()
+        if all(f.state is not State.FIRING for k, f in series.items() if k in tracked.series):
+            clearing = (Note(incident_id, {"clearing_since": t.at}),)
+        return Decision(Why.CLEAR_STARTED, (*current, *clearing, Summarize(incident_id)))
+    if t.reason is Reason.CLEAR_ABORTED:
+        aborted = (*current, Note(incident_id, {"clearing_since": None}), Summarize(incident_id))
+        back = monitoring_decision(tracked, series, t.at)  # back in breach after monitor_for
+        if back.why is Why.NOT_HOLDING:
+            return Decision(Why.NOT_HOLDING, (*aborted, *back.effects), back.then)
+        return Decision(Why.CLEAR_ABORTED, aborted)
+    if t.reason in (Reason.CLEARED, Reason.VANISHED):
+        ended = (*current, EndSeries(incident_id, key))
+        if tracked.series - {key}:
+            return Decision(Why.SERIES_ENDED, ended)
+        how = Resolution.RECOVERED if t.reason is Reason.CLEARED else Resolution.VANISHED
+        why = Why.RECOVERED if how is Resolution.RECOVERED else Why.VANISHED
+        return Decision(why, (*ended, *resolve_effects(tracked, how)))
+    return Decision(Why.UNCHANGED, current)
+
+
+def resolve_effects(tracked: Tracked, how: Resolution) -> tuple[Effect, ...]:
+    """Resolve a tracked incident and stop tracking it; not recovered: its series must
+    confirm afresh if the breach goes on."""
+    incident = tracked.incident
+    moved: tuple[Effect, ...] = ()
+    if incident.status is not IncidentStatus.RESOLVED:
+        moved = (Move(incident.id, incident.status, IncidentStatus.RESOLVED, how),)
+    quiet = {"clearing_since": None, "monitor_until": None, "next_step": None}
+    return (
+        *moved,
+        Note(incident.id, quiet),
+        Summarize(incident.id),
+        Untrack(incident.id, forget=how is not Resolution.RECOVERED),
+    )
+
+
+def monitoring_decision(tracked: Tracked, series: Series, now: datetime) -> Decision:
+    """Once ``monitor_for`` is over, a breach firing again means the action did not hold."""
+    incident = tracked.incident
+    if incident.status is not IncidentStatus.MONITORING:
+        return Decision(Why.UNCHANGED)
+    if tracked.monitor_until is not None and now < tracked.monitor_until:
+        return Decision(Why.WATCHING)
+    again = firing(tracked, series)
+    if not again:
+        return Decision(Why.QUIET)  # clearing (it resolves when the clear holds), or unreported
+    effects = (
+        Note(incident.id, {"monitor_until": None}),
+        Move(incident.id, IncidentStatus.MONITORING, IncidentStatus.OPEN),
+        Record("incident.not_holding", {"still_firing": [r for r, _ in again]}, incident.id),
+        SymptomReturned(incident.id),
+    )
+    return Decision(Why.NOT_HOLDING, effects, Then.STABILIZE)
+
+
+def replan_decision(tracked: Tracked, series: Series) -> Decision:
+    """After an interrupted action: plan again once a reading shows it still fires."""
+    if not tracked.replan or tracked.incident.status is not IncidentStatus.OPEN:
+        return Decision(Why.UNCHANGED)
+    if not firing(tracked, series):
+        return Decision(Why.WATCHING)
+    return Decision(Why.REPLANNED, (Note(tracked.incident.id, {"replan": False}),), Then.STABILIZE)
+
+
+def stale_decision(
+    incident: Incident, tracked: Tracked | None, series: Series, cutoff: datetime
+) -> Decision:
+    """No news of the problem since ``cutoff``: stale_resolved, not proof of recovery.
+
+    News is a breach, or a reading that still shows one of its series in breach;
+    a sampler that fell silent leaves its series firing with no news.
+    """
+    if incident.fingerprint.startswith(MANUAL_FINGERPRINT):
+        return Decision(Why.MANUAL)
+    if tracked is not None and any(
+        f.state in (State.FIRING, State.CLEARING) and (f.last_seen or cutoff) > cutoff
+        for k, f in series.items()
+        if k in tracked.series
+    ):
+        return Decision(Why.HAS_NEWS)
+    if (incident.last_breach_at or incident.opened_at) > cutoff:
+        return Decision(Why.HAS_NEWS)
+    if tracked is not None:
+        return Decision(Why.STALE, resolve_effects(tracked, Resolution.STALE_RESOLVED))
+    move = Move(incident.id, incident.status, IncidentStatus.RESOLVED, Resolution.STALE_RESOLVED)
+    return Decision(Why.STALE, (move,))
