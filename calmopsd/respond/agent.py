@@ -117,8 +117,11 @@ class Agent:
 
     def carry_out(self, decision: Decision, at: datetime) -> Decision:
         """Apply ``decision``, then what it says follows (still in the same unit)."""
-        log.debug("agent.decided", why=decision.why, effects=len(decision.effects))
         applied = self.applier.apply(decision, at)
+        log.debug(
+            "agent.decided", why=decision.why, effects=len(decision.effects),
+            incident_id=applied.incident_id, complete=applied.complete,
+        )  # fmt: skip
         tracked = self.tracked.get(applied.incident_id) if applied.incident_id else None
         if not applied.complete:
             if tracked is not None:  # someone moved it first: follow the store
