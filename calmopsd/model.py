@@ -265,6 +265,7 @@ class RecommendationStatus(StrEnum):
     REJECTED = "rejected"
     EXECUTED = "executed"
     EXPIRED = "expired"
+    OBSOLETE = "obsolete"  # its incident resolved while it was still proposed
 
 
 @dataclass(frozen=True)

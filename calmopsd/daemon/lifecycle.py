@@ -32,7 +32,7 @@ from calmopsd.daemon.sensing import SensingJobs
 from calmopsd.daemon.serving import Serving
 from calmopsd.daemon.source import Source
 from calmopsd.errors import ConfigError
-from calmopsd.follow import CONSUMERS
+from calmopsd.follow import consumers_for
 from calmopsd.follow.bus import Follower
 from calmopsd.notify import notify
 from calmopsd.record.audit import append_event
@@ -114,7 +114,7 @@ class Daemon:
         self.database = database
         # Before anything appends: a consumer seen for the first time starts at the
         # head, and every event of this run is after it.
-        self.following = Follower(database, CONSUMERS, self.clock)
+        self.following = Follower(database, consumers_for(database), self.clock)
         self.following.start()
         self.snapshots = SnapshotWriter(database)
         self.snapshots.start()

@@ -244,6 +244,40 @@ _CURSORS = (
     )""",
 )
 
+# Recommendations end with their incident (``obsolete``): the CHECK gains a status, so
+# the table is rebuilt as in migration 5.
+_OBSOLETE_STATUSES = f"{_RECOMMENDATION_STATUSES}, 'obsolete'"
+_RECOMMENDATION_COLUMNS = (
+    "id, incident_id, organization_id, kind, action, params, rationale, status, created_at, "
+    "decided_at, decided_by, expires_at, evidence, preconditions, decision_note"
+)
+_OBSOLETE = (
+    f"""CREATE TABLE incident_recommendations_v8 (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        organization_id TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('safe_action', 'manual')),
+        action TEXT,
+        params TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(params)),
+        rationale TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'proposed' CHECK (status IN ({_OBSOLETE_STATUSES})),
+        created_at TEXT NOT NULL,
+        decided_at TEXT,
+        decided_by TEXT,
+        expires_at TEXT,
+        evidence TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(evidence)),
+        preconditions TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(preconditions)),
+        decision_note TEXT
+    )""",
+    f"""INSERT INTO incident_recommendations_v8 ({_RECOMMENDATION_COLUMNS})
+        SELECT {_RECOMMENDATION_COLUMNS} FROM incident_recommendations""",
+    "DROP TABLE incident_recommendations",
+    "ALTER TABLE incident_recommendations_v8 RENAME TO incident_recommendations",
+    "CREATE INDEX incident_recommendations_by_incident ON incident_recommendations (incident_id)",
+    "CREATE INDEX incident_recommendations_open ON incident_recommendations (status, expires_at)",
+    _same_org_as_incident("incident_recommendations"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _CORE_TABLES),
     Migration(
@@ -264,6 +298,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(6, "safe actions: reversible actions in force; audit events by kind", _ACTIONS),
     Migration(7, "event log consumers: a cursor per consumer", _CURSORS),
+    Migration(8, "recommendations end with their incident: status obsolete", _OBSOLETE),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

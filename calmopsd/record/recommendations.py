@@ -27,6 +27,7 @@ _DECISION_EVENT = {
     RecommendationStatus.REJECTED: "recommendation.rejected",
     RecommendationStatus.EXECUTED: "recommendation.executed",
     RecommendationStatus.EXPIRED: "recommendation.expired",
+    RecommendationStatus.OBSOLETE: "recommendation.obsolete",
 }
 
 

@@ -40,7 +40,7 @@ class Seen:
 
 
 def test_the_shipped_consumers_are_the_journal() -> None:
-    assert list(CONSUMERS) == ["journal"]
+    assert list(CONSUMERS) == ["journal", "recommendations"]
 
 
 def test_nothing_is_handled_twice_across_a_restart(db_path: Path, at: datetime) -> None:

@@ -33,6 +33,7 @@ AFTER_DECISION = {
     RecommendationStatus.EXECUTED: "see that it holds: recommendation #{id} was carried out{who}.",
     RecommendationStatus.EXPIRED: "a person's call: recommendation #{id} expired unanswered; "
     "calmopsd keeps watching.",
+    RecommendationStatus.OBSOLETE: "recommendation #{id} ended with the incident.",
 }
 
 
