@@ -319,7 +319,10 @@ def add_child(
     row: dict[str, Any],
     at: datetime,
     actor: str,
+    event_data: dict[str, Any] | None = None,
 ) -> int:
+    """Insert a row under the incident and its event; ``event_data`` adds to the event
+    what the row does not keep."""
     with database.write() as tx:
         # Resolving the incident through the scope raises ScopeError before anything
         # is written when this scope cannot see it.
@@ -336,6 +339,7 @@ def add_child(
             data={
                 "id": child_id,
                 **{k: decode_json(v) if k in _JSON_CHILD else v for k, v in row.items()},
+                **(event_data or {}),
             },
         )
     return child_id

@@ -45,8 +45,12 @@ def add_recommendation(
     expires_at: datetime | None = None,
     evidence: dict[str, Any] | None = None,
     preconditions: dict[str, Any] | None = None,
+    next_step: str | None = None,
 ) -> int:
-    """Propose a step for a human to approve (``recommendation.proposed``); returns its id."""
+    """Propose a step for a human to approve (``recommendation.proposed``); returns its id.
+
+    ``next_step``: how the incident's summary puts it, kept in the event so that a
+    restarted agent tells the same next step."""
     row: dict[str, Any] = {
         "kind": kind,
         "action": action,
@@ -66,6 +70,7 @@ def add_recommendation(
         at=at,
         actor=actor,
         row=row,
+        event_data={"next_step": next_step} if next_step else None,
     )
 
 

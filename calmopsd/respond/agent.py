@@ -56,6 +56,7 @@ from calmopsd.record.recommendations import (
     decide_recommendation,
     due_to_expire,
     get_recommendation,
+    list_recommendations,
 )
 from calmopsd.record.scope import Scope
 from calmopsd.respond import decide
@@ -387,6 +388,10 @@ class Agent:
                 () if foreign else self._done(incident.id),
                 self.in_flight.get(incident.id),
                 owned,
+                tuple(events),
+                ()
+                if foreign
+                else tuple(list_recommendations(self.database, self.scope, incident.id)),
             )
             decision = self.carry_out(decide.resume_decision(left, clear_for, self.settings), now)
             if decision.why is Why.RESUMED_IN_FLIGHT:

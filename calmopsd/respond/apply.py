@@ -306,6 +306,7 @@ class Applier:
             rationale=proposal.rationale, at=at, actor=ACTOR, action=proposal.action,
             params=proposal.params, expires_at=at + self.settings.recommendation_expiry,
             evidence=tracked.incident.evidence, preconditions=proposal.preconditions,
+            next_step=proposal.next_step,
         )  # fmt: skip
         tracked.next_step = f"{proposal.next_step} (recommendation #{recommendation_id})."
         tracked.next_recommendation = recommendation_id

@@ -855,3 +855,78 @@ def test_the_decisions_import_no_store_host_or_clock() -> None:
         if m.startswith("<clock") or any(m == f or m.startswith(f"{f}.") for f in forbidden)
     )
     assert bad == []
+
+
+# -- what a restarted agent remembers (decide/memory.py) --------------------------------
+
+from calmopsd.respond.decide.memory import remembered  # noqa: E402
+
+
+def advice(rec_id: int, status: RecommendationStatus, by: str | None = None) -> Recommendation:
+    return replace(recommendation(status, by), id=rec_id, rationale=f"advice {rec_id}")
+
+
+def proposed_event(seq: int, rec_id: int, next_step: str | None) -> AuditEvent:
+    data: dict[str, Any] = {"id": rec_id}
+    if next_step is not None:
+        data["next_step"] = next_step
+    return event(seq, "recommendation.proposed", data)
+
+
+def test_a_restart_remembers_the_cause_the_classification_found() -> None:
+    found = incident(
+        evidence={"classification": {"basis": "after_deploy", "detail": "api deployed"}}
+    )
+    assert remembered(found, [], [], [], SETTINGS)["cause"] == "api deployed"
+
+
+def test_a_plain_classification_is_no_cause() -> None:
+    found = incident(evidence={"classification": {"basis": "host_memory", "detail": "x"}})
+    assert remembered(found, [], [], [], SETTINGS)["cause"] is None
+
+
+def test_a_restart_continues_the_watch_from_when_it_began() -> None:
+    began = event(3, "incident.status_changed", {"to": "monitoring"})
+    kept = remembered(incident(status=IncidentStatus.MONITORING), [began], [], [], SETTINGS)
+    assert kept["monitor_until"] == began.at + SETTINGS.monitor_for
+
+
+def test_an_open_incident_has_no_watch_to_continue() -> None:
+    began = event(3, "incident.status_changed", {"to": "monitoring"})
+    assert "monitor_until" not in remembered(incident(), [began], [], [], SETTINGS)
+
+
+def test_a_restart_remembers_why_it_held_back() -> None:
+    held = event(4, "incident.held", {"reason": "nothing_fits", "detail": "no app"})
+    assert remembered(incident(), [held], [], [], SETTINGS)["not_done"] == (
+        "no safe action fits (no app)"
+    )
+
+
+def test_a_hold_followed_by_a_request_is_not_what_it_holds_back_now() -> None:
+    held = event(4, "incident.held", {"reason": "nothing_fits", "detail": "no app"})
+    assert "not_done" not in remembered(incident(), [held, REQUESTED], [], [], SETTINGS)
+
+
+def test_the_next_step_is_the_newest_advice_in_the_words_it_was_proposed_with() -> None:
+    recs = [advice(1, RecommendationStatus.REJECTED), advice(2, RecommendationStatus.PROPOSED)]
+    events = [proposed_event(5, 1, "first"), proposed_event(6, 2, "raise the limit")]
+    kept = remembered(incident(), events, [], recs, SETTINGS)
+    assert (kept["next_step"], kept["next_recommendation"]) == (
+        "raise the limit (recommendation #2).",
+        2,
+    )
+    assert kept["proposed"] == {("manual", None, "advice 1"), ("manual", None, "advice 2")}
+
+
+def test_advice_stored_before_its_words_were_kept_reads_its_rationale() -> None:
+    recs = [advice(2, RecommendationStatus.PROPOSED)]
+    kept = remembered(incident(), [proposed_event(6, 2, None)], [], recs, SETTINGS)
+    assert kept["next_step"] == "advice 2 (recommendation #2)."
+
+
+def test_newest_advice_decided_says_what_followed() -> None:
+    recs = [advice(2, RecommendationStatus.REJECTED, by="dana")]
+    kept = remembered(incident(), [], [], recs, SETTINGS)
+    assert kept["next_step"].startswith("a person's call: recommendation #2 was rejected by dana")
+    assert "next_recommendation" not in kept

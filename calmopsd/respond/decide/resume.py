@@ -15,12 +15,12 @@ from calmopsd.model import (
     Incident,
     IncidentStatus,
     OutcomeStatus,
+    Recommendation,
     SafeAction,
 )
 from calmopsd.respond.decide.breach import flapped_hold, stored_breach
-from calmopsd.respond.decide.facts import (
-    ACTOR,
-)
+from calmopsd.respond.decide.facts import ACTOR
+from calmopsd.respond.decide.memory import remembered
 from calmopsd.respond.decision import (
     Decision,
     Effect,
@@ -82,6 +82,8 @@ class Resumable:
     done: tuple[Done, ...] = ()  # its action rows, oldest first
     in_flight: Pending | None = None  # the previous agent's action, still running (a reload)
     owned: bool = False  # another tracked incident already owns its series
+    events: tuple[AuditEvent, ...] = ()  # its whole log, oldest first
+    advice: tuple[Recommendation, ...] = ()  # its recommendations, oldest first
 
 
 def resume_decision(
@@ -106,7 +108,7 @@ def resume_decision(
     key: SeriesKey = (breach.rule, breach.labels)
     hold = flapped_hold(rules[breach.rule], incident.flaps, settings)
     taken = TakeOver(incident, breach, resource_of(incident.fingerprint), hold, frozenset({key}))
-    restored = {"done": list(left.done), "tried": {d.action for d in left.done}}
+    restored = remembered(incident, left.events, left.done, left.advice, settings)
     effects: list[Effect] = [taken, Note(incident.id, restored)]
     if not stabilizing:
         if last.data and last.said_interrupted and not last.recorded:
