@@ -6,7 +6,8 @@ one of :class:`~calmopsd.errors.OperationError`'s subclasses:
 
     NotFound        404  no such thing *that this caller may see* (never "forbidden":
                          another organization's ids do not leak)
-    Forbidden       403  visible, but a viewer may not act
+    Forbidden       403  visible, but not this caller's to do: a viewer acting, an
+                         organization approving a host-wide action (:mod:`.reach`)
     InvalidRequest  400  a malformed cursor, filter, note
     Conflict        409  the state does not allow it (transition, lost race, refusal)
     Unavailable     503  it needs the running daemon
@@ -69,6 +70,7 @@ from calmopsd.respond.lifecycle import check_transition
 from calmopsd.respond.summary import manual_summary
 from calmopsd.serve.answers import Health, Hooks, IncidentDetail, Page
 from calmopsd.serve.cursors import decode_cursor, encode_cursor
+from calmopsd.serve.reach import host_wide
 from calmopsd.serve.tokens import Caller
 from calmopsd.shapes import LogsValues
 
@@ -241,9 +243,14 @@ class Operations:
 
     def approve(self, caller: Caller, incident_id: int, recommendation_id: int) -> Decision:
         """Approve; a safe action runs through the daemon's executor, once, and its outcome
-        is in the decision. A refusal (stale, expired, decided, lost race) is a Conflict."""
+        is in the decision. A refusal (stale, expired, decided, lost race) is a Conflict.
+
+        A safe action whose effect reaches the whole host (:mod:`.reach`: every one today)
+        is a super-admin's to approve: an organization's operator is Forbidden, before
+        anything is written, and the recommendation stays proposed."""
         incident, rec = self._recommendation(caller, incident_id, recommendation_id)
         self._must_act(caller)
+        self._must_reach(caller, rec)
         approve = self.hooks.approve
         if approve is None:
             raise Unavailable("approvals are carried out by the running daemon")
@@ -385,6 +392,18 @@ class Operations:
     def _must_act(self, caller: Caller) -> None:
         if not caller.may_act:
             raise Forbidden(f"token {caller.name!r} is a viewer: it may read, not act")
+
+    def _must_reach(self, caller: Caller, rec: Recommendation) -> None:
+        """An organization's operator approves only what acts on its organization alone."""
+        if caller.super_admin or rec.kind != "safe_action":
+            return
+        why = host_wide(rec.action)
+        if why is not None:
+            raise Forbidden(
+                f"{rec.action} {why}: a super-admin must approve it "
+                f"(token {caller.name!r} acts for {caller.scope.organization_id} only)",
+                "super_admin_required",
+            )
 
     def _bypass_event(self, caller: Caller, incident: Incident, operation: str, **ids: int) -> None:
         """A super-admin acting on an organization's incident leaves this trace first."""
