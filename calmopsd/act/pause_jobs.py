@@ -4,8 +4,11 @@ The mechanisms are the config's (``actions.pause_jobs.apps`` and/or
 ``flag_file``); the only parameter is how long (``ttl``, at most
 :data:`LONGEST_PAUSE`). One run, in order:
 
-1. With apps configured: PM2 must be running and know every one of them, or
+1. With apps configured: PM2 must be running and know at least one of them, or
    nothing is done (see :mod:`.pm2_restart` for why a missing daemon stops us).
+   An app PM2 does not know is left out and named — in the detail, the
+   outcome's ``apps_missing`` and the undo's ``missing`` — and the rest is
+   paused: one worker renamed or deleted must not keep every other one running.
 2. The flag file is created with ``O_CREAT|O_EXCL|O_NOFOLLOW``: never through a
    symlink, never over an existing file. One that already exists was not ours —
    it is noted, kept, and left in place at revert.
@@ -68,17 +71,18 @@ class PauseJobs:
         return "jobs"  # one pause at a time: there is one set of jobs
 
     def prepare(self, params: dict[str, Any], sandbox: Sandbox) -> Prepared | None:
-        """What undoes the pause: the configured apps running now, and the flag file if
-        it does not exist yet (one that exists is not ours to remove)."""
+        """What undoes the pause: the configured apps running now (and, named only, those
+        PM2 does not know), and the flag file if it does not exist yet (one that exists is
+        not ours to remove)."""
         section = sandbox.config.pause_jobs
         try:
             ttl = parse_duration(self.validate(params, sandbox.config)["ttl"])
-            running = _running_apps(Pm2Cli(sandbox), section.apps) if section.apps else []
+            running, missing = _survey(Pm2Cli(sandbox), section.apps) if section.apps else ([], [])
         except (Refused, Pm2Unavailable):
             return None  # run() fails on the same and says why
         flag = section.flag_file
         ours = flag is not None and not os.path.lexists(flag)
-        return Prepared({"apps": running, "flag_file": str(flag) if ours else None}, ttl)
+        return Prepared(_undo(running, missing, flag if ours else None), ttl)
 
     def run(self, params: dict[str, Any], sandbox: Sandbox) -> Result:
         try:
@@ -147,7 +151,7 @@ def _ttl(value: Any) -> timedelta:
 def _pause(
     pm2: Pm2Cli | None, sandbox: Sandbox, section: PauseJobsConfig, ttl: timedelta
 ) -> Result:
-    running = _running_apps(pm2, section.apps) if pm2 is not None else []
+    running, missing = _survey(pm2, section.apps) if pm2 is not None else ([], [])
     flag = section.flag_file
     stopped: list[str] = []
     ours = False
@@ -156,9 +160,10 @@ def _pause(
             ours = _create_flag(flag, sandbox.clock.now())
         except OSError as exc:
             return Result(False, f"could not create {flag}: {exc.strerror or exc}")
-    undo: dict[str, Any] = {"apps": stopped, "flag_file": str(flag) if ours else None}
+    undo = _undo(stopped, missing, flag if ours else None)
     data = {
         "apps_stopped": stopped,
+        "apps_missing": missing,
         "flag_file": str(flag) if flag is not None else None,
         "flag_file_existed": flag is not None and not ours,
     }
@@ -168,20 +173,31 @@ def _pause(
         problem = unavailable.detail
     if problem is not None:
         return _roll_back(problem, undo, sandbox, data)
-    detail = _pause_detail(stopped, flag, ours, ttl)
+    detail = _pause_detail(stopped, missing, flag, ours, ttl)
     return Result(True, detail, data, undo=undo, lasts=ttl)
 
 
-def _running_apps(pm2: Pm2Cli, apps: list[str]) -> list[str]:
-    """The apps with an instance running a job; :class:`Pm2Unavailable` if one is unknown."""
-    running = []
+def _survey(pm2: Pm2Cli, apps: list[str]) -> tuple[list[str], list[str]]:
+    """(the apps with an instance running a job, the apps PM2 does not know);
+    :class:`Pm2Unavailable` when it knows none of them: then the config is wrong for this
+    host, and a pause of nothing would be reported as one that worked."""
+    running, missing = [], []
     for app in apps:
         found = pm2.instances(app)
         if not found:
-            raise Pm2Unavailable(f"{app} is not known to PM2: nothing was paused")
-        if any(i.status not in NOT_RUNNING for i in found):
+            missing.append(app)
+        elif any(i.status not in NOT_RUNNING for i in found):
             running.append(app)
-    return running
+    if len(missing) == len(apps):
+        raise Pm2Unavailable(f"{_names(missing)} not known to PM2: nothing was paused")
+    return running, missing
+
+
+def _undo(apps: list[str], missing: list[str], flag: Path | None) -> dict[str, Any]:
+    """The undo record: ``apps`` is what revert starts (the list is filled as each app is
+    stopped); ``missing``, only when some were, names what could not be paused."""
+    undo: dict[str, Any] = {"apps": apps, "flag_file": str(flag) if flag is not None else None}
+    return {**undo, "missing": missing} if missing else undo
 
 
 def _stop_all(pm2: Pm2Cli, apps: list[str], stopped: list[str]) -> str | None:
@@ -292,11 +308,20 @@ def _all_online(found: list[Pm2Instance]) -> bool:
     return all(i.status == "online" and i.pid is not None for i in found)
 
 
-def _pause_detail(stopped: list[str], flag: Path | None, ours: bool, ttl: timedelta) -> str:
+def _pause_detail(
+    stopped: list[str], missing: list[str], flag: Path | None, ours: bool, ttl: timedelta
+) -> str:
     parts = [f"stopped {', '.join(stopped)}"] if stopped else []
     if flag is not None:
         parts.append(f"created {flag}" if ours else f"{flag} already existed (kept)")
-    return f"jobs paused for {format_duration(ttl)}: {'; '.join(parts) or 'nothing was running'}"
+    done = "; ".join(parts) or "nothing was running"
+    if missing:
+        done += f"; {_names(missing)} not known to PM2 (not paused)"
+    return f"jobs paused for {format_duration(ttl)}: {done}"
+
+
+def _names(apps: list[str]) -> str:
+    return f"{apps[0]} is" if len(apps) == 1 else f"{', '.join(apps)} are"
 
 
 def _revert_detail(started: dict[str, list[int]], removed: str | None) -> str:

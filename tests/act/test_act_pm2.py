@@ -311,6 +311,56 @@ def test_an_app_already_stopped_is_not_ours_and_is_not_started_at_revert(
     assert box.commands == [("pm2", "jlist")]
 
 
+def test_a_listed_app_missing_from_pm2_is_named_and_the_others_are_paused(
+    pm2: Pm2, tmp_path: Path
+) -> None:
+    [before] = started(pm2, "present-worker")
+    box = sandbox(pm2, tmp_path, pause_jobs={"apps": ["present-worker", "gone-worker"]})
+    prepared = PAUSE_JOBS.prepare({}, box)
+
+    paused = PAUSE_JOBS.run({}, box)
+
+    undo = {"apps": ["present-worker"], "flag_file": None, "missing": ["gone-worker"]}
+    assert prepared is not None and prepared.undo == undo  # what the executor keeps first
+    assert (paused.ok, paused.undo) == (True, undo), paused.detail
+    assert paused.detail == (
+        "jobs paused for 30m: stopped present-worker; gone-worker is not known to PM2 (not paused)"
+    )
+    assert (paused.data["apps_stopped"], paused.data["apps_missing"]) == (
+        ["present-worker"], ["gone-worker"],
+    )  # fmt: skip
+    assert statuses(pm2, "present-worker") == ["stopped"]
+
+    reverted = PAUSE_JOBS.revert(undo, box)
+
+    [after] = pm2.entries("present-worker")
+    assert (reverted.ok, reverted.detail) == (True, "jobs resumed: started present-worker")
+    assert after["pm2_env"]["status"] == "online"
+    assert after["pid"] not in (0, before["pid"])
+    assert reverted.data == {"apps_started": {"present-worker": [after["pid"]]},
+                             "flag_file_removed": False}  # fmt: skip
+    assert ("pm2", "start", "gone-worker") not in box.commands
+    assert pm2.entries("gone-worker") == []
+
+
+def test_a_pause_of_apps_none_of_which_pm2_knows_fails_and_changes_nothing(
+    pm2: Pm2, tmp_path: Path
+) -> None:
+    flag = tmp_path / "jobs.paused"
+    box = sandbox(
+        pm2, tmp_path, pause_jobs={"apps": ["ghost-a", "ghost-b"], "flag_file": str(flag)}
+    )
+
+    prepared = PAUSE_JOBS.prepare({}, box)
+    paused = PAUSE_JOBS.run({}, box)
+
+    assert prepared is None
+    assert (paused.ok, paused.undo) == (False, None)
+    assert paused.detail == "ghost-a, ghost-b are not known to PM2: nothing was paused"
+    assert not flag.exists()
+    assert {c[1] for c in box.commands} == {"jlist"}
+
+
 class RefusingStop(DirectBackend):
     """The real backend, except that ``pm2 stop NAME`` exits 1 for one app (a seam, no patch)."""
 
