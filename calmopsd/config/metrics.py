@@ -18,7 +18,7 @@ _WINDOW: dict[str, Kind] = {
     for name in (
         "requests_per_min", "server_errors_per_min", "error_lines_per_min", "requests",
         "server_errors", "error_lines", "uploads", "upload_failures", "upload_failure_rate",
-        "parse_errors",
+        "server_error_rate", "parse_errors",
     )
 }  # fmt: skip
 
@@ -83,7 +83,7 @@ METRICS: dict[str, dict[str, Kind]] = {
     },
 }
 SAMPLERS = tuple(METRICS)
-FRACTIONS = frozenset({"upload_failure_rate"})  # 0.1 means 10 %
+FRACTIONS = frozenset({"upload_failure_rate", "server_error_rate"})  # 0.1 means 10 %
 
 
 def metric_kind(sampler: str, metric: str) -> Kind:

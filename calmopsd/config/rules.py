@@ -12,10 +12,12 @@ organization, each as its own series::
 Labels are ``mount``, ``app``, ``organization``, ``check`` and ``probe``.
 
 Thresholds are in the metric's own unit: ``used_percent`` is 0–100, the log
-``upload_failure_rate`` is a fraction (0.1 is 10 %). ``for`` is a number of
-consecutive bad samples (``3``) or a duration (``2m``); ``clear`` is a second
-threshold on the healthy side of ``threshold`` (hysteresis: between the two a
-firing rule stays firing), and the clear condition must hold for ``clear_for``.
+``upload_failure_rate`` and ``server_error_rate`` are fractions (0.1 is 10 %).
+``for`` is a number of consecutive bad samples (``3``) or a duration (``2m``);
+for the windowed log rates a sample is a fresh window (a new minute), not one
+more reading of the same one. ``clear`` is a second threshold on the healthy
+side of ``threshold`` (hysteresis: between the two a firing rule stays
+firing), and the clear condition must hold for ``clear_for``.
 """
 
 from __future__ import annotations
@@ -253,13 +255,17 @@ def shipped_rules(
     memory_percent: float = 85,
     disk_percent: float = 80,
     upload_failure_percent: float = 10,
-    server_errors_per_minute: int = 10,
+    server_error_percent: float = 5,
+    server_error_min_requests: int = 100,
 ) -> list[RuleConfig]:
-    """The shipped rules, with the four levels ``thresholds:`` tunes.
+    """The shipped rules, with the five levels ``thresholds:`` tunes.
 
     Memory and disk escalate to critical ten points above their threshold (no
     escalation when that passes 100) and clear five points below it (at 0 or
     less: as soon as the breach ends); the defaults give 85/95/80 and 80/90/75.
+    Server errors are a share of the minute's requests, judged only over
+    ``server_error_min_requests`` of them, and clear below half the threshold:
+    a count per minute would call a busy host's normal trickle of errors a fault.
     """
     rules: list[dict[str, Any]] = [
         {"name": "memory_used", "sampler": "memory", "metric": "used_percent", "op": ">",
@@ -271,8 +277,10 @@ def shipped_rules(
         {"name": "upload_failures", "sampler": "logs", "metric": "platform.5m.upload_failure_rate",
          "op": ">", "threshold": upload_failure_percent / 100, "type": "upload",
          "volume": {"metric": "platform.5m.uploads", "at_least": 20}},
-        {"name": "server_errors", "sampler": "logs", "metric": "platform.1m.server_errors_per_min",
-         "op": ">", "threshold": server_errors_per_minute, "type": "network"},
+        {"name": "server_errors", "sampler": "logs", "metric": "platform.1m.server_error_rate",
+         "op": ">", "threshold": server_error_percent / 100, "type": "network",
+         **({"clear": server_error_percent / 200} if server_error_percent > 0 else {}),
+         "volume": {"metric": "platform.1m.requests", "at_least": server_error_min_requests}},
         {"name": "health_check_failing", "sampler": "http", "metric": "checks.{check}.up",
          "op": "==", "threshold": False, "severity": "critical", "type": "network"},
         {"name": "pm2_app_errored", "sampler": "pm2", "metric": "apps.{app}.status", "op": "==",

@@ -69,11 +69,18 @@ class ThresholdsConfig(Section):
         description="Share of upload requests that fail, as a percent, at which uploads "
         "are in breach.",
     )
-    server_errors_per_minute: int = Field(
-        default=10,
+    server_error_percent: Percent = Field(
+        default=5.0,
+        description="Share of the platform's requests in a minute answered with a server "
+        "error (5xx), as a percent, above which the web app is in breach; it clears below "
+        "half of it.",
+    )
+    server_error_min_requests: int = Field(
+        default=100,
         ge=1,
         strict=True,
-        description="HTTP 5xx responses per minute at which the web app is in breach.",
+        description="Fewest requests in a minute over which the server error share is "
+        "judged; a quieter minute neither fires nor clears.",
     )
 
     @field_validator("memory_percent", "disk_percent")
@@ -162,5 +169,6 @@ class Config(Section):
             memory_percent=t.memory_percent,
             disk_percent=t.disk_percent,
             upload_failure_percent=t.upload_failure_percent,
-            server_errors_per_minute=t.server_errors_per_minute,
+            server_error_percent=t.server_error_percent,
+            server_error_min_requests=t.server_error_min_requests,
         )

@@ -181,10 +181,7 @@ class Responder:
             incidents=config.incidents,
             playbook=config.playbook,
             executor=executor,
-            levels=ImpactLevels(
-                server_errors_per_min=float(config.thresholds.server_errors_per_minute),
-                upload_failure_rate=config.thresholds.upload_failure_percent / 100,
-            ),
+            levels=ImpactLevels(upload_failure_rate=config.thresholds.upload_failure_percent / 100),
         )
         with self._lock:  # the agent thread may be handling an input of the old agent
             old = self.agent

@@ -6,6 +6,15 @@ clock. A failed reading (``ok`` False) says nothing about the host and changes
 nothing. A series a reading no longer shows (an app deleted, a mount gone) is
 forgotten after ``forget_after``; if it was firing, a ``vanished`` transition
 says so, so no breach stays open forever on a series that no longer exists.
+
+A reading of windowed rates (the ``logs`` reading) carries ``window_end``; it is
+sampled more often than its windows move on, so the same minute is read several
+times. A reading whose windows end where the last one judged for its sampler
+ended repeats evidence already counted: it changes nothing, so ``for`` and
+``clear_for`` count fresh windows, and a blip inside one minute is one sample.
+(Any other end is fresh, an earlier one too: a clock stepped back must not
+leave detection blind.) A reading without ``window_end`` (every other sampler)
+is always fresh.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from calmopsd.model import Breach, Labels, Reading, Severity
 
 FORGET_AFTER = timedelta(hours=1)
 FIRED = frozenset({State.FIRING, State.CLEARING})
+WINDOW_END = "window_end"  # the key a reading of windowed rates carries (ISO-8601)
 
 
 @dataclass
@@ -45,16 +55,30 @@ class Detector:
         self.rules = list(rules)
         self.forget_after = forget_after
         self.series: dict[tuple[str, Labels], Series] = {}
+        self.windows: dict[str, datetime] = {}  # per sampler: the last window end judged
 
     def evaluate(self, reading: Reading) -> list[Transition]:
-        """The transitions ``reading`` causes, in rule order then label order."""
-        if not reading.ok:
+        """The transitions ``reading`` causes, in rule order then label order.
+
+        A failed reading, or one repeating windows already judged, causes none.
+        """
+        if not reading.ok or not self._fresh(reading):
             return []
         transitions: list[Transition] = []
         for rule in self.rules:
             if rule.sampler == reading.sampler:
                 transitions.extend(self._rule(rule, reading.values, reading.taken_at))
         return transitions
+
+    def _fresh(self, reading: Reading) -> bool:
+        """Whether ``reading`` is new evidence; a fresh window end is remembered."""
+        end = _window_end(reading.values)
+        if end is None:
+            return True
+        if self.windows.get(reading.sampler) == end:
+            return False
+        self.windows[reading.sampler] = end
+        return True
 
     def state(self, rule: str, labels: Labels) -> State:
         """Where one series stands now (OK for a series never seen)."""
@@ -170,6 +194,18 @@ class Detector:
             for labels, series in gone
             if series.state.state in FIRED
         ]
+
+
+def _window_end(values: Mapping[str, Any]) -> datetime | None:
+    """The end of a windowed reading's windows; None without one (or one unreadable)."""
+    raw = values.get(WINDOW_END)
+    if not isinstance(raw, str):
+        return None
+    try:
+        end = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return end if end.tzinfo is not None else None
 
 
 def _summed(rule: RuleConfig, series: Series, raw: Any, now: datetime) -> Any:

@@ -51,7 +51,7 @@ def problem_of(
 
 DOMINANT_SHARE = 0.9
 # For a platform log metric, the count each organization's share is measured by.
-_SHARE_OF = {"upload_failure_rate": "upload_failures"}
+_SHARE_OF = {"upload_failure_rate": "upload_failures", "server_error_rate": "server_errors"}
 
 
 def dominant_organization(logs: LogsValues, breach: Breach) -> str | None:

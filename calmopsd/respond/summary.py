@@ -91,7 +91,7 @@ _HEADLINES: dict[str, Callable[[Any, dict[str, str]], str]] = {
         f"Disk {lab.get('mount', '/')} full in about {max(1, round(v))} h at the current rate"
     ),
     "upload_failures": lambda v, lab: f"Upload failures at {_rate(v)} of uploads (5 min)",
-    "server_errors": lambda v, lab: f"Server errors at {v:.0f} per minute",
+    "server_errors": lambda v, lab: f"Server errors at {_rate(v)} of requests (1 min)",
     "health_check_failing": lambda v, lab: f"Health check {_name(lab, 'check')} failing",
     "pm2_app_errored": lambda v, lab: f"PM2 app {_name(lab, 'app')} errored",
     "pm2_app_not_online": lambda v, lab: f"PM2 app {_name(lab, 'app')} not online ({v})",
@@ -105,7 +105,7 @@ _THRESHOLDS: dict[str, Callable[[Any], str]] = {
     "disk_used": _pct,
     "disk_filling": lambda t: f"{t:.0f} h",
     "upload_failures": _rate,
-    "server_errors": lambda t: f"{t:.0f}/min",
+    "server_errors": _rate,
 }
 
 
@@ -218,7 +218,7 @@ def _done(facts: Facts) -> str:
 _NOW_VALUE: dict[str, Callable[[Any], str]] = {
     "memory_used": lambda v: f"memory now {_pct(v)}",
     "disk_used": lambda v: f"disk now {_pct(v)} full",
-    "server_errors": lambda v: f"errors now {v:.0f}/min",
+    "server_errors": lambda v: f"server errors now {_rate(v)}",
     "upload_failures": lambda v: f"upload failures now {_rate(v)}",
 }
 

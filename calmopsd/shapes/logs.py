@@ -22,7 +22,8 @@ from calmopsd.shapes.fields import (
 class Rates:
     """One window: per-minute rates and the raw counts behind them.
 
-    ``upload_failure_rate`` is None without uploads: read it with ``uploads``, the volume.
+    ``upload_failure_rate`` is None without uploads: read it with ``uploads``, the volume;
+    ``server_error_rate`` (the share of requests answered 5xx) is None without requests.
     """
 
     requests_per_min: float = 0.0
@@ -34,6 +35,7 @@ class Rates:
     uploads: int = 0
     upload_failures: int = 0
     upload_failure_rate: float | None = None
+    server_error_rate: float | None = None
     parse_errors: int = 0
 
     def figure(self, name: str) -> float:
@@ -53,6 +55,7 @@ class Rates:
             uploads=integer(v.get("uploads")),
             upload_failures=integer(v.get("upload_failures")),
             upload_failure_rate=optional_number(v.get("upload_failure_rate")),
+            server_error_rate=optional_number(v.get("server_error_rate")),
             parse_errors=integer(v.get("parse_errors")),
         )
 
@@ -67,6 +70,7 @@ class Rates:
             "uploads": self.uploads,
             "upload_failures": self.upload_failures,
             "upload_failure_rate": self.upload_failure_rate,
+            "server_error_rate": self.server_error_rate,
             "parse_errors": self.parse_errors,
         }
 

@@ -64,20 +64,20 @@ def test_a_misspelt_nested_key_names_the_full_path_and_the_key_it_resembles() ->
 def test_a_string_where_a_whole_number_belongs_is_refused() -> None:
     text = """\
         thresholds:
-          server_errors_per_minute: abc
+          server_error_min_requests: abc
         """
     assert problems_for(text) == [
-        "calmops.yaml:2: thresholds.server_errors_per_minute: must be a whole number (got 'abc')"
+        "calmops.yaml:2: thresholds.server_error_min_requests: must be a whole number (got 'abc')"
     ]
 
 
 def test_a_yaml_boolean_is_not_taken_for_a_count() -> None:
     text = """\
         thresholds:
-          server_errors_per_minute: yes
+          server_error_min_requests: yes
         """
     assert problems_for(text) == [
-        "calmops.yaml:2: thresholds.server_errors_per_minute: must be a whole number (got true)"
+        "calmops.yaml:2: thresholds.server_error_min_requests: must be a whole number (got true)"
     ]
 
 
@@ -223,7 +223,8 @@ def test_every_problem_is_reported_at_once_in_line_order() -> None:
         "calmops.yaml:2: incidents.stale_after: must be longer than 0s",
         "calmops.yaml:4: log.level: must be one of: debug, info, warning, error (got 'loud')",
         "calmops.yaml:7: thresholds.bogus: unknown key (known keys: memory_percent, "
-        "disk_percent, upload_failure_percent, server_errors_per_minute)",
+        "disk_percent, upload_failure_percent, server_error_percent, "
+        "server_error_min_requests)",
         "calmops.yaml:8: thresholds.memory_percent: duplicate key (first at line 6)",
         "calmops.yaml:9: audit: must be a mapping of keys (got 'hourly')",
     ]

@@ -37,14 +37,14 @@ def test_thresholds_tune_the_shipped_rules(tmp_path: Path) -> None:
           memory_percent: 90
           disk_percent: 70
           upload_failure_percent: 25
-          server_errors_per_minute: 40
+          server_error_percent: 20
         """,
     )
     got = levels(config)
     assert got["memory_used"] == (90.0, 100.0, 85.0)
     assert got["disk_used"] == (70.0, 80.0, 65.0)
     assert got["upload_failures"] == (0.25, None, None)
-    assert got["server_errors"] == (40.0, None, None)
+    assert got["server_errors"] == (0.2, None, 0.1)
 
 
 def test_a_threshold_near_the_top_has_no_critical_band(tmp_path: Path) -> None:

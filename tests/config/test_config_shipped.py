@@ -99,7 +99,8 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
             "memory_percent": 85.0,
             "disk_percent": 80.0,
             "upload_failure_percent": 10.0,
-            "server_errors_per_minute": 10,
+            "server_error_percent": 5.0,
+            "server_error_min_requests": 100,
         },
         "rules": None,
         "incidents": {

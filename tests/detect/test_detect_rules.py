@@ -36,7 +36,7 @@ def test_the_shipped_rules_are_the_ones_the_issue_lists() -> None:
         "disk_used": ("disk", "mounts.{mount}.used_percent", ">", 80.0, 90.0, 75.0, 3),
         "disk_filling": ("disk", "mounts.{mount}.hours_until_full", "<", 24.0, None, None, 3),
         "upload_failures": ("logs", "platform.5m.upload_failure_rate", ">", 0.1, None, None, 3),
-        "server_errors": ("logs", "platform.1m.server_errors_per_min", ">", 10.0, None, None, 3),
+        "server_errors": ("logs", "platform.1m.server_error_rate", ">", 0.05, None, 0.025, 3),
         "health_check_failing": ("http", "checks.{check}.up", "==", False, None, None, 3),
         "pm2_app_errored": ("pm2", "apps.{app}.status", "==", "errored", None, None, 1),
         "pm2_app_not_online": ("pm2", "apps.{app}.status", "!=", "online", None, None, 3),

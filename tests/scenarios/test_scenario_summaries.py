@@ -58,7 +58,7 @@ def test_a_bad_deploy_says_why_it_did_not_restart_and_asks_for_a_rollback(
     s.wait(2 * MIN)
     s.feed("logs", logs(errors_per_min=42, organizations=[("acme", 30), ("globex", 12)]), times=3)
     assert lines(s) == [
-        "Server errors at 42 per minute since 14:02 (threshold 10/min). "
+        "Server errors at 42 % of requests (1 min) since 14:02 (threshold 5 %). "
         "Likely deploy: began 2 min after a deploy of api.",
         "Customers: 42 server errors/min; affected: organizations acme, globex.",
         "Done: nothing yet.",

@@ -63,8 +63,10 @@ def token_entries() -> list[TokenEntry]:
 
 
 def window(errors: float, uploads: int = 0, failures: int = 0) -> dict[str, Any]:
+    """Windows of 100 requests a minute, ``errors`` of them 5xx."""
     rate = failures / uploads if uploads else None
-    return {"1m": {"server_errors_per_min": errors, "requests_per_min": 100},
+    return {"1m": {"server_errors_per_min": errors, "requests_per_min": 100, "requests": 100,
+                   "server_errors": errors, "server_error_rate": errors / 100},
             "5m": {"uploads": uploads, "upload_failures": failures,
                    "upload_failure_rate": rate, "server_errors_per_min": errors}}  # fmt: skip
 

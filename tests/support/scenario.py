@@ -226,19 +226,33 @@ def logs(
     uploads: int = 0,
     upload_failures: int = 0,
     organizations: Iterable[tuple[str, float]] = (),
+    requests_per_min: int = 100,
+    window_end: datetime | None = None,
 ) -> dict[str, Any]:
+    """A ``logs`` reading: ``errors_per_min`` of ``requests_per_min`` requests in each window.
+
+    Without ``window_end`` every reading is fresh evidence to the detector; with it,
+    readings of the same window end count once, as the real sampler's do.
+    """
     rate = upload_failures / uploads if uploads else None
 
     def window(errors: float) -> dict[str, Any]:
-        return {"1m": {"server_errors_per_min": errors, "requests_per_min": 100},
+        share = errors / requests_per_min if requests_per_min else None
+        return {"1m": {"server_errors_per_min": errors, "requests_per_min": requests_per_min,
+                       "requests": requests_per_min, "server_errors": errors,
+                       "server_error_rate": share},
                 "5m": {"uploads": uploads, "upload_failures": upload_failures,
-                       "upload_failure_rate": rate, "server_errors_per_min": errors}}  # fmt: skip
+                       "upload_failure_rate": rate, "server_errors_per_min": errors,
+                       "requests": 5 * requests_per_min, "server_error_rate": share}}  # fmt: skip
 
-    return {
+    values: dict[str, Any] = {
         "sources": {"web": window(errors_per_min)},
         "platform": window(errors_per_min),
         "organizations": {org: window(errors) for org, errors in organizations},
     }
+    if window_end is not None:
+        values["window_end"] = window_end.isoformat()
+    return values
 
 
 def shadow_executor(database: Database, **actions: Any) -> SafeExecutor:

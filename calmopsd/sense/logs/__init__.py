@@ -32,7 +32,8 @@ transaction, so a restart resumes exactly where the counts stop::
 where each window ``W`` holds ``requests_per_min``, ``server_errors_per_min``,
 ``error_lines_per_min``, the raw ``requests``, ``server_errors``, ``error_lines``,
 ``uploads``, ``upload_failures``, ``upload_failure_rate`` (None without uploads:
-read it together with ``uploads``, the volume) and ``parse_errors``.
+read it together with ``uploads``, the volume), ``server_error_rate`` (the share of
+``requests`` answered 5xx; None without requests) and ``parse_errors``.
 """
 
 from calmopsd.sense.logs.watcher import SAMPLER, LogWatcher

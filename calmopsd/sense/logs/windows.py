@@ -179,5 +179,6 @@ def _window(counts: Counts, width: int) -> dict[str, Any]:
         "uploads": uploads,
         "upload_failures": failures,
         "upload_failure_rate": round(failures / uploads, 4) if uploads else None,
+        "server_error_rate": round(server_errors / requests, 4) if requests else None,
         "parse_errors": parse_errors,
     }
