@@ -65,16 +65,24 @@ def append_event(
     An event about an incident belongs to that incident's organization. Other
     events belong to ``organization_id`` (an organization scope may only name
     its own; None means platform-wide).
+
+    The log's time never runs backwards: an event whose ``at`` is before the last
+    event's is recorded at the last event's time. Writers stamp events with the time
+    they know (a reading's, the executor's clock), and an input taken up after a
+    later one would otherwise put the timeline out of order.
     """
     if incident_id is not None:
         organization_id = incident_organization(tx.db, scope, incident_id)
     elif not scope.is_super_admin:
         organization_id = organization_id or scope.organization_id
     scope.check_writes(organization_id)
-    last = tx.db.execute("SELECT seq, hash FROM incident_events ORDER BY seq DESC LIMIT 1")
+    last = tx.db.execute("SELECT seq, hash, at FROM incident_events ORDER BY seq DESC LIMIT 1")
     row = last.fetchone()
     seq, prev_hash = (row[0] + 1, row[1]) if row else (1, GENESIS)
     at_text, data_text = encode_time(at), encode_json(data or {})
+    if row is not None and at_text < row[2]:  # both UTC, microseconds: text orders as time
+        at_text = row[2]
+        at = decode_time(at_text)
     digest = event_hash(
         prev_hash, seq, at_text, incident_id, organization_id, kind, actor, data_text
     )
