@@ -19,6 +19,7 @@ class IncidentType(StrEnum):
     DEPLOY = "deploy"
     DEPENDENCY = "dependency"
     NETWORK = "network"
+    APP = "app"  # the app itself: errored, stopped, or crashing while PM2 restarts it
 
 
 class Severity(StrEnum):

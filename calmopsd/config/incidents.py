@@ -88,10 +88,17 @@ class PlaybookConfig(Section):
     )
     network: Actions = Field(
         default_factory=lambda: [SafeAction.NGINX_RELOAD, SafeAction.PM2_RESTART],
-        description="Network: reload nginx when it is the failing hop (apps online, health "
-        "check unreachable); restart a PM2 app that is errored or stopped.",
+        description="Network: reload nginx when it shows the fault (a health check through "
+        "it answers 502 or 504 while every app is online); restart a PM2 app that is "
+        "errored or stopped.",
     )
     deploy: Actions = Field(
         default_factory=list,
         description="A bad deploy: nothing automatic; a rollback is recommended to a human.",
+    )
+    app: Actions = Field(
+        default_factory=lambda: [SafeAction.PM2_RESTART],
+        description="The app itself (errored, stopped, or crashing while PM2 restarts it): "
+        "restart a PM2 app that is errored or stopped; a crash loop is for a person, "
+        "pointed at the app's error log.",
     )

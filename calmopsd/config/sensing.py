@@ -154,6 +154,12 @@ class HttpCheckConfig(Section):
         description='Keys the JSON body must have with these values, e.g. {"db": "ok"}; '
         "a mismatch reports a failing dependency.",
     )
+    through_nginx: bool | None = Field(
+        default=None,
+        description="Whether the URL is served through nginx, so that reloading nginx can "
+        "help when nginx answers 502 or 504 for it. Unset: yes when the URL uses its "
+        "scheme's default port (80, 443), no when it names another (an app's own port).",
+    )
 
     @field_validator("url")
     @classmethod
@@ -178,6 +184,14 @@ class HttpCheckConfig(Section):
                 f"must have a port from 1 to 65535 (got {parts.scheme}://{parts.hostname}:…)"
             )
         return value
+
+    @property
+    def via_nginx(self) -> bool:
+        """``through_nginx``, or what the URL's port suggests when it is unset."""
+        if self.through_nginx is not None:
+            return self.through_nginx
+        parts = urlsplit(self.url)
+        return parts.port is None or parts.port == {"http": 80, "https": 443}[parts.scheme]
 
     @property
     def origin(self) -> str:

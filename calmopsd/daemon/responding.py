@@ -54,7 +54,7 @@ from calmopsd.record.database import Database
 from calmopsd.record.recommendations import get_recommendation
 from calmopsd.record.scope import Scope
 from calmopsd.respond.agent import Agent
-from calmopsd.respond.approvals import Decision, after_outcome, approve
+from calmopsd.respond.approvals import Decision
 from calmopsd.respond.impact import ImpactLevels
 from calmopsd.respond.tracked import Pending
 
@@ -384,20 +384,16 @@ class Responder:
             agent.action_done(item.request, item.outcome, item.at)
             asked = item.asked
             if asked is not None:
-                told = after_outcome(
-                    self.database, asked.scope, asked.recommendation, asked.actor, item.at,
-                    item.outcome,
-                )  # fmt: skip
+                told = agent.approved_outcome(
+                    asked.scope, asked.recommendation, asked.actor, item.at, item.outcome
+                )
                 answers.append(partial(asked.reply.set_result, told))
         return None
 
     def _approved(
         self, agent: Agent, item: _Approved, answers: list[Callable[[], None]]
     ) -> _Asked | None:
-        decision = approve(
-            self.database, item.scope, item.recommendation_id, actor=item.actor, at=item.at,
-            state_of=agent.series_state, run=agent.run_approved, busy=agent.approval_busy,
-        )  # fmt: skip
+        decision = agent.approve(item.scope, item.recommendation_id, item.actor, item.at)
         if decision.status != "requested":
             answers.append(partial(item.reply.set_result, decision))
             return None

@@ -21,6 +21,8 @@ from calmopsd.model import IncidentType
 DEPLOY_WINDOW = timedelta(minutes=15)
 # Health-check failures that mean "could not talk to it at all", not "it answered badly".
 UNREACHABLE = frozenset({"connection_refused", "timeout", "connection_error"})
+# What nginx answers when it cannot reach the app behind it.
+BAD_GATEWAY = frozenset({502, 504})
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class Evidence:
     since_deploy: timedelta | None = None
     deployed_app: str | None = None
     health_failure: str | None = None
+    health_status: int | None = None  # the failing check's HTTP status, if it got one
+    health_via_nginx: bool | None = None  # its URL goes through nginx (None: not said)
     failed_dependencies: tuple[str, ...] = ()
     probes_down: tuple[str, ...] = ()
     apps_online: bool | None = None
@@ -54,7 +58,10 @@ class Basis(StrEnum):
     HEALTH_NAMES_FAILED_DEPENDENCY = "health_names_failed_dependency"
     MEMORY_CLIMB_BEFORE_RESTARTS = "memory_climb_before_restarts"
     AFTER_DEPLOY = "after_deploy"
+    APP_CRASH_LOOP = "app_crash_loop"
     UNREACHABLE_WHILE_ONLINE = "unreachable_while_online"
+    APP_UNREACHABLE_WHILE_ONLINE = "app_unreachable_while_online"
+    NGINX_BAD_GATEWAY = "nginx_bad_gateway"
     RULE_TYPE = "rule_type"
 
 
@@ -83,7 +90,25 @@ def _in_deploy_window(e: Evidence) -> bool:
 
 
 def _unreachable_while_online(e: Evidence) -> bool:
-    return e.health_failure in UNREACHABLE and e.apps_online is True
+    """Through nginx (or not said), nothing answers while PM2 says every app is online."""
+    return (
+        e.health_failure in UNREACHABLE
+        and e.apps_online is True
+        and e.health_via_nginx is not False
+    )
+
+
+def _app_unreachable_while_online(e: Evidence) -> bool:
+    """Straight to an app's own port, nothing answers while PM2 says it is online: the
+    app, not the network, is what fails."""
+    return e.health_failure in UNREACHABLE and e.apps_online is True and e.health_via_nginx is False
+
+
+def _nginx_bad_gateway(e: Evidence) -> bool:
+    """nginx answers 502 or 504 while PM2 says every app is online: the hop between them."""
+    return (
+        e.health_via_nginx is not False and e.health_status in BAD_GATEWAY and e.apps_online is True
+    )
 
 
 def _always(e: Evidence) -> bool:
@@ -101,7 +126,10 @@ CLASSIFICATION: tuple[tuple[Basis, Callable[[Evidence], bool], IncidentType | No
     (Basis.HEALTH_NAMES_FAILED_DEPENDENCY,   lambda e: bool(e.failed_dependencies),  T.DEPENDENCY),
     (Basis.MEMORY_CLIMB_BEFORE_RESTARTS,     lambda e: bool(e.memory_climbed),       T.MEMORY),
     (Basis.AFTER_DEPLOY,                     _in_deploy_window,                      T.DEPLOY),
+    (Basis.APP_CRASH_LOOP,                   lambda e: bool(e.crash_looping),        T.APP),
     (Basis.UNREACHABLE_WHILE_ONLINE,         _unreachable_while_online,              T.NETWORK),
+    (Basis.APP_UNREACHABLE_WHILE_ONLINE,     _app_unreachable_while_online,          T.APP),
+    (Basis.NGINX_BAD_GATEWAY,                _nginx_bad_gateway,                     T.NETWORK),
     (Basis.RULE_TYPE,                        _always,                                RULE),
 )  # fmt: skip
 
@@ -123,6 +151,8 @@ def _resource(basis: Basis, e: Evidence) -> tuple[tuple[str, str], ...] | None:
         return (("app", e.memory_climbed[0]),)
     if basis is Basis.AFTER_DEPLOY and e.deployed_app:
         return (("app", e.deployed_app),)
+    if basis is Basis.APP_CRASH_LOOP:
+        return (("app", e.crash_looping[0]),)
     return None
 
 
@@ -138,8 +168,13 @@ def describe(basis: Basis, e: Evidence, chosen: IncidentType) -> str:
         + ", ".join(e.memory_climbed),
         Basis.AFTER_DEPLOY: f"began {_minutes(e.since_deploy)} after a deploy of "
         f"{e.deployed_app or 'an app'}",
+        Basis.APP_CRASH_LOOP: "crashing while PM2 restarts it: " + ", ".join(e.crash_looping),
         Basis.UNREACHABLE_WHILE_ONLINE: f"health check {e.health_failure} while PM2 reports "
         "every app online",
+        Basis.APP_UNREACHABLE_WHILE_ONLINE: f"health check {e.health_failure} on the app's "
+        "own port while PM2 reports every app online",
+        Basis.NGINX_BAD_GATEWAY: f"nginx answers {e.health_status} while PM2 reports every "
+        "app online",
         Basis.RULE_TYPE: f"no stronger evidence; the rule's type is {chosen}",
     }
     return texts[basis]

@@ -136,6 +136,8 @@ class Context:
             since_deploy=breach.started_at - deployed[1] if deployed else None,
             deployed_app=deployed[0] if deployed else None,
             health_failure=next((c.failure for c in failing.values()), None),
+            health_status=next((c.status for c in failing.values()), None),
+            health_via_nginx=next((c.via_nginx for c in failing.values()), None),
             failed_dependencies=tuple(
                 sorted({d for c in failing.values() for d in c.failed_dependencies})
             ),

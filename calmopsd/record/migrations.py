@@ -17,9 +17,14 @@ from calmopsd.errors import SchemaTooNewError
 
 @dataclass(frozen=True)
 class Migration:
+    """``rebuilds_parent``: the migration rebuilds a table others reference (SQLite's
+    twelve-step table change): foreign keys are off while it runs, and every reference
+    is checked before it commits."""
+
     version: int
     name: str
     statements: tuple[str, ...]
+    rebuilds_parent: bool = False
 
 
 _INCIDENT_TYPES = "'memory','disk','upload','deploy','dependency','network'"
@@ -278,6 +283,50 @@ _OBSOLETE = (
     _same_org_as_incident("incident_recommendations"),
 )
 
+# A new incident type (``app``): SQLite cannot change the CHECK in place, so the table is
+# rebuilt, with foreign keys off while its children still name the old one
+# (``rebuilds_parent``: every reference is checked before it commits). The indexes go
+# with the old table and are made again, and so are the children's organization
+# triggers, which read it.
+_INCIDENT_COLUMNS = (
+    "id, organization_id, fingerprint, type, severity, status, title, description, summary, "
+    "evidence, resolution, opened_at, updated_at, resolved_at, flaps, impact, last_breach_at"
+)
+_CHILDREN = ("incident_events", "incident_actions", "incident_recommendations")
+_APP_TYPE = (
+    # The organization triggers read `incidents`: a rename checks them, so they go first.
+    *(f"DROP TRIGGER {table}_same_org" for table in _CHILDREN),
+    f"""CREATE TABLE incidents_v9 (
+        id INTEGER PRIMARY KEY,
+        organization_id TEXT,
+        fingerprint TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ({_INCIDENT_TYPES},'app')),
+        severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        status TEXT NOT NULL
+            CHECK (status IN ('open', 'stabilizing', 'monitoring', 'resolved')),
+        title TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        summary TEXT NOT NULL DEFAULT '',
+        evidence TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(evidence)),
+        resolution TEXT,
+        opened_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        resolved_at TEXT,
+        flaps INTEGER NOT NULL DEFAULT 0 CHECK (flaps >= 0),
+        impact TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(impact)),
+        last_breach_at TEXT
+    )""",
+    f"INSERT INTO incidents_v9 ({_INCIDENT_COLUMNS}) SELECT {_INCIDENT_COLUMNS} FROM incidents",
+    "DROP TABLE incidents",
+    "ALTER TABLE incidents_v9 RENAME TO incidents",
+    """CREATE UNIQUE INDEX incidents_one_unresolved_per_fingerprint
+        ON incidents (coalesce(organization_id, ''), fingerprint)
+        WHERE status != 'resolved'""",
+    "CREATE INDEX incidents_by_org_status ON incidents (organization_id, status, opened_at)",
+    "CREATE INDEX incidents_by_fingerprint ON incidents (fingerprint, resolved_at)",
+    *(_same_org_as_incident(table) for table in _CHILDREN),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _CORE_TABLES),
     Migration(
@@ -299,6 +348,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "safe actions: reversible actions in force; audit events by kind", _ACTIONS),
     Migration(7, "event log consumers: a cursor per consumer", _CURSORS),
     Migration(8, "recommendations end with their incident: status obsolete", _OBSOLETE),
+    Migration(
+        9,
+        "incident type app: the app itself errored, stopped or crashing",
+        _APP_TYPE,
+        rebuilds_parent=True,
+    ),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)
@@ -352,6 +407,17 @@ def _listed(versions: list[int]) -> str:
 
 
 def _apply(conn: sqlite3.Connection, migration: Migration) -> bool:
+    if not migration.rebuilds_parent:
+        return _apply_in_transaction(conn, migration)
+    # Only outside a transaction can foreign keys be turned off (sqlite.org/lang_altertable).
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        return _apply_in_transaction(conn, migration)
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _apply_in_transaction(conn: sqlite3.Connection, migration: Migration) -> bool:
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Re-check under the write lock: another process may have just applied it.
@@ -362,6 +428,10 @@ def _apply(conn: sqlite3.Connection, migration: Migration) -> bool:
             return False
         for statement in migration.statements:
             conn.execute(statement)
+        if migration.rebuilds_parent and conn.execute("PRAGMA foreign_key_check").fetchone():
+            raise sqlite3.IntegrityError(
+                f"migration {migration.version} would leave a reference without its row"
+            )
         conn.execute(
             "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
             (migration.version, migration.name),

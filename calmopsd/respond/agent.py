@@ -28,7 +28,7 @@ import structlog
 from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.rules import RuleConfig
 from calmopsd.detect import Context, Detector, Reason, Transition, classify
-from calmopsd.detect.classify import UNREACHABLE
+from calmopsd.detect.classify import BAD_GATEWAY
 from calmopsd.model import (
     AGENT,
     ActionOutcome,
@@ -59,8 +59,8 @@ from calmopsd.record.recommendations import (
     list_recommendations,
 )
 from calmopsd.record.scope import Scope
-from calmopsd.respond import decide
-from calmopsd.respond.apply import Applier
+from calmopsd.respond import approvals, decide
+from calmopsd.respond.apply import Applied, Applier
 from calmopsd.respond.decide import Resumable, SeriesFacts, Surroundings, last_request
 from calmopsd.respond.decision import Decision, Summarize, Then, Why
 from calmopsd.respond.impact import Impact, ImpactLevels, assess
@@ -116,8 +116,11 @@ class Agent:
 
     # -- carrying decisions out ------------------------------------------------------
 
-    def carry_out(self, decision: Decision, at: datetime) -> Decision:
-        """Apply ``decision``, then what it says follows (still in the same unit)."""
+    def carry_out(self, decision: Decision, at: datetime, *, follow_lost: bool = True) -> Applied:
+        """Apply ``decision``, then what it says follows (still in the same unit).
+
+        A decision cut short by a status change someone else made first is followed
+        from the store instead (``follow_lost``)."""
         applied = self.applier.apply(decision, at)
         log.debug(
             "agent.decided", why=decision.why, effects=len(decision.effects),
@@ -125,18 +128,18 @@ class Agent:
         )  # fmt: skip
         tracked = self.tracked.get(applied.incident_id) if applied.incident_id else None
         if not applied.complete:
-            if tracked is not None:  # someone moved it first: follow the store
+            if tracked is not None and follow_lost:
                 self.follow(tracked.incident.id, at)
-            return decision
+            return applied
         if tracked is None or decision.then is None:
-            return decision
+            return applied
         if decision.then is Then.STABILIZE:
             self.stabilize(tracked, at)
         elif isinstance(decision.then, ActionOutcome):
             self.carry_out(
                 decide.outcome_decision(tracked, None, decision.then, at, self.settings), at
             )
-        return decision
+        return applied
 
     # -- readings ---------------------------------------------------------------------
 
@@ -191,17 +194,12 @@ class Agent:
             base_hold=self._base_hold(breach.rule),
             surroundings=Surroundings(top_processes=top or None),
         )
-        applied = self.applier.apply(decision, at)
-        if not applied.complete and found is not None:
+        applied = self.carry_out(decision, at, follow_lost=False)
+        if not applied.complete and found is not None and found.id not in self.tracked:
             # Someone reopened it first: that incident now takes the breach.
             again = self.applier.reload(found.id)
-            decision = decide.join_decision(
-                breach, again, self.tracked.get(again.id), self._base_hold(breach.rule)
-            )
-            applied = self.applier.apply(decision, at)
-        tracked = self.tracked.get(applied.incident_id) if applied.incident_id else None
-        if applied.complete and decision.then is Then.STABILIZE and tracked is not None:
-            self.stabilize(tracked, at)
+            base_hold = self._base_hold(breach.rule)
+            self.carry_out(decide.join_decision(breach, again, None, base_hold), at)
 
     def owner(self, key: SeriesKey) -> Tracked | None:
         """The tracked incident a (rule, labels) series belongs to, if any."""
@@ -226,8 +224,9 @@ class Agent:
     def _situation(self, tracked: Tracked) -> Situation:
         context = self.context
         apps = context.pm2.apps
-        failing = [c.failure for c in context.checks.values() if c.down]
+        failing = [c for c in context.checks.values() if c.down]
         online = bool(apps) and all(a.status == "online" for a in apps.values())
+        via = [c.via_nginx for c in failing if c.via_nginx is not None]
         deployed = context.latest_deploy(tracked.resource.get("app"))
         in_window = deployed is not None and (
             timedelta(0) <= tracked.breach.started_at - deployed[1] <= self.settings.deploy_window
@@ -239,7 +238,9 @@ class Agent:
             incident_type=tracked.incident.type,
             resource=tracked.resource,
             apps=apps,
-            unreachable_while_online=online and any(f in UNREACHABLE for f in failing),
+            nginx_bad_gateway=online
+            and any(c.via_nginx is not False and c.status in BAD_GATEWAY for c in failing),
+            failing_via_nginx=any(via) if via else None,
             disk_breached=disk_firing,
             deployed=deployed[0] if deployed and in_window else None,
         )
@@ -325,10 +326,42 @@ class Agent:
                 )
             )  # fmt: skip
             return None
-        decision = self.carry_out(decide.approved_decision(tracked, step, actor), at)
+        decision = decide.approved_decision(tracked, step, actor)
+        applied = self.carry_out(decision, at)
         if decision.why is Why.APPROVED_REFUSED:
             return ActionOutcome(OutcomeStatus.REFUSED, decision.detail)
+        if not applied.complete:  # someone moved the incident first
+            return ActionOutcome(
+                OutcomeStatus.REFUSED, f"the incident is {tracked.incident.status}"
+            )
         return None
+
+    def approve(
+        self, scope: Scope, recommendation_id: int, actor: str, at: datetime
+    ) -> approvals.Decision:
+        """A person approves a recommendation (:func:`.approvals.approve`, the action
+        requested the agent's way); the summary's next step follows at once."""
+        decided = approvals.approve(
+            self.database, scope, recommendation_id, actor=actor, at=at,
+            state_of=self.series_state, run=self.run_approved, busy=self.approval_busy,
+        )  # fmt: skip
+        if decided.status != "requested":  # else its outcome is followed (approved_outcome)
+            self._follow_recommendation(recommendation_id, at)
+        return decided
+
+    def approved_outcome(
+        self, scope: Scope, rec: Recommendation, actor: str, at: datetime, outcome: ActionOutcome
+    ) -> approvals.Decision:
+        """The outcome of an approved action is in (after :meth:`action_done`): the
+        recommendation is executed, or approved only, and the next step follows."""
+        told = approvals.after_outcome(self.database, scope, rec, actor, at, outcome)
+        self._follow_recommendation(rec.id, at)
+        return told
+
+    def _follow_recommendation(self, recommendation_id: int, at: datetime) -> None:
+        found = get_recommendation(self.database, self.scope, recommendation_id)
+        if found is not None:
+            self.follow(found.incident_id, at)
 
     def approval_busy(self, rec: Recommendation) -> str | None:
         """Why an approved action cannot be requested now (checked before the approval is
@@ -393,7 +426,8 @@ class Agent:
                 if foreign
                 else tuple(list_recommendations(self.database, self.scope, incident.id)),
             )
-            decision = self.carry_out(decide.resume_decision(left, clear_for, self.settings), now)
+            decision = decide.resume_decision(left, clear_for, self.settings)
+            self.carry_out(decision, now)
             if decision.why is Why.RESUMED_IN_FLIGHT:
                 self.in_flight.pop(incident.id, None)
 

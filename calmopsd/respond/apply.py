@@ -107,9 +107,9 @@ class Applier:
         concerns: int | None = None
         for effect in decision.effects:
             applied, about = self._one(effect, at)
+            concerns = concerns if concerns is not None else about
             if not applied:
                 return Applied(concerns, complete=False)
-            concerns = concerns if concerns is not None else about
         return Applied(concerns)
 
     def _one(self, effect: Effect, at: datetime) -> tuple[bool, int | None]:

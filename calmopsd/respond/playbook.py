@@ -35,7 +35,11 @@ class Situation:
     incident_type: IncidentType
     resource: dict[str, str]  # the incident's labels: app, mount, check, probe
     apps: Mapping[str, Pm2App] = field(default_factory=dict)  # PM2 apps by name
-    unreachable_while_online: bool = False  # health check cannot connect, PM2 all online
+    # A failing health check through nginx answered 502/504 while every app is online:
+    # nginx shows the fault, and a reload may help.
+    nginx_bad_gateway: bool = False
+    # Whether a failing health check goes through nginx (None: none fails, or not said).
+    failing_via_nginx: bool | None = None
     disk_breached: bool = False  # a disk rule is firing: the disk is the cause
     deployed: str | None = None  # an app inside its deploy window
 
@@ -68,6 +72,10 @@ def _down_app(s: Situation) -> Step | str:
         return Step(SafeAction.PM2_RESTART, {"app": app}, f"`{app}` is {s.apps[app].status}")
     if app is None and down:
         return Step(SafeAction.PM2_RESTART, {"app": down[0]}, f"`{down[0]}` is not running")
+    if app is not None and app in s.apps and s.apps[app].crash_loop:
+        return f"`{app}` crashes while PM2 restarts it: another restart would not help"
+    if app is not None and app in s.apps:
+        return f"`{app}` is {s.apps[app].status}, not errored or stopped"
     return "no PM2 app is errored or stopped"
 
 
@@ -76,9 +84,12 @@ def _pm2_restart(s: Situation) -> Step | str:
 
 
 def _nginx_reload(s: Situation) -> Step | str:
-    if s.unreachable_while_online:
-        return Step(SafeAction.NGINX_RELOAD, {}, "the apps are online but cannot be reached")
-    return "nginx is not the failing hop"
+    """Only when the failing path goes through nginx and nginx shows the fault."""
+    if s.nginx_bad_gateway:
+        return Step(SafeAction.NGINX_RELOAD, {}, "nginx answers 502/504 while the apps are online")
+    if s.failing_via_nginx is False:
+        return "the failing health check does not go through nginx"
+    return "nginx shows no fault (no 502 or 504 from it)"
 
 
 def _pause_jobs(s: Situation) -> Step | str:

@@ -62,6 +62,12 @@ _MANUAL: dict[IncidentType, Callable[[dict[str, str]], tuple[str, str]]] = {
         f"Check {_named('dependency', r.get('probe'))}; calmopsd cannot repair a dependency.",
         f"check {_named('dependency', r.get('probe'))}",
     ),
+    IncidentType.APP: lambda r: (
+        f"Read {_named('app', r.get('app'))}'s error log (pm2 logs {r.get('app', '<app>')} "
+        "--err): it fails on its own, and restarting it again will not fix that.",
+        f"read {_named('app', r.get('app'))}'s error log (pm2 logs {r.get('app', '<app>')} "
+        "--err) and fix what makes it fail",
+    ),
     IncidentType.NETWORK: lambda r: (
         "Check nginx and the path between nginx and the apps.",
         "check nginx and the path between nginx and the apps",

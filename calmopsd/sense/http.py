@@ -51,6 +51,11 @@ class HttpSampler:
         return {"checks": {c.name: r for c, r in zip(self.checks, results, strict=True)}}
 
     def check(self, check: HttpCheckConfig) -> dict[str, Any]:
+        """One check's result, and whether its URL goes through nginx (which tells the
+        agent whether reloading nginx can help when it fails)."""
+        return {**self._get(check), "via_nginx": check.via_nginx}
+
+    def _get(self, check: HttpCheckConfig) -> dict[str, Any]:
         began = time.monotonic()
         try:
             response = self.sessions[check.name].get(

@@ -30,6 +30,7 @@ class CheckResult:
     failure: str | None = None
     detail: str | None = None
     failed_dependencies: tuple[str, ...] = ()
+    via_nginx: bool | None = None  # the URL goes through nginx; None: a reading before it said
 
     @property
     def down(self) -> bool:
@@ -46,10 +47,11 @@ class CheckResult:
             failure=text(v.get("failure")),
             detail=text(v.get("detail")),
             failed_dependencies=texts(v.get("failed_dependencies")),
+            via_nginx=flag(v.get("via_nginx")),
         )
 
     def to_values(self) -> dict[str, Any]:
-        return {
+        values: dict[str, Any] = {
             "up": self.up,
             "status": self.status,
             "latency_ms": self.latency_ms,
@@ -57,6 +59,9 @@ class CheckResult:
             "detail": self.detail,
             "failed_dependencies": list(self.failed_dependencies),
         }
+        if self.via_nginx is not None:  # a reading from before it was said has no such key
+            values["via_nginx"] = self.via_nginx
+        return values
 
 
 @dataclass(frozen=True, slots=True)

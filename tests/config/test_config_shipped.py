@@ -119,6 +119,7 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
             "dependency": ["pause_jobs"],
             "network": ["nginx_reload", "pm2_restart"],
             "deploy": [],
+            "app": ["pm2_restart"],
         },
         "actions": {
             "mode": "shadow",

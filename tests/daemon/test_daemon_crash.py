@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.nginx import Nginx, free_port, running_nginx
+from support.nginx import Nginx, running_nginx
 from support.pm2 import Pm2, wait_for
 from support.process import DaemonProcess, calmopsd, clean_env, write_config
 
@@ -335,7 +335,7 @@ def test_sigkill_during_real_pm2_restarts_leaves_every_incident_actionable_and_c
 # -- nginx -------------------------------------------------------------------------------
 
 
-def nginx_config(pm2: Pm2, server: Nginx, check: str, dead_port: int) -> dict[str, Any]:
+def nginx_config(pm2: Pm2, server: Nginx, check: str) -> dict[str, Any]:
     off = {"enabled": False}
     actions = server.actions_config()
     actions["nginx_reload"] = {"max_runs": KILLS, "window": "1h", "cooldown": "1s"}
@@ -343,8 +343,10 @@ def nginx_config(pm2: Pm2, server: Nginx, check: str, dead_port: int) -> dict[st
         sensing={
             "memory": off, "disk": off, "dependencies": off,
             "pm2": {"home": str(pm2.home), "interval": "500ms", "timeout": "20s"},
+            # Through nginx, which answers 502: nginx shows the fault, so a reload fits.
             "http": {"interval": "500ms", "checks": [{
-                "name": check, "url": f"http://127.0.0.1:{dead_port}/health", "timeout": "2s",
+                "name": check, "url": f"http://127.0.0.1:{server.port}/bad-gateway",
+                "timeout": "2s", "through_nginx": True,
             }]},
         },
         # Three readings: the PM2 reading (all apps online) is in before it fires.
@@ -379,12 +381,11 @@ def test_sigkill_during_real_nginx_reloads_leaves_every_incident_actionable_and_
     pm2.wait_entries("web", lambda e: e[0]["pm2_env"]["status"] == "online", "web online")
     config_path = tmp_path / "calmops.yaml"
     db = database_path(tmp_path / "state")
-    dead_port = free_port()  # the health checks fail: connection refused, apps online
     intents: list[dict[str, Any]] = []
     with running_nginx(tmp_path / "nginx") as server:
         master = server.master_pid()
         for i in range(KILLS):
-            write_json_config(config_path, nginx_config(pm2, server, f"site{i}", dead_port))
+            write_json_config(config_path, nginx_config(pm2, server, f"site{i}"))
             workers = server.workers()
             os.kill(master, signal.SIGSTOP)
             try:
@@ -404,7 +405,7 @@ def test_sigkill_during_real_nginx_reloads_leaves_every_incident_actionable_and_
         assert len({i["incident_id"] for i in intents}) == KILLS
 
         # One more failing check: its reload is refused, the five cut-off ones spent it.
-        write_json_config(config_path, nginx_config(pm2, server, f"site{KILLS}", dead_port))
+        write_json_config(config_path, nginx_config(pm2, server, f"site{KILLS}"))
         workers = server.workers()
         daemon = start_daemon(config_path, daemons)
         check_resumed(db, intents[-1])

@@ -369,7 +369,7 @@ def test_the_last_series_ending_resolves_the_incident(
     decision = on(transition(reason), tracked(IncidentStatus.MONITORING), {})
     assert (decision.why, kinds(decision)) == (
         why,
-        ["Note", "EndSeries", "Move", "Note", "Summarize", "Untrack"],
+        ["Note", "Move", "EndSeries", "Note", "Summarize", "Untrack"],
     )
     assert decision.of(Move)[0].resolution == resolution
     assert decision.of(Untrack) == [Untrack(7, forget=forget)]

@@ -100,9 +100,7 @@ def test_another_apps_memory_climb_does_not_make_an_errored_app_a_memory_inciden
         ),
     )
     worker = [i for i in s.incidents() if i.fingerprint.endswith("app=worker")]
-    assert [(i.type, i.fingerprint) for i in worker] == [
-        (IncidentType.NETWORK, "network:app=worker")
-    ]
+    assert [(i.type, i.fingerprint) for i in worker] == [(IncidentType.APP, "app:app=worker")]
 
 
 # 5 ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 from support.scenario import (
     Scenario,
     ScriptedExecutor,
+    check,
     disk,
     http,
     logs,
@@ -49,9 +50,14 @@ def first_request(s: Scenario) -> tuple[str, dict[str, str]] | None:
          ("clear_temp", {})),
         ("a failing dependency pauses background jobs",
          [("dependencies", probes(postgres=False), 3)], ("pause_jobs", {})),
-        ("unreachable while every app is online reloads nginx",
-         [("pm2", pm2(api={}), 1), ("http", http(web="connection_refused"), 3)],
-         ("nginx_reload", {})),
+        ("nginx answering 502 while every app is online reloads nginx",
+         [("pm2", pm2(api={}), 1), ("http", http(web=502), 3)], ("nginx_reload", {})),
+        ("a check through nginx that nothing answers reloads nothing (no 502 from nginx)",
+         [("pm2", pm2(api={}), 1), ("http", http(web="connection_refused"), 3)], None),
+        ("a check straight to the app's port reloads nothing, whatever it answers",
+         [("pm2", pm2(api={}), 1), ("http", http(web=check(502, via_nginx=False)), 3)], None),
+        ("an app crashing while PM2 restarts it is not restarted again",
+         [("pm2", pm2(api={"restart_increase": 3, "crash_loop": "restarting"}), 1)], None),
         ("an errored PM2 app is restarted",
          [("pm2", pm2(api={"status": "errored"}), 1)], ("pm2_restart", {"app": "api"})),
         ("a bad deploy restarts nothing",
@@ -73,10 +79,10 @@ def test_a_worked_action_moves_to_monitoring_and_one_that_does_not_hold_tries_th
 ) -> None:
     s = Scenario(database)
     s.feed("pm2", pm2(api={}))
-    s.feed("http", http(web="connection_refused"), times=3)
+    s.feed("http", http(web=502), times=3)
     incident = s.only()
     assert incident.status is IncidentStatus.MONITORING
-    s.feed("http", http(web="connection_refused"), every=MIN, times=11)  # past monitor_for
+    s.feed("http", http(web=502), every=MIN, times=11)  # past monitor_for
     incident = s.only()
     assert incident.status is IncidentStatus.OPEN
     assert "incident.not_holding" in s.kinds(incident.id)

@@ -8,7 +8,9 @@ from pathlib import Path
 from support.scenario import (
     Scenario,
     ScriptedExecutor,
+    check,
     disk,
+    http,
     logs,
     memory,
     pm2,
@@ -150,3 +152,40 @@ def test_a_clear_that_freed_nothing_says_so(database: Database) -> None:
         "Done: cleared old temp uploads at 14:00; it worked "
         "(removed 0 files (0 bytes) from /srv/tmp)."
     )
+
+
+def test_an_app_crashing_while_pm2_restarts_it_is_one_app_incident_pointing_at_its_log(
+    database: Database,
+) -> None:
+    """The crash loop and the health check it fails (straight to the app's port) are one
+    problem, typed app, not network: nothing is reloaded or restarted, and the next step
+    is the app's error log."""
+    s = Scenario(database)
+    s.feed("pm2", pm2(api={"restart_increase": 3, "crash_loop": "restarting"}))
+    s.feed("http", http(health=check("connection_refused", via_nginx=False)), times=3)
+    (incident,) = s.incidents()
+    assert (incident.type, incident.fingerprint) == ("app", "app:app=api")
+    assert s.executor.requests == []
+    assert lines(s) == [
+        "PM2 app `api` restarted 3 times in 5 min since 14:00. "
+        "Likely app: crashing while PM2 restarts it: api.",
+        "Customers: health check `health` failing; affected: all traffic.",
+        "Done: nothing yet.",
+        "Not done: no safe action fits (`api` crashes while PM2 restarts it: another restart "
+        "would not help).",
+        "Now: open, critical; watching.",
+        "Next: read app `api`'s error log (pm2 logs api --err) and fix what makes it fail "
+        "(recommendation #1).",
+    ]
+
+
+def test_an_errored_app_is_restarted_and_the_health_check_it_broke_is_the_same_incident(
+    database: Database,
+) -> None:
+    s = Scenario(database)
+    s.feed("pm2", pm2(api={"status": "errored", "crash_loop": "errored"}))
+    s.feed("http", http(health=check("connection_refused", via_nginx=False)), times=3)
+    assert [(i.type, i.fingerprint) for i in s.incidents()] == [("app", "app:app=api")]
+    assert [(r.action.value, r.params) for r in s.executor.requests] == [
+        ("pm2_restart", {"app": "api"})
+    ]

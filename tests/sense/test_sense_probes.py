@@ -269,3 +269,26 @@ def test_checks_run_at_once_so_one_hung_target_does_not_hold_up_the_others(serve
     result = sampler.sample()["checks"]
     assert {name: c["status"] for name, c in result.items()} == {"c0": 200, "c1": 200, "c2": 200}
     assert sampler.timeout_s == 21.0  # one wave: twice the slowest timeout, plus a second
+
+
+@pytest.mark.parametrize(
+    ("url", "through_nginx", "via"),
+    [
+        ("http://127.0.0.1/health", None, True),  # the scheme's default port: nginx's
+        ("https://app.example.com/health", None, True),
+        ("http://127.0.0.1:3000/health", None, False),  # an app's own port
+        ("http://127.0.0.1:8080/health", True, True),  # said: nginx on another port
+        ("http://127.0.0.1/health", False, False),  # said: straight to the app
+    ],
+)
+def test_a_check_says_whether_it_goes_through_nginx(
+    url: str, through_nginx: bool | None, via: bool
+) -> None:
+    assert HttpCheckConfig(name="app", url=url, through_nginx=through_nginx).via_nginx is via
+
+
+def test_a_reading_carries_whether_the_check_goes_through_nginx(server: str) -> None:
+    """The real sampler against a real server on a port of its own: not through nginx,
+    unless the config says it is."""
+    assert check(f"{server}/fail")["via_nginx"] is False
+    assert check(f"{server}/fail", through_nginx=True)["via_nginx"] is True

@@ -60,6 +60,10 @@ http {{
             root {prefix}/html;
             try_files /ok.txt =404;
         }}
+        # What nginx answers when the app behind it is gone (a health check through it).
+        location /bad-gateway {{
+            return 502 "bad gateway";
+        }}
         location / {{
             return 200 "{body}";
         }}

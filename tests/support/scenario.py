@@ -32,9 +32,10 @@ from calmopsd.model import (
 from calmopsd.record.audit import list_events
 from calmopsd.record.database import Database
 from calmopsd.record.incidents import get_incident, list_children, list_incidents
-from calmopsd.record.recommendations import list_recommendations
+from calmopsd.record.recommendations import get_recommendation, list_recommendations
 from calmopsd.record.scope import Scope
 from calmopsd.respond.agent import Agent
+from calmopsd.respond.approvals import Decision as ApprovalDecision
 from calmopsd.respond.impact import ImpactLevels
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -128,6 +129,27 @@ class Scenario:
         self.drain()
         return answer
 
+    def approve(
+        self, recommendation_id: int, actor: str = "dana", at: datetime | None = None
+    ) -> ApprovalDecision:
+        """A person's approval as the daemon carries it out (``Responder._approved`` and
+        its ``_Done``): approved and requested in one unit on the agent's thread; the
+        outcome taken up, and the recommendation told executed, in the next."""
+        at = at or self.now
+        with self.database.unit():
+            decided = self.agent.approve(Scope.platform(), recommendation_id, actor, at)
+        if decided.status != "requested":
+            return decided
+        (request,) = self.agent.take_requests()
+        outcome = self.executor.request(request, at)
+        with self.database.unit():
+            self.agent.action_done(request, outcome, at)
+            rec = get_recommendation(self.database, Scope.platform(), recommendation_id)
+            assert rec is not None
+            told = self.agent.approved_outcome(Scope.platform(), rec, actor, at, outcome)
+        self.drain()
+        return told
+
     def run_approved(self, rec: Recommendation, actor: str, at: datetime) -> ActionOutcome:
         """What the daemon's approval hook does: request it, wait for its outcome."""
         with self.database.unit():
@@ -207,14 +229,28 @@ def pm2(**apps: dict[str, Any]) -> dict[str, Any]:
     return {"state": "ok", "apps": full}
 
 
-def http(**checks: bool | str) -> dict[str, Any]:
-    """``web=True`` is up; ``web="connection_refused"`` is down with that failure."""
-    return {
-        "checks": {
-            name: {"up": True} if state is True else {"up": False, "failure": state}
-            for name, state in checks.items()
-        }
-    }
+def http(**checks: bool | str | int | dict[str, Any]) -> dict[str, Any]:
+    """``web=True`` is up; ``web="connection_refused"`` is down with that failure;
+    ``web=502`` answered 502 through nginx; ``web=check(...)`` says more."""
+    return {"checks": {name: _check(state) for name, state in checks.items()}}
+
+
+def check(failure: str | int, *, via_nginx: bool | None = None) -> dict[str, Any]:
+    """A failing check: a failure kind, or the HTTP status it answered with."""
+    said = {"via_nginx": via_nginx} if via_nginx is not None else {}
+    if isinstance(failure, int):
+        return {"up": False, "failure": "unexpected_status", "status": failure, **said}
+    return {"up": False, "failure": failure, **said}
+
+
+def _check(state: bool | str | int | dict[str, Any]) -> dict[str, Any]:
+    if state is True:
+        return {"up": True}
+    if isinstance(state, dict):
+        return state
+    if isinstance(state, int) and not isinstance(state, bool):
+        return check(state, via_nginx=True)
+    return check(str(state))
 
 
 def probes(**up: bool) -> dict[str, Any]:

@@ -39,8 +39,8 @@ from calmopsd.respond.decision import (
 from calmopsd.respond.problem import Problem, resource_of
 from calmopsd.respond.tracked import SeriesKey, Tracked
 
+# Bases that only restate the rule: the summary's "Why" line is left out for them.
 PLAIN_BASES = frozenset({Basis.RULE_TYPE, Basis.HOST_MEMORY, Basis.HOST_DISK})
-# Refusals that concern only the action refused: another listed action may still run.
 
 
 def breach_decision(

@@ -20,7 +20,7 @@ from calmopsd.respond.recommend import APPROVABLE
 from calmopsd.respond.tracked import SeriesKey, Tracked
 
 ACTOR = AGENT
-# Bases that only restate the rule: the summary's "Why" line is left out for them.
+# Refusals that concern only the action refused: another listed action may still run.
 PASSABLE = APPROVABLE | {RefusalReason.ALREADY_IN_FORCE}
 BUSY_DETAIL = "another action is running on it"
 

@@ -81,8 +81,8 @@ def recommendation_followed(
     tracked: Tracked, recommendation: Recommendation | None
 ) -> list[Effect]:
     """The recommendation the next step points at was decided since: say what follows."""
-    if tracked.next_recommendation is None or recommendation is None:
-        return []
+    if recommendation is None or recommendation.id != tracked.next_recommendation:
+        return []  # not the one the next step points at (an older one expiring, say)
     if recommendation.status is RecommendationStatus.PROPOSED:
         return []
     by = recommendation.decided_by

@@ -33,7 +33,7 @@ from calmopsd.respond.decision import (
     Untrack,
     Why,
 )
-from calmopsd.respond.tracked import Tracked
+from calmopsd.respond.tracked import SeriesKey, Tracked
 
 
 def transition_decision(
@@ -69,20 +69,26 @@ def transition_decision(
             return Decision(Why.SERIES_ENDED, ended)
         how = Resolution.RECOVERED if t.reason is Reason.CLEARED else Resolution.VANISHED
         why = Why.RECOVERED if how is Resolution.RECOVERED else Why.VANISHED
-        return Decision(why, (*ended, *resolve_effects(tracked, how)))
+        # The series ends after the resolve: a resolve lost to another writer leaves the
+        # incident as it was, still owning its series.
+        return Decision(why, (*current, *resolve_effects(tracked, how, ending=key)))
     return Decision(Why.UNCHANGED, current)
 
 
-def resolve_effects(tracked: Tracked, how: Resolution) -> tuple[Effect, ...]:
-    """Resolve a tracked incident and stop tracking it; not recovered: its series must
-    confirm afresh if the breach goes on."""
+def resolve_effects(
+    tracked: Tracked, how: Resolution, ending: SeriesKey | None = None
+) -> tuple[Effect, ...]:
+    """Resolve a tracked incident and stop tracking it (``ending``: the series whose end
+    resolves it); not recovered: its series must confirm afresh if the breach goes on."""
     incident = tracked.incident
     moved: tuple[Effect, ...] = ()
     if incident.status is not IncidentStatus.RESOLVED:
         moved = (Move(incident.id, incident.status, IncidentStatus.RESOLVED, how),)
+    ended = (EndSeries(incident.id, ending),) if ending is not None else ()
     quiet = {"clearing_since": None, "monitor_until": None, "next_step": None}
     return (
         *moved,
+        *ended,
         Note(incident.id, quiet),
         Summarize(incident.id),
         Untrack(incident.id, forget=how is not Resolution.RECOVERED),
