@@ -43,7 +43,7 @@ from calmopsd.model import (
     RefusalReason,
     SafeAction,
 )
-from calmopsd.record.actions import is_ineffective, worked_since
+from calmopsd.record.actions import is_ineffective, list_active, was_extended, worked_since
 from calmopsd.record.audit import record_event
 from calmopsd.record.database import Database
 from calmopsd.record.scope import Scope
@@ -80,7 +80,10 @@ class SafeExecutor:
         self.scope = Scope.platform()
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self.in_force = InForce(database, clock, self.actions, self._revert_sandbox, self._lock_for)
+        self.in_force = InForce(
+            database, clock, self.actions, self._revert_sandbox, self._lock_for,
+            max_extensions=self._max_extensions,
+        )  # fmt: skip
 
     # -- the request path -----------------------------------------------------------
 
@@ -238,7 +241,9 @@ class SafeExecutor:
         marked = []
         for name in worked_since(self.database, incident_id, since):
             action = SafeAction(name)
-            if is_ineffective(self.database, incident_id, action):
+            if is_ineffective(self.database, incident_id, action) or self._holding(
+                incident_id, action
+            ):
                 continue
             record_event(
                 self.database, self.scope, kind="action.ineffective", actor=AGENT, at=now,
@@ -248,6 +253,16 @@ class SafeExecutor:
             log.warning("action.ineffective", incident_id=incident_id, action=action.value)
             marked.append(action)
         return marked
+
+    def _holding(self, incident_id: int, action: SafeAction) -> bool:
+        """A reversible action still in force for the incident, or one extended for it,
+        holds a condition that outlasts it (a dependency still down): the symptom being
+        back says the condition holds, not that the action failed — it is extended, or
+        handed to a person, never marked ineffective for that."""
+        in_force = any(
+            a.incident_id == incident_id and a.action == action for a in list_active(self.database)
+        )
+        return in_force or was_extended(self.database, incident_id, action)
 
     @property
     def pause_file(self) -> Path:
@@ -283,6 +298,10 @@ class SafeExecutor:
     def _mode(self, action: Action) -> str:
         section = getattr(self.config, action.name.value)
         return str(section.mode or self.config.mode)
+
+    def _max_extensions(self, action: str) -> int:
+        """How often an action in force may be extended, from the live config (0: never)."""
+        return int(getattr(getattr(self.config, action, None), "max_extensions", 0))
 
     def _sandbox(self, action: Action, *, dry_run: bool | None = None) -> Sandbox:
         return Sandbox(

@@ -5,7 +5,15 @@ with its undo, read before anything changes, and its expiry: a crash mid-run sti
 leaves it to be reverted. A second pause or limit on the same target is refused
 while the first is in force. :meth:`InForce.revert_due` (the daemon's tick, through
 the executor) reverts every row whose time is up — also after a restart — and
-:meth:`InForce.revert` ends one early. A revert that fails is an
+:meth:`InForce.revert` ends one early (a person's revert, at once, extended or not).
+
+A row whose time is up while its incident is still unresolved (open, stabilizing
+or monitoring: the condition it answers may hold) is extended by its first term
+instead (``action.extended``), at most its section's ``max_extensions`` times;
+once they are spent it is reverted all the same, after an
+``action.extension_spent`` event that hands it to a person. An incident resolved
+or gone: reverted on time. Extensions are counted from the audit log, so a
+restart keeps them; they are no new runs (no budget, no cooldown). A revert that fails is an
 ``action.revert_failed`` event and is tried again later, backing off from
 :data:`REVERT_BACKOFF` to :data:`MAX_REVERT_BACKOFF`.
 """
@@ -22,10 +30,14 @@ import structlog
 from calmopsd.act.action import Action, Prepared, Refused, Result
 from calmopsd.act.sandbox import Sandbox
 from calmopsd.clock import Clock
-from calmopsd.model import AGENT, ActionRequest, RefusalReason, SafeAction
+from calmopsd.config.units import format_duration
+from calmopsd.model import AGENT, ActionRequest, IncidentStatus, RefusalReason, SafeAction
 from calmopsd.record.actions import (
     ActiveAction,
     add_active,
+    count_events,
+    extend_active,
+    first_term,
     get_active,
     list_active,
     mark_reverted,
@@ -34,6 +46,7 @@ from calmopsd.record.actions import (
 )
 from calmopsd.record.audit import record_event
 from calmopsd.record.database import Database
+from calmopsd.record.incidents import get_incident
 from calmopsd.record.scope import Scope
 
 log = structlog.get_logger("calmopsd.act")
@@ -52,8 +65,10 @@ class InForce:
         actions: Mapping[SafeAction, Action],
         sandbox: Callable[[Action], Sandbox],
         lock_for: Callable[[str], threading.Lock],
+        max_extensions: Callable[[str], int] = lambda action: 0,
     ) -> None:
         self.database = database
+        self.max_extensions = max_extensions  # per action name, read from the live config
         self.clock = clock
         self.actions = actions
         self.sandbox = sandbox  # never dry: what really ran is really undone
@@ -116,6 +131,8 @@ class InForce:
             if now < self._retry_at.get(active.id, now):
                 continue
             try:
+                if self._extended(active, now):
+                    continue
                 done, _ = self._revert(active, now, AGENT)
             except Exception as exc:  # an unreadable row: recorded, the others go on
                 log.exception("action.revert_crashed", id=active.id)
@@ -133,6 +150,70 @@ class InForce:
         if active.reverted_at is not None:
             return False, f"action {active_id} was already reverted at {active.reverted_at}"
         return self._revert(active, now, actor)
+
+    # -- extensions -----------------------------------------------------------------
+
+    def _extended(self, active: ActiveAction, now: datetime) -> bool:
+        """Whether ``active``, due now, stays in force: its incident is still unresolved
+        and it has extensions left (then it is extended). With none left, the hand-over
+        event is recorded (once) and False: it is reverted all the same."""
+        status = self._unresolved(active)
+        term = first_term(self.database, active) if status else None
+        if status is None or term is None:
+            return False
+        used = count_events(self.database, "action.extended", active.id)
+        allowed = self.max_extensions(active.action)
+        if used >= allowed:
+            self._hand_over(active, now, status, used)
+            return False
+        expires = max(active.expires_at, now) + term
+        left = allowed - used - 1
+        detail = (
+            f"{active.action} extended by {format_duration(term)} to "
+            f"{expires:%H:%M} UTC: incident #{active.incident_id} is still {status} "
+            f"({left} more extension{'' if left == 1 else 's'} allowed)"
+        )
+        data = {"extension": used + 1, "extensions_left": left, "incident_status": status,
+                "term": format_duration(term), "detail": detail}  # fmt: skip
+        extended = extend_active(
+            self.database, self.scope, active, at=now, expires_at=expires, actor=AGENT, data=data
+        )
+        if extended:
+            log.info("action.extended", id=active.id, action=active.action, expires_at=expires,
+                     incident_id=active.incident_id, extensions_left=left)  # fmt: skip
+        return extended
+
+    def _unresolved(self, active: ActiveAction) -> IncidentStatus | None:
+        """The status of the action's incident while it is unresolved; None: no incident,
+        gone, or resolved (the condition is over: revert on time)."""
+        if active.incident_id is None:
+            return None
+        incident = get_incident(self.database, self.scope, active.incident_id)
+        if incident is None or incident.status is IncidentStatus.RESOLVED:
+            return None
+        return incident.status
+
+    def _hand_over(self, active: ActiveAction, now: datetime, status: str, used: int) -> None:
+        """Its extensions are spent and the condition holds: it ends, and a person decides
+        whether it is needed again. Once per action in force (a failed revert retries)."""
+        if count_events(self.database, "action.extension_spent", active.id):
+            return
+        times = f"extended {used} time{'' if used == 1 else 's'}" if used else "not extendable"
+        detail = (
+            f"{active.action} ends although incident "
+            f"#{active.incident_id} is still {status} ({times}, the most allowed): "
+            f"a person decides whether to {active.action} again"
+        )
+        record_event(
+            self.database, self.scope, kind="action.extension_spent", actor=AGENT, at=now,
+            incident_id=active.incident_id,
+            data={"id": active.id, "action": active.action, "target": active.target,
+                  "extensions": used, "incident_status": status, "detail": detail},
+        )  # fmt: skip
+        log.warning("action.extension_spent", id=active.id, action=active.action,
+                    incident_id=active.incident_id, extensions=used)  # fmt: skip
+
+    # -- the revert itself ----------------------------------------------------------
 
     def _revert(self, active: ActiveAction, now: datetime, actor: str) -> tuple[bool, str]:
         known = active.action in {a.value for a in SafeAction}

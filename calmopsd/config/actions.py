@@ -81,6 +81,11 @@ class PauseJobsConfig(Budget):
     ttl: PositiveDuration = Field(
         default=timedelta(minutes=30), description="How long a pause lasts before it is undone."
     )
+    max_extensions: int = Field(
+        default=3, ge=0, le=20,
+        description="Times a pause whose incident is still unresolved at its end is extended "
+        "by its ttl instead of undone; once spent, it is undone and handed to a person.",
+    )  # fmt: skip
     max_runs: int = Field(default=2, ge=0, le=100, description="Pauses allowed within window.")
     window: PositiveDuration = Field(
         default=timedelta(hours=2), description="The wall-clock window max_runs counts over."
@@ -103,6 +108,11 @@ class RateLimitUploadsConfig(Budget):
     ttl: PositiveDuration = Field(
         default=timedelta(minutes=30), description="How long the limit stays before it is undone."
     )
+    max_extensions: int = Field(
+        default=3, ge=0, le=20,
+        description="Times a limit whose incident is still unresolved at its end is extended "
+        "by its ttl instead of undone; once spent, it is undone and handed to a person.",
+    )  # fmt: skip
     max_runs: int = Field(default=2, ge=0, le=100, description="Limits allowed within window.")
     window: PositiveDuration = Field(
         default=timedelta(hours=2), description="The wall-clock window max_runs counts over."

@@ -4,7 +4,8 @@ Budgets and cooldowns are counted from ``incident_events`` (``action.intent``,
 written before anything runs, and in shadow mode ``action.shadowed``), never
 from memory, so neither a config reload, a daemon restart nor a crash mid-run
 resets them. An action in force is undone from the record kept here, which the
-hashed ``action.in_force`` event vouches for (:func:`undo_digest`).
+hashed ``action.in_force`` event vouches for (:func:`undo_digest`); its extensions
+are ``action.extended`` events, counted from the log like the runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,71 @@ def mark_reverted(
                   "status": outcome, "detail": detail, **(data or {})},
         )  # fmt: skip
     return True
+
+
+def extend_active(
+    database: Database,
+    scope: Scope,
+    active: ActiveAction,
+    *,
+    at: datetime,
+    expires_at: datetime,
+    actor: str,
+    data: dict[str, Any],
+) -> bool:
+    """Move the expiry of an action still in force (and an ``action.extended`` event);
+    False if it was reverted meanwhile (compare-and-set: a person's revert wins)."""
+    with database.write() as tx:
+        changed = tx.db.execute(
+            "UPDATE active_actions SET expires_at = ? WHERE id = ? AND reverted_at IS NULL",
+            [encode_time(expires_at), active.id],
+        ).rowcount
+        if changed != 1:
+            return False
+        append_event(
+            tx, scope, kind="action.extended", actor=actor, at=at, incident_id=active.incident_id,
+            data={"id": active.id, "action": active.action, "target": active.target,
+                  "expires_at": encode_time(expires_at), **data},
+        )  # fmt: skip
+    return True
+
+
+def count_events(database: Database, kind: str, active_id: int) -> int:
+    """How many ``kind`` events the audit log holds for action in force ``active_id``
+    (``action.extended``: how often it was extended)."""
+    with database.read() as db:
+        row = db.execute(
+            """SELECT count(*) FROM incident_events
+                WHERE kind = ? AND json_extract(data, '$.id') = ?""",
+            [kind, active_id],
+        ).fetchone()
+    return int(row[0])
+
+
+def first_term(database: Database, active: ActiveAction) -> timedelta | None:
+    """How long ``active`` was first kept in force, from its hash-chained ``action.in_force``
+    event (None: no such event, or an unreadable expiry)."""
+    with database.read() as db:
+        row = db.execute(
+            """SELECT json_extract(data, '$.expires_at') FROM incident_events
+                WHERE kind = 'action.in_force' AND json_extract(data, '$.id') = ?
+                ORDER BY seq LIMIT 1""",
+            [active.id],
+        ).fetchone()
+    first = _time(row[0], LONG_AGO) if row else LONG_AGO
+    return first - active.started_at if first > active.started_at else None
+
+
+def was_extended(database: Database, incident_id: int, action: str) -> bool:
+    """Whether ``action`` was extended (or its extensions spent) for this incident."""
+    with database.read() as db:
+        row = db.execute(
+            """SELECT 1 FROM incident_events
+                WHERE kind IN ('action.extended', 'action.extension_spent')
+                  AND incident_id = ? AND json_extract(data, '$.action') = ? LIMIT 1""",
+            [incident_id, action],
+        ).fetchone()
+    return row is not None
 
 
 def _time(value: Any, fallback: datetime) -> datetime:

@@ -150,6 +150,7 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
                 "apps": [],
                 "flag_file": None,
                 "ttl": "30m",
+                "max_extensions": 3,
             },
             "rate_limit_uploads": {
                 "mode": None,
@@ -160,6 +161,7 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
                 "zone": "calmopsd_uploads",
                 "burst": 20,
                 "ttl": "30m",
+                "max_extensions": 3,
             },
             "clear_temp": {
                 "mode": None,
