@@ -27,7 +27,7 @@ import structlog
 
 from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.rules import RuleConfig
-from calmopsd.detect import Context, Detector, Reason, Transition, classify
+from calmopsd.detect import Context, Detector, Reason, State, Transition, classify
 from calmopsd.detect.classify import BAD_GATEWAY
 from calmopsd.model import (
     AGENT,
@@ -133,8 +133,8 @@ class Agent:
             return applied
         if tracked is None or decision.then is None:
             return applied
-        if decision.then is Then.STABILIZE:
-            self.stabilize(tracked, at)
+        if decision.then in (Then.STABILIZE, Then.STABILIZE_IF_FITS):
+            self.stabilize(tracked, at, only_if_fits=decision.then is Then.STABILIZE_IF_FITS)
         elif isinstance(decision.then, ActionOutcome):
             self.carry_out(
                 decide.outcome_decision(tracked, None, decision.then, at, self.settings), at
@@ -184,6 +184,14 @@ class Agent:
             fingerprint=problem.fingerprint, resolved_since=at - within if within else None,
         )  # fmt: skip
         top = [p.to_values() for p in self.context.memory.top_processes]
+        sibling = next(
+            (
+                t
+                for t in self.tracked.values()
+                if breach.labels and any(labels == breach.labels for _, labels in t.series)
+            ),
+            None,
+        )
         decision = decide.breach_decision(
             breach,
             found,
@@ -193,6 +201,7 @@ class Agent:
             settings=self.settings,
             base_hold=self._base_hold(breach.rule),
             surroundings=Surroundings(top_processes=top or None),
+            sibling=sibling,
         )
         applied = self.carry_out(decision, at, follow_lost=False)
         if not applied.complete and found is not None and found.id not in self.tracked:
@@ -207,19 +216,34 @@ class Agent:
 
     # -- stabilizing ------------------------------------------------------------------
 
-    def stabilize(self, tracked: Tracked, at: datetime) -> None:
-        """Request the playbook's next fitting action, or say why none."""
-        choice = choose(
-            list(getattr(self.playbook, tracked.incident.type.value)),
-            self._situation(tracked),
-            frozenset(tracked.tried),
-        )
+    def stabilize(self, tracked: Tracked, at: datetime, *, only_if_fits: bool = False) -> None:
+        """Request the playbook's next fitting action, or say why none (``only_if_fits``:
+        or nothing at all)."""
+        choice = choose(self._listed(tracked), self._situation(tracked), frozenset(tracked.tried))
+        if only_if_fits and not isinstance(choice, Step):
+            return
         deployed = self.context.latest_deploy(tracked.resource.get("app"))
         around = Surroundings(
             deployed_app=deployed[0] if deployed else None,
             deploy=self.context.deploy_marks.get(deployed[0]) if deployed else None,
         )
         self.carry_out(decide.stabilize_decision(tracked, choice, around), at)
+
+    def _listed(self, tracked: Tracked) -> list[SafeAction]:
+        """The playbook's actions for the incident's type, then for the types of the
+        other rules whose series still fire on it (what is left once part of a fault
+        recovered: the app a dependency broke, still errored), each once. The series
+        that opened it is left out: its classification decided the type (a deploy's
+        server errors are the deploy's, not the network's)."""
+        types = [tracked.incident.type]
+        for rule, labels in sorted(tracked.series - {tracked.headline}):
+            config = self.rules.get(rule)
+            if config is not None and self.detector.state(rule, labels) is State.FIRING:
+                types.append(config.type)
+        listed: list[SafeAction] = []
+        for kind in types:
+            listed += [a for a in getattr(self.playbook, kind.value) if a not in listed]
+        return listed
 
     def _situation(self, tracked: Tracked) -> Situation:
         context = self.context

@@ -38,6 +38,7 @@ class Why(StrEnum):
     CLEAR_STARTED = "clear_started"
     CLEAR_ABORTED = "clear_aborted"
     SERIES_ENDED = "series_ended"  # one of its series cleared; others still belong to it
+    REPLANNED_REST = "replanned_rest"  # one ended, others still fire: plan for those
     RECOVERED = "recovered"  # its last series cleared and the clear held
     VANISHED = "vanished"  # its last series is no longer reported at all
     UNCHANGED = "unchanged"  # a transition that changes nothing about the incident
@@ -88,6 +89,9 @@ class Then(StrEnum):
     """What to decide next, once this decision is applied (still in the same transaction)."""
 
     STABILIZE = "stabilize"
+    # Request the next fitting action if one fits now; if none does, leave what the
+    # summary says (a further symptom joined: nothing new to say when nothing fits).
+    STABILIZE_IF_FITS = "stabilize_if_fits"
 
 
 @dataclass(frozen=True)

@@ -930,3 +930,48 @@ def test_newest_advice_decided_says_what_followed() -> None:
     kept = remembered(incident(), [], [], recs, SETTINGS)
     assert kept["next_step"].startswith("a person's call: recommendation #2 was rejected by dana")
     assert "next_recommendation" not in kept
+
+
+# -- planning again for what is left, or for a further symptom -------------------------
+
+
+def test_the_breach_that_opened_it_ending_while_others_fire_plans_again() -> None:
+    kept = tracked(IncidentStatus.MONITORING, series={KEY, APP_KEY})
+    decision = on(transition(Reason.CLEARED), kept, {APP_KEY: facts()})
+    assert (decision.why, decision.then) == (Why.REPLANNED_REST, Then.STABILIZE)
+    assert decision.of(Move) == [Move(7, IncidentStatus.MONITORING, IncidentStatus.OPEN)]
+    assert decision.of(Record)[0].data == {"ended": "memory_used", "still_firing": ["app_memory"]}
+
+
+def test_another_series_ending_while_the_one_that_opened_it_fires_plans_nothing() -> None:
+    kept = tracked(series={KEY, APP_KEY})
+    decision = on(transition(Reason.CLEARED, key=APP_KEY), kept, {KEY: facts()})
+    assert (decision.why, decision.then) == (Why.SERIES_ENDED, None)
+
+
+def test_nothing_is_planned_again_while_an_action_runs() -> None:
+    kept = tracked(series={KEY, APP_KEY}, pending=Pending(RESTART, AGENT, True))
+    assert on(transition(Reason.CLEARED), kept, {APP_KEY: facts()}).why is Why.SERIES_ENDED
+
+
+def test_a_further_symptom_joining_an_open_incident_plans_if_something_fits() -> None:
+    further = breach("app_memory", labels=(("app", "api"),))
+    decision = on_breach(incident(), tracked(), new=further)
+    assert (decision.why, decision.then) == (Why.JOINED, Then.STABILIZE_IF_FITS)
+
+
+def test_a_further_symptom_joining_a_monitored_incident_plans_nothing() -> None:
+    further = breach("app_memory", labels=(("app", "api"),))
+    found = incident(status=IncidentStatus.MONITORING)
+    assert on_breach(found, tracked(IncidentStatus.MONITORING), new=further).then is None
+
+
+def test_a_breach_of_the_same_resource_joins_the_incident_that_owns_it() -> None:
+    """pm2_app_not_online confirming while pm2_app_errored for the same app is tracked."""
+    owner = tracked(series={KEY, APP_KEY})
+    decision = decide.breach_decision(
+        breach("app_not_online", labels=(("app", "api"),)), None, None,
+        classification=MEMORY, problem=PROBLEM, settings=SETTINGS, base_hold=HOLD,
+        sibling=owner,
+    )  # fmt: skip
+    assert (decision.why, decision.of(AddBreach)[0].incident_id) == (Why.JOINED, 7)

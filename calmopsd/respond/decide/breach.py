@@ -53,12 +53,20 @@ def breach_decision(
     settings: IncidentsConfig,
     base_hold: timedelta,
     surroundings: Surroundings = NOTHING_AROUND,
+    sibling: Tracked | None = None,
 ) -> Decision:
     """Join the unresolved incident of the same problem, reopen one resolved within
-    ``reopen_within`` (``found``, looked up by fingerprint), or open a new one."""
+    ``reopen_within`` (``found``, looked up by fingerprint), or open a new one.
+
+    ``sibling``: an unresolved incident that already owns a series with the same labels
+    (another rule about the same app, mount, probe): the same fault seen from another
+    side, so the breach joins it rather than opening a second incident.
+    """
     key: SeriesKey = (breach.rule, breach.labels)
     if found is not None and found.status is not IncidentStatus.RESOLVED:
         return join_decision(breach, found, tracked, base_hold)
+    if sibling is not None:
+        return join_decision(breach, sibling.incident, sibling, base_hold)
     cause = None if classification.basis in PLAIN_BASES else classification.detail
     if found is not None:
         flap = found.resolution == Resolution.RECOVERED
@@ -105,7 +113,14 @@ def join_decision(
     if rank(breach.severity) > rank(found.severity):
         effects.append(Escalate(found.id, breach.severity, f"{breach.rule} is {breach.severity}"))
     effects.append(Summarize(found.id))
-    return Decision(Why.TAKEN_OVER if tracked is None else Why.JOINED, tuple(effects))
+    if tracked is None:
+        return Decision(Why.TAKEN_OVER, tuple(effects))
+    # A further symptom of an open incident nothing runs on (held, or refused): what it
+    # calls for may fit where nothing did (an app the outage left errored).
+    further = key not in tracked.series and breach.rule != tracked.breach.rule
+    if further and found.status is IncidentStatus.OPEN and tracked.pending is None:
+        return Decision(Why.JOINED, tuple(effects), Then.STABILIZE_IF_FITS)
+    return Decision(Why.JOINED, tuple(effects))
 
 
 def flapped_hold(base: timedelta, flaps: int, settings: IncidentsConfig) -> timedelta:

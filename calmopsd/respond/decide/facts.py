@@ -58,10 +58,10 @@ def rank(severity: Severity) -> int:
 
 def firing(tracked: Tracked, series: Series) -> list[SeriesKey]:
     """The incident's series that fire and are still reported, in order."""
-    return sorted(k for k in tracked.series if _fires(series.get(k)))
+    return sorted(k for k in tracked.series if fires(series.get(k)))
 
 
-def _fires(facts: SeriesFacts | None) -> bool:
+def fires(facts: SeriesFacts | None) -> bool:
     return facts is not None and facts.state is State.FIRING and facts.reported
 
 

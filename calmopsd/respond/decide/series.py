@@ -16,6 +16,7 @@ from calmopsd.model import (
 )
 from calmopsd.respond.decide.facts import (
     Series,
+    fires,
     firing,
     rank,
 )
@@ -66,13 +67,39 @@ def transition_decision(
     if t.reason in (Reason.CLEARED, Reason.VANISHED):
         ended = (*current, EndSeries(incident_id, key))
         if tracked.series - {key}:
-            return Decision(Why.SERIES_ENDED, ended)
+            return _part_recovered(tracked, key, ended, series)
         how = Resolution.RECOVERED if t.reason is Reason.CLEARED else Resolution.VANISHED
         why = Why.RECOVERED if how is Resolution.RECOVERED else Why.VANISHED
         # The series ends after the resolve: a resolve lost to another writer leaves the
         # incident as it was, still owning its series.
         return Decision(why, (*current, *resolve_effects(tracked, how, ending=key)))
     return Decision(Why.UNCHANGED, current)
+
+
+def _part_recovered(
+    tracked: Tracked, key: SeriesKey, ended: tuple[Effect, ...], series: Series
+) -> Decision:
+    """One of its series ended and others still fire: what was planned for the whole
+    may not fit what is left (a dependency back, the app it broke still errored), so
+    plan again for what still fires, unless an action is running on it."""
+    incident = tracked.incident
+    still = sorted(k for k in tracked.series - {key} if fires(series.get(k)))
+    headline_done = key == tracked.headline or not fires(series.get(tracked.headline))
+    if not still or not headline_done or tracked.pending is not None:
+        return Decision(Why.SERIES_ENDED, ended)  # the plan for what opened it still stands
+    if incident.status not in (IncidentStatus.OPEN, IncidentStatus.MONITORING):
+        return Decision(Why.SERIES_ENDED, ended)
+    moved: tuple[Effect, ...] = ()
+    if incident.status is IncidentStatus.MONITORING:
+        moved = (Move(incident.id, IncidentStatus.MONITORING, IncidentStatus.OPEN),)
+    said = {"ended": key[0], "still_firing": [rule for rule, _ in still]}
+    effects = (
+        *ended,
+        *moved,
+        Note(incident.id, {"monitor_until": None}),
+        Record("incident.replanned", said, incident.id),
+    )
+    return Decision(Why.REPLANNED_REST, effects, Then.STABILIZE)
 
 
 def resolve_effects(

@@ -1,0 +1,85 @@
+"""Part of a fault recovers, or a further symptom joins, and the agent plans again.
+
+A dependency down, the app it broke (errored) and the failing health check are one
+incident; pausing background jobs is what fits the dependency. The errored app calls
+for a restart, from the ``app`` playbook, once the plan for the dependency is done.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from support.scenario import Scenario, ScriptedExecutor, check, http, pm2, probes
+
+from calmopsd.model import IncidentStatus
+from calmopsd.record.database import Database
+
+MIN = timedelta(minutes=1)
+
+
+def broken(s: Scenario) -> None:
+    s.feed("pm2", pm2(api={}))
+    s.feed("dependencies", probes(postgres=False), times=3)
+    s.feed("pm2", pm2(api={"status": "errored"}))
+    s.feed("http", http(health=check("connection_refused", via_nginx=False)), times=3)
+
+
+def requested(s: Scenario) -> list[tuple[str, dict[str, object]]]:
+    return [(r.action.value, r.params) for r in s.executor.requests]
+
+
+def test_a_fault_with_a_dependency_and_an_errored_app_is_one_incident(
+    database: Database,
+) -> None:
+    s = Scenario(database)
+    broken(s)
+    (incident,) = s.incidents()
+    assert incident.type == "dependency"
+    assert requested(s) == [("pause_jobs", {})]  # monitoring the pause: nothing more yet
+
+
+def test_the_app_still_errored_is_restarted_once_the_pause_is_done(database: Database) -> None:
+    s = Scenario(database)
+    broken(s)
+    (incident,) = s.incidents()
+    for _ in range(3):  # postgres is back; api is still errored
+        s.feed("dependencies", probes(postgres=True), every=MIN, times=6)
+        s.feed("pm2", pm2(api={"status": "errored"}), every=MIN)
+    assert requested(s) == [("pause_jobs", {}), ("pm2_restart", {"app": "api"})]
+    assert "restarted PM2 app `api`" in s.get(incident.id).summary
+
+
+def test_a_further_symptom_of_a_held_incident_is_planned_for_at_once(
+    database: Database,
+) -> None:
+    """Pausing is refused (not allowed): the incident stays open, a person asked. The app
+    errored that then joins it is restarted at once, not left to the end of the outage."""
+    s = Scenario(
+        database, executor=ScriptedExecutor(pause_jobs="refused", refused_for="not_allowed")
+    )
+    s.feed("pm2", pm2(api={}))
+    s.feed("dependencies", probes(postgres=False), times=3)
+    (incident,) = s.incidents()
+    assert s.get(incident.id).status is IncidentStatus.OPEN
+    s.feed("pm2", pm2(api={"status": "errored"}))
+    assert requested(s) == [("pause_jobs", {}), ("pm2_restart", {"app": "api"})]
+
+
+def test_a_repeat_of_the_breach_that_opened_it_plans_nothing_again(database: Database) -> None:
+    s = Scenario(
+        database, executor=ScriptedExecutor(pause_jobs="refused", refused_for="not_allowed")
+    )
+    s.feed("dependencies", probes(postgres=False), times=3)
+    (incident,) = s.incidents()
+    s.feed("dependencies", probes(postgres=False, redis=False), times=3)  # a second probe
+    assert requested(s) == [("pause_jobs", {})]
+    assert s.kinds(incident.id).count("recommendation.proposed") == 1
+
+
+def test_nothing_is_planned_again_while_what_opened_it_still_fires(database: Database) -> None:
+    s = Scenario(database)
+    broken(s)
+    (incident,) = s.incidents()
+    s.feed("pm2", pm2(api={}))  # api back online first; postgres still down
+    s.feed("http", http(health=True), every=MIN, times=20)
+    assert "incident.replanned" not in s.kinds(incident.id)
