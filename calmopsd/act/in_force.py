@@ -198,10 +198,10 @@ class InForce:
         whether it is needed again. Once per action in force (a failed revert retries)."""
         if count_events(self.database, "action.extension_spent", active.id):
             return
-        times = f"extended {used} time{'' if used == 1 else 's'}" if used else "not extendable"
+        times = f"extended {used} time{'' if used == 1 else 's'}, the most allowed"
         detail = (
             f"{active.action} ends although incident "
-            f"#{active.incident_id} is still {status} ({times}, the most allowed): "
+            f"#{active.incident_id} is still {status} ({times if used else 'never extended'}): "
             f"a person decides whether to {active.action} again"
         )
         record_event(

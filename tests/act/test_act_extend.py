@@ -234,3 +234,20 @@ def test_a_restart_keeps_the_extensions_already_used(pm2: Pm2, tmp_path: Path) -
     finally:
         database.close()
     assert verify_file(path).ok
+
+
+def test_with_no_extensions_allowed_it_ends_on_time_and_still_hands_over(
+    pm2: Pm2, database: Database
+) -> None:
+    app = worker(pm2, "ext-zero")
+    clock = ManualClock(T0)
+    run = executor(database, pm2, app, clock, max_extensions=0)
+    found = incident(database)
+    assert run.request(pause(found), T0).worked
+    assert run.revert_due(clock.advance(TERM)) == [1]
+    [spent] = events(database, "action.extension_spent")
+    assert spent["detail"] == (
+        f"pause_jobs ends although incident #{found} is still open (never extended): "
+        "a person decides whether to pause_jobs again"
+    )
+    assert kinds(database, "action.extended") == []
