@@ -46,6 +46,7 @@ class Series:
     # The latest reading of its sampler gave no verdict on it: did not show it, or showed
     # too little traffic to judge (its state is kept, but nothing is done on it).
     unjudged: bool = False
+    value: Any = None  # the last value judged
 
 
 class Detector:
@@ -84,6 +85,11 @@ class Detector:
         """Where one series stands now (OK for a series never seen)."""
         series = self.series.get((rule, labels))
         return series.state.state if series else State.OK
+
+    def value(self, rule: str, labels: Labels) -> Any:
+        """The series' last judged value (None: never judged, or forgotten)."""
+        series = self.series.get((rule, labels))
+        return series.value if series else None
 
     def last_seen(self, rule: str, labels: Labels) -> datetime | None:
         """When a reading last showed this series (None: never, or forgotten)."""
@@ -158,7 +164,7 @@ class Detector:
             # not news either (``last_seen`` stays): a firing series starved of traffic
             # for ``incidents.stale_after`` ends as stale_resolved, not recovered.
             return None
-        judged = value
+        judged = series.value = value
         held = (
             rule
             if series.clear_for is None

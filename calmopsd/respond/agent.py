@@ -156,6 +156,19 @@ class Agent:
                     "agent.failed", rule=transition.rule, reason=transition.reason,
                     sampler=reading.sampler,
                 )  # fmt: skip
+        self._figures(reading)
+
+    def _figures(self, reading: Reading) -> None:
+        """Each incident's headline figure as this reading shows it (and its peak)."""
+        for tracked in list(self.tracked.values()):
+            rule, labels = tracked.headline
+            config = self.rules.get(rule)
+            if config is None or config.sampler != reading.sampler:
+                continue
+            if not self.detector.reported(rule, labels):
+                continue
+            value = self.detector.value(rule, labels)
+            self.carry_out(decide.figure_decision(tracked, value), reading.taken_at)
 
     def _deploys(self, reading: Reading) -> None:
         for name, app in sorted(Pm2Values.parse(reading.values).apps.items()):

@@ -331,7 +331,7 @@ class Applier:
             summary=summarize(tracked.facts(at)), impact=tracked.impact.as_dict(),
         )  # fmt: skip
         tracked.incident = self.reload(tracked.incident.id)
-        tracked.summarized = written
+        tracked.summarized, tracked.shown = written, tracked.current
 
     def reload(self, incident_id: int) -> Incident:
         incident = get_incident(self.database, self.scope, incident_id)

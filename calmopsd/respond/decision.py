@@ -42,6 +42,7 @@ class Why(StrEnum):
     RECOVERED = "recovered"  # its last series cleared and the clear held
     VANISHED = "vanished"  # its last series is no longer reported at all
     UNCHANGED = "unchanged"  # a transition that changes nothing about the incident
+    FIGURE_MOVED = "figure_moved"  # the headline figure moved notably: the summary follows
     # stabilizing
     REQUESTED = "requested"  # the playbook's next fitting action is requested
     HELD = "held"  # no action fits, with the playbook's named reason

@@ -41,6 +41,7 @@ class Facts:
     now: datetime
     cause: str | None = None  # the classification, when evidence beyond the rule decided it
     current: Any = None  # the breached value as last read
+    peak: Any = None  # its worst since the incident opened
     done: tuple[Done, ...] = ()
     not_done: str | None = None
     clearing_since: datetime | None = None
@@ -109,9 +110,15 @@ _THRESHOLDS: dict[str, Callable[[Any], str]] = {
 }
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _what(facts: Facts) -> str:
+    """The headline: the breached figure as last read (not frozen at the breach), and
+    the worst it reached when that was worse."""
     breach, labels = facts.breach, dict(facts.breach.labels)
-    value = breach.value
+    value = facts.current if _number(facts.current) and _number(breach.value) else breach.value
     scope = f" for organization {labels['organization']}" if "organization" in labels else ""
     say = _HEADLINES.get(breach.rule)
     if say is not None and isinstance(value, int | float | str):
@@ -123,9 +130,10 @@ def _what(facts: Facts) -> str:
         head = _generic(breach, value)
     threshold = breach.evidence.get("threshold")
     shown = _THRESHOLDS.get(breach.rule)
-    limit = (
-        f" (threshold {shown(threshold)})" if shown and isinstance(threshold, int | float) else ""
-    )
+    notes = [f"threshold {shown(threshold)}"] if shown and _number(threshold) else []
+    if _number(facts.peak) and _number(value) and facts.peak != value:
+        notes.append(f"peak {shown(facts.peak) if shown else f'{facts.peak:g}'}")
+    limit = f" ({'; '.join(notes)})" if notes else ""
     return f"{head}{scope} since {_hhmm(breach.started_at)}{limit}."
 
 

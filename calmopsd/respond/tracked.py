@@ -45,7 +45,9 @@ class Tracked:
     series: set[SeriesKey] = field(default_factory=set)
     cause: str | None = None
     impact: Impact = field(default_factory=Impact)
-    current: Any = None
+    current: Any = None  # the headline series' value as last read
+    peak: Any = None  # its worst value since it opened
+    shown: Any = None  # the value the stored summary shows
     done: list[Done] = field(default_factory=list)
     tried: set[SafeAction] = field(default_factory=set)
     not_done: str | None = None
@@ -73,6 +75,7 @@ class Tracked:
             now=now,
             cause=self.cause,
             current=self.current,
+            peak=self.peak,
             done=tuple(self.done),
             not_done=self.not_done,
             clearing_since=self.clearing_since,

@@ -975,3 +975,35 @@ def test_a_breach_of_the_same_resource_joins_the_incident_that_owns_it() -> None
         sibling=owner,
     )  # fmt: skip
     assert (decision.why, decision.of(AddBreach)[0].incident_id) == (Why.JOINED, 7)
+
+
+# -- the headline figure as last read (issue 11 point 8) --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "shown", "why"),
+    [
+        (95.0, None, Why.UNCHANGED),  # within 10 % of the breach's 93 shown
+        (99.0, 93.0, Why.UNCHANGED),
+        (103.0, 93.0, Why.FIGURE_MOVED),
+        (80.0, 93.0, Why.FIGURE_MOVED),
+        ("online", 93.0, Why.UNCHANGED),  # not a figure
+    ],
+)
+def test_the_summary_is_rewritten_only_once_the_figure_moved_notably(
+    value: Any, shown: float | None, why: Why
+) -> None:
+    decision = decide.figure_decision(tracked(shown=shown), value)
+    assert decision.why is why
+    assert (Summarize(7) in decision.effects) == (why is Why.FIGURE_MOVED)
+
+
+def test_the_peak_is_the_worst_value_for_the_rules_direction() -> None:
+    kept = tracked()  # memory_used: > 90, breached at 93
+    kept.breach = replace(kept.breach, evidence={**kept.breach.evidence, "op": ">"})
+    assert noted(decide.figure_decision(kept, 97.0))["peak"] == 97.0
+    kept.peak = 97.0
+    assert noted(decide.figure_decision(kept, 91.0)) == {"current": 91.0, "peak": 97.0}
+    hours = tracked()
+    hours.breach = replace(hours.breach, value=20, evidence={"op": "<", "threshold": 24})
+    assert noted(decide.figure_decision(hours, 6))["peak"] == 6  # fewer hours is worse

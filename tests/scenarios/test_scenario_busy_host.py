@@ -52,8 +52,9 @@ def test_a_20_percent_burst_for_3_minutes_on_that_host_opens_exactly_one_inciden
         "server_errors",
         (burst_at + timedelta(minutes=1, seconds=15)).isoformat(),
     )
+    # 40 quiet minutes later the headline shows the share now, and the burst's peak.
     assert incident.summary.splitlines()[0] == (
-        "Server errors at 20 % of requests (1 min) since 15:01 (threshold 5 %)."
+        "Server errors at 1 % of requests (1 min) since 15:01 (threshold 5 %; peak 20 %)."
     )
 
 

@@ -189,3 +189,15 @@ def test_an_errored_app_is_restarted_and_the_health_check_it_broke_is_the_same_i
     assert [(r.action.value, r.params) for r in s.executor.requests] == [
         ("pm2_restart", {"app": "api"})
     ]
+
+
+def test_the_headline_shows_the_figure_as_last_read_and_its_peak(database: Database) -> None:
+    """Not frozen at the breach: the figure follows the readings, and the worst it reached
+    stays in the line once it comes down."""
+    s = Scenario(database, executor=ScriptedExecutor(pm2_restart="refused"))
+    s.feed("memory", memory(90), times=3)
+    assert lines(s)[0] == "Memory at 90 % on the host since 14:00 (threshold 85 %)."
+    s.feed("memory", memory(99.5))
+    assert lines(s)[0] == "Memory at 100 % on the host since 14:00 (threshold 85 %)."
+    s.feed("memory", memory(88))
+    assert lines(s)[0] == ("Memory at 88 % on the host since 14:00 (threshold 85 %; peak 100 %).")

@@ -42,6 +42,7 @@ from calmopsd.respond.decide.resume import (
     resume_decision,
 )
 from calmopsd.respond.decide.series import (
+    figure_decision,
     monitoring_decision,
     replan_decision,
     resolve_effects,
@@ -65,6 +66,7 @@ __all__ = [
     "begin_decision",
     "breach_decision",
     "breach_evidence",
+    "figure_decision",
     "finished_meanwhile",
     "flapped_hold",
     "follow_decision",

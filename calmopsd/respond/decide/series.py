@@ -5,6 +5,7 @@ interrupted action, and staleness."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from calmopsd.config.incidents import IncidentsConfig
 from calmopsd.detect import Reason, State, Transition
@@ -172,3 +173,30 @@ def stale_decision(
         return Decision(Why.STALE, resolve_effects(tracked, Resolution.STALE_RESOLVED))
     move = Move(incident.id, incident.status, IncidentStatus.RESOLVED, Resolution.STALE_RESOLVED)
     return Decision(Why.STALE, (move,))
+
+
+# A headline figure that moved by more than this share since the summary showed it is
+# worth rewriting the summary for; smaller moves are only remembered.
+FIGURE_MOVES = 0.1
+_WORSE = {">": max, ">=": max, "<": min, "<=": min}
+
+
+def figure_decision(tracked: Tracked, value: Any) -> Decision:
+    """The headline series' latest value: remembered, with the worst it reached, and the
+    summary rewritten once it moved notably from what the summary shows."""
+    if not _number(value):
+        return Decision(Why.UNCHANGED)
+    worst = _WORSE.get(str(tracked.breach.evidence.get("op")))
+    before = tracked.peak if _number(tracked.peak) else tracked.breach.value
+    changes: dict[str, Any] = {"current": value}
+    if worst is not None and _number(before):
+        changes["peak"] = worst(before, value)
+    shown = tracked.shown if _number(tracked.shown) else tracked.breach.value
+    note = Note(tracked.incident.id, changes)
+    if _number(shown) and abs(value - shown) <= FIGURE_MOVES * max(abs(shown), 1e-9):
+        return Decision(Why.UNCHANGED, (note,))
+    return Decision(Why.FIGURE_MOVED, (note, Summarize(tracked.incident.id)))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
