@@ -181,7 +181,11 @@ class Responder:
             incidents=config.incidents,
             playbook=config.playbook,
             executor=executor,
-            levels=ImpactLevels(upload_failure_rate=config.thresholds.upload_failure_percent / 100),
+            levels=ImpactLevels(
+                server_error_rate=config.thresholds.server_error_percent / 100,
+                min_requests=config.thresholds.server_error_min_requests,
+                upload_failure_rate=config.thresholds.upload_failure_percent / 100,
+            ),
         )
         with self._lock:  # the agent thread may be handling an input of the old agent
             old = self.agent

@@ -10,15 +10,24 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from calmopsd.shapes import CheckResult, LogsValues, Windows
+from calmopsd.shapes import CheckResult, LogsValues, Rates, Windows
 
 
 @dataclass(frozen=True)
 class ImpactLevels:
-    """Where errors and upload failures start to count as customer impact."""
+    """Where errors and upload failures start to count as customer impact.
 
-    server_errors_per_min: float = 10
+    Server errors count as a share of requests, as the shipped rule judges them: a
+    busy host's normal trickle of errors is no impact. ``server_errors_per_min`` is
+    for a reading that carries no share (one stored before shares were read).
+    """
+
+    server_error_rate: float = 0.05
+    min_requests: int = 100  # the platform's minute is judged over at least this many
     upload_failure_rate: float = 0.1
+    server_errors_per_min: float = 10
+    # An organization's own minute is judged over at least this many of its requests.
+    organization_min_requests: int = 10
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,8 @@ def assess(
     failing = tuple(sorted(n for n, c in checks.items() if c.down))
     if not logs.sources:  # logs on but no source configured: zero is not "normal", it is unknown
         return Impact(health_failing=failing)
-    errors = float(logs.platform.one_minute.server_errors_per_min)
+    minute = logs.platform.one_minute
+    errors = float(minute.server_errors_per_min)
     window = logs.platform.five_minutes
     rate = float(window.upload_failure_rate) if window.upload_failure_rate is not None else None
     orgs = logs.organizations
@@ -66,14 +76,23 @@ def assess(
         server_errors_per_min=errors,
         upload_failure_rate=rate,
         uploads=window.uploads,
-        server_errors_high=errors > levels.server_errors_per_min,
+        server_errors_high=_errors_high(minute, levels.min_requests, levels),
         uploads_failing=rate is not None and rate > levels.upload_failure_rate,
         organizations=affected,
     )
 
 
+def _errors_high(minute: Rates, min_requests: int, levels: ImpactLevels) -> bool:
+    """Server errors over the impact share of enough requests (or, for a reading that
+    carries no share, over the per-minute count)."""
+    if minute.server_error_rate is None:
+        return minute.server_errors_per_min > levels.server_errors_per_min
+    return minute.requests >= min_requests and minute.server_error_rate > levels.server_error_rate
+
+
 def _hurt(windows: Windows, levels: ImpactLevels) -> bool:
-    """An organization is affected when its own 1-minute errors or 5-minute uploads fail."""
-    errors = windows.one_minute.server_errors_per_min
+    """An organization is affected when its own minute's share of server errors, or its
+    5-minute upload failures, pass the levels (one stray error of many is not)."""
+    errors = _errors_high(windows.one_minute, levels.organization_min_requests, levels)
     rate = windows.five_minutes.upload_failure_rate or 0
-    return errors > 0 or rate > levels.upload_failure_rate
+    return errors or rate > levels.upload_failure_rate

@@ -82,7 +82,7 @@ class Scenario:
             incidents=self.config.incidents,
             playbook=self.config.playbook,
             executor=self.executor,
-            levels=ImpactLevels(10, 0.1),
+            levels=ImpactLevels(server_error_rate=0.05, min_requests=100, upload_failure_rate=0.1),
         )
         with database.unit():
             self.agent.resume(self.now)  # as the daemon does on start and on a reload
