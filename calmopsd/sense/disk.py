@@ -3,7 +3,10 @@
 The fill rate is the growth of used bytes over ``fill_rate_window``, from this
 sampler's own recent readings (which the daemon can seed from stored
 snapshots after a restart), once they span a quarter of the window. A disk
-that is not growing has no time until full.
+that is not growing has no time until full. Space freed at once (a clean-up: at
+least :data:`FREED_SHARE` of the disk since the last reading) starts the history
+afresh, so the fill rate after it is judged from after it, not from a window that
+still holds the fill it undid.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import psutil
 
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config.sensing import DiskSamplerConfig
+
+
+FREED_SHARE = 0.01  # of the disk's size, freed between two readings
 
 
 class DiskSampler:
@@ -48,7 +54,7 @@ class DiskSampler:
             inodes = os.statvfs(mount)
         except OSError as exc:
             return {"error": exc.strerror or str(exc)}
-        rate = self._fill_rate(str(mount), now, usage.used)
+        rate = self._fill_rate(str(mount), now, usage.used, usage.total)
         inode_percent = (
             100.0 * (inodes.f_files - inodes.f_ffree) / inodes.f_files if inodes.f_files else 0.0
         )
@@ -62,9 +68,11 @@ class DiskSampler:
             "hours_until_full": round(usage.free / rate / 3600, 2) if rate and rate > 0 else None,
         }
 
-    def _fill_rate(self, mount: str, now: datetime, used: int) -> float | None:
+    def _fill_rate(self, mount: str, now: datetime, used: int, total: int) -> float | None:
         """Bytes per second since the newest reading at least ``window`` old (or the oldest)."""
         history = self._history[mount]
+        if history and history[-1][1] - used >= FREED_SHARE * total:
+            history.clear()  # freed at once: the fill before it says nothing of what follows
         history.append((now, used))
         while len(history) > 2 and history[1][0] <= now - self.window:
             history.popleft()

@@ -93,7 +93,10 @@ def test_a_shrinking_disk_has_no_time_until_full() -> None:
     sampler = DiskSampler(DiskSamplerConfig(mounts=[Path("/")]), clock)
     used = sampler.sample()["mounts"]["/"]["used_bytes"]
     sampler = DiskSampler(DiskSamplerConfig(mounts=[Path("/")]), clock)
-    sampler.seed([("/", clock.now() - timedelta(minutes=30), used + 5 * 2**30)])
+    step = psutil.disk_usage("/").total // 250  # 0.4 % a reading: shrinking, not freed at once
+    sampler.seed(
+        [("/", clock.now() - timedelta(minutes=5 * n), used + n * step) for n in range(6, 0, -1)]
+    )
     now = sampler.sample()["mounts"]["/"]
     assert now["fill_bytes_per_hour"] < 0
     assert now["hours_until_full"] is None
@@ -103,3 +106,35 @@ def test_a_missing_mount_is_a_reading_not_an_exception(tmp_path: Path) -> None:
     gone = tmp_path / "not-mounted"
     values = DiskSampler(DiskSamplerConfig(mounts=[gone])).sample()
     assert values == {"mounts": {str(gone): {"error": "No such file or directory"}}}
+
+
+def test_space_freed_at_once_starts_the_fill_rate_afresh() -> None:
+    """After a clean-up the fill rate is judged from after it: the window that still
+    holds the fill it undid does not keep the disk "filling"."""
+    clock = ManualClock()
+    sampler = DiskSampler(
+        DiskSamplerConfig(mounts=[Path("/")], fill_rate_window=timedelta(hours=1)), clock
+    )
+    usage = psutil.disk_usage("/")
+    freed = max(usage.total // 50, 2**20)  # 2 % of the disk, held before and freed now
+    sampler.seed(
+        [
+            ("/", clock.now() - timedelta(hours=1), usage.used),
+            ("/", clock.now() - timedelta(minutes=1), usage.used + freed),
+        ]
+    )
+    after = sampler.sample()["mounts"]["/"]
+    assert (after["fill_bytes_per_hour"], after["hours_until_full"]) == (None, None)
+    clock.advance(timedelta(minutes=16))
+    assert sampler.sample()["mounts"]["/"]["fill_bytes_per_hour"] is not None  # judged again
+
+
+def test_a_small_drop_keeps_the_history() -> None:
+    clock = ManualClock()
+    sampler = DiskSampler(
+        DiskSamplerConfig(mounts=[Path("/")], fill_rate_window=timedelta(hours=1)), clock
+    )
+    usage = psutil.disk_usage("/")
+    sampler.seed([("/", clock.now() - timedelta(hours=1), usage.used - 2**30)])
+    sampler.seed([("/", clock.now() - timedelta(minutes=1), usage.used + 2**20)])  # 1 MiB more
+    assert sampler.sample()["mounts"]["/"]["fill_bytes_per_hour"] is not None
