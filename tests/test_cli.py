@@ -38,6 +38,20 @@ def test_check_config_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_check_config_warns_when_two_log_sources_count_the_same_requests(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "logs.yaml",
+        "logs:\n"
+        "  nginx:\n    - {name: web, paths: [/var/log/nginx/access.log]}\n"
+        "  apps:\n    - {name: api, paths: [/tmp/api.log], counts_requests: true}\n",
+    )
+    result = calmopsd("check-config", str(config))
+    assert (result.returncode, result.stdout) == (0, "config OK\n")
+    assert result.stderr.startswith(
+        "warning: logs: requests are counted from nginx (web) and from app logs (api)"
+    )
+
+
 def test_check_config_reads_calmops_config_from_the_environment(tmp_path: Path) -> None:
     bad = write_config(tmp_path / "env.yaml", "nonsense: 1\n")
     result = calmopsd("check-config", env=clean_env(CALMOPS_CONFIG=str(bad)))

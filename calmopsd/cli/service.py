@@ -64,7 +64,9 @@ def version(config_path: Path | None) -> None:
 @config_option
 def check_config(path: Path | None, config_path: Path | None) -> None:
     """Validate a config file: print 'config OK' (exit 0) or every problem (exit 2)."""
-    load_config(path or config_path)
+    config = load_config(path or config_path)
+    for warning in config.logs.overlaps():
+        click.echo(f"warning: {warning}", err=True)
     click.echo("config OK")
 
 

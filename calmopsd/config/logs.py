@@ -108,6 +108,13 @@ class NginxSourceConfig(Section):
         default_factory=NginxJsonFieldsConfig,
         description="Keys of a json access log (format: json only).",
     )
+    counts_requests: bool | None = Field(
+        default=None,
+        description="Whether its request lines count toward the platform's and each "
+        "organization's requests, server errors and uploads. Unset: an nginx log counts; "
+        "an app log counts only when no nginx log is configured (both would see the same "
+        "requests). Its error lines always count.",
+    )
 
     @model_validator(mode="after")
     def _format_is_usable(self) -> Self:
@@ -156,6 +163,13 @@ class AppSourceConfig(Section):
         default_factory=lambda: list[str | int](["error", "fatal", 50, 60]),
         description="Level values that make a line an error line (text or pino's numbers).",
     )
+    counts_requests: bool | None = Field(
+        default=None,
+        description="Whether its request lines count toward the platform's and each "
+        "organization's requests, server errors and uploads. Unset: an nginx log counts; "
+        "an app log counts only when no nginx log is configured (both would see the same "
+        "requests). Its error lines always count.",
+    )
 
 
 class LogsConfig(Section):
@@ -201,6 +215,35 @@ class LogsConfig(Section):
     apps: list[AppSourceConfig] = Field(
         default_factory=list, description="JSON-lines application logs (none by default)."
     )
+
+    def counting(self) -> frozenset[str]:
+        """The sources whose request lines count for the platform and organizations."""
+        default_apps = not self.nginx
+        counted = {s.name for s in self.nginx if s.counts_requests is not False}
+        counted |= {
+            s.name
+            for s in self.apps
+            if s.counts_requests or (s.counts_requests is None and default_apps)
+        }
+        return frozenset(counted)
+
+    def overlaps(self) -> list[str]:
+        """Warnings about sources that would count the same requests twice."""
+        counted = sorted(self.counting())
+        nginx = [n for n in counted if n in {s.name for s in self.nginx}]
+        apps = [n for n in counted if n not in nginx]
+        if nginx and apps:
+            return [
+                f"logs: requests are counted from nginx ({', '.join(nginx)}) and from app "
+                f"logs ({', '.join(apps)}); if they see the same requests the platform counts "
+                "each twice: set counts_requests: false on one side"
+            ]
+        if len(nginx) > 1:
+            return [
+                f"logs: requests are counted from {len(nginx)} nginx logs "
+                f"({', '.join(nginx)}); if one request is logged in both, it counts twice"
+            ]
+        return []
 
     @model_validator(mode="after")
     def _a_line_fits_in_a_round(self) -> Self:

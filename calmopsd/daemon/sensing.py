@@ -107,6 +107,8 @@ class SensingJobs:
                 self.scheduler.remove_job(LOGS_JOB)
             return
         self.logs = LogWatcher(config.logs, self.clock, state=state)
+        for warning in config.logs.overlaps():
+            log.warning("logs.sources_overlap", detail=warning)
         self.scheduler.add_job(
             self.read_logs,
             "interval",

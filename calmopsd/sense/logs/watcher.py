@@ -64,6 +64,7 @@ class LogWatcher:
     def __init__(self, config: LogsConfig, clock: Clock, state: LogState | None = None):
         self.clock = clock
         state = state or LogState()
+        self.counting = config.counting()
         self.windows = Windows(config.max_organizations, config.settle)
         self.windows.restore(state.buckets, state.totals)
         uploads = Uploads(config.uploads)
@@ -114,7 +115,7 @@ class LogWatcher:
             if source.tailer.long_lines > long_lines:
                 self.windows.parse_error(source.name, now, source.tailer.long_lines - long_lines)
         self.windows.prune(now, [s.name for s in self.sources])
-        values = self.windows.values(now)
+        values = self.windows.values(now, self.counting)
         for source in self.sources:
             files = sorted(f.path for f in source.tailer.files.values() if f.present)
             self._say_when_empty(source, bool(files))

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from calmopsd.model import LogBucket
-from calmopsd.sense.logs.blocks import PARSE_ERRORS, Tally
+from calmopsd.sense.logs.blocks import ERROR_LINES, PARSE_ERRORS, Tally
 
 KEEP_MINUTES = 10
 AHEAD_MINUTES = 5  # lines stamped this far in the future still count in windows
@@ -110,8 +110,14 @@ class Windows:
     def _totals(self, source: str) -> dict[str, int]:
         return dict(zip(_FIELDS, self.totals.get(source, [0] * 6), strict=True))
 
-    def values(self, now: datetime) -> dict[str, Any]:
-        """Platform, per-organization and per-source rates over the windows."""
+    def values(self, now: datetime, counting: frozenset[str] | None = None) -> dict[str, Any]:
+        """Platform, per-organization and per-source rates over the windows.
+
+        ``counting``: the sources whose requests (and their server errors and uploads)
+        count for the platform and organizations; the others add only their error lines
+        and parse errors there (None: every source counts). Each source's own rates
+        are always its whole count.
+        """
         end = self.end(now)
         platform: dict[int, Counts] = {w: [0] * 6 for w in WINDOWS}
         organizations: dict[str, dict[int, Counts]] = {}
@@ -119,13 +125,14 @@ class Windows:
             s: {w: [0] * 6 for w in WINDOWS} for s in self.totals
         }
         for (source, minute, org), counts in self.minutes.items():
+            shared = counts if counting is None or source in counting else _not_requests(counts)
             for width in WINDOWS:
                 if end - width <= minute < end:
-                    _into(platform[width], counts)
+                    _into(platform[width], shared)
                     _into(sources.setdefault(source, {w: [0] * 6 for w in WINDOWS})[width], counts)
                     if org is not None:
                         per_org = organizations.setdefault(org, {w: [0] * 6 for w in WINDOWS})
-                        _into(per_org[width], counts)
+                        _into(per_org[width], shared)
         return {
             "window_end": (datetime.fromtimestamp(end * 60, now.tzinfo)).isoformat(),
             "platform": _rates(platform),
@@ -156,6 +163,13 @@ def _error_counts(count: int) -> Counts:
     counts = [0] * 6
     counts[PARSE_ERRORS] = count
     return counts
+
+
+def _not_requests(counts: Counts) -> Counts:
+    """A source that does not count requests: its error lines and parse errors only."""
+    kept = [0] * len(counts)
+    kept[ERROR_LINES], kept[PARSE_ERRORS] = counts[ERROR_LINES], counts[PARSE_ERRORS]
+    return kept
 
 
 def _into(target: Counts, counts: Counts) -> None:

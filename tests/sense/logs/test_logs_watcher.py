@@ -8,7 +8,7 @@ from pathlib import Path
 import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from logmaker import START, LogMaker, app_source, combined, logs_config, nginx_source
+from logmaker import START, LogMaker, app_line, app_source, combined, logs_config, nginx_source
 from support.clock import ManualClock  # type: ignore[import-not-found]
 
 from calmopsd.config.logs import UploadsConfig
@@ -251,3 +251,52 @@ def test_the_organization_limit_is_not_shortened_by_lines_without_one(tmp_path: 
     assert sorted(values["organizations"]) == ["org0", "org1"]
     assert values["organizations_over_limit"] == 1
     assert values["platform"]["1m"]["requests"] == 4
+
+
+def same_requests(tmp_path: Path, count: int) -> tuple[Path, Path, int]:
+    """nginx's access log and the app's log, each holding the same ``count`` requests;
+    the app also logs one error line. Returns both paths and the 5xx among them."""
+    maker = LogMaker(seed=7)
+    nginx_log, app_log = tmp_path / "access.log", tmp_path / "app.log"
+    errors = 0
+    with nginx_log.open("w") as web, app_log.open("w") as app:
+        for at in maker.times(count, start=START, spread_s=55):
+            req = maker.request(at)
+            errors += int(str(req["status"]).startswith("5"))
+            web.write(combined(req))
+            app.write(app_line(req))
+        app.write(app_line(maker.request(START + timedelta(seconds=56)), level="error"))
+    return nginx_log, app_log, errors
+
+
+def test_requests_seen_by_nginx_and_the_app_count_once_for_the_platform(tmp_path: Path) -> None:
+    nginx_log, app_log, errors = same_requests(tmp_path, 200)
+    config = logs_config(
+        tmp_path, nginx=[nginx_source("web", nginx_log)], apps=[app_source("api", app_log)]
+    )
+    assert config.counting() == {"web"}
+    watcher = LogWatcher(config, ManualClock(START + timedelta(minutes=1)))
+    values = watcher.poll().values
+    watcher.close()
+    platform = values["platform"]["1m"]
+    assert (platform["requests"], platform["server_errors"]) == (200, errors)  # not 400
+    assert platform["error_lines"] == 1  # the app's error line still counts
+    assert values["sources"]["api"]["1m"]["requests"] == 201  # its own rates are whole
+
+
+def test_both_sources_said_to_count_requests_are_warned_about(tmp_path: Path) -> None:
+    nginx_log, app_log, _ = same_requests(tmp_path, 10)
+    config = logs_config(
+        tmp_path,
+        nginx=[nginx_source("web", nginx_log)],
+        apps=[app_source("api", app_log, counts_requests=True)],
+    )
+    assert config.counting() == {"web", "api"}
+    (warning,) = config.overlaps()
+    assert "nginx (web) and from app logs (api)" in warning
+
+
+def test_an_app_log_alone_counts_requests(tmp_path: Path) -> None:
+    _, app_log, _ = same_requests(tmp_path, 10)
+    config = logs_config(tmp_path, apps=[app_source("api", app_log)])
+    assert (config.counting(), config.overlaps()) == (frozenset({"api"}), [])
