@@ -23,7 +23,6 @@ import psutil
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config.sensing import DiskSamplerConfig
 
-
 FREED_SHARE = 0.01  # of the disk's size, freed between two readings
 
 
