@@ -50,6 +50,18 @@ class IncidentsConfig(Section):
         default=timedelta(hours=24),
         description="A recommendation nobody approved or rejected within this becomes expired.",
     )
+    tick: PositiveDuration = Field(
+        default=timedelta(seconds=30),
+        description="How often the agent looks at what happens without a reading: the end "
+        "of a watch, stale incidents, expired recommendations.",
+    )
+    dominant_share: float = Field(
+        default=90.0,
+        gt=50,
+        le=100,
+        description="A platform-wide log breach whose failures come this much (a percent) "
+        "from one organization's own traffic is that organization's incident.",
+    )
 
 
 def _unique_actions(value: list[SafeAction]) -> list[SafeAction]:

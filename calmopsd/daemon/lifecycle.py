@@ -27,7 +27,7 @@ from calmopsd import log as logsetup
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config import Config
 from calmopsd.config.sensing import SensingConfig
-from calmopsd.daemon.responding import TICK_INTERVAL_S, TICK_JOB, Responder
+from calmopsd.daemon.responding import TICK_JOB, Responder
 from calmopsd.daemon.sensing import SensingJobs
 from calmopsd.daemon.serving import Serving
 from calmopsd.daemon.source import Source
@@ -252,7 +252,7 @@ class Daemon:
                 "interval",
                 id=TICK_JOB,
                 replace_existing=True,
-                seconds=TICK_INTERVAL_S,
+                seconds=self.config.incidents.tick.total_seconds(),
                 next_run_time=datetime.now(UTC),
             )
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)

@@ -61,7 +61,6 @@ from calmopsd.respond.tracked import Pending
 log = structlog.get_logger("calmopsd.daemon")
 
 TICK_JOB = "respond.tick"
-TICK_INTERVAL_S = 30
 APPROVAL_WAIT_S = 300.0  # an approval answers with its action's outcome; actions are bounded
 PERSON_WAIT_S = 30.0  # a person's change waits only for the inputs ahead of it
 

@@ -189,7 +189,8 @@ class Agent:
 
     def _take_breach(self, breach: Breach, at: datetime) -> None:
         decided = classify(self.context.evidence(breach))
-        dominant = dominant_organization(self.context.logs, breach)
+        share = self.settings.dominant_share / 100
+        dominant = dominant_organization(self.context.logs, breach, share)
         problem = problem_of(breach, decided.type, dominant, decided.resource)
         within = self.settings.reopen_within
         found = find_by_fingerprint(

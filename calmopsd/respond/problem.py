@@ -54,8 +54,10 @@ DOMINANT_SHARE = 0.9
 _SHARE_OF = {"upload_failure_rate": "upload_failures", "server_error_rate": "server_errors"}
 
 
-def dominant_organization(logs: LogsValues, breach: Breach) -> str | None:
-    """The one organization behind ≥ 90 % of a platform log breach, if there is one.
+def dominant_organization(
+    logs: LogsValues, breach: Breach, share: float = DOMINANT_SHARE
+) -> str | None:
+    """The one organization behind ≥ ``share`` (90 %) of a platform log breach, if any.
 
     A spike of server errors that all come from ``acme``'s requests is
     ``acme``'s incident (its own scope); one spread over several organizations,
@@ -72,7 +74,7 @@ def dominant_organization(logs: LogsValues, breach: Breach) -> str | None:
     shares = {
         org: _figure(windows, width, name) / total for org, windows in logs.organizations.items()
     }
-    leaders = [org for org, share in shares.items() if share >= DOMINANT_SHARE]
+    leaders = [org for org, part in shares.items() if part >= share]
     return leaders[0] if len(leaders) == 1 else None
 
 

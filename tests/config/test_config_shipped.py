@@ -111,6 +111,8 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
             "deploy_window": "15m",
             "monitor_for": "10m",
             "recommendation_expiry": "1d",
+            "tick": "30s",
+            "dominant_share": 90.0,
         },
         "playbook": {
             "memory": ["pm2_restart"],

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from support.scenario import EVERY, Scenario, ScriptedExecutor, disk, logs, memory, pm2
 
+from calmopsd.config import Config
 from calmopsd.model import (
     ActionOutcome,
     ActionRequest,
@@ -226,3 +228,15 @@ def test_with_the_shipped_rules_errors_from_one_organization_open_its_own_incide
     s = Scenario(database)
     s.feed("logs", logs(errors_per_min=42, organizations=[("acme", 42)]), times=3)
     assert [i.organization_id for i in s.incidents()] == ["acme"]
+
+
+@pytest.mark.parametrize(("share", "owner"), [(None, None), (75, "acme")])
+def test_the_dominant_share_decides_whose_incident_a_platform_breach_is(
+    database: Database, share: float | None, owner: str | None
+) -> None:
+    """acme's requests make 80 % of the errors: platform-wide at the shipped 90 %,
+    acme's own at incidents.dominant_share 75."""
+    config = Config.model_validate({"incidents": {"dominant_share": share}} if share else {})
+    s = Scenario(database, config)
+    s.feed("logs", logs(errors_per_min=50, organizations=[("acme", 40), ("globex", 10)]), times=3)
+    assert [i.organization_id for i in s.incidents()] == [owner]
