@@ -37,6 +37,7 @@ class Expect:
     next_words: tuple[str, ...] = ()
     nginx: bool = False
     web: dict[str, Any] = field(default_factory=dict)
+    deploy_window: str = "0s"
 
 
 def pm2_status(w: World, name: str) -> str:
@@ -86,6 +87,18 @@ def memory_leak(w: World) -> None:
     w.resolved(incident["id"], 60)
 
 
+def bad_deploy(w: World) -> None:
+    w.web.set_version("1.0.1")  # a new release that crashes 1.5 s after each start
+    w.web.set_mode("crash-later")
+    w.fault()
+    w.pm2.run("restart", "web")
+    incident = w.first_incident(40)
+    time.sleep(10)
+    w.web.set_version("1.0.0")  # rolled back by a person
+    w.web.set_mode("run")
+    w.resolved(incident["id"], 80)
+
+
 def deaf_app(w: World) -> None:
     w.fault()
     (w.web.dir / "deaf").touch()  # the listener closes; PM2 still says online
@@ -128,6 +141,9 @@ SCENARIOS = [
              Expect("app", ("log",), web={"min_uptime": 1000, "max_restarts": 2}), 120),
     Scenario("crash_loop", crash_loop,
              Expect("app", ("error", "log"), web={"min_uptime": 500, "max_restarts": 9999}), 150),
+    Scenario("bad_deploy", bad_deploy,
+             Expect("deploy", ("roll",), web={"min_uptime": 500, "max_restarts": 9999},
+                    deploy_window="10m"), 150),
     Scenario("memory_leak", memory_leak, Expect("memory", ("memory",)), 120),
     Scenario("health_via_nginx", deaf_app, Expect("network", ("web",), nginx=True), 150),
     Scenario("health_direct", deaf_app, Expect("app", ("web",)), 150),
@@ -222,6 +238,7 @@ def run_one(s: Scenario) -> tuple[list[str], str]:
 
 def _run_in(s: Scenario, tmp: str) -> tuple[list[str], str]:
     w = World(Path(tmp), nginx=s.expect.nginx)
+    w.deploy_window = s.expect.deploy_window
     error = None
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(s.timeout)

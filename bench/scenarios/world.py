@@ -75,6 +75,7 @@ class World:
         self._watching = True
         self.verify_rc: int | None = None
         self.by_hand = ""  # what the scenario did as a person would
+        self.deploy_window = "0s"  # each scenario starts its apps just before the daemon
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -106,7 +107,7 @@ class World:
             "api": {"enabled": False},
             "logs": {"enabled": False},
             "rules": RULES,
-            "incidents": {"deploy_window": "0s", "monitor_for": "5s"},
+            "incidents": {"deploy_window": self.deploy_window, "monitor_for": "5s"},
             "actions": actions,
             "sensing": {
                 "memory": {"enabled": False},
