@@ -281,6 +281,7 @@ class Agent:
             failing_via_nginx=any(via) if via else None,
             disk_breached=disk_firing,
             deployed=deployed[0] if deployed and in_window else None,
+            organization=tracked.incident.organization_id,
         )
 
     # -- time -------------------------------------------------------------------------

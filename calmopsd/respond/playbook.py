@@ -42,6 +42,7 @@ class Situation:
     failing_via_nginx: bool | None = None
     disk_breached: bool = False  # a disk rule is firing: the disk is the cause
     deployed: str | None = None  # an app inside its deploy window
+    organization: str | None = None  # the incident's organization; None: platform-wide
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,9 @@ def _pause_jobs(s: Situation) -> Step | str:
 def _rate_limit_uploads(s: Situation) -> Step | str:
     if s.disk_breached:
         return "the disk, not load, is the cause"
+    if s.organization is not None:
+        # The limit is host-wide: it would throttle every organization for one's problem.
+        return f"an upload limit is host-wide, and only {s.organization}'s uploads fail"
     return Step(SafeAction.RATE_LIMIT_UPLOADS, {}, "upload failures look like overload")
 
 

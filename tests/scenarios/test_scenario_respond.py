@@ -45,6 +45,9 @@ def first_request(s: Scenario) -> tuple[str, dict[str, str]] | None:
         ("disk clears temp uploads", [("disk", disk(86), 3)], ("clear_temp", {})),
         ("uploads under load are rate-limited",
          [("logs", logs(uploads=400, upload_failures=80), 3)], ("rate_limit_uploads", {})),
+        ("one organization's failing uploads get no host-wide limit",
+         [("logs", logs(uploads=400, upload_failures=80, organizations=[("acme", 0)]), 3)],
+         None),
         ("uploads failing because the disk is full clear temp files instead",
          [("disk", disk(86), 3), ("logs", logs(uploads=400, upload_failures=80), 3)],
          ("clear_temp", {})),
@@ -444,3 +447,18 @@ def test_the_summary_follows_what_a_person_did_through_the_api_or_cli(
     lines = summary_of(s, incident.id)
     assert lines["Now"].endswith("(by a person: restarted postgres by hand).")
     assert lines["Next"] == "Next: none."
+
+
+def test_one_organizations_upload_failures_ask_a_person_instead_of_throttling_everyone(
+    database: Database,
+) -> None:
+    s = Scenario(database)
+    s.feed("logs", logs(uploads=400, upload_failures=80, organizations=[("acme", 0)]), times=3)
+    (incident,) = s.incidents()
+    assert (incident.organization_id, s.executor.requests) == ("acme", [])
+    not_done = [line for line in incident.summary.splitlines() if line.startswith("Not done")]
+    assert not_done == [
+        "Not done: no safe action fits (an upload limit is host-wide, and only acme's uploads "
+        "fail; the disk is not the cause)."
+    ]
+    assert len(s.recommendations(incident.id)) == 1
