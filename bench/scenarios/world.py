@@ -107,7 +107,7 @@ class World:
             "api": {"enabled": False},
             "logs": {"enabled": False},
             "rules": RULES,
-            "incidents": {"deploy_window": self.deploy_window, "monitor_for": "5s"},
+            "incidents": {"deploy_window": self.deploy_window, "monitor_for": "5s", "tick": "1s"},
             "actions": actions,
             "sensing": {
                 "memory": {"enabled": False},
