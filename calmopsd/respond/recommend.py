@@ -148,7 +148,10 @@ def propose(
                 "safe_action",
                 f"{words.capitalize()}: calmopsd may not do it again on its own "
                 f"({refusal_detail or refusal_reason}).",
-                f"approve: {words}, or dismiss",
+                # Every safe action reaches every organization (serve/reach.py): on an
+                # organization's incident only a super-admin may approve it.
+                f"{'ask a super-admin to approve' if incident.organization_id else 'approve'}: "
+                f"{words}, or dismiss",
                 refused.action,
                 refused.params,
                 firing,
