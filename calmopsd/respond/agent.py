@@ -42,6 +42,7 @@ from calmopsd.model import (
     RecommendationStatus,
     SafeAction,
 )
+from calmopsd.record.actions import list_active
 from calmopsd.record.audit import list_events, record_event
 from calmopsd.record.codec import decode_json
 from calmopsd.record.database import Database
@@ -216,6 +217,7 @@ class Agent:
             base_hold=self._base_hold(breach.rule),
             surroundings=Surroundings(top_processes=top or None),
             sibling=sibling,
+            paused_apps=self._paused_apps() if dict(breach.labels).get("app") else frozenset(),
         )
         applied = self.carry_out(decision, at, follow_lost=False)
         if not applied.complete and found is not None and found.id not in self.tracked:
@@ -223,6 +225,15 @@ class Agent:
             again = self.applier.reload(found.id)
             base_hold = self._base_hold(breach.rule)
             self.carry_out(decide.join_decision(breach, again, None, base_hold), at)
+
+    def _paused_apps(self) -> frozenset[str]:
+        """The PM2 apps a pause of calmopsd's own holds stopped right now."""
+        return frozenset(
+            str(app)
+            for active in list_active(self.database)
+            if active.action == SafeAction.PAUSE_JOBS
+            for app in active.undo.get("apps") or []
+        )
 
     def owner(self, key: SeriesKey) -> Tracked | None:
         """The tracked incident a (rule, labels) series belongs to, if any."""

@@ -47,6 +47,7 @@ from calmopsd.respond.decision import (
     Effect,
     EndSeries,
     Escalate,
+    Forget,
     Move,
     Note,
     OpenIncident,
@@ -144,6 +145,8 @@ class Applier:
                 if gone is not None and forget:  # a breach that goes on must confirm afresh
                     for rule, labels in gone.series:
                         self.detector.forget(rule, labels)
+            case Forget(key):
+                self.detector.forget(key[0], key[1])
             case EndSeries(incident_id, key):
                 self.tracked[incident_id].series.discard(key)
             case Escalate():

@@ -31,6 +31,7 @@ class Why(StrEnum):
     TAKEN_OVER = "taken_over"  # ... one opened before a restart, not tracked yet
     REOPENED_FLAPPING = "reopened_flapping"  # it recovered within reopen_within: a flap
     REOPENED_AFTER_RESOLVED = "reopened_after_resolved"  # resolved by a person or as stale
+    OWN_PAUSE = "own_pause"  # an app calmopsd paused itself (pause_jobs) is not a symptom
     # a transition of a tracked series
     NOT_TRACKED = "not_tracked"  # no incident owns the series
     ESCALATED = "escalated"  # passed its critical threshold
@@ -153,6 +154,13 @@ class Untrack:
 
 
 @dataclass(frozen=True)
+class Forget:
+    """The detector forgets a series, so it must confirm afresh to open anything."""
+
+    key: SeriesKey
+
+
+@dataclass(frozen=True)
 class EndSeries:
     incident_id: int
     key: SeriesKey
@@ -241,6 +249,7 @@ Effect = (
     | Track
     | Untrack
     | EndSeries
+    | Forget
     | Escalate
     | Move
     | Record

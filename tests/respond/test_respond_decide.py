@@ -44,6 +44,7 @@ from calmopsd.respond.decision import (
     Decision,
     EndSeries,
     Escalate,
+    Forget,
     Move,
     Note,
     OpenIncident,
@@ -818,8 +819,8 @@ def test_an_incident_without_a_stored_breach_has_none() -> None:
 def test_every_effect_kind_is_covered_by_some_case() -> None:
     """A new effect kind must be given a table case too."""
     covered = {
-        OpenIncident, TakeOver, AddBreach, Reopen, Track, Untrack, EndSeries, Escalate, Move,
-        Record, RequestAction, RecordOutcome, Ask, Note, SymptomReturned, Summarize,
+        OpenIncident, TakeOver, AddBreach, Reopen, Track, Untrack, EndSeries, Forget, Escalate,
+        Move, Record, RequestAction, RecordOutcome, Ask, Note, SymptomReturned, Summarize,
     }  # fmt: skip
     from calmopsd.respond import decision as module
 
@@ -1007,3 +1008,24 @@ def test_the_peak_is_the_worst_value_for_the_rules_direction() -> None:
     hours = tracked()
     hours.breach = replace(hours.breach, value=20, evidence={"op": "<", "threshold": 24})
     assert noted(decide.figure_decision(hours, 6))["peak"] == 6  # fewer hours is worse
+
+
+def test_an_app_calmopsd_paused_itself_is_no_symptom() -> None:
+    stopped = replace(
+        breach("pm2_app_not_online", labels=(("app", "worker"),)),
+        evidence={"sampler": "pm2", "metric": "apps.{app}.status"},
+    )
+    paused = decide.breach_decision(
+        stopped, None, None, classification=MEMORY, problem=PROBLEM, settings=SETTINGS,
+        base_hold=HOLD, paused_apps=frozenset({"worker"}),
+    )  # fmt: skip
+    assert (paused.why, paused.effects) == (
+        Why.OWN_PAUSE,
+        (Forget(stopped_key := ("pm2_app_not_online", (("app", "worker"),))),),
+    )
+    assert stopped_key[0] == "pm2_app_not_online"
+    other = decide.breach_decision(
+        stopped, None, None, classification=MEMORY, problem=PROBLEM, settings=SETTINGS,
+        base_hold=HOLD, paused_apps=frozenset({"api"}),
+    )  # fmt: skip
+    assert other.why is Why.OPENED

@@ -12,7 +12,9 @@ from datetime import timedelta
 from support.scenario import Scenario, ScriptedExecutor, check, http, pm2, probes
 
 from calmopsd.model import IncidentStatus
+from calmopsd.record.actions import add_active, get_active, mark_reverted
 from calmopsd.record.database import Database
+from calmopsd.record.scope import Scope
 
 MIN = timedelta(minutes=1)
 
@@ -83,3 +85,25 @@ def test_nothing_is_planned_again_while_what_opened_it_still_fires(database: Dat
     s.feed("pm2", pm2(api={}))  # api back online first; postgres still down
     s.feed("http", http(health=True), every=MIN, times=20)
     assert "incident.replanned" not in s.kinds(incident.id)
+
+
+def test_a_worker_calmopsd_paused_is_no_symptom_and_counts_again_once_the_pause_ends(
+    database: Database,
+) -> None:
+    """Found by the fault harness: the pause stopped ``worker``, whose "not online"
+    breach joined the dependency incident and kept it open (and the pause extended)."""
+    s = Scenario(database)
+    active = add_active(
+        database, Scope.platform(), action="pause_jobs", target="jobs", incident_id=None,
+        organization_id=None, params={}, undo={"apps": ["worker"], "flag_file": None},
+        started_at=s.now, expires_at=s.now + timedelta(minutes=30), actor="calmopsd",
+    )  # fmt: skip
+    s.feed("pm2", pm2(api={}, worker={"status": "stopped"}), times=4)
+    assert s.incidents() == []
+    pause = get_active(database, active)
+    assert pause is not None
+    assert mark_reverted(
+        database, Scope.platform(), pause, at=s.now, actor="calmopsd", ok=True, detail="ended"
+    )
+    s.feed("pm2", pm2(api={}, worker={"status": "stopped"}), times=4)  # still down after it
+    assert [i.fingerprint for i in s.incidents()] == ["app:app=worker"]

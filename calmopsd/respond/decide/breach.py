@@ -26,6 +26,7 @@ from calmopsd.respond.decision import (
     Decision,
     Effect,
     Escalate,
+    Forget,
     Note,
     OpenIncident,
     Reopen,
@@ -54,6 +55,7 @@ def breach_decision(
     base_hold: timedelta,
     surroundings: Surroundings = NOTHING_AROUND,
     sibling: Tracked | None = None,
+    paused_apps: frozenset[str] = frozenset(),
 ) -> Decision:
     """Join the unresolved incident of the same problem, reopen one resolved within
     ``reopen_within`` (``found``, looked up by fingerprint), or open a new one.
@@ -63,6 +65,11 @@ def breach_decision(
     side, so the breach joins it rather than opening a second incident.
     """
     key: SeriesKey = (breach.rule, breach.labels)
+    app = dict(breach.labels).get("app")
+    if breach.evidence.get("sampler") == "pm2" and app is not None and app in paused_apps:
+        # Stopped by calmopsd's own pause: not a symptom. Forgotten, so that an app still
+        # down once the pause ends confirms afresh and opens then.
+        return Decision(Why.OWN_PAUSE, (Forget(key),))
     if found is not None and found.status is not IncidentStatus.RESOLVED:
         return join_decision(breach, found, tracked, base_hold)
     if sibling is not None:
