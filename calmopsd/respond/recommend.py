@@ -63,10 +63,19 @@ _MANUAL: dict[IncidentType, Callable[[dict[str, str]], tuple[str, str]]] = {
         f"check {_named('dependency', r.get('probe'))}",
     ),
     IncidentType.APP: lambda r: (
-        f"Read {_named('app', r.get('app'))}'s error log (pm2 logs {r.get('app', '<app>')} "
-        "--err): it fails on its own, and restarting it again will not fix that.",
-        f"read {_named('app', r.get('app'))}'s error log (pm2 logs {r.get('app', '<app>')} "
-        "--err) and fix what makes it fail",
+        (
+            f"Read app `{r['app']}`'s error log (pm2 logs {r['app']} --err): it fails on "
+            "its own, and restarting it again will not fix that."
+        )
+        if "app" in r
+        else (
+            f"Find the app behind {_named('health check', r.get('check'))} and read its error "
+            "log (pm2 logs APP --err): PM2 says it is online, but it does not answer."
+        ),
+        f"read app `{r['app']}`'s error log (pm2 logs {r['app']} --err) and fix what makes it fail"
+        if "app" in r
+        else f"read the error log of the app behind {_named('health check', r.get('check'))} "
+        "(pm2 logs APP --err)",
     ),
     IncidentType.NETWORK: lambda r: (
         "Check nginx and the path between nginx and the apps.",

@@ -201,3 +201,18 @@ def test_the_headline_shows_the_figure_as_last_read_and_its_peak(database: Datab
     assert lines(s)[0] == "Memory at 100 % on the host since 14:00 (threshold 85 %)."
     s.feed("memory", memory(88))
     assert lines(s)[0] == ("Memory at 88 % on the host since 14:00 (threshold 85 %; peak 100 %).")
+
+
+def test_an_app_port_that_does_not_answer_points_at_the_app_behind_the_check(
+    database: Database,
+) -> None:
+    """Found by the fault harness: the next step named a literal `<app>`."""
+    s = Scenario(database)
+    s.feed("pm2", pm2(api={}))
+    s.feed("http", http(web=check("connection_refused", via_nginx=False)), times=3)
+    (incident,) = s.incidents()
+    assert (incident.type, s.executor.requests) == ("app", [])
+    assert lines(s)[-1] == (
+        "Next: read the error log of the app behind health check `web` (pm2 logs APP --err) "
+        "(recommendation #1)."
+    )
