@@ -179,6 +179,29 @@ _ROLLUPS = (
 
 _RECOMMENDATION_STATUSES = "'proposed', 'approved', 'rejected', 'executed', 'expired'"
 
+
+def _recommendations_table(name: str, statuses: str) -> str:
+    """The recommendations table since migration 5, under ``name``, with ``statuses``
+    in its CHECK: what each rebuild of it creates before copying the rows across."""
+    return f"""CREATE TABLE {name} (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        organization_id TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('safe_action', 'manual')),
+        action TEXT,
+        params TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(params)),
+        rationale TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'proposed' CHECK (status IN ({statuses})),
+        created_at TEXT NOT NULL,
+        decided_at TEXT,
+        decided_by TEXT,
+        expires_at TEXT,
+        evidence TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(evidence)),
+        preconditions TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(preconditions)),
+        decision_note TEXT
+    )"""
+
+
 # SQLite cannot change a CHECK constraint in place: the recommendations table is
 # rebuilt (create, copy, drop, rename) inside the migration's transaction, and its
 # index and organization trigger, dropped with the old table, are made again.
@@ -187,23 +210,7 @@ _INCIDENT_AGENT = (
     "ALTER TABLE incidents ADD COLUMN impact TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(impact))",
     "ALTER TABLE incidents ADD COLUMN last_breach_at TEXT",
     "CREATE INDEX incidents_by_fingerprint ON incidents (fingerprint, resolved_at)",
-    f"""CREATE TABLE incident_recommendations_v5 (
-        id INTEGER PRIMARY KEY,
-        incident_id INTEGER NOT NULL REFERENCES incidents (id),
-        organization_id TEXT,
-        kind TEXT NOT NULL CHECK (kind IN ('safe_action', 'manual')),
-        action TEXT,
-        params TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(params)),
-        rationale TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'proposed' CHECK (status IN ({_RECOMMENDATION_STATUSES})),
-        created_at TEXT NOT NULL,
-        decided_at TEXT,
-        decided_by TEXT,
-        expires_at TEXT,
-        evidence TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(evidence)),
-        preconditions TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(preconditions)),
-        decision_note TEXT
-    )""",
+    _recommendations_table("incident_recommendations_v5", _RECOMMENDATION_STATUSES),
     """INSERT INTO incident_recommendations_v5
         (id, incident_id, organization_id, kind, action, params, rationale, status,
          created_at, decided_at, decided_by)
@@ -257,23 +264,7 @@ _RECOMMENDATION_COLUMNS = (
     "decided_at, decided_by, expires_at, evidence, preconditions, decision_note"
 )
 _OBSOLETE = (
-    f"""CREATE TABLE incident_recommendations_v8 (
-        id INTEGER PRIMARY KEY,
-        incident_id INTEGER NOT NULL REFERENCES incidents (id),
-        organization_id TEXT,
-        kind TEXT NOT NULL CHECK (kind IN ('safe_action', 'manual')),
-        action TEXT,
-        params TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(params)),
-        rationale TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'proposed' CHECK (status IN ({_OBSOLETE_STATUSES})),
-        created_at TEXT NOT NULL,
-        decided_at TEXT,
-        decided_by TEXT,
-        expires_at TEXT,
-        evidence TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(evidence)),
-        preconditions TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(preconditions)),
-        decision_note TEXT
-    )""",
+    _recommendations_table("incident_recommendations_v8", _OBSOLETE_STATUSES),
     f"""INSERT INTO incident_recommendations_v8 ({_RECOMMENDATION_COLUMNS})
         SELECT {_RECOMMENDATION_COLUMNS} FROM incident_recommendations""",
     "DROP TABLE incident_recommendations",
