@@ -63,10 +63,15 @@ from calmopsd.record.scope import Scope
 from calmopsd.respond import approvals, decide
 from calmopsd.respond.apply import Applied, Applier
 from calmopsd.respond.decide import Resumable, SeriesFacts, Surroundings, last_request
+from calmopsd.respond.decide.scope import (
+    explaining_incident,
+    is_platform_rate,
+    released_decision,
+)
 from calmopsd.respond.decision import Decision, Summarize, Then, Why
 from calmopsd.respond.impact import Impact, ImpactLevels, assess
 from calmopsd.respond.playbook import Situation, Step, choose
-from calmopsd.respond.problem import dominant_organization, problem_of
+from calmopsd.respond.problem import Problem, dominant_organization, problem_of
 from calmopsd.respond.summary import Done
 from calmopsd.respond.tracked import Pending, SeriesKey, Tracked
 from calmopsd.shapes import Pm2Values
@@ -149,7 +154,7 @@ class Agent:
         self.context.observe(reading)
         if reading.ok and reading.sampler == "pm2":
             self._deploys(reading)
-        for transition in self.detector.evaluate(reading):
+        for transition in sorted(self.detector.evaluate(reading), key=_specific_first):
             try:
                 self._on(transition)
             except Exception:  # one bad transition must not hide the others
@@ -157,7 +162,21 @@ class Agent:
                     "agent.failed", rule=transition.rule, reason=transition.reason,
                     sampler=reading.sampler,
                 )  # fmt: skip
+        if reading.ok and reading.sampler == "logs":
+            self._still_explained(reading.taken_at)
         self._figures(reading)
+
+    def _still_explained(self, at: datetime) -> None:
+        """Platform series an organization's incident took in leave it once the rest of
+        the platform is in breach without that organization (a wider fault began)."""
+        for tracked in list(self.tracked.values()):
+            for key in sorted(tracked.series):
+                rule = self.rules.get(key[0])
+                if rule is None or self.detector.state(*key) is not State.FIRING:
+                    continue
+                released = released_decision(tracked, key, rule, self.context.logs)
+                if released is not None:
+                    self.carry_out(released, at)
 
     def _figures(self, reading: Reading) -> None:
         """Each incident's headline figure as this reading shows it (and its peak)."""
@@ -217,6 +236,7 @@ class Agent:
             base_hold=self._base_hold(breach.rule),
             surroundings=Surroundings(top_processes=top or None),
             sibling=sibling,
+            explained_by=self._explaining(breach, problem),
             paused_apps=self._paused_apps() if dict(breach.labels).get("app") else frozenset(),
         )
         applied = self.carry_out(decision, at, follow_lost=False)
@@ -225,6 +245,22 @@ class Agent:
             again = self.applier.reload(found.id)
             base_hold = self._base_hold(breach.rule)
             self.carry_out(decide.join_decision(breach, again, None, base_hold), at)
+
+    def _explaining(self, breach: Breach, problem: Problem) -> Tracked | None:
+        rule = self.rules.get(breach.rule)
+        scoped = self._scoped_log_incidents()
+        return explaining_incident(breach, problem, rule, self.context.logs, scoped)
+
+    def _scoped_log_incidents(self) -> dict[str, Tracked]:
+        """Each organization's unresolved incident opened from a log breach (its first)."""
+        scoped: dict[str, Tracked] = {}
+        for incident_id in sorted(self.tracked):
+            tracked = self.tracked[incident_id]
+            organization = tracked.incident.organization_id
+            config = self.rules.get(tracked.breach.rule)
+            if organization and config is not None and config.sampler == "logs":
+                scoped.setdefault(organization, tracked)
+        return scoped
 
     def _paused_apps(self) -> frozenset[str]:
         """The PM2 apps a pause of calmopsd's own holds stopped right now."""
@@ -263,8 +299,11 @@ class Agent:
         types = [tracked.incident.type]
         for rule, labels in sorted(tracked.series - {tracked.headline}):
             config = self.rules.get(rule)
-            if config is not None and self.detector.state(rule, labels) is State.FIRING:
-                types.append(config.type)
+            if config is None or self.detector.state(rule, labels) is not State.FIRING:
+                continue
+            if tracked.incident.organization_id and is_platform_rate(config):
+                continue  # the platform's view of its organization's fault: no new plan
+            types.append(config.type)
         listed: list[SafeAction] = []
         for kind in types:
             listed += [a for a in getattr(self.playbook, kind.value) if a not in listed]
@@ -517,3 +556,11 @@ class Agent:
     def series_state(self, rule: str, labels: tuple[tuple[str, str], ...]) -> str:
         """The detector's state of one series, for approvals' stale checks."""
         return str(self.detector.state(rule, labels))
+
+
+def _specific_first(transition: Transition) -> int:
+    """A reading's confirmed breaches of one organization go before the rest, so the
+    specific incident exists by the time the platform's breach of the same fault is
+    taken (:func:`~.decide.scope.explaining_incident`)."""
+    confirmed = transition.reason is Reason.BREACH_CONFIRMED
+    return 0 if confirmed and any(k == "organization" for k, _ in transition.labels) else 1

@@ -31,6 +31,8 @@ class Why(StrEnum):
     TAKEN_OVER = "taken_over"  # ... one opened before a restart, not tracked yet
     REOPENED_FLAPPING = "reopened_flapping"  # it recovered within reopen_within: a flap
     REOPENED_AFTER_RESOLVED = "reopened_after_resolved"  # resolved by a person or as stale
+    EXPLAINED = "explained"  # an organization's unresolved incident accounts for it: joined
+    RELEASED = "released"  # ... no longer: the platform is in breach without that organization
     OWN_PAUSE = "own_pause"  # an app calmopsd paused itself (pause_jobs) is not a symptom
     # a transition of a tracked series
     NOT_TRACKED = "not_tracked"  # no incident owns the series

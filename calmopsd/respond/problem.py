@@ -64,18 +64,25 @@ def dominant_organization(
     or from lines that name none, stays platform-wide.
     """
     metric = str(breach.evidence.get("metric", ""))
-    parts = metric.split(".")
-    if breach.evidence.get("sampler") != "logs" or len(parts) != 3 or parts[0] != "platform":
+    if breach.evidence.get("sampler") != "logs":
         return None
-    width, name = parts[1], _SHARE_OF.get(parts[2], parts[2])
-    total = _figure(logs.platform, width, name)
+    total = share_figure(logs, metric)
     if not total:
         return None
-    shares = {
-        org: _figure(windows, width, name) / total for org, windows in logs.organizations.items()
-    }
+    shares = {org: share_figure(logs, metric, org) / total for org in logs.organizations}
     leaders = [org for org, part in shares.items() if part >= share]
     return leaders[0] if len(leaders) == 1 else None
+
+
+def share_figure(logs: LogsValues, metric: str, organization: str | None = None) -> float:
+    """The count a platform log metric is shared out by (``platform.5m.upload_failure_rate``:
+    the 5 minutes' upload failures), for the platform or one organization; 0 for none."""
+    parts = metric.split(".")
+    if len(parts) != 3 or parts[0] != "platform":
+        return 0.0
+    width, name = parts[1], _SHARE_OF.get(parts[2], parts[2])
+    windows = logs.platform if organization is None else logs.organizations.get(organization)
+    return _figure(windows, width, name) if windows is not None else 0.0
 
 
 def _figure(windows: Windows, width: str, name: str) -> float:

@@ -3,8 +3,8 @@ platform, organization and source."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
 from calmopsd.shapes.fields import (
@@ -41,6 +41,28 @@ class Rates:
     def figure(self, name: str) -> float:
         """The figure a configured metric names (``server_errors``); 0 for none or unknown."""
         return number(self.to_values().get(name))
+
+    def less(self, other: Rates, minutes: int) -> Rates:
+        """This window without ``other``'s counts (an organization's part of the
+        platform), its per-minute and share figures worked out again over ``minutes``."""
+        requests = max(self.requests - other.requests, 0)
+        server_errors = max(self.server_errors - other.server_errors, 0)
+        error_lines = max(self.error_lines - other.error_lines, 0)
+        uploads = max(self.uploads - other.uploads, 0)
+        failures = max(self.upload_failures - other.upload_failures, 0)
+        return Rates(
+            requests_per_min=round(requests / minutes, 3),
+            server_errors_per_min=round(server_errors / minutes, 3),
+            error_lines_per_min=round(error_lines / minutes, 3),
+            requests=requests,
+            server_errors=server_errors,
+            error_lines=error_lines,
+            uploads=uploads,
+            upload_failures=failures,
+            upload_failure_rate=round(failures / uploads, 4) if uploads else None,
+            server_error_rate=round(server_errors / requests, 4) if requests else None,
+            parse_errors=max(self.parse_errors - other.parse_errors, 0),
+        )
 
     @classmethod
     def parse(cls, values: object) -> Self:
@@ -85,6 +107,13 @@ class Windows:
     def window(self, name: str) -> Rates | None:
         """The window a configured metric names (``1m``, ``5m``), if there is one."""
         return {"1m": self.one_minute, "5m": self.five_minutes}.get(name)
+
+    def less(self, other: Windows) -> Windows:
+        """Both windows without ``other``'s counts."""
+        return Windows(
+            self.one_minute.less(other.one_minute, 1),
+            self.five_minutes.less(other.five_minutes, 5),
+        )
 
     @classmethod
     def parse(cls, values: object) -> Self:
@@ -170,6 +199,19 @@ class LogsValues:
     organizations: Mapping[str, Windows] = field(default_factory=dict)
     sources: Mapping[str, SourceRates] = field(default_factory=dict)
     organizations_over_limit: int = 0  # lines of organizations past max_organizations
+
+    def without(self, organizations: Iterable[str]) -> LogsValues:
+        """The platform as it would read without these organizations' traffic: what is
+        left of a platform-wide rate once the organizations behind it are taken out."""
+        left = set(organizations)
+        platform = self.platform
+        for organization in sorted(left & set(self.organizations)):
+            platform = platform.less(self.organizations[organization])
+        return replace(
+            self,
+            platform=platform,
+            organizations={o: w for o, w in self.organizations.items() if o not in left},
+        )
 
     @classmethod
     def parse(cls, values: object) -> Self:

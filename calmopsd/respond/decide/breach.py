@@ -3,6 +3,7 @@ resolved within ``reopen_within`` (as flapping when it had recovered), or opens 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,6 +56,7 @@ def breach_decision(
     base_hold: timedelta,
     surroundings: Surroundings = NOTHING_AROUND,
     sibling: Tracked | None = None,
+    explained_by: Tracked | None = None,
     paused_apps: frozenset[str] = frozenset(),
 ) -> Decision:
     """Join the unresolved incident of the same problem, reopen one resolved within
@@ -63,6 +65,9 @@ def breach_decision(
     ``sibling``: an unresolved incident that already owns a series with the same labels
     (another rule about the same app, mount, probe): the same fault seen from another
     side, so the breach joins it rather than opening a second incident.
+    ``explained_by``: an organization's unresolved log incident that accounts for this
+    log breach (:func:`~.scope.explaining_incident`): the more specific incident holds
+    the general one back, so the breach joins it instead of opening or reopening one.
     """
     key: SeriesKey = (breach.rule, breach.labels)
     app = dict(breach.labels).get("app")
@@ -74,6 +79,11 @@ def breach_decision(
         return join_decision(breach, found, tracked, base_hold)
     if sibling is not None:
         return join_decision(breach, sibling.incident, sibling, base_hold)
+    if explained_by is not None:
+        joined = join_decision(breach, explained_by.incident, explained_by, base_hold)
+        # The platform's view of the same fault adds nothing to plan for.
+        detail = f"organization {explained_by.incident.organization_id}'s incident accounts for it"
+        return replace(joined, why=Why.EXPLAINED, then=None, detail=detail)
     cause = None if classification.basis in PLAIN_BASES else classification.detail
     if found is not None:
         flap = found.resolution == Resolution.RECOVERED
