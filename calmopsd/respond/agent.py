@@ -550,8 +550,15 @@ class Agent:
         return rule.clear_for if rule is not None else DEFAULT_CLEAR_HOLD
 
     def impact_for(self, organization_id: str | None) -> Impact:
-        """Customer impact now, as an incident of ``organization_id`` may tell it."""
-        return assess(self.context.checks, self.context.logs, self.levels).within(organization_id)
+        """Customer impact now, as an incident of ``organization_id`` may tell it.
+
+        A platform-wide incident leaves out the traffic of organizations whose own log
+        incident is open: their errors are that incident's (an app crash must not name
+        the organization whose uploads were already failing, nor count its errors)."""
+        logs = self.context.logs
+        if organization_id is None:
+            logs = logs.without(self._scoped_log_incidents())
+        return assess(self.context.checks, logs, self.levels).within(organization_id)
 
     def series_state(self, rule: str, labels: tuple[tuple[str, str], ...]) -> str:
         """The detector's state of one series, for approvals' stale checks."""

@@ -12,13 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from support.scenario import Scenario
+from support.scenario import Scenario, pm2
 
 from calmopsd.config import Config
 from calmopsd.model import IncidentType
 from calmopsd.record.database import Database
 from calmopsd.shapes import LogsValues
-from calmopsd.shapes.logs import Rates, Windows
+from calmopsd.shapes.logs import Rates, SourceRates, Windows
 
 MIN = timedelta(minutes=1)
 
@@ -57,7 +57,11 @@ def reading(acme: Windows, beta: Windows, rest: Windows | None = None) -> dict[s
             _plus(platform.one_minute, part.one_minute, 1),
             _plus(platform.five_minutes, part.five_minutes, 5),
         )
-    values = LogsValues(platform=platform, organizations={"acme": acme, "beta": beta})
+    values = LogsValues(
+        platform=platform,
+        organizations={"acme": acme, "beta": beta},
+        sources={"web": SourceRates(windows=platform)},
+    )
     return values.to_values()
 
 
@@ -139,3 +143,25 @@ def test_without_its_organizations_traffic_the_platform_reads_as_the_rest() -> N
     assert rest.five_minutes.upload_failure_rate == 0.02
     assert set(values.without(["acme"]).organizations) == {"beta"}
     assert values.without(["nobody"]) == values
+
+
+def test_a_platform_incident_leaves_out_the_traffic_an_organizations_incident_explains(
+    database: Database,
+) -> None:
+    errored = {
+        "name": "pm2_app_errored", "sampler": "pm2", "metric": "apps.{app}.status",
+        "op": "==", "threshold": "errored", "for": 1, "type": "app",
+    }  # fmt: skip
+    config = Config.model_validate({"rules": [SERVER_ERRORS, ORG_UPLOADS, errored]})
+    s = Scenario(database, config)
+    s.feed("logs", reading(ACME_FAILING, BETA_NORMAL, traffic(400, 0)), times=4, every=MIN)
+    s.feed("pm2", pm2(web={"status": "errored"}))
+
+    app = next(i for i in s.incidents() if i.type is IncidentType.APP)
+    assert app.organization_id is None
+    # acme's 30 % errors are its own incident's: without them the platform is at 1 %.
+    assert (app.impact["organizations"], app.impact["server_errors_high"]) == ([], False)
+    customers = next(line for line in app.summary.splitlines() if line.startswith("Customers"))
+    assert "acme" not in customers
+    acme = next(i for i in s.incidents() if i.organization_id == "acme")
+    assert acme.impact["organizations"] == ["acme"]
