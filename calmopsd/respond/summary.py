@@ -215,7 +215,12 @@ def _done(facts: Facts) -> str:
     ran = [d for d in facts.done if d.status in ("succeeded", "failed")]
     if not ran:
         return "Done: nothing yet."  # refusals and shadow runs are told under "Not done"
-    steps = [_step(d) for d in ran[-2:]]
+    last = len(ran) - 1
+    steps = [
+        _step(d, _helped(facts) if i == last else "done")
+        for i, d in enumerate(ran)
+        if i >= last - 1
+    ]
     if ran[-1].status == "succeeded" and (now := _now_value(facts)) is not None:
         steps[-1] += f"; {now}"
     earlier = len(ran) - 2
@@ -244,13 +249,25 @@ def _now_value(facts: Facts) -> str | None:
 _SAYS_HOW_MUCH = frozenset({"clear_temp"})
 
 
-def _step(done: Done) -> str:
+def _helped(facts: Facts) -> str:
+    """What came of the latest action that ran, judged by the symptom in the incident's
+    own scope (its series), not by the action's own check: an nginx reload that passed
+    its check while the 502s went on did not work."""
+    incident = facts.incident
+    if facts.clearing_since is not None or incident.resolution == Resolution.RECOVERED:
+        return "it worked"
+    if incident.status in (IncidentStatus.MONITORING, IncidentStatus.RESOLVED):
+        return "done"  # the Now line says how long it is watched
+    return "done, but the breach went on"
+
+
+def _step(done: Done, helped: str = "done") -> str:
     if done.status in ("succeeded", "failed"):
         try:
             words = _PAST[done.action].format(**done.params)
         except KeyError:
             words = done.action.replace("_", " ")
-        result = _OUTCOME[done.status]
+        result = helped if done.status == "succeeded" else _OUTCOME[done.status]
         if done.detail and (done.status == "failed" or done.action in _SAYS_HOW_MUCH):
             result += f" ({clip(done.detail, 60)})"
         return f"{words} at {_hhmm(done.at)}; {result}"

@@ -94,6 +94,9 @@ def test_a_worked_action_moves_to_monitoring_and_one_that_does_not_hold_tries_th
     assert [r.action.value for r in s.executor.requests] == ["nginx_reload"]  # nothing else fits
     held = [e.data["reason"] for e in s.events(incident.id) if e.kind == "incident.held"]
     assert held == ["nothing_fits"]
+    # The reload passed its own check; the 502s in the incident's scope went on.
+    done = [line for line in incident.summary.splitlines() if line.startswith("Done")]
+    assert done == ["Done: reloaded nginx at 14:00; done, but the breach went on."]
 
 
 def test_a_failed_action_goes_back_to_open_and_the_next_fitting_one_is_tried(

@@ -39,7 +39,7 @@ def test_a_memory_leak_restarted_then_recovering_then_resolved(database: Databas
     assert lines(s) == [
         "Memory at 93 % on the host since 14:00 (threshold 85 %).",
         "Customers: no impact seen yet; error rate normal.",
-        "Done: restarted PM2 app `api` at 14:01; it worked.",
+        "Done: restarted PM2 app `api` at 14:01; done.",
         "Now: monitoring for 10 minutes (until 14:11).",
         "Next: approve raising `api`'s max_memory_restart, or dismiss (recommendation #1).",
     ]
@@ -149,8 +149,7 @@ def test_a_clear_that_freed_nothing_says_so(database: Database) -> None:
     s = Scenario(database, executor=ClearsNothing())
     s.feed("disk", disk(86), times=3)
     assert lines(s)[2] == (
-        "Done: cleared old temp uploads at 14:00; it worked "
-        "(removed 0 files (0 bytes) from /srv/tmp)."
+        "Done: cleared old temp uploads at 14:00; done (removed 0 files (0 bytes) from /srv/tmp)."
     )
 
 
