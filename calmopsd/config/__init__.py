@@ -3,7 +3,7 @@
     resolve_config_path(--config, environ)  →  Path      (location.py)
     load_config(path)                       →  Config    (load.py, lines.py, messages.py)
     Config and its sections                              (schema.py)
-    detection rules, incidents and playbook              (rules.py, incidents.py)
+    detection rules, their defaults, incidents, playbook (rules.py, rule_defaults.py, incidents.py)
     Duration / Percent, parse/format_duration            (units.py)
 
 Importing this package reads no file and touches no state.

@@ -118,7 +118,7 @@ def _unknown_key(loc: KeyPath, root: type[BaseModel]) -> str:
     model = _model_at(loc[:-1], root)
     if model is None:
         return "unknown key"
-    known = list(model.model_fields)
+    known = [field.alias or name for name, field in model.model_fields.items()]  # for, not hold
     close = difflib.get_close_matches(str(loc[-1]), known, n=1)
     if close:
         return f"unknown key (did you mean '{close[0]}'?)"

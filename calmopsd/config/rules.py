@@ -17,7 +17,9 @@ Thresholds are in the metric's own unit: ``used_percent`` is 0–100, the log
 for the windowed log rates a sample is a fresh window (a new minute), not one
 more reading of the same one. ``clear`` is a second threshold on the healthy
 side of ``threshold`` (hysteresis: between the two a firing rule stays
-firing), and the clear condition must hold for ``clear_for``.
+firing), and the clear condition must hold for ``clear_for``. A rule that
+does not write ``for`` or ``clear_for`` takes its sampler's from
+``rule_defaults:`` (``rule_defaults.py``), whose own defaults are these.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ LABELS = ("mount", "app", "organization", "check", "probe")
 _SEGMENT = re.compile(r"^(?:\{(?P<label>[A-Za-z]+)\}|(?P<key>[A-Za-z0-9_]+))$")
 
 Threshold = bool | float | str
+DEFAULT_HOLD = 3
+DEFAULT_CLEAR_FOR = timedelta(minutes=15)
 
 
 def _to_hold(value: Any) -> Any:
@@ -127,14 +131,15 @@ class RuleConfig(Section):
         "(default: as soon as it is no longer in breach).",
     )
     hold: Hold = Field(
-        default=3,
+        default=DEFAULT_HOLD,
         alias="for",
         description="How long the breach must hold before it fires: consecutive samples "
-        "(3) or a duration (2m).",
+        "(3) or a duration (2m); unset, its sampler's in rule_defaults.",
     )
     clear_for: Duration = Field(
-        default=timedelta(minutes=15),
-        description="How long the clear condition must hold before the breach clears.",
+        default=DEFAULT_CLEAR_FOR,
+        description="How long the clear condition must hold before the breach clears; "
+        "unset, its sampler's in rule_defaults.",
     )
     sum_over: PositiveDuration | None = Field(
         default=None,
@@ -257,29 +262,41 @@ def shipped_rules(
     upload_failure_percent: float = 10,
     server_error_percent: float = 5,
     server_error_min_requests: int = 100,
+    clear_gap_points: float = 5,
+    rate_clear_fraction: float = 0.5,
 ) -> list[RuleConfig]:
-    """The shipped rules, with the five levels ``thresholds:`` tunes.
+    """The shipped rules, with the levels ``thresholds:`` tunes.
 
     Memory and disk escalate to critical ten points above their threshold (no
-    escalation when that passes 100) and clear five points below it (at 0 or
-    less: as soon as the breach ends); the defaults give 85/95/80 and 80/90/75.
-    Server errors are a share of the minute's requests, judged only over
-    ``server_error_min_requests`` of them, and clear below half the threshold:
-    a count per minute would call a busy host's normal trickle of errors a fault.
+    escalation when that passes 100) and clear ``clear_gap_points`` below it (at
+    0 or less: as soon as the breach ends); the defaults give 85/95/80 and
+    80/90/75. Server errors are a share of the minute's requests, judged only
+    over ``server_error_min_requests`` of them: a count per minute would call a
+    busy host's normal trickle of errors a fault. The log rates clear below
+    ``rate_clear_fraction`` of their threshold, so a rate hovering at it does
+    not flap. Each organization's upload rule comes before the platform's: a
+    reading's transitions are taken in rule order, and the specific incident
+    should exist by the time the platform's breach of the same fault is taken.
     """
+    uploads = upload_failure_percent / 100
+    errors = server_error_percent / 100
     rules: list[dict[str, Any]] = [
         {"name": "memory_used", "sampler": "memory", "metric": "used_percent", "op": ">",
-         **_bands(memory_percent), "type": "memory"},
+         **_bands(memory_percent, clear_gap_points), "type": "memory"},
         {"name": "disk_used", "sampler": "disk", "metric": "mounts.{mount}.used_percent",
-         "op": ">", **_bands(disk_percent), "type": "disk"},
+         "op": ">", **_bands(disk_percent, clear_gap_points), "type": "disk"},
         {"name": "disk_filling", "sampler": "disk", "metric": "mounts.{mount}.hours_until_full",
          "op": "<", "threshold": 24, "type": "disk"},
+        {"name": "organization_upload_failures", "sampler": "logs",
+         "metric": "organizations.{organization}.5m.upload_failure_rate", "op": ">",
+         "threshold": uploads, **_rate_clear(uploads, rate_clear_fraction), "type": "upload",
+         "volume": {"metric": "organizations.{organization}.5m.uploads", "at_least": 20}},
         {"name": "upload_failures", "sampler": "logs", "metric": "platform.5m.upload_failure_rate",
-         "op": ">", "threshold": upload_failure_percent / 100, "type": "upload",
-         "volume": {"metric": "platform.5m.uploads", "at_least": 20}},
+         "op": ">", "threshold": uploads, **_rate_clear(uploads, rate_clear_fraction),
+         "type": "upload", "volume": {"metric": "platform.5m.uploads", "at_least": 20}},
         {"name": "server_errors", "sampler": "logs", "metric": "platform.1m.server_error_rate",
-         "op": ">", "threshold": server_error_percent / 100, "type": "network",
-         **({"clear": server_error_percent / 200} if server_error_percent > 0 else {}),
+         "op": ">", "threshold": errors, **_rate_clear(errors, rate_clear_fraction),
+         "type": "network",
          "volume": {"metric": "platform.1m.requests", "at_least": server_error_min_requests}},
         {"name": "health_check_failing", "sampler": "http", "metric": "checks.{check}.up",
          "op": "==", "threshold": False, "severity": "critical", "type": "network"},
@@ -295,13 +312,19 @@ def shipped_rules(
     return [RuleConfig.model_validate(rule) for rule in rules]
 
 
-def _bands(threshold: float) -> dict[str, Any]:
+def _bands(threshold: float, clear_gap: float) -> dict[str, Any]:
     bands: dict[str, Any] = {"threshold": threshold}
     if threshold + 10 <= 100:
         bands["critical"] = threshold + 10
-    if threshold - 5 > 0:
-        bands["clear"] = threshold - 5
+    if clear_gap > 0 and threshold - clear_gap > 0:
+        bands["clear"] = threshold - clear_gap
     return bands
+
+
+def _rate_clear(threshold: float, fraction: float) -> dict[str, Any]:
+    """A rate clears below ``fraction`` of its threshold; at 1 (or a threshold of 0),
+    as soon as the breach ends."""
+    return {"clear": threshold * fraction} if threshold > 0 and fraction < 1 else {}
 
 
 def default_rules() -> list[RuleConfig]:

@@ -21,6 +21,7 @@ from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.api import ApiConfig
 from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.logs import LogsConfig
+from calmopsd.config.rule_defaults import RuleDefaultsConfig
 from calmopsd.config.rules import RuleConfig, Rules, shipped_rules
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.sensing import RetentionConfig, SensingConfig
@@ -53,7 +54,8 @@ class AuditConfig(Section):
 
 
 class ThresholdsConfig(Section):
-    """Levels at which the shipped rules see a breach (used when ``rules:`` is left empty)."""
+    """Levels at which the shipped rules see a breach, and where they clear (used when
+    ``rules:`` is left empty)."""
 
     memory_percent: Percent = Field(
         default=85.0,
@@ -67,13 +69,12 @@ class ThresholdsConfig(Section):
     upload_failure_percent: Percent = Field(
         default=10.0,
         description="Share of upload requests that fail, as a percent, at which uploads "
-        "are in breach.",
+        "are in breach: the platform's, and each organization's own.",
     )
     server_error_percent: Percent = Field(
         default=5.0,
         description="Share of the platform's requests in a minute answered with a server "
-        "error (5xx), as a percent, above which the web app is in breach; it clears below "
-        "half of it.",
+        "error (5xx), as a percent, above which the web app is in breach.",
     )
     server_error_min_requests: int = Field(
         default=100,
@@ -81,6 +82,21 @@ class ThresholdsConfig(Section):
         strict=True,
         description="Fewest requests in a minute over which the server error share is "
         "judged; a quieter minute neither fires nor clears.",
+    )
+    clear_gap_points: float = Field(
+        default=5.0,
+        ge=0,
+        le=100,
+        strict=True,
+        description="Memory and disk clear only this many percentage points below their "
+        "threshold (hysteresis); 0: as soon as they are no longer in breach.",
+    )
+    rate_clear_fraction: float = Field(
+        default=0.5,
+        gt=0,
+        strict=True,
+        description="Upload failures and server errors clear only below this fraction of "
+        "their threshold (0.5: half of it); 1: as soon as they are no longer in breach.",
     )
 
     @field_validator("memory_percent", "disk_percent")
@@ -91,6 +107,16 @@ class ThresholdsConfig(Section):
             raise ValueError(
                 f"is a percent: {value:g} means {value:g} %; for {value * 100:g} %, "
                 f"write {value * 100:g}"
+            )
+        return value
+
+    @field_validator("rate_clear_fraction")
+    @classmethod
+    def _a_fraction_not_a_percent(cls, value: float) -> float:
+        if value > 1:
+            raise ValueError(
+                f"is a fraction of the threshold: 0.5 clears at half of it, 1 at the "
+                f"threshold itself (got {value:g})"
             )
         return value
 
@@ -120,6 +146,11 @@ class Config(Section):
         default=None,
         description="Detection rules. Empty: the shipped rules, tuned by thresholds. "
         "Listing any replaces the whole shipped set.",
+    )
+    rule_defaults: Annotated[RuleDefaultsConfig, NullIsEmpty] = Field(
+        default_factory=RuleDefaultsConfig,
+        description="Per sampler, for and clear_for of every rule (shipped or your own) "
+        "that does not set them itself.",
     )
     incidents: Annotated[IncidentsConfig, NullIsEmpty] = Field(
         default_factory=IncidentsConfig, description="How incidents open, hold and close."
@@ -161,14 +192,19 @@ class Config(Section):
         return value
 
     def detection_rules(self) -> list[RuleConfig]:
-        """The rules in force: the file's own, or the shipped ones tuned by ``thresholds``."""
+        """The rules in force: the file's own, or the shipped ones tuned by ``thresholds``,
+        each with its class's ``for`` and ``clear_for`` unless it sets them itself."""
         if self.rules is not None:
-            return list(self.rules)
+            return self.rule_defaults.apply(self.rules)
         t = self.thresholds
-        return shipped_rules(
-            memory_percent=t.memory_percent,
-            disk_percent=t.disk_percent,
-            upload_failure_percent=t.upload_failure_percent,
-            server_error_percent=t.server_error_percent,
-            server_error_min_requests=t.server_error_min_requests,
+        return self.rule_defaults.apply(
+            shipped_rules(
+                memory_percent=t.memory_percent,
+                disk_percent=t.disk_percent,
+                upload_failure_percent=t.upload_failure_percent,
+                server_error_percent=t.server_error_percent,
+                server_error_min_requests=t.server_error_min_requests,
+                clear_gap_points=t.clear_gap_points,
+                rate_clear_fraction=t.rate_clear_fraction,
+            )
         )

@@ -499,4 +499,10 @@ def _executor_inputs(config: Config) -> tuple[object, ...]:
 
 def _inputs(config: Config) -> tuple[object, ...]:
     """What an agent is built from: a change in any of these needs a new one."""
-    return (config.rules, config.thresholds, config.incidents, config.playbook)
+    return (
+        config.rules,
+        config.rule_defaults,
+        config.thresholds,
+        config.incidents,
+        config.playbook,
+    )

@@ -47,8 +47,8 @@ def test_an_unknown_top_level_key_is_refused_with_a_suggestion() -> None:
 def test_an_unknown_key_with_no_near_match_lists_the_known_keys() -> None:
     assert problems_for("colour: blue\n") == [
         "calmops.yaml:1: colour: unknown key "
-        "(known keys: state_dir, log, audit, thresholds, rules, incidents, playbook, actions, "
-        "sensing, logs, retention, api)"
+        "(known keys: state_dir, log, audit, thresholds, rules, rule_defaults, incidents, "
+        "playbook, actions, sensing, logs, retention, api)"
     ]
 
 
@@ -224,7 +224,7 @@ def test_every_problem_is_reported_at_once_in_line_order() -> None:
         "calmops.yaml:4: log.level: must be one of: debug, info, warning, error (got 'loud')",
         "calmops.yaml:7: thresholds.bogus: unknown key (known keys: memory_percent, "
         "disk_percent, upload_failure_percent, server_error_percent, "
-        "server_error_min_requests)",
+        "server_error_min_requests, clear_gap_points, rate_clear_fraction)",
         "calmops.yaml:8: thresholds.memory_percent: duplicate key (first at line 6)",
         "calmops.yaml:9: audit: must be a mapping of keys (got 'hourly')",
     ]

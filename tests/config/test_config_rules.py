@@ -10,7 +10,7 @@ import pytest
 
 from calmopsd.config import Config, load_config
 from calmopsd.errors import ConfigError
-from calmopsd.model import SafeAction
+from calmopsd.model import IncidentType, SafeAction
 
 
 def load(tmp_path: Path, text: str) -> Config:
@@ -43,7 +43,8 @@ def test_thresholds_tune_the_shipped_rules(tmp_path: Path) -> None:
     got = levels(config)
     assert got["memory_used"] == (90.0, 100.0, 85.0)
     assert got["disk_used"] == (70.0, 80.0, 65.0)
-    assert got["upload_failures"] == (0.25, None, None)
+    assert got["organization_upload_failures"] == (0.25, None, 0.125)
+    assert got["upload_failures"] == (0.25, None, 0.125)
     assert got["server_errors"] == (0.2, None, 0.1)
 
 
@@ -52,12 +53,105 @@ def test_a_threshold_near_the_top_has_no_critical_band(tmp_path: Path) -> None:
     assert got["memory_used"] == (95.0, None, 90.0)
 
 
+def test_by_default_memory_and_disk_clear_5_points_under_and_the_rates_at_half() -> None:
+    got = levels(Config())
+    assert got["memory_used"] == (85.0, 95.0, 80.0)
+    assert got["disk_used"] == (80.0, 90.0, 75.0)
+    assert got["organization_upload_failures"] == (0.1, None, 0.05)
+    assert got["upload_failures"] == (0.1, None, 0.05)
+    assert got["server_errors"] == (0.05, None, 0.025)
+
+
+def test_the_hysteresis_gaps_are_tuned_in_thresholds(tmp_path: Path) -> None:
+    config = load(tmp_path, "thresholds:\n  clear_gap_points: 10\n  rate_clear_fraction: 0.25\n")
+    got = levels(config)
+    assert got["memory_used"] == (85.0, 95.0, 75.0)
+    assert got["disk_used"] == (80.0, 90.0, 70.0)
+    assert got["organization_upload_failures"] == (0.1, None, 0.025)
+    assert got["upload_failures"] == (0.1, None, 0.025)
+    assert got["server_errors"] == (0.05, None, 0.0125)
+
+
+def test_no_gap_and_a_fraction_of_1_clear_as_soon_as_the_breach_ends(tmp_path: Path) -> None:
+    config = load(tmp_path, "thresholds:\n  clear_gap_points: 0\n  rate_clear_fraction: 1\n")
+    got = levels(config)
+    assert got["memory_used"] == (85.0, 95.0, None)
+    assert got["disk_used"] == (80.0, 90.0, None)
+    assert got["upload_failures"] == (0.1, None, None)
+    assert got["server_errors"] == (0.05, None, None)
+
+
+def test_a_gap_past_the_threshold_leaves_no_clear_band(tmp_path: Path) -> None:
+    got = levels(load(tmp_path, "thresholds:\n  memory_percent: 20\n  clear_gap_points: 30\n"))
+    assert got["memory_used"] == (20.0, 30.0, None)
+
+
+def test_bad_hysteresis_gaps_are_refused_at_their_line(tmp_path: Path) -> None:
+    text = """\
+        thresholds:
+          clear_gap_points: -1
+          rate_clear_fraction: 50
+        """
+    assert problems(tmp_path, text) == [
+        ":2: thresholds.clear_gap_points: must be ≥ 0 (got -1)",
+        ":3: thresholds.rate_clear_fraction: is a fraction of the threshold: 0.5 clears at "
+        "half of it, 1 at the threshold itself (got 50)",
+    ]
+    text = """\
+        thresholds:
+          clear_gap_points: "5%"
+          rate_clear_fraction: 0
+        """
+    assert problems(tmp_path, text) == [
+        ":2: thresholds.clear_gap_points: must be a number (got '5%')",
+        ":3: thresholds.rate_clear_fraction: must be > 0 (got 0)",
+    ]
+    assert problems(tmp_path, "thresholds:\n  clear_gap_points: true\n") == [
+        ":2: thresholds.clear_gap_points: must be a number (got true)"
+    ]
+
+
+def test_own_rules_with_a_hysteresis_gap_set_is_refused_naming_it(tmp_path: Path) -> None:
+    text = """\
+        thresholds:
+          rate_clear_fraction: 0.4
+        rules:
+          - {name: m, sampler: memory, metric: used_percent, op: ">", threshold: 80, type: memory}
+        """
+    assert problems(tmp_path, text) == [
+        ":3: rules: your own rules replace the shipped ones that thresholds.rate_clear_fraction "
+        "tunes; put the threshold in your rule and remove it from thresholds"
+    ]
+
+
+def test_each_organizations_uploads_have_a_shipped_rule_of_their_own(tmp_path: Path) -> None:
+    rules = load(tmp_path, "thresholds:\n  upload_failure_percent: 20\n").detection_rules()
+    names = [r.name for r in rules]
+    assert names.index("organization_upload_failures") < names.index("upload_failures")
+    rule = rules[names.index("organization_upload_failures")]
+    assert (rule.sampler, rule.metric, rule.op, rule.threshold, rule.clear, rule.type) == (
+        "logs",
+        "organizations.{organization}.5m.upload_failure_rate",
+        ">",
+        0.2,
+        0.1,
+        IncidentType.UPLOAD,
+    )
+    assert rule.volume is not None
+    assert (rule.volume.metric, rule.volume.at_least) == (
+        "organizations.{organization}.5m.uploads",
+        20,
+    )
+    assert (rule.hold, rule.clear_for, rule.where) == (3, timedelta(minutes=15), {})
+
+
 def test_an_empty_rules_key_means_the_shipped_rules(tmp_path: Path) -> None:
     config = load(tmp_path, "rules:\n")
     assert [r.name for r in config.detection_rules()] == [
         "memory_used",
         "disk_used",
         "disk_filling",
+        "organization_upload_failures",
         "upload_failures",
         "server_errors",
         "health_check_failing",

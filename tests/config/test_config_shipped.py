@@ -42,10 +42,11 @@ def schema_fields(model: type[BaseModel], prefix: KeyPath = ()) -> Iterator[tupl
     their list, since the shipped lists are empty.
     """
     for name, field in model.model_fields.items():
-        yield (*prefix, name), field.description or ""
+        key = field.alias or name  # rule_defaults.*.for, not hold
+        yield (*prefix, key), field.description or ""
         section = _section(field.annotation)
         if section is not None:
-            yield from schema_fields(section, (*prefix, name))
+            yield from schema_fields(section, (*prefix, key))
 
 
 def schema_models(model: type[BaseModel]) -> Iterator[type[BaseModel]]:
@@ -101,8 +102,14 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
             "upload_failure_percent": 10.0,
             "server_error_percent": 5.0,
             "server_error_min_requests": 100,
+            "clear_gap_points": 5.0,
+            "rate_clear_fraction": 0.5,
         },
         "rules": None,
+        "rule_defaults": {
+            sampler: {"hold": 3, "clear_for": "15m"}
+            for sampler in ("memory", "disk", "pm2", "http", "dependencies", "logs")
+        },
         "incidents": {
             "stale_after": "1d",
             "reopen_within": "1h",

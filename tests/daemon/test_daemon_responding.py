@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -160,6 +161,15 @@ def test_only_a_reload_that_changes_what_the_agent_is_built_from_replaces_it(
     rebuilt = daemon.responding.agent
     assert rebuilt is not None and rebuilt is not first
     assert rebuilt.rules["memory_used"].threshold == 90.0
+
+    config_file.write_text(
+        "state_dir: state\nthresholds:\n  memory_percent: 90\n"
+        "rule_defaults:\n  memory:\n    clear_for: 1h\n"
+    )
+    daemon.reload()
+    again = daemon.responding.agent
+    assert again is not None and again is not rebuilt
+    assert again.rules["memory_used"].clear_for == timedelta(hours=1)
 
 
 def test_the_daemon_ends_an_action_in_force_on_time_and_follows_the_cli(
