@@ -116,9 +116,14 @@ def _number(value: Any) -> bool:
 
 def _what(facts: Facts) -> str:
     """The headline: the breached figure as last read (not frozen at the breach), and
-    the worst it reached when that was worse."""
+    the worst it reached when that was worse; once resolved, the worst it reached (a
+    crash loop that stopped is not told as "restarted 0 times")."""
     breach, labels = facts.breach, dict(facts.breach.labels)
     value = facts.current if _number(facts.current) and _number(breach.value) else breach.value
+    last = None
+    resolved = facts.incident.status is IncidentStatus.RESOLVED
+    if resolved and _number(facts.peak) and _number(value) and facts.peak != value:
+        value, last = facts.peak, value  # a resolved incident is told by its worst
     scope = f" for organization {labels['organization']}" if "organization" in labels else ""
     say = _HEADLINES.get(breach.rule)
     if say is not None and isinstance(value, int | float | str):
@@ -131,7 +136,9 @@ def _what(facts: Facts) -> str:
     threshold = breach.evidence.get("threshold")
     shown = _THRESHOLDS.get(breach.rule)
     notes = [f"threshold {shown(threshold)}"] if shown and _number(threshold) else []
-    if _number(facts.peak) and _number(value) and facts.peak != value:
+    if last is not None:
+        notes.append(f"last read {shown(last) if shown else f'{last:g}'}")
+    elif _number(facts.peak) and _number(value) and facts.peak != value:
         notes.append(f"peak {shown(facts.peak) if shown else f'{facts.peak:g}'}")
     limit = f" ({'; '.join(notes)})" if notes else ""
     return f"{head}{scope} since {_hhmm(breach.started_at)}{limit}."

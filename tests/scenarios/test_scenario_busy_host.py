@@ -13,7 +13,7 @@ from datetime import timedelta
 from support.scenario import Scenario
 from support.traffic import Traffic
 
-from calmopsd.model import IncidentType
+from calmopsd.model import IncidentStatus, IncidentType
 from calmopsd.record.database import Database
 
 ROUND = 15  # seconds between logs rounds, as shipped
@@ -52,9 +52,11 @@ def test_a_20_percent_burst_for_3_minutes_on_that_host_opens_exactly_one_inciden
         "server_errors",
         (burst_at + timedelta(minutes=1, seconds=15)).isoformat(),
     )
-    # 40 quiet minutes later the headline shows the share now, and the burst's peak.
+    # 40 quiet minutes later it has resolved: the headline tells the burst's worst and
+    # the share as last read.
+    assert incident.status is IncidentStatus.RESOLVED
     assert incident.summary.splitlines()[0] == (
-        "Server errors at 1 % of requests (1 min) since 15:01 (threshold 5 %; peak 20 %)."
+        "Server errors at 20 % of requests (1 min) since 15:01 (threshold 5 %; last read 1 %)."
     )
 
 

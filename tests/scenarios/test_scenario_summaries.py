@@ -18,7 +18,7 @@ from support.scenario import (
 )
 
 from calmopsd.config import Config
-from calmopsd.model import ActionOutcome, ActionRequest, OutcomeStatus
+from calmopsd.model import ActionOutcome, ActionRequest, IncidentStatus, OutcomeStatus
 from calmopsd.record.database import Database, database_path
 from calmopsd.respond.summary import MAX_LINES
 
@@ -200,6 +200,12 @@ def test_the_headline_shows_the_figure_as_last_read_and_its_peak(database: Datab
     assert lines(s)[0] == "Memory at 100 % on the host since 14:00 (threshold 85 %)."
     s.feed("memory", memory(88))
     assert lines(s)[0] == ("Memory at 88 % on the host since 14:00 (threshold 85 %; peak 100 %).")
+    s.feed("memory", memory(60), every=MIN, times=17)
+    # Resolved: told by the worst it reached, not by the calm reading that ended it.
+    assert s.only().status is IncidentStatus.RESOLVED
+    assert lines(s)[0] == (
+        "Memory at 100 % on the host since 14:00 (threshold 85 %; last read 60 %)."
+    )
 
 
 def test_an_app_port_that_does_not_answer_points_at_the_app_behind_the_check(
