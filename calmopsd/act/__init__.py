@@ -10,7 +10,9 @@
     nginx.py         nginx -t and a reload verified by new workers and no fresh [emerg]
     nginx_reload.py  test and reload nginx
     pause_jobs.py    stop PM2 worker apps and/or create a flag file, for a while
-    rate_limit.py    fill calmopsd's nginx include file with a limit_req, for a while
+    rate_limit.py    limit uploads with nginx's limit_req for a while, host-wide or for one org
+    organization_limit.py  the per-organization form: its line in calmopsd's nginx map file
+    owned_file.py    the nginx files calmopsd owns: safe reads, atomic writes, nginx -t and reload
     clear_temp.py    delete old regular files under an allowed temp upload directory
     temp_walk.py     clear_temp's walk: no symlinks, no other filesystems, bounded
 

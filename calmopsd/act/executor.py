@@ -319,9 +319,12 @@ class SafeExecutor:
 
     def _lock_for(self, key: str) -> threading.Lock:
         """One lock per target, whatever the action: a limit and a reload both reload
-        nginx (target ``nginx``) and would confuse each other's worker check."""
+        nginx (target ``nginx``) and would confuse each other's worker check. A target
+        on nginx (``nginx:organization=acme``) takes nginx's lock too: two organizations'
+        limits edit one map file and reload the same nginx."""
+        resource = "nginx" if key.startswith("nginx:") else key
         with self._locks_guard:
-            return self._locks.setdefault(key, threading.Lock())
+            return self._locks.setdefault(resource, threading.Lock())
 
     def _event(
         self, kind: str, at: datetime, request: ActionRequest, data: dict[str, Any], actor: str

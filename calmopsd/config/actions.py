@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.units import ConfigPath, Name, PositiveDuration
@@ -93,12 +93,19 @@ class PauseJobsConfig(Budget):
 
 
 class RateLimitUploadsConfig(Budget):
-    """rate_limit_uploads: fill calmopsd's nginx include file with a limit_req, for a TTL."""
+    """rate_limit_uploads: limit uploads with nginx's limit_req for a TTL, host-wide (the
+    include file) or for one organization (its line in the map file)."""
 
     include_file: ConfigPath | None = Field(
         default=None,
         description="The nginx file calmopsd owns, included in the upload locations; "
-        "empty means no limit. Unset: the action cannot run.",
+        "empty means no limit. Unset: no host-wide limit.",
+    )
+    organizations_map_file: ConfigPath | None = Field(
+        default=None,
+        description="The nginx file calmopsd owns, included in the operator's map from the "
+        "organization to the key of a limit_req_zone; one line per organization limited. "
+        "Unset: no per-organization limit.",
     )
     zone: Name = Field(
         default="calmopsd_uploads",
@@ -113,10 +120,22 @@ class RateLimitUploadsConfig(Budget):
         description="Times a limit whose incident is still unresolved at its end is extended "
         "by its ttl instead of undone; once spent, it is undone and handed to a person.",
     )  # fmt: skip
-    max_runs: int = Field(default=2, ge=0, le=100, description="Limits allowed within window.")
+    max_runs: int = Field(
+        default=2, ge=0, le=100,
+        description="Limits allowed within window, per target (host-wide, or one organization).",
+    )  # fmt: skip
     window: PositiveDuration = Field(
         default=timedelta(hours=2), description="The wall-clock window max_runs counts over."
     )
+
+    @model_validator(mode="after")
+    def _two_files(self) -> RateLimitUploadsConfig:
+        if self.include_file is not None and self.include_file == self.organizations_map_file:
+            raise ValueError(
+                "include_file and organizations_map_file must be two files: one holds "
+                "limit_req lines, the other map entries"
+            )
+        return self
 
 
 class ClearTempConfig(Budget):

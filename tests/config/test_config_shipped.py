@@ -167,6 +167,7 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
                 "window": "2h",
                 "cooldown": "2m",
                 "include_file": None,
+                "organizations_map_file": None,
                 "zone": "calmopsd_uploads",
                 "burst": 20,
                 "ttl": "30m",

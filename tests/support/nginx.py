@@ -7,6 +7,11 @@ all live inside PREFIX. Its ``http`` block declares
 /upload`` includes ``PREFIX/calmopsd-upload-limit.conf`` — the file
 rate_limit_uploads owns — and serves a static file: a ``return`` there would
 answer in the rewrite phase, before ``limit_req`` runs, and never be limited.
+The per-organization limit is set up as its module docstring tells an operator:
+a ``map`` from the ``X-Organization`` header that includes
+``PREFIX/limited-organizations.map`` (created empty), a zone keyed by the
+map's result (1r/s), ``limit_req … burst=5 nodelay`` in ``location /upload`` for
+good and ``limit_req_status 429`` in the server block.
 ``location /`` answers with a body the test chooses, so a test can tell which
 config is live.
 
@@ -34,6 +39,9 @@ import psutil
 
 ZONE = "calmopsd_uploads"
 INCLUDE = "calmopsd-upload-limit.conf"
+ORG_ZONE = "calmopsd_org_uploads"
+ORG_MAP = "limited-organizations.map"
+ORG_BURST = 5  # a listed organization's requests past 1 + this within a second get 429
 LOOPBACK = "127.0.0.1"
 
 CONF = """\
@@ -51,10 +59,18 @@ http {{
     uwsgi_temp_path {prefix}/temp/uwsgi;
     scgi_temp_path {prefix}/temp/scgi;
     limit_req_zone $binary_remote_addr zone={zone}:1m rate=1r/s;
+    map $http_x_organization $calmopsd_limited_organization {{
+        default "";
+        include {prefix}/{org_map};
+    }}
+    limit_req_zone $calmopsd_limited_organization zone={org_zone}:1m rate=1r/s;
     server {{
         listen {host}:{port};
 {extra_listen}
+        # Here, not in the location: the include file sets it there when the limit is on.
+        limit_req_status 429;
         location /upload {{
+            limit_req zone={org_zone} burst={org_burst} nodelay;
             include {prefix}/{include}{glob};
             # Not `return`: it answers in the rewrite phase, before limit_req ever runs.
             root {prefix}/html;
@@ -98,6 +114,7 @@ class Nginx:
         self.binary = nginx_binary()
         self.conf = prefix / "nginx.conf"
         self.include = prefix / INCLUDE
+        self.org_map = prefix / ORG_MAP
         self.pid_file = prefix / "nginx.pid"
         self.error_log = prefix / "logs" / "error.log"
         self.port = free_port()
@@ -120,7 +137,12 @@ class Nginx:
                 "pid_file": str(self.pid_file),
                 "error_log": str(self.error_log),
             },
-            "rate_limit_uploads": {"include_file": str(self.include), "zone": ZONE, **rate_limit},
+            "rate_limit_uploads": {
+                "include_file": str(self.include),
+                "organizations_map_file": str(self.org_map),
+                "zone": ZONE,
+                **rate_limit,
+            },
         }
 
     def write_conf(
@@ -136,6 +158,9 @@ class Nginx:
             extra_listen=f"        listen {LOOPBACK}:{extra_port};" if extra_port else "",
             zone=ZONE,
             include=INCLUDE,
+            org_map=ORG_MAP,
+            org_zone=ORG_ZONE,
+            org_burst=ORG_BURST,
             glob="*" if self.optional_include else "",
             body=body,
             broken="calmopsd_no_such_directive on;" if broken else "",
@@ -147,6 +172,7 @@ class Nginx:
         self.write_conf()
         if not self.optional_include:
             self.include.touch()
+        self.org_map.touch()
         with (self.prefix / "logs" / "stderr.log").open("wb") as stderr:
             self.proc = subprocess.Popen(
                 [self.binary, "-p", str(self.prefix), "-c", str(self.conf)],
@@ -181,11 +207,13 @@ class Nginx:
                     found.add(child.pid)
         return found
 
-    def get(self, path: str) -> tuple[int, str]:
-        """Status and body of one GET to this nginx on 127.0.0.1 (0 if it did not answer)."""
+    def get(self, path: str, organization: str | None = None) -> tuple[int, str]:
+        """Status and body of one GET to this nginx on 127.0.0.1 (0 if it did not answer),
+        on behalf of ``organization`` (the ``X-Organization`` header) if given."""
         connection = http.client.HTTPConnection(LOOPBACK, self.port, timeout=2)
+        headers = {} if organization is None else {"X-Organization": organization}
         try:
-            connection.request("GET", path)
+            connection.request("GET", path, headers=headers)
             response = connection.getresponse()
             return response.status, response.read().decode("utf-8", "replace")
         except OSError:
@@ -193,9 +221,9 @@ class Nginx:
         finally:
             connection.close()
 
-    def burst(self, path: str, count: int = 30) -> list[int]:
+    def burst(self, path: str, count: int = 30, organization: str | None = None) -> list[int]:
         """The statuses of ``count`` GETs sent back to back."""
-        return [self.get(path)[0] for _ in range(count)]
+        return [self.get(path, organization)[0] for _ in range(count)]
 
     def log_tail(self, size: int = 2000) -> str:
         try:
