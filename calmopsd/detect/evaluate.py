@@ -91,6 +91,11 @@ class Detector:
         series = self.series.get((rule, labels))
         return series.value if series else None
 
+    def breach(self, rule: str, labels: Labels) -> Breach | None:
+        """The series' breach while it is fired (None: not fired, or never seen)."""
+        series = self.series.get((rule, labels))
+        return series.breach if series else None
+
     def last_seen(self, rule: str, labels: Labels) -> datetime | None:
         """When a reading last showed this series (None: never, or forgotten)."""
         series = self.series.get((rule, labels))

@@ -540,10 +540,7 @@ class Agent:
         if tracked is None:
             return {}
         detector = self.detector
-        return {
-            k: SeriesFacts(detector.state(*k), detector.reported(*k), detector.last_seen(*k))
-            for k in tracked.series
-        }
+        return {k: _facts_of(detector, k) for k in tracked.series}
 
     def _base_hold(self, rule_name: str) -> timedelta:
         rule = self.rules.get(rule_name)
@@ -571,3 +568,13 @@ def _specific_first(transition: Transition) -> int:
     taken (:func:`~.decide.scope.explaining_incident`)."""
     confirmed = transition.reason is Reason.BREACH_CONFIRMED
     return 0 if confirmed and any(k == "organization" for k, _ in transition.labels) else 1
+
+
+def _facts_of(detector: Detector, key: SeriesKey) -> SeriesFacts:
+    rule, labels = key
+    return SeriesFacts(
+        detector.state(rule, labels),
+        detector.reported(rule, labels),
+        detector.last_seen(rule, labels),
+        detector.breach(rule, labels),
+    )

@@ -51,6 +51,7 @@ from calmopsd.respond.decision import (
     Move,
     Note,
     OpenIncident,
+    Reclassify,
     Record,
     RecordOutcome,
     Reopen,
@@ -151,6 +152,8 @@ class Applier:
                 self.tracked[incident_id].series.discard(key)
             case Escalate():
                 self._escalate(effect, at)
+            case Reclassify():
+                self._reclassify(effect, at)
             case Record(kind, data, incident_id):
                 record_event(
                     self.database, self.scope, kind=kind, actor=ACTOR, at=at, data=dict(data),
@@ -240,6 +243,27 @@ class Applier:
                 new=effect.new,
             )
         return moved
+
+    def _reclassify(self, effect: Reclassify, at: datetime) -> None:
+        """The new type and headline, kept in the evidence so a restart resumes from them
+        (the opening breach stays, as ``first_breach``)."""
+        tracked = self.tracked[effect.incident_id]
+        incident = tracked.incident
+        evidence = dict(incident.evidence)
+        evidence.setdefault("first_breach", evidence.get("breach"))
+        evidence["breach"] = breach_evidence(effect.headline)
+        evidence["classification"] = {
+            "type": effect.to, "basis": "still_firing", "detail": effect.why,
+        }  # fmt: skip
+        update_incident(
+            self.database, self.scope, incident.id, at=at, actor=ACTOR,
+            event="incident.reclassified",
+            data={"from": incident.type, "to": effect.to, "reason": effect.why},
+            type=effect.to, evidence=evidence,
+        )  # fmt: skip
+        tracked.breach = effect.headline
+        tracked.current = tracked.peak = tracked.shown = effect.headline.value
+        tracked.incident = self.reload(incident.id)
 
     def _escalate(self, effect: Escalate, at: datetime) -> None:
         tracked = self.tracked[effect.incident_id]

@@ -15,7 +15,15 @@ from enum import StrEnum
 from typing import Any
 
 from calmopsd.detect.classify import Classification
-from calmopsd.model import ActionOutcome, Breach, Incident, IncidentStatus, Resolution, Severity
+from calmopsd.model import (
+    ActionOutcome,
+    Breach,
+    Incident,
+    IncidentStatus,
+    IncidentType,
+    Resolution,
+    Severity,
+)
 from calmopsd.respond.playbook import Hold, Step
 from calmopsd.respond.problem import Problem
 from calmopsd.respond.recommend import Proposal
@@ -169,6 +177,17 @@ class EndSeries:
 
 
 @dataclass(frozen=True)
+class Reclassify:
+    """What still fires once part of a fault recovered is of another type: the incident
+    takes that type, and that series' breach as its headline."""
+
+    incident_id: int
+    to: IncidentType
+    why: str
+    headline: Breach
+
+
+@dataclass(frozen=True)
 class Escalate:
     incident_id: int
     to: Severity
@@ -253,6 +272,7 @@ Effect = (
     | EndSeries
     | Forget
     | Escalate
+    | Reclassify
     | Move
     | Record
     | RequestAction

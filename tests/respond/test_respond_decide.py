@@ -48,6 +48,7 @@ from calmopsd.respond.decision import (
     Move,
     Note,
     OpenIncident,
+    Reclassify,
     Record,
     RecordOutcome,
     Reopen,
@@ -821,6 +822,7 @@ def test_every_effect_kind_is_covered_by_some_case() -> None:
     covered = {
         OpenIncident, TakeOver, AddBreach, Reopen, Track, Untrack, EndSeries, Forget, Escalate,
         Move, Record, RequestAction, RecordOutcome, Ask, Note, SymptomReturned, Summarize,
+        Reclassify,
     }  # fmt: skip
     from calmopsd.respond import decision as module
 
@@ -942,6 +944,26 @@ def test_the_breach_that_opened_it_ending_while_others_fire_plans_again() -> Non
     assert (decision.why, decision.then) == (Why.REPLANNED_REST, Then.STABILIZE)
     assert decision.of(Move) == [Move(7, IncidentStatus.MONITORING, IncidentStatus.OPEN)]
     assert decision.of(Record)[0].data == {"ended": "memory_used", "still_firing": ["app_memory"]}
+
+
+def test_what_is_left_of_another_type_retypes_the_incident_a_cause_before_a_symptom() -> None:
+    errored = replace(breach("pm2_app_errored", labels=APP_KEY[1]), type=IncidentType.APP)
+    failing = replace(breach("health_check_failing"), type=IncidentType.NETWORK)
+    check_key = ("health_check_failing", ())
+    kept = tracked(IncidentStatus.MONITORING, series={KEY, APP_KEY, check_key})
+    left = {APP_KEY: replace(facts(), breach=errored), check_key: replace(facts(), breach=failing)}
+    decision = on(transition(Reason.CLEARED), kept, left)
+    (retyped,) = decision.of(Reclassify)
+    assert (retyped.to, retyped.headline) == (IncidentType.APP, errored)
+    assert retyped.why == "memory_used ended; pm2_app_errored still fires"
+    assert noted(decision)["cause"] is None
+
+
+def test_what_is_left_of_the_same_type_keeps_the_incident_as_it_is() -> None:
+    same = breach("app_memory", labels=APP_KEY[1])  # a memory breach too
+    kept = tracked(IncidentStatus.MONITORING, series={KEY, APP_KEY})
+    decision = on(transition(Reason.CLEARED), kept, {APP_KEY: replace(facts(), breach=same)})
+    assert (decision.why, decision.of(Reclassify)) == (Why.REPLANNED_REST, [])
 
 
 def test_another_series_ending_while_the_one_that_opened_it_fires_plans_nothing() -> None:

@@ -51,6 +51,28 @@ def test_the_app_still_errored_is_restarted_once_the_pause_is_done(database: Dat
     assert "restarted PM2 app `api`" in s.get(incident.id).summary
 
 
+def test_what_still_fires_once_the_dependency_is_back_retypes_the_incident(
+    database: Database,
+) -> None:
+    """The dependency recovered; the errored app it left is an app problem now: the
+    incident's type, headline and plan follow what still fires, and a restart resumes
+    from them."""
+    s = Scenario(database)
+    broken(s)
+    (incident,) = s.incidents()
+    s.feed("dependencies", probes(postgres=True), every=MIN, times=16)  # past its clear_for
+    s.feed("pm2", pm2(api={"status": "errored"}), every=MIN)
+    now = s.get(incident.id)
+    assert now.type == "app"
+    reclassified = [e.data for e in s.events(incident.id) if e.kind == "incident.reclassified"]
+    assert [(d["from"], d["to"]) for d in reclassified] == [("dependency", "app")]
+    assert now.summary.splitlines()[0].startswith("PM2 app `api`")
+    assert now.evidence["first_breach"]["rule"] == "dependency_down"
+    assert ("pm2_restart", {"app": "api"}) in requested(s)
+    after = Scenario(database, start=s.now)  # a restart resumes from the new headline
+    assert after.agent.tracked[incident.id].breach.rule == now.evidence["breach"]["rule"]
+
+
 def test_a_further_symptom_of_a_held_incident_is_planned_for_at_once(
     database: Database,
 ) -> None:

@@ -12,6 +12,7 @@ from calmopsd.detect import State
 from calmopsd.model import (
     AGENT,
     ActionOutcome,
+    Breach,
     OutcomeStatus,
     RefusalReason,
     Severity,
@@ -34,6 +35,7 @@ class SeriesFacts:
     state: State
     reported: bool = True  # still in the latest readings
     last_seen: datetime | None = None
+    breach: Breach | None = None  # its breach while fired
 
 
 Series = Mapping[SeriesKey, SeriesFacts]

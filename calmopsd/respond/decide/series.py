@@ -11,12 +11,15 @@ from calmopsd.config.incidents import IncidentsConfig
 from calmopsd.detect import Reason, State, Transition
 from calmopsd.model import (
     MANUAL_FINGERPRINT,
+    Breach,
     Incident,
     IncidentStatus,
+    IncidentType,
     Resolution,
 )
 from calmopsd.respond.decide.facts import (
     Series,
+    SeriesFacts,
     fires,
     firing,
     rank,
@@ -28,6 +31,7 @@ from calmopsd.respond.decision import (
     Escalate,
     Move,
     Note,
+    Reclassify,
     Record,
     Summarize,
     SymptomReturned,
@@ -99,8 +103,32 @@ def _part_recovered(
         *moved,
         Note(incident.id, {"monitor_until": None}),
         Record("incident.replanned", said, incident.id),
+        *_reclassified(tracked, key, still, series),
     )
     return Decision(Why.REPLANNED_REST, effects, Then.STABILIZE)
+
+
+def _reclassified(
+    tracked: Tracked, ended: SeriesKey, still: list[SeriesKey], series: Series
+) -> tuple[Effect, ...]:
+    """Once what opened it has ended, what still fires tells the incident's type: a
+    dependency back, the app it left errored is an app problem now (its headline, its
+    playbook, its advice). Nothing when the rest is of the same type."""
+    rest = [b for k in still if (b := _breach_of(series.get(k))) is not None]
+    if not rest or any(b.type is tracked.incident.type for b in rest):
+        return ()
+    # A failing check or server errors (network) are what any fault looks like from
+    # outside; a series that names a cause (an errored app) tells the type first.
+    headline = min(rest, key=lambda b: b.type is IncidentType.NETWORK)
+    why = f"{ended[0]} ended; {headline.rule} still fires"
+    return (
+        Reclassify(tracked.incident.id, headline.type, why, headline),
+        Note(tracked.incident.id, {"cause": None}),
+    )
+
+
+def _breach_of(facts: SeriesFacts | None) -> Breach | None:
+    return facts.breach if facts is not None else None
 
 
 def resolve_effects(
