@@ -103,7 +103,21 @@ def ineffective(request: ActionRequest, c: Context) -> None:
         )
 
 
+def own_organization(request: ActionRequest, c: Context) -> None:
+    """An organization's incident acts on that organization alone: its request may not
+    limit another organization's uploads (an approval does not lift this)."""
+    named = c.params.get("organization")
+    if named is None or request.organization_id is None or named == request.organization_id:
+        return
+    raise Refused(
+        RefusalReason.BAD_PARAMETER,
+        f"an incident of organization {request.organization_id} cannot act on organization "
+        f"{named}",
+    )
+
+
 CHECKS: tuple[Callable[[ActionRequest, Context], None], ...] = (
+    own_organization,
     budget,
     cooldown,
     ineffective,

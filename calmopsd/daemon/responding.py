@@ -185,6 +185,7 @@ class Responder:
                 min_requests=config.thresholds.server_error_min_requests,
                 upload_failure_rate=config.thresholds.upload_failure_percent / 100,
             ),
+            limits_organizations=_limits_organizations(config),
         )
         with self._lock:  # the agent thread may be handling an input of the old agent
             old = self.agent
@@ -505,4 +506,10 @@ def _inputs(config: Config) -> tuple[object, ...]:
         config.thresholds,
         config.incidents,
         config.playbook,
+        _limits_organizations(config),
     )
+
+
+def _limits_organizations(config: Config) -> bool:
+    """Whether nginx can limit one organization's uploads: the playbook then fits it."""
+    return config.actions.rate_limit_uploads.organizations_map_file is not None

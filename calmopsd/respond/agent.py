@@ -92,8 +92,10 @@ class Agent:
         playbook: PlaybookConfig,
         executor: Executor,
         levels: ImpactLevels | None = None,
+        limits_organizations: bool = False,
     ) -> None:
         self.database = database
+        self.limits_organizations = limits_organizations  # a per-organization upload limit
         self.settings = incidents
         self.playbook = playbook
         self.levels = levels or ImpactLevels()
@@ -332,6 +334,7 @@ class Agent:
             disk_breached=disk_firing,
             deployed=deployed[0] if deployed and in_window else None,
             organization=tracked.incident.organization_id,
+            limits_organizations=self.limits_organizations,
         )
 
     # -- time -------------------------------------------------------------------------

@@ -43,6 +43,9 @@ class Situation:
     disk_breached: bool = False  # a disk rule is firing: the disk is the cause
     deployed: str | None = None  # an app inside its deploy window
     organization: str | None = None  # the incident's organization; None: platform-wide
+    # nginx can limit one organization's uploads (actions.rate_limit_uploads.
+    # organizations_map_file is set): the limit then fits an organization's incident.
+    limits_organizations: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,12 @@ def _pause_jobs(s: Situation) -> Step | str:
 def _rate_limit_uploads(s: Situation) -> Step | str:
     if s.disk_breached:
         return "the disk, not load, is the cause"
+    if s.organization is not None and s.limits_organizations:
+        return Step(
+            SafeAction.RATE_LIMIT_UPLOADS,
+            {"organization": s.organization},
+            f"{s.organization}'s upload failures look like overload: limit its uploads alone",
+        )
     if s.organization is not None:
         # The limit is host-wide: it would throttle every organization for one's problem.
         return f"an upload limit is host-wide, and only {s.organization}'s uploads fail"

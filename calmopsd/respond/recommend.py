@@ -98,6 +98,8 @@ _SAFE_WORDS = {
 
 def action_words(action: str, params: dict[str, Any]) -> str:
     """``pm2_restart {app: api}`` → "restart PM2 app `api`"."""
+    if action == "rate_limit_uploads" and params.get("organization"):
+        return f"rate-limit organization {params['organization']}'s uploads"
     try:
         return _SAFE_WORDS[action].format(**params)
     except KeyError:

@@ -256,6 +256,15 @@ def _now_value(facts: Facts) -> str | None:
 _SAYS_HOW_MUCH = frozenset({"clear_temp"})
 
 
+def _past(done: Done) -> str:
+    if done.action == "rate_limit_uploads" and done.params.get("organization"):
+        return f"rate-limited organization {done.params['organization']}'s uploads"
+    try:
+        return _PAST[done.action].format(**done.params)
+    except KeyError:
+        return done.action.replace("_", " ")
+
+
 def _helped(facts: Facts) -> str:
     """What came of the latest action that ran, judged by the symptom in the incident's
     own scope (its series), not by the action's own check: an nginx reload that passed
@@ -270,10 +279,7 @@ def _helped(facts: Facts) -> str:
 
 def _step(done: Done, helped: str = "done") -> str:
     if done.status in ("succeeded", "failed"):
-        try:
-            words = _PAST[done.action].format(**done.params)
-        except KeyError:
-            words = done.action.replace("_", " ")
+        words = _past(done)
         result = helped if done.status == "succeeded" else _OUTCOME[done.status]
         if done.detail and (done.status == "failed" or done.action in _SAYS_HOW_MUCH):
             result += f" ({clip(done.detail, 60)})"

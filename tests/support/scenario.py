@@ -83,6 +83,9 @@ class Scenario:
             playbook=self.config.playbook,
             executor=self.executor,
             levels=ImpactLevels(server_error_rate=0.05, min_requests=100, upload_failure_rate=0.1),
+            limits_organizations=(
+                self.config.actions.rate_limit_uploads.organizations_map_file is not None
+            ),
         )
         with database.unit():
             self.agent.resume(self.now)  # as the daemon does on start and on a reload
