@@ -209,3 +209,17 @@ def test_the_daemon_ends_an_action_in_force_on_time_and_follows_the_cli(
     assert kinds[-2:] == ["action.reverted", "actions.paused"]
     refused = responder.executor.request(pause, clock.now())
     assert refused.reason == "paused"
+
+
+def test_the_agents_tick_runs_at_incidents_tick_and_a_reload_moves_it(
+    config_file: Path, daemons: list[Daemon]
+) -> None:
+    config_file.write_text("state_dir: state\nincidents:\n  tick: 2s\n")
+    daemon = start(config_file, daemons)
+    job = daemon.scheduler.get_job("respond.tick")
+    assert job is not None and job.trigger.interval == timedelta(seconds=2)
+
+    config_file.write_text("state_dir: state\nincidents:\n  tick: 45s\n")
+    daemon.reload()
+    job = daemon.scheduler.get_job("respond.tick")
+    assert job is not None and job.trigger.interval == timedelta(seconds=45)
