@@ -1,7 +1,8 @@
 """How fast the audit log appends, against plain SQLite inserts timed in the same run.
 
-calmopsd's append = BEGIN IMMEDIATE, read the last hash, SHA-256, INSERT, COMMIT
-(synchronous=FULL), then the head file (write, fsync, rename, fsync dir).
+calmopsd's append = BEGIN IMMEDIATE, read the last hash, SHA-256, INSERT, the head
+file naming the pending event (write, fsync, rename, fsync dir), COMMIT
+(synchronous=FULL), then the head file again at the new head.
 The reference = the same INSERTs, one transaction each, on a connection with the
 same pragmas, through Python's sqlite3 without the chain or the head file.
 

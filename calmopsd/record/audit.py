@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +91,7 @@ def append_event(
         [seq, at_text, incident_id, organization_id, kind, actor, data_text, prev_hash, digest],
     )
     anchor = tx.anchor
+    tx.appended = AuditHead(seq, digest)
     tx.on_commit(lambda: anchor.advance(prev_hash, AuditHead(seq, digest)))
     return AuditEvent(
         seq, at, incident_id, organization_id, kind, actor, data or {}, prev_hash, digest
@@ -146,6 +147,9 @@ class Verdict:
     verified: int
     first_bad_seq: int | None = None
     reason: str = ""
+    # The chain goes on past its anchored head further than one interrupted commit can
+    # leave it (a daemon appending while the head was read can look so for a moment).
+    beyond_head: bool = False
 
     @property
     def ok(self) -> bool:
@@ -186,7 +190,21 @@ def verify_chain(
     anchored = GENESIS if head.seq == 0 else hashes[head.seq]
     if anchored != head.hash:
         return Verdict(max(head.seq - 1, 0), head.seq, "differs from the anchored head")
+    if head.seq < count and not head.unbounded and not _pending_commit(head, count, hashes):
+        return Verdict(
+            head.seq, head.seq + 1,
+            f"the log goes on past the anchored head {head.seq} to {count}: further than "
+            "an interrupted commit can leave it, so events after the head are unproven",
+            beyond_head=True,
+        )  # fmt: skip
     return Verdict(count)
+
+
+def _pending_commit(head: AuditHead, count: int, hashes: dict[int, str]) -> bool:
+    """Whether the events past the head are the one transaction the head file said was
+    about to commit: the chain ends exactly at its last event, with that hash."""
+    pending = head.pending
+    return pending is not None and pending.seq == count and hashes.get(count) == pending.hash
 
 
 def read_chain(db: sqlite_utils.Database) -> list[tuple[Any, ...]]:
@@ -200,8 +218,11 @@ def verify_file(database_path: Path, *, expected_head: AuditHead | None = None) 
     """Verify the chain in ``database_path`` against its head file (and a head seen in the logs).
 
     The head file is read before the rows: appends only move it after their
-    commit, so a daemon appending meanwhile cannot make the log look cut. A
-    file that cannot be read as a database is a :class:`StoreError` naming it.
+    commit, so a daemon appending meanwhile cannot make the log look cut. It can
+    make it look run past the head (a commit between the two reads): that verdict
+    is read again, a few times, before it stands. A file that cannot be read as a
+    database is a :class:`StoreError` naming it. ``expected_head`` (an ``audit.head``
+    line from the logs) is an older anchor: the chain may go on past it.
     """
     try:
         found = database_path.is_file()
@@ -209,17 +230,27 @@ def verify_file(database_path: Path, *, expected_head: AuditHead | None = None) 
         raise StoreError(f"{database_path}: cannot read the audit log ({os_reason(exc)})") from exc
     if not found:
         raise StoreError(f"{database_path}: no database here")
-    head = read_head(head_path_for(database_path))
+    for _ in range(_READS):
+        head = read_head(head_path_for(database_path))
+        rows = _rows_of(database_path)
+        verdict = verify_chain(rows, head)
+        if not verdict.beyond_head:
+            break
+    if verdict.ok and expected_head is not None:
+        return verify_chain(rows, replace(expected_head, unbounded=True))
+    return verdict
+
+
+_READS = 3  # a daemon appending between reading the head and the rows, again and again
+
+
+def _rows_of(database_path: Path) -> list[tuple[Any, ...]]:
     try:
-        rows = _read_rows(database_path)
+        return _read_rows(database_path)
     except sqlite3.Error as exc:
         raise StoreError(f"{database_path}: cannot read the audit log ({exc})") from exc
     except OSError as exc:
         raise StoreError(f"{database_path}: cannot read the audit log ({os_reason(exc)})") from exc
-    verdict = verify_chain(rows, head)
-    if verdict.ok and expected_head is not None:
-        return verify_chain(rows, expected_head)
-    return verdict
 
 
 def _read_rows(database_path: Path) -> list[tuple[Any, ...]]:

@@ -26,7 +26,7 @@ from calmopsd.errors import StoreError, StoreInUse
 from calmopsd.record.anchor import reconcile_anchor
 from calmopsd.record.connection import connect as connect  # re-exported (cli, tests)
 from calmopsd.record.connection import os_reason as os_reason  # re-exported (daemon)
-from calmopsd.record.head import HeadAnchor, head_path_for
+from calmopsd.record.head import AuditHead, HeadAnchor, head_path_for
 from calmopsd.record.migrations import LATEST, migrate
 
 DATABASE_FILE = "calmopsd.db"
@@ -44,6 +44,7 @@ class Tx:
         self.db = db
         self.anchor = anchor
         self._after_commit: list[Callable[[], None]] = []
+        self.appended: AuditHead | None = None  # the last event this transaction appended
 
     def insert(self, table: str, row: dict[str, Any]) -> int:
         """Insert one row; return its primary key."""
@@ -208,6 +209,8 @@ class Database:
             self.write_transactions += 1
             try:
                 yield tx
+                if tx.appended is not None:
+                    self.anchor.expect(tx.appended)  # where the chain ends if this commits
                 # Inside the try: a failed COMMIT (deferred constraint, disk full, I/O
                 # error) can leave the transaction open, and every later BEGIN would fail.
                 self._writer.execute("COMMIT")

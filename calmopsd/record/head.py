@@ -33,6 +33,12 @@ log = structlog.get_logger("calmopsd.audit")
 class AuditHead:
     seq: int
     hash: str
+    # The last event of a write transaction about to commit: written before its COMMIT,
+    # so a crash between the commit and the head's own write leaves the chain ending
+    # exactly here; a chain past the head anywhere else was not written by calmopsd.
+    pending: AuditHead | None = None
+    # Written by a calmopsd before ``pending`` was recorded: how far it may lag is unknown.
+    unbounded: bool = False
 
 
 def head_path_for(database_path: Path) -> Path:
@@ -57,19 +63,28 @@ def read_head(path: Path) -> AuditHead | None:
         raise AuditError(f"{path}: unreadable audit head file (not UTF-8 text)") from exc
     try:
         data = json.loads(raw)
-        head = AuditHead(seq=int(data["seq"]), hash=str(data["hash"]))
-    except (ValueError, KeyError, TypeError) as exc:
+        ahead = data.get("pending")
+        pending = None if ahead is None else AuditHead(int(ahead["seq"]), str(ahead["hash"]))
+        head = AuditHead(
+            seq=int(data["seq"]),
+            hash=str(data["hash"]),
+            pending=pending,
+            unbounded="pending" not in data,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AuditError(f"{path}: unreadable audit head file ({exc})") from exc
     if head.seq < 0:
         raise AuditError(f"{path}: unreadable audit head file (negative seq {head.seq})")
     return head
 
 
-def write_head(path: Path, head: AuditHead) -> None:
+def write_head(path: Path, head: AuditHead, pending: AuditHead | None = None) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    payload = json.dumps({"seq": head.seq, "hash": head.hash}) + "\n"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    ahead = None if pending is None else {"seq": pending.seq, "hash": pending.hash}
+    payload = json.dumps({"seq": head.seq, "hash": head.hash, "pending": ahead}) + "\n"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        os.fchmod(fd, 0o600)  # a temp file left by a crash keeps its own mode through O_TRUNC
         os.write(fd, payload.encode())
         os.fsync(fd)
     finally:
@@ -89,6 +104,7 @@ class HeadAnchor:
         self.path = path
         self._head = head
         self._frozen_reason = frozen_reason
+        self._pending: AuditHead | None = None
         self._lock = threading.Lock()
 
     @property
@@ -98,6 +114,18 @@ class HeadAnchor:
     @property
     def frozen_reason(self) -> str | None:
         return self._frozen_reason
+
+    def expect(self, pending: AuditHead) -> None:
+        """Before a write transaction's COMMIT: say where the chain will end if it commits,
+        so that a crash before :meth:`advance` leaves a lag the head file accounts for."""
+        with self._lock:
+            if self._frozen_reason is not None or self._head is None:
+                return
+            self._pending = pending
+            try:
+                write_head(self.path, self._head, pending)
+            except OSError as exc:
+                log.error("audit.head_write_failed", path=str(self.path), error=str(exc))
 
     def advance(self, prev_hash: str, new_head: AuditHead) -> None:
         """Record ``new_head`` if the event it names was appended on top of the anchored head."""
@@ -113,7 +141,10 @@ class HeadAnchor:
             # The database is the truth and has committed: follow it in memory even if
             # the file cannot be written now; the next append writes it again.
             self._head = new_head
+            pending = self._pending
+            if pending is not None and pending.seq <= new_head.seq:
+                pending = self._pending = None  # reached: the transaction is all anchored
             try:
-                write_head(self.path, new_head)
+                write_head(self.path, new_head, pending)
             except OSError as exc:
                 log.error("audit.head_write_failed", path=str(self.path), error=str(exc))

@@ -145,7 +145,8 @@ def test_a_head_at_seq_0_with_another_hash_freezes_the_anchor_at_open(
 ) -> None:
     with_events(db_path, at, 1)
     forged = AuditHead(0, "ab" * 32)
-    head_path_for(db_path).write_text(json.dumps({"seq": 0, "hash": forged.hash}) + "\n")
+    forged_file = {"seq": 0, "hash": forged.hash, "pending": None}
+    head_path_for(db_path).write_text(json.dumps(forged_file) + "\n")
 
     reopened = Database.open(db_path)
     try:

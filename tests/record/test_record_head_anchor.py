@@ -3,6 +3,7 @@ frozen once the log and the anchor disagree."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from structlog.testing import capture_logs
 
 from calmopsd.record.audit import GENESIS, Verdict, append_event, verify_file
 from calmopsd.record.database import Database
-from calmopsd.record.head import AuditHead, head_path_for, read_head
+from calmopsd.record.head import AuditHead, HeadAnchor, head_path_for, read_head
 from calmopsd.record.scope import Scope
 
 
@@ -54,14 +55,24 @@ def test_an_empty_database_is_anchored_at_genesis(database: Database) -> None:
     assert verify_file(database.path) == Verdict(0)
 
 
+def crashed_after_commit(
+    database: Database, at: datetime, monkeypatch: pytest.MonkeyPatch
+) -> AuditHead:
+    """Append one event and stop as a crash between its COMMIT and the head file's own
+    write would: the head file is left as it was just before the commit."""
+    with monkeypatch.context() as patched:
+        patched.setattr(HeadAnchor, "advance", lambda self, prev, new: None)
+        return append(database, at)
+
+
 def test_open_catches_up_after_a_crash_before_the_first_head_write(
-    db_path: Path, at: datetime
+    db_path: Path, at: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = Database.open(db_path)
-    before_first = head_path_for(db_path).read_bytes()
-    first = append(database, at)
+    first = crashed_after_commit(database, at, monkeypatch)
     database.close()
-    head_path_for(db_path).write_bytes(before_first)
+    left = read_head(head_path_for(db_path))
+    assert left == AuditHead(0, GENESIS, pending=first)  # written before the COMMIT
 
     reopened = Database.open(db_path)
     try:
@@ -87,7 +98,7 @@ def test_the_head_file_is_small_json_named_after_the_database(
     written = append(database, at)
 
     head_file = database.path.with_name("calmopsd.db.audit-head")
-    assert head_file.read_text() == f'{{"seq": 1, "hash": "{written.hash}"}}\n'
+    assert head_file.read_text() == f'{{"seq": 1, "hash": "{written.hash}", "pending": null}}\n'
 
 
 def test_a_rolled_back_append_leaves_no_row_and_does_not_move_the_head(
@@ -108,15 +119,15 @@ def test_a_rolled_back_append_leaves_no_row_and_does_not_move_the_head(
     assert verify_file(database.path) == Verdict(2)
 
 
-def test_open_catches_up_a_head_file_one_event_behind(db_path: Path, at: datetime) -> None:
+def test_open_catches_up_a_head_file_one_event_behind(
+    db_path: Path, at: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     database = Database.open(db_path)
     anchored = append(database, at)
-    stale = head_path_for(db_path).read_bytes()
-    newest = append(database, at)
+    newest = crashed_after_commit(database, at, monkeypatch)
     database.close()
     # A crash between COMMIT and the head file's rename looks like this:
-    head_path_for(db_path).write_bytes(stale)
-    assert read_head(head_path_for(db_path)) == anchored
+    assert read_head(head_path_for(db_path)) == AuditHead(1, anchored.hash, pending=newest)
     assert verify_file(db_path) == Verdict(2)
 
     with capture_logs() as logs:
@@ -220,3 +231,72 @@ def test_a_head_seen_in_the_logs_catches_a_rewritten_head_file(db_path: Path, at
     assert verify_file(db_path, expected_head=logged) == Verdict(
         2, 3, "log ends at 2 but the head anchors 4"
     )
+
+
+def test_a_chain_past_its_head_further_than_one_commit_is_reported_and_frozen(
+    db_path: Path, at: datetime
+) -> None:
+    """Events appended past the head by anything but calmopsd's own commit (forged with
+    valid hashes, or a head file put back to an old copy) are not proven by the anchor."""
+    database = Database.open(db_path)
+    anchored = append(database, at)
+    old_copy = head_path_for(db_path).read_bytes()
+    append(database, at)
+    append(database, at)
+    database.close()
+    head_path_for(db_path).write_bytes(old_copy)
+
+    verdict = verify_file(db_path)
+    assert (verdict.ok, verdict.verified, verdict.first_bad_seq) == (False, 1, 2)
+    assert verdict.reason.startswith("the log goes on past the anchored head 1 to 3")
+    with capture_logs() as logs:
+        reopened = Database.open(db_path)
+    try:
+        assert reopened.anchor.frozen_reason == verdict.reason
+        assert reopened.anchor.head == anchored  # not caught up: the file stays as evidence
+    finally:
+        reopened.close()
+    assert "audit.chain_broken" in [e["event"] for e in logs]
+    assert head_path_for(db_path).read_bytes() == old_copy
+
+
+def test_a_genesis_anchor_under_a_long_chain_is_reported(db_path: Path, at: datetime) -> None:
+    database = Database.open(db_path)
+    genesis = head_path_for(db_path).read_bytes()
+    for _ in range(3):
+        append(database, at)
+    database.close()
+    head_path_for(db_path).write_bytes(genesis)
+    verdict = verify_file(db_path)
+    assert (verdict.ok, verdict.first_bad_seq, verdict.beyond_head) == (False, 1, True)
+
+
+def test_a_head_file_of_an_older_calmopsd_may_lag_as_it_always_could(
+    db_path: Path, at: datetime
+) -> None:
+    """Written before the pending commit was recorded: how far it lags is unknown, so it is
+    caught up as before (and written in the new form from then on)."""
+    database = Database.open(db_path)
+    anchored = append(database, at)
+    newest = append(database, at)
+    database.close()
+    legacy = {"seq": anchored.seq, "hash": anchored.hash}
+    head_path_for(db_path).write_text(json.dumps(legacy) + "\n")
+    assert verify_file(db_path) == Verdict(2)
+
+    reopened = Database.open(db_path)
+    try:
+        assert reopened.anchor.frozen_reason is None
+        assert read_head(head_path_for(db_path)) == newest
+    finally:
+        reopened.close()
+
+
+def test_verify_with_a_head_from_the_logs_accepts_the_chain_going_on_past_it(
+    db_path: Path, at: datetime
+) -> None:
+    database = Database.open(db_path)
+    logged = append(database, at)
+    append(database, at)
+    database.close()
+    assert verify_file(db_path, expected_head=logged) == Verdict(2)
