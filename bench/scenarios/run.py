@@ -25,6 +25,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[1] / "tests")]
 
+import hostfaults  # noqa: E402
+import logfaults  # noqa: E402
 from support.process import calmopsd  # noqa: E402
 from world import Timeout, World, wait_for  # noqa: E402
 
@@ -38,6 +40,7 @@ class Expect:
     nginx: bool = False
     web: dict[str, Any] = field(default_factory=dict)
     deploy_window: str = "0s"
+    scope: str = "platform"
 
 
 def pm2_status(w: World, name: str) -> str:
@@ -127,12 +130,17 @@ def kill9(w: World) -> None:
     w.verify_audit()
 
 
+def nothing(w: World) -> None:
+    """No set-up beyond the world's own."""
+
+
 @dataclass
 class Scenario:
     name: str
     run: Callable[[World], None]
     expect: Expect
     timeout: int
+    prepare: Callable[[World], None] = nothing  # before the daemon starts (its config)
 
 
 SCENARIOS = [
@@ -149,6 +157,16 @@ SCENARIOS = [
     Scenario("health_direct", deaf_app, Expect("app", ("web",)), 150),
     Scenario("dependency_down", dependency_down, Expect("dependency", ("db",)), 240),
     Scenario("kill9_mid_incident", kill9, Expect("dependency", ("db",)), 240),
+    Scenario("flapping", hostfaults.flapping, Expect("dependency", ("db",)), 180),
+    Scenario("disk_filled", hostfaults.disk_filled, Expect("disk", ()), 150,
+             hostfaults.prepare_disk),
+    Scenario("log_baseline", logfaults.log_baseline, Expect(None), 360, logfaults.prepare),
+    Scenario("blip", logfaults.blip, Expect(None), 420, logfaults.prepare),
+    Scenario("burst_5xx", logfaults.burst, Expect("network", ()), 780, logfaults.prepare),
+    Scenario("one_org_uploads", logfaults.one_org_uploads, Expect("upload", (), scope="acme"),
+             660, logfaults.prepare_held_two),
+    Scenario("log_rotation", logfaults.rotation, Expect(None), 360,
+             logfaults.prepare_two_sources),
 ]  # fmt: skip
 
 COLUMNS = ("scenario", "detected", "opened", "type", "scope", "actions (verified)",
@@ -174,7 +192,8 @@ def action_cell(w: World) -> str:
 
 def row(s: Scenario, w: World, error: str | None, left: list[str]) -> tuple[list[str], str]:
     incidents = w.incidents()
-    first = incidents[0] if incidents else None
+    expected = [i for i in incidents if i["type"] == s.expect.type]
+    first = (expected or incidents or [None])[0]  # the one the times and Next: are of
     lines = w.next_lines.get(first["id"], []) if first else []
     next_line = " / ".join(lines)
     words = s.expect.next_words
@@ -183,6 +202,14 @@ def row(s: Scenario, w: World, error: str | None, left: list[str]) -> tuple[list
     notes = []
     if s.expect.type != (first["type"] if first else None):
         notes.append(f"expected {s.expect.type}")
+    if first is not None and (first["org"] or "platform") != s.expect.scope:
+        notes.append(f"expected scope {s.expect.scope}")
+    if len(incidents) > 1:
+        notes.append(
+            "incidents: "
+            + ", ".join(f"#{i['id']} {i['type']} {i['org'] or 'platform'}" for i in incidents)
+        )
+    notes += w.notes
     extended = len(w.event_kinds("action.extended"))
     if extended:
         notes.append(f"{extended} extension(s)")
@@ -192,8 +219,9 @@ def row(s: Scenario, w: World, error: str | None, left: list[str]) -> tuple[list
         w.verify_audit()
     if w.verify_rc is not None:
         notes.append(f"verify-audit rc={w.verify_rc}")
-    if first is not None and first["status"] != "resolved":
-        notes.append(f"ended {first['status']}")
+    unresolved = [f"#{i['id']} {i['status']}" for i in incidents if i["status"] != "resolved"]
+    if unresolved:
+        notes.append("ended " + ", ".join(unresolved))
     if error:
         notes.append(error)
     if left:
@@ -227,7 +255,21 @@ def on_alarm(signum: int, frame: FrameType | None) -> None:
     raise Timeout("hard timeout")
 
 
-def run_one(s: Scenario) -> tuple[list[str], str]:
+@dataclass
+class Outcome:
+    """One scenario's row, and what it was made of (for tests to assert on)."""
+
+    cells: list[str]
+    next_line: str
+    incidents: list[dict[str, Any]]
+    executed: list[dict[str, Any]]  # the action.executed events
+    samplers: set[str]  # the samplers that stored readings
+    error: str | None
+    left: list[str]  # processes left running after clean-up (should be none)
+    wall_s: float
+
+
+def run_one(s: Scenario) -> Outcome:
     tmp = tempfile.mkdtemp(prefix=f"calmops-{s.name}-")
     try:
         return _run_in(s, tmp)
@@ -236,27 +278,34 @@ def run_one(s: Scenario) -> tuple[list[str], str]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _run_in(s: Scenario, tmp: str) -> tuple[list[str], str]:
+def _run_in(s: Scenario, tmp: str) -> Outcome:
+    started = time.monotonic()
     w = World(Path(tmp), nginx=s.expect.nginx)
     w.deploy_window = s.expect.deploy_window
     error = None
-    signal.signal(signal.SIGALRM, on_alarm)
+    before = signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(s.timeout)
     try:
-        w.start(**s.expect.web)
-        w.start_daemon()
-        s.run(w)
-    except Exception as exc:  # any failure is a row, not a crash
-        error = f"{type(exc).__name__}: {exc}"
-    finally:
-        signal.alarm(0)
-    time.sleep(0.5)
-    cells, next_line = row(s, w, error, [])
-    keep(s.name, w)
-    left = w.close()
+        try:
+            s.prepare(w)
+            w.start(**s.expect.web)
+            w.start_daemon()
+            s.run(w)
+        except Exception as exc:  # any failure is a row, not a crash
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            signal.alarm(0)
+        cells, next_line = row(s, w, error, [])
+        incidents, executed = w.incidents(), w.event_kinds("action.executed")
+        samplers = w.samplers_seen()
+        keep(s.name, w)
+    finally:  # whatever failed above, nothing the scenario started is left running
+        signal.signal(signal.SIGALRM, before)
+        left = w.close()
     if left:
         cells[-1] = "; ".join(filter(None, [cells[-1], "LEFT RUNNING: " + " ".join(left)]))
-    return cells, next_line
+    wall = time.monotonic() - started
+    return Outcome(cells, next_line, incidents, executed, samplers, error, left, wall)
 
 
 def table(rows: list[list[str]]) -> str:
@@ -274,10 +323,11 @@ def main(names: list[str]) -> int:
     rows = []
     started = datetime.now(UTC)
     for s in chosen:
-        cells, next_line = run_one(s)
-        rows.append(cells)
-        print(" | ".join(cells), flush=True)
-        print(f"    {next_line or 'Next: (none seen)'}", flush=True)
+        outcome = run_one(s)
+        rows.append(outcome.cells)
+        print(" | ".join(outcome.cells), flush=True)
+        print(f"    {outcome.next_line or 'Next: (none seen)'}", flush=True)
+        print(f"    wall {outcome.wall_s:.0f} s", flush=True)
     print(f"\n{started:%Y-%m-%d %H:%M} UTC, {len(rows)} scenarios\n")
     print(table(rows))
     return 0

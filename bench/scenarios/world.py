@@ -18,6 +18,9 @@ from apps import Listener, ProxyNginx, start_web, start_worker
 from support.nginx import free_port
 from support.pm2 import Pm2
 from support.process import DaemonProcess, calmopsd, clean_env
+from traffic import Traffic
+
+from calmopsd.config.rules import shipped_rules
 
 T = TypeVar("T")
 FAST = "500ms"
@@ -41,6 +44,25 @@ RULES: list[dict[str, Any]] = [
     {"name": "app_memory", "sampler": "pm2", "metric": "apps.{app}.memory_bytes", "op": ">",
      "threshold": 300_000_000, "for": 2, "clear_for": CLEAR, "type": "memory"},
 ]  # fmt: skip
+
+# The shipped disk and log rules as the working tree ships them (shipped_rules(): levels,
+# hysteresis, volumes), with shorter holds: disk rules `for` 3 readings (500 ms apart),
+# `clear_for` 3s; log rules `for` 3 fresh minute windows as shipped (lowered per
+# scenario only where it says so), `clear_for` 1m instead of 15m.
+LOG_CLEAR = "1m"
+
+
+def shipped(sampler: str, hold: int, clear_for: str) -> list[dict[str, Any]]:
+    rules = []
+    for rule in shipped_rules():
+        if rule.sampler == sampler:
+            listed = rule.model_dump(by_alias=True, exclude_defaults=True)
+            rules.append({**listed, "for": hold, "clear_for": clear_for})
+    return rules
+
+
+def host_rules(log_hold: int = 3) -> list[dict[str, Any]]:
+    return [*RULES, *shipped("disk", 3, CLEAR), *shipped("logs", log_hold, LOG_CLEAR)]
 
 
 class Timeout(Exception):
@@ -75,7 +97,14 @@ class World:
         self._watching = True
         self.verify_rc: int | None = None
         self.by_hand = ""  # what the scenario did as a person would
+        self.notes: list[str] = []  # what else the scenario saw, for its row
         self.deploy_window = "0s"  # each scenario starts its apps just before the daemon
+        self.logs: dict[str, Any] | None = None  # a logs: section; None: logs off
+        self.log_hold = 3
+        self.disk: Path | None = None  # a mount the disk sampler watches; None: disk off
+        self.temp_dir: Path | None = None  # clear_temp's allowlisted dir on that mount
+        self.traffic: Traffic | None = None
+        self.cleanups: list[Callable[[], None]] = []  # run by close(), last first
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -99,19 +128,24 @@ class World:
             actions["nginx_reload"] = {"cooldown": "1s"}
         actions["pm2_restart"] = {"apps": ["web"], "cooldown": "1s"}
         actions["pause_jobs"] = {"apps": ["worker"], "cooldown": "1s", "ttl": "20s"}
+        if self.temp_dir is not None:
+            actions["clear_temp"] = {"dirs": [str(self.temp_dir)], "cooldown": "1s"}
         check = {"name": "web", "url": self.health_url(), "timeout": "1s"}
         check["through_nginx"] = self.nginx is not None
+        disk: dict[str, Any] = {"enabled": False}
+        if self.disk is not None:
+            disk = {"interval": FAST, "mounts": [str(self.disk)], "fill_rate_window": "20s"}
         return {
             "state_dir": str(self.state),
             "log": {"level": "info", "format": "json"},
             "api": {"enabled": False},
-            "logs": {"enabled": False},
-            "rules": RULES,
+            "logs": self.logs or {"enabled": False},
+            "rules": host_rules(self.log_hold),
             "incidents": {"deploy_window": self.deploy_window, "monitor_for": "5s", "tick": "1s"},
             "actions": actions,
             "sensing": {
                 "memory": {"enabled": False},
-                "disk": {"enabled": False},
+                "disk": disk,
                 "pm2": {"home": str(self.pm2.home), "interval": FAST, "timeout": "10s"},
                 "http": {"interval": FAST, "checks": [check]},
                 "dependencies": {
@@ -169,11 +203,22 @@ class World:
     def event_kinds(self, *kinds: str) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(kinds))
         rows = self.query(
-            f"SELECT incident_id, kind, data FROM incident_events WHERE kind IN ({marks})"
+            f"SELECT incident_id, kind, at, data FROM incident_events WHERE kind IN ({marks})"
             " ORDER BY seq",
             *kinds,
         )
-        return [{"incident": i, "kind": k, **json.loads(d)} for i, k, d in rows]
+        return [{"incident": i, "kind": k, "event_at": at, **json.loads(d)} for i, k, at, d in rows]
+
+    def snapshots(self, sampler: str) -> list[dict[str, Any]]:
+        """Every stored reading of ``sampler``'s values, oldest first."""
+        rows = self.query(
+            "SELECT readings FROM health_snapshots WHERE sampler = ? AND ok = 1 ORDER BY id",
+            sampler,
+        )
+        return [json.loads(r) for (r,) in rows]
+
+    def samplers_seen(self) -> set[str]:
+        return {s for (s,) in self.query("SELECT DISTINCT sampler FROM health_snapshots")}
 
     def first_incident(self, timeout: float) -> dict[str, Any]:
         return wait_for(lambda: (self.incidents() or [None])[0], "incident", timeout)
@@ -206,6 +251,8 @@ class World:
     def close(self) -> list[str]:
         """Stop everything; what was left running (should be nothing)."""
         self._watching = False
+        if self.traffic is not None:
+            self.traffic.stop()
         if self.daemon is not None and self.daemon.proc.poll() is None:
             self.daemon.proc.send_signal(signal.SIGTERM)
             try:
@@ -216,6 +263,8 @@ class World:
         if self.nginx is not None:
             self.nginx.stop()
         self.pm2.kill()
+        for cleanup in reversed(self.cleanups):
+            cleanup()
         left = [f"pm2 pid {p.pid}" for p in self.pm2.leftovers()]
         if self.nginx is not None:
             left += [f"nginx pid {p.pid}" for p in self.nginx.leftovers()]
