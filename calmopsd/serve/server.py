@@ -5,7 +5,10 @@ yields a known port (:attr:`ApiServer.port`) and a bind that fails is an
 ``OSError`` at :meth:`ApiServer.start`, not later in a thread. The event loop
 runs one short poll at a time and checks for a stop between polls, so
 :meth:`ApiServer.stop` ends it from the loop's own thread (waitress's loop is
-not thread-safe) within a bounded time.
+not thread-safe) within a bounded time. Each listener admits its connections by
+:class:`~calmopsd.serve.connections.Limits` (a whole request within 10 s, room made
+for a new connection by closing the one that has waited longest for its request) and
+answers waitress's own refusals as JSON (:mod:`calmopsd.serve.transport`).
 """
 
 from __future__ import annotations
@@ -20,29 +23,35 @@ from typing import Any
 
 import structlog
 from waitress import wasyncore
-from waitress.server import create_server
+from waitress.task import ThreadedTaskDispatcher
 
 from calmopsd.config.api import split_listen
+from calmopsd.serve.connections import Limits, open_listeners
 
 log = structlog.get_logger("calmopsd.serve")
 
 POLL_S = 0.2
 THREADS = 8
 # Bodies above the API's own 64 KiB limit get its JSON 413; this bounds what waitress
-# buffers at all (above it, waitress answers 413 itself, in plain text).
+# buffers at all (above it, waitress answers 413 itself: as JSON, by serve/transport.py).
 MAX_BUFFERED_BODY = 1024 * 1024
+SHIPPED_LIMITS = Limits()
 
 
 class ApiServer:
     """Serves a WSGI app on ``listen`` (``IP:PORT``) and/or ``unix_socket``."""
 
-    def __init__(self, app: Any, *, listen: str | None, unix_socket: Path | None = None):
+    def __init__(
+        self, app: Any, *, listen: str | None, unix_socket: Path | None = None,
+        limits: Limits = SHIPPED_LIMITS,
+    ):  # fmt: skip
         self.app = app
         self.listen = listen
         self.unix_socket = unix_socket
+        self.limits = limits
         self.port: int | None = None  # the bound TCP port, once started
         self._map: dict[int, Any] = {}
-        self._server: Any = None
+        self._workers: ThreadedTaskDispatcher | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._closing = threading.Lock()
@@ -67,15 +76,11 @@ class ApiServer:
             for sock in sockets:
                 sock.close()
             raise
-        self._server = create_server(
-            self.app,
-            map=self._map,
-            sockets=sockets,
-            threads=THREADS,
-            max_request_body_size=MAX_BUFFERED_BODY,
-            ident="calmopsd",
+        self._workers = open_listeners(
+            self.app, sockets, self.limits, self._map,
+            threads=THREADS, max_request_body_size=MAX_BUFFERED_BODY, ident="calmopsd",
             channel_timeout=30,
-        )
+        )  # fmt: skip
         self._thread = threading.Thread(target=self._serve, name="api-server", daemon=True)
         self._thread.start()
         log.info("api.listening", url=self.url, unix_socket=_shown(self.unix_socket))
@@ -129,10 +134,11 @@ class ApiServer:
         """
         deadline = time.monotonic() + timeout_s
         clean = True
-        if self._server is not None:
-            dispatcher = self._server.task_dispatcher
-            dispatcher.shutdown(cancel_pending=True, timeout=max(0.0, deadline - time.monotonic()))
-            clean = not dispatcher.threads
+        if self._workers is not None:
+            workers = self._workers
+            left = max(0.0, deadline - time.monotonic())
+            workers.shutdown(cancel_pending=True, timeout=left)  # type: ignore[arg-type]  # seconds, any number
+            clean = not workers.threads
         self._stopping.set()
         self._wake()
         if self._thread is not None:
