@@ -24,6 +24,7 @@ from calmopsd.model import AuditEvent
 from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_time
 from calmopsd.record.connection import connect, os_reason
 from calmopsd.record.head import AuditHead, head_path_for, read_head
+from calmopsd.record.projection import CHECKED, mismatches
 from calmopsd.record.scope import Scope
 
 if TYPE_CHECKING:
@@ -232,19 +233,24 @@ def verify_file(database_path: Path, *, expected_head: AuditHead | None = None) 
         raise StoreError(f"{database_path}: no database here")
     for _ in range(_READS):
         head = read_head(head_path_for(database_path))
-        rows = _rows_of(database_path)
+        rows, incidents = _rows_of(database_path)
         verdict = verify_chain(rows, head)
         if not verdict.beyond_head:
             break
     if verdict.ok and expected_head is not None:
-        return verify_chain(rows, replace(expected_head, unbounded=True))
+        verdict = verify_chain(rows, replace(expected_head, unbounded=True))
+    if not verdict.ok:
+        return verdict
+    disagree = mismatches(rows, incidents)
+    if disagree:
+        return Verdict(verdict.verified, disagree[0].seq, disagree[0].reason)
     return verdict
 
 
 _READS = 3  # a daemon appending between reading the head and the rows, again and again
 
 
-def _rows_of(database_path: Path) -> list[tuple[Any, ...]]:
+def _rows_of(database_path: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     try:
         return _read_rows(database_path)
     except sqlite3.Error as exc:
@@ -253,15 +259,22 @@ def _rows_of(database_path: Path) -> list[tuple[Any, ...]]:
         raise StoreError(f"{database_path}: cannot read the audit log ({os_reason(exc)})") from exc
 
 
-def _read_rows(database_path: Path) -> list[tuple[Any, ...]]:
+def _read_rows(database_path: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The chain and the incidents' checked columns, from one snapshot: a daemon writing
+    meanwhile cannot make them disagree."""
     conn = connect(database_path, query_only=True)
     try:
+        conn.execute("BEGIN")
         rows: list[tuple[Any, ...]] = conn.execute(
             f"SELECT {_COLUMNS} FROM incident_events ORDER BY seq"
         ).fetchall()
+        incidents: list[tuple[Any, ...]] = conn.execute(
+            f"SELECT id, {', '.join(CHECKED)} FROM incidents ORDER BY id"
+        ).fetchall()
+        conn.execute("ROLLBACK")
     finally:
         conn.close()
-    return rows
+    return rows, incidents
 
 
 def record_event(

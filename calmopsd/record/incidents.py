@@ -16,6 +16,7 @@ from calmopsd.model import Incident, IncidentStatus, IncidentType, Severity
 from calmopsd.record.audit import append_event, incident_organization
 from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_time
 from calmopsd.record.database import Database
+from calmopsd.record.projection import COLUMN_EVENTS
 from calmopsd.record.scope import Scope
 
 _COLUMNS = (
@@ -165,6 +166,10 @@ def update_incident(
     unknown = sorted(set(columns) - _UPDATABLE)
     if unknown or not columns:
         raise ValueError(f"cannot update incident columns: {', '.join(unknown) or '(none)'}")
+    for column in sorted(set(columns) & set(COLUMN_EVENTS)):
+        # The chain must tell every change verify-audit checks the table against.
+        if event != COLUMN_EVENTS[column]:
+            raise ValueError(f"{column} changes only with a {COLUMN_EVENTS[column]} event")
     values = {k: _column_value(k, v) for k, v in columns.items()}
     assignments = ", ".join(f"{k} = ?" for k in values)
     where, params = scope.filter()

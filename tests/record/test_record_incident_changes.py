@@ -260,15 +260,33 @@ def test_an_update_can_change_the_type_given_as_an_enum(database: Database, at: 
         incident.id,
         at=at,
         actor="agent",
-        event="incident.classified",
-        data={"type": "deploy"},
+        event="incident.reclassified",
+        data={"from": "memory", "to": "deploy"},
         type=IncidentType.DEPLOY,
     )
 
     found = get_incident(database, PLATFORM, incident.id)
     assert found is not None
     assert found.type is IncidentType.DEPLOY
-    assert kinds(database, incident.id) == ["incident.opened", "incident.classified"]
+    assert kinds(database, incident.id) == ["incident.opened", "incident.reclassified"]
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("type", IncidentType.DEPLOY), ("severity", "critical")]
+)
+def test_a_checked_column_changes_only_with_the_event_that_tells_it(
+    database: Database, at: datetime, column: str, value: object
+) -> None:
+    """verify-audit checks the table against the chain: a change the chain does not tell
+    would read as tampering."""
+    incident = open_memory(database, at)
+    for event in (None, "incident.classified"):
+        with pytest.raises(ValueError, match=f"{column} changes only with"):
+            update_incident(
+                database, PLATFORM, incident.id, at=at, actor="agent", event=event,
+                **{column: value},
+            )  # fmt: skip
+    assert get_incident(database, PLATFORM, incident.id) == incident
 
 
 def test_evidence_and_impact_round_trip_as_json(database: Database, at: datetime) -> None:

@@ -99,9 +99,11 @@ def test_an_old_database_is_upgraded_and_keeps_its_rows(db_path: Path, at: datet
                 "updated_at": "2024-05-01T12:00:00.000000+00:00",
             },
         )
+        opened = {"fingerprint": "memory:api", "type": "memory", "severity": "warning"}
         append_event(
-            tx, Scope.platform(), kind="incident.opened", actor="test", at=at, incident_id=1
-        )
+            tx, Scope.platform(), kind="incident.opened", actor="test", at=at, incident_id=1,
+            data=opened,
+        )  # fmt: skip
         append_event(tx, Scope.platform(), kind="daemon.started", actor="daemon", at=at)
     old.close()
     assert triggers(db_path) == set()
