@@ -111,8 +111,7 @@ def own_organization(request: ActionRequest, c: Context) -> None:
         return
     raise Refused(
         RefusalReason.BAD_PARAMETER,
-        f"an incident of organization {request.organization_id} cannot act on organization "
-        f"{named}",
+        f"an incident of organization {request.organization_id} cannot act on organization {named}",
     )
 
 
