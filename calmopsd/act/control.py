@@ -22,6 +22,7 @@ from pathlib import Path
 from calmopsd.record.audit import record_event
 from calmopsd.record.database import Database
 from calmopsd.record.scope import Scope
+from calmopsd.record.statedir import PRIVATE_FILE, make_private_dir
 
 PAUSE_FLAG = "actions.paused"
 PAUSED, RESUMED = "actions.paused", "actions.resumed"
@@ -39,10 +40,12 @@ def actor_name(text: str) -> str:
 
 def pause(state_dir: Path, by: str) -> bool:
     """Set the flag, naming ``by``; False if it was already set. Records nothing."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(state_dir)
     try:
         fd = os.open(
-            state_dir / PAUSE_FLAG, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640
+            state_dir / PAUSE_FLAG,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            PRIVATE_FILE,
         )
     except FileExistsError:
         return False

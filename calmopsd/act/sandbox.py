@@ -26,6 +26,7 @@ from calmopsd import runner
 from calmopsd.clock import Clock
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.sensing import Pm2SamplerConfig
+from calmopsd.record.statedir import make_private_dir
 
 OUTPUT_LIMIT = 64 << 10  # bytes kept of a command's stdout and of its stderr
 LIMITS = ("--core=0", "--cpu=120", "--fsize=67108864", "--nofile=1024")
@@ -98,7 +99,7 @@ class Sandbox:
         self.commands.append(args)
         if self.dry_run:
             return runner.Completed(args, 0, b"", b"", 0.0)
-        self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.workdir)  # and its parents (state_dir/act): 0700 whatever the umask
         return self.backend.run(
             args,
             timeout=timeout or self.config.timeout.total_seconds(),

@@ -28,6 +28,7 @@ from calmopsd.record.connection import connect as connect  # re-exported (cli, t
 from calmopsd.record.connection import os_reason as os_reason  # re-exported (daemon)
 from calmopsd.record.head import AuditHead, HeadAnchor, head_path_for
 from calmopsd.record.migrations import LATEST, migrate
+from calmopsd.record.statedir import PRIVATE_FILE, prepare
 
 DATABASE_FILE = "calmopsd.db"
 
@@ -71,7 +72,7 @@ def _lock_exclusively(lock_path: Path) -> int:
     Two daemons on one state directory would each keep the audit head in memory
     and overwrite each other's anchor.
     """
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -125,7 +126,8 @@ class Database:
 
         A file that is not a database, a state directory that cannot be made or
         entered, any SQLite or OS error on the way: a :class:`StoreError` naming
-        ``path``, never a traceback.
+        ``path``, never a traceback. The directory and calmopsd's files in it are made
+        private first (:mod:`calmopsd.record.statedir`).
         """
         try:
             return cls._open(path, upto)
@@ -136,7 +138,8 @@ class Database:
 
     @classmethod
     def _open(cls, path: Path, upto: int) -> Database:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        head = head_path_for(path)
+        prepare(path, beside=(_lock_path(path), head, head.with_name(head.name + ".tmp")))
         lock_fd = _lock_exclusively(_lock_path(path))
         try:
             writer = connect(path)
