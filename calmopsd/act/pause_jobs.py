@@ -9,9 +9,12 @@ The mechanisms are the config's (``actions.pause_jobs.apps`` and/or
    An app PM2 does not know is left out and named — in the detail, the
    outcome's ``apps_missing`` and the undo's ``missing`` — and the rest is
    paused: one worker renamed or deleted must not keep every other one running.
-2. The flag file is created with ``O_CREAT|O_EXCL|O_NOFOLLOW``: never through a
-   symlink, never over an existing file. One that already exists was not ours —
-   it is noted, kept, and left in place at revert.
+2. The flag file is created with ``O_CREAT|O_EXCL|O_NOFOLLOW`` relative to its
+   directory, opened one component at a time from ``/`` without following a
+   symlink (:mod:`calmopsd.act.nofollow`): never through a symlink anywhere in its
+   path, never over an existing file. A regular file already there was not ours —
+   it is noted, kept, and left in place at revert; a symlink (dangling or not) or
+   anything else there, or a symlink above it, fails the pause, saying which.
 3. ``pm2 stop NAME`` for each app that has an instance running, verified by
    every instance being ``stopped``. Apps already stopped (or errored) were not
    running jobs: they are not ours to start again.
@@ -19,11 +22,13 @@ The mechanisms are the config's (``actions.pause_jobs.apps`` and/or
 A run that fails part-way undoes its own steps before it returns, so a failed
 pause leaves nothing behind that no one would revert. ``undo`` lists exactly
 what this run changed; :meth:`PauseJobs.revert` starts those apps (verified
-online with a pid) and removes the flag file only if it is still a regular file.
+online with a pid) and removes the flag file only if it is still a regular file,
+reached the same way.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from datetime import datetime, timedelta
@@ -31,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from calmopsd.act.action import Prepared, Refused, Result
+from calmopsd.act.nofollow import kind, open_parent, why
 from calmopsd.act.pm2_restart import Pm2Cli, Pm2Instance, Pm2Unavailable, describe, failure
 from calmopsd.act.pm2_restart import name_problem as pm2_name_problem
 from calmopsd.act.sandbox import Sandbox
@@ -81,7 +87,7 @@ class PauseJobs:
         except (Refused, Pm2Unavailable):
             return None  # run() fails on the same and says why
         flag = section.flag_file
-        ours = flag is not None and not os.path.lexists(flag)
+        ours = flag is not None and _absent(flag)
         return Prepared(_undo(running, missing, flag if ours else None), ttl)
 
     def run(self, params: dict[str, Any], sandbox: Sandbox) -> Result:
@@ -159,7 +165,7 @@ def _pause(
         try:
             ours = _create_flag(flag, sandbox.clock.now())
         except OSError as exc:
-            return Result(False, f"could not create {flag}: {exc.strerror or exc}")
+            return Result(False, f"could not create {flag}: {why(exc)}")
     undo = _undo(stopped, missing, flag if ours else None)
     data = {
         "apps_stopped": stopped,
@@ -265,35 +271,88 @@ def _dry_revert(sandbox: Sandbox, apps: list[str], flag: str | None) -> Result:
     return Result(True, f"dry run: would {' and '.join(would) or 'do nothing'}")
 
 
-def _create_flag(path: Path, now: datetime) -> bool:
-    """Create the flag file; False when something already exists at ``path`` (not ours)."""
+def _absent(path: Path) -> bool:
+    """Whether nothing is at ``path``, reached without a symlink; False when that cannot be
+    told (``run`` then fails on the same and says why)."""
     try:
-        fd = os.open(path, _FLAG_OPEN, 0o644)
-    except FileExistsError:
+        parent, name = open_parent(path)
+    except OSError:
         return False
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as flag:
-            flag.write(f"jobs paused by calmopsd at {now:%Y-%m-%dT%H:%M:%S%z}\n")
+        os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return True
     except OSError:
-        path.unlink()  # ours, just created: a half-written flag would outlive the failure
-        raise
-    return True
+        return False
+    finally:
+        os.close(parent)
+    return False
+
+
+def _create_flag(path: Path, now: datetime) -> bool:
+    """Create the flag file; False when a regular file is there already (not ours).
+
+    Anything else there — a symlink, dangling or not, a directory, a FIFO — is an
+    OSError: the app would not see the flag calmopsd vouches for, or would see one
+    calmopsd did not make.
+    """
+    parent, name = open_parent(path)
+    try:
+        try:
+            fd = os.open(name, _FLAG_OPEN, 0o644, dir_fd=parent)
+        except FileExistsError:
+            found = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
+            if stat.S_ISREG(found):
+                return False
+            raise _not_a_flag(found) from None
+        except OSError as exc:  # said for the whole path, not the bare name
+            raise OSError(exc.errno, exc.strerror) from None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as flag:
+                flag.write(f"jobs paused by calmopsd at {now:%Y-%m-%dT%H:%M:%S%z}\n")
+        except OSError:
+            os.unlink(name, dir_fd=parent)  # ours, just created: a half-written flag would
+            raise  # outlive the failure
+        return True
+    finally:
+        os.close(parent)
+
+
+def _not_a_flag(mode: int) -> OSError:
+    if stat.S_ISLNK(mode):
+        return OSError(errno.EEXIST, "a symlink is there (never followed)")
+    return OSError(errno.EEXIST, f"{kind(mode)} is there, not a regular file")
 
 
 def _remove_flag(path: Path, problems: list[str]) -> bool:
-    """Remove our flag file if it is still a regular file (never a symlink's target)."""
+    """Remove our flag file if it is still a regular file, reached without a symlink
+    anywhere in its path (never a symlink's target)."""
     try:
-        kind = path.lstat().st_mode
+        parent, name = open_parent(path)
+    except FileNotFoundError:
+        return False  # its directory is gone, and the flag with it
+    except OSError as exc:
+        problems.append(f"{path} not removed: {why(exc)}")
+        return False
+    try:
+        return _remove_in(parent, name, path, problems)
+    finally:
+        os.close(parent)
+
+
+def _remove_in(parent: int, name: str, path: Path, problems: list[str]) -> bool:
+    try:
+        found = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
     except FileNotFoundError:
         return False  # removed by someone already: the pause is over either way
     except OSError as exc:
         problems.append(f"{path}: {exc.strerror or exc}")
         return False
-    if not stat.S_ISREG(kind):
+    if not stat.S_ISREG(found):
         problems.append(f"{path} is no longer a regular file: left in place")
         return False
     try:
-        path.unlink()
+        os.unlink(name, dir_fd=parent)
     except OSError as exc:
         problems.append(f"could not remove {path}: {exc.strerror or exc}")
         return False

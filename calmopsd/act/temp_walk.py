@@ -8,8 +8,9 @@ be undone, which is why it is held this tightly.
 How the walk keeps it (no commands run; the host is touched with ``os`` calls):
 
 1. The configured directory is opened one component at a time from ``/`` with
-   ``O_NOFOLLOW | O_DIRECTORY``: if it, or any directory above it, is a symlink,
-   that directory fails and nothing in it is touched.
+   ``O_NOFOLLOW | O_DIRECTORY`` (:func:`calmopsd.act.nofollow.open_dir`): if it, or
+   any directory above it, is a symlink, that directory fails and nothing in it is
+   touched.
 2. From then on every call is relative to an open directory descriptor and
    takes a bare name read from that directory, never a path: a component
    swapped for a symlink between the check and the use is refused by
@@ -35,8 +36,9 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from calmopsd.act.nofollow import DIR_FLAGS, open_dir
 from calmopsd.act.quarantine import (
     Quarantine,
     QuarantineUnavailable,
@@ -48,7 +50,6 @@ MAX_ENTRIES = 100_000  # directory entries looked at in one run, over all its di
 MAX_DEPTH = 32  # subdirectory levels below a configured dir
 LISTED = 20  # removed files named in the result
 SHOWN_ERRORS = 10
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MOUNTINFO = Path("/proc/self/mountinfo")
 
 
@@ -103,7 +104,7 @@ class Walk:
 def clear(directory: str, walk: Walk) -> None:
     """Delete the old regular files under ``directory`` (none in a dry run); tallies in ``walk``."""
     try:
-        fd = _open_dir(directory)
+        fd = open_dir(directory)
     except OSError as error:
         walk.fail(directory, _why(error))
         return
@@ -119,20 +120,6 @@ def clear(directory: str, walk: Walk) -> None:
             walk.quarantine.close()  # kept files are named in the errors already
         walk.quarantine = None
         os.close(fd)
-
-
-def _open_dir(path: str) -> int:
-    """Open ``path`` as a directory, refusing a symlink at any component of it."""
-    fd = os.open("/", _DIR_FLAGS)
-    try:
-        for part in PurePosixPath(path).parts[1:]:
-            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def _mounts_under(path: str, mountinfo: Path) -> set[tuple[int, int]]:
@@ -206,7 +193,7 @@ def _descend(fd: int, name: str, rel: str, seen: os.stat_result, depth: int, wal
         walk.too_deep += 1
         return
     try:
-        sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
+        sub = os.open(name, DIR_FLAGS, dir_fd=fd)
     except FileNotFoundError:
         return
     try:
