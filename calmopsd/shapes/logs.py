@@ -160,13 +160,15 @@ class Totals:
 
 @dataclass(frozen=True, slots=True)
 class SourceRates:
-    """One configured source: its windows, its totals, and the files it matched."""
+    """One configured source: its windows, its totals, the files it matched, and the paths
+    it matched that are not log files (``problems``: ``PATH is a FIFO, not a log file``)."""
 
     windows: Windows = Windows()
     totals: Totals = Totals()
     kind: str | None = None  # "nginx" or "app"
     files: tuple[str, ...] = ()
     truncations: int = 0
+    problems: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, values: object) -> Self:
@@ -177,6 +179,7 @@ class SourceRates:
             kind=text(v.get("kind")),
             files=texts(v.get("files")),
             truncations=integer(v.get("truncations")),
+            problems=texts(v.get("problems")),
         )
 
     def to_values(self) -> dict[str, Any]:
@@ -186,6 +189,7 @@ class SourceRates:
             "kind": self.kind,
             "files": list(self.files),
             "truncations": self.truncations,
+            "problems": list(self.problems),
         }
 
 

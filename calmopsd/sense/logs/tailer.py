@@ -18,6 +18,13 @@ kept open between rounds, so:
 At most :data:`MAX_FILES` files of a source are followed (the first, by path,
 of those matching); the rest are left alone and said so once.
 
+Only regular files are read. A path that is something else — a FIFO (whose open
+would wait for a writer), ``/dev/zero`` (endless), a directory — is never opened
+(``stat`` first; a swap before the open is caught by ``fstat``, and the open is
+non-blocking, so a FIFO cannot hang the round): it is a problem of the source,
+``PATH is a FIFO, not a log file``, in :attr:`SourceTailer.problems` for the round
+and logged once as ``logs.not_a_log_file``.
+
 Only whole lines are handed on: a partial last line waits for its newline.
 A line with no newline within ``max_line_length`` bytes is skipped to its end
 and counted once as a parse error, so memory stays bounded. Compressed rotated
@@ -43,6 +50,14 @@ log = structlog.get_logger("calmopsd.sense.logs")
 HEAD_SIZE = 1024
 MAX_FILES = 64  # files followed (and held open) per source; a glob matching more is a mistake
 CHUNK = 8 * 1024 * 1024
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".lzma", ".zip", ".Z", ".br", ".7z")
 
 Consume = Callable[[bytes, int], None]
@@ -111,6 +126,8 @@ class SourceTailer:
         self._ghosts: list[TailedFile] = []
         self._said_too_many = False
         self._unopenable: set[str] = set()  # paths whose open failure was logged
+        self.problems: dict[str, str] = {}  # this round: path → why it is not read
+        self._said_not_a_log: set[str] = set()  # paths logged as logs.not_a_log_file
 
     # -- discovery -----------------------------------------------------------
 
@@ -132,11 +149,26 @@ class SourceTailer:
                 continue
             if stat.S_ISREG(st.st_mode):
                 seen.setdefault((st.st_dev, st.st_ino), (path, st))
+            else:
+                self._not_a_log_file(path, st.st_mode)
         return list(seen.values())
 
+    def _not_a_log_file(self, path: str, mode: int) -> None:
+        """A path that is not a regular file: the round's problem, logged once per path."""
+        if len(self.problems) >= MAX_FILES:
+            return
+        kind = next((words for test, words in _KINDS if test(mode)), "not a regular file")
+        self.problems[path] = f"{path} is {kind}, not a log file"
+        if path not in self._said_not_a_log:
+            if len(self._said_not_a_log) >= 4 * MAX_FILES:
+                self._said_not_a_log.clear()
+            self._said_not_a_log.add(path)
+            log.warning("logs.not_a_log_file", source=self.name, path=path, kind=kind)
+
     def _open(self, path: str) -> int | None:
+        """``path`` opened for reading if it is a regular file (never blocking on a FIFO)."""
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(path, _OPEN_FLAGS)
         except OSError as exc:
             if path not in self._unopenable:
                 if len(self._unopenable) >= 4 * MAX_FILES:
@@ -145,6 +177,13 @@ class SourceTailer:
                 log.warning("logs.open_failed", source=self.name, path=path, error=str(exc))
             return None
         self._unopenable.discard(path)
+        self._said_not_a_log.discard(path)  # said again if it stops being a log file again
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # swapped in since it was looked at
+            os.close(fd)
+            self._not_a_log_file(path, mode)
+            return None
+        os.set_blocking(fd, True)
         return fd
 
     def _room(self, matching: int) -> bool:
@@ -210,6 +249,7 @@ class SourceTailer:
 
     def poll(self, consume: Consume) -> None:
         """Read every file's new whole lines into ``consume``."""
+        self.problems = {}
         discovered = self._discover()
         self._ghosts = []
         for tailed in self.files.values():

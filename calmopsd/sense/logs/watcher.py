@@ -54,6 +54,11 @@ def line_format(source: NginxSourceConfig | AppSourceConfig, uploads: Uploads) -
     return NginxFormat(source.format, uploads, source.organization)
 
 
+def _listed(problems: list[str], shown: int = 5) -> str:
+    more = len(problems) - shown
+    return "; ".join(problems[:shown]) + (f"; and {more} more" if more > 0 else "")
+
+
 class LogWatcher:
     """Tails every source in ``config`` and turns new lines into windowed rates.
 
@@ -91,7 +96,12 @@ class LogWatcher:
 
     def poll(self) -> Reading:
         """Read what is new in every file; return the rates as a ``logs`` reading. Never raises
-        for a missing or unreadable file: such a source simply has no lines."""
+        for a missing or unreadable file: such a source simply has no lines.
+
+        A path that is not a log file (a FIFO, ``/dev/zero``) is in its source's
+        ``problems``; when nothing at all was read because of such paths (no source has
+        a file), the reading is not ok and its error lists them.
+        """
         began = time.perf_counter()
         now = self.clock.now()
         minute = epoch_minute(now)
@@ -116,13 +126,21 @@ class LogWatcher:
                 self.windows.parse_error(source.name, now, source.tailer.long_lines - long_lines)
         self.windows.prune(now, [s.name for s in self.sources])
         values = self.windows.values(now, self.counting)
+        read_any = False
         for source in self.sources:
             files = sorted(f.path for f in source.tailer.files.values() if f.present)
+            read_any = read_any or bool(files)
             self._say_when_empty(source, bool(files))
             values["sources"][source.name].update(
-                kind=source.kind, files=files, truncations=source.tailer.truncations
+                kind=source.kind,
+                files=files,
+                truncations=source.tailer.truncations,
+                problems=sorted(source.tailer.problems.values()),
             )
         duration_ms = (time.perf_counter() - began) * 1000
+        problems = [p for s in self.sources for p in sorted(s.tailer.problems.values())]
+        if problems and not read_any:
+            return Reading(SAMPLER, now, False, duration_ms, values, _listed(problems))
         return Reading(SAMPLER, now, True, duration_ms, values)
 
     def _say_when_empty(self, source: _Source, has_files: bool) -> None:
