@@ -1,5 +1,5 @@
 """Allow ``python -m calmopsd``."""
 
-from calmopsd.cli import main
+from calmopsd.entry import main
 
 main()

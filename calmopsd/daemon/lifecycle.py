@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from calmopsd import __version__
+from calmopsd import __version__, early_signals
 from calmopsd import log as logsetup
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config import Config
@@ -157,12 +157,9 @@ class Daemon:
         )
 
     def _listen_for_signals(self) -> socket.socket:
-        receiver, sender = socket.socketpair()
-        for end in (receiver, sender):
-            end.setblocking(False)
-        signal.set_wakeup_fd(sender.fileno(), warn_on_full_buffer=False)
-        for signum in (*_STOP_SIGNALS, signal.SIGHUP):
-            signal.signal(signum, _record_only)
+        """The socket the stop and reload signals are written to: the one the entry
+        point opened before the imports (what came in meanwhile is served), or a new one."""
+        receiver, sender = early_signals.listen()
         self._sender = sender  # keep the write end alive as long as the daemon
         return receiver
 
@@ -344,10 +341,6 @@ class Daemon:
             append_event(
                 tx, Scope.platform(), kind=kind, actor=ACTOR, at=self.clock.now(), data=data
             )
-
-
-def _record_only(signum: int, frame: object) -> None:
-    """Installed so the wakeup fd receives the signal; the main loop does the work."""
 
 
 def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

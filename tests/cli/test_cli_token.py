@@ -100,10 +100,10 @@ def test_token_create_refuses_a_name_the_config_already_has(tmp_path: Path) -> N
     assert result.stderr == f"token: {config} already has a token named 'ops'\n"
 
 
-def test_the_console_script_is_the_cli_package_main() -> None:
+def test_the_console_script_is_the_entry_that_keeps_early_signals() -> None:
     from importlib.metadata import entry_points
 
-    from calmopsd.cli import main
+    from calmopsd.entry import main
 
     (script,) = entry_points(group="console_scripts", name="calmopsd")
-    assert (script.value, script.load()) == ("calmopsd.cli:main", main)
+    assert (script.value, script.load()) == ("calmopsd.entry:main", main)

@@ -132,3 +132,35 @@ def test_a_second_daemon_on_the_same_state_dir_refuses_to_start(
     assert second.returncode == 1
     assert f"in use by another calmopsd (pid {first.proc.pid})" in second.stdout
     assert stop_within(first, signal.SIGTERM, 5)[0] == 0
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether the process has a handler for ``signum`` (its SigCgt mask in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & (1 << (signum - 1)))
+
+
+def test_a_sigterm_during_start_up_is_served_once_up_with_exit_0_and_a_stop_event(
+    config_file: Path, daemons: list[DaemonProcess]
+) -> None:
+    """systemd stopping a unit it has just started: the signal lands while calmopsd is
+    still importing, before it has logged anything."""
+    daemon = DaemonProcess("--config", str(config_file), env=clean_env())
+    daemons.append(daemon)
+    deadline = time.monotonic() + 10
+    while not catches(daemon.proc.pid, signal.SIGTERM):
+        assert daemon.proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.001)
+    assert daemon.raw == []  # nothing logged yet: still starting
+    daemon.proc.send_signal(signal.SIGTERM)
+
+    assert daemon.proc.wait(timeout=20) == 0
+    daemon.wait_for("daemon.stopped")
+    events = [line["event"] for line in daemon.seen]
+    assert events.index("daemon.ready") < events.index("daemon.stopping")
+    verified = calmopsd("verify-audit", "--config", str(config_file))
+    assert "audit OK: 2 events verified" in verified.stdout  # started, stopped
