@@ -17,6 +17,7 @@ restart — or early by :meth:`SafeExecutor.revert`; that bookkeeping is
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -72,9 +73,7 @@ class SafeExecutor:
         self.state_dir = state_dir
         self.clock = clock
         if actions is None:
-            from calmopsd.act import ACTIONS  # the table lives beside the actions it lists
-
-            actions = ACTIONS
+            actions = chosen_actions(config)
         self.actions = dict(actions)
         self.backend = backend or DirectBackend()
         self.scope = Scope.platform()
@@ -333,6 +332,21 @@ class SafeExecutor:
             self.database, self.scope, kind=kind, actor=actor, at=at,
             incident_id=request.incident_id, data={**data, "why": request.reason[:200]},
         )  # fmt: skip
+
+
+def chosen_actions(config: ActionsConfig) -> Mapping[SafeAction, Action]:
+    """The five actions as ``actions.backend`` says they run: here (``direct``), or each
+    carried out by the root-owned helper (``helper``; :mod:`calmopsd.privsep`). Said in
+    the log every time an executor is built; never one in place of the other."""
+    from calmopsd.act import ACTIONS  # the table lives beside the actions it lists
+
+    if config.backend == "helper":
+        from calmopsd.privsep.client import remote_actions  # privsep builds on act
+
+        log.info("actions.backend", backend="helper", socket=str(config.helper.socket))
+        return remote_actions(ACTIONS, config.helper)
+    log.info("actions.backend", backend="direct", uid=os.geteuid())
+    return ACTIONS
 
 
 def _status(result: Result, dry_run: bool) -> OutcomeStatus:

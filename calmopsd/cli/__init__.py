@@ -10,6 +10,7 @@ wrong.
     decisions.py  approve, reject, resolve       through the daemon's API, or the store
     actions.py    actions pause|resume|active|revert
     tokens.py     token create
+    privileged.py helper                          the root-owned helper (calmopsd.privsep)
     store.py, client.py   the two ways in: the store itself, the daemon's API
     screens.py    what status and show print
 """
@@ -21,7 +22,7 @@ import sys
 import click
 
 from calmopsd import log as logsetup
-from calmopsd.cli import actions, decisions, incidents, service, tokens
+from calmopsd.cli import actions, decisions, incidents, privileged, service, tokens
 
 COMMANDS: dict[str, click.Command] = {
     "run": service.run,
@@ -37,6 +38,7 @@ COMMANDS: dict[str, click.Command] = {
     "resolve": decisions.resolve,
     "actions": actions.actions,
     "token": tokens.token,
+    "helper": privileged.helper,
 }
 
 

@@ -195,6 +195,27 @@ class NginxConfig(Section):
     )
 
 
+Backend = Literal["direct", "helper"]
+
+
+class HelperConfig(Section):
+    """The root-owned privileged helper (``calmopsd helper``) and how the daemon reaches it."""
+
+    socket: ConfigPath = Field(
+        default=Path("/run/calmopsd-helper/helper.sock"),
+        description="The helper's unix socket (calmopsd helper --socket overrides it there).",
+    )
+    allowed_user: Name = Field(
+        default="calmopsd",
+        description="The only user whose connections the helper accepts (checked by "
+        "SO_PEERCRED): the user the daemon runs as.",
+    )
+    timeout: PositiveDuration = Field(
+        default=timedelta(minutes=5),
+        description="Longest the daemon waits for the helper's answer to one request.",
+    )
+
+
 class ActionsConfig(Section):
     """The safe-action executor."""
 
@@ -217,6 +238,15 @@ class ActionsConfig(Section):
         default=timedelta(minutes=30),
         description="A symptom back this soon after an action worked marks the action "
         "ineffective for that incident: no more automatic tries of it.",
+    )
+    backend: Backend = Field(
+        default="direct",
+        description="direct: the daemon runs each action itself (development, make run); "
+        "helper: it asks the root-owned helper at actions.helper.socket (production). "
+        "Never falls back from one to the other.",
+    )
+    helper: Annotated[HelperConfig, NullIsEmpty] = Field(
+        default_factory=HelperConfig, description="The privileged helper (actions.backend)."
     )
     nginx: Annotated[NginxConfig, NullIsEmpty] = Field(
         default_factory=NginxConfig, description="How calmopsd drives nginx."

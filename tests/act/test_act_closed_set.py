@@ -20,7 +20,8 @@ def test_every_action_has_its_config_section_and_only_they_have_budgets() -> Non
     sections = {name for name, field in ActionsConfig.model_fields.items() if field.annotation}
     assert {a.value for a in SafeAction} <= sections
     assert sections - {a.value for a in SafeAction} == {
-        "mode", "dry_run", "paused", "timeout", "ineffective_within", "nginx",
+        "mode", "dry_run", "paused", "timeout", "ineffective_within", "backend", "helper",
+        "nginx",
     }  # fmt: skip
 
 

@@ -136,6 +136,12 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
             "paused": False,
             "timeout": "1m",
             "ineffective_within": "30m",
+            "backend": "direct",
+            "helper": {
+                "socket": "/run/calmopsd-helper/helper.sock",
+                "allowed_user": "calmopsd",
+                "timeout": "5m",
+            },
             "nginx": {
                 "binary": "nginx",
                 "prefix": None,
