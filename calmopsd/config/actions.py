@@ -13,22 +13,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
+from calmopsd.config.crosscheck import CrossCheck, across_items
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.units import ConfigPath, Name, PositiveDuration
 
 Mode = Literal["enforce", "shadow"]
 
 
-def _unique(value: list[str]) -> list[str]:
+def _unique(items: list[tuple[int, str]]) -> None:
+    value = [name for _, name in items]
     repeated = sorted({v for v in value if value.count(v) > 1})
     if repeated:
         raise ValueError(f"each entry at most once; repeated: {', '.join(repeated)}")
-    return value
 
 
-AppNames = Annotated[list[Name], AfterValidator(_unique)]
+AppNames = Annotated[list[Name], across_items(_unique)]
 
 
 class Budget(Section):
@@ -128,14 +129,14 @@ class RateLimitUploadsConfig(Budget):
         default=timedelta(hours=2), description="The wall-clock window max_runs counts over."
     )
 
-    @model_validator(mode="after")
-    def _two_files(self) -> RateLimitUploadsConfig:
+    def _two_files(self) -> None:
         if self.include_file is not None and self.include_file == self.organizations_map_file:
             raise ValueError(
                 "include_file and organizations_map_file must be two files: one holds "
                 "limit_req lines, the other map entries"
             )
-        return self
+
+    cross_checks = (CrossCheck(("include_file", "organizations_map_file"), _two_files),)
 
 
 class ClearTempConfig(Budget):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal, Self
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
+from calmopsd.config.crosscheck import CrossCheck, across_items
 from calmopsd.config.section import Section
 from calmopsd.config.units import ConfigPath, Name, shown
 
@@ -26,7 +27,11 @@ LOCAL_TOKEN_NAME = "local-cli"  # noqa: S105  # a name, not a secret
 # config may not import.
 _ORGANIZATION = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_LISTEN = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[0-9.]+)):(?P<port>[0-9]{1,5})")
+_BRACKETED = re.compile(r"\[(?P<host>[^\]]*)\]:(?P<port>[^:]*)")
+_PLAIN = re.compile(r"(?P<host>[^:\[\]]*):(?P<port>[^:]*)")
+_HOST_NAME = re.compile(r"[A-Za-z0-9.-]*[A-Za-z][A-Za-z0-9.-]*")
+_HINT = "must be IP:PORT, e.g. 127.0.0.1:8787 or [::1]:8787"
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 Role = Literal["viewer", "operator"]
 
@@ -34,23 +39,69 @@ Role = Literal["viewer", "operator"]
 def split_listen(listen: str) -> tuple[str, int]:
     """``127.0.0.1:8787`` → ("127.0.0.1", 8787); ``[::1]:8787`` → ("::1", 8787).
 
+    Accepts exactly what the API server can bind: an IP address (no host name, no
+    ``%scope``: the socket is bound to the address alone) and a port from 0 to 65535.
     Raises ``ValueError`` with a message fit for the config file's reader.
     """
-    match = _LISTEN.fullmatch(listen.strip())
-    hint = "must be IP:PORT, e.g. 127.0.0.1:8787 or [::1]:8787"
+    text = listen.strip()
+    match = _BRACKETED.fullmatch(text) or _PLAIN.fullmatch(text)
     if match is None:
-        raise ValueError(f"{hint} (got {shown(listen)})")
-    host = match.group("v6") or match.group("v4")
+        raise ValueError(f"{_HINT}{_shape_hint(text)} (got {shown(listen)})")
+    host, port = match.group("host"), _port(match.group("port"))
+    address = _address(host, bracketed=text.startswith("["), listen=listen)
+    reason = _unbindable(address)
+    if reason:
+        raise ValueError(f"{shown(host)} {reason}")
+    return str(address), port
+
+
+def _shape_hint(text: str) -> str:
+    if text.count(":") > 1 and not text.startswith("["):
+        return "; write IPv6 addresses in brackets"
+    if ":" not in text:
+        return "; the port is missing"
+    return ""
+
+
+def _port(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) > 65535:
+        raise ValueError(f"port must be 0-65535 (0: any free port) (got {shown(text)})")
+    return int(text)
+
+
+def _address(host: str, *, bracketed: bool, listen: str) -> _Address:
+    if bracketed and "%" in host:
+        raise ValueError(
+            f"{shown(host)} has a scope ({host[host.index('%') :]}), which the API cannot bind "
+            "with: write the address alone, e.g. [::1]:8787 (a link-local fe80:: address, "
+            "which needs one, cannot be used)"
+        )
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        raise ValueError(f"{hint}; {shown(host)} is not an IP address") from None
-    if (match.group("v6") is not None) != (address.version == 6):
-        raise ValueError(f"{hint}; write IPv6 addresses in brackets (got {shown(listen)})")
-    port = int(match.group("port"))
-    if port > 65535:
-        raise ValueError(f"port must be 0-65535 (got {port})")
-    return str(address), port
+        if not bracketed and _HOST_NAME.fullmatch(host):
+            raise ValueError(
+                f"{_HINT}; {shown(host)} is a host name, and names are not looked up: "
+                "write the address itself (127.0.0.1 for this host only)"
+            ) from None
+        raise ValueError(f"{_HINT}; {shown(host)} is not an IP address") from None
+    if bracketed != (address.version == 6):
+        raise ValueError(f"{_HINT}; write IPv6 addresses in brackets (got {shown(listen)})")
+    return address
+
+
+def _unbindable(address: _Address) -> str | None:
+    """Why the API cannot serve on ``address``, though it is one."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"is an IPv4 address in IPv6 form: write {address.ipv4_mapped}:PORT"
+    if isinstance(address, ipaddress.IPv6Address) and address.is_link_local:
+        return (
+            "is link-local, which needs an interface scope the API cannot bind with: use a "
+            "loopback, private or global address"
+        )
+    if address.is_multicast or address == ipaddress.IPv4Address("255.255.255.255"):
+        return "is a multicast or broadcast address, on which nothing can connect to a server"
+    return None
 
 
 def is_loopback(listen: str) -> bool:
@@ -108,13 +159,34 @@ class ApiTokenConfig(Section):
             )
         return value
 
-    @model_validator(mode="after")
-    def _one_owner(self) -> Self:
+    def _one_owner(self) -> None:
         if (self.organization is None) == (not self.super_admin):
             raise ValueError(
                 f"give exactly one of organization: ORG and super_admin: true (token {self.name!r})"
             )
-        return self
+
+    cross_checks = (CrossCheck(("name", "organization", "super_admin"), _one_owner),)
+
+
+def _unique_tokens(tokens: list[tuple[int, Any]]) -> None:
+    for key in ("name", "sha256"):
+        first: dict[str, int] = {}
+        for index, token in tokens:
+            value = getattr(token, key)
+            if value is None:  # wrong itself, and said so
+                continue
+            if value in first:
+                raise ValueError(
+                    f"duplicate {key} (entries [{first[value]}] and [{index}]): "
+                    "each token once, under one name"
+                )
+            first[value] = index
+
+
+Tokens = Annotated[
+    list[ApiTokenConfig], across_items(_unique_tokens, ApiTokenConfig, ("name", "sha256"))
+]
+"""The type of ``api.tokens``: each name and each hash once."""
 
 
 class ApiConfig(Section):
@@ -127,14 +199,14 @@ class ApiConfig(Section):
     )
     listen: str | None = Field(
         default=DEFAULT_LISTEN,
-        description="IP:PORT to serve on ([::1]:8787 for IPv6; port 0: any free port); "
-        "empty: no TCP, only unix_socket.",
+        description="IP:PORT to serve on ([::1]:8787 for IPv6; port 0: any free port): an "
+        "IP address, no host name or %scope; empty: no TCP, only unix_socket.",
     )
     unix_socket: ConfigPath | None = Field(
         default=None,
         description="Also serve on this unix socket (mode 0600); empty: none.",
     )
-    tokens: list[ApiTokenConfig] = Field(
+    tokens: Tokens = Field(
         default_factory=list, description="Who may call the API; none by default."
     )
 
@@ -144,30 +216,16 @@ class ApiConfig(Section):
         if value is None or not value.strip():
             return None
         host, port = split_listen(value)
-        if not ipaddress.ip_address(host).is_loopback and not info.data.get("public"):
+        # Only a public known to be false: a wrong one is said on its own line.
+        if not ipaddress.ip_address(host).is_loopback and info.data.get("public") is False:
             raise ValueError(
                 f"{host} is not a loopback address: anyone who can reach it could try "
                 "tokens; set api.public: true to serve beyond this host"
             )
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
-    @field_validator("tokens")
-    @classmethod
-    def _unique(cls, tokens: list[ApiTokenConfig]) -> list[ApiTokenConfig]:
-        for key in ("name", "sha256"):
-            first: dict[str, int] = {}
-            for index, token in enumerate(tokens):
-                value = getattr(token, key)
-                if value in first:
-                    raise ValueError(
-                        f"duplicate {key} (entries [{first[value]}] and [{index}]): "
-                        "each token once, under one name"
-                    )
-                first[value] = index
-        return tokens
-
-    @model_validator(mode="after")
-    def _somewhere(self) -> Self:
+    def _somewhere(self) -> None:
         if self.enabled and self.listen is None and self.unix_socket is None:
             raise ValueError("enabled, but neither listen nor unix_socket is set")
-        return self
+
+    cross_checks = (CrossCheck(("enabled", "listen", "unix_socket"), _somewhere),)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
+from calmopsd.config.crosscheck import across_items
 from calmopsd.config.section import Section
 from calmopsd.config.units import Duration, PositiveDuration
 from calmopsd.model import SafeAction
@@ -64,14 +65,14 @@ class IncidentsConfig(Section):
     )
 
 
-def _unique_actions(value: list[SafeAction]) -> list[SafeAction]:
-    repeated = sorted({a.value for a in value if value.count(a) > 1})
+def _unique_actions(items: list[tuple[int, SafeAction]]) -> None:
+    actions = [action for _, action in items]
+    repeated = sorted({a.value for a in actions if actions.count(a) > 1})
     if repeated:
         raise ValueError(f"each action at most once; repeated: {', '.join(repeated)}")
-    return value
 
 
-Actions = Annotated[list[SafeAction], AfterValidator(_unique_actions)]
+Actions = Annotated[list[SafeAction], across_items(_unique_actions)]
 
 
 class PlaybookConfig(Section):

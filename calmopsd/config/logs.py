@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
+from calmopsd.config.crosscheck import CrossCheck
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.units import ConfigPath, Duration, Name, PositiveDuration
 
@@ -116,10 +117,9 @@ class NginxSourceConfig(Section):
         "requests). Its error lines always count.",
     )
 
-    @model_validator(mode="after")
-    def _format_is_usable(self) -> Self:
+    def _format_is_usable(self) -> None:
         if self.format in ("combined", "json"):
-            return self
+            return
         names = format_variables(self.format)
         if not any(name in TIME_VARIABLES for name in names):
             raise ValueError("format must hold $time_local, $time_iso8601 or $msec")
@@ -127,7 +127,8 @@ class NginxSourceConfig(Section):
             raise ValueError("format must hold $status")
         if self.organization and self.organization.removeprefix("$") not in names:
             raise ValueError(f"organization ${self.organization} is not in the format")
-        return self
+
+    cross_checks = (CrossCheck(("format", "organization"), _format_is_usable),)
 
 
 class AppFieldsConfig(Section):
@@ -245,8 +246,7 @@ class LogsConfig(Section):
             ]
         return []
 
-    @model_validator(mode="after")
-    def _a_line_fits_in_a_round(self) -> Self:
+    def _a_line_fits_in_a_round(self) -> None:
         # Otherwise a line longer than one round's read never ends and the file stalls.
         if self.max_read_per_round * 1024 * 1024 < 2 * self.max_line_length:
             raise ValueError(
@@ -254,13 +254,15 @@ class LogsConfig(Section):
                 f"(max_read_per_round {self.max_read_per_round} MiB < 2 x max_line_length "
                 f"{self.max_line_length} bytes)"
             )
-        return self
 
-    @model_validator(mode="after")
-    def _names_are_unique(self) -> Self:
+    def _names_are_unique(self) -> None:
         sources: list[NginxSourceConfig | AppSourceConfig] = [*self.nginx, *self.apps]
-        names = [source.name for source in sources]
+        names = [source.name for source in sources if source.name is not None]
         doubles = sorted({name for name in names if names.count(name) > 1})
         if doubles:
             raise ValueError(f"source names must be unique (twice: {', '.join(doubles)})")
-        return self
+
+    cross_checks = (
+        CrossCheck(("max_read_per_round", "max_line_length"), _a_line_fits_in_a_round),
+        CrossCheck(("nginx", "apps"), _names_are_unique, item_reads=("name",)),
+    )

@@ -29,8 +29,9 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
+from calmopsd.config.crosscheck import across_items
 from calmopsd.config.metrics import is_fraction, metric_kind
 from calmopsd.config.section import Section
 from calmopsd.config.units import Duration, Name, PositiveDuration, parse_duration, shown
@@ -332,13 +333,12 @@ def default_rules() -> list[RuleConfig]:
     return shipped_rules()
 
 
-def _unique(value: list[RuleConfig]) -> list[RuleConfig]:
-    names = [rule.name for rule in value]
+def _unique(rules: list[tuple[int, RuleConfig]]) -> None:
+    names = [rule.name for _, rule in rules if rule.name is not None]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"rule names must be unique; repeated: {', '.join(repeated)}")
-    return value
 
 
-Rules = Annotated[list[RuleConfig], AfterValidator(_unique)]
+Rules = Annotated[list[RuleConfig], across_items(_unique, RuleConfig, ("name",))]
 """The type of the ``rules:`` key: a list of rules with unique names."""

@@ -15,10 +15,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.api import ApiConfig
+from calmopsd.config.crosscheck import CrossCheck
 from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.logs import LogsConfig
 from calmopsd.config.rule_defaults import RuleDefaultsConfig
@@ -178,18 +179,16 @@ class Config(Section):
         description="The HTTP API: where it listens and the tokens that may call it.",
     )
 
-    @field_validator("rules")
-    @classmethod
-    def _rules_or_thresholds(cls, value: list[RuleConfig] | None, info: ValidationInfo) -> object:
+    def _rules_or_thresholds(self) -> None:
         """Own rules replace the shipped ones, which are what ``thresholds:`` tunes."""
-        thresholds = info.data.get("thresholds")
-        if value is not None and thresholds is not None and thresholds.model_fields_set:
-            tuned = ", ".join(f"thresholds.{k}" for k in sorted(thresholds.model_fields_set))
+        if self.rules is not None and self.thresholds.model_fields_set:
+            tuned = ", ".join(f"thresholds.{k}" for k in sorted(self.thresholds.model_fields_set))
             raise ValueError(
                 f"your own rules replace the shipped ones that {tuned} tunes; "
                 "put the threshold in your rule and remove it from thresholds"
             )
-        return value
+
+    cross_checks = (CrossCheck(("rules", "thresholds"), _rules_or_thresholds, at="rules"),)
 
     def detection_rules(self) -> list[RuleConfig]:
         """The rules in force: the file's own, or the shipped ones tuned by ``thresholds``,

@@ -4,13 +4,26 @@ Every model forbids unknown keys, because a misspelt key that is silently
 ignored leaves a default in force the operator believes they changed, and is
 frozen so a loaded config cannot drift. A section written with no value
 (``log:`` with all its keys commented out) means "all defaults".
+
+A check comparing several keys of a section is listed in its ``cross_checks``
+(never a pydantic ``model_validator``, which would wait for every key to be
+right): it runs on the keys that validated too (``crosscheck.py``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ModelWrapValidatorHandler,
+    ValidationInfo,
+    model_validator,
+)
+
+from calmopsd.config.crosscheck import CrossCheck, check_section
 
 
 def _null_is_empty(value: Any) -> Any:
@@ -24,3 +37,14 @@ class Section(BaseModel):
     """Shared settings of every config model."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cross_checks: ClassVar[tuple[CrossCheck, ...]] = ()
+    """The section's checks that compare several of its keys."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_across_keys(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Self], info: ValidationInfo
+    ) -> Self:
+        section: Self = check_section(cls, cls.cross_checks, data, handler, info)
+        return section

@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Protocol, TypeVar
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from calmopsd.config.crosscheck import across_items
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.units import ConfigPath, Name, PositiveDuration, shown
 
@@ -26,23 +27,16 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
-class _Named(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-_N = TypeVar("_N", bound=_Named)
-
-
-def _unique_names(items: list[_N]) -> list[_N]:
+def _unique_names(items: list[tuple[int, Any]]) -> None:
     first: dict[str, int] = {}
-    for index, item in enumerate(items):
+    for index, item in items:
+        if item.name is None:  # wrong itself, and said so
+            continue
         if item.name in first:
             raise ValueError(
                 f"duplicate name {item.name!r} (entries [{first[item.name]}] and [{index}])"
             )
         first[item.name] = index
-    return items
 
 
 def url_origin(url: str) -> str:
@@ -204,15 +198,12 @@ class HttpSamplerConfig(Section):
 
     enabled: bool = Field(default=True, description="Run the health checks.")
     interval: PositiveDuration = Field(default=_15S, description="Time between rounds.")
-    checks: list[HttpCheckConfig] = Field(
+    checks: Annotated[
+        list[HttpCheckConfig], across_items(_unique_names, HttpCheckConfig, ("name",))
+    ] = Field(
         default_factory=list,
         description="The URLs to check (none by default); each name once.",
     )
-
-    @field_validator("checks")
-    @classmethod
-    def _unique(cls, checks: list[HttpCheckConfig]) -> list[HttpCheckConfig]:
-        return _unique_names(checks)
 
 
 class DependencyProbeConfig(Section):
@@ -231,15 +222,12 @@ class DependenciesSamplerConfig(Section):
 
     enabled: bool = Field(default=True, description="Run the dependency probes.")
     interval: PositiveDuration = Field(default=_15S, description="Time between rounds.")
-    probes: list[DependencyProbeConfig] = Field(
+    probes: Annotated[
+        list[DependencyProbeConfig], across_items(_unique_names, DependencyProbeConfig, ("name",))
+    ] = Field(
         default_factory=list,
         description="The host:port targets to probe (none by default); each name once.",
     )
-
-    @field_validator("probes")
-    @classmethod
-    def _unique(cls, probes: list[DependencyProbeConfig]) -> list[DependencyProbeConfig]:
-        return _unique_names(probes)
 
 
 class SensingConfig(Section):

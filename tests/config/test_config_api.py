@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import textwrap
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from calmopsd.config import load_config
 from calmopsd.config.api import is_loopback, split_listen
 from calmopsd.errors import ConfigError
+from calmopsd.serve.server import ApiServer
 
 NAME = "calmops.yaml"
 HASH = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -40,11 +42,32 @@ def test_a_non_loopback_address_needs_public() -> None:
 @pytest.mark.parametrize(
     ("listen", "problem"),
     [
-        ("localhost:8787", "must be IP:PORT, e.g. 127.0.0.1:8787 or [::1]:8787 "
-                           "(got 'localhost:8787')"),
-        ("127.0.0.1", "must be IP:PORT, e.g. 127.0.0.1:8787 or [::1]:8787 (got '127.0.0.1')"),
-        ("127.0.0.1:70000", "port must be 0-65535 (got 70000)"),
-        ("::1:8787", "must be IP:PORT, e.g. 127.0.0.1:8787 or [::1]:8787 (got '::1:8787')"),
+        ("localhost:8787", "must be IP:PORT, e.g. 127.0.0.1:8787 or [::1]:8787; 'localhost' "
+                           "is a host name, and names are not looked up: write the address "
+                           "itself (127.0.0.1 for this host only)"),
+        ("127.0.0.1", "must be IP:PORT, e.g. 127.0.0.1:8787 or [::1]:8787; the port is "
+                      "missing (got '127.0.0.1')"),
+        ("127.0.0.1:70000", "port must be 0-65535 (0: any free port) (got '70000')"),
+        ("127.0.0.1:123456", "port must be 0-65535 (0: any free port) (got '123456')"),
+        ("127.0.0.1:-1", "port must be 0-65535 (0: any free port) (got '-1')"),
+        ("127.0.0.1:http", "port must be 0-65535 (0: any free port) (got 'http')"),
+        ("[::1]:", "port must be 0-65535 (0: any free port) (got '')"),
+        ("::1:8787", "must be IP:PORT, e.g. 127.0.0.1:8787 or [::1]:8787; write IPv6 "
+                     "addresses in brackets (got '::1:8787')"),
+        ("[::1%lo]:8787", "'::1%lo' has a scope (%lo), which the API cannot bind with: write "
+                          "the address alone, e.g. [::1]:8787 (a link-local fe80:: address, "
+                          "which needs one, cannot be used)"),
+        ("[::1%1]:8787", "'::1%1' has a scope (%1), which the API cannot bind with: write "
+                         "the address alone, e.g. [::1]:8787 (a link-local fe80:: address, "
+                         "which needs one, cannot be used)"),
+        ("[fe80::1]:8787", "'fe80::1' is link-local, which needs an interface scope the API "
+                           "cannot bind with: use a loopback, private or global address"),
+        ("[::ffff:127.0.0.1]:8787", "'::ffff:127.0.0.1' is an IPv4 address in IPv6 form: "
+                                    "write 127.0.0.1:PORT"),
+        ("224.0.0.1:8787", "'224.0.0.1' is a multicast or broadcast address, on which nothing "
+                           "can connect to a server"),
+        ("[ff02::1]:8787", "'ff02::1' is a multicast or broadcast address, on which nothing "
+                           "can connect to a server"),
         ("[127.0.0.1]:8787", "must be IP:PORT, e.g. 127.0.0.1:8787 or [::1]:8787; write IPv6 "
                              "addresses in brackets (got '[127.0.0.1]:8787')"),
         ("300.1.1.1:80", "must be IP:PORT, e.g. 127.0.0.1:8787 or [::1]:8787; '300.1.1.1' is "
@@ -54,6 +77,28 @@ def test_a_non_loopback_address_needs_public() -> None:
 def test_a_listen_address_that_is_not_ip_and_port_is_refused(listen: str, problem: str) -> None:
     problems = problems_for(f'api:\n  listen: "{listen}"\n')
     assert problems == [f"calmops.yaml:2: api.listen: {problem}"]
+
+
+@pytest.mark.parametrize(
+    "listen", ["127.0.0.1:0", "127.0.0.2:0", " 127.0.0.1:0 ", "[::1]:0", "[0:0:0:0:0:0:0:1]:0"]
+)
+def test_an_address_the_config_accepts_binds_on_the_daemons_own_server_as_written(
+    listen: str,
+) -> None:
+    """The oracle is the API server itself: what check-config passes binds, to the address
+    written (``[::1%1]`` used to pass and bound ::1, its scope dropped)."""
+    Path(NAME).write_text(f'api:\n  listen: "{listen}"\n')
+    accepted = load_config(Path(NAME)).api.listen
+    assert accepted is not None
+    if ":" in split_listen(accepted)[0] and not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+    server = ApiServer(lambda environ, start: [], listen=accepted)
+    server.start()
+    try:
+        assert server.url is not None
+        assert server.url.rsplit(":", 1)[0] == "http://" + accepted.rsplit(":", 1)[0]
+    finally:
+        server.stop(1.0)
 
 
 def test_ipv6_loopback_and_port_0_are_fine() -> None:
@@ -84,6 +129,9 @@ def test_each_bad_token_is_reported_at_its_own_line_all_at_once() -> None:
             - {{name: local-cli, super_admin: true, role: operator, sha256: {OTHER}}}
         """
     assert problems_for(text) == [
+        # [1], [2] and [4] share one hash: said with the entries' own problems
+        "calmops.yaml:2: api.tokens: duplicate sha256 (entries [1] and [2]): each token once, "
+        "under one name",
         "calmops.yaml:4: api.tokens[1]: give exactly one of organization: ORG and "
         "super_admin: true (token 'both')",
         "calmops.yaml:5: api.tokens[2]: give exactly one of organization: ORG and "

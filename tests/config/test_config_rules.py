@@ -216,6 +216,7 @@ def test_a_bad_rule_names_its_line_and_key(tmp_path: Path) -> None:
             type: weather
         """
     assert problems(tmp_path, text) == [
+        ":1: rules: rule names must be unique; repeated: m",  # though both rules are wrong
         ":7: rules[0].clear: clear (90) must lie on the healthy side of threshold 80",
         ":12: rules[1].op: must be one of: >, >=, <, <=, ==, != (got '~')",
         ":14: rules[1].type: must be one of: memory, disk, upload, deploy, dependency, "
