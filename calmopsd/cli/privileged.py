@@ -46,7 +46,11 @@ def helper(config_path: Path | None, socket_path: Path | None) -> None:
     try:
         user = pwd.getpwnam(settings.allowed_user)
     except KeyError:
-        fail("helper", f"no such user {settings.allowed_user!r} (actions.helper.allowed_user)")
+        fail(
+            "helper",
+            f"no such user {settings.allowed_user!r} (actions.helper.allowed_user)",
+            EXIT_USAGE,
+        )
     where = socket_path or settings.socket
     workdir = where.parent / "act"
     try:

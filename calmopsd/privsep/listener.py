@@ -42,6 +42,9 @@ PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 MAX_REQUESTS = 8
 STOP_WAIT = 120.0  # seconds a stop waits for requests being carried out
 BACKLOG = 16
+MAX_REFUSING = 4  # refusals being sent at once (each drains its client for DRAIN_WITHIN)
+DRAIN_WITHIN = 1.0  # seconds a refused or answered client's leftover bytes are read
+DRAIN_LIMIT = 1 << 20
 _STOP = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -79,6 +82,7 @@ class Listener:
         self.server: socket.socket | None = None
         self._inode: tuple[int, int] | None = None
         self._running: set[threading.Thread] = set()
+        self._refusing = 0
         self._guard = threading.Lock()
 
     # -- the socket -----------------------------------------------------------------
@@ -156,7 +160,7 @@ class Listener:
         if peer.uid != self.allowed_uid:
             log.warning("helper.peer_refused", uid=peer.uid, pid=peer.pid)
             why = f"uid {peer.uid} may not use the helper: only uid {self.allowed_uid} may"
-            self._reply(conn, wire.refusal(Refused(RefusalReason.NOT_ALLOWED, why)))
+            self._refuse_peer(conn, wire.refusal(Refused(RefusalReason.NOT_ALLOWED, why)))
             return
         with self._guard:
             busy = len(self._running) >= self.max_requests
@@ -167,7 +171,7 @@ class Listener:
                 self._running.add(thread)
         if busy:
             why = f"{self.max_requests} requests are being carried out already"
-            self._reply(conn, wire.refusal(Refused(RefusalReason.BUSY, why)))
+            self._refuse_peer(conn, wire.refusal(Refused(RefusalReason.BUSY, why)))
             return
         thread.start()
 
@@ -190,9 +194,38 @@ class Listener:
                 self._running.discard(threading.current_thread())
 
     def _reply(self, conn: socket.socket, answer: dict[str, Any]) -> None:
+        """Send the answer, then read what the client still sends (bounded) before the close:
+        closing with unread bytes resets the connection, and the client loses the answer."""
         with conn, contextlib.suppress(OSError):  # the client went away: nothing to tell
             conn.settimeout(5.0)
             conn.sendall(wire.encode(answer))
+            conn.shutdown(socket.SHUT_WR)
+            deadline, drained = time.monotonic() + DRAIN_WITHIN, 0
+            while drained < DRAIN_LIMIT and (left := deadline - time.monotonic()) > 0:
+                conn.settimeout(left)
+                chunk = conn.recv(1 << 16)
+                if not chunk:
+                    break
+                drained += len(chunk)
+
+    def _refuse_peer(self, conn: socket.socket, answer: dict[str, Any]) -> None:
+        """A refused peer is answered on a thread of its own, a few at a time; past that its
+        connection is closed unanswered (it may not hold up the accept loop)."""
+        with self._guard:
+            room = self._refusing < MAX_REFUSING
+            self._refusing += room
+        if not room:
+            conn.close()
+            return
+
+        def reply() -> None:
+            try:
+                self._reply(conn, answer)
+            finally:
+                with self._guard:
+                    self._refusing -= 1
+
+        threading.Thread(target=reply, name="helper-refusal", daemon=True).start()
 
 
 def _logged(request: dict[str, Any], answer: dict[str, Any], peer: Peer, took: float) -> None:
