@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from calmopsd import __version__
 from calmopsd import log as logsetup
 from calmopsd.cli.options import (
     EXIT_BAD,
+    as_str,
     config_option,
     load,
     load_config,
@@ -21,6 +23,8 @@ from calmopsd.cli.options import (
     state_dir_option,
 )
 from calmopsd.clock import SystemClock
+from calmopsd.config import SHIPPED_CONFIG, Config, dropped, resolve_config_path
+from calmopsd.config import load_config as load_config_file
 from calmopsd.daemon import Daemon
 from calmopsd.errors import CalmopsError
 from calmopsd.model import Reading
@@ -62,12 +66,45 @@ def version(config_path: Path | None) -> None:
 @click.command("check-config")
 @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @config_option
-def check_config(path: Path | None, config_path: Path | None) -> None:
-    """Validate a config file: print 'config OK' (exit 0) or every problem (exit 2)."""
+@click.option(
+    "--against",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Compare with this config (e.g. a copy of the one in force) and warn about what "
+    "PATH drops. Default: the config calmopsd reads, when PATH is another file.",
+)
+def check_config(path: Path | None, config_path: Path | None, against: Path | None) -> None:
+    """Validate a config file: print 'config OK' (exit 0) or every problem (exit 2).
+
+    Warns when it drops every API token, every rule or a whole section of the config
+    it is compared with, as a reload onto it would (the daemon logs config.reload_drops).
+    """
     config = load_config(path or config_path)
     for warning in config.logs.overlaps():
         click.echo(f"warning: {warning}", err=True)
+    reference = against or _in_force(path, config_path)
+    if reference is not None:
+        for warning in _drops(reference, config):
+            click.echo(f"warning: {warning}", err=True)
     click.echo("config OK")
+
+
+def _in_force(path: Path | None, config_path: Path | None) -> Path | None:
+    """The config calmopsd reads, if it is a file of the operator's other than ``path``."""
+    if path is None:
+        return None  # the checked file is that config
+    current = resolve_config_path(as_str(config_path), os.environ)
+    if current == SHIPPED_CONFIG or not current.is_file():
+        return None
+    return None if current.resolve() == path.resolve() else current
+
+
+def _drops(reference: Path, config: Config) -> list[str]:
+    try:
+        before = load_config_file(reference)
+    except CalmopsError as exc:
+        first = str(exc).splitlines()[0]
+        return [f"not compared with {reference}, which does not load itself: {first}"]
+    return [f"compared with {reference}, this drops {what}" for what in dropped(before, config)]
 
 
 @click.command("verify-audit")

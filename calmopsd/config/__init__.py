@@ -1,7 +1,9 @@
 """Configuration: the typed schema, YAML loading with line numbers, and units.
 
     resolve_config_path(--config, environ)  →  Path      (location.py)
-    load_config(path)                       →  Config    (load.py, lines.py, messages.py)
+    load_config(path)                       →  Config    (load.py, lines.py, messages.py,
+                                                          crosscheck.py)
+    dropped(old, new)                       →  [what]    (drops.py: every token, rule, section)
     Config and its sections                              (schema.py)
     detection rules, their defaults, incidents, playbook (rules.py, rule_defaults.py, incidents.py)
     Duration / Percent, parse/format_duration            (units.py)
@@ -9,6 +11,7 @@
 Importing this package reads no file and touches no state.
 """
 
+from calmopsd.config.drops import dropped
 from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.load import load_config, load_config_and_digest
 from calmopsd.config.location import SHIPPED_CONFIG, SYSTEM_CONFIG, resolve_config_path
@@ -35,6 +38,7 @@ __all__ = [
     "PositiveDuration",
     "RuleConfig",
     "ThresholdsConfig",
+    "dropped",
     "format_duration",
     "load_config",
     "load_config_and_digest",

@@ -3,8 +3,13 @@
 Fixing a config one error per restart is miserable, so every problem the
 file has is collected and raised together as one :class:`ConfigError`, each
 as ``FILE:LINE: key.path: message`` in line order (borgmatic's habit, with
-line numbers added). Only an unreadable file or broken YAML stops early,
-because nothing after them can be checked.
+line numbers added). Only an unreadable file, broken YAML or an empty
+document stops early, because nothing after them can be checked.
+
+An empty document (an empty file, only comments, ``null`` or ``{}``) is refused
+rather than taken as "all defaults": it is what a file truncated or replaced
+while it was written looks like, and applying it on a reload would revoke
+every API token and reset the rules. A config on the defaults names one key.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ _Problem = tuple[int, str]
 def load_config(path: Path) -> Config:
     """Load and validate the config at ``path``; raise :class:`ConfigError` listing every problem.
 
-    An empty file means all defaults. A relative ``state_dir`` is resolved
+    An empty document is refused. A relative ``state_dir`` is resolved
     against the file's directory. Nothing is created or changed on disk.
     """
     return load_config_and_digest(path)[0]
@@ -73,11 +78,20 @@ def _parse(file: str, text: str) -> tuple[KeyLines, dict[str, Any]]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_problem(file, exc)]) from None
-    if data is None:
-        return lines, {}
+    if data is None or data == {}:
+        raise ConfigError([empty_problem(file)])
     if not isinstance(data, dict):
         raise ConfigError([_problem(file, lines.root_line, (), "must be a mapping of keys")])
     return lines, data
+
+
+def empty_problem(file: str) -> str:
+    """The one problem of an empty document."""
+    return (
+        f"{file}: the config is empty (no keys: an empty file, only comments, or null): "
+        "refused, because running on all defaults would revoke every API token and reset "
+        "the rules; to run on the defaults, set one key, e.g. state_dir: /var/lib/calmopsd"
+    )
 
 
 def _yaml_problem(file: str, exc: yaml.YAMLError) -> str:

@@ -25,7 +25,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from calmopsd import __version__, early_signals
 from calmopsd import log as logsetup
 from calmopsd.clock import Clock, SystemClock
-from calmopsd.config import Config
+from calmopsd.config import Config, dropped
 from calmopsd.config.sensing import SensingConfig
 from calmopsd.daemon.responding import TICK_JOB, Responder
 from calmopsd.daemon.sensing import SensingJobs
@@ -177,7 +177,12 @@ class Daemon:
                 self.reload()
 
     def reload(self) -> None:
-        """Re-read the config; on any error keep running on the old one."""
+        """Re-read the config; on any error keep running on the old one.
+
+        A valid config that drops every API token, every rule or a whole section the
+        running one set is applied (an operator may mean it: revoking every token at
+        once), with a ``config.reload_drops`` warning naming what went.
+        """
         notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
             new, digest = self.source.load()
@@ -186,6 +191,7 @@ class Daemon:
             self._audit("config.reload_rejected", config=self._config_path(), problems=exc.problems)
             notify("READY=1")
             return
+        drops = dropped(self.config, new)
         if new.state_dir != self.config.state_dir:
             log.warning("config.restart_required", key="state_dir", kept=str(self.config.state_dir))
             new = new.model_copy(update={"state_dir": self.config.state_dir})
@@ -205,8 +211,14 @@ class Daemon:
             return
         changed = _changed_keys(old.model_dump(), new.model_dump())
         self.config_digest = digest
+        if drops:
+            log.warning("config.reload_drops", path=str(self.source.path), dropped=drops)
         self._audit(
-            "config.reloaded", config=self._config_path(), config_sha256=digest, changed=changed
+            "config.reloaded",
+            config=self._config_path(),
+            config_sha256=digest,
+            changed=changed,
+            dropped=drops,
         )
         log.info("config.reloaded", path=str(self.source.path), changed=changed)
         notify("READY=1")

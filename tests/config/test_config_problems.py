@@ -250,8 +250,22 @@ def test_a_relative_state_dir_is_resolved_against_the_config_files_directory(
     assert not config.state_dir.exists()
 
 
-def test_an_empty_file_means_all_defaults() -> None:
-    Path(NAME).write_text("# nothing set yet\n", encoding="utf-8")
+@pytest.mark.parametrize(
+    "text", ["", "\n  \n", "# nothing set yet\n", "null\n", "~\n", "{}\n", "---\n# cut\n"]
+)
+def test_an_empty_document_is_refused_naming_the_file(text: str) -> None:
+    Path(NAME).write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(Path(NAME))
+    assert raised.value.problems == [
+        "calmops.yaml: the config is empty (no keys: an empty file, only comments, or null): "
+        "refused, because running on all defaults would revoke every API token and reset the "
+        "rules; to run on the defaults, set one key, e.g. state_dir: /var/lib/calmopsd"
+    ]
+
+
+def test_one_key_is_enough_to_run_on_the_defaults() -> None:
+    Path(NAME).write_text("state_dir: /var/lib/calmopsd\n", encoding="utf-8")
     assert load_config(Path(NAME)) == Config()
 
 
