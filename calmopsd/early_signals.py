@@ -36,4 +36,3 @@ def listen() -> tuple[socket.socket, socket.socket]:
             signal.signal(signum, _record_only)
         _listening = (receiver, sender)
     return _listening
-

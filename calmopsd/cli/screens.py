@@ -87,7 +87,7 @@ def _health(readings: list[Reading], now: datetime) -> list[str]:
     lines = ["Health (latest reading of each sampler)"]
     for reading in readings:
         state = "ok" if reading.ok else "FAILED"
-        note = reading.error if not reading.ok else saw(reading)
+        note = reading.error if not reading.ok else saw(reading, figures=True)
         taken = f"{age(now, reading.taken_at)} ago"
         lines.append(
             f"  {reading.sampler:<14} {state:<7} {taken:>9}" + (f"  {note}" if note else "")

@@ -124,7 +124,7 @@ class SensingJobs:
             watcher = self.logs
             if watcher is None:
                 return
-            reading = watcher.poll()
+            reading = watcher.poll(self.stopping.is_set)
             save_log_state(self.database, watcher.state())
             self._follow_logs_config()  # a reload that arrived during the round
         self._publish(reading)  # outside the lock: a reload must not wait for the agent

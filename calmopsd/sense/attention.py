@@ -12,20 +12,41 @@ from collections.abc import Mapping
 import structlog
 
 from calmopsd.model import Reading
-from calmopsd.shapes import CheckResult, HttpValues, Pm2Values, Probe, ProbeValues
+from calmopsd.shapes import CheckResult, HttpValues, LogsValues, Pm2Values, Probe, ProbeValues
 
 log = structlog.get_logger("calmopsd.sense")
 
 
-def saw(reading: Reading) -> str | None:
-    """What a sampler that ran saw that needs a look, or None."""
+def saw(reading: Reading, *, figures: bool = False) -> str | None:
+    """What a sampler that ran saw that needs a look, or None (``figures``: with the
+    figures that move every round, for ``status``; the journal's line names only)."""
     if reading.sampler == "pm2":
         return _pm2(Pm2Values.parse(reading.values))
     if reading.sampler == "http":
         return _down(HttpValues.parse(reading.values).checks, "check")
     if reading.sampler == "dependencies":
         return _down(ProbeValues.parse(reading.values).probes, "probe")
+    if reading.sampler == "logs":
+        return _behind(LogsValues.parse(reading.values), figures)
     return None
+
+
+def _behind(logs: LogsValues, figures: bool) -> str | None:
+    """Sources whose reading is behind their files."""
+    behind = sorted((n, s) for n, s in logs.sources.items() if s.behind_bytes)
+    if not behind:
+        return None
+    if not figures:
+        return f"log reading behind: {', '.join(name for name, _ in behind)}"
+    said = [f"{name} {_size(s.behind_bytes)} for {s.behind_seconds:.0f} s" for name, s in behind]
+    return f"log reading behind: {', '.join(said)}"
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
 
 
 def _pm2(pm2: Pm2Values) -> str | None:

@@ -168,6 +168,8 @@ class SourceRates:
     kind: str | None = None  # "nginx" or "app"
     files: tuple[str, ...] = ()
     truncations: int = 0
+    behind_bytes: int = 0  # written to its files and not read yet, after the round
+    behind_seconds: float = 0.0  # how long it has been behind
     problems: tuple[str, ...] = ()
 
     @classmethod
@@ -179,6 +181,8 @@ class SourceRates:
             kind=text(v.get("kind")),
             files=texts(v.get("files")),
             truncations=integer(v.get("truncations")),
+            behind_bytes=integer(v.get("behind_bytes")),
+            behind_seconds=number(v.get("behind_seconds")),
             problems=texts(v.get("problems")),
         )
 
@@ -190,6 +194,8 @@ class SourceRates:
             "files": list(self.files),
             "truncations": self.truncations,
             "problems": list(self.problems),
+            "behind_bytes": self.behind_bytes,
+            "behind_seconds": self.behind_seconds,
         }
 
 

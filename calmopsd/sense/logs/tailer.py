@@ -128,6 +128,7 @@ class SourceTailer:
         self._unopenable: set[str] = set()  # paths whose open failure was logged
         self.problems: dict[str, str] = {}  # this round: path → why it is not read
         self._said_not_a_log: set[str] = set()  # paths logged as logs.not_a_log_file
+        self._stopping: Callable[[], bool] = lambda: False
 
     # -- discovery -----------------------------------------------------------
 
@@ -247,8 +248,10 @@ class SourceTailer:
 
     # -- reading -------------------------------------------------------------
 
-    def poll(self, consume: Consume) -> None:
-        """Read every file's new whole lines into ``consume``."""
+    def poll(self, consume: Consume, stopping: Callable[[], bool] = lambda: False) -> None:
+        """Read every file's new whole lines into ``consume``; once ``stopping()`` says so,
+        stop between chunks (what was read so far is kept: the offsets stop after it)."""
+        self._stopping = stopping
         self.problems = {}
         discovered = self._discover()
         self._ghosts = []
@@ -311,7 +314,7 @@ class SourceTailer:
         self._check_replaced(tailed, size)
         began = tailed.offset
         budget = self.max_read
-        while tailed.offset < size and budget > 0:
+        while tailed.offset < size and budget > 0 and not self._stopping():
             chunk = os.pread(
                 tailed.fd, min(self.chunk, size - tailed.offset, budget), tailed.offset
             )
@@ -357,6 +360,19 @@ class SourceTailer:
             tailed.offset, tailed.in_long_line = 0, False
         if replaced or (tailed.head_size < HEAD_SIZE and size > tailed.head_size):
             tailed.head, tailed.head_size = _head_of(tailed.fd, size)
+
+    def behind(self) -> int:
+        """Bytes written to the files followed that are not read yet (a catch-up capped by
+        ``max_read_per_round``, or a round cut short by a stop)."""
+        total = 0
+        for tailed in self.files.values():
+            if tailed.fd is None or not tailed.present or tailed.original is not None:
+                continue
+            try:
+                total += max(os.fstat(tailed.fd).st_size - tailed.offset, 0)
+            except OSError:
+                continue
+        return total
 
     def positions(self) -> list[LogFilePosition]:
         return [

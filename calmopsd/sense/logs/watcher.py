@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -54,6 +57,10 @@ def line_format(source: NginxSourceConfig | AppSourceConfig, uploads: Uploads) -
     return NginxFormat(source.format, uploads, source.organization)
 
 
+def _seconds(delta: timedelta) -> float:
+    return round(delta.total_seconds(), 1)
+
+
 def _listed(problems: list[str], shown: int = 5) -> str:
     more = len(problems) - shown
     return "; ".join(problems[:shown]) + (f"; and {more} more" if more > 0 else "")
@@ -76,6 +83,7 @@ class LogWatcher:
         self.sources: list[_Source] = []
         self._empty: set[str] = set()  # sources that matched no file last round
         self._unparsable: set[str] = set()  # sources said to be mostly unparsable
+        self._behind_since: dict[str, datetime] = {}  # sources with unread bytes, since when
         configured: list[NginxSourceConfig | AppSourceConfig] = [*config.nginx, *config.apps]
         for source in configured:
             known = source.name in self.windows.totals
@@ -94,13 +102,18 @@ class LogWatcher:
             self.sources.append(_Source(source.name, kind, counter, tailer, paths))
         self.windows.prune(clock.now(), [s.name for s in self.sources])
 
-    def poll(self) -> Reading:
+    def poll(self, stopping: Callable[[], bool] = lambda: False) -> Reading:
         """Read what is new in every file; return the rates as a ``logs`` reading. Never raises
         for a missing or unreadable file: such a source simply has no lines.
 
         A path that is not a log file (a FIFO, ``/dev/zero``) is in its source's
         ``problems``; when nothing at all was read because of such paths (no source has
         a file), the reading is not ok and its error lists them.
+
+        Once ``stopping()`` says so (the daemon is stopping), reading stops between chunks:
+        what was read is counted and its position kept, the rest is read after the restart.
+        Each source says how far behind it is (``behind_bytes``, ``behind_seconds``: since
+        when it has had unread bytes after a round), as ``logs.behind`` says in the journal.
         """
         began = time.perf_counter()
         now = self.clock.now()
@@ -116,7 +129,7 @@ class LogWatcher:
                 source.counter.count(buf, end, tally, minute)
 
             try:
-                source.tailer.poll(consume)
+                source.tailer.poll(consume, stopping)
             except Exception as exc:  # one broken source must not stop the others
                 log.warning("logs.source_failed", source=source.name, error=repr(exc))
             self.windows.add(source.name, tally, now)
@@ -136,12 +149,33 @@ class LogWatcher:
                 files=files,
                 truncations=source.tailer.truncations,
                 problems=sorted(source.tailer.problems.values()),
+                **self._behind(source, now),
             )
+        if stopping():
+            log.info("logs.round_cut_short", hint="the rest is read after the restart")
         duration_ms = (time.perf_counter() - began) * 1000
         problems = [p for s in self.sources for p in sorted(s.tailer.problems.values())]
         if problems and not read_any:
             return Reading(SAMPLER, now, False, duration_ms, values, _listed(problems))
         return Reading(SAMPLER, now, True, duration_ms, values)
+
+    def _behind(self, source: _Source, now: datetime) -> dict[str, Any]:
+        """How far the source's reading is behind its files, said when it begins and ends."""
+        unread = source.tailer.behind()
+        since = self._behind_since.get(source.name)
+        if unread and since is None:
+            since = self._behind_since[source.name] = now
+            log.warning(
+                "logs.behind", source=source.name, behind_bytes=unread,
+                hint="more was written than one round reads (logs.max_read_per_round): "
+                "it catches up over the next rounds",
+            )  # fmt: skip
+        elif not unread and since is not None:
+            del self._behind_since[source.name]
+            log.info("logs.caught_up", source=source.name, behind_s=_seconds(now - since))
+            since = None
+        seconds = _seconds(now - since) if since is not None else 0.0
+        return {"behind_bytes": unread, "behind_seconds": seconds}
 
     def _say_when_empty(self, source: _Source, has_files: bool) -> None:
         """A source matching no file reads as a silent site; say so once, and when it ends."""
