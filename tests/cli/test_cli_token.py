@@ -47,7 +47,7 @@ def test_token_create_prints_the_token_once_and_an_entry_that_loads(tmp_path: Pa
 
 
 def test_token_create_as_json_for_a_super_admin_viewer(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "calmops.yaml", "")
+    config = write_config(tmp_path / "calmops.yaml", "state_dir: state\n")
     result = calmopsd("token", "create", "--name", "yes", "--super-admin", "--role", "viewer",
                       "--json", "--config", str(config))  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -67,7 +67,7 @@ def test_token_create_as_json_for_a_super_admin_viewer(tmp_path: Path) -> None:
 
 
 def test_token_create_refuses_what_the_config_would_refuse_with_exit_2(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "calmops.yaml", "")
+    config = write_config(tmp_path / "calmops.yaml", "state_dir: state\n")
     where = ("--config", str(config))
     bad = calmopsd("token", "create", "--name", "bad name", "--org", "Acme", "--role", "viewer",
                    *where)  # fmt: skip
