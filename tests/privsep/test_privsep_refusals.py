@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
 import socket
 import subprocess
 import sys
@@ -407,3 +408,25 @@ def test_it_refuses_to_start_on_a_config_others_may_write(world: Path) -> None:
         done.stderr
     )
     assert not (world / "h.sock").exists()
+
+
+def test_sighup_reads_its_config_again_and_a_broken_one_is_not_applied(world: Path) -> None:
+    daemon = ensure_user(DAEMON_USER)
+    data = config_for(world)
+    config = write_config(world / "calmops.yaml", data, group=daemon.pw_gid)
+    request = {"op": "run", "action": "pm2_restart", "params": {"app": "api"}}
+    with running_helper(config, world / "run" / "h.sock") as helper:
+        assert refusal(ask(helper.socket, request, daemon))[0] == "not_allowed"
+        data["actions"]["pm2_restart"]["apps"] = ["web", "api"]
+        write_config(config, data, group=daemon.pw_gid)
+        helper.proc.send_signal(signal.SIGHUP)
+        helper.wait_for("helper.reloaded")
+        # Allowed now: it gets as far as PM2, which is not running here.
+        result = ask(helper.socket, request, daemon)["answer"]["result"]
+        assert result["ok"] is False
+        assert result["detail"].startswith("PM2 is not running")
+        config.write_text("actions: {mode: [\n", encoding="utf-8")
+        helper.proc.send_signal(signal.SIGHUP)
+        helper.wait_for("helper.reload_failed")
+        assert "pong" in ask(helper.socket, {"op": "ping"}, daemon)["answer"]
+        assert "result" in ask(helper.socket, request, daemon)["answer"]
