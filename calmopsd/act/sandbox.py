@@ -8,10 +8,11 @@ in front of the command (no core dumps, bounded CPU time, bounded file size,
 bounded open files). In dry-run mode nothing runs: the argv is recorded and a
 successful, empty result comes back, so the whole path can be followed.
 
-The backend is a seam: today the same argv runs directly (as the configured
-user where the action allows it); a later release delegates privileged steps
-to fixed root-owned systemd units over D-Bus. Allowlists and dry-run are
-decided before a backend is chosen.
+The backend is a seam: the argv runs directly (as the configured user where the
+action allows it). Who runs the action code at all is ``actions.backend``: the
+daemon itself (``direct``), or the root-owned helper (``helper``,
+:mod:`calmopsd.privsep`), which builds a Sandbox of its own with this
+DirectBackend. Allowlists and dry-run are decided before either runs anything.
 """
 
 from __future__ import annotations
