@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest clean system-deps
+.PHONY: run test lint typecheck pytest clean system-deps install
 
 # Debian's python3 lacks venv/ensurepip until python3-venv is installed.
 $(BIN)/python:
@@ -51,6 +51,13 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP) system-deps
 	$(BIN)/pytest
+
+# Install on a Debian host, as root: user calmopsd, /etc/calmopsd, /opt/calmopsd/venv, the
+# state dir and both units (README.md "Running as a service"). Safe to re-run.
+# DESTDIR=DIR SKIP_USER=1 stages the files under DIR and touches nothing else.
+install:
+	DESTDIR='$(DESTDIR)' SKIP_USER='$(SKIP_USER)' PYTHON='$(PYTHON)' PIP_FLAGS='$(PIP_FLAGS)' \
+	  sh systemd/install.sh
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info
