@@ -64,8 +64,9 @@ from calmopsd.respond import approvals, decide
 from calmopsd.respond.apply import Applied, Applier
 from calmopsd.respond.decide import Resumable, SeriesFacts, Surroundings, last_request
 from calmopsd.respond.decide.scope import (
-    explaining_incident,
+    Scoping,
     is_platform_rate,
+    log_scope,
     released_decision,
 )
 from calmopsd.respond.decision import Decision, Summarize, Then, Why
@@ -228,6 +229,7 @@ class Agent:
             ),
             None,
         )
+        scoping = self._scoping(breach, problem)
         decision = decide.breach_decision(
             breach,
             found,
@@ -238,7 +240,8 @@ class Agent:
             base_hold=self._base_hold(breach.rule),
             surroundings=Surroundings(top_processes=top or None),
             sibling=sibling,
-            explained_by=self._explaining(breach, problem),
+            explained_by=scoping.joins,
+            held_for_platform=scoping.held_for_platform,
             paused_apps=self._paused_apps() if dict(breach.labels).get("app") else frozenset(),
         )
         applied = self.carry_out(decision, at, follow_lost=False)
@@ -248,21 +251,25 @@ class Agent:
             base_hold = self._base_hold(breach.rule)
             self.carry_out(decide.join_decision(breach, again, None, base_hold), at)
 
-    def _explaining(self, breach: Breach, problem: Problem) -> Tracked | None:
+    def _scoping(self, breach: Breach, problem: Problem) -> Scoping:
         rule = self.rules.get(breach.rule)
-        scoped = self._scoped_log_incidents()
-        return explaining_incident(breach, problem, rule, self.context.logs, scoped)
+        scoped = self._log_incidents()
+        return log_scope(breach, problem, rule, self.rules.values(), self.context.logs, scoped)
 
-    def _scoped_log_incidents(self) -> dict[str, Tracked]:
-        """Each organization's unresolved incident opened from a log breach (its first)."""
-        scoped: dict[str, Tracked] = {}
+    def _log_incidents(self) -> dict[str | None, Tracked]:
+        """Each scope's unresolved incident opened from a log breach (its first), by
+        organization; None: the platform's."""
+        scoped: dict[str | None, Tracked] = {}
         for incident_id in sorted(self.tracked):
             tracked = self.tracked[incident_id]
-            organization = tracked.incident.organization_id
             config = self.rules.get(tracked.breach.rule)
-            if organization and config is not None and config.sampler == "logs":
-                scoped.setdefault(organization, tracked)
+            if config is not None and config.sampler == "logs":
+                scoped.setdefault(tracked.incident.organization_id, tracked)
         return scoped
+
+    def _scoped_log_incidents(self) -> dict[str, Tracked]:
+        """Each organization's unresolved incident opened from a log breach."""
+        return {o: t for o, t in self._log_incidents().items() if o is not None}
 
     def _paused_apps(self) -> frozenset[str]:
         """The PM2 apps a pause of calmopsd's own holds stopped right now."""

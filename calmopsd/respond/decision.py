@@ -40,6 +40,7 @@ class Why(StrEnum):
     REOPENED_FLAPPING = "reopened_flapping"  # it recovered within reopen_within: a flap
     REOPENED_AFTER_RESOLVED = "reopened_after_resolved"  # resolved by a person or as stale
     EXPLAINED = "explained"  # an organization's unresolved incident accounts for it: joined
+    HELD_FOR_PLATFORM = "held_for_platform"  # others fail too: the platform's incident's
     RELEASED = "released"  # ... no longer: the platform is in breach without that organization
     OWN_PAUSE = "own_pause"  # an app calmopsd paused itself (pause_jobs) is not a symptom
     # a transition of a tracked series

@@ -165,3 +165,27 @@ def test_a_platform_incident_leaves_out_the_traffic_an_organizations_incident_ex
     assert "acme" not in customers
     acme = next(i for i in s.incidents() if i.organization_id == "acme")
     assert acme.impact["organizations"] == ["acme"]
+
+
+def test_a_platform_wide_burst_is_one_platform_incident_not_one_per_organization(
+    scenario: Scenario,
+) -> None:
+    """Found by the fault harness: a 5xx burst failed every organization's uploads and
+    opened five incidents. Each organization's part of a shared fault is held back until
+    the platform's incident opens, then joins it."""
+    s = scenario
+    acme = traffic(300, 60, uploads=100, failures=40)
+    beta = traffic(300, 60, uploads=100, failures=40)
+    s.feed("logs", reading(acme, beta, traffic(400, 80)), times=4, every=MIN)
+    s.feed("logs", reading(acme, beta, traffic(400, 80)), times=4, every=MIN)
+
+    (incident,) = s.incidents()  # the server errors, with the uploads they fail
+    assert (incident.organization_id, incident.type) == (None, IncidentType.NETWORK)
+    rules = {e.data["rule"] for e in s.events(incident.id) if e.kind == "incident.breach_added"}
+    assert rules == {"upload_failures", "organization_upload_failures"}
+    joined = {
+        e.data["labels"].get("organization")
+        for e in s.events(incident.id)
+        if e.kind == "incident.breach_added" and e.data["rule"] == "organization_upload_failures"
+    }
+    assert joined == {"acme", "beta"}

@@ -57,6 +57,7 @@ def breach_decision(
     surroundings: Surroundings = NOTHING_AROUND,
     sibling: Tracked | None = None,
     explained_by: Tracked | None = None,
+    held_for_platform: bool = False,
     paused_apps: frozenset[str] = frozenset(),
 ) -> Decision:
     """Join the unresolved incident of the same problem, reopen one resolved within
@@ -65,9 +66,12 @@ def breach_decision(
     ``sibling``: an unresolved incident that already owns a series with the same labels
     (another rule about the same app, mount, probe): the same fault seen from another
     side, so the breach joins it rather than opening a second incident.
-    ``explained_by``: an organization's unresolved log incident that accounts for this
-    log breach (:func:`~.scope.explaining_incident`): the more specific incident holds
-    the general one back, so the breach joins it instead of opening or reopening one.
+    ``explained_by``: an unresolved log incident of the breach's scope that accounts for
+    it (:func:`~.scope.log_scope`): an organization's for the platform's view of its
+    fault, the platform's for one organization's part of a shared one; the breach joins
+    it instead of opening or reopening one. ``held_for_platform``: one organization's
+    part of a fault the platform shows too, before the platform's incident opens: held
+    back (forgotten, so it confirms afresh and joins that incident then).
     """
     key: SeriesKey = (breach.rule, breach.labels)
     app = dict(breach.labels).get("app")
@@ -81,9 +85,11 @@ def breach_decision(
         return join_decision(breach, sibling.incident, sibling, base_hold)
     if explained_by is not None:
         joined = join_decision(breach, explained_by.incident, explained_by, base_hold)
-        # The platform's view of the same fault adds nothing to plan for.
-        detail = f"organization {explained_by.incident.organization_id}'s incident accounts for it"
+        # Another view of the same fault: nothing new to plan for.
+        detail = f"incident {explained_by.incident.id} accounts for it"
         return replace(joined, why=Why.EXPLAINED, then=None, detail=detail)
+    if held_for_platform:
+        return Decision(Why.HELD_FOR_PLATFORM, (Forget(key),))
     cause = None if classification.basis in PLAIN_BASES else classification.detail
     if found is not None:
         flap = found.resolution == Resolution.RECOVERED

@@ -16,6 +16,7 @@ same time, same traffic.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from calmopsd.config.rules import RuleConfig
 from calmopsd.detect.series import lookup
@@ -27,6 +28,7 @@ from calmopsd.respond.tracked import SeriesKey, Tracked
 from calmopsd.shapes import LogsValues
 
 PLATFORM = "platform."
+ORGANIZATION = "organizations.{organization}."
 
 
 def is_platform_rate(rule: RuleConfig) -> bool:
@@ -34,32 +36,65 @@ def is_platform_rate(rule: RuleConfig) -> bool:
     return rule.sampler == "logs" and rule.metric.startswith(PLATFORM)
 
 
-def explaining_incident(
+@dataclass(frozen=True)
+class Scoping:
+    """Where a log breach belongs: an unresolved incident of its scope that accounts for
+    it (``joins``), or held back for the platform's incident of the same fault."""
+
+    joins: Tracked | None = None
+    held_for_platform: bool = False
+
+
+def counterpart(rule: RuleConfig, rules: Iterable[RuleConfig]) -> RuleConfig | None:
+    """The platform rule over the same figure as an organization's log rule
+    (``organizations.{organization}.5m.upload_failure_rate`` → ``platform.5m.…``)."""
+    prefix = ORGANIZATION
+    if rule.sampler != "logs" or not rule.metric.startswith(prefix):
+        return None
+    wanted = PLATFORM + rule.metric[len(prefix) :]
+    return next((r for r in rules if r.sampler == "logs" and r.metric == wanted), None)
+
+
+def log_scope(
     breach: Breach,
     problem: Problem,
     rule: RuleConfig | None,
+    rules: Iterable[RuleConfig],
     logs: LogsValues,
-    scoped: Mapping[str, Tracked],
-) -> Tracked | None:
-    """The organization's unresolved log incident this log breach belongs to, if any.
+    scoped: Mapping[str | None, Tracked],
+) -> Scoping:
+    """Where a log breach belongs, given each scope's unresolved log incident (``scoped``:
+    by organization, None for the platform's).
 
-    ``scoped``: each organization's unresolved incident opened from a log breach.
+    - An organization's breach joins its organization's incident. When the platform
+      without that organization is in breach too (several organizations failing at once:
+      a shared cause), it is the platform's fault: it joins the platform's incident, or
+      is held back until that incident opens.
+    - A platform breach joins the incident of the one organization without whose traffic
+      the platform would not be in breach; else the platform's own incident.
     """
-    if rule is None or rule.sampler != "logs" or not scoped:
-        return None
-    if problem.organization_id is not None:
-        return scoped.get(problem.organization_id)
+    if rule is None or rule.sampler != "logs":
+        return Scoping()
+    organization = problem.organization_id
+    platform = scoped.get(None)
+    if organization is not None:
+        if organization in scoped:
+            return Scoping(joins=scoped[organization])
+        wider = counterpart(rule, rules)
+        if wider is not None and in_breach_without(wider, (), logs, [organization]):
+            return Scoping(joins=platform) if platform else Scoping(held_for_platform=True)
+        return Scoping()
     if not is_platform_rate(rule):
-        return None
+        return Scoping()
     alone = [
         org
-        for org in sorted(set(scoped) & set(logs.organizations))
+        for org in sorted(o for o in scoped if o is not None and o in logs.organizations)
         if not in_breach_without(rule, breach.labels, logs, [org])
     ]
-    if not alone:
-        return None
-    leader = max(alone, key=lambda org: (share_figure(logs, rule.metric, org), org))
-    return scoped[leader]
+    if alone:
+        leader = max(alone, key=lambda org: (share_figure(logs, rule.metric, org), org))
+        return Scoping(joins=scoped[leader])
+    return Scoping(joins=platform)
 
 
 def in_breach_without(
