@@ -92,6 +92,9 @@ _HEADLINES: dict[str, Callable[[Any, dict[str, str]], str]] = {
         f"Disk {lab.get('mount', '/')} full in about {max(1, round(v))} h at the current rate"
     ),
     "upload_failures": lambda v, lab: f"Upload failures at {_rate(v)} of uploads (5 min)",
+    "organization_upload_failures": lambda v, lab: (
+        f"Upload failures at {_rate(v)} of uploads (5 min)"
+    ),
     "server_errors": lambda v, lab: f"Server errors at {_rate(v)} of requests (1 min)",
     "health_check_failing": lambda v, lab: f"Health check {_name(lab, 'check')} failing",
     "pm2_app_errored": lambda v, lab: f"PM2 app {_name(lab, 'app')} errored",
@@ -106,6 +109,7 @@ _THRESHOLDS: dict[str, Callable[[Any], str]] = {
     "disk_used": _pct,
     "disk_filling": lambda t: f"{t:.0f} h",
     "upload_failures": _rate,
+    "organization_upload_failures": _rate,
     "server_errors": _rate,
 }
 
@@ -136,10 +140,11 @@ def _what(facts: Facts) -> str:
     threshold = breach.evidence.get("threshold")
     shown = _THRESHOLDS.get(breach.rule)
     notes = [f"threshold {shown(threshold)}"] if shown and _number(threshold) else []
+    key = str(breach.evidence.get("metric", "")).rsplit(".", 1)[-1]
     if last is not None:
-        notes.append(f"last read {shown(last) if shown else f'{last:g}'}")
+        notes.append(f"last read {shown(last) if shown else _figure(key, last)}")
     elif _number(facts.peak) and _number(value) and facts.peak != value:
-        notes.append(f"peak {shown(facts.peak) if shown else f'{facts.peak:g}'}")
+        notes.append(f"peak {shown(facts.peak) if shown else _figure(key, facts.peak)}")
     limit = f" ({'; '.join(notes)})" if notes else ""
     return f"{head}{scope} since {_hhmm(breach.started_at)}{limit}."
 

@@ -189,3 +189,19 @@ def test_a_platform_wide_burst_is_one_platform_incident_not_one_per_organization
         if e.kind == "incident.breach_added" and e.data["rule"] == "organization_upload_failures"
     }
     assert joined == {"acme", "beta"}
+
+
+def test_an_organizations_upload_incident_reads_in_percent_with_its_scope(
+    scenario: Scenario,
+) -> None:
+    s = scenario
+    s.feed("logs", reading(ACME_FAILING, BETA_NORMAL, traffic(400, 0)), times=4, every=MIN)
+    calm = traffic(200, 0, uploads=100, failures=3)
+    s.feed("logs", reading(calm, BETA_NORMAL, traffic(400, 0)), times=3, every=MIN)
+    (incident,) = s.incidents()
+    assert incident.resolution == "recovered"
+    # Found by the fault harness: it read "…for organization acme… (last read 0.03)".
+    assert incident.summary.splitlines()[0] == (
+        "Upload failures at 60 % of uploads (5 min) for organization acme since 14:00 "
+        "(threshold 10 %; last read 3 %)."
+    )
