@@ -11,6 +11,7 @@ wrong.
     actions.py    actions pause|resume|active|revert
     tokens.py     token create
     privileged.py helper                          the root-owned helper (calmopsd.privsep)
+    doctor.py     doctor                          checks a live install (calmopsd.doctor)
     store.py, client.py   the two ways in: the store itself, the daemon's API
     screens.py    what status and show print
 """
@@ -22,7 +23,7 @@ import sys
 import click
 
 from calmopsd import log as logsetup
-from calmopsd.cli import actions, decisions, incidents, privileged, service, tokens
+from calmopsd.cli import actions, decisions, doctor, incidents, privileged, service, tokens
 
 COMMANDS: dict[str, click.Command] = {
     "run": service.run,
@@ -39,6 +40,7 @@ COMMANDS: dict[str, click.Command] = {
     "actions": actions.actions,
     "token": tokens.token,
     "helper": privileged.helper,
+    "doctor": doctor.doctor,
 }
 
 
