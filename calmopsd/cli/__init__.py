@@ -6,6 +6,7 @@ chain is bad, the daemon failed), 2 the command line or the configuration is
 wrong.
 
     service.py    run, check-config, verify-audit, sample, version
+    init.py       init                            a starting config, from calmopsd.discover
     incidents.py  status, incidents, show        read-only, beside a running daemon
     decisions.py  approve, reject, resolve       through the daemon's API, or the store
     actions.py    actions pause|resume|active|revert
@@ -23,11 +24,12 @@ import sys
 import click
 
 from calmopsd import log as logsetup
-from calmopsd.cli import actions, decisions, doctor, incidents, privileged, service, tokens
+from calmopsd.cli import actions, decisions, doctor, incidents, init, privileged, service, tokens
 
 COMMANDS: dict[str, click.Command] = {
     "run": service.run,
     "check-config": service.check_config,
+    "init": init.init,
     "verify-audit": service.verify_audit,
     "sample": service.sample,
     "version": service.version,
