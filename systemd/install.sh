@@ -84,7 +84,10 @@ if [ -e "$DESTDIR/etc/calmopsd/calmops.yaml" ]; then
 else
   # shellcheck disable=SC2086
   install -m 0640 $ROOT_OWNS "$SRC/config/calmops.yaml" "$DESTDIR/etc/calmopsd/calmops.yaml"
-  say "wrote /etc/calmopsd/calmops.yaml (the shipped config)"
+  # Installed under the hardened unit, actions go through the privileged helper (the
+  # shipped config's direct backend is for `make run`); actions.mode stays shadow.
+  sed -i 's/^  backend: direct$/  backend: helper/' "$DESTDIR/etc/calmopsd/calmops.yaml"
+  say "wrote /etc/calmopsd/calmops.yaml (the shipped config, actions.backend: helper)"
 fi
 # An operator's config from before must still be root's alone, or the helper refuses it.
 CONFIG_STAT=$(stat -c '%u %a' "$DESTDIR/etc/calmopsd/calmops.yaml")

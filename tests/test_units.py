@@ -259,7 +259,7 @@ class Staged:
     root: Path
     first: subprocess.CompletedProcess[str]
     config_mode: int  # the config's mode as the first run left it
-    config_as_shipped: bool  # its bytes were the shipped config's then
+    config_as_shipped: bool  # the shipped config's bytes then, but for backend: helper
     second: subprocess.CompletedProcess[str]
 
 
@@ -285,7 +285,9 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Staged]:
     first = make_install(root, "SKIP_USER=1")
     assert first.returncode == 0, first.stdout + first.stderr
     edited = root / "etc/calmopsd/calmops.yaml"
-    config_mode, config_as_shipped = mode(edited), edited.read_bytes() == shipped
+    as_installed = shipped.replace(b"\n  backend: direct\n", b"\n  backend: helper\n")
+    assert as_installed != shipped  # the shipped config names the direct backend
+    config_mode, config_as_shipped = mode(edited), edited.read_bytes() == as_installed
     edited.write_text("# edited by the operator\nlog: {}\n")
     edited.chmod(0o660)  # group-writable: the helper would refuse it
     second = make_install(root, "SKIP_USER=1")
@@ -310,7 +312,9 @@ def test_make_install_stages_config_state_dir_and_units_with_their_modes(staged:
         installed = root / "etc/systemd/system" / unit.name
         assert mode(installed) == 0o644
         assert installed.read_bytes() == unit.read_bytes()
-    assert "wrote /etc/calmopsd/calmops.yaml (the shipped config)" in staged.first.stdout
+    assert "wrote /etc/calmopsd/calmops.yaml (the shipped config, actions.backend: helper)" in (
+        staged.first.stdout
+    )
 
 
 def test_make_install_puts_the_program_the_units_start_into_the_venv(staged: Staged) -> None:
