@@ -18,10 +18,12 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from calmopsd.config.actions import ActionsConfig
+from calmopsd.config.alertmanager import AlertmanagerConfig
 from calmopsd.config.api import ApiConfig
 from calmopsd.config.crosscheck import CrossCheck
 from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.logs import LogsConfig
+from calmopsd.config.notify import NotifyConfig
 from calmopsd.config.rule_defaults import RuleDefaultsConfig
 from calmopsd.config.rules import RuleConfig, Rules, shipped_rules
 from calmopsd.config.section import NullIsEmpty, Section
@@ -177,6 +179,14 @@ class Config(Section):
     api: Annotated[ApiConfig, NullIsEmpty] = Field(
         default_factory=ApiConfig,
         description="The HTTP API: where it listens and the tokens that may call it.",
+    )
+    notify: Annotated[NotifyConfig, NullIsEmpty] = Field(
+        default_factory=NotifyConfig,
+        description="Who hears about incidents, and how notices are grouped and retried.",
+    )
+    alertmanager: Annotated[AlertmanagerConfig, NullIsEmpty] = Field(
+        default_factory=AlertmanagerConfig,
+        description="Forwarding incidents to Alertmanager as alerts.",
     )
 
     def _rules_or_thresholds(self) -> None:

@@ -232,6 +232,15 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
             "unix_socket": None,
             "tokens": [],
         },
+        "notify": {
+            "targets": [],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+            "give_up_after": "6h",
+            "dashboard_url": None,
+        },
+        "alertmanager": {"url": None, "interval": "1m", "host": None, "timeout": "10s"},
     }
 
 

@@ -1,0 +1,146 @@
+"""Who hears about incidents (``notify:``): targets and how notices are grouped.
+
+Each target is an apprise URL (Slack, Teams, email over SMTP, Telegram, a generic
+JSON webhook, …) with the incidents it is for: one organization's, or every
+incident when it names none, from a least severity up. Notices are grouped per
+incident the way Alertmanager groups alerts: the first after ``group_wait``, changes
+batched per ``group_interval``, a reminder every ``repeat_interval`` while open.
+A URL usually holds a secret (a webhook path, an SMTP password): it is never logged
+or shown in an error, only the target's ``name``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, HttpUrl, field_validator
+
+from calmopsd.config.crosscheck import across_items
+from calmopsd.config.section import Section
+from calmopsd.config.units import Name, PositiveDuration, shown
+
+_ORGANIZATION = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://\S+")
+
+LeastSeverity = Literal["info", "warning", "critical"]
+
+
+def _apprise_takes(url: str) -> bool:
+    """Whether apprise makes a sender of ``url`` (imported only when a target is set:
+    apprise and its plugins cost memory a host without targets should not pay)."""
+    import apprise
+
+    quiet_apprise()
+    return apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
+
+
+def quiet_apprise() -> None:
+    """Keep apprise's own log lines out of calmopsd's journal: they quote the URL, secret
+    and all. calmopsd says what failed itself (the sender captures apprise's reason and
+    takes the URL out of it)."""
+    logger = logging.getLogger("apprise")
+    if not logger.propagate:
+        return
+    logger.addHandler(logging.NullHandler())  # not Python's last-resort handler on stderr
+    logger.propagate = False
+
+
+class NotifyTargetConfig(Section):
+    """One place notices go: its name, its apprise URL, and which incidents it hears of."""
+
+    name: Name = Field(description="Names the target in logs, the outbox and metrics.")
+    url: str = Field(
+        description="Where to send, as an apprise URL (mailto://…, slack://…, json://host/path, "
+        "…); may hold a secret, so it is never logged."
+    )
+    organization: str | None = Field(
+        default=None,
+        description="Only this organization's incidents; empty: every incident, the "
+        "platform's and every organization's.",
+    )
+    min_severity: LeastSeverity = Field(
+        default="warning",
+        description="The least severity notified: info, warning or critical. An incident "
+        "that escalates to it is notified then.",
+    )
+    max_per_hour: int = Field(
+        default=20,
+        ge=1,
+        le=3600,
+        description="At most this many notices to this target in any hour; more wait.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _an_apprise_url(cls, value: str) -> str:
+        match = _SCHEME.fullmatch(value.strip())
+        if match is None:
+            # The value may be a secret: say its shape, never the value.
+            raise ValueError("must be an apprise URL, SCHEME://…, e.g. mailto://… or json://…")
+        if not _apprise_takes(value.strip()):
+            scheme = match.group("scheme").lower()
+            raise ValueError(
+                f"apprise cannot send to this {scheme}:// URL: an unknown service, or a part "
+                "it needs is missing (see apprise's page for the service)"
+            )
+        return value.strip()
+
+    @field_validator("organization")
+    @classmethod
+    def _an_organization_id(cls, value: str | None) -> str | None:
+        if value is not None and not _ORGANIZATION.fullmatch(value):
+            raise ValueError(
+                "must be an organization id: 1-63 lowercase letters, digits, '-' or '_' "
+                f"(got {shown(value)})"
+            )
+        return value
+
+
+def _unique_names(targets: list[tuple[int, Any]]) -> None:
+    first: dict[str, int] = {}
+    for index, target in targets:
+        if target.name in first:
+            raise ValueError(
+                f"target name {target.name!r} is used by targets {first[target.name]} "
+                f"and {index}; give each its own"
+            )
+        first[target.name] = index
+
+
+Targets = Annotated[
+    list[NotifyTargetConfig], across_items(_unique_names, NotifyTargetConfig, ("name",))
+]
+
+
+class NotifyConfig(Section):
+    """Notifications: where they go, and how they are grouped and retried."""
+
+    targets: Targets = Field(
+        default_factory=list, description="Where notices go; empty: nobody is notified."
+    )
+    group_wait: PositiveDuration = Field(
+        default=timedelta(seconds=30),
+        description="How long after an incident opens its first notice waits, so what "
+        "follows at once (its first action) goes in it; one resolved sooner is never notified.",
+    )
+    group_interval: PositiveDuration = Field(
+        default=timedelta(minutes=5),
+        description="Changes to an incident already notified are sent together, at most "
+        "once per this interval.",
+    )
+    repeat_interval: PositiveDuration = Field(
+        default=timedelta(hours=4),
+        description="While an incident stays unresolved and unchanged, a reminder this often.",
+    )
+    give_up_after: PositiveDuration = Field(
+        default=timedelta(hours=6),
+        description="A notice not delivered by then is given up (recorded, never sent).",
+    )
+    dashboard_url: HttpUrl | None = Field(
+        default=None,
+        description="The dashboard's address as people reach it (http://host:port); notices "
+        "link to the incident's page there. Empty: no link.",
+    )
