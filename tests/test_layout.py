@@ -28,6 +28,8 @@ FORBIDDEN = {
     "serve": {"sense", "detect", "act", "daemon", "cli", "follow"},
     # follow reacts to the event log (record) and nothing else; the daemon starts it.
     "follow": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "config"},
+    # notices tell people of incidents: from the event log (record) and the config.
+    "notices": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "follow"},
     # shapes: the typed form of every sampler's values, read by every stage alike.
     "shapes": {
         "sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config", "follow"

@@ -27,16 +27,21 @@ from calmopsd import log as logsetup
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config import Config, dropped
 from calmopsd.config.sensing import SensingConfig
+from calmopsd.daemon.forwarding import Forwarding
 from calmopsd.daemon.responding import TICK_JOB, Responder
 from calmopsd.daemon.sensing import SensingJobs
-from calmopsd.daemon.serving import Serving
+from calmopsd.daemon.serving import Serving, cadences
 from calmopsd.daemon.source import Source
 from calmopsd.errors import ConfigError
 from calmopsd.follow import consumers_for
 from calmopsd.follow.bus import Follower
+from calmopsd.notices.intake import intake
+from calmopsd.notices.notifier import Notifier
+from calmopsd.notices.send import AppriseSender
 from calmopsd.notify import notify
 from calmopsd.record.audit import append_event
 from calmopsd.record.database import Database, database_path
+from calmopsd.record.loads import sampling_data
 from calmopsd.record.retention import roll_up
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import SnapshotWriter
@@ -72,6 +77,8 @@ class Daemon:
         self.responding: Responder | None = None
         self.serving: Serving | None = None
         self.following: Follower | None = None
+        self.forwarding: Forwarding | None = None
+        self.notifying: Notifier | None = None
         self._stopping = threading.Event()  # set first at stop: in-flight samples give up
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -105,6 +112,10 @@ class Daemon:
             self.snapshots.stop(1.0)
         if self.following is not None:
             self.following.stop(1.0)
+        if self.forwarding is not None:
+            self.forwarding.stop(0.5)
+        if self.notifying is not None:
+            self.notifying.stop(1.0)
         if self.database is not None:
             self.database.close()
 
@@ -114,8 +125,15 @@ class Daemon:
         self.database = database
         # Before anything appends: a consumer seen for the first time starts at the
         # head, and every event of this run is after it.
-        self.following = Follower(database, consumers_for(database), self.clock)
+        # Notices are the event log's too, but the notifier's thread sends them: a slow
+        # mail server holds up neither the agent nor the other consumers.
+        self.notifying = Notifier(
+            database, self.clock, AppriseSender(), socket.gethostname(), self.config.notify
+        )
+        consumers = {**consumers_for(database), "notify": intake(database, self.notifying.scopes)}
+        self.following = Follower(database, consumers, self.clock)
         self.following.start()
+        self.notifying.start()
         self.snapshots = SnapshotWriter(database)
         self.snapshots.start()
         self.responding = Responder(database, self.clock)
@@ -128,14 +146,17 @@ class Daemon:
             self._stopping,
             on_reading=self.responding.observe,
         )
+        self._schedule_jobs()
+        # After the jobs are planned (not run: the scheduler starts below), so the event
+        # says what runs how often, for `calmopsd status` to judge staleness by.
         self._audit(
             "daemon.started",
             version=__version__,
             config=self._config_path(),
             config_sha256=self.config_digest,
             pid=os.getpid(),
+            sampling=sampling_data(cadences(self.scheduler)),
         )
-        self._schedule_jobs()
         self.responding.configure(self.config)
         self.responding.start()
         self.scheduler.start()
@@ -146,8 +167,11 @@ class Daemon:
             self.responding,
             self.sensing,
             self._audit,
+            lambda: self.config,
         )
         self.serving.start(self.config.api)
+        self.forwarding = Forwarding(database, self.clock)
+        self.forwarding.configure(self.config.alertmanager)
         log.info(
             "daemon.ready",
             version=__version__,
@@ -219,6 +243,7 @@ class Daemon:
             config_sha256=digest,
             changed=changed,
             dropped=drops,
+            sampling=sampling_data(cadences(self.scheduler)),
         )
         log.info("config.reloaded", path=str(self.source.path), changed=changed)
         notify("READY=1")
@@ -236,6 +261,10 @@ class Daemon:
             self.responding.configure(config)
         if self.serving is not None:
             self.serving.configure(config.api)
+        if self.forwarding is not None:
+            self.forwarding.configure(config.alertmanager)
+        if self.notifying is not None:
+            self.notifying.configure(config.notify)
 
     def _schedule_jobs(self) -> None:
         """Add or replace every recurring job from the current config."""
@@ -317,6 +346,9 @@ class Daemon:
         if self.serving is not None:
             # First, so nothing new arrives while the jobs and the store wind down.
             self.serving.stop(API_STOP_S)
+        if self.forwarding is not None and not self.forwarding.stop(0.5):
+            # A post in flight: its thread ends after it and never posts again.
+            log.warning("alertmanager.stop_incomplete")
         stopper = threading.Thread(target=self.scheduler.shutdown, name="scheduler-shutdown")
         stopper.start()
         stopper.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -340,6 +372,11 @@ class Daemon:
         ):
             # Its cursor is stored after each batch: the rest is followed at the next start.
             log.warning("follow.stop_incomplete")
+        if self.notifying is not None and not self.notifying.stop(
+            max(0.1, min(0.5, deadline - time.monotonic()))
+        ):
+            # The notice in flight is still pending in the outbox: it goes at the next start.
+            log.warning("notify.stop_incomplete")
         self._audit("daemon.stopped", pid=os.getpid())
         self.log_audit_head()
         if self.database is not None:

@@ -318,6 +318,50 @@ _APP_TYPE = (
     *(_same_org_as_incident(table) for table in _CHILDREN),
 )
 
+_NOTICES = (
+    # Notifications (see calmopsd/record/outbox.py): per target and incident, where its
+    # notices stand; and the outbox of notices to send, each once (its key).
+    """CREATE TABLE notices (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        target TEXT NOT NULL,
+        incident_id INTEGER NOT NULL REFERENCES incidents(id),
+        organization_id TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('opened', 'updated', 'reminder', 'resolved')),
+        upto_seq INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'sent', 'given_up', 'dropped')),
+        attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        created_at TEXT NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        ended_at TEXT
+    )""",
+    "CREATE INDEX notices_pending ON notices (next_attempt_at) WHERE status = 'pending'",
+    "CREATE INDEX notices_by_target ON notices (target, created_at)",
+    "CREATE INDEX notices_by_incident ON notices (incident_id, target, id)",
+    """CREATE TABLE notice_groups (
+        target TEXT NOT NULL,
+        incident_id INTEGER NOT NULL REFERENCES incidents(id),
+        organization_id TEXT,
+        first_at TEXT NOT NULL,
+        changed_seq INTEGER NOT NULL,
+        changed_at TEXT NOT NULL,
+        resolved INTEGER NOT NULL DEFAULT 0 CHECK (resolved IN (0, 1)),
+        notified_seq INTEGER NOT NULL DEFAULT 0,
+        notified_at TEXT,
+        opening_id INTEGER REFERENCES notices(id),
+        reminders INTEGER NOT NULL DEFAULT 0,
+        closed INTEGER NOT NULL DEFAULT 0 CHECK (closed IN (0, 1)),
+        PRIMARY KEY (target, incident_id)
+    )""",
+    "CREATE INDEX notice_groups_open ON notice_groups (target) WHERE closed = 0",
+    _same_org_as_incident("notices"),
+    _same_org_as_incident("notice_groups"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _CORE_TABLES),
     Migration(
@@ -345,6 +389,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _APP_TYPE,
         rebuilds_parent=True,
     ),
+    Migration(10, "notifications: an outbox of notices and where each incident's stand", _NOTICES),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

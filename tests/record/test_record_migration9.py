@@ -50,7 +50,7 @@ def test_the_rebuild_keeps_every_incident_and_what_points_at_it(
     before = version_8_with_history(db_path, at)
     upgraded = Database.open(db_path)
     try:
-        assert upgraded.schema_version() == 9
+        assert upgraded.schema_version() >= 9
         (incident,) = list_incidents(upgraded, PLATFORM)
         assert incident == before["incident"]
         assert len(list_events(upgraded, PLATFORM)) == before["events"]

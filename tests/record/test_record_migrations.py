@@ -21,6 +21,8 @@ GUARD_TRIGGERS = {
     "incident_events_same_org",
     "incident_actions_same_org",
     "incident_recommendations_same_org",
+    "notices_same_org",
+    "notice_groups_same_org",
 }
 
 

@@ -1,0 +1,293 @@
+"""Notices end to end on a real store: the follower's intake, the outbox, grouping with a
+manual clock, and delivery through apprise to a real webhook receiver on loopback."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import structlog
+from conftest import PLATFORM, Rig, make_rig, notify_config
+from support.clock import ManualClock
+from support.receivers import Webhook, smtp_sink, webhook
+
+from calmopsd.model import IncidentStatus, Severity
+from calmopsd.record.audit import list_events, verify_file
+from calmopsd.record.incidents import update_incident
+from calmopsd.record.outbox import NoticeStatus, delivery_counts, list_notices
+from calmopsd.record.recommendations import add_recommendation
+
+S = timedelta(seconds=1)
+M = timedelta(minutes=1)
+
+
+def titles(hook: Webhook, path: str = "/hook") -> list[str]:
+    return [r.body["title"] for r in hook.delivered() if r.path == path]
+
+
+def test_the_first_notice_waits_group_wait_and_carries_what_followed_at_once(
+    rig: Rig, hook: Webhook
+) -> None:
+    incident = rig.open("api memory high")
+    rig.round()
+    rec = add_recommendation(
+        rig.database, PLATFORM, incident.id, kind="safe_action", action="pm2_restart",
+        params={"target": "api"}, rationale="memory climbed before each restart",
+        at=rig.clock.advance(5 * S), actor="calmopsd",
+    )  # fmt: skip
+    assert rig.round(24 * S).queued == 0  # 29 s after it opened
+    assert hook.received == []
+
+    assert rig.round(1 * S).sent == 1  # 30 s
+    (notice,) = hook.delivered()
+    assert notice.body["title"] == (
+        f"[calmopsd web-1] Incident #{incident.id} (warning, memory, platform): api memory high"
+    )
+    text = notice.body["message"]
+    assert f"#{rec} pm2_restart on api: memory climbed before each restart" in text
+    assert f"approve: calmopsd approve {incident.id} {rec}" in text
+    assert f"reject:  calmopsd reject {incident.id} {rec}" in text
+    assert notice.headers["Idempotency-Key"] == f"oncall:{incident.id}:opened:{rec_seq(rig)}"
+    assert rig.round(M).sent == 0  # nothing new: nothing sent
+
+
+def rec_seq(rig: Rig) -> int:
+    """The seq of the last noteworthy event: the recommendation's."""
+    return max(e.seq for e in list_events(rig.database, PLATFORM) if e.kind.startswith("rec"))
+
+
+def test_changes_go_out_together_once_per_group_interval_then_the_resolved_notice(
+    rig: Rig, hook: Webhook
+) -> None:
+    incident = rig.open()
+    rig.round(30 * S)
+    assert len(hook.delivered()) == 1
+    rig.move(incident.id, IncidentStatus.STABILIZING)
+    rig.round(M)
+    rig.move(incident.id, IncidentStatus.MONITORING)
+    assert rig.round(3 * M).queued == 0  # 4 min since the first notice
+    assert rig.round(M).sent == 1  # 5 min: both changes in one update
+    assert [t.split("]")[1].split("#")[0].strip() for t in titles(hook)] == ["Incident", "Update"]
+
+    rig.resolve(incident.id)
+    assert rig.round(M).queued == 0  # within the group interval of the update
+    assert rig.round(4 * M).sent == 1
+    assert "] Resolved #" in titles(hook)[-1]
+    for _ in range(3):  # done: nothing more, not even a reminder
+        assert rig.round(timedelta(hours=5)).queued == 0
+    assert len(hook.delivered()) == 3
+
+
+def test_an_open_incident_is_reminded_of_every_repeat_interval(rig: Rig, hook: Webhook) -> None:
+    rig.open()
+    rig.round(30 * S)
+    assert rig.round(timedelta(hours=3, minutes=59)).queued == 0
+    assert rig.round(M).sent == 1
+    assert rig.round(timedelta(hours=4)).sent == 1
+    assert [t.split("]")[1].split("#")[0].strip() for t in titles(hook)] == [
+        "Incident", "Still open", "Still open",
+    ]  # fmt: skip
+    keys = [r.headers["Idempotency-Key"] for r in hook.delivered()]
+    assert len(set(keys)) == 3
+
+
+def test_an_incident_resolved_within_group_wait_is_never_notified(rig: Rig, hook: Webhook) -> None:
+    incident = rig.open()
+    rig.round(10 * S)
+    rig.resolve(incident.id)
+    for _ in range(3):
+        assert rig.round(10 * M).queued == 0
+    assert hook.received == []
+    # It reopens: now it is news again, after its own group wait.
+    rig.move(incident.id, IncidentStatus.OPEN)
+    assert rig.round(10 * S).queued == 0
+    assert rig.round(20 * S).sent == 1
+
+
+def test_a_target_that_fails_then_recovers_gets_the_notice_once_across_a_restart(
+    rig: Rig, hook: Webhook, clock: ManualClock
+) -> None:
+    hook.answers = [500, 503]
+    incident = rig.open()
+    assert rig.round(30 * S).failed == 1
+    (pending,) = list_notices(rig.database, PLATFORM)
+    assert (pending.status, pending.attempts) == (NoticeStatus.PENDING, 1)
+    assert "error=500" in (pending.last_error or "")
+    rig.database.close()  # the daemon stops; the outbox is in the store
+
+    again = make_rig(rig.path, notify_config({"name": "oncall", "url": hook.url()}), clock)
+    try:
+        assert again.round(5 * S).sent == 0  # the retry waits 10 s
+        assert again.round(5 * S).failed == 1  # 503
+        assert again.round(20 * S).sent == 1  # 20 s after the second failure
+        for _ in range(3):
+            assert again.round(M).queued == 0
+        assert len(hook.received) == 3 and len(hook.delivered()) == 1
+        (sent,) = list_notices(again.database, PLATFORM)
+        assert (sent.status, sent.attempts) == (NoticeStatus.SENT, 3)
+        (event,) = [e for e in list_events(again.database, PLATFORM) if e.kind == "notice.sent"]
+        assert (event.incident_id, event.data["target"], event.data["attempts"]) == (
+            incident.id, "oncall", 3,
+        )  # fmt: skip
+        assert delivery_counts(again.database) == {("oncall", "sent"): 1}
+        assert verify_file(again.path).ok
+    finally:
+        again.database.close()
+
+
+def test_a_notice_never_delivered_is_given_up_and_no_resolved_follows_it(
+    store: object, clock: ManualClock, hook: Webhook
+) -> None:
+    hook.answers = [500] * 1000
+    config = notify_config({"name": "oncall", "url": hook.url()}, give_up_after="1h")
+    rig = make_rig(store, config, clock)  # type: ignore[arg-type]
+    try:
+        incident = rig.open()
+        rig.round(30 * S)
+        for _ in range(7):
+            rig.round(10 * M)
+        (notice,) = list_notices(rig.database, PLATFORM)
+        assert notice.status is NoticeStatus.GIVEN_UP
+        assert "not delivered within 1:00:00" in (notice.last_error or "")
+        tried = len(hook.received)
+        assert 5 <= tried <= 12  # 10 s doubling to 10 min: bounded, not one per round
+        rig.resolve(incident.id)
+        for _ in range(3):
+            assert rig.round(10 * M).queued == 0
+        assert len(hook.received) == tried and hook.delivered() == []
+        kinds = [e.kind for e in list_events(rig.database, PLATFORM)]
+        assert kinds.count("notice.given_up") == 1 and "notice.sent" not in kinds
+    finally:
+        rig.database.close()
+
+
+def test_an_organization_s_target_hears_only_of_its_own_organization_s_incidents(
+    store: object, clock: ManualClock, hook: Webhook
+) -> None:
+    config = notify_config(
+        {"name": "acme-chat", "url": hook.url("/acme"), "organization": "acme"},
+        {"name": "globex-chat", "url": hook.url("/globex"), "organization": "globex"},
+        {"name": "oncall", "url": hook.url("/all")},
+    )
+    rig = make_rig(store, config, clock)  # type: ignore[arg-type]
+    try:
+        acme = rig.open("acme uploads failing", org="acme")
+        globex = rig.open("globex uploads failing", org="globex")
+        platform = rig.open("host memory high")
+        rig.round(30 * S)
+        for incident in (acme, globex, platform):
+            rig.resolve(incident.id)
+        rig.round(5 * M)
+        acme_texts = [json.dumps(r.body) for r in hook.delivered() if r.path == "/acme"]
+        assert len(acme_texts) == 2 and all(f"#{acme.id} " in t for t in acme_texts)
+        assert not any("globex" in t or "host memory" in t for t in acme_texts)
+        assert all(f"#{globex.id} " in t for t in map(json.dumps, (
+            r.body for r in hook.delivered() if r.path == "/globex")))  # fmt: skip
+        assert len(titles(hook, "/all")) == 6
+        # What an organization's token may read of the outbox is its own too.
+        from calmopsd.record.scope import Scope
+
+        seen = {n.incident_id for n in list_notices(rig.database, Scope.organization("acme"))}
+        assert seen == {acme.id}
+    finally:
+        rig.database.close()
+
+
+def test_below_a_target_s_least_severity_nothing_until_the_incident_escalates(
+    store: object, clock: ManualClock, hook: Webhook
+) -> None:
+    config = notify_config({"name": "pager", "url": hook.url(), "min_severity": "critical"})
+    rig = make_rig(store, config, clock)  # type: ignore[arg-type]
+    try:
+        incident = rig.open(severity=Severity.WARNING)
+        assert rig.round(10 * M).queued == 0
+        update_incident(
+            rig.database, PLATFORM, incident.id, at=clock.now(), actor="calmopsd",
+            event="incident.escalated", data={"from": "warning", "to": "critical"},
+            severity=Severity.CRITICAL,
+        )  # fmt: skip
+        assert rig.round(S).sent == 1  # first seen long ago: no second group wait
+        assert "(critical, memory, platform)" in titles(hook)[0]
+    finally:
+        rig.database.close()
+
+
+def test_the_hourly_cap_holds_the_rest_back_and_they_go_when_the_hour_has_room(
+    store: object, clock: ManualClock, hook: Webhook
+) -> None:
+    config = notify_config({"name": "oncall", "url": hook.url(), "max_per_hour": 2})
+    rig = make_rig(store, config, clock)  # type: ignore[arg-type]
+    try:
+        for n in range(3):
+            rig.open(f"app {n} memory high")
+        assert rig.round(30 * S).sent == 2
+        assert rig.round(50 * M).sent == 0
+        assert rig.round(10 * M).sent == 1  # an hour after the first two
+        assert len(hook.delivered()) == 3
+    finally:
+        rig.database.close()
+
+
+def test_a_target_removed_from_the_config_gets_nothing_more(rig: Rig, hook: Webhook) -> None:
+    hook.answers = [500] * 10
+    rig.open()
+    assert rig.round(30 * S).failed == 1
+    rig.notifier.configure(notify_config())
+    assert rig.round(M).dropped == 1
+    (notice,) = list_notices(rig.database, PLATFORM)
+    assert (notice.status, notice.last_error) == (NoticeStatus.DROPPED, "its target was removed")
+    assert rig.round(M).queued == 0
+
+
+def test_a_redelivered_event_changes_nothing(rig: Rig, hook: Webhook) -> None:
+    from calmopsd.notices.intake import intake
+
+    incident = rig.open()
+    rig.round(30 * S)
+    again = intake(rig.database, rig.notifier.scopes)
+    for event in list_events(rig.database, PLATFORM):
+        again(event)  # what a crash before the cursor was stored would hand over again
+    for _ in range(3):
+        assert rig.round(10 * M).queued == 0
+    assert len(hook.delivered()) == 1 and f"#{incident.id} " in titles(hook)[0]
+
+
+def test_mail_reaches_a_real_smtp_server_and_its_password_is_never_told(
+    store: object, clock: ManualClock
+) -> None:
+    with smtp_sink() as box, structlog.testing.capture_logs() as lines:
+        config = notify_config({"name": "mail", "url": box.url()})
+        rig = make_rig(store, config, clock)  # type: ignore[arg-type]
+        try:
+            incident = rig.open("api memory high", org="acme")
+            assert rig.round(30 * S).sent == 1
+        finally:
+            rig.database.close()
+    (message,) = box.messages
+    assert message["To"] == "oncall@example.com"
+    assert message["Subject"].endswith(
+        f"Incident #{incident.id} (warning, memory, organization acme): api memory high"
+    )
+    body = "".join(
+        part.get_payload(decode=True).decode() for part in message.walk() if not part.is_multipart()
+    )
+    assert "api memory high" in body and f"calmopsd show {incident.id}" in body
+    assert "secret-pw" not in repr(lines)
+    assert any(line["event"] == "notify.sent" and line["target"] == "mail" for line in lines)
+
+
+def test_a_failure_s_reason_keeps_the_url_s_secrets_out(store: object, clock: ManualClock) -> None:
+    with webhook() as hook, structlog.testing.capture_logs() as lines:
+        hook.answers = [500]
+        url = f"json://bot:hunter22@127.0.0.1:{hook.port}/T0KEN-abcdef?secret=zz-9876"
+        rig = make_rig(store, notify_config({"name": "chat", "url": url}), clock)  # type: ignore[arg-type]
+        try:
+            rig.open()
+            assert rig.round(30 * S).failed == 1
+            (notice,) = list_notices(rig.database, PLATFORM)
+        finally:
+            rig.database.close()
+    told = repr(lines) + (notice.last_error or "")
+    for secret in ("hunter22", "T0KEN-abcdef", "zz-9876"):
+        assert secret not in told
+    assert any(line["event"] == "notify.failed" for line in lines)
