@@ -27,10 +27,9 @@ from calmopsd import log as logsetup
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config import Config, dropped
 from calmopsd.config.sensing import SensingConfig
-from calmopsd.daemon.forwarding import Forwarding
 from calmopsd.daemon.responding import TICK_JOB, Responder
 from calmopsd.daemon.sensing import SensingJobs
-from calmopsd.daemon.serving import Serving, cadences
+from calmopsd.daemon.serving import Serving
 from calmopsd.daemon.source import Source
 from calmopsd.errors import ConfigError
 from calmopsd.follow import consumers_for
@@ -41,7 +40,6 @@ from calmopsd.notices.send import AppriseSender
 from calmopsd.notify import notify
 from calmopsd.record.audit import append_event
 from calmopsd.record.database import Database, database_path
-from calmopsd.record.loads import sampling_data
 from calmopsd.record.retention import roll_up
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import SnapshotWriter
@@ -77,7 +75,6 @@ class Daemon:
         self.responding: Responder | None = None
         self.serving: Serving | None = None
         self.following: Follower | None = None
-        self.forwarding: Forwarding | None = None
         self.notifying: Notifier | None = None
         self._stopping = threading.Event()  # set first at stop: in-flight samples give up
         self.scheduler = BackgroundScheduler(
@@ -112,8 +109,6 @@ class Daemon:
             self.snapshots.stop(1.0)
         if self.following is not None:
             self.following.stop(1.0)
-        if self.forwarding is not None:
-            self.forwarding.stop(0.5)
         if self.notifying is not None:
             self.notifying.stop(1.0)
         if self.database is not None:
@@ -146,17 +141,14 @@ class Daemon:
             self._stopping,
             on_reading=self.responding.observe,
         )
-        self._schedule_jobs()
-        # After the jobs are planned (not run: the scheduler starts below), so the event
-        # says what runs how often, for `calmopsd status` to judge staleness by.
         self._audit(
             "daemon.started",
             version=__version__,
             config=self._config_path(),
             config_sha256=self.config_digest,
             pid=os.getpid(),
-            sampling=sampling_data(cadences(self.scheduler)),
         )
+        self._schedule_jobs()
         self.responding.configure(self.config)
         self.responding.start()
         self.scheduler.start()
@@ -167,11 +159,8 @@ class Daemon:
             self.responding,
             self.sensing,
             self._audit,
-            lambda: self.config,
         )
         self.serving.start(self.config.api)
-        self.forwarding = Forwarding(database, self.clock)
-        self.forwarding.configure(self.config.alertmanager)
         log.info(
             "daemon.ready",
             version=__version__,
@@ -243,7 +232,6 @@ class Daemon:
             config_sha256=digest,
             changed=changed,
             dropped=drops,
-            sampling=sampling_data(cadences(self.scheduler)),
         )
         log.info("config.reloaded", path=str(self.source.path), changed=changed)
         notify("READY=1")
@@ -261,8 +249,6 @@ class Daemon:
             self.responding.configure(config)
         if self.serving is not None:
             self.serving.configure(config.api)
-        if self.forwarding is not None:
-            self.forwarding.configure(config.alertmanager)
         if self.notifying is not None:
             self.notifying.configure(config.notify)
 
@@ -346,9 +332,6 @@ class Daemon:
         if self.serving is not None:
             # First, so nothing new arrives while the jobs and the store wind down.
             self.serving.stop(API_STOP_S)
-        if self.forwarding is not None and not self.forwarding.stop(0.5):
-            # A post in flight: its thread ends after it and never posts again.
-            log.warning("alertmanager.stop_incomplete")
         stopper = threading.Thread(target=self.scheduler.shutdown, name="scheduler-shutdown")
         stopper.start()
         stopper.join(timeout=max(0.0, deadline - time.monotonic()))
