@@ -30,6 +30,8 @@ FORBIDDEN = {
     "follow": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "config"},
     # notices tell people of incidents: from the event log (record) and the config.
     "notices": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "follow"},
+    # fleet forwards incidents to Alertmanager: it reads the store; the daemon starts it.
+    "fleet": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "follow"},
     # shapes: the typed form of every sampler's values, read by every stage alike.
     "shapes": {
         "sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config", "follow"

@@ -27,6 +27,7 @@ from calmopsd import log as logsetup
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config import Config, dropped
 from calmopsd.config.sensing import SensingConfig
+from calmopsd.daemon.forwarding import Forwarding
 from calmopsd.daemon.responding import TICK_JOB, Responder
 from calmopsd.daemon.sensing import SensingJobs
 from calmopsd.daemon.serving import Serving
@@ -75,6 +76,7 @@ class Daemon:
         self.responding: Responder | None = None
         self.serving: Serving | None = None
         self.following: Follower | None = None
+        self.forwarding: Forwarding | None = None
         self.notifying: Notifier | None = None
         self._stopping = threading.Event()  # set first at stop: in-flight samples give up
         self.scheduler = BackgroundScheduler(
@@ -109,6 +111,8 @@ class Daemon:
             self.snapshots.stop(1.0)
         if self.following is not None:
             self.following.stop(1.0)
+        if self.forwarding is not None:
+            self.forwarding.stop(0.5)
         if self.notifying is not None:
             self.notifying.stop(1.0)
         if self.database is not None:
@@ -161,6 +165,8 @@ class Daemon:
             self._audit,
         )
         self.serving.start(self.config.api)
+        self.forwarding = Forwarding(database, self.clock)
+        self.forwarding.configure(self.config.alertmanager)
         log.info(
             "daemon.ready",
             version=__version__,
@@ -249,6 +255,8 @@ class Daemon:
             self.responding.configure(config)
         if self.serving is not None:
             self.serving.configure(config.api)
+        if self.forwarding is not None:
+            self.forwarding.configure(config.alertmanager)
         if self.notifying is not None:
             self.notifying.configure(config.notify)
 
@@ -332,6 +340,9 @@ class Daemon:
         if self.serving is not None:
             # First, so nothing new arrives while the jobs and the store wind down.
             self.serving.stop(API_STOP_S)
+        if self.forwarding is not None and not self.forwarding.stop(0.5):
+            # A post in flight: its thread ends after it and never posts again.
+            log.warning("alertmanager.stop_incomplete")
         stopper = threading.Thread(target=self.scheduler.shutdown, name="scheduler-shutdown")
         stopper.start()
         stopper.join(timeout=max(0.0, deadline - time.monotonic()))
