@@ -16,7 +16,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, HttpUrl, field_validator
+from pydantic import AfterValidator, Field, HttpUrl
 
 from calmopsd.config.crosscheck import across_items
 from calmopsd.config.section import Section
@@ -48,15 +48,43 @@ def quiet_apprise() -> None:
     logger.propagate = False
 
 
+def _apprise_url(value: str) -> str:
+    match = _SCHEME.fullmatch(value.strip())
+    if match is None:
+        # The value may be a secret: say its shape, never the value.
+        raise ValueError("must be an apprise URL, SCHEME://…, e.g. mailto://… or json://…")
+    if not _apprise_takes(value.strip()):
+        scheme = match.group("scheme").lower()
+        raise ValueError(
+            f"apprise cannot send to this {scheme}:// URL: an unknown service, or a part "
+            "it needs is missing (see apprise's page for the service)"
+        )
+    return value.strip()
+
+
+def _organization_id(value: str) -> str:
+    if not _ORGANIZATION.fullmatch(value):
+        raise ValueError(
+            "must be an organization id: 1-63 lowercase letters, digits, '-' or '_' "
+            f"(got {shown(value)})"
+        )
+    return value
+
+
+AppriseUrl = Annotated[str, AfterValidator(_apprise_url)]
+"""An apprise URL (checked by apprise itself); never quoted in an error."""
+OrganizationId = Annotated[str, AfterValidator(_organization_id)]
+
+
 class NotifyTargetConfig(Section):
     """One place notices go: its name, its apprise URL, and which incidents it hears of."""
 
     name: Name = Field(description="Names the target in logs, the outbox and metrics.")
-    url: str = Field(
+    url: AppriseUrl = Field(
         description="Where to send, as an apprise URL (mailto://…, slack://…, json://host/path, "
         "…); may hold a secret, so it is never logged."
     )
-    organization: str | None = Field(
+    organization: OrganizationId | None = Field(
         default=None,
         description="Only this organization's incidents; empty: every incident, the "
         "platform's and every organization's.",
@@ -72,31 +100,6 @@ class NotifyTargetConfig(Section):
         le=3600,
         description="At most this many notices to this target in any hour; more wait.",
     )
-
-    @field_validator("url")
-    @classmethod
-    def _an_apprise_url(cls, value: str) -> str:
-        match = _SCHEME.fullmatch(value.strip())
-        if match is None:
-            # The value may be a secret: say its shape, never the value.
-            raise ValueError("must be an apprise URL, SCHEME://…, e.g. mailto://… or json://…")
-        if not _apprise_takes(value.strip()):
-            scheme = match.group("scheme").lower()
-            raise ValueError(
-                f"apprise cannot send to this {scheme}:// URL: an unknown service, or a part "
-                "it needs is missing (see apprise's page for the service)"
-            )
-        return value.strip()
-
-    @field_validator("organization")
-    @classmethod
-    def _an_organization_id(cls, value: str | None) -> str | None:
-        if value is not None and not _ORGANIZATION.fullmatch(value):
-            raise ValueError(
-                "must be an organization id: 1-63 lowercase letters, digits, '-' or '_' "
-                f"(got {shown(value)})"
-            )
-        return value
 
 
 def _unique_names(targets: list[tuple[int, Any]]) -> None:
