@@ -15,7 +15,8 @@ $(BIN)/python:
 	  apt-get update && apt-get install -y python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 
-# PM2 (from npm), nginx, Prometheus and Alertmanager (from apt) for the tests that run
+# PM2 (from npm), nginx, Prometheus, Alertmanager and Chromium with its chromedriver (from
+# apt) for the tests that run
 # them for real; each step
 # is a no-op once the program is installed.
 # Never probe it with `pm2 --version`: any pm2 command but a few spawns a PM2 daemon.
@@ -35,6 +36,10 @@ system-deps:
 	  echo "installing prometheus and prometheus-alertmanager from apt (needs root)"; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y --no-install-recommends prometheus prometheus-alertmanager; }
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
+	  echo "installing chromium and chromium-driver from apt (needs root)"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y --no-install-recommends chromium chromium-driver; }
 
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip

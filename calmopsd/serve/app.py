@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from calmopsd.config.api import LOCAL_TOKEN_NAME
 from calmopsd.errors import InvalidRequest, OperationError, Unauthenticated
 from calmopsd.record.pages import IncidentFilter
-from calmopsd.serve import views
+from calmopsd.serve import dashboard, views
 from calmopsd.serve.bodies import (
     Approval,
     EmptyQuery,
@@ -36,6 +36,7 @@ from calmopsd.serve.bodies import (
     parse_id,
     parse_query,
 )
+from calmopsd.serve.narrow import narrowed
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.tokens import Caller, Tokens, actor_header, bearer, caller_for
 
@@ -53,8 +54,16 @@ _HTTP_CODES = {
 Json = tuple[dict[str, Any], int] | dict[str, Any]
 
 
-def create_app(operations: Operations, tokens: Tokens) -> Flask:
-    """The API over ``operations``, for callers holding one of ``tokens``."""
+def create_app(
+    operations: Operations,
+    tokens: Tokens,
+    settings: dashboard.Settings | None = None,
+) -> Flask:
+    """The API over ``operations``, for callers holding one of ``tokens``.
+
+    The dashboard's pages (``/ops/...``, ``/company/<org>/ops/...``) come with it;
+    ``settings`` is the config in force, for their thresholds and budgets.
+    """
     app = Flask("calmopsd.serve")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     # `//` must be a JSON 404, not a redirect whose Location comes from the Host header.
@@ -64,6 +73,7 @@ def create_app(operations: Operations, tokens: Tokens) -> Flask:
         app.add_url_rule(
             PREFIX + path, view_func=view, methods=methods, provide_automatic_options=False
         )
+    dashboard.register(app, operations, tokens, settings)
     app.before_request(lambda: _authenticate(tokens))
     app.after_request(_harden)
     app.register_error_handler(OperationError, _operation_error)
@@ -96,13 +106,14 @@ class _Routes:
         query = parse_query(HealthQuery, _args())
         # Flask answers HEAD with the GET view: a HEAD must never run a sampling round.
         check = query.check == "now" and request.method == "GET"
-        return views.health(self.ops.health(_caller(), check=check))
+        caller = narrowed(_caller(), query.organization_id)
+        return views.health(self.ops.health(caller, check=check))
 
     def list_incidents(self) -> Json:
         q = parse_query(IncidentsQuery, _args())
         page = self.ops.list_incidents(
-            _caller(), IncidentFilter(q.status, q.type, q.severity, q.since),
-            limit=q.limit, cursor=q.cursor,
+            narrowed(_caller(), q.organization_id),
+            IncidentFilter(q.status, q.type, q.severity, q.since), limit=q.limit, cursor=q.cursor,
         )  # fmt: skip
         return views.page(page)
 
@@ -170,6 +181,8 @@ class _Routes:
 
 
 def _authenticate(tokens: Tokens) -> None:
+    if request.blueprint == dashboard.NAME:
+        return  # its pages sign in with a session cookie of their own (serve/dashboard/)
     token = bearer(request.headers.get("Authorization"))
     entry = tokens.find(token) if token is not None else None
     if entry is None:

@@ -21,6 +21,7 @@ from calmopsd.serve.operations import DEFAULT_LIMIT, MAX_LIMIT, MAX_TEXT, MAX_TI
 
 _ID = re.compile(r"[1-9][0-9]{0,17}")  # below 2**63: SQLite's INTEGER
 _ORGANIZATION = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_ORGANIZATION_FIELD = Field(pattern=rf"^{_ORGANIZATION.pattern}$")
 
 
 class Body(BaseModel):
@@ -82,6 +83,7 @@ class IncidentsQuery(Query):
     since: datetime | None = None
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: Annotated[str, Field(max_length=200)] | None = None
+    organization_id: Annotated[str, _ORGANIZATION_FIELD] | None = None
 
     @field_validator("since")
     @classmethod
@@ -97,6 +99,7 @@ class IncidentsQuery(Query):
 
 class HealthQuery(Query):
     check: Literal["now"] | None = None
+    organization_id: Annotated[str, _ORGANIZATION_FIELD] | None = None
 
 
 class EmptyQuery(Query):

@@ -1,0 +1,17 @@
+"""The web dashboard: server-rendered pages on the API's listener, with the API's scopes.
+
+``register`` adds one blueprint to the API's Flask app. Its pages sign in with a
+session cookie (:mod:`.gate`, :mod:`.sessions`) instead of a bearer header, read
+through the same :class:`~calmopsd.serve.operations.Operations` and scopes as the
+API (:mod:`.access`), and decide through it too (:mod:`.detail`). Pages work
+without JavaScript; ``static/dashboard.js`` (vendored, no build step) only adds the
+confirmation dialog, the periodic refresh and local times. Errors are HTML pages
+here (a 404 for what the viewer may not see, a 400 that says what was wrong, never
+a traceback), and the API keeps its JSON ones.
+"""
+
+from __future__ import annotations
+
+from calmopsd.serve.dashboard.routes import NAME, Settings, register
+
+__all__ = ["NAME", "Settings", "register"]
