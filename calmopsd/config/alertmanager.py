@@ -1,9 +1,10 @@
 """Forwarding incidents to Alertmanager (``alertmanager:``), for a fleet's own routing.
 
 Each unresolved incident is posted to Alertmanager's v2 API as a firing alert
-(labels ``host``, ``type``, ``severity``, ``organization``) and posted again every
-``interval``, the way Prometheus re-sends what still fires; once it resolves, it is
-posted with its end time. Off unless ``url`` is set.
+(labels ``host``, ``incident_id``, ``type``, ``severity``, ``organization``) and
+posted again every ``interval``, the way Prometheus re-sends what still fires; once
+it resolves, it is posted with its end time. Off unless ``url`` is set. Built in
+``calmopsd/fleet/`` (docs/fleet.md).
 """
 
 from __future__ import annotations

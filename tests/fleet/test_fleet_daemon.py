@@ -81,10 +81,14 @@ def test_a_post_that_hangs_does_not_hold_up_the_stop(
         forwarding.configure(section(url).model_copy(update={"timeout": timedelta(seconds=30)}))
         silent.settimeout(5)
         held, _ = silent.accept()  # the post is on its way
+        forwarder = forwarding.forwarder
+        assert forwarder is not None and forwarder._thread is not None
         with held:
             began = time.monotonic()
             assert forwarding.stop(0.5) is False
             assert time.monotonic() - began < 1.0
+        forwarder._thread.join(5)  # the post fails once the connection closes: then it ends
+        assert not forwarder._thread.is_alive()
 
 
 def test_the_daemon_forwards_when_a_url_is_set_and_stops_when_a_reload_removes_it(

@@ -48,7 +48,7 @@ class StandIn:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://calm:hunter22@127.0.0.1:{self.server.server_address[1]}/"
-        Thread(target=self.server.serve_forever, daemon=True).start()
+        Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def posted(self) -> list[list[tuple[str, str]]]:
         """Each body taken, as (incident_id, endsAt) per alert."""

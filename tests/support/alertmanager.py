@@ -79,7 +79,7 @@ class Hook:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def notified(self, incident_id: int, host: str, status: str) -> list[dict[str, Any]]:
         """The alerts of ``incident_id`` on ``host`` notified with ``status``."""
