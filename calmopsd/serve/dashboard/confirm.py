@@ -28,7 +28,7 @@ TARGETS: dict[SafeAction, Callable[[dict[str, Any]], str]] = {
     SafeAction.RATE_LIMIT_UPLOADS: lambda p: (
         f"nginx:organization={p['organization']}" if "organization" in p else "nginx"
     ),
-    SafeAction.CLEAR_TEMP: lambda p: str(p.get("dir", "every configured temp dir")),
+    SafeAction.CLEAR_TEMP: lambda p: str(p.get("dir", "all temp dirs")),
 }
 
 
