@@ -32,6 +32,8 @@ FORBIDDEN = {
     "notices": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "follow"},
     # fleet forwards incidents to Alertmanager: it reads the store; the daemon starts it.
     "fleet": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "follow"},
+    # customers: what customers are told; from the event log, the config and the sender.
+    "customers": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "follow"},
     # shapes: the typed form of every sampler's values, read by every stage alike.
     "shapes": {
         "sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config", "follow"

@@ -19,6 +19,7 @@ from pydantic import Field, field_validator
 
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.alertmanager import AlertmanagerConfig
+from calmopsd.config.customers import CustomersConfig
 from calmopsd.config.api import ApiConfig
 from calmopsd.config.crosscheck import CrossCheck
 from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
@@ -187,6 +188,10 @@ class Config(Section):
     alertmanager: Annotated[AlertmanagerConfig, NullIsEmpty] = Field(
         default_factory=AlertmanagerConfig,
         description="Forwarding incidents to Alertmanager as alerts.",
+    )
+    customers: Annotated[CustomersConfig, NullIsEmpty] = Field(
+        default_factory=CustomersConfig,
+        description="Customer status messages: where approved ones go, what they may name.",
     )
 
     def _rules_or_thresholds(self) -> None:

@@ -20,7 +20,7 @@ ever sent twice, and nothing queued is lost.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -141,6 +141,7 @@ class Notifier:
         self.host = host
         self.poll_s = poll_s
         self.settings = settings_from(config)
+        self.also: list[Callable[[datetime], object]] = []  # more rounds in this thread
         self._woken = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -305,8 +306,11 @@ class Notifier:
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._woken.clear()
-            try:
-                self.run_once(self.clock.now())
-            except Exception:  # the store failed (locked, disk): try again next round
-                log.exception("notify.round_failed")
+            for one_round in (self.run_once, *self.also):
+                try:
+                    one_round(self.clock.now())
+                except Exception:  # the store failed (locked, disk): try again next round
+                    log.exception(
+                        "notify.round_failed", round=getattr(one_round, "__qualname__", "")
+                    )
             self._woken.wait(self.poll_s)

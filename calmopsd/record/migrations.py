@@ -362,6 +362,51 @@ _NOTICES = (
     _same_org_as_incident("notice_groups"),
 )
 
+_MESSAGES = (
+    # Customer messages (see calmopsd/record/messages.py): drafted by calmopsd, approved
+    # by a person, then delivered to each channel of their audience once.
+    """CREATE TABLE customer_messages (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        incident_id INTEGER NOT NULL REFERENCES incidents(id),
+        organization_id TEXT,
+        phase TEXT NOT NULL
+            CHECK (phase IN ('investigating', 'identified', 'monitoring', 'resolved')),
+        component_status TEXT NOT NULL,
+        channel TEXT NOT NULL CHECK (channel IN ('status_page', 'organizations', 'none')),
+        audience TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(audience)),
+        why TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'draft'
+            CHECK (status IN ('draft', 'approved', 'sent', 'discarded')),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        edited_by TEXT,
+        decided_by TEXT,
+        decided_at TEXT
+    )""",
+    "CREATE INDEX customer_messages_by_incident ON customer_messages (incident_id, id)",
+    "CREATE INDEX customer_messages_by_status ON customer_messages (status, id)",
+    """CREATE TABLE message_deliveries (
+        message_id INTEGER NOT NULL REFERENCES customer_messages(id),
+        channel_name TEXT NOT NULL,
+        incident_id INTEGER NOT NULL REFERENCES incidents(id),
+        organization_id TEXT,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'sent', 'given_up', 'dropped')),
+        attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        created_at TEXT NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        ended_at TEXT,
+        PRIMARY KEY (message_id, channel_name)
+    )""",
+    "CREATE INDEX message_deliveries_pending ON message_deliveries (next_attempt_at) "
+    "WHERE status = 'pending'",
+    _same_org_as_incident("customer_messages"),
+    _same_org_as_incident("message_deliveries"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _CORE_TABLES),
     Migration(
@@ -390,6 +435,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         rebuilds_parent=True,
     ),
     Migration(10, "notifications: an outbox of notices and where each incident's stand", _NOTICES),
+    Migration(11, "customer messages: drafts, approvals and their deliveries", _MESSAGES),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

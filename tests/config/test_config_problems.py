@@ -48,7 +48,7 @@ def test_an_unknown_key_with_no_near_match_lists_the_known_keys() -> None:
     assert problems_for("colour: blue\n") == [
         "calmops.yaml:1: colour: unknown key "
         "(known keys: state_dir, log, audit, thresholds, rules, rule_defaults, incidents, "
-        "playbook, actions, sensing, logs, retention, api, notify, alertmanager)"
+        "playbook, actions, sensing, logs, retention, api, notify, alertmanager, customers)"
     ]
 
 

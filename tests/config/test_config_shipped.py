@@ -241,6 +241,7 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
             "dashboard_url": None,
         },
         "alertmanager": {"url": None, "interval": "1m", "host": None, "timeout": "10s"},
+        "customers": {"channels": [], "public_urls": []},
     }
 
 

@@ -23,6 +23,8 @@ GUARD_TRIGGERS = {
     "incident_recommendations_same_org",
     "notices_same_org",
     "notice_groups_same_org",
+    "customer_messages_same_org",
+    "message_deliveries_same_org",
 }
 
 
