@@ -129,7 +129,8 @@ class Daemon:
         self.notifying = Notifier(
             database, self.clock, AppriseSender(), socket.gethostname(), self.config.notify
         )
-        consumers = {**consumers_for(database), "notify": intake(database, self.notifying.scopes)}
+        notices = intake(database, self.notifying.scopes, self.notifying.wake)
+        consumers = {**consumers_for(database), "notify": notices}
         self.following = Follower(database, consumers, self.clock)
         self.following.start()
         self.notifying.start()

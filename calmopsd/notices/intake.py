@@ -55,9 +55,12 @@ def resolved_by(event: AuditEvent) -> bool | None:
 
 
 def intake(
-    database: Database, targets: Callable[[], Sequence[TargetScope]]
+    database: Database,
+    targets: Callable[[], Sequence[TargetScope]],
+    noticed: Callable[[], None] = lambda: None,
 ) -> Callable[[AuditEvent], None]:
-    """The handler: ``targets`` gives the targets in force (they follow a reload)."""
+    """The handler: ``targets`` gives the targets in force (they follow a reload);
+    ``noticed`` is called after a change is noted (the notifier wakes)."""
 
     def consume(event: AuditEvent) -> None:
         if event.incident_id is None or event.kind not in NOTEWORTHY:
@@ -75,5 +78,6 @@ def intake(
                 at=event.at,
                 resolved=resolved_by(event),
             )
+        noticed()
 
     return consume

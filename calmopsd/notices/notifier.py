@@ -113,6 +113,7 @@ class Round:
     failed: int = 0
     given_up: int = 0
     dropped: int = 0
+    next_due: datetime | None = None  # the soonest a group waits for, if any
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -160,6 +161,7 @@ class Notifier:
     def run_once(self, now: datetime) -> Round:
         settings = self.settings  # one round, one config
         dropped = self._drop_removed(settings, now)
+        self._soonest: datetime | None = None
         queued = sum(self._queue_due(settings, target, now) for target in settings.targets.values())
         sent = failed = given_up = 0
         for notice in due_notices(self.database, now, limit=SENDS_PER_ROUND):
@@ -172,7 +174,7 @@ class Notifier:
             sent += outcome == "sent"
             failed += outcome == "failed"
             given_up += outcome == "given_up"
-        return Round(queued, sent, failed, given_up, dropped)
+        return Round(queued, sent, failed, given_up, dropped, self._soonest)
 
     def _drop_removed(self, settings: Settings, now: datetime) -> int:
         orphans = pending_for_targets_other_than(self.database, settings.targets)
@@ -203,6 +205,8 @@ class Notifier:
             recent = queued_since(self.database, target.name, now - HOUR)
             step = next_step(group, incident.severity, opening, target.policy, now, recent)
             if isinstance(step, Wait):
+                if step.until is not None and (self._soonest is None or step.until < self._soonest):
+                    self._soonest = step.until
                 continue
             if isinstance(step, Close):
                 if close_group(self.database, group):
@@ -306,11 +310,17 @@ class Notifier:
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._woken.clear()
+            wait = self.poll_s
             for one_round in (self.run_once, *self.also):
                 try:
-                    one_round(self.clock.now())
+                    done = one_round(self.clock.now())
                 except Exception:  # the store failed (locked, disk): try again next round
                     log.exception(
                         "notify.round_failed", round=getattr(one_round, "__qualname__", "")
                     )
-            self._woken.wait(self.poll_s)
+                    continue
+                if isinstance(done, Round) and done.next_due is not None:
+                    # A group's wait ends before the next poll: look again then.
+                    soon = (done.next_due - self.clock.now()).total_seconds()
+                    wait = min(wait, max(soon, 0.05))
+            self._woken.wait(wait)
