@@ -9,10 +9,11 @@ UTC, written HH:MM. No raw log lines ever reach it: only figures and names.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from calmopsd.customers.status import customer_impact
 from calmopsd.model import Breach, Incident, IncidentStatus, Resolution
 from calmopsd.respond.impact import Impact
 from calmopsd.respond.recommend import action_words
@@ -55,7 +56,7 @@ def summarize(facts: Facts) -> str:
     """At most six lines: customer impact is always the second (status messages read it)."""
     lines = [
         _what(facts) + (f" Likely {facts.incident.type}: {facts.cause}." if facts.cause else ""),
-        _customers(facts.impact),
+        _customers(facts.impact, facts.incident),
         _done(facts),
         *([f"Not done: {clip(facts.not_done)}."] if facts.not_done else []),
         _now(facts),
@@ -181,7 +182,7 @@ def _figure(key: str, value: Any) -> str:
 # -- customers ----------------------------------------------------------------------
 
 
-def _customers(impact: Impact) -> str:
+def _customers(impact: Impact, incident: Incident) -> str:
     if not impact.seen:
         errors = impact.server_errors_per_min
         rate = "error rate normal" if errors is not None else "no error rate read yet"
@@ -202,7 +203,10 @@ def _customers(impact: Impact) -> str:
         if impact.organizations
         else "all traffic"
     )
-    return f"Customers: {'; '.join(parts)}; affected: {who}."
+    # In a status page's words first, as a customer message would put it.
+    seen = customer_impact(replace(incident, impact=impact.as_dict()))
+    terms = f"{seen.component.words}, {seen.phase.value}: " if seen.affected else ""
+    return f"Customers: {terms}{'; '.join(parts)}; affected: {who}."
 
 
 # -- done ---------------------------------------------------------------------------

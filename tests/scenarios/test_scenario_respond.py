@@ -377,7 +377,7 @@ def test_a_dependency_down_and_the_errors_it_causes_are_one_incident(database: D
     )
     assert s.kinds(incident.id).count("incident.breach_added") == 1
     assert incident.summary.splitlines()[1] == (
-        "Customers: 65 server errors/min; affected: all traffic."
+        "Customers: partial outage, monitoring: 65 server errors/min; affected: all traffic."
     )
     assert [r.action.value for r in s.executor.requests] == ["pause_jobs"]
 

@@ -62,7 +62,8 @@ def test_a_bad_deploy_says_why_it_did_not_restart_and_asks_for_a_rollback(
     assert lines(s) == [
         "Server errors at 42 % of requests (1 min) since 14:02 (threshold 5 %). "
         "Likely deploy: began 2 min after a deploy of api.",
-        "Customers: 42 server errors/min; affected: organizations acme, globex.",
+        "Customers: partial outage, investigating: 42 server errors/min; affected: "
+        "organizations acme, globex.",
         "Done: nothing yet.",
         "Not done: no restart during a deploy window (`api` was just deployed); "
         "a rollback is for a human to decide.",
@@ -168,7 +169,8 @@ def test_an_app_crashing_while_pm2_restarts_it_is_one_app_incident_pointing_at_i
     assert lines(s) == [
         "PM2 app `api` restarted 3 times in 5 min since 14:00. "
         "Likely app: crashing while PM2 restarts it: api.",
-        "Customers: health check `health` failing; affected: all traffic.",
+        "Customers: major outage, investigating: health check `health` failing; "
+        "affected: all traffic.",
         "Done: nothing yet.",
         "Not done: no safe action fits (`api` crashes while PM2 restarts it: another restart "
         "would not help).",
