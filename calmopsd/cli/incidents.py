@@ -3,11 +3,15 @@
 Read-only and safe while the daemon runs (:func:`calmopsd.cli.store.reading`);
 everything goes through :class:`Operations` as the CLI's super-admin caller,
 so the terminal sees what the API would show, in the same JSON shapes.
+``status`` also answers in its exit code, like ``monit summary``
+(:data:`EXIT_NOT_RUNNING`, :data:`EXIT_STALE`), so a script or a check can ask it.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +39,17 @@ from calmopsd.model import (
 )
 from calmopsd.record.database import database_path, holder_of
 from calmopsd.record.incidents import resolution_counts
+from calmopsd.record.loads import Load, last_load
 from calmopsd.record.pages import IncidentFilter
 from calmopsd.record.recommendations import list_recommendations
 from calmopsd.serve import views
 from calmopsd.serve.answers import IncidentDetail
 from calmopsd.serve.operations import MAX_LIMIT, Operations
+from calmopsd.serve.readiness import stale
 from calmopsd.serve.tokens import Caller
+
+EXIT_NOT_RUNNING = 3  # no daemon holds the store: nothing is sampled or acted on
+EXIT_STALE = 4  # a daemon runs, but a sampler's latest reading is stale
 
 
 def _choice(values: type[IncidentStatus | IncidentType | Severity]) -> click.Choice[str]:
@@ -52,17 +61,47 @@ def _choice(values: type[IncidentStatus | IncidentType | Severity]) -> click.Cho
 @state_dir_option
 @json_option
 def status(config_path: Path | None, state_dir: Path | None, as_json: bool) -> None:
-    """One screen: each sampler's latest reading, open incidents, actions in force, and the
-    recommendations waiting for a person."""
+    """One screen: each sampler's latest reading, open incidents, actions in force, the
+    recommendations waiting for a person, and a reload that failed.
+
+    \b
+    Exit status (the screen is printed either way):
+      0  a daemon runs on this store and its readings are fresh
+      3  no daemon holds the store: nothing is sampled or acted on
+      4  a daemon runs, but a sampler's latest reading is stale: older than 3 of its
+         intervals plus its timeout (the intervals the daemon last loaded)
+      1  the store cannot be read
+    A failed reload is shown but changes no exit status: the daemon runs on its
+    previous config (GET /-/ready answers 503 for it)."""
     where = state_dir_of(config_path, state_dir)
     with reading(where, "status") as ops:
         found = _status(ops, cli_caller())
-    found = replace(found, daemon_pid=holder_of(database_path(where)))
+        load = last_load(ops.database)
     now = SystemClock().now()
+    pid = holder_of(database_path(where))
+    found = replace(found, daemon_pid=pid, load=load, stale=_stale(found, load, now, pid))
     if not as_json:
         click.echo(screens.on_terminal(screens.status_screen(found, now)))
-        return
-    health, pid = found.health, found.daemon_pid or ""
+    else:
+        _print_status(found, now)
+    if pid is None:
+        sys.exit(EXIT_NOT_RUNNING)
+    if found.stale:
+        sys.exit(EXIT_STALE)
+
+
+def _stale(
+    found: screens.Status, load: Load | None, now: datetime, pid: str | None
+) -> tuple[str, ...]:
+    """Stale samplers, judged only while a daemon runs (without one, all readings age)."""
+    if pid is None or load is None:
+        return ()
+    taken = {r.sampler: r.taken_at for r in found.health.readings}
+    return tuple(stale(taken, load.sampling, now, load.loaded_at))
+
+
+def _print_status(found: screens.Status, now: datetime) -> None:
+    health, pid, load = found.health, found.daemon_pid or "", found.load
     print_json(
         {
             "daemon_pid": int(pid) if pid.isdigit() else None,
@@ -77,6 +116,12 @@ def status(config_path: Path | None, state_dir: Path | None, as_json: bool) -> N
             "incidents": [_listed(i) for i in found.unresolved],
             "actions": [views.active(a) for a in found.active],
             "pending": [views.recommendation(r) for r in found.pending],
+            "stale": list(found.stale),
+            "config": None if load is None else {
+                "last_reload_successful": load.ok, "last_load": load.kind,
+                "at": load.at.isoformat(),
+                "loaded_at": load.loaded_at.isoformat() if load.loaded_at else None,
+            },
         }
     )  # fmt: skip
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from calmopsd.model import AuditEvent, Incident, Reading, Recommendation, RecommendationStatus
 from calmopsd.record.actions import ActiveAction
+from calmopsd.record.loads import Load
 from calmopsd.sense.attention import saw
 from calmopsd.serve.answers import Health, IncidentDetail
 
@@ -29,6 +30,8 @@ class Status:
     active: list[ActiveAction]
     pending: list[Recommendation]
     daemon_pid: str | None = None  # the running daemon's, None: none runs on this store
+    load: Load | None = None  # the daemon's last config load, from the audit log
+    stale: tuple[str, ...] = ()  # samplers whose latest reading is stale
 
 
 def headline(incident: Incident) -> str:
@@ -69,8 +72,9 @@ def status_screen(found: Status, now: datetime) -> str:
     )
     lines = [
         daemon,
+        *_config(found.load),
         "",
-        *_health(found.health.readings, now),
+        *_health(found.health.readings, now, found.stale),
         "",
         *_open_incidents(found),
         "",
@@ -81,7 +85,15 @@ def status_screen(found: Status, now: datetime) -> str:
     return "\n".join(_cut(line) for line in lines)
 
 
-def _health(readings: list[Reading], now: datetime) -> list[str]:
+def _config(load: Load | None) -> list[str]:
+    """A line only when the last reload failed: the daemon runs on an older config."""
+    if load is None or load.ok:
+        return []
+    running = f"; running on the config loaded {_when(load.loaded_at)}" if load.loaded_at else ""
+    return [f"Config: the reload at {_when(load.at)} FAILED{running} (its log says why)"]
+
+
+def _health(readings: list[Reading], now: datetime, stale: tuple[str, ...] = ()) -> list[str]:
     if not readings:
         return ["Health: no readings stored yet (calmopsd writes them while it runs)"]
     lines = ["Health (latest reading of each sampler)"]
@@ -89,6 +101,8 @@ def _health(readings: list[Reading], now: datetime) -> list[str]:
         state = "ok" if reading.ok else "FAILED"
         note = reading.error if not reading.ok else saw(reading, figures=True)
         taken = f"{age(now, reading.taken_at)} ago"
+        if reading.sampler in stale:
+            note = "STALE: no fresh reading for 3 of its intervals" + (f"; {note}" if note else "")
         lines.append(
             f"  {reading.sampler:<14} {state:<7} {taken:>9}" + (f"  {note}" if note else "")
         )

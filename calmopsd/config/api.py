@@ -34,6 +34,8 @@ _HINT = "must be IP:PORT, e.g. 127.0.0.1:8787 or [::1]:8787"
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 Role = Literal["viewer", "operator"]
+MetricsAccess = Literal["open_on_loopback", "token"]
+"""``api.metrics``: who may read ``/metrics`` (:mod:`calmopsd.serve.monitoring`)."""
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -208,6 +210,12 @@ class ApiConfig(Section):
     )
     tokens: Tokens = Field(
         default_factory=list, description="Who may call the API; none by default."
+    )
+    metrics: MetricsAccess = Field(
+        default="open_on_loopback",
+        description="Who may read /metrics: open_on_loopback (no token from 127.0.0.0/8, ::1 "
+        "or the unix socket; a super-admin token from anywhere else) or token (a super-admin "
+        "token always). /-/healthy and /-/ready never need one.",
     )
 
     @field_validator("listen")

@@ -30,7 +30,7 @@ from calmopsd.config.sensing import SensingConfig
 from calmopsd.daemon.forwarding import Forwarding
 from calmopsd.daemon.responding import TICK_JOB, Responder
 from calmopsd.daemon.sensing import SensingJobs
-from calmopsd.daemon.serving import Serving
+from calmopsd.daemon.serving import Serving, cadences
 from calmopsd.daemon.source import Source
 from calmopsd.errors import ConfigError
 from calmopsd.follow import consumers_for
@@ -41,6 +41,7 @@ from calmopsd.notices.send import AppriseSender
 from calmopsd.notify import notify
 from calmopsd.record.audit import append_event
 from calmopsd.record.database import Database, database_path
+from calmopsd.record.loads import sampling_data
 from calmopsd.record.retention import roll_up
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import SnapshotWriter
@@ -146,14 +147,17 @@ class Daemon:
             self._stopping,
             on_reading=self.responding.observe,
         )
+        self._schedule_jobs()
+        # After the jobs are planned (not run: the scheduler starts below), so the event
+        # says what runs how often, for `calmopsd status` to judge staleness by.
         self._audit(
             "daemon.started",
             version=__version__,
             config=self._config_path(),
             config_sha256=self.config_digest,
             pid=os.getpid(),
+            sampling=sampling_data(cadences(self.scheduler)),
         )
-        self._schedule_jobs()
         self.responding.configure(self.config)
         self.responding.start()
         self.scheduler.start()
@@ -164,6 +168,7 @@ class Daemon:
             self.responding,
             self.sensing,
             self._audit,
+            lambda: self.config,
         )
         self.serving.start(self.config.api)
         self.forwarding = Forwarding(database, self.clock)
@@ -239,6 +244,7 @@ class Daemon:
             config_sha256=digest,
             changed=changed,
             dropped=drops,
+            sampling=sampling_data(cadences(self.scheduler)),
         )
         log.info("config.reloaded", path=str(self.source.path), changed=changed)
         notify("READY=1")

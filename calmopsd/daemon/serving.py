@@ -8,7 +8,9 @@ like ``state_dir``; its tokens follow a reload. At each start the daemon writes
 a fresh super-admin token for the local CLI to ``state_dir/api.token``
 (mode 0600) and keeps only its hash, and, once bound, where it answers to
 ``state_dir/api.address`` (JSON ``{"url", "unix_socket"}``: with port 0 only the
-daemon knows its port); both files are removed at stop.
+daemon knows its port); both files are removed at stop. The monitoring routes
+(``/-/healthy``, ``/-/ready``, ``/metrics``) read the daemon's :class:`Vitals`: its
+latest readings, the samplers scheduled (:func:`cadences`), the scheduler, the config.
 """
 
 from __future__ import annotations
@@ -22,18 +24,23 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from apscheduler.schedulers.base import BaseScheduler
 
 from calmopsd.clock import Clock
+from calmopsd.config import Config
 from calmopsd.config.api import ApiConfig, is_loopback
 from calmopsd.daemon.responding import Responder
 from calmopsd.daemon.sensing import SensingJobs
 from calmopsd.errors import Unavailable
 from calmopsd.record.database import Database, os_reason
+from calmopsd.record.loads import Cadence
 from calmopsd.serve.answers import Hooks
 from calmopsd.serve.app import create_app
+from calmopsd.serve.monitoring import Monitoring
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.server import ApiServer
 from calmopsd.serve.tokens import TokenEntry, Tokens, local_token
+from calmopsd.serve.vitals import Vitals
 
 log = structlog.get_logger("calmopsd.daemon")
 
@@ -41,6 +48,23 @@ TOKEN_FILE = "api.token"  # noqa: S105  # a file name, not a secret
 ADDRESS_FILE = "api.address"
 RESTART_KEYS = ("enabled", "public", "listen", "unix_socket")
 ROUND_SLACK_S = 2.0  # beyond the slowest sampler's timeout, for the agent to take the readings
+SAMPLING_JOB = "sample."  # the id of each sampling job: sample.NAME (daemon/sensing.py)
+
+
+def cadences(scheduler: BaseScheduler) -> dict[str, Cadence]:
+    """Each sampling job as scheduled now: its interval, and its sampler's timeout (none for
+    the log watcher's round, which a stop cuts short)."""
+    found = {}
+    for job in scheduler.get_jobs():
+        interval = getattr(job.trigger, "interval", None)
+        if not job.id.startswith(SAMPLING_JOB) or interval is None:
+            continue
+        runner = job.args[0] if job.args else None
+        timeout = getattr(runner, "timeout_s", 0.0)
+        found[job.id.removeprefix(SAMPLING_JOB)] = Cadence(
+            interval.total_seconds(), float(timeout) if isinstance(timeout, int | float) else 0.0
+        )
+    return found
 
 
 class Serving:
@@ -54,6 +78,7 @@ class Serving:
         responding: Responder,
         sensing: SensingJobs,
         audit: Callable[..., None],
+        config: Callable[[], Config] | None = None,
     ):
         self.database = database
         self.clock = clock
@@ -61,6 +86,7 @@ class Serving:
         self.responding = responding
         self.sensing = sensing
         self.audit = audit
+        self.config = config  # the config in force, for the monitoring routes
         self.tokens = Tokens()
         self.server: ApiServer | None = None
         self._round = threading.Lock()
@@ -75,8 +101,11 @@ class Serving:
         token, entry = local_token()
         self.tokens = Tokens([TokenEntry.from_config(t) for t in api.tokens], entry)
         operations = Operations(self.database, self.clock, self.hooks())
+        monitoring = Monitoring(self.database, self.clock, self.vitals(api))
         server = ApiServer(
-            create_app(operations, self.tokens), listen=api.listen, unix_socket=api.unix_socket
+            create_app(operations, self.tokens, monitoring=monitoring),
+            listen=api.listen,
+            unix_socket=api.unix_socket,
         )
         try:
             self._write_private(TOKEN_FILE, token + "\n")
@@ -100,6 +129,18 @@ class Serving:
             resume=lambda actor: self.switch(False, actor),
             check_now=self.check_now,
             latest=lambda: dict(self.sensing.latest),
+        )
+
+    def vitals(self, api: ApiConfig) -> Vitals:
+        """What the monitoring routes read, live; ``api`` until a config getter is given."""
+        config = self.config
+        scheduler = self.sensing.scheduler
+        return Vitals(
+            latest=lambda: dict(self.sensing.latest),
+            sampling=lambda: cadences(scheduler),
+            running=lambda: bool(scheduler.running),
+            actions=lambda: config().actions if config is not None else Config().actions,
+            metrics=lambda: config().api.metrics if config is not None else api.metrics,
         )
 
     def switch(self, paused: bool, actor: str) -> bool:

@@ -1,7 +1,8 @@
 """The Flask application: routes onto :class:`~calmopsd.serve.operations.Operations`.
 
 Every request is authenticated first (no token or an unknown one: 401 on any
-path, so an unauthenticated client learns nothing about routes), then routed,
+path, so an unauthenticated client learns nothing about routes; the monitoring
+routes of :mod:`.monitoring` alone may go without one), then routed,
 then its query string and body are checked (:mod:`.bodies`) before the
 operation runs. Every 4xx is JSON ``{"error": CODE, "detail": TEXT}``. The
 handler for any other exception answers a JSON 500 and logs ``api.failed``:
@@ -36,6 +37,8 @@ from calmopsd.serve.bodies import (
     parse_id,
     parse_query,
 )
+from calmopsd.serve.monitoring import PATHS as MONITORING_PATHS
+from calmopsd.serve.monitoring import Monitoring
 from calmopsd.serve.narrow import narrowed
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.tokens import Caller, Tokens, actor_header, bearer, caller_for
@@ -58,8 +61,11 @@ def create_app(
     operations: Operations,
     tokens: Tokens,
     settings: dashboard.Settings | None = None,
+    *,
+    monitoring: Monitoring | None = None,
 ) -> Flask:
-    """The API over ``operations``, for callers holding one of ``tokens``.
+    """The API over ``operations``, for callers holding one of ``tokens``; with
+    ``monitoring``, also ``/-/healthy``, ``/-/ready`` and ``/metrics``.
 
     The dashboard's pages (``/ops/...``, ``/company/<org>/ops/...``) come with it;
     ``settings`` is the config in force, for their thresholds and budgets.
@@ -73,8 +79,10 @@ def create_app(
         app.add_url_rule(
             PREFIX + path, view_func=view, methods=methods, provide_automatic_options=False
         )
+    if monitoring is not None:
+        monitoring.register(app)
     dashboard.register(app, operations, tokens, settings)
-    app.before_request(lambda: _authenticate(tokens))
+    app.before_request(lambda: _authenticate(tokens, monitoring))
     app.after_request(_harden)
     app.register_error_handler(OperationError, _operation_error)
     app.register_error_handler(HTTPException, _http_error)
@@ -180,9 +188,11 @@ class _Routes:
         return views.verdict(self.ops.verify_audit(_caller()))
 
 
-def _authenticate(tokens: Tokens) -> None:
+def _authenticate(tokens: Tokens, monitoring: Monitoring | None = None) -> None:
     if request.blueprint == dashboard.NAME:
         return  # its pages sign in with a session cookie of their own (serve/dashboard/)
+    if monitoring is not None and not monitoring.needs_token(request):
+        return
     token = bearer(request.headers.get("Authorization"))
     entry = tokens.find(token) if token is not None else None
     if entry is None:
@@ -215,7 +225,9 @@ def _harden(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     caller = g.get("caller")
-    log.info(
+    # A scraper or a probe calls every few seconds: its lines would drown the journal.
+    write = log.debug if request.path in MONITORING_PATHS else log.info
+    write(
         "api.request",
         method=request.method,
         route=request.url_rule.rule if request.url_rule is not None else None,

@@ -231,6 +231,7 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
             "listen": "127.0.0.1:8787",
             "unix_socket": None,
             "tokens": [],
+            "metrics": "open_on_loopback",
         },
         "notify": {
             "targets": [],
