@@ -19,9 +19,9 @@ from pydantic import Field, field_validator
 
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.alertmanager import AlertmanagerConfig
-from calmopsd.config.customers import CustomersConfig
 from calmopsd.config.api import ApiConfig
 from calmopsd.config.crosscheck import CrossCheck
+from calmopsd.config.customers import CustomersConfig
 from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.logs import LogsConfig
 from calmopsd.config.notify import NotifyConfig

@@ -45,7 +45,10 @@ def open_incident(state: Path, **body: str) -> int:
     url = json.loads((state / "api.address").read_text())["url"]
     token = (state / "api.token").read_text().strip()
     answer = requests.post(
-        f"{url}/api/ops/incidents", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        f"{url}/api/ops/incidents",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
     )
     assert answer.status_code == 201, answer.text
     return int(answer.json()["id"])
