@@ -84,6 +84,7 @@ def _entropy(value: str) -> float:
     return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 _WORDS = re.compile(r"[A-Za-z]{1,20}(?:[-_][A-Za-z]{1,20})+")
 
 
@@ -97,8 +98,8 @@ def _random_looking(_text: str, match: re.Match[str]) -> Span | None:
     inner_upper = sum(c.isupper() for c in value[1:])
     lower = sum(c.islower() for c in value)
     mixed = (letters and digits) or (inner_upper >= 2 and lower >= 2)
-    if _WORDS.fullmatch(value):
-        return None  # Multi-Factor-Authentication-Flows: words joined, not a secret
+    if _WORDS.fullmatch(value) or _UUID.fullmatch(value):
+        return None  # words joined (Multi-Factor-Authentication) or an id, not a secret
     if len(value) >= 24 and mixed and _entropy(value) >= 3.5:
         return match.span()
     return None
@@ -127,8 +128,10 @@ _NOT_A_HOST = re.compile(r"[\dT-]+|.*(?:UTC|GMT)[+-]?\d{0,2}", re.IGNORECASE)
 
 def _host_port(_text: str, match: re.Match[str]) -> Span | None:
     host = match.group().rpartition(":")[0]
-    # 2024-05-01T10:30 is a time of day; GMT-5:00 an offset.
-    return None if _NOT_A_HOST.fullmatch(host) else match.span()
+    # 2024-05-01T10:30 is a time of day; GMT-5:00 an offset; server.js:42 a file's line.
+    if _NOT_A_HOST.fullmatch(host) or _CODE_FILE.fullmatch(host):
+        return None
+    return match.span()
 
 
 def _url(_text: str, match: re.Match[str]) -> Span | None:
@@ -146,6 +149,7 @@ _CODE_EXTENSIONS = (
     "json|ya?ml|toml|ini|conf|cfg|env|log|sql|db|sqlite3?|pid|sock|lock|pem|key|crt|"
     "map|vue|css|scss|html?|xml|md|txt|tar|gz|tgz|zip"
 )
+_CODE_FILE = re.compile(rf".*\.(?:{_CODE_EXTENSIONS})", re.IGNORECASE)
 _HOST_ROLES = (
     "web|www|app|api|db|sql|pg|mysql|mongo|redis|cache|memcache|worker|queue|jobs?|node|"
     "srv|server|host|vm|lb|proxy|edge|prod|production|staging|stage|dev|uat|backend|"
@@ -159,7 +163,7 @@ _TLDS = (
 _SECRET_WORDS = "|".join(
     (
         r"password|passwd|pwd|secret|client[_-]?secret|token|access[_-]?token|auth[_-]?token",
-        r"api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key|session[_-]?id",
+        r"api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key|session[_-]?id|key",
     )
 )
 

@@ -20,7 +20,6 @@ from calmopsd.config import Config
 from calmopsd.config.api import LOCAL_TOKEN_NAME, split_listen
 from calmopsd.config.logs import AppSourceConfig, NginxSourceConfig
 from calmopsd.config.sensing import HttpCheckConfig
-from calmopsd.customers.names import INFRASTRUCTURE
 from calmopsd.model import SafeAction
 
 _GLOB = re.compile(r"[*?\[]")
@@ -87,8 +86,8 @@ class Known:
           ``sensing.pm2.user``, ``actions.helper.allowed_user``, the programs
           ``actions.nginx.binary`` and ``sensing.pm2.binary`` run, ``logs.nginx[].name``,
           ``logs.apps[].name``, ``sensing.http.checks[].name``,
-          ``sensing.dependencies.probes[].name``, and what the host runs
-          (:data:`~calmopsd.customers.names.INFRASTRUCTURE`: nginx, pm2, …);
+          ``sensing.dependencies.probes[].name`` (what the host runs — nginx, pm2, … —
+          is refused by :func:`~calmopsd.customers.leaks.find_leaks` whatever Known says);
         - organizations: ``api.tokens[].organization``, ``notify.targets[].organization``
           ``customers.channels[].organization``;
         - token names: ``api.tokens[].name`` and the daemon's own ``local-cli``;
@@ -112,7 +111,7 @@ class Known:
             hostnames=hosts | served,
             addresses=addresses | served_addresses | _listen_address(config),
             paths=_config_paths(config),
-            processes=_names([*_config_processes(config), *apps, *INFRASTRUCTURE]),
+            processes=_names([*_config_processes(config), *apps]),
             organizations=_others([*_config_organizations(config), *organizations], own),
             tokens=_names([LOCAL_TOKEN_NAME, *(t.name for t in config.api.tokens)]),
             internal_names=_config_internal_names(config),

@@ -15,6 +15,7 @@ a status update is a few sentences, and the bound keeps every search cheap.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -74,9 +75,17 @@ def _search(text: str, known: Known) -> tuple[list[_Found], list[tuple[int, int]
                 allowed.append(span)
             else:
                 found.append((detector.kind, *span))
-    for pattern in _known_patterns(known):
+    for pattern in (*_INFRASTRUCTURE, *_known_patterns(known)):
         found += [(pattern.kind, start, end) for start, end in names.found(pattern, text)]
     return found, allowed
+
+
+_INFRASTRUCTURE = tuple(
+    p
+    for p in (names.name_pattern(LeakKind.PROCESS_NAME, n) for n in sorted(names.INFRASTRUCTURE))
+    if p is not None
+)
+"""What the host runs (nginx, pm2, …) is internal in every installation, whatever Known says."""
 
 
 @lru_cache(maxsize=64)
@@ -130,13 +139,17 @@ def _inside(found: _Found, spans: Iterable[tuple[int, int]]) -> bool:
 
 
 def _distinct(found: list[_Found]) -> list[_Found]:
-    """One leak per span and kind: a span inside another of its kind is the same leak."""
+    """One leak per part: a span inside a longer one (web of web-1, a path in a stack
+    trace) is that leak, and of one span the first kind in :class:`LeakKind`'s order is
+    told (a file path rather than an identifier for node_modules). A secret is always
+    told, wherever it sits, so that it is never shown but masked."""
     order = {kind: index for index, kind in enumerate(LeakKind)}
     ranked = sorted(set(found), key=lambda f: (f[1], -f[2], order[f[0]]))
     kept: list[_Found] = []
     for candidate in ranked:
         kind, start, end = candidate
-        if not any(k is kind and s <= start and end <= e for k, s, e in kept):
+        inside = [k for k, s, e in kept if s <= start and end <= e]
+        if not inside or (kind is LeakKind.TOKEN and LeakKind.TOKEN not in inside):
             kept.append(candidate)
     return kept
 
@@ -199,9 +212,19 @@ def _sentence(kind: LeakKind, excerpts: list[str], leaks: Sequence[Leak]) -> str
 def _excerpt(kind: LeakKind, excerpt: str) -> str:
     if kind is LeakKind.TOKEN:
         return _secret(excerpt)
+    if kind is LeakKind.URL:
+        excerpt = _without_query(excerpt)
     if len(excerpt) > _EXCERPT:
         excerpt = excerpt[: _EXCERPT - 1] + "…"
     return _visible(excerpt)
+
+
+def _without_query(url: str) -> str:
+    """A URL up to its query or fragment, without a user part: what follows may be a
+    secret no detector knows the shape of (the config's own URLs are shown this way)."""
+    url = re.sub(r"(?<=://)[^/@\s]*@", "", url)
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=-1)
+    return url if cut < 0 else url[:cut] + "…"
 
 
 def _visible(text: str) -> str:

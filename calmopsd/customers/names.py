@@ -34,7 +34,8 @@ COMMON_WORDS = _words(
     a about access account accounts admin alerts all analytics api apis app apps archive
     assets auth background backend backup beta billing blog cache calendar cart chat
     checkout client cloud cluster core cron dashboard data database db default delivery
-    demo dev docs download downloads edge email events export exports feed files front
+    demo deploy deployment dev docs download downloads edge email events export exports feed
+    files front
     frontend gateway help home hooks images import imports inbox index internal jobs live
     log login logs mail main media messages metrics mobile monitor monitoring news node
     notifications orders pay payments platform portal primary prod production profile
