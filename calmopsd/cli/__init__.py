@@ -10,6 +10,7 @@ wrong.
     incidents.py  status, incidents, show        read-only, beside a running daemon
     decisions.py  approve, reject, resolve       through the daemon's API, or the store
     actions.py    actions pause|resume|active|revert
+    messages.py   messages [show|edit|approve|discard]   customer messages
     tokens.py     token create
     privileged.py helper                          the root-owned helper (calmopsd.privsep)
     doctor.py     doctor                          checks a live install (calmopsd.doctor)
@@ -24,7 +25,17 @@ import sys
 import click
 
 from calmopsd import log as logsetup
-from calmopsd.cli import actions, decisions, doctor, incidents, init, privileged, service, tokens
+from calmopsd.cli import (
+    actions,
+    decisions,
+    doctor,
+    incidents,
+    init,
+    messages,
+    privileged,
+    service,
+    tokens,
+)
 
 COMMANDS: dict[str, click.Command] = {
     "run": service.run,
@@ -40,6 +51,7 @@ COMMANDS: dict[str, click.Command] = {
     "reject": decisions.reject,
     "resolve": decisions.resolve,
     "actions": actions.actions,
+    "messages": messages.messages,
     "token": tokens.token,
     "helper": privileged.helper,
     "doctor": doctor.doctor,

@@ -27,12 +27,15 @@ from calmopsd import log as logsetup
 from calmopsd.clock import Clock, SystemClock
 from calmopsd.config import Config, dropped
 from calmopsd.config.sensing import SensingConfig
+from calmopsd.customers.courier import Courier
+from calmopsd.customers.drafting import drafting
 from calmopsd.daemon.forwarding import Forwarding
 from calmopsd.daemon.responding import TICK_JOB, Responder
 from calmopsd.daemon.sensing import SensingJobs
 from calmopsd.daemon.serving import Serving, cadences
 from calmopsd.daemon.source import Source
 from calmopsd.errors import ConfigError
+from calmopsd.fleet.forwarder import PostCounts
 from calmopsd.follow import consumers_for
 from calmopsd.follow.bus import Follower
 from calmopsd.notices.intake import intake
@@ -79,6 +82,7 @@ class Daemon:
         self.following: Follower | None = None
         self.forwarding: Forwarding | None = None
         self.notifying: Notifier | None = None
+        self.courier: Courier | None = None
         self._stopping = threading.Event()  # set first at stop: in-flight samples give up
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -131,7 +135,16 @@ class Daemon:
             database, self.clock, AppriseSender(), socket.gethostname(), self.config.notify
         )
         notices = intake(database, self.notifying.scopes, self.notifying.wake)
-        consumers = {**consumers_for(database), "notify": notices}
+        # Approved customer messages go out from the same thread, after each round.
+        self.courier = Courier(
+            database, AppriseSender(), self.config.customers, self.config.notify.give_up_after
+        )
+        self.notifying.also.append(self.courier.run_once)
+        consumers = {
+            **consumers_for(database),
+            "notify": notices,
+            "customer_messages": drafting(database),
+        }
         self.following = Follower(database, consumers, self.clock)
         self.following.start()
         self.notifying.start()
@@ -169,6 +182,7 @@ class Daemon:
             self.sensing,
             self._audit,
             lambda: self.config,
+            self._forwarded,
         )
         self.serving.start(self.config.api)
         self.forwarding = Forwarding(database, self.clock)
@@ -249,6 +263,13 @@ class Daemon:
         log.info("config.reloaded", path=str(self.source.path), changed=changed)
         notify("READY=1")
 
+    def _forwarded(self) -> PostCounts | None:
+        """Alertmanager's post counts while forwarding is on (for /metrics)."""
+        forwarding = self.forwarding
+        if forwarding is None or forwarding.forwarder is None:
+            return None
+        return forwarding.counts
+
     def _config_path(self) -> str:
         return str(self.source.path.absolute())
 
@@ -266,6 +287,8 @@ class Daemon:
             self.forwarding.configure(config.alertmanager)
         if self.notifying is not None:
             self.notifying.configure(config.notify)
+        if self.courier is not None:
+            self.courier.configure(config.customers, config.notify.give_up_after)
 
     def _schedule_jobs(self) -> None:
         """Add or replace every recurring job from the current config."""

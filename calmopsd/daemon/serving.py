@@ -32,10 +32,12 @@ from calmopsd.config.api import ApiConfig, is_loopback
 from calmopsd.daemon.responding import Responder
 from calmopsd.daemon.sensing import SensingJobs
 from calmopsd.errors import Unavailable
+from calmopsd.fleet.forwarder import PostCounts
 from calmopsd.record.database import Database, os_reason
 from calmopsd.record.loads import Cadence
 from calmopsd.serve.answers import Hooks
 from calmopsd.serve.app import create_app
+from calmopsd.serve.messages import Messages, message_rules
 from calmopsd.serve.monitoring import Monitoring
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.server import ApiServer
@@ -79,6 +81,7 @@ class Serving:
         sensing: SensingJobs,
         audit: Callable[..., None],
         config: Callable[[], Config] | None = None,
+        forwarded: Callable[[], PostCounts | None] = lambda: None,
     ):
         self.database = database
         self.clock = clock
@@ -87,6 +90,7 @@ class Serving:
         self.sensing = sensing
         self.audit = audit
         self.config = config  # the config in force, for the monitoring routes
+        self.forwarded = forwarded  # Alertmanager's post counts, for /metrics
         self.tokens = Tokens()
         self.server: ApiServer | None = None
         self._round = threading.Lock()
@@ -102,8 +106,12 @@ class Serving:
         self.tokens = Tokens([TokenEntry.from_config(t) for t in api.tokens], entry)
         operations = Operations(self.database, self.clock, self.hooks())
         monitoring = Monitoring(self.database, self.clock, self.vitals(api))
+        config = self.config or Config
+        messages = Messages(
+            self.database, self.clock, lambda: message_rules(config(), self.database)
+        )
         server = ApiServer(
-            create_app(operations, self.tokens, monitoring=monitoring),
+            create_app(operations, self.tokens, monitoring=monitoring, messages=messages),
             listen=api.listen,
             unix_socket=api.unix_socket,
         )
@@ -141,6 +149,7 @@ class Serving:
             running=lambda: bool(scheduler.running),
             actions=lambda: config().actions if config is not None else Config().actions,
             metrics=lambda: config().api.metrics if config is not None else api.metrics,
+            forwarded=self.forwarded,
         )
 
     def switch(self, paused: bool, actor: str) -> bool:

@@ -450,3 +450,13 @@ def _to_delivery(row: tuple[Any, ...]) -> MessageDelivery:
         last_error=row[8],
         ended_at=None if row[9] is None else decode_time(row[9]),
     )
+
+
+def delivery_counts(database: Database) -> dict[tuple[str, str], int]:
+    """Deliveries by (channel, status) since the store began: what /metrics exposes."""
+    with database.read() as db:
+        rows = db.execute(
+            "SELECT channel_name, status, count(*) FROM message_deliveries "
+            "GROUP BY channel_name, status"
+        ).fetchall()
+    return {(str(channel), str(status)): int(count) for channel, status, count in rows}

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from calmopsd.config.api import LOCAL_TOKEN_NAME
 from calmopsd.errors import InvalidRequest, OperationError, Unauthenticated
 from calmopsd.record.pages import IncidentFilter
-from calmopsd.serve import dashboard, views
+from calmopsd.serve import dashboard, message_routes, views
 from calmopsd.serve.bodies import (
     Approval,
     EmptyQuery,
@@ -37,6 +37,7 @@ from calmopsd.serve.bodies import (
     parse_id,
     parse_query,
 )
+from calmopsd.serve.messages import Messages
 from calmopsd.serve.monitoring import PATHS as MONITORING_PATHS
 from calmopsd.serve.monitoring import Monitoring
 from calmopsd.serve.narrow import narrowed
@@ -63,6 +64,7 @@ def create_app(
     settings: dashboard.Settings | None = None,
     *,
     monitoring: Monitoring | None = None,
+    messages: Messages | None = None,
 ) -> Flask:
     """The API over ``operations``, for callers holding one of ``tokens``; with
     ``monitoring``, also ``/-/healthy``, ``/-/ready`` and ``/metrics``.
@@ -81,6 +83,8 @@ def create_app(
         )
     if monitoring is not None:
         monitoring.register(app)
+    if messages is not None:
+        message_routes.register(app, PREFIX, messages)
     dashboard.register(app, operations, tokens, settings)
     app.before_request(lambda: _authenticate(tokens, monitoring))
     app.after_request(_harden)

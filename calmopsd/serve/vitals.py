@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.api import MetricsAccess
+from calmopsd.fleet.forwarder import PostCounts
 from calmopsd.model import Reading
 from calmopsd.record.database import Database
 from calmopsd.record.loads import Cadence, Load, last_load
@@ -26,6 +27,8 @@ class Vitals:
     running: Callable[[], bool]  # the scheduler runs
     actions: Callable[[], ActionsConfig]  # the budgets in force
     metrics: Callable[[], MetricsAccess]  # api.metrics, as the last reload left it
+    # Alertmanager posts by outcome (None: forwarding is off)
+    forwarded: Callable[[], PostCounts | None] = lambda: None
 
 
 class Loads:

@@ -267,3 +267,34 @@ def test_a_channel_that_fails_then_recovers_gets_the_message_once(rig: Rig, hook
     assert len(hook.delivered()) == 1
     (message,) = list_messages(rig.database, PLATFORM, incident_id=incident)
     assert message.status is MessageStatus.SENT
+
+
+def test_every_template_passes_the_leak_check_of_a_busy_config() -> None:
+    from calmopsd.config import Config
+    from calmopsd.customers.drafts import draft_text
+    from calmopsd.customers.leaks import Known, find_leaks
+    from calmopsd.customers.status import CustomerImpact
+
+    config = Config.model_validate(
+        {
+            "actions": {
+                "pm2_restart": {"apps": ["api", "web", "uploads", "worker"]},
+                "pause_jobs": {"apps": ["jobs", "mailer"]},
+            },
+            "api": {"tokens": [{"name": "service", "organization": "acme", "role": "operator",
+                                "sha256": "a" * 64}]},
+        }
+    )  # fmt: skip
+    known = Known.from_config(
+        config, apps=["api", "web", "checkout"], organizations=["acme", "globex"],
+        own_organization="acme", machine=["web-1", "web-1.internal.example"],
+    )  # fmt: skip
+    texts = {
+        draft_text(kind, CustomerImpact(True, component, phase, Audience.PLATFORM, (), ""),
+                   audience=audience)
+        for kind in IncidentType for component in ComponentStatus for phase in Phase
+        for audience in ("platform", "organization")
+    }  # fmt: skip
+    assert len(texts) > 40
+    for text in texts:
+        assert find_leaks(text, known) == [], text

@@ -7,8 +7,8 @@ import json
 from datetime import timedelta
 
 import structlog
-from conftest import PLATFORM, Rig, make_rig, notify_config
 from support.clock import ManualClock
+from support.notify_rig import PLATFORM, Rig, make_rig, notify_config
 from support.receivers import Webhook, smtp_sink, webhook
 
 from calmopsd.model import IncidentStatus, Severity
@@ -291,3 +291,29 @@ def test_a_failure_s_reason_keeps_the_url_s_secrets_out(store: object, clock: Ma
     for secret in ("hunter22", "T0KEN-abcdef", "zz-9876"):
         assert secret not in told
     assert any(line["event"] == "notify.failed" for line in lines)
+
+
+def test_deliveries_by_target_and_outcome_are_on_metrics(rig: Rig, hook: Webhook) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from calmopsd.serve.metrics import store as families
+    from calmopsd.serve.metrics.scrape import Scrape
+
+    hook.answers = [500]
+    rig.open("one")
+    rig.open("two")
+    rig.round(30 * S)  # one fails, one is sent
+    rig.round(M)  # the failed one is sent on its retry
+
+    class Notices:
+        def collect(self) -> object:
+            scrape = Scrape(rig.clock.now(), {}, {}, rig.database, None, None)  # type: ignore[arg-type]
+            return families.notices(scrape)
+
+    registry = CollectorRegistry()
+    registry.register(Notices())  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    (family,) = text_string_to_metric_families(text)
+    samples = {(s.name, s.labels["target"], s.labels["status"]): s.value for s in family.samples}
+    assert samples == {("calmopsd_notifications_total", "oncall", "sent"): 2.0}

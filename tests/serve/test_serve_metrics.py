@@ -149,7 +149,9 @@ def test_every_reading_is_a_gauge_in_base_units_and_each_sampler_says_whether_it
     assert series[("calmopsd_build_info", (("version", "0.1.0"),))] == 1.0
     assert {labels for name, labels in series if name == "calmopsd_scrape_collector_success"} \
         == {(("collector", c),) for c in ("build", "samplers", "readings", "incidents",
-                                          "actions", "budgets", "audit", "config")}  # fmt: skip
+                                          "actions", "budgets", "audit", "config",
+                                          "notices", "customer_messages",
+                                          "alertmanager")}  # fmt: skip
     assert all(name.startswith("calmopsd_") for name, _ in series)
 
 

@@ -35,6 +35,9 @@ FAMILIES: dict[str, Family] = {
     "budgets": store.budgets,
     "audit": store.audit,
     "config": store.config,
+    "notices": store.notices,
+    "customer_messages": store.customer_messages,
+    "alertmanager": store.alertmanager,
 }
 
 

@@ -14,6 +14,8 @@ from calmopsd import __version__
 from calmopsd.config.actions import Budget
 from calmopsd.model import SafeAction
 from calmopsd.record.actions import REAL_RUN_KINDS, RUN_KINDS
+from calmopsd.record.messages import delivery_counts as message_delivery_counts
+from calmopsd.record.outbox import delivery_counts
 from calmopsd.record.scope import Scope
 from calmopsd.record.tallies import Run, action_outcomes, open_incidents, recent_runs
 from calmopsd.serve.metrics.scrape import Scrape, gauge, labelled
@@ -116,3 +118,45 @@ def _most_on_a_target(runs: list[Run]) -> int:
     for run in runs:
         counts[run.target] = counts.get(run.target, 0) + 1
     return max(counts.values(), default=0)
+
+
+def notices(scrape: Scrape) -> Iterator[Metric]:
+    """Notices to people by target and how they ended (pending ones too), since the store began."""
+    yield from labelled(
+        "calmopsd_notifications",
+        "Notices to notify targets, by status (pending, sent, given_up, dropped).",
+        ["target", "status"],
+        (([t, s], n) for (t, s), n in sorted(delivery_counts(scrape.database).items())),
+        counter=True,
+    )
+
+
+def customer_messages(scrape: Scrape) -> Iterator[Metric]:
+    yield from labelled(
+        "calmopsd_customer_message_deliveries",
+        "Approved customer messages to channels, by status (pending, sent, given_up, dropped).",
+        ["channel", "status"],
+        (([c, s], n) for (c, s), n in sorted(message_delivery_counts(scrape.database).items())),
+        counter=True,
+    )
+
+
+def alertmanager(scrape: Scrape) -> Iterator[Metric]:
+    """Posts to Alertmanager by outcome, while forwarding is on."""
+    counts = scrape.vitals.forwarded()
+    if counts is None:
+        return
+    yield from labelled(
+        "calmopsd_alertmanager_posts",
+        "Posts of incidents to Alertmanager's v2 API, by outcome.",
+        ["outcome"],
+        [(["sent"], counts.sent), (["failed"], counts.failed)],
+        counter=True,
+    )
+    yield from labelled(
+        "calmopsd_alertmanager_alerts_sent",
+        "Alerts in the posts Alertmanager accepted.",
+        [],
+        [([], counts.alerts_sent)],
+        counter=True,
+    )

@@ -1,0 +1,105 @@
+"""Customer messages with the real daemon and the real CLI: a draft appears for an incident
+customers can see, `calmopsd messages approve` goes through the daemon's API, and the
+daemon delivers it once to a real webhook; a leaking edit is refused with exit 2."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from support.process import DaemonProcess, clean_env, write_config
+from support.receivers import Webhook, webhook
+from support.scenario import Scenario, ScriptedExecutor, http
+
+from calmopsd.record.database import Database, connect, database_path
+from calmopsd.record.messages import list_messages
+from calmopsd.record.scope import Scope
+
+
+@pytest.fixture
+def hook() -> Iterator[Webhook]:
+    with webhook() as receiver:
+        yield receiver
+
+
+def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "calmopsd", *args, "--config", str(config)],
+        capture_output=True, text=True, timeout=60, env=clean_env(), check=False,
+    )  # fmt: skip
+
+
+def started(config: Path) -> DaemonProcess:
+    daemon = DaemonProcess("--config", str(config), env=clean_env())
+    daemon.wait_for("daemon.ready")
+    return daemon
+
+
+def stopped(daemon: DaemonProcess) -> None:
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.proc.wait(timeout=15) == 0
+
+
+def test_a_draft_approved_through_the_cli_reaches_the_status_page_once(
+    tmp_path: Path, hook: Webhook
+) -> None:
+    config = write_config(
+        tmp_path / "calmops.yaml",
+        "state_dir: state\nlog:\n  format: json\napi:\n  listen: 127.0.0.1:0\n"
+        "sensing:\n  pm2:\n    enabled: false\n"
+        f"customers:\n  channels:\n    - {{name: statuspage, url: '{hook.url('/status')}', "
+        "audience: status_page}\n",
+    )
+    stopped(started(config))  # its consumers' cursors start at the log's head
+    database = Database.open(database_path(tmp_path / "state"))
+    scenario = Scenario(database, executor=ScriptedExecutor(),
+                        start=datetime.now(UTC) - timedelta(minutes=5))  # fmt: skip
+    scenario.feed("http", http(site="timeout"), times=3)  # the site is down for everyone
+    (incident,) = scenario.incidents()
+    database.close()
+
+    daemon = started(config)
+    try:
+        before = [line for line in daemon.seen if line.get("event") == "customers.drafted"]
+        message = before[0] if before else daemon.wait_for("customers.drafted")
+        assert message["incident_id"] == incident.id
+        listed = cli(config, "messages", "--json")
+        assert listed.returncode == 0, listed.stderr
+        (draft,) = json.loads(listed.stdout)["messages"]
+        assert (draft["status"], draft["phase"], draft["channel"]) == (
+            "draft", "investigating", "status_page",
+        )  # fmt: skip
+        assert draft["component_status"] == "major_outage"
+
+        leaking = cli(config, "messages", "edit", str(draft["id"]), "--text",
+                      f"The server at 127.0.0.1:{hook.port} is down.")  # fmt: skip
+        assert leaking.returncode == 2, leaking
+        assert "not customer-safe" in leaking.stderr
+        approved = cli(config, "messages", "approve", str(draft["id"]))
+        assert approved.returncode == 0, approved.stderr
+        assert "approved" in approved.stdout
+        deadline = time.monotonic() + 30
+        while not hook.delivered() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (sent,) = hook.delivered()
+        assert (sent.body["title"], sent.body["message"]) == ("Investigating", draft["text"])
+        again = cli(config, "messages", "approve", str(draft["id"]))
+        assert again.returncode == 1  # approved once, never twice
+        stopped(daemon)
+    finally:
+        daemon.stop()
+    assert len(hook.received) == 1
+    path = database_path(tmp_path / "state")
+    reader = Database(path, connect(path, query_only=True))
+    try:
+        (final,) = list_messages(reader, Scope.platform())
+        assert final.status.value == "sent" and final.decided_by and "cli:" in final.decided_by
+    finally:
+        reader.close()
