@@ -13,6 +13,7 @@ import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -120,8 +121,13 @@ class Known:
         )
 
 
+@lru_cache(maxsize=1)
 def machine_names() -> tuple[str, ...]:
-    """This machine's host name, its fully qualified name, and the first label of each."""
+    """This machine's host name, its fully qualified name, and the first label of each.
+
+    Asked once per process: ``getfqdn`` asks the resolver, which can take seconds on a
+    host with broken DNS, and a check runs at every draft and edit. A renamed host is
+    seen after a restart."""
     names = [socket.gethostname(), socket.getfqdn()]
     return tuple(dict.fromkeys([*names, *(n.split(".")[0] for n in names)]))
 
