@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from calmopsd.customers.channel import suggest
+from calmopsd.customers.status import customer_impact
 from calmopsd.model import ActionOutcome, AuditEvent, Incident, Reading, Recommendation
 from calmopsd.record.actions import ActiveAction
 from calmopsd.record.audit import Verdict
@@ -41,10 +43,25 @@ def incident(found: Incident, *, full: bool = False) -> dict[str, Any]:
             "description": found.description,
             "summary": found.summary,
             "impact": found.impact,
+            "customer_impact": _customers(found),
             "evidence": found.evidence,
             "last_breach_at": _time(found.last_breach_at),
         }
     return shown
+
+
+def _customers(found: Incident) -> dict[str, Any]:
+    """What customers see, in a status page's words, and where a message would go."""
+    seen = customer_impact(found)
+    suggestion = suggest(seen)
+    return {
+        **seen.as_dict(),
+        "channel": {
+            "suggested": suggestion.channel.value,
+            "organizations": list(suggestion.organizations),
+            "why": suggestion.why,
+        },
+    }
 
 
 def page(found: Page) -> dict[str, Any]:
