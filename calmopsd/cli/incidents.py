@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from calmopsd.model import (
 from calmopsd.record.database import database_path, holder_of
 from calmopsd.record.incidents import resolution_counts
 from calmopsd.record.loads import Load, last_load
+from calmopsd.record.outbox import troubled_targets
 from calmopsd.record.pages import IncidentFilter
 from calmopsd.record.recommendations import list_recommendations
 from calmopsd.serve import views
@@ -77,9 +78,11 @@ def status(config_path: Path | None, state_dir: Path | None, as_json: bool) -> N
     with reading(where, "status") as ops:
         found = _status(ops, cli_caller())
         load = last_load(ops.database)
-    now = SystemClock().now()
+        now = SystemClock().now()
+        troubled = tuple(troubled_targets(ops.database, now - timedelta(hours=24)))
     pid = holder_of(database_path(where))
-    found = replace(found, daemon_pid=pid, load=load, stale=_stale(found, load, now, pid))
+    found = replace(found, daemon_pid=pid, load=load, stale=_stale(found, load, now, pid),
+                    notices=troubled)  # fmt: skip
     if not as_json:
         click.echo(screens.on_terminal(screens.status_screen(found, now)))
     else:
@@ -117,6 +120,10 @@ def _print_status(found: screens.Status, now: datetime) -> None:
             "actions": [views.active(a) for a in found.active],
             "pending": [views.recommendation(r) for r in found.pending],
             "stale": list(found.stale),
+            "notifications_not_getting_through": [
+                {"target": t.target, "retrying": t.pending, "given_up_24h": t.given_up,
+                 "last_error": t.last_error} for t in found.notices
+            ],
             "config": None if load is None else {
                 "last_reload_successful": load.ok, "last_load": load.kind,
                 "at": load.at.isoformat(),

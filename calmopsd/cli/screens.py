@@ -14,6 +14,7 @@ from typing import Any
 from calmopsd.model import AuditEvent, Incident, Reading, Recommendation, RecommendationStatus
 from calmopsd.record.actions import ActiveAction
 from calmopsd.record.loads import Load
+from calmopsd.record.outbox import TargetTrouble
 from calmopsd.sense.attention import saw
 from calmopsd.serve.answers import Health, IncidentDetail
 
@@ -32,6 +33,7 @@ class Status:
     daemon_pid: str | None = None  # the running daemon's, None: none runs on this store
     load: Load | None = None  # the daemon's last config load, from the audit log
     stale: tuple[str, ...] = ()  # samplers whose latest reading is stale
+    notices: tuple[TargetTrouble, ...] = ()  # notify targets not getting notices
 
 
 def headline(incident: Incident) -> str:
@@ -81,8 +83,22 @@ def status_screen(found: Status, now: datetime) -> str:
         *_listed("Actions in force", [active_row(a) for a in found.active]),
         "",
         *_listed("Pending approvals", [_pending_row(r) for r in found.pending]),
+        *_notices(found.notices),
     ]
     return "\n".join(_cut(line) for line in lines)
+
+
+def _notices(troubled: tuple[TargetTrouble, ...]) -> list[str]:
+    """Lines only for targets whose notices do not get through: nobody may be hearing."""
+    if not troubled:
+        return []
+    lines = ["", "Notifications NOT getting through"]
+    for t in troubled:
+        said = f"; last error: {t.last_error}" if t.last_error else ""
+        lines.append(
+            f"  {t.target}: {t.pending} being retried, {t.given_up} given up in 24 h{said}"
+        )
+    return lines
 
 
 def _config(load: Load | None) -> list[str]:

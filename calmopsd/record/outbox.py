@@ -439,3 +439,31 @@ def _to_notice(row: tuple[Any, ...]) -> Notice:
         last_error=row[13],
         ended_at=None if row[14] is None else decode_time(row[14]),
     )
+
+
+@dataclass(frozen=True)
+class TargetTrouble:
+    """A target with notices not getting through: what ``status`` tells."""
+
+    target: str
+    pending: int  # still being tried
+    given_up: int  # given up since ``since``
+    last_error: str | None
+
+
+def troubled_targets(database: Database, since: datetime) -> list[TargetTrouble]:
+    """Targets with a notice pending after a failed try, or given up since ``since``."""
+    with database.read() as db:
+        rows = db.execute(
+            """SELECT target,
+                    sum(status = 'pending' AND attempts > 0),
+                    sum(status = 'given_up' AND ended_at > ?),
+                    (SELECT last_error FROM notices AS n2 WHERE n2.target = notices.target
+                        AND n2.last_error IS NOT NULL ORDER BY n2.id DESC LIMIT 1)
+                FROM notices GROUP BY target
+                HAVING sum(status = 'pending' AND attempts > 0) > 0
+                    OR sum(status = 'given_up' AND ended_at > ?) > 0
+                ORDER BY target""",
+            [encode_time(since), encode_time(since)],
+        ).fetchall()
+    return [TargetTrouble(str(r[0]), int(r[1] or 0), int(r[2] or 0), r[3]) for r in rows]

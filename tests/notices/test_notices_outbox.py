@@ -317,3 +317,28 @@ def test_deliveries_by_target_and_outcome_are_on_metrics(rig: Rig, hook: Webhook
     (family,) = text_string_to_metric_families(text)
     samples = {(s.name, s.labels["target"], s.labels["status"]): s.value for s in family.samples}
     assert samples == {("calmopsd_notifications_total", "oncall", "sent"): 2.0}
+
+
+def test_status_says_when_notices_do_not_get_through(rig: Rig, hook: Webhook) -> None:
+    import subprocess
+    import sys
+
+    from support.process import clean_env
+
+    hook.answers = [503] * 10
+    rig.open()
+    rig.round(30 * S)
+    done = subprocess.run(
+        [sys.executable, "-m", "calmopsd", "status", "--state-dir", str(rig.path.parent)],
+        capture_output=True, text=True, timeout=60, env=clean_env(), check=False,
+    )  # fmt: skip
+    assert "Notifications NOT getting through" in done.stdout, done
+    assert "oncall: 1 being retried, 0 given up in 24 h; last error: " in done.stdout
+    as_json = subprocess.run(
+        [sys.executable, "-m", "calmopsd", "status", "--json", "--state-dir",
+         str(rig.path.parent)],
+        capture_output=True, text=True, timeout=60, env=clean_env(), check=False,
+    )  # fmt: skip
+    (trouble,) = json.loads(as_json.stdout)["notifications_not_getting_through"]
+    assert (trouble["target"], trouble["retrying"]) == ("oncall", 1)
+    assert "error=503" in trouble["last_error"]
