@@ -21,6 +21,9 @@ NGINX_COMBINED = (
     '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
     '"$http_referer" "$http_user_agent"'
 )
+# What nginx.org's packages, the official Docker image, RHEL and Alpine ship as ``main``.
+NGINX_MAIN = NGINX_COMBINED + ' "$http_x_forwarded_for"'
+NAMED_FORMATS = {"combined": NGINX_COMBINED, "main": NGINX_MAIN}
 TIME_VARIABLES = ("time_local", "time_iso8601", "msec")
 _VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 _METHOD = re.compile(r"^[A-Z]{1,16}$")
@@ -98,7 +101,11 @@ class NginxSourceConfig(Section):
     format: str = Field(
         default="combined",
         min_length=1,
-        description="combined, json (escape=json, keys below), or the log_format string itself.",
+        description="combined (also read as the start of a longer line: text after its "
+        'last field is ignored), main (combined plus "$http_x_forwarded_for"), json '
+        "(escape=json, keys below), or the log_format string itself. Where nginx can be "
+        "asked (nginx -T), a source left at combined is read in the log_format nginx "
+        "really writes its paths in.",
     )
     organization: str = Field(
         default="",
@@ -118,7 +125,9 @@ class NginxSourceConfig(Section):
     )
 
     def _format_is_usable(self) -> None:
-        if self.format in ("combined", "json"):
+        if self.format in ("combined", "main", "json"):
+            if self.organization and self.format != "json":
+                raise ValueError(f"organization ${self.organization} is not in the format")
             return
         names = format_variables(self.format)
         if not any(name in TIME_VARIABLES for name in names):
@@ -147,6 +156,12 @@ class AppFieldsConfig(Section):
     route: str = Field(default="url", description="Key of the request path; empty: none.")
     organization: str = Field(
         default="", description="Key of the organization id; empty: lines carry none."
+    )
+    request_id: str = Field(
+        default="",
+        description="Key of the request id joining a request's lines (Fastify: reqId, whose "
+        "incoming request line holds req.method and req.url and whose request completed "
+        "line holds res.statusCode); empty: each request is one line.",
     )
 
 

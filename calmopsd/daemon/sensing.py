@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
+from typing import TYPE_CHECKING
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -34,6 +35,9 @@ from calmopsd.sense.disk import DiskSampler
 from calmopsd.sense.logs import LogWatcher
 from calmopsd.sense.sampler import SamplerRunner
 from calmopsd.shapes import DiskValues
+
+if TYPE_CHECKING:
+    from calmopsd.discover.log_formats import LogSource
 
 log = structlog.get_logger("calmopsd.daemon")
 
@@ -106,7 +110,7 @@ class SensingJobs:
             if self.scheduler.get_job(LOGS_JOB):
                 self.scheduler.remove_job(LOGS_JOB)
             return
-        self.logs = LogWatcher(config.logs, self.clock, state=state)
+        self.logs = LogWatcher(config.logs, self.clock, state=state, nginx_formats=_nginx_formats)
         for warning in config.logs.overlaps():
             log.warning("logs.sources_overlap", detail=warning)
         self.scheduler.add_job(
@@ -212,3 +216,10 @@ class SensingJobs:
             for path, mount in DiskValues.parse(snap.readings).mounts.items()
             if mount.used_bytes is not None
         ]
+
+
+def _nginx_formats() -> list[LogSource]:
+    """What this host's nginx writes each access log in, read as ``calmopsd init`` reads it."""
+    from calmopsd.discover import nginx_log_sources
+
+    return nginx_log_sources()

@@ -93,6 +93,22 @@ def survey(host: Host) -> Survey:
     )
 
 
+def nginx_log_sources(host: Host | None = None, timeout_s: float = 5.0) -> list[LogSource]:
+    """The log sources this host's nginx writes (``nginx -T``, or its files when that fails),
+    as ``calmopsd init`` finds them: for the daemon, to read each log in its real format."""
+    host = host or this_host(None, None, None, ())
+    found = nginx.discover(
+        nginx.NginxHost(
+            host.nginx_binary,
+            host.nginx_conf,
+            host.nginx_prefix,
+            host.default_access_log,
+            min(timeout_s, host.timeout_s),
+        )
+    )
+    return log_formats.sources(found.access_logs, found.log_formats)
+
+
 def _on_path(name: str) -> str | None:
     return shutil.which(name, path=runner.MINIMAL_PATH)
 

@@ -10,6 +10,7 @@ format: one source per format, all its files under ``paths``.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
 
@@ -114,3 +115,15 @@ def _checked(source: LogSource) -> LogSource:
             source.name, source.paths, source.format, source.fields, "", source.why, reason
         )
     return source
+
+
+def matching(paths: list[str], found: list[LogSource]) -> LogSource | None:
+    """The readable source ``found`` that nginx writes one of ``paths`` in, if any: the same
+    path, or a path its ``access_log`` glob matches (``/var/log/nginx/*.log``)."""
+    for source in found:
+        if source.unreadable is not None:
+            continue
+        for path in paths:
+            if any(path == p or fnmatch.fnmatchcase(path, p) for p in source.paths):
+                return source
+    return None

@@ -27,8 +27,17 @@ def saw(reading: Reading, *, figures: bool = False) -> str | None:
     if reading.sampler == "dependencies":
         return _down(ProbeValues.parse(reading.values).probes, "probe")
     if reading.sampler == "logs":
-        return _behind(LogsValues.parse(reading.values), figures)
+        return _logs(LogsValues.parse(reading.values), figures)
     return None
+
+
+def _logs(logs: LogsValues, figures: bool) -> str | None:
+    """Sources whose lines parse into nothing, and sources whose reading is behind."""
+    unparsable = sorted(n for n, s in logs.sources.items() if s.unparsable)
+    said = [f"log lines not understood: {', '.join(unparsable)}"] if unparsable else []
+    behind = _behind(logs, figures)
+    said += [behind] if behind else []
+    return "; ".join(said) or None
 
 
 def _behind(logs: LogsValues, figures: bool) -> str | None:

@@ -171,6 +171,7 @@ class SourceRates:
     behind_bytes: int = 0  # written to its files and not read yet, after the round
     behind_seconds: float = 0.0  # how long it has been behind
     problems: tuple[str, ...] = ()
+    unparsable: bool = False  # most new lines malformed, or not one JSON line in an app log
 
     @classmethod
     def parse(cls, values: object) -> Self:
@@ -184,6 +185,7 @@ class SourceRates:
             behind_bytes=integer(v.get("behind_bytes")),
             behind_seconds=number(v.get("behind_seconds")),
             problems=texts(v.get("problems")),
+            unparsable=v.get("unparsable") is True,
         )
 
     def to_values(self) -> dict[str, Any]:
@@ -194,6 +196,7 @@ class SourceRates:
             "files": list(self.files),
             "truncations": self.truncations,
             "problems": list(self.problems),
+            "unparsable": self.unparsable,
             "behind_bytes": self.behind_bytes,
             "behind_seconds": self.behind_seconds,
         }

@@ -28,6 +28,7 @@ import re
 from collections import Counter
 
 from calmopsd.sense.logs.lines import (
+    OTHER,
     BlockPatterns,
     Extras,
     LineCounts,
@@ -39,7 +40,7 @@ from calmopsd.sense.logs.lines import (
 REQUESTS, SERVER_ERRORS, ERROR_LINES, UPLOADS, UPLOAD_FAILURES, PARSE_ERRORS = range(6)
 Key = tuple[int, str | None]
 Tally = dict[Key, list[int]]
-_StrayKey = tuple[tuple[bytes, ...], bytes, bytes]  # needles, line end, once
+_StrayKey = tuple[tuple[bytes, ...], bytes, bytes, int]  # needles, line end, once, times
 
 _EDGE = 8192  # bytes at each end of a minute's run searched first for out-of-order lines
 
@@ -84,6 +85,7 @@ class BlockCounter:
         self.max_organizations = max_organizations
         self._organizations: set[str] = set()
         self.folded = 0  # counts of an organization over the limit, added to the platform's
+        self.other_lines = 0  # lines of another kind (plain text among JSON), ever
 
     def start_round(self, known: set[str]) -> None:
         """Begin a new tally: ``known`` organizations keep their own counts, and new ones
@@ -200,12 +202,16 @@ class BlockCounter:
         patterns: BlockPatterns,
         tally: Tally,
     ) -> None:
+        if patterns.one_by_one:
+            self._one_by_one(buf, start, stop, tally, probe.minute)
+            return
         lines = buf.count(b"\n", start, stop)
         held = sum(buf.count(needle, start, stop) for needle in probe.needles)
         ended = buf.count(patterns.line_end + b"\n", start, stop) if patterns.line_end else lines
-        opened = buf.count(patterns.once, start, stop) if patterns.once else lines
+        times = patterns.times
+        opened = buf.count(patterns.once, start, stop) if patterns.once else lines * times
         strays: list[int] | None = []
-        if held != lines or ended != lines or opened != lines:
+        if held != lines or ended != lines or opened != lines * times:
             strays = self._strays_in(buf, start, stop, probe, patterns, (held, ended, opened))
         if strays is None:
             self._one_by_one(buf, start, stop, tally, probe.minute)
@@ -222,9 +228,13 @@ class BlockCounter:
             and patterns.organizations is None
             and patterns.extras is None
         )
-        for line_start in singles:
+        for line_start in sorted(singles):  # in order: a line may depend on earlier ones
             line = buf[line_start : buf.index(b"\n", line_start)]
             counts = parse(line)
+            if counts is OTHER:
+                self._take_back(line, minute, patterns, tally)
+                self.other_lines += 1
+                continue
             if plain and counts is not None and counts.minute == minute:
                 # The usual case: the bulk already counted this request where it belongs.
                 add_line(tally, counts, with_request=False)
@@ -247,7 +257,7 @@ class BlockCounter:
         """Starts of the lines lacking the needle or the line end: at the run's edges first,
         where out-of-order lines are, then through the whole run. None if even that does not
         explain the counts (a line holds the needle twice): then parse the run line by line."""
-        key = (probe.needles, patterns.line_end, patterns.once)
+        key = (probe.needles, patterns.line_end, patterns.once, patterns.times)
         stray = self._stray(key)
         lines = buf.count(b"\n", start, stop)
         if stop - start > 4 * _EDGE:
@@ -268,33 +278,34 @@ class BlockCounter:
         lines: int,
         counted: tuple[int, int, int],
     ) -> bool:
-        """Do the other lines hold exactly one needle, one line end and one ``once`` each,
-        in total?"""
-        needles, line_end, once = key
+        """Do the other lines hold exactly one needle, one line end and ``times`` ``once``
+        each, in total?"""
+        needles, line_end, once, times = key
         held, ended, opened = counted
         for start in strays:
             line = buf[start : buf.index(b"\n", start) + 1]
             held -= sum(line.count(needle) for needle in needles)
             ended -= line.endswith(line_end + b"\n") if line_end else 1
-            opened -= line.count(once) if once else 1
+            opened -= line.count(once) if once else times
         rest = lines - len(strays)
-        return held == rest and ended == rest and opened == rest
+        return held == rest and ended == rest and opened == rest * times
 
     def _stray(self, key: _StrayKey) -> re.Pattern[bytes]:
         """Lines holding none of the needles, not ending as lines do (newline included), or
-        not holding ``once`` exactly once."""
+        not holding ``once`` exactly ``times`` times."""
         pattern = self._strays.get(key)
         if pattern is None:
             if len(self._strays) > 64:
                 self._strays.clear()
-            needles, line_end, once = key
+            needles, line_end, once, times = key
             held = b"|".join(re.escape(n) for n in needles)
             lacking = rb"(?![^\n]*(?:" + held + rb"))"
             if line_end:
                 lacking += rb"|(?![^\n]*" + re.escape(line_end) + rb"\n)"
             if once:
                 other = rb"[^\n" + re.escape(once) + rb"]*"
-                lacking += rb"|(?!" + other + re.escape(once) + other + rb"\n)"
+                held_times = (re.escape(once) + other) * times
+                lacking += rb"|(?!" + other + held_times + rb"\n)"
             lacking = rb"(?:" + lacking + rb")"
             pattern = re.compile(rb"^" + lacking + rb"[^\n]*\n", re.MULTILINE)
             self._strays[key] = pattern
@@ -332,7 +343,9 @@ class BlockCounter:
 
     def _single(self, line: bytes, tally: Tally, minute: int) -> None:
         counts = self._parse(line)
-        if counts is None:
+        if counts is OTHER:
+            self.other_lines += 1
+        elif counts is None:
             add(tally, (minute, None), PARSE_ERRORS)
         else:
             add_line(tally, counts)

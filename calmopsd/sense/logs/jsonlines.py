@@ -13,6 +13,21 @@ all parsed one by one: exact, and several times slower.
 A request is a line whose status key is present, whatever its value: a status
 that is null or not a three-digit number counts as a request, never as a server
 error or an upload, in bulk and line by line alike.
+
+PM2 out logs mix JSON with plain text (dotenv banners, warnings, stack traces,
+``console.log`` of an object): a line that does not start with ``{"`` is another
+kind of line, counted for nothing and no parse error. PM2's ``--time`` (its
+``log_date_format``, ``YYYY-MM-DDTHH:mm:ss`` unless set) puts ``TIME: `` before
+each line; it is skipped, and the line's own time is the one read.
+
+With a request-id key (Fastify's ``reqId``), a request's lines are paired:
+Fastify writes ``incoming request`` with ``req.method``/``req.url``, then
+``request completed`` with ``res.statusCode`` (an error line with the status may
+come between). The first line with the status counts the request once, with the
+method and route of the id's earlier line; ids are remembered for
+:data:`PAIR_MINUTES` minutes and at most :data:`MAX_PENDING` at once (the oldest
+forgotten first), so memory stays bounded. Such a log is parsed line by line, in
+order.
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ from typing import Any
 import orjson
 
 from calmopsd.sense.logs.lines import (
+    OTHER,
     BlockPatterns,
     Extras,
     LineCounts,
@@ -40,6 +56,12 @@ from calmopsd.sense.logs.timestamps import (
     minute_of_iso,
 )
 
+# PM2's --time prefix (dayjs 'YYYY-MM-DDTHH:mm:ss', or a log_date_format like it) and ': '.
+_PM2_PREFIX = re.compile(
+    rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?: ?(?:Z|[+-]\d\d:?\d\d))?: "
+)
+PAIR_MINUTES = 10
+MAX_PENDING = 8192
 _NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _STATUS_TEXT = re.compile(r"[0-9]{3}")
 
@@ -57,6 +79,7 @@ class JsonFields:
         request: str = "",
         level: str = "",
         organization: str = "",
+        request_id: str = "",
     ):
         self.time = time
         self.status = status
@@ -65,6 +88,7 @@ class JsonFields:
         self.request = request
         self.level = level
         self.organization = organization
+        self.request_id = request_id
 
 
 def _get(record: dict[str, Any], key: str) -> Any:
@@ -119,8 +143,12 @@ class JsonFormat:
         )
         self._minutes = MinuteCache()
         self._cache: dict[bytes, tuple[BlockPatterns, re.Pattern[bytes] | None]] = {}
+        # request id → (minute, method, path) of its line without a status; ids counted
+        self._pending: dict[Any, tuple[int, bytes, bytes]] = {}
+        self._counted: dict[Any, int] = {}
 
     def _separator(self, line: bytes) -> bytes:
+        line = _json_part(line)
         match = self._time_key.search(line)
         return match.group(0)[len(_key(self.fields.time, b"")) :] if match else b":"
 
@@ -161,6 +189,7 @@ class JsonFormat:
         return self._minutes.iso(text) if quoted else minute_of_epoch_text(text)
 
     def probe(self, line: bytes) -> Probe | None:
+        line = _json_part(line)
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -168,6 +197,12 @@ class JsonFormat:
         return self._probe_record(line, record)
 
     def parse(self, line: bytes) -> LineCounts | None:
+        line = _json_part(line)
+        if not line.startswith(b'{"'):
+            return OTHER if not line.lstrip().startswith(b'{"') else self._parse(line.lstrip())
+        return self._parse(line)
+
+    def _parse(self, line: bytes) -> LineCounts | None:
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -185,6 +220,8 @@ class JsonFormat:
         )
         level = _get(record, fields.level)
         error = int(isinstance(level, str | int) and level in self.error_levels)
+        if fields.request_id:
+            return self._paired(line, record, probe.minute, has_status, status, error)
         return LineCounts(
             probe.minute,
             self._organization(line, record),
@@ -194,6 +231,44 @@ class JsonFormat:
             upload,
             failed,
         )
+
+    def _paired(
+        self,
+        line: bytes,
+        record: dict[str, Any],
+        minute: int,
+        has_status: bool,
+        status: int | None,
+        error: int,
+    ) -> LineCounts:
+        """A line of a log whose requests take two lines, joined by the request id."""
+        org = self._organization(line, record)
+        rid = _get(record, self.fields.request_id)
+        if rid is None or isinstance(rid, dict | list):
+            method, path = self._method_and_path(record)
+            upload, failed = self._classify(method, path, status)
+            server_error = int(status is not None and status >= 500)
+            return LineCounts(minute, org, int(has_status), server_error, error, upload, failed)
+        key = (record.get("pid"), rid)  # ids restart with each process (pid from pino)
+        method, path = self._method_and_path(record)
+        if not has_status:
+            if method or path:  # a new request under this id
+                _remember(self._pending, key, (minute, method, path))
+                self._counted.pop(key, None)
+            return LineCounts(minute, org, 0, 0, error, 0, 0)
+        counted = self._counted.get(key)
+        if counted is not None and minute - counted <= PAIR_MINUTES:
+            return LineCounts(minute, org, 0, 0, error, 0, 0)  # its request counted already
+        _remember(self._counted, key, minute)
+        pending = self._pending.pop(key, None)
+        if not (method or path) and pending is not None and minute - pending[0] <= PAIR_MINUTES:
+            method, path = pending[1], pending[2]
+        upload, failed = self._classify(method, path, status)
+        server_error = int(status is not None and status >= 500)
+        return LineCounts(minute, org, 1, server_error, error, upload, failed)
+
+    def _classify(self, method: bytes, path: bytes, status: int | None) -> tuple[int, int]:
+        return self.uploads.classify(method, path, status) if status is not None else (0, 0)
 
     def _method_and_path(self, record: dict[str, Any]) -> tuple[bytes, bytes]:
         if self.fields.request:
@@ -221,7 +296,9 @@ class JsonFormat:
         return organization(match.group(1)) if match else None
 
     def patterns(self, line: bytes) -> BlockPatterns:
-        return self._patterns(self._separator(line))[0]
+        if self.fields.request_id:
+            return _IN_ORDER
+        return self._patterns(self._separator(_json_part(line)))[0]
 
     def _patterns(self, sep: bytes) -> tuple[BlockPatterns, re.Pattern[bytes] | None]:
         cached = self._cache.get(sep)
@@ -320,3 +397,22 @@ class JsonFormat:
             return None
         values = [re.escape(orjson.dumps(v)) for v in sorted(self.error_levels, key=str)]
         return re.escape(_key(self.fields.level, sep)) + b"(?:" + b"|".join(values) + rb")(?![\w.])"
+
+
+_IN_ORDER = BlockPatterns((), None, None, one_by_one=True)
+
+
+def _json_part(line: bytes) -> bytes:
+    """The line without PM2's ``--time`` prefix."""
+    if line[:1] == b"{":
+        return line
+    match = _PM2_PREFIX.match(line)
+    return line[match.end() :] if match else line
+
+
+def _remember(kept: dict[Any, Any], key: Any, value: Any) -> None:
+    """Keep ``key`` as the newest; forget the oldest beyond :data:`MAX_PENDING`."""
+    kept.pop(key, None)
+    kept[key] = value
+    while len(kept) > MAX_PENDING:
+        del kept[next(iter(kept))]

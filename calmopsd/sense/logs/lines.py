@@ -33,6 +33,11 @@ class LineCounts(NamedTuple):
     upload_failures: int
 
 
+OTHER = LineCounts(-1, None, 0, 0, 0, 0, 0)
+"""What :meth:`LineFormat.parse` returns for a line of another kind that counts for nothing
+and is no parse error (a plain-text banner, warning or stack trace among JSON lines)."""
+
+
 class Probe(NamedTuple):
     """A line's minute and the needles every line of that minute holds (one of them, once)."""
 
@@ -61,7 +66,9 @@ class BlockPatterns:
     well-formed line ends with (``"`` in combined, ``}`` in JSON), so a line cut
     short is found as cheaply as a line of another minute. ``once``: text every line
     the bulk may count holds exactly once (``{`` in JSON: a line with a nested object,
-    where a key needle might not be the top-level key, is parsed on its own).
+    where a key needle might not be the top-level key, is parsed on its own); ``times``:
+    how many times (``"`` six times in a combined line: a line with more quotes, or with
+    text after its last field, is parsed on its own).
     """
 
     candidates: tuple[re.Pattern[bytes], ...]
@@ -70,6 +77,8 @@ class BlockPatterns:
     extras: Callable[[bytes, int, int], Extras] | None = None
     line_end: bytes = b""
     once: bytes = b""
+    times: int = 1
+    one_by_one: bool = False  # every line parsed in order (lines that depend on others)
 
 
 class LineFormat(Protocol):

@@ -8,6 +8,15 @@ format gives the bulk patterns: the literal text just before ``$status`` plus
 ``5`` marks every server error, the text before ``$request`` plus an upload
 method and route prefix marks every upload, and the quotes before a quoted
 organization variable locate it in every line.
+
+``combined`` is read as a prefix: a line with text after its user agent (the
+``main`` format's ``"$http_x_forwarded_for"``, a trailing space, any other field)
+counts like a combined line. The bulk then checks what it counts with: a run whose
+lines end in ``"`` and hold six quotes (combined) or eight (main) is counted by
+regex, as before; any other run has its server errors and uploads found by looser
+patterns and parsed one by one. Either way a line whose quotes or ending differ from
+its run's first line is parsed on its own, so text after the last field can never be
+taken for a status.
 """
 
 from __future__ import annotations
@@ -15,8 +24,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
-from calmopsd.config.logs import NGINX_COMBINED, TIME_VARIABLES, format_variables
+from calmopsd.config.logs import NAMED_FORMATS, TIME_VARIABLES, format_variables
 from calmopsd.sense.logs.lines import (
     BlockPatterns,
     Extras,
@@ -70,8 +80,8 @@ class NginxFormat:
     """One compiled nginx ``log_format``."""
 
     def __init__(self, log_format: str, uploads: Uploads, organization_variable: str = ""):
-        if log_format == "combined":
-            log_format = NGINX_COMBINED
+        self.prefix = log_format == "combined"
+        log_format = NAMED_FORMATS.get(log_format, log_format)
         self.literals, self.variables = _split(log_format)
         self.uploads = uploads
         names = self.variables
@@ -83,7 +93,8 @@ class NginxFormat:
         self._path = next((i for i, n in enumerate(names) if n in _PATH_VARIABLES), None)
         org = organization_variable.removeprefix("$")
         self._org = names.index(org) if org else None
-        self._line = re.compile(self._line_regex())
+        trailing = rb"(?:[ \t][^\n]*)?" if self.prefix else b""
+        self._line = re.compile(self._line_regex() + trailing)
         self._minutes = MinuteCache()
         extras = self._counting()
         self._patterns = BlockPatterns(
@@ -94,6 +105,18 @@ class NginxFormat:
             # each line in one write(), so a line cut after its time is a full disk's doing.
             extras=extras,
         )
+        self._by_shape: dict[tuple[bytes, int], BlockPatterns] = {}
+        if self.prefix:
+            quotes = b"".join(self.literals).count(b'"')
+            loose = BlockPatterns(tuple(re.compile(c) for c in self._candidates()), None, None)
+            self._by_shape = {
+                # combined, then main ("$http_x_forwarded_for" after it): counted by regex
+                (b'"', quotes): replace(self._patterns, line_end=b'"', once=b'"', times=quotes),
+                (b'"', quotes + 2): replace(
+                    self._patterns, line_end=b'"', once=b'"', times=quotes + 2
+                ),
+            }
+            self._loose = loose
 
     def _line_regex(self) -> bytes:
         parts = []
@@ -170,7 +193,9 @@ class NginxFormat:
         return re.compile(b"^" + _only_group(self._line.pattern, self._org) + b"$", re.MULTILINE)
 
     def patterns(self, line: bytes) -> BlockPatterns:
-        return self._patterns
+        if not self.prefix:
+            return self._patterns
+        return self._by_shape.get((line[-1:], line.count(b'"')), self._loose)
 
     def _time_of(self, text: bytes) -> Probe | None:
         if self._time_kind == "time_local":

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -19,6 +19,9 @@ from calmopsd.sense.logs.lines import LineFormat, Uploads
 from calmopsd.sense.logs.nginx import NginxFormat
 from calmopsd.sense.logs.tailer import SourceTailer
 from calmopsd.sense.logs.windows import Windows, epoch_minute
+
+if TYPE_CHECKING:
+    from calmopsd.discover.log_formats import LogSource
 
 log = structlog.get_logger("calmopsd.sense.logs")
 
@@ -35,6 +38,37 @@ class _Source:
     paths: list[str]
 
 
+NginxFormats = Callable[[], Sequence["LogSource"]]
+"""The sources nginx says it writes (``calmopsd.discover.nginx_log_sources``)."""
+
+
+def real_format(source: NginxSourceConfig, nginx_formats: NginxFormats | None) -> NginxSourceConfig:
+    """``source`` in the log_format nginx really writes its paths in, when it is left at
+    ``combined`` and nginx says otherwise (``main``, most often); else ``source`` itself."""
+    if nginx_formats is None or source.format != "combined":
+        return source
+    from calmopsd.discover.log_formats import matching
+
+    try:
+        found = matching([str(p) for p in source.paths], list(nginx_formats()))
+    except Exception as exc:  # asking nginx must never stop the logs being read
+        log.info("logs.nginx_not_asked", source=source.name, error=repr(exc))
+        return source
+    if found is None or found.format == "combined" or found.fields:
+        return source
+    log.info(
+        "logs.format_from_nginx",
+        source=source.name,
+        format=found.format,
+        organization=found.organization or None,
+        why="; ".join(found.why),
+    )
+    update: dict[str, Any] = {"format": found.format}
+    if found.organization and not source.organization:
+        update["organization"] = found.organization
+    return source.model_copy(update=update)
+
+
 def line_format(source: NginxSourceConfig | AppSourceConfig, uploads: Uploads) -> LineFormat:
     """The parser for one configured source."""
     if isinstance(source, AppSourceConfig):
@@ -46,6 +80,7 @@ def line_format(source: NginxSourceConfig | AppSourceConfig, uploads: Uploads) -
             route=f.route,
             level=f.level,
             organization=f.organization,
+            request_id=f.request_id,
         )
         return JsonFormat(fields, uploads, source.error_levels)
     if source.format == "json":
@@ -73,7 +108,13 @@ class LogWatcher:
     read on from exactly where those counts stop.
     """
 
-    def __init__(self, config: LogsConfig, clock: Clock, state: LogState | None = None):
+    def __init__(
+        self,
+        config: LogsConfig,
+        clock: Clock,
+        state: LogState | None = None,
+        nginx_formats: NginxFormats | None = None,
+    ):
         self.clock = clock
         state = state or LogState()
         self.counting = config.counting()
@@ -84,7 +125,10 @@ class LogWatcher:
         self._empty: set[str] = set()  # sources that matched no file last round
         self._unparsable: set[str] = set()  # sources said to be mostly unparsable
         self._behind_since: dict[str, datetime] = {}  # sources with unread bytes, since when
-        configured: list[NginxSourceConfig | AppSourceConfig] = [*config.nginx, *config.apps]
+        configured: list[NginxSourceConfig | AppSourceConfig] = [
+            *(real_format(s, nginx_formats) for s in config.nginx),
+            *config.apps,
+        ]
         for source in configured:
             known = source.name in self.windows.totals
             self.windows.start(source.name)
@@ -121,6 +165,7 @@ class LogWatcher:
         for source in self.sources:
             tally: Tally = {}
             long_lines = source.tailer.long_lines
+            other_lines = source.counter.other_lines
             source.counter.start_round(self.windows.organizations())
 
             def consume(
@@ -133,7 +178,7 @@ class LogWatcher:
             except Exception as exc:  # one broken source must not stop the others
                 log.warning("logs.source_failed", source=source.name, error=repr(exc))
             self.windows.add(source.name, tally, now)
-            self._say_when_unparsable(source, tally)
+            self._say_when_unparsable(source, tally, source.counter.other_lines - other_lines)
             self.windows.organizations_over_limit += source.counter.folded
             if source.tailer.long_lines > long_lines:
                 self.windows.parse_error(source.name, now, source.tailer.long_lines - long_lines)
@@ -149,6 +194,7 @@ class LogWatcher:
                 files=files,
                 truncations=source.tailer.truncations,
                 problems=sorted(source.tailer.problems.values()),
+                unparsable=source.name in self._unparsable,
                 **self._behind(source, now),
             )
         if stopping():
@@ -193,13 +239,26 @@ class LogWatcher:
                 hint="no readable file matches these paths",
             )
 
-    def _say_when_unparsable(self, source: _Source, tally: Tally) -> None:
+    def _say_when_unparsable(self, source: _Source, tally: Tally, other: int = 0) -> None:
         """Half or more of a round's lines malformed: the wrong format, or a glob that also
-        matches another kind of log (``*.log`` taking ``error.log``). Said once, until a
-        round reads clean again; each malformed line is still counted and skipped."""
+        matches another kind of log (``*.log`` taking ``error.log``); or an app log of which
+        not one line is JSON. Said once (and in the reading, ``unparsable``, which status
+        shows), until a round reads clean again; each malformed line is still counted and
+        skipped."""
         bad = sum(counts[PARSE_ERRORS] for counts in tally.values())
         parsed = sum(counts[REQUESTS] for counts in tally.values())
-        if bad >= UNPARSABLE_AT_LEAST and bad >= parsed:
+        if other >= UNPARSABLE_AT_LEAST and not tally:
+            if source.name not in self._unparsable:
+                self._unparsable.add(source.name)
+                log.warning(
+                    "logs.nothing_parsed",
+                    source=source.name,
+                    other_lines=other,
+                    paths=source.paths,
+                    hint="not one new line is JSON: check that these paths are the app's "
+                    "JSON log (pino, winston), not its plain-text output",
+                )
+        elif bad >= UNPARSABLE_AT_LEAST and bad >= parsed:
             if source.name not in self._unparsable:
                 self._unparsable.add(source.name)
                 log.warning(
@@ -211,7 +270,7 @@ class LogWatcher:
                     hint="most new lines do not match the source's format: check the format, "
                     "and that its paths match only that kind of log",
                 )
-        elif bad == 0 and parsed > 0:
+        elif bad == 0 and tally:
             self._unparsable.discard(source.name)
 
     def state(self) -> LogState:

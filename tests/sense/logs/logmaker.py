@@ -134,3 +134,8 @@ def app_source(name: str, path: Path, **extra: object) -> dict[str, object]:
     return AppSourceConfig.model_validate(
         {"name": name, "paths": [str(path)], **extra}
     ).model_dump()
+
+
+def truth_totals(maker: LogMaker, names: tuple[str, ...]) -> dict[str, int]:
+    """The truth summed over minutes and organizations, by count name."""
+    return {name: sum(v for (_, _, n), v in maker.truth.items() if n == name) for name in names}
