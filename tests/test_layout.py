@@ -17,12 +17,14 @@ PACKAGE = ROOT / "calmopsd"
 
 # For each part: the calmopsd parts it must never import.
 FORBIDDEN = {
-    "record": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "config", "follow"},
+    "record": {
+        "sense", "detect", "respond", "act", "serve", "daemon", "cli", "config", "follow", "learn"
+    },
     "config": {"sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "follow"},
     "sense": {"record", "act", "respond", "serve", "daemon", "cli", "follow"},
     "detect": {"record", "act", "respond", "serve", "daemon", "cli", "sense", "follow"},
     # respond *requests* actions through the Executor protocol; only act executes them.
-    "respond": {"act", "serve", "daemon", "cli", "sense", "follow"},
+    "respond": {"act", "serve", "daemon", "cli", "sense", "follow", "learn"},
     "act": {"respond", "detect", "sense", "serve", "daemon", "cli", "follow"},
     # serve works on the store through scopes; the daemon hands it what only it can do.
     "serve": {"sense", "detect", "act", "daemon", "cli", "follow"},
@@ -34,6 +36,8 @@ FORBIDDEN = {
     "fleet": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "follow"},
     # customers: what customers are told; from the event log, the config and the sender.
     "customers": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "follow"},
+    # learn: reviews and what they teach, from the event log, the snapshots and the config.
+    "learn": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "follow"},
     # shapes: the typed form of every sampler's values, read by every stage alike.
     "shapes": {
         "sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config", "follow"

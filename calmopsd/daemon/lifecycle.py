@@ -38,6 +38,7 @@ from calmopsd.errors import ConfigError
 from calmopsd.fleet.forwarder import PostCounts
 from calmopsd.follow import consumers_for
 from calmopsd.follow.bus import Follower
+from calmopsd.learn.drafting import reviewing
 from calmopsd.notices.intake import intake
 from calmopsd.notices.notifier import Notifier
 from calmopsd.notices.send import AppriseSender
@@ -144,6 +145,7 @@ class Daemon:
             **consumers_for(database),
             "notify": notices,
             "customer_messages": drafting(database),
+            "reviews": reviewing(database, lambda: self.config),
         }
         self.following = Follower(database, consumers, self.clock)
         self.following.start()

@@ -180,14 +180,15 @@ _ROLLUPS = (
 _RECOMMENDATION_STATUSES = "'proposed', 'approved', 'rejected', 'executed', 'expired'"
 
 
-def _recommendations_table(name: str, statuses: str) -> str:
+def _recommendations_table(name: str, statuses: str, kinds: str = "'safe_action', 'manual'") -> str:
     """The recommendations table since migration 5, under ``name``, with ``statuses``
-    in its CHECK: what each rebuild of it creates before copying the rows across."""
+    and ``kinds`` in its CHECKs: what each rebuild of it creates before copying the rows
+    across."""
     return f"""CREATE TABLE {name} (
         id INTEGER PRIMARY KEY,
         incident_id INTEGER NOT NULL REFERENCES incidents (id),
         organization_id TEXT,
-        kind TEXT NOT NULL CHECK (kind IN ('safe_action', 'manual')),
+        kind TEXT NOT NULL CHECK (kind IN ({kinds})),
         action TEXT,
         params TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(params)),
         rationale TEXT NOT NULL,
@@ -407,6 +408,46 @@ _MESSAGES = (
     _same_org_as_incident("message_deliveries"),
 )
 
+# Post-incident reviews (see calmopsd/record/reviews.py), one per incident, drafted by
+# calmopsd when it resolves and edited by people; and a recommendation kind for a
+# playbook reorder the history supports (the CHECK gains a kind: rebuilt as in 8).
+_REVIEWS = (
+    """CREATE TABLE incident_reviews (
+        incident_id INTEGER PRIMARY KEY REFERENCES incidents(id),
+        organization_id TEXT,
+        fingerprint TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'edited')),
+        drafted_seq INTEGER NOT NULL,
+        drafted_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        edited_by TEXT,
+        edited_fields TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(edited_fields)),
+        timeline TEXT NOT NULL,
+        root_cause TEXT NOT NULL,
+        helped TEXT NOT NULL,
+        not_helped TEXT NOT NULL,
+        prevention TEXT NOT NULL,
+        tuning TEXT NOT NULL,
+        notes TEXT NOT NULL DEFAULT '',
+        figures TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(figures)),
+        learning TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(learning))
+    )""",
+    "CREATE INDEX incident_reviews_by_fingerprint ON incident_reviews (fingerprint, incident_id)",
+    _same_org_as_incident("incident_reviews"),
+    _recommendations_table(
+        "incident_recommendations_v12",
+        _OBSOLETE_STATUSES,
+        "'safe_action', 'manual', 'playbook_order'",
+    ),
+    f"""INSERT INTO incident_recommendations_v12 ({_RECOMMENDATION_COLUMNS})
+        SELECT {_RECOMMENDATION_COLUMNS} FROM incident_recommendations""",
+    "DROP TABLE incident_recommendations",
+    "ALTER TABLE incident_recommendations_v12 RENAME TO incident_recommendations",
+    "CREATE INDEX incident_recommendations_by_incident ON incident_recommendations (incident_id)",
+    "CREATE INDEX incident_recommendations_open ON incident_recommendations (status, expires_at)",
+    _same_org_as_incident("incident_recommendations"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _CORE_TABLES),
     Migration(
@@ -436,6 +477,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(10, "notifications: an outbox of notices and where each incident's stand", _NOTICES),
     Migration(11, "customer messages: drafts, approvals and their deliveries", _MESSAGES),
+    Migration(12, "post-incident reviews; playbook-order recommendations", _REVIEWS),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

@@ -25,6 +25,7 @@ GUARD_TRIGGERS = {
     "notice_groups_same_org",
     "customer_messages_same_org",
     "message_deliveries_same_org",
+    "incident_reviews_same_org",
 }
 
 
