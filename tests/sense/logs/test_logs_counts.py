@@ -172,7 +172,7 @@ def test_combined_counts_agree_with_mawk_on_the_same_file(tmp_path: Path) -> Non
     by_mawk = {}
     for row in result.stdout.split("\n"):
         if row:
-            stamp, *counts = row.split()
+            stamp, _organization, *counts = row.split()
             at = datetime.strptime(stamp, "%d/%b/%Y:%H:%M").replace(tzinfo=UTC)
             by_mawk[minute_of(at)] = [int(c) for c in counts]
     found = count(NginxFormat("combined", UPLOADS), path.read_bytes(), 1 << 16)
