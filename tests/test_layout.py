@@ -38,6 +38,9 @@ FORBIDDEN = {
     "customers": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "follow"},
     # learn: reviews and what they teach, from the event log, the snapshots and the config.
     "learn": {"sense", "detect", "respond", "act", "serve", "daemon", "cli", "follow"},
+    # backtest replays stored history through the real detector: it reads the store and
+    # the config, and never the agent, the executor or the live samplers.
+    "backtest": {"respond", "act", "serve", "daemon", "follow", "sense", "cli"},
     # shapes: the typed form of every sampler's values, read by every stage alike.
     "shapes": {
         "sense", "detect", "respond", "act", "serve", "record", "daemon", "cli", "config", "follow"

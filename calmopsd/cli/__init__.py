@@ -14,6 +14,7 @@ wrong.
     tokens.py     token create
     privileged.py helper                          the root-owned helper (calmopsd.privsep)
     doctor.py     doctor                          checks a live install (calmopsd.doctor)
+    backtest.py   backtest                        history replayed through rules (read-only)
     store.py, client.py   the two ways in: the store itself, the daemon's API
     screens.py    what status and show print
 """
@@ -27,6 +28,7 @@ import click
 from calmopsd import log as logsetup
 from calmopsd.cli import (
     actions,
+    backtest,
     decisions,
     doctor,
     incidents,
@@ -55,6 +57,7 @@ COMMANDS: dict[str, click.Command] = {
     "token": tokens.token,
     "helper": privileged.helper,
     "doctor": doctor.doctor,
+    "backtest": backtest.backtest,
 }
 
 

@@ -50,6 +50,12 @@ def load_config_and_digest(path: Path) -> tuple[Config, str]:
     return _validate(path, file, text), hashlib.sha256(text.encode()).hexdigest()
 
 
+def load_config_text(path: Path, text: str) -> Config:
+    """:func:`load_config` of ``text`` as if it were the file at ``path``: a proposed edit
+    of the config (the backtest's suggestions) is checked by the very same loader."""
+    return _validate(path, str(path), text)
+
+
 def _validate(path: Path, file: str, text: str) -> Config:
     lines, data = _parse(file, text)
     problems = _duplicate_problems(file, lines)
