@@ -11,6 +11,7 @@ wrong.
     decisions.py  approve, reject, resolve       through the daemon's API, or the store
     actions.py    actions pause|resume|active|revert
     messages.py   messages [show|edit|approve|discard]   customer messages
+    review.py     review ID [--edit-field F=TEXT]  post-incident reviews
     tokens.py     token create
     privileged.py helper                          the root-owned helper (calmopsd.privsep)
     doctor.py     doctor                          checks a live install (calmopsd.doctor)
@@ -35,6 +36,7 @@ from calmopsd.cli import (
     init,
     messages,
     privileged,
+    review,
     service,
     tokens,
 )
@@ -54,6 +56,7 @@ COMMANDS: dict[str, click.Command] = {
     "resolve": decisions.resolve,
     "actions": actions.actions,
     "messages": messages.messages,
+    "review": review.review,
     "token": tokens.token,
     "helper": privileged.helper,
     "doctor": doctor.doctor,

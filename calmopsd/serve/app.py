@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from calmopsd.config.api import LOCAL_TOKEN_NAME
 from calmopsd.errors import InvalidRequest, OperationError, Unauthenticated
 from calmopsd.record.pages import IncidentFilter
-from calmopsd.serve import dashboard, message_routes, views
+from calmopsd.serve import dashboard, message_routes, review_routes, views
 from calmopsd.serve.bodies import (
     Approval,
     EmptyQuery,
@@ -42,6 +42,7 @@ from calmopsd.serve.monitoring import PATHS as MONITORING_PATHS
 from calmopsd.serve.monitoring import Monitoring
 from calmopsd.serve.narrow import narrowed
 from calmopsd.serve.operations import Operations
+from calmopsd.serve.reviews import Reviews
 from calmopsd.serve.tokens import Caller, Tokens, actor_header, bearer, caller_for
 
 log = structlog.get_logger("calmopsd.serve")
@@ -85,6 +86,7 @@ def create_app(
         monitoring.register(app)
     if messages is not None:
         message_routes.register(app, PREFIX, messages)
+    review_routes.register(app, PREFIX, Reviews(operations.database, operations.clock))
     dashboard.register(app, operations, tokens, settings)
     app.before_request(lambda: _authenticate(tokens, monitoring))
     app.after_request(_harden)
