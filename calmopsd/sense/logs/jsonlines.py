@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from operator import methodcaller
 from typing import Any
 
 import orjson
@@ -287,7 +288,7 @@ class JsonFormat:
         pattern = self._patterns(self._separator(line))[1]
         if pattern is None:
             return None
-        if line.count(b"{") != 1:
+        if line.count(b"{") != 1 and not self._nested:
             value = _get(record, self.fields.organization)
             if isinstance(value, int) and not isinstance(value, bool):
                 value = str(value)
@@ -315,28 +316,58 @@ class JsonFormat:
             uploads.append(self.uploads.candidate(_key(f.request, sep) + b'"', b""))
         elif f.method and f.route and f.status:
             uploads.append(self.uploads.candidate(None, _key(f.route, sep) + b'"'))
-        request = _key(f.status, sep) if f.status else None
+        request = self._status_needle(sep) if f.status else None
+        # Nested lines (a dotted key): a status key of another object (an error's statusCode)
+        # and every error level (a nested "level" might be another's) make a line parsed on
+        # its own.
+        twice = self._doubtful(sep)
+        if self._nested and levels is not None:
+            twice.append(levels)
+            levels = None
+        once = b"" if self._nested else b"{"
         org_in_line = org_of_requests = None
         if f.organization:
-            value = (
+            value = re.compile(
                 re.escape(_key(f.organization, sep))
                 + rb'(?!(?:null|true|false)[,}\s])"?([A-Za-z0-9_-]*)"?(?=[,}\s])'
             )
-            org_in_line = re.compile(rb"[^\n]*?" + value)
+            org_in_line = value
             if request is not None:
-                org_of_requests = re.compile(
-                    rb"^(?=[^\n]*" + re.escape(request) + rb")[^\n]*?" + value, re.MULTILINE
-                )
+                org_of_requests = _OfLinesHolding(request, value)
         if org_in_line is not None:
             # Every server error and error line needs its organization: parse them.
-            found = [p for p in (errors, levels) if p is not None] + uploads
+            found = [p for p in (errors, levels) if p is not None] + uploads + twice
             patterns = BlockPatterns(
-                tuple(re.compile(c) for c in found), request, org_of_requests, None, b"}", b"{"
+                tuple(re.compile(c) for c in found), request, org_of_requests, None, b"}", once
             )
             return patterns, org_in_line
-        return BlockPatterns(
-            (), request, None, self._extras(sep, errors, levels, uploads), b"}", b"{"
-        ), None
+        extras = self._extras(sep, errors, levels, uploads)
+        candidates = tuple(re.compile(c) for c in twice)
+        return BlockPatterns(candidates, request, None, extras, b"}", once), None
+
+    @property
+    def _nested(self) -> bool:
+        f = self.fields
+        keys = (f.time, f.status, f.method, f.route, f.request, f.level, f.organization)
+        return any("." in key for key in keys)
+
+    def _doubtful(self, sep: bytes) -> list[bytes]:
+        """A status key not where the status is (``"statusCode":`` not just inside ``res``)."""
+        needle = self._status_needle(sep) if self.fields.status else b""
+        plain = _key(self.fields.status, sep) if self.fields.status else b""
+        if not self._nested or needle == plain:
+            return []
+        # The literal first, so the regex engine searches for it (a leading lookbehind is
+        # tried at every byte: ten times slower).
+        return [re.escape(plain) + rb"(?<!" + re.escape(needle) + rb")"]
+
+    def _status_needle(self, sep: bytes) -> bytes:
+        """``"status":``; for a dotted key, with its parent when that is how lines spell it
+        (``"res":{"statusCode":``), so a status key of another object is not taken for it."""
+        parts = self.fields.status.split(".")
+        if len(parts) == 2:
+            return b'"' + parts[0].encode() + b'"' + sep + b"{" + _key(parts[1], sep)
+        return _key(self.fields.status, sep)
 
     def _extras(
         self, sep: bytes, errors: bytes | None, levels: bytes | None, uploads: list[bytes]
@@ -346,7 +377,7 @@ class JsonFormat:
         error_re = re.compile(errors) if errors else None
         level_re = re.compile(levels) if levels else None
         upload_re = re.compile(uploads[0]) if uploads else None
-        status_re = re.compile(re.escape(_key(self.fields.status, sep)) + rb'"?(\d{3})(?![\d.])')
+        status_re = re.compile(re.escape(self._status_needle(sep)) + rb'"?(\d{3})(?![\d.])')
         if self.fields.request:
             method_re = None
             path_re = re.compile(re.escape(_key(self.fields.request, sep)) + rb'"(\S+) ([^ "]+)')
@@ -390,7 +421,7 @@ class JsonFormat:
     def _server_errors(self, sep: bytes) -> bytes | None:
         if not self.fields.status:
             return None
-        return re.escape(_key(self.fields.status, sep)) + rb'"?5\d\d(?![\d.])'
+        return re.escape(self._status_needle(sep)) + rb'"?5\d\d(?![\d.])'
 
     def _error_levels(self, sep: bytes) -> bytes | None:
         if not self.fields.level or not self.error_levels:
@@ -416,3 +447,18 @@ def _remember(kept: dict[Any, Any], key: Any, value: Any) -> None:
     kept[key] = value
     while len(kept) > MAX_PENDING:
         del kept[next(iter(kept))]
+
+
+class _OfLinesHolding:
+    """The organizations of the lines holding ``needle`` (one each at most), found with one
+    search over those lines only: the block is split once and the lines picked in C."""
+
+    def __init__(self, needle: bytes, value: re.Pattern[bytes]):
+        self.needle = needle
+        self.value = value
+
+    def findall(self, buf: bytes, start: int = 0, stop: int = -1) -> list[bytes]:
+        stop = len(buf) if stop < 0 else stop
+        lines = buf[start:stop].split(b"\n")
+        holding = b"\n".join(filter(methodcaller("__contains__", self.needle), lines))
+        return self.value.findall(holding)

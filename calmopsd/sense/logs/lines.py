@@ -13,7 +13,7 @@ import fnmatch
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from calmopsd.config.logs import UploadsConfig
 
@@ -45,6 +45,13 @@ class Probe(NamedTuple):
     needles: tuple[bytes, ...]
 
 
+class FindsAll(Protocol):
+    """What finds the organizations of a block's request lines: a compiled regex, or a
+    helper with the same ``findall``."""
+
+    def findall(self, buf: bytes, start: int = ..., stop: int = ..., /) -> list[Any]: ...
+
+
 Extras = tuple[int, int, int, int]
 """Server errors, error lines, uploads, upload failures."""
 
@@ -73,7 +80,7 @@ class BlockPatterns:
 
     candidates: tuple[re.Pattern[bytes], ...]
     request_needle: bytes | None
-    organizations: re.Pattern[bytes] | None
+    organizations: FindsAll | None
     extras: Callable[[bytes, int, int], Extras] | None = None
     line_end: bytes = b""
     once: bytes = b""

@@ -7,6 +7,7 @@ feeds them, and through the real watcher on real files, rotated included.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -355,3 +356,64 @@ def test_a_combined_source_given_another_format_says_it_parses_nothing(tmp_path:
     watcher.close()
     assert reading.values["sources"]["web"]["totals"]["parse_errors"] == 50
     assert saw(reading) == "log lines not understood: web"
+
+
+# -- nested JSON counted in bulk: equal to parsing every line -------------------------------
+
+
+def line_by_line(line_format: object, text: bytes) -> Counter[tuple[object, ...]]:
+    """The slow truth: every line parsed on its own."""
+    from calmopsd.sense.logs.lines import OTHER
+
+    found: Counter[tuple[object, ...]] = Counter()
+    for line in text.split(b"\n")[:-1]:
+        counts = line_format.parse(line)  # type: ignore[attr-defined]
+        if counts is None:
+            found[("parse_errors",)] += 1
+        elif counts is not OTHER:
+            for name, value in zip(NAMES[:-1], counts[2:], strict=True):
+                if value:
+                    found[(counts.minute, counts.organization_id, name)] += value
+    return found
+
+
+def pino_http_line(maker: LogMaker, req: dict[str, object], i: int) -> str:
+    at = req["at"]
+    ms = int(at.timestamp() * 1000)  # type: ignore[attr-defined]
+    status = req["status"]
+    org = f',"orgId":"{req["org"]}"' if req["org"] else ""
+    err = ""
+    if i % 13 == 0:  # an http-errors error: its own statusCode and status
+        err = f',"err":{{"type":"HttpError","message":"x","statusCode":{status},"status":{status}}}'
+    res = f',"res":{{"statusCode":{status},"headers":{{"x-level":"50"}}}}' if i % 17 else ""
+    level = 50 if status >= 500 else 30  # type: ignore[operator]
+    nested_level = ',"ctx":{"level":50}' if i % 19 == 0 else ""
+    return (
+        f'{{"level":{level},"time":{ms},"pid":1,"hostname":"h"{org},"req":{{"id":{i},'
+        f'"method":"{req["method"]}","url":"{req["path"]}","headers":{{"host":"x"}}}}'
+        f'{res}{err}{nested_level},"responseTime":3,"msg":"request completed"}}\n'
+    )
+
+
+@pytest.mark.parametrize("orgs", [(), ("acme", "globex")])
+@pytest.mark.parametrize("block", [4096, 1 << 20])
+def test_pino_http_nested_lines_count_in_bulk_as_parsed_one_by_one(
+    orgs: tuple[str, ...], block: int
+) -> None:
+    from calmopsd.sense.logs.jsonlines import JsonFields, JsonFormat
+
+    maker = LogMaker(seed=33, orgs=orgs)
+    text = "".join(
+        pino_http_line(maker, maker.request(at), i) for i, at in enumerate(maker.times(3000))
+    ).encode()
+    fields = JsonFields(
+        time="time",
+        status="res.statusCode",
+        method="req.method",
+        route="req.url",
+        level="level",
+        organization="orgId" if orgs else "",
+    )
+    found = count(JsonFormat(fields, UPLOADS, [50, 60]), text, block)
+    assert found == line_by_line(JsonFormat(fields, UPLOADS, [50, 60]), text)
+    assert sum(v for k, v in found.items() if k[-1] == "requests") == 3000 - 3000 // 17 - 1
