@@ -1,12 +1,18 @@
 """How fast the audit log appends, against plain SQLite inserts timed in the same run.
 
-calmopsd's append = BEGIN IMMEDIATE, read the last hash, SHA-256, INSERT, the head
-file naming the pending event (write, fsync, rename, fsync dir), COMMIT
-(synchronous=FULL), then the head file again at the new head.
-The reference = the same INSERTs, one transaction each, on a connection with the
-same pragmas, through Python's sqlite3 without the chain or the head file.
+Every append is its own write transaction and durable when ``write()`` returns:
+BEGIN IMMEDIATE (or a savepoint in the commit group another writer began), read the
+last hash, SHA-256, INSERT; then, once per commit group, the head file naming the
+group's last event as pending (one slot overwritten in place, fdatasync), COMMIT
+(synchronous=FULL: the WAL's fdatasync), the head file at the new head.
 
-    .venv/bin/python bench/audit.py [N]
+Measured twice: one writer appending in a loop (every group has one append), and
+``THREADS`` writers appending at once (they share groups, as the daemon's threads do).
+The reference = the same INSERTs, one transaction each, on a connection with the same
+pragmas, through Python's sqlite3 without the chain or the head file: one thread, and
+``THREADS`` threads taking turns on it (SQLite commits each alone).
+
+    .venv/bin/python bench/audit.py [N] [THREADS]
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from __future__ import annotations
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,42 +31,79 @@ from calmopsd.record.database import Database, connect
 from calmopsd.record.scope import Scope
 
 
-def calmopsd_appends(path: Path, count: int) -> float:
+def run_threads(threads: int, count: int, work: Callable[[int], None]) -> float:
+    """Run ``work(i)`` for ``count`` values of i split over ``threads``; appends per second."""
+    start = threading.Barrier(threads + 1)
+
+    def worker(first: int) -> None:
+        start.wait()
+        for i in range(first, count, threads):
+            work(i)
+
+    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for thread in pool:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in pool:
+        thread.join()
+    return count / (time.perf_counter() - began)
+
+
+def calmopsd_appends(path: Path, count: int, threads: int = 1) -> tuple[float, int]:
+    """Appends per second, and how many COMMITs they took."""
     database = Database.open(path)
     at = datetime.now(UTC)
-    began = time.perf_counter()
-    for i in range(count):
+
+    def append(i: int) -> None:
         with database.write() as tx:
             append_event(
                 tx, Scope.platform(), kind="bench.event", actor="bench", at=at, data={"i": i}
             )
-    took = time.perf_counter() - began
+
+    rate = run_threads(threads, count, append)
+    groups = database.commit_groups
     database.close()
-    return count / took
+    return rate, groups
 
 
-def plain_inserts(path: Path, count: int) -> float:
+def plain_inserts(path: Path, count: int, threads: int = 1) -> float:
     conn: sqlite3.Connection = connect(path)
     conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, at TEXT, data TEXT)")
     at = datetime.now(UTC).isoformat()
-    began = time.perf_counter()
-    for i in range(count):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO events (at, data) VALUES (?, ?)", (at, f'{{"i":{i}}}'))
-        conn.execute("COMMIT")
-    took = time.perf_counter() - began
+    turn = threading.Lock()
+
+    def insert(i: int) -> None:
+        with turn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO events (at, data) VALUES (?, ?)", (at, f'{{"i":{i}}}'))
+            conn.execute("COMMIT")
+
+    rate = run_threads(threads, count, insert)
     conn.close()
-    return count / took
+    return rate
 
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    threads = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     with tempfile.TemporaryDirectory() as tmp:
-        ours = calmopsd_appends(Path(tmp) / "calmopsd.db", count)
+        ours, groups = calmopsd_appends(Path(tmp) / "one" / "calmopsd.db", count)
         reference = plain_inserts(Path(tmp) / "plain.db", count)
-    print(f"calmopsd audit appends: {ours:,.0f}/s")
-    print(f"plain sqlite3 inserts (synchronous=FULL): {reference:,.0f}/s")
-    print(f"audit_appends_per_s={ours:.0f} audit_vs_plain_sqlite={ours / reference:.2f}")
+        ours_n, groups_n = calmopsd_appends(Path(tmp) / "many" / "calmopsd.db", count, threads)
+        reference_n = plain_inserts(Path(tmp) / "plain-many.db", count, threads)
+    print(f"calmopsd audit appends, 1 writer: {ours:,.0f}/s ({count / groups:.1f} per COMMIT)")
+    print(f"plain sqlite3 inserts (synchronous=FULL), 1 writer: {reference:,.0f}/s")
+    print(
+        f"calmopsd audit appends, {threads} writers: {ours_n:,.0f}/s"
+        f" ({count / groups_n:.1f} per COMMIT)"
+    )
+    print(f"plain sqlite3 inserts (synchronous=FULL), {threads} writers: {reference_n:,.0f}/s")
+    print(
+        f"audit_appends_per_s={ours:.0f} audit_vs_plain_sqlite={ours / reference:.2f}"
+        f" audit_appends_{threads}_writers_per_s={ours_n:.0f}"
+        f" audit_{threads}_writers_vs_plain_sqlite={ours_n / reference_n:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ def reconcile_anchor(database_path: Path, db: sqlite_utils.Database) -> HeadAnch
         log.warning("audit.head_caught_up", anchored=head.seq, head=last[0])
         anchor = HeadAnchor(path, head)
         anchor.advance(head.hash, AuditHead(last[0], last[1]))
+        anchor.flush()
         return anchor
     if not verdict.ok:
         log.error(

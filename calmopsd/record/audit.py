@@ -61,7 +61,7 @@ def append_event(
     incident_id: int | None = None,
     organization_id: str | None = None,
 ) -> AuditEvent:
-    """Append one event inside ``tx``; the head file moves after the transaction commits.
+    """Append one event inside ``tx``; the head file moves with its commit group's COMMIT.
 
     An event about an incident belongs to that incident's organization. Other
     events belong to ``organization_id`` (an organization scope may only name
@@ -91,9 +91,7 @@ def append_event(
         f"INSERT INTO incident_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [seq, at_text, incident_id, organization_id, kind, actor, data_text, prev_hash, digest],
     )
-    anchor = tx.anchor
-    tx.appended = AuditHead(seq, digest)
-    tx.on_commit(lambda: anchor.advance(prev_hash, AuditHead(seq, digest)))
+    tx.appended_after(prev_hash, AuditHead(seq, digest))
     return AuditEvent(
         seq, at, incident_id, organization_id, kind, actor, data or {}, prev_hash, digest
     )

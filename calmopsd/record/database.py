@@ -1,4 +1,4 @@
-"""The SQLite file: one writer connection behind a lock, a reader connection per thread.
+"""The SQLite file: one writer connection taken in turns, a reader connection per thread.
 
 Why this shape (see docs/decisions.md): with several threads each writing on
 its own connection, deferred transactions fail with "database is locked"
@@ -6,7 +6,8 @@ under load; a single writer whose transactions start with ``BEGIN IMMEDIATE``
 never does. Readers use their own connections (WAL lets them run beside the
 writer) and are opened ``query_only`` so a read path can never write.
 ``synchronous=FULL`` on the writer fsyncs every commit: audit events must
-survive a power cut, and the write rate here is far below what FULL allows.
+survive a power cut. Writers that arrive together share one transaction, each
+in a savepoint, and its one COMMIT (:mod:`.commits`, issue 16).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import sqlite_utils
 
 from calmopsd.errors import StoreError, StoreInUse
 from calmopsd.record.anchor import reconcile_anchor
+from calmopsd.record.commits import Group, Turns
 from calmopsd.record.connection import connect as connect  # re-exported (cli, tests)
 from calmopsd.record.connection import os_reason as os_reason  # re-exported (daemon)
 from calmopsd.record.head import AuditHead, HeadAnchor, head_path_for
@@ -46,6 +48,13 @@ class Tx:
         self.anchor = anchor
         self._after_commit: list[Callable[[], None]] = []
         self.appended: AuditHead | None = None  # the last event this transaction appended
+        self.first_prev: str | None = None  # the hash its first event links to
+
+    def appended_after(self, prev_hash: str, event: AuditHead) -> None:
+        """Note an event appended in this transaction, linked to ``prev_hash``."""
+        if self.first_prev is None:
+            self.first_prev = prev_hash
+        self.appended = event
 
     def insert(self, table: str, row: dict[str, Any]) -> int:
         """Insert one row; return its primary key."""
@@ -112,13 +121,14 @@ class Database:
         self.path = path
         self._writer = writer
         self._writer_db = sqlite_utils.Database(writer)
-        self._write_lock = threading.Lock()
+        self._turns = Turns()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self.anchor = HeadAnchor(head_path_for(path), None)
         self._lock_fd: int | None = None
         self.write_transactions = 0  # begun since open: what the agent's one-per-input test counts
+        self.commit_groups = 0  # COMMITs since open: writers that shared one count once
 
     @classmethod
     def open(cls, path: Path, *, upto: int = LATEST) -> Database:
@@ -179,6 +189,7 @@ class Database:
         # unit's other writes stand if the caller carries on.
         name = f"write_{len(joined._after_commit)}_{id(joined) & 0xFFFF}"
         mark = len(joined._after_commit)
+        appended = (joined.first_prev, joined.appended)
         self._writer.execute(f"SAVEPOINT {name}")
         try:
             yield joined
@@ -186,6 +197,7 @@ class Database:
             self._writer.execute(f"ROLLBACK TO {name}")
             self._writer.execute(f"RELEASE {name}")
             del joined._after_commit[mark:]
+            joined.first_prev, joined.appended = appended  # its events are undone too
             raise
         self._writer.execute(f"RELEASE {name}")
 
@@ -206,22 +218,87 @@ class Database:
 
     @contextmanager
     def _transaction(self) -> Iterator[Tx]:
-        with self._write_lock:
-            tx = Tx(self._writer_db, self.anchor)
-            self._writer.execute("BEGIN IMMEDIATE")
+        """One writer's transaction: a savepoint in its commit group's transaction, and
+        back only once the group has committed (or failed to)."""
+        group, leading = self._join()
+        tx = Tx(self._writer_db, self.anchor)
+        failure: BaseException | None = None
+        try:
+            self._writer.execute("SAVEPOINT member")
             self.write_transactions += 1
+            yield tx
+            self._writer.execute("RELEASE member")
+            group.take(tx.first_prev, tx.appended)
+        except BaseException as exc:
+            failure = exc
+            self._undo(group, exc)
+        finally:
+            self._turns.leave()
+        if leading:
+            self._commit(group)
+        else:
+            group.done.wait()
+        if failure is not None:
+            raise failure
+        problem = group.error or group.lost
+        if problem is not None:
+            if leading and problem is group.error:
+                raise problem  # its own COMMIT's error, as a lone writer would see it
+            reason = f"another write in its commit group failed ({problem})"
+            raise StoreError(f"{self.path}: not committed: {reason}") from problem
+        tx._committed()
+
+    def _join(self) -> tuple[Group, bool]:
+        """Take the writer connection; join the open group, or begin one (True)."""
+        group = self._turns.enter()
+        if group is not None:
+            return group, False
+        try:
+            self._writer.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._turns.leave()
+            raise
+        return self._turns.begun(), True
+
+    def _undo(self, group: Group, error: BaseException) -> None:
+        """Undo one writer's changes, or, when its error ended the whole transaction
+        (disk full, I/O error), fail the group: the others' changes are gone too."""
+        if self._writer.in_transaction:
             try:
-                yield tx
-                if tx.appended is not None:
-                    self.anchor.expect(tx.appended)  # where the chain ends if this commits
+                self._writer.execute("ROLLBACK TO member")
+                self._writer.execute("RELEASE member")
+                return
+            except sqlite3.Error:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+        self._turns.lose(group, error)
+
+    def _commit(self, group: Group) -> None:
+        """The group's first writer commits for everyone in it: the head file names the
+        group's last event before the COMMIT, and names it as the head after."""
+        self._turns.seal(group)
+        try:
+            if group.lost is not None:
+                pass  # the transaction has ended already; every writer in it fails
+            elif group.size == 0:
+                self._writer.execute("ROLLBACK")
+            else:
+                if group.appended is not None:
+                    self.anchor.expect(group.appended[1])  # where the chain ends if it commits
                 # Inside the try: a failed COMMIT (deferred constraint, disk full, I/O
                 # error) can leave the transaction open, and every later BEGIN would fail.
                 self._writer.execute("COMMIT")
-            except BaseException:
-                if self._writer.in_transaction:
-                    self._writer.execute("ROLLBACK")
-                raise
-            tx._committed()
+                self.commit_groups += 1
+                if group.appended is not None:
+                    self.anchor.advance(*group.appended)
+        except BaseException as exc:
+            group.error = exc
+            if self._writer.in_transaction:
+                self._writer.execute("ROLLBACK")
+        finally:
+            self._turns.leave()
+            group.done.set()
+        self.anchor.flush()  # the next group may run meanwhile, and may write it first
 
     @contextmanager
     def read(self) -> Iterator[sqlite_utils.Database]:
@@ -247,6 +324,11 @@ class Database:
         finally:
             db.conn.execute("ROLLBACK")
 
+    @property
+    def writers_waiting(self) -> int:
+        """Writers waiting for the writer connection now (they will join the open group)."""
+        return self._turns.waiting
+
     def changes(self) -> int:
         """Rows the writer connection has changed since it opened (SQLite's total_changes):
         whether a piece of work inside a unit wrote anything."""
@@ -258,11 +340,15 @@ class Database:
         return int(row[0] or 0)
 
     def close(self) -> None:
-        with self._write_lock:
+        self._turns.enter()
+        try:
+            self.anchor.flush()
             self._writer.close()
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # releases the flock
                 self._lock_fd = None
+        finally:
+            self._turns.leave()
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()

@@ -1,12 +1,16 @@
 """The audit chain's head, anchored outside the database.
 
 A hash chain shows edits, deletions and reordering, but not rows cut off its
-end. So after every append the newest ``(seq, hash)`` is written to a small
-file beside the database (atomically: temp file, fsync, rename), and the
-daemon also logs it as ``audit.head``. ``verify-audit`` checks the chain
-against this anchor. An empty log is anchored at ``(0, GENESIS)`` when the
-database is opened, so a missing head file always means it was removed, never
-a crash between the first commit and the first head write.
+end. So the newest ``(seq, hash)`` is kept in a small file beside the database
+(:mod:`.headfile`: two checksummed slots overwritten in place, one ``fdatasync``
+a write), and the daemon also logs it as ``audit.head``. ``verify-audit``
+checks the chain against this anchor. An empty log is anchored at ``(0,
+GENESIS)`` when the database is opened, so a missing head file always means it
+was removed, never a crash between the first commit and the first head write.
+
+Each commit group (:mod:`.commits`) writes the file before its COMMIT, naming
+the group's last event as ``pending``, and once more after it; the write before
+also carries any head an earlier group had not written yet.
 
 The anchor only ever moves forward along the chain it already anchors: if an
 append does not extend the anchored head (the tail was cut, the file is
@@ -17,14 +21,15 @@ logged instead.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from calmopsd.errors import AuditError
+from calmopsd.record.headfile import HeadFile, decode
 
 log = structlog.get_logger("calmopsd.audit")
 
@@ -49,28 +54,27 @@ def read_head(path: Path) -> AuditHead | None:
     """The anchored head, or None when no head file exists.
 
     Anything else wrong with the file (unreadable, not UTF-8, not the JSON
-    written here, a negative seq) is an :class:`AuditError` naming the path.
+    written here, no intact slot, a negative seq) is an :class:`AuditError`
+    naming the path.
     """
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise AuditError(
             f"{path}: cannot read the audit head file ({exc.strerror or exc})"
         ) from exc
+    try:
+        data = decode(raw)
+        if data is None:  # one JSON document: hand-written, or an older calmopsd's
+            data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise AuditError(f"{path}: unreadable audit head file (not UTF-8 text)") from exc
+    except ValueError as exc:
+        raise AuditError(f"{path}: unreadable audit head file ({exc})") from exc
     try:
-        data = json.loads(raw)
-        ahead = data.get("pending")
-        pending = None if ahead is None else AuditHead(int(ahead["seq"]), str(ahead["hash"]))
-        head = AuditHead(
-            seq=int(data["seq"]),
-            hash=str(data["hash"]),
-            pending=pending,
-            unbounded="pending" not in data,
-        )
+        head = _from_record(data)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AuditError(f"{path}: unreadable audit head file ({exc})") from exc
     if head.seq < 0:
@@ -78,33 +82,43 @@ def read_head(path: Path) -> AuditHead | None:
     return head
 
 
-def write_head(path: Path, head: AuditHead, pending: AuditHead | None = None) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+def _from_record(data: Any) -> AuditHead:
+    ahead = data.get("pending")
+    pending = None if ahead is None else AuditHead(int(ahead["seq"]), str(ahead["hash"]))
+    return AuditHead(
+        seq=int(data["seq"]),
+        hash=str(data["hash"]),
+        pending=pending,
+        unbounded="pending" not in data,
+    )
+
+
+def _record(head: AuditHead, pending: AuditHead | None) -> dict[str, Any]:
     ahead = None if pending is None else {"seq": pending.seq, "hash": pending.hash}
-    payload = json.dumps({"seq": head.seq, "hash": head.hash, "pending": ahead}) + "\n"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # a temp file left by a crash keeps its own mode through O_TRUNC
-        os.write(fd, payload.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    return {"seq": head.seq, "hash": head.hash, "pending": ahead}
+
+
+def write_head(path: Path, head: AuditHead, pending: AuditHead | None = None) -> None:
+    """Write a whole new head file (the empty chain's anchor at open)."""
+    HeadFile(path).create(_record(head, pending))
 
 
 class HeadAnchor:
-    """Keeps the head file in step with appends, or stays frozen once they diverge."""
+    """Keeps the head file in step with commits, or stays frozen once they diverge.
+
+    :meth:`expect` (before a COMMIT) and :meth:`advance` (right after it) run while the
+    group holds the writer connection; :meth:`flush` writes what :meth:`advance` moved,
+    after the connection is free for the next group, whose :meth:`expect` may write it
+    first (then the flush has nothing left to do).
+    """
 
     def __init__(self, path: Path, head: AuditHead | None, frozen_reason: str | None = None):
         self.path = path
+        self._file = HeadFile(path)
         self._head = head
         self._frozen_reason = frozen_reason
         self._pending: AuditHead | None = None
+        self._written: tuple[AuditHead, AuditHead | None] | None = None  # what the file holds
         self._lock = threading.Lock()
 
     @property
@@ -116,19 +130,17 @@ class HeadAnchor:
         return self._frozen_reason
 
     def expect(self, pending: AuditHead) -> None:
-        """Before a write transaction's COMMIT: say where the chain will end if it commits,
-        so that a crash before :meth:`advance` leaves a lag the head file accounts for."""
+        """Before a write transaction's COMMIT: say durably where the chain will end if it
+        commits, so that a crash before the head moves leaves a lag the file accounts for."""
         with self._lock:
             if self._frozen_reason is not None or self._head is None:
                 return
             self._pending = pending
-            try:
-                write_head(self.path, self._head, pending)
-            except OSError as exc:
-                log.error("audit.head_write_failed", path=str(self.path), error=str(exc))
+            self._write(self._head)
 
     def advance(self, prev_hash: str, new_head: AuditHead) -> None:
-        """Record ``new_head`` if the event it names was appended on top of the anchored head."""
+        """Right after a COMMIT: take ``new_head`` if the events that end there were appended
+        on top of the anchored head (in memory; :meth:`flush` writes it)."""
         with self._lock:
             if self._frozen_reason is not None:
                 return
@@ -139,12 +151,23 @@ class HeadAnchor:
                 log.error("audit.head_mismatch", reason=self._frozen_reason, path=str(self.path))
                 return
             # The database is the truth and has committed: follow it in memory even if
-            # the file cannot be written now; the next append writes it again.
+            # the file cannot be written now; the next write carries it.
             self._head = new_head
-            pending = self._pending
-            if pending is not None and pending.seq <= new_head.seq:
-                pending = self._pending = None  # reached: the transaction is all anchored
-            try:
-                write_head(self.path, new_head, pending)
-            except OSError as exc:
-                log.error("audit.head_write_failed", path=str(self.path), error=str(exc))
+            if self._pending is not None and self._pending.seq <= new_head.seq:
+                self._pending = None  # reached: the transaction is all anchored
+
+    def flush(self) -> None:
+        """Write the head :meth:`advance` took, unless the file holds it already."""
+        with self._lock:
+            if self._frozen_reason is not None or self._head is None:
+                return
+            if self._written != (self._head, self._pending):
+                self._write(self._head)
+
+    def _write(self, head: AuditHead) -> None:
+        try:
+            self._file.write(_record(head, self._pending))
+        except OSError as exc:
+            log.error("audit.head_write_failed", path=str(self.path), error=str(exc))
+            return
+        self._written = (head, self._pending)

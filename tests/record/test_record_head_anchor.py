@@ -92,13 +92,26 @@ def test_the_head_file_follows_every_committed_append(database: Database, at: da
         assert database.anchor.head == written
 
 
-def test_the_head_file_is_small_json_named_after_the_database(
+def test_the_head_file_is_two_json_slots_named_after_the_database(
     database: Database, at: datetime
 ) -> None:
+    """Two 4 KiB slots overwritten in turn (issue 16): the newest says the head, the
+    other what was written before the COMMIT, each with its generation and checksum."""
     written = append(database, at)
 
-    head_file = database.path.with_name("calmopsd.db.audit-head")
-    assert head_file.read_text() == f'{{"seq": 1, "hash": "{written.hash}", "pending": null}}\n'
+    raw = database.path.with_name("calmopsd.db.audit-head").read_bytes()
+    assert len(raw) == 8192
+    slots = [json.loads(raw[start : start + 4096]) for start in (0, 4096)]
+    assert raw[4095:4096] == raw[8191:] == b"\n"
+    for slot in slots:
+        assert len(slot.pop("sum")) == 32
+    assert slots[0] == {"seq": 1, "hash": written.hash, "pending": None, "gen": 2}
+    assert slots[1] == {
+        "seq": 0,
+        "hash": GENESIS,
+        "pending": {"seq": 1, "hash": written.hash},
+        "gen": 1,
+    }
 
 
 def test_a_rolled_back_append_leaves_no_row_and_does_not_move_the_head(

@@ -1,0 +1,101 @@
+"""Group commit: write transactions that arrive together share one COMMIT.
+
+Why (docs/decisions.md, "Audit appends: one commit group, one head write before its
+COMMIT (issue 16)"): a durable append costs the head file's flush before the COMMIT
+and the COMMIT's own fsync, each far slower than the append's work. So a writer that
+arrives while another's transaction is still open joins it, in a SAVEPOINT of its own
+(a failing writer undoes only its own changes), and the writer that began the group
+commits for all of them once those already waiting have joined: one head write
+before, one COMMIT, one head write after. A lone writer commits at once, as before.
+
+Every writer still returns only after the COMMIT of its group: durable, with the head
+file naming its events (as the head, or as the group's pending end).
+
+:class:`Turns` only decides who may use the writer connection and which group a writer
+joins; :class:`calmopsd.record.database.Database` does the SQL.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from calmopsd.record.head import AuditHead
+
+MAX_GROUP = 32  # writers in one group: bounds how long the first one waits for the others
+
+
+class Group:
+    """One SQLite write transaction and the writers in it, in the order they ran."""
+
+    def __init__(self) -> None:
+        self.size = 0  # writers whose changes stand in the transaction
+        # (the hash the group's first event links to, the group's last event)
+        self.appended: tuple[str, AuditHead] | None = None
+        self.closed = False  # sealed for its COMMIT: no one joins any more
+        self.lost: BaseException | None = None  # an error that ended the transaction early
+        self.error: BaseException | None = None  # why the group did not commit
+        self.done = threading.Event()
+
+    def take(self, first_prev: str | None, last: AuditHead | None) -> None:
+        """Count a writer whose changes stand, with the events it appended, if any."""
+        self.size += 1
+        if first_prev is not None and last is not None:
+            prev = self.appended[0] if self.appended is not None else first_prev
+            self.appended = (prev, last)
+
+
+class Turns:
+    """Whose turn it is on the writer connection, and which group a writer joins."""
+
+    def __init__(self, max_group: int = MAX_GROUP) -> None:
+        self._max = max_group
+        self._cond = threading.Condition()
+        self._busy = False  # someone is using the writer connection
+        self._waiting = 0  # writers waiting for the connection
+        self._open: Group | None = None  # the group a writer arriving now joins
+
+    @property
+    def waiting(self) -> int:
+        with self._cond:
+            return self._waiting
+
+    def enter(self) -> Group | None:
+        """Wait for the connection; return the open group to join, or None: begin one
+        (then call :meth:`begun`)."""
+        with self._cond:
+            self._waiting += 1
+            while self._busy or (self._open is not None and self._open.closed):
+                self._cond.wait()
+            self._waiting -= 1
+            self._busy = True
+            return self._open
+
+    def begun(self) -> Group:
+        """The caller of :meth:`enter` began a transaction: the group others may join."""
+        with self._cond:
+            self._open = Group()
+            return self._open
+
+    def leave(self) -> None:
+        """Give the connection to the next writer."""
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+
+    def lose(self, group: Group, error: BaseException) -> None:
+        """A writer's error ended the group's transaction: no one may join it."""
+        with self._cond:
+            group.lost = error
+            group.closed = True
+
+    def seal(self, group: Group) -> None:
+        """For the group's first writer, after its own changes: let the writers already
+        waiting join (up to the limit), then hold the connection for the COMMIT."""
+        with self._cond:
+            while (self._waiting or self._busy) and group.size < self._max and not group.closed:
+                self._cond.wait()
+            group.closed = True
+            while self._busy:
+                self._cond.wait()
+            self._busy = True
+            self._open = None

@@ -1,0 +1,172 @@
+"""Writers that arrive together share one COMMIT and one head write (issue 16), and each
+still gets its own transaction: its changes stand or fall alone, and are durable and
+named by the head file when its write() returns."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import pytest
+
+from calmopsd.errors import StoreError
+from calmopsd.record.audit import Verdict, append_event, list_events, verify_file
+from calmopsd.record.database import Database, Tx
+from calmopsd.record.head import AuditHead, head_path_for, read_head
+from calmopsd.record.scope import Scope
+
+PLATFORM = Scope.platform()
+DEADLINE_S = 10
+
+
+class Boom(Exception):
+    pass
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.001)
+
+
+def note(tx: Tx, at: datetime, kind: str) -> AuditHead:
+    event = append_event(tx, PLATFORM, kind=kind, actor="test", at=at)
+    return AuditHead(event.seq, event.hash)
+
+
+def second_writer(
+    database: Database, body: Callable[[Tx], object]
+) -> tuple[threading.Thread, list[object]]:
+    """A thread that writes ``body`` once; its result or exception lands in the list."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            with database.write() as tx:
+                outcome.append(body(tx))
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    return threading.Thread(target=run), outcome
+
+
+def test_a_writer_arriving_during_anothers_transaction_shares_its_commit(
+    database: Database, at: datetime
+) -> None:
+    groups = database.commit_groups
+    thread, outcome = second_writer(database, lambda tx: note(tx, at, "second"))
+    with database.write() as tx:
+        note(tx, at, "first")
+        thread.start()
+        wait_for(lambda: database.writers_waiting == 1, "the second writer to wait")
+    thread.join(DEADLINE_S)
+
+    (second,) = outcome
+    assert isinstance(second, AuditHead)
+    assert database.commit_groups - groups == 1
+    assert [e.kind for e in list_events(database, PLATFORM)] == ["first", "second"]
+    assert read_head(head_path_for(database.path)) == second == database.anchor.head
+    assert verify_file(database.path) == Verdict(2)
+
+
+def test_a_failing_writer_in_a_group_undoes_only_its_own_changes(
+    database: Database, at: datetime
+) -> None:
+    def doomed(tx: Tx) -> None:
+        note(tx, at, "doomed")
+        raise Boom
+
+    thread, outcome = second_writer(database, doomed)
+    with database.write() as tx:
+        first = note(tx, at, "first")
+        thread.start()
+        wait_for(lambda: database.writers_waiting == 1, "the second writer to wait")
+    thread.join(DEADLINE_S)
+
+    assert [type(o) for o in outcome] == [Boom]
+    assert [e.kind for e in list_events(database, PLATFORM)] == ["first"]
+    assert read_head(head_path_for(database.path)) == first
+    with database.write() as tx:
+        assert note(tx, at, "after").seq == 2
+    assert verify_file(database.path) == Verdict(2)
+
+
+def test_a_group_whose_commit_fails_fails_every_writer_in_it(
+    database: Database, at: datetime
+) -> None:
+    """A deferred constraint is checked at the shared COMMIT: the writer that broke it
+    sees the constraint, the other is told its group failed; nothing stands."""
+    thread, outcome = second_writer(database, lambda tx: note(tx, at, "innocent"))
+    with (
+        pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY constraint failed"),
+        database.write() as tx,
+    ):
+        tx.db.execute("PRAGMA defer_foreign_keys = ON")
+        note(tx, at, "doomed")
+        tx.db.execute(
+            "INSERT INTO incident_actions (incident_id, action, status, requested_by,"
+            " requested_at) VALUES (999, 'pm2_restart', 'executed', 't', 'now')"
+        )
+        thread.start()
+        wait_for(lambda: database.writers_waiting == 1, "the second writer to wait")
+    thread.join(DEADLINE_S)
+
+    innocent = outcome[-1]  # its body ran (a head), then the group failed
+    assert isinstance(outcome[0], AuditHead)
+    assert isinstance(innocent, StoreError)
+    assert "not committed: another write in its commit group failed" in str(innocent)
+    assert list_events(database, PLATFORM) == []
+    with database.write() as tx:
+        assert note(tx, at, "after").seq == 1
+    assert verify_file(database.path) == Verdict(1)
+
+
+def test_a_rolled_back_write_inside_a_unit_leaves_the_head_at_the_units_own_events(
+    database: Database, at: datetime
+) -> None:
+    with database.unit() as unit:
+        kept = note(unit, at, "kept")
+        with pytest.raises(Boom), database.write() as tx:
+            note(tx, at, "undone")
+            raise Boom
+    assert [e.kind for e in list_events(database, PLATFORM)] == ["kept"]
+    assert read_head(head_path_for(database.path)) == kept == database.anchor.head
+    assert verify_file(database.path) == Verdict(1)
+
+
+def test_many_writers_share_commits_and_every_return_is_named_by_the_head_file(
+    database: Database, at: datetime
+) -> None:
+    """Whenever a writer is back from write(), the head file names its event: under the
+    head, or in the group whose last event is named pending (the one interrupted commit
+    a crash may leave, as one lone transaction's was before groups)."""
+    threads, each = 6, 30
+    seen: list[str] = []
+    start = threading.Barrier(threads)
+
+    def writer(n: int) -> None:
+        start.wait(DEADLINE_S)
+        for i in range(each):
+            with database.write() as tx:
+                mine = note(tx, at, f"w{n}.{i}")
+            head = read_head(head_path_for(database.path))
+            assert head is not None
+            pending = head.pending
+            named = head.seq >= mine.seq or (pending is not None and pending.seq >= mine.seq)
+            seen.append("named" if named else f"not named: {mine} under {head}")
+
+    pool = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(60)
+
+    assert seen == ["named"] * (threads * each)
+    assert database.commit_groups < threads * each
+    assert verify_file(database.path) == Verdict(threads * each)
+    assert read_head(head_path_for(database.path)) == database.anchor.head
