@@ -9,7 +9,12 @@ Like Alertmanager's aggregation groups, with one group per incident and target:
   together as one update (or as the resolved notice);
 - an unresolved incident with nothing new is reminded of every ``repeat_interval``;
 - a "resolved" goes only to a target whose opening notice was delivered (or is still
-  on its way, ahead of it in the outbox);
+  on its way, ahead of it in the outbox); an opening never delivered is sent afresh at
+  the incident's next change while it is unresolved (a target down for hours must not
+  stay deaf to that incident for good);
+- a resolved incident gets nothing more once its resolved notice went (nor any notice,
+  if it resolved before the first), whatever the group missed while its target was
+  away;
 - below the target's least severity nothing is sent until the incident escalates;
 - at most ``max_per_hour`` notices per target in any hour: the rest wait, and carry
   the latest state when they go.
@@ -42,6 +47,7 @@ class Why(StrEnum):
     RATE_LIMITED = "rate_limited"
     RESOLVED_UNNOTIFIED = "resolved_unnotified"  # resolved before anyone was told
     OPENING_UNDELIVERED = "opening_undelivered"  # its opening was given up or dropped
+    FIRST_AGAIN = "first_again"  # a fresh opening: the last one never got through
     DONE = "done"  # resolved, and said so
 
 
@@ -87,11 +93,15 @@ def next_step(
     policy: Policy,
     now: datetime,
     queued_last_hour: Sequence[datetime],
+    *,
+    resolved_now: bool = False,
 ) -> Step:
-    """What to do for ``group`` at ``now``; ``severity`` is its incident's now, ``opening``
-    the status of its opening notice (None: none queued), ``queued_last_hour`` when the
-    target's notices of the past hour were queued (oldest first)."""
-    step = _unlimited_step(group, severity, opening, policy, now)
+    """What to do for ``group`` at ``now``; ``severity`` is its incident's now,
+    ``resolved_now`` whether it is resolved now (the group may have missed the event),
+    ``opening`` the status of its opening notice (None: none queued),
+    ``queued_last_hour`` when the target's notices of the past hour were queued (oldest
+    first)."""
+    step = _unlimited_step(group, severity, opening, policy, now, resolved_now)
     if not isinstance(step, Send) or len(queued_last_hour) < policy.max_per_hour:
         return step
     # The hour's oldest notice leaves the window first; this one goes then.
@@ -104,16 +114,21 @@ def _unlimited_step(
     opening: NoticeStatus | None,
     policy: Policy,
     now: datetime,
+    resolved_now: bool,
 ) -> Step:
     if not group.opening_queued:
-        if group.resolved:
+        if group.resolved or resolved_now:
             return Close(Why.RESOLVED_UNNOTIFIED)
         if _RANK[severity] < _RANK[policy.min_severity]:
             return Wait(Why.BELOW_SEVERITY, None)
         due = group.first_at + policy.group_wait
         return Send(NoticeKind.OPENED, Why.FIRST) if now >= due else Wait(Why.GROUP_WAIT, due)
     if opening in (NoticeStatus.GIVEN_UP, NoticeStatus.DROPPED):
-        return Close(Why.OPENING_UNDELIVERED)
+        if group.resolved or resolved_now or not group.changed_since_notified:
+            return Close(Why.OPENING_UNDELIVERED)
+        if _RANK[severity] < _RANK[policy.min_severity]:
+            return Wait(Why.BELOW_SEVERITY, None)
+        return Send(NoticeKind.OPENED, Why.FIRST_AGAIN)
     last = group.notified_at or group.first_at
     if group.changed_since_notified:
         due = last + policy.group_interval
@@ -121,7 +136,7 @@ def _unlimited_step(
             return Wait(Why.GROUP_INTERVAL, due)
         kind = NoticeKind.RESOLVED if group.resolved else NoticeKind.UPDATED
         return Send(kind, Why.CHANGED)
-    if group.resolved:
+    if group.resolved or resolved_now:
         return Close(Why.DONE)
     due = last + policy.repeat_interval
     return Send(NoticeKind.REMINDER, Why.REMINDER) if now >= due else Wait(Why.REPEAT_INTERVAL, due)

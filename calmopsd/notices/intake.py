@@ -29,7 +29,6 @@ NOTEWORTHY = frozenset(
         "recommendation.expired",
         "action.executed",
         "action.ineffective",
-        "action.crashed",
     }
 )
 

@@ -28,7 +28,7 @@ import structlog
 
 from calmopsd.clock import Clock
 from calmopsd.config.notify import NotifyConfig
-from calmopsd.model import RecommendationStatus, Severity
+from calmopsd.model import IncidentStatus, RecommendationStatus, Severity
 from calmopsd.notices.grouping import Close, Policy, Send, Wait, next_step
 from calmopsd.notices.intake import TargetScope
 from calmopsd.notices.send import Sender
@@ -39,6 +39,8 @@ from calmopsd.record.outbox import (
     Notice,
     NoticeGroup,
     close_group,
+    close_group_now,
+    close_groups_of_targets_other_than,
     drop_notices,
     due_notices,
     get_notice,
@@ -143,6 +145,9 @@ class Notifier:
         self.poll_s = poll_s
         self.settings = settings_from(config)
         self.also: list[Callable[[datetime], object]] = []  # more rounds in this thread
+        # Notices sent whose "sent" could not be written (the store locked, the disk
+        # full): the next round records them again, never sends them again.
+        self._unrecorded: dict[int, datetime] = {}
         self._woken = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -164,19 +169,34 @@ class Notifier:
         self._soonest: datetime | None = None
         queued = sum(self._queue_due(settings, target, now) for target in settings.targets.values())
         sent = failed = given_up = 0
+        down: set[str] = set()  # targets that failed this round: the rest wait, not hang
         for notice in due_notices(self.database, now, limit=SENDS_PER_ROUND):
             if self._stopping.is_set():
                 break
             target = settings.targets.get(notice.target)
-            if target is None:
+            if target is None or target.name in down:
                 continue  # removed since this round began: dropped next round
+            if not target.scope.hears_of(notice.organization_id):
+                dropped += self._drop(notice, now, "its target no longer hears of it")
+                continue
             outcome = self._deliver(settings, target, notice, now)
             sent += outcome == "sent"
             failed += outcome == "failed"
             given_up += outcome == "given_up"
+            if outcome == "failed":
+                down.add(target.name)
         return Round(queued, sent, failed, given_up, dropped, self._soonest)
 
+    def _drop(self, notice: Notice, now: datetime, reason: str) -> int:
+        dropped = drop_notices(self.database, [notice], now, reason)
+        if dropped:
+            log.warning("notify.dropped", target=notice.target, notice_id=notice.id,
+                        incident_id=notice.incident_id,
+                        organization_id=notice.organization_id, reason=reason)  # fmt: skip
+        return dropped
+
     def _drop_removed(self, settings: Settings, now: datetime) -> int:
+        close_groups_of_targets_other_than(self.database, settings.targets)
         orphans = pending_for_targets_other_than(self.database, settings.targets)
         if not orphans:
             return 0
@@ -198,12 +218,23 @@ class Notifier:
             incident = get_incident(self.database, Scope.platform(), group.incident_id)
             if incident is None:
                 continue
+            if not target.scope.hears_of(group.organization_id):
+                # A reload gave the target to one organization: another's incident is
+                # none of its business any more, not even a reminder.
+                if close_group_now(self.database, target.name, group.incident_id):
+                    log.warning("notify.out_of_scope", target=target.name,
+                                incident_id=group.incident_id,
+                                organization_id=group.organization_id)  # fmt: skip
+                continue
             opening = None
             if group.opening_id is not None:
                 notice = get_notice(self.database, group.opening_id)
                 opening = None if notice is None else notice.status
             recent = queued_since(self.database, target.name, now - HOUR)
-            step = next_step(group, incident.severity, opening, target.policy, now, recent)
+            step = next_step(
+                group, incident.severity, opening, target.policy, now, recent,
+                resolved_now=incident.status is IncidentStatus.RESOLVED,
+            )  # fmt: skip
             if isinstance(step, Wait):
                 if step.until is not None and (self._soonest is None or step.until < self._soonest):
                     self._soonest = step.until
@@ -265,7 +296,11 @@ class Notifier:
             "incident_id": notice.incident_id,
             "organization_id": notice.organization_id,
         }
-        if now - notice.created_at > settings.give_up_after:
+        if notice.id in self._unrecorded:
+            return self._record_sent(notice, fields, self._unrecorded[notice.id])
+        # Given up only after a try: a daemon stopped for longer than give_up_after still
+        # tries what it queued before it stopped, once.
+        if notice.attempts > 0 and now - notice.created_at > settings.give_up_after:
             reason = f"not delivered within {settings.give_up_after}"
             if notice.last_error:
                 reason += f"; last try: {notice.last_error}"
@@ -277,15 +312,22 @@ class Notifier:
         )
         done = self.clock.now()
         if delivery.ok:
-            if mark_sent(self.database, notice, done):
-                log.info("notify.sent", **fields, attempts=notice.attempts + 1)
-            return "sent"
+            self._unrecorded[notice.id] = done
+            return self._record_sent(notice, fields, done)
         delay = retry_delay(notice.attempts + 1)
         reason = delivery.reason or "failed"
         mark_failed(self.database, notice, done, reason, done + delay)
         log.warning("notify.failed", **fields, attempts=notice.attempts + 1, reason=reason,
                     retry_in_s=delay.total_seconds())  # fmt: skip
         return "failed"
+
+    def _record_sent(self, notice: Notice, fields: dict[str, object], done: datetime) -> str:
+        """Write that ``notice`` went; if the store refuses, the next round tries again."""
+        recorded = mark_sent(self.database, notice, done)  # raises: kept in _unrecorded
+        self._unrecorded.pop(notice.id, None)
+        if recorded:
+            log.info("notify.sent", **fields, attempts=notice.attempts + 1)
+        return "sent"
 
     # -- the daemon's thread -------------------------------------------------------
 

@@ -36,7 +36,7 @@ class Sender(Protocol):
 class AppriseSender:
     """Sends through apprise, synchronously, one notice at a time."""
 
-    def __init__(self, timeout_s: float = 30.0):
+    def __init__(self, timeout_s: float = 10.0):
         self.timeout_s = timeout_s
 
     def send(self, url: str, *, title: str, body: str, key: str) -> Delivery:
@@ -82,20 +82,21 @@ def keyed(url: str, key: str) -> str:
 
 
 def secrets_of(url: str) -> list[str]:
-    """The parts of ``url`` that may be secret: the whole, its user and password, its path
-    segments and query values (tokens are put in either); longest first."""
+    """The parts of ``url`` that may be secret, longest first: the whole, its user,
+    password and host (several services put their token where a host would be), its path
+    segments and query values, each as written and decoded."""
     parts = urlsplit(url)
-    found = {url, parts.netloc}
-    found.update(p for p in (parts.username, parts.password) if p)
-    found.update(unquote(segment) for segment in parts.path.split("/"))
+    found = {url, parts.netloc, parts.query}
+    found.update(p for p in (parts.username, parts.password, parts.hostname) if p)
+    for segment in parts.path.split("/"):
+        found.update((segment, unquote(segment)))
+    for value in parts.query.split("&"):
+        raw = value.split("=", 1)[-1]
+        found.update((raw, unquote(raw)))
     found.update(value for _, value in parse_qsl(parts.query))
-    found.update(segment for segment in parts.path.split("/"))
-    hostname = parts.hostname or ""
-    return sorted(
-        (s for s in found if len(s) >= _SHORTEST_SECRET and s != hostname),
-        key=len,
-        reverse=True,
-    )
+    netloc_host = parts.netloc.rsplit("@", 1)[-1]
+    found.update((netloc_host, netloc_host.split(":", 1)[0]))
+    return sorted((s for s in found if len(s) >= _SHORTEST_SECRET), key=len, reverse=True)
 
 
 def scrubbed(reason: str, url: str) -> str:

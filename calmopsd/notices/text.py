@@ -73,9 +73,11 @@ def incident_link(dashboard_url: str | None, incident: Incident) -> str | None:
 
 
 def _asked(rec: Recommendation) -> list[str]:
-    what = rec.action or rec.kind
+    what = _line(rec.action or rec.kind)
     target = rec.params.get("target") or rec.params.get("app") or rec.params.get("organization")
-    head = f"  #{rec.id} {what}" + (f" on {target}" if target else "") + f": {_line(rec.rationale)}"
+    # App names come from PM2 and reach chat and mail: printable, one line, like the rest.
+    on = f" on {_line(str(target))}" if target else ""
+    head = f"  #{rec.id} {what}{on}: {_line(rec.rationale)}"
     ids = f"{rec.incident_id} {rec.id}"
     return [head, f"    approve: calmopsd approve {ids}", f"    reject:  calmopsd reject {ids}"]
 

@@ -113,26 +113,33 @@ def note_change(
     """An incident's noteworthy event (``seq``) for each of ``targets``: the group is made
     if new, and moved to ``seq`` unless it is there or beyond already (so a redelivered
     event changes nothing). ``resolved``: what the event says of the incident's state
-    (None: nothing). A group closed after its resolved notice opens again when the
-    incident is no longer resolved; one closed unnotified starts its wait afresh."""
+    (None: nothing). A closed group opens again when the incident is no longer resolved
+    (the event says so, or it says nothing and the group never saw it resolve: an
+    opening that was never delivered goes afresh); one closed unnotified starts its wait
+    afresh."""
     at_text = encode_time(at)
     flag = None if resolved is None else int(resolved)
     for target in targets:
         tx.db.execute(
             f"""INSERT INTO notice_groups ({_GROUP_COLUMNS})
-                VALUES (?, ?, ?, ?, ?, ?, coalesce(?, 0), 0, NULL, NULL, 0, 0)
+                VALUES (:target, :incident, :org, :at, :seq, :at, coalesce(:flag, 0),
+                        0, NULL, NULL, 0, 0)
                 ON CONFLICT (target, incident_id) DO UPDATE SET
-                    first_at = CASE WHEN closed = 1 AND opening_id IS NULL AND ? = 0
+                    first_at = CASE WHEN closed = 1 AND opening_id IS NULL AND {_REOPENS}
                         THEN excluded.first_at ELSE first_at END,
-                    closed = CASE WHEN closed = 1 AND ? = 0 THEN 0 ELSE closed END,
-                    resolved = coalesce(?, resolved),
+                    closed = CASE WHEN closed = 1 AND {_REOPENS} THEN 0 ELSE closed END,
+                    resolved = coalesce(:flag, resolved),
                     changed_seq = excluded.changed_seq,
                     changed_at = excluded.changed_at
                 WHERE excluded.changed_seq > changed_seq""",
-            [target, incident_id, organization_id, at_text, seq, at_text, flag]
-            + [flag if flag is not None else 1] * 2
-            + [flag],
-        )
+            {"target": target, "incident": incident_id, "org": organization_id, "at": at_text,
+             "seq": seq, "flag": flag},
+        )  # fmt: skip
+
+
+# A closed group opens again: the event says the incident is not resolved, or says
+# nothing of it and the group does not know it resolved.
+_REOPENS = "(:flag = 0 OR (:flag IS NULL AND resolved = 0))"
 
 
 def open_groups(database: Database, target: str) -> list[NoticeGroup]:
@@ -169,6 +176,25 @@ def queue_notice(
     the same notice was queued before."""
     key = notice_key(group, kind)
     at_text = encode_time(at)
+    try:
+        return _queue(database, group, kind, key, title, body, at_text)
+    except _Taken:
+        return None
+
+
+class _Taken(Exception):
+    """The notice's key was taken: its group's move is rolled back with it."""
+
+
+def _queue(
+    database: Database,
+    group: NoticeGroup,
+    kind: NoticeKind,
+    key: str,
+    title: str,
+    body: str,
+    at_text: str,
+) -> int | None:
     with database.write() as tx:
         moved = tx.db.execute(
             """UPDATE notice_groups SET notified_seq = changed_seq, notified_at = ?,
@@ -205,7 +231,7 @@ def queue_notice(
             ],
         )
         if cursor.rowcount != 1:
-            return None
+            raise _Taken(key)  # out of the transaction: the group's move is undone
         notice_id = int(cursor.lastrowid or 0)
         if kind is NoticeKind.OPENED:
             tx.db.execute(
@@ -341,6 +367,32 @@ def pending_for_targets_other_than(database: Database, kept: Iterable[str]) -> l
     return [_to_notice(row) for row in rows]
 
 
+def close_group_now(database: Database, target: str, incident_id: int) -> bool:
+    """Close one group whatever it stands at (its target no longer hears of it)."""
+    with database.write() as tx:
+        changed = tx.db.execute(
+            """UPDATE notice_groups SET closed = 1, notified_seq = changed_seq
+                WHERE target = ? AND incident_id = ? AND closed = 0""",
+            [target, incident_id],
+        ).rowcount
+    return changed == 1
+
+
+def close_groups_of_targets_other_than(database: Database, kept: Iterable[str]) -> int:
+    """Close the open groups of targets not among ``kept`` (removed from the config): one
+    added back later starts afresh from its next event, never reminding of old ones."""
+    names = sorted(set(kept))
+    outside = f"AND target NOT IN ({', '.join('?' for _ in names)})" if names else ""
+    with database.write() as tx:
+        return int(
+            tx.db.execute(
+                f"UPDATE notice_groups SET closed = 1, notified_seq = changed_seq "
+                f"WHERE closed = 0 {outside}",
+                names,
+            ).rowcount
+        )
+
+
 def delivery_counts(database: Database) -> dict[tuple[str, str], int]:
     """Notices by (target, status) since the store began: what /metrics exposes."""
     with database.read() as db:
@@ -359,13 +411,15 @@ def _end(
     error: str | None,
     event: str,
 ) -> bool:
+    tried = int(status is NoticeStatus.SENT)  # giving up is not a try
     with database.write() as tx:
         changed = tx.db.execute(
-            """UPDATE notices SET status = ?, attempts = attempts + 1, ended_at = ?,
+            """UPDATE notices SET status = ?, attempts = attempts + ?, ended_at = ?,
                     last_error = coalesce(?, last_error)
                 WHERE id = ? AND status = 'pending'""",
             [
                 status.value,
+                tried,
                 encode_time(at),
                 None if error is None else error[:MAX_ERROR],
                 notice.id,
@@ -377,7 +431,7 @@ def _end(
             "target": notice.target,
             "notice_id": notice.id,
             "kind": notice.kind.value,
-            "attempts": notice.attempts + 1,
+            "attempts": notice.attempts + tried,
         }
         if error is not None:
             data["reason"] = error[:MAX_ERROR]

@@ -67,7 +67,8 @@ def step(
         ),
         (replace(CHANGED, resolved=True), T0 + 6 * M, NoticeStatus.GIVEN_UP,
          Close(Why.OPENING_UNDELIVERED)),
-        (CHANGED, T0 + 6 * M, NoticeStatus.DROPPED, Close(Why.OPENING_UNDELIVERED)),
+        (CHANGED, T0 + 6 * M, NoticeStatus.DROPPED, Send(NoticeKind.OPENED, Why.FIRST_AGAIN)),
+        (NOTIFIED, T0 + 6 * M, NoticeStatus.GIVEN_UP, Close(Why.OPENING_UNDELIVERED)),
         (replace(NOTIFIED, resolved=True), T0 + 6 * M, NoticeStatus.SENT, Close(Why.DONE)),
     ],
 )  # fmt: skip
@@ -93,3 +94,13 @@ def test_the_hourly_cap_holds_a_due_notice_until_the_oldest_of_the_hour_leaves_t
     assert step(NEW, T0 + M, recent=recent[1:]) == Send(NoticeKind.OPENED, Why.FIRST)
     # A wait that is not a send is told as it is, cap or not.
     assert step(NEW, T0, recent=recent) == Wait(Why.GROUP_WAIT, T0 + 30 * S)
+
+
+def test_a_resolved_incident_gets_nothing_more_whatever_its_group_missed() -> None:
+    # The group never heard of the resolve (its target was away): the incident says it.
+    assert next_step(NOTIFIED, Severity.WARNING, NoticeStatus.SENT, POLICY,
+                     T0 + timedelta(hours=5), (), resolved_now=True) == Close(Why.DONE)  # fmt: skip
+    assert next_step(NEW, Severity.WARNING, None, POLICY, T0 + M, (),
+                     resolved_now=True) == Close(Why.RESOLVED_UNNOTIFIED)  # fmt: skip
+    assert next_step(CHANGED, Severity.WARNING, NoticeStatus.GIVEN_UP, POLICY, T0 + 6 * M, (),
+                     resolved_now=True) == Close(Why.OPENING_UNDELIVERED)  # fmt: skip

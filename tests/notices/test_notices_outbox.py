@@ -4,8 +4,10 @@ manual clock, and delivery through apprise to a real webhook receiver on loopbac
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import timedelta
 
+import pytest
 import structlog
 from support.clock import ManualClock
 from support.notify_rig import PLATFORM, Rig, make_rig, notify_config
@@ -342,3 +344,150 @@ def test_status_says_when_notices_do_not_get_through(rig: Rig, hook: Webhook) ->
     (trouble,) = json.loads(as_json.stdout)["notifications_not_getting_through"]
     assert (trouble["target"], trouble["retrying"]) == ("oncall", 1)
     assert "error=503" in trouble["last_error"]
+
+
+def test_a_reload_that_gives_a_target_to_one_organization_stops_another_s_news(
+    store: object, clock: ManualClock, hook: Webhook
+) -> None:
+    everything = notify_config({"name": "chat", "url": hook.url()})
+    rig = make_rig(store, everything, clock)  # type: ignore[arg-type]
+    try:
+        globex = rig.open("globex secret project down", org="globex")
+        rig.round(30 * S)
+        assert len(hook.delivered()) == 1
+        rig.move(globex.id, IncidentStatus.STABILIZING)  # an update is now owed
+        rig.notifier.configure(
+            notify_config({"name": "chat", "url": hook.url(), "organization": "acme"})
+        )
+        for _ in range(4):
+            assert rig.round(timedelta(hours=5)).queued == 0
+        assert len(hook.delivered()) == 1  # no update, no reminder: globex is not acme's
+    finally:
+        rig.database.close()
+
+
+def test_a_target_removed_and_added_back_is_not_reminded_of_what_resolved_meanwhile(
+    rig: Rig, hook: Webhook
+) -> None:
+    incident = rig.open()
+    rig.round(30 * S)
+    config = notify_config({"name": "oncall", "url": hook.url()})
+    rig.notifier.configure(notify_config())
+    rig.round(M)
+    rig.resolve(incident.id)
+    rig.round(M)
+    rig.notifier.configure(config)
+    for _ in range(3):
+        assert rig.round(timedelta(hours=5)).queued == 0
+    assert [r.body["title"].split("]")[1].split("#")[0].strip() for r in hook.delivered()] == [
+        "Incident"
+    ]
+
+
+def test_an_opening_never_delivered_is_sent_afresh_at_the_incident_s_next_change(
+    store: object, clock: ManualClock, hook: Webhook
+) -> None:
+    hook.answers = [500] * 12
+    config = notify_config({"name": "pager", "url": hook.url()}, give_up_after="1h")
+    rig = make_rig(store, config, clock)  # type: ignore[arg-type]
+    try:
+        incident = rig.open()
+        rig.round(30 * S)
+        for _ in range(8):
+            rig.round(10 * M)
+        (first,) = list_notices(rig.database, PLATFORM)
+        assert first.status is NoticeStatus.GIVEN_UP
+        hook.answers = []  # the pager is back
+        update_incident(
+            rig.database, PLATFORM, incident.id, at=clock.now(), actor="calmopsd",
+            event="incident.escalated", data={"from": "warning", "to": "critical"},
+            severity=Severity.CRITICAL,
+        )  # fmt: skip
+        assert rig.round(S).sent == 1
+        (notice,) = hook.delivered()
+        assert "] Incident #" in notice.body["title"] and "(critical," in notice.body["title"]
+    finally:
+        rig.database.close()
+
+
+def test_a_notice_queued_before_a_long_stop_is_tried_once_before_it_is_given_up(
+    store: object, clock: ManualClock, hook: Webhook
+) -> None:
+    hook.answers = [500]
+    config = notify_config({"name": "pager", "url": hook.url()}, give_up_after="1h")
+    rig = make_rig(store, config, clock)  # type: ignore[arg-type]
+    try:
+        rig.open()
+        rig.follower.run_once(clock.advance(30 * S))
+        rig.notifier.run_once(clock.now())  # queued and tried: 500
+        clock.advance(timedelta(hours=3))  # the daemon was stopped
+        assert rig.round().given_up == 1
+        (notice,) = list_notices(rig.database, PLATFORM)
+        assert (notice.status, notice.attempts) == (NoticeStatus.GIVEN_UP, 1)
+        (event,) = [e for e in list_events(rig.database, PLATFORM) if e.kind == "notice.given_up"]
+        assert event.data["attempts"] == 1  # giving up is not a try
+    finally:
+        rig.database.close()
+
+
+def test_a_sent_notice_the_store_could_not_record_is_recorded_later_not_sent_again(
+    rig: Rig, hook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store refusing the write once (as a full disk or a held lock would) is made by
+    failing the recording function: a real lock holds for the 10 s busy timeout."""
+    from calmopsd.notices import notifier as module
+
+    real = module.mark_sent
+    calls: list[int] = []
+
+    def refusing(*args: object, **kwargs: object) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "mark_sent", refusing)
+    rig.open()
+    with pytest.raises(sqlite3.OperationalError):
+        rig.round(30 * S)
+    for _ in range(3):
+        rig.round(M)
+    assert len(hook.received) == 1  # sent once
+    (notice,) = list_notices(rig.database, PLATFORM)
+    assert notice.status is NoticeStatus.SENT
+
+
+def test_one_target_failing_does_not_hold_up_the_others_in_a_round(
+    store: object, clock: ManualClock, hook: Webhook
+) -> None:
+    hook.answers = [500]  # the first request: the broken target's
+    config = notify_config(
+        {"name": "broken", "url": hook.url("/broken")}, {"name": "fine", "url": hook.url("/fine")}
+    )
+    rig = make_rig(store, config, clock)  # type: ignore[arg-type]
+    try:
+        rig.open("one")
+        rig.open("two")
+        result = rig.round(30 * S)
+        broken = [r for r in hook.received if r.path == "/broken"]
+        assert result.failed == 1 and len(broken) == 1  # its second notice waits
+        assert len([r for r in hook.delivered() if r.path == "/fine"]) == 2
+    finally:
+        rig.database.close()
+
+
+def test_the_scrubber_takes_every_part_of_the_url_out_of_a_reason() -> None:
+    from calmopsd.notices.send import scrubbed
+
+    url = (
+        "pover://uQiRzpo4DXghDmr9QzzfQu27cmVRsG@azGDORePK8gMaC0QOYAMyEEuzJnyUi/d%2Bv?k=ab%2Bcd%2Fef"
+    )
+    reason = (
+        "failed for uQiRzpo4DXghDmr9QzzfQu27cmVRsG at azGDORePK8gMaC0QOYAMyEEuzJnyUi "
+        "path d+v query ab%2Bcd%2Fef / ab+cd/ef"
+    )
+    told = scrubbed(reason, url)
+    for secret in ("uQiRzpo4DXghDmr9QzzfQu27cmVRsG", "azGDORePK8gMaC0QOYAMyEEuzJnyUi",
+                   "ab%2Bcd%2Fef", "ab+cd/ef"):  # fmt: skip
+        assert secret not in told, told
+    assert told.startswith("failed for … at …")
