@@ -6,6 +6,7 @@ stage cannot accidentally depend on a column it was not given.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -307,3 +308,55 @@ class Executor(Protocol):
         """The incident's symptom is back: actions that worked on it shortly before are
         marked ineffective for it (no more automatic tries); returns those actions."""
         ...
+
+
+@dataclass(frozen=True)
+class Learning:
+    """What one incident taught about its fingerprint.
+
+    ``fix`` is the action that worked and held (it succeeded and was never marked
+    ineffective), ``fixed_within_s`` the seconds from the incident opening to it;
+    ``ineffective`` the actions that ran and did not hold; ``tried`` every action that
+    ran, in order. ``resolution`` is how it ended (``recovered``, ``manual``, …).
+    """
+
+    incident_id: int
+    fix: str | None = None
+    fix_params: Mapping[str, Any] = field(default_factory=dict)
+    fixed_within_s: float | None = None
+    ineffective: tuple[str, ...] = ()
+    tried: tuple[str, ...] = ()
+    resolution: str | None = None
+
+    def to_values(self) -> dict[str, Any]:
+        return {
+            "fix": self.fix,
+            "fix_params": dict(self.fix_params),
+            "fixed_within_s": self.fixed_within_s,
+            "ineffective": list(self.ineffective),
+            "tried": list(self.tried),
+            "resolution": self.resolution,
+        }
+
+    @classmethod
+    def parse(cls, incident_id: int, values: Mapping[str, Any]) -> Learning:
+        """Never raises: a field of the wrong shape reads as absent."""
+        within = values.get("fixed_within_s")
+        params = values.get("fix_params")
+        return cls(
+            incident_id=incident_id,
+            fix=_text(values.get("fix")),
+            fix_params=dict(params) if isinstance(params, Mapping) else {},
+            fixed_within_s=float(within) if isinstance(within, int | float) else None,
+            ineffective=_texts(values.get("ineffective")),
+            tried=_texts(values.get("tried")),
+            resolution=_text(values.get("resolution")),
+        )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()

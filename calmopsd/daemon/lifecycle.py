@@ -39,6 +39,7 @@ from calmopsd.fleet.forwarder import PostCounts
 from calmopsd.follow import consumers_for
 from calmopsd.follow.bus import Follower
 from calmopsd.learn.drafting import reviewing
+from calmopsd.learn.offering import offering
 from calmopsd.notices.intake import intake
 from calmopsd.notices.notifier import Notifier
 from calmopsd.notices.send import AppriseSender
@@ -146,6 +147,7 @@ class Daemon:
             "notify": notices,
             "customer_messages": drafting(database),
             "reviews": reviewing(database, lambda: self.config),
+            "playbook_advice": offering(database, lambda: self.config),
         }
         self.following = Follower(database, consumers, self.clock)
         self.following.start()

@@ -3,7 +3,9 @@
 
 Follows ``incident.status_changed`` to ``resolved``, whoever resolved it (the agent,
 a person through the API, the CLI on the store while no daemon ran: the follower
-catches up at the next start). Each recommendation moves by compare-and-set from
+catches up at the next start). A ``playbook_order`` recommendation (a change of the
+config the incident's history supports) outlives its incident and stays proposed.
+Each recommendation moves by compare-and-set from
 ``proposed``, so a repeated delivery changes nothing and a recommendation approved
 first stays approved. One reopened later gets fresh advice from the agent.
 """
@@ -30,7 +32,7 @@ def obsolete_with_incident(database: Database) -> Callable[[AuditEvent], None]:
             return
         scope = Scope.platform()
         for rec in list_recommendations(database, scope, event.incident_id):
-            if rec.status is RecommendationStatus.PROPOSED:
+            if rec.status is RecommendationStatus.PROPOSED and rec.kind != "playbook_order":
                 decide_recommendation(
                     database, scope, rec.id, expected=RecommendationStatus.PROPOSED,
                     new=RecommendationStatus.OBSOLETE, at=event.at, actor=AGENT, note=NOTE,

@@ -16,8 +16,8 @@ from calmopsd.learn.cause import CauseKind, RootCause, root_cause
 from calmopsd.learn.clues import DEPLOY_WINDOW, Clues, gather
 from calmopsd.learn.timeline import Run, moments
 from calmopsd.learn.timings import Timings, first_breach_at, spoken, timings
-from calmopsd.model import AuditEvent, HealthSnapshot, Incident
-from calmopsd.record.reviews import MAX_FIELD, Learning, ReviewDraft
+from calmopsd.model import AuditEvent, HealthSnapshot, Incident, Learning
+from calmopsd.record.reviews import MAX_FIELD, ReviewDraft
 
 _CAUSE_WORDS = {
     CauseKind.LEAK: "a memory leak",

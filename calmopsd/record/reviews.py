@@ -13,12 +13,12 @@ event (``review.drafted``, ``review.edited``) in the incident's chain.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from calmopsd.model import AGENT
+from calmopsd.model import AGENT, Learning
 from calmopsd.record.audit import append_event
 from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_time
 from calmopsd.record.database import Database
@@ -37,50 +37,6 @@ _COLUMNS = (
 class ReviewStatus(StrEnum):
     DRAFT = "draft"  # only calmopsd's words
     EDITED = "edited"  # a person changed at least one field
-
-
-@dataclass(frozen=True)
-class Learning:
-    """What one incident taught about its fingerprint.
-
-    ``fix`` is the action that worked and held (it succeeded and was never marked
-    ineffective), ``fixed_within_s`` the seconds from the incident opening to it;
-    ``ineffective`` the actions that ran and did not hold; ``tried`` every action that
-    ran, in order. ``resolution`` is how it ended (``recovered``, ``manual``, …).
-    """
-
-    incident_id: int
-    fix: str | None = None
-    fix_params: Mapping[str, Any] = field(default_factory=dict)
-    fixed_within_s: float | None = None
-    ineffective: tuple[str, ...] = ()
-    tried: tuple[str, ...] = ()
-    resolution: str | None = None
-
-    def to_values(self) -> dict[str, Any]:
-        return {
-            "fix": self.fix,
-            "fix_params": dict(self.fix_params),
-            "fixed_within_s": self.fixed_within_s,
-            "ineffective": list(self.ineffective),
-            "tried": list(self.tried),
-            "resolution": self.resolution,
-        }
-
-    @classmethod
-    def parse(cls, incident_id: int, values: Mapping[str, Any]) -> Learning:
-        """Never raises: a field of the wrong shape reads as absent."""
-        within = values.get("fixed_within_s")
-        params = values.get("fix_params")
-        return cls(
-            incident_id=incident_id,
-            fix=_text(values.get("fix")),
-            fix_params=dict(params) if isinstance(params, Mapping) else {},
-            fixed_within_s=float(within) if isinstance(within, int | float) else None,
-            ineffective=_texts(values.get("ineffective")),
-            tried=_texts(values.get("tried")),
-            resolution=_text(values.get("resolution")),
-        )
 
 
 @dataclass(frozen=True)

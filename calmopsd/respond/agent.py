@@ -59,6 +59,7 @@ from calmopsd.record.recommendations import (
     get_recommendation,
     list_recommendations,
 )
+from calmopsd.record.reviews import learnings_for
 from calmopsd.record.scope import Scope
 from calmopsd.respond import approvals, decide
 from calmopsd.respond.apply import Applied, Applier
@@ -221,6 +222,9 @@ class Agent:
             fingerprint=problem.fingerprint, resolved_since=at - within if within else None,
         )  # fmt: skip
         top = [p.to_values() for p in self.context.memory.top_processes]
+        history = learnings_for(
+            self.database, organization_id=problem.organization_id, fingerprint=problem.fingerprint
+        )
         sibling = next(
             (
                 t
@@ -238,7 +242,7 @@ class Agent:
             problem=problem,
             settings=self.settings,
             base_hold=self._base_hold(breach.rule),
-            surroundings=Surroundings(top_processes=top or None),
+            surroundings=Surroundings(top_processes=top or None, history=tuple(history)),
             sibling=sibling,
             explained_by=scoping.joins,
             held_for_platform=scoping.held_for_platform,

@@ -191,6 +191,7 @@ class Applier:
         key = (breach.rule, breach.labels)
         tracked = Tracked(incident, breach, dict(problem.resource), effect.clear_hold, {key})
         tracked.cause = effect.cause
+        tracked.history = effect.history
         self.tracked[incident.id] = tracked
         self.detector.hold_clear(breach.rule, breach.labels, tracked.clear_hold)
         return incident.id

@@ -93,6 +93,9 @@ def approve(
         organization_id=rec.organization_id,
         actor=actor,
     )
+    if rec.kind == "playbook_order":
+        return Decision("approved", "recorded as approved; calmopsd changes no config itself: "
+                        "apply the diff in its evidence to the config file and reload")  # fmt: skip
     if rec.kind != "safe_action" or rec.action is None:
         return Decision("approved", "recorded as approved; calmopsd does not perform manual steps")
     return _execute(database, scope, rec, actor, at, run)

@@ -21,6 +21,7 @@ from calmopsd.model import (
     Incident,
     IncidentStatus,
     IncidentType,
+    Learning,
     Resolution,
     Severity,
 )
@@ -116,6 +117,7 @@ class OpenIncident:
     evidence: dict[str, Any]
     clear_hold: timedelta
     cause: str | None
+    history: tuple[Learning, ...] = ()  # what earlier incidents of its problem taught
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from calmopsd.customers.status import customer_impact
-from calmopsd.model import Breach, Incident, IncidentStatus, Resolution
+from calmopsd.model import Breach, Incident, IncidentStatus, Learning, Resolution
 from calmopsd.respond.impact import Impact
 from calmopsd.respond.recommend import action_words
 
@@ -50,6 +50,7 @@ class Facts:
     monitor_until: datetime | None = None
     next_step: str | None = None
     resolution_note: str | None = None  # a person's, when they resolved it
+    history: tuple[Learning, ...] = ()  # earlier incidents of the same problem, newest first
 
 
 def summarize(facts: Facts) -> str:
@@ -59,6 +60,7 @@ def summarize(facts: Facts) -> str:
         _customers(facts.impact, facts.incident),
         _done(facts),
         *([f"Not done: {clip(facts.not_done)}."] if facts.not_done else []),
+        *([history_line(facts.history)] if facts.history else []),
         _now(facts),
         f"Next: {facts.next_step or 'none.'}",
     ]
@@ -297,6 +299,52 @@ def _step(done: Done, helped: str = "done") -> str:
         _OUTCOME.get(done.status, done.status)
         + (f" ({clip(done.detail, 60)})" if done.detail else "")
     )
+
+
+# -- what worked before -------------------------------------------------------------
+
+_DOING = {
+    "pm2_restart": "restarting `{app}`",
+    "nginx_reload": "reloading nginx",
+    "pause_jobs": "pausing background jobs",
+    "rate_limit_uploads": "rate-limiting uploads",
+    "clear_temp": "clearing old temp uploads",
+}
+
+
+def _doing(action: str, params: Any) -> str:
+    try:
+        return _DOING[action].format(**dict(params))
+    except (KeyError, TypeError):
+        return action.replace("_", " ")
+
+
+def _fix(learning: Learning) -> tuple[str | None, tuple[tuple[str, Any], ...]]:
+    return learning.fix, tuple(sorted(learning.fix_params.items()))
+
+
+def history_line(history: tuple[Learning, ...]) -> str:
+    """What the last reviewed incidents of the same problem say worked: "Before: last 3
+    times, restarting `api` fixed it within 2 minutes." The most common fix is named
+    with how often it worked when the times disagree; what did not hold is named too."""
+    times = "last time" if len(history) == 1 else f"last {len(history)} times"
+    fixes = [_fix(h) for h in history if h.fix]
+    if not fixes:
+        said = history[0].resolution
+        ended = "recovered by itself" if said in (None, "recovered") else f"ended {said}"
+        return f"Before: {times}, no action fixed it; it {ended}."
+    best = max(set(fixes), key=lambda f: (fixes.count(f), -fixes.index(f)))
+    took = [h.fixed_within_s for h in history if _fix(h) == best and h.fixed_within_s is not None]
+    slowest = timedelta(seconds=max(took)) if took else None
+    within = (
+        ""
+        if slowest is None
+        else (" at once" if slowest < timedelta(minutes=1) else f" within {_minutes(slowest)}")
+    )
+    count = "" if fixes.count(best) == len(history) else f" {fixes.count(best)} of those times"
+    failed = sorted({a for h in history for a in h.ineffective if a != best[0]})
+    fell = f"; {', '.join(_doing(a, {'app': '?'}) for a in failed)} did not hold" if failed else ""
+    return f"Before: {times}, {_doing(str(best[0]), dict(best[1]))} fixed it{count}{within}{fell}."
 
 
 # -- now ------------------------------------------------------------------------------

@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from calmopsd.model import ActionOutcome, ActionRequest, Breach, Incident, Labels, SafeAction
+from calmopsd.model import (
+    ActionOutcome,
+    ActionRequest,
+    Breach,
+    Incident,
+    Labels,
+    Learning,
+    SafeAction,
+)
 from calmopsd.respond.impact import Impact
 from calmopsd.respond.playbook import Step
 from calmopsd.respond.summary import Done, Facts
@@ -61,6 +69,7 @@ class Tracked:
     pending: Pending | None = None  # the action in flight, while stabilizing
     passed: tuple[Step, ActionOutcome] | None = None  # the first refusal passed over this round
     replan: bool = False  # an action was interrupted: plan again while it still fires
+    history: tuple[Learning, ...] = ()  # what earlier incidents of its problem taught
 
     @property
     def headline(self) -> SeriesKey:
@@ -83,4 +92,5 @@ class Tracked:
             monitor_until=self.monitor_until,
             next_step=self.next_step,
             resolution_note=self.resolution_note,
+            history=self.history,
         )

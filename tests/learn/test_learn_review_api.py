@@ -14,11 +14,11 @@ from support.api import secret, token_entries
 from support.clock import ManualClock
 from support.process import calmopsd
 
-from calmopsd.model import IncidentType, Severity
+from calmopsd.model import IncidentType, Learning, Severity
 from calmopsd.record.audit import list_events
 from calmopsd.record.database import Database, database_path
 from calmopsd.record.incidents import open_incident
-from calmopsd.record.reviews import FIELDS, Learning, ReviewDraft, save_draft
+from calmopsd.record.reviews import FIELDS, ReviewDraft, save_draft
 from calmopsd.record.scope import Scope
 from calmopsd.serve.answers import Hooks
 from calmopsd.serve.app import create_app

@@ -103,7 +103,7 @@ def breach_decision(
         effects: tuple[Effect, ...] = (
             reopened,
             SymptomReturned(found.id),
-            Note(found.id, {"cause": cause}),
+            Note(found.id, {"cause": cause, "history": surroundings.history}),
             Track(found.id, key),
         )
         why = Why.REOPENED_FLAPPING if flap else Why.REOPENED_AFTER_RESOLVED
@@ -116,6 +116,7 @@ def breach_decision(
         evidence(breach, classification, surroundings),
         base_hold,
         cause,
+        surroundings.history,
     )
     return Decision(Why.OPENED, (opened,), Then.STABILIZE)
 

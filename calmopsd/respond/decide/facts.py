@@ -13,6 +13,7 @@ from calmopsd.model import (
     AGENT,
     ActionOutcome,
     Breach,
+    Learning,
     OutcomeStatus,
     RefusalReason,
     Severity,
@@ -48,6 +49,9 @@ class Surroundings:
     deployed_app: str | None = None  # the app deployed last, among the incident's
     deploy: dict[str, Any] | None = None  # its deploy marker ({"from": …, "to": …})
     top_processes: list[Any] | None = None  # for a memory incident's evidence
+    # What the last reviewed incidents of the same problem taught (newest first), read
+    # from the store: the summary tells what worked last time.
+    history: tuple[Learning, ...] = ()
 
 
 NOTHING_AROUND = Surroundings()
