@@ -21,6 +21,7 @@ from support.process import DaemonProcess, calmopsd, clean_env
 from traffic import Traffic
 
 from calmopsd.config.rules import shipped_rules
+from calmopsd.record.keyframes import Decoder
 
 T = TypeVar("T")
 FAST = "500ms"
@@ -211,11 +212,19 @@ class World:
 
     def snapshots(self, sampler: str) -> list[dict[str, Any]]:
         """Every stored reading of ``sampler``'s values, oldest first."""
-        rows = self.query(
-            "SELECT readings FROM health_snapshots WHERE sampler = ? AND ok = 1 ORDER BY id",
-            sampler,
-        )
-        return [json.loads(r) for (r,) in rows]
+        if not self.db.exists():
+            return []
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = conn.execute(
+                "SELECT id, base, readings FROM health_snapshots WHERE sampler = ? AND ok = 1 "
+                "ORDER BY id",
+                [sampler],
+            ).fetchall()
+            decoder = Decoder(conn)  # rows are changes against keyframes (issue 16)
+            return [decoder.readings(*row) for row in rows]
+        finally:
+            conn.close()
 
     def samplers_seen(self) -> set[str]:
         return {s for (s,) in self.query("SELECT DISTINCT sampler FROM health_snapshots")}

@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 
 from calmopsd.config.crosscheck import across_items
 from calmopsd.config.section import NullIsEmpty, Section
+from calmopsd.config.sizes import Size
 from calmopsd.config.units import ConfigPath, Name, PositiveDuration, shown
 
 _15S = timedelta(seconds=15)
@@ -260,4 +261,12 @@ class RetentionConfig(Section):
     )
     rollups: PositiveDuration = Field(
         default=timedelta(days=400), description="5-minute aggregates older than this are deleted."
+    )
+    max_store_size: Size = Field(
+        default=512 * 2**20,
+        ge=16 * 2**20,
+        description="The most the database may hold. Checked hourly; when over, raw snapshots "
+        "are rolled up early (the last hour stays raw), then the oldest roll-ups are deleted, "
+        "until it is under again, with one retention.cap_reached warning. Incidents and the "
+        "audit log are never deleted.",
     )

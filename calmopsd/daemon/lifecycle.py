@@ -45,6 +45,7 @@ from calmopsd.notices.notifier import Notifier
 from calmopsd.notices.send import AppriseSender
 from calmopsd.notify import notify
 from calmopsd.record.audit import append_event
+from calmopsd.record.capacity import enforce_cap
 from calmopsd.record.database import Database, database_path
 from calmopsd.record.loads import sampling_data
 from calmopsd.record.retention import roll_up
@@ -336,7 +337,7 @@ class Daemon:
             self.sensing.schedule(self.config)
 
     def apply_retention(self) -> None:
-        """Roll old raw snapshots into 5-minute aggregates and drop expired ones."""
+        """Roll old raw snapshots into 5-minute aggregates, drop expired ones, hold the cap."""
         if self.database is None:
             return
         result = roll_up(
@@ -352,6 +353,9 @@ class Daemon:
                 aggregates=result.aggregates_written,
                 deleted=result.rollups_deleted,
             )
+        enforce_cap(
+            self.database, cap_bytes=self.config.retention.max_store_size, now=self.clock.now()
+        )
 
     def log_audit_head(self) -> None:
         """Log the chain head so an anchor of it survives outside the database (journald)."""

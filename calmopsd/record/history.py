@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import orjson
-
 from calmopsd.record.codec import decode_time, encode_time
 from calmopsd.record.database import Database
 from calmopsd.record.scope import Scope
+from calmopsd.record.snapshots import snapshots_since
 
 # The Monday that starts the ISO week of a stored time ('weekday 0' is the next Sunday
 # or the day itself; six days back from it is that week's Monday).
@@ -105,13 +104,11 @@ def readings_since(database: Database, scope: Scope, sampler: str, since: dateti
     """
     if not scope.is_super_admin and sampler != "logs":
         return []
-    with database.read() as db:
-        rows = db.execute(
-            "SELECT taken_at, readings FROM health_snapshots WHERE sampler = ? "
-            "AND taken_at >= ? AND organization_id IS NULL AND ok = 1 ORDER BY taken_at",
-            [sampler, encode_time(since)],
-        ).fetchall()
-    points = [Point(decode_time(at), orjson.loads(raw)) for at, raw in rows]
+    points = [
+        Point(s.taken_at, s.readings)
+        for s in snapshots_since(database, Scope.platform(), sampler=sampler, since=since)
+        if s.organization_id is None and s.ok
+    ]
     if scope.is_super_admin:
         return points
     own = scope.organization_id or ""

@@ -448,6 +448,36 @@ _REVIEWS = (
     _same_org_as_incident("incident_recommendations"),
 )
 
+# Raw snapshots stored compactly (calmopsd/record/keyframes.py): ``taken_at`` as
+# microseconds since the epoch, ``base`` naming the keyframe a row's readings are the
+# changes against (NULL: the row is a keyframe, its readings whole). One index, by
+# chain and time, serves every reader and retention; the one by time alone goes.
+# Existing rows become keyframes, their readings unchanged; their text time is
+# converted exactly (stored UTC with microseconds: the second, then the fraction).
+_COMPACT_SNAPSHOTS = (
+    """CREATE TABLE health_snapshots_compact (
+        id INTEGER PRIMARY KEY,
+        taken_at INTEGER NOT NULL,
+        sampler TEXT NOT NULL,
+        organization_id TEXT,
+        ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+        duration_ms REAL NOT NULL,
+        base INTEGER,
+        readings TEXT NOT NULL CHECK (json_valid(readings))
+    )""",
+    """INSERT INTO health_snapshots_compact
+        (id, taken_at, sampler, organization_id, ok, duration_ms, base, readings)
+        SELECT id,
+               CAST(strftime('%s', substr(taken_at, 1, 19)) AS INTEGER) * 1000000
+                 + CAST(substr(taken_at, 21, 6) AS INTEGER),
+               sampler, organization_id, ok, duration_ms, NULL, readings
+        FROM health_snapshots""",
+    "DROP TABLE health_snapshots",
+    "ALTER TABLE health_snapshots_compact RENAME TO health_snapshots",
+    "CREATE INDEX health_snapshots_by_chain ON health_snapshots "
+    "(sampler, organization_id, taken_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _CORE_TABLES),
     Migration(
@@ -478,6 +508,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "notifications: an outbox of notices and where each incident's stand", _NOTICES),
     Migration(11, "customer messages: drafts, approvals and their deliveries", _MESSAGES),
     Migration(12, "post-incident reviews; playbook-order recommendations", _REVIEWS),
+    Migration(
+        13,
+        "compact raw snapshots: keyframes and changes, times in microseconds",
+        _COMPACT_SNAPSHOTS,
+    ),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

@@ -7,20 +7,28 @@ count/min/avg/max per 5-minute bucket. Only whole buckets older than
 ``keep_raw`` are rolled, one hour of them per transaction so the writer is
 never held for long; the raw rows go in the same transaction as their
 aggregates. A late row for an already rolled bucket is merged, not
-duplicated.
+duplicated. Raw rows are stored as changes against keyframes
+(``record/keyframes.py``), so an hour's rows are decoded into a temporary table
+first, and the surviving rows that pointed at a removed keyframe are rewritten
+in the same transaction.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from calmopsd.record.codec import decode_time, encode_time
+from calmopsd.record.codec import encode_instant, encode_json
 from calmopsd.record.database import Database, Tx
+from calmopsd.record.keyframes import Decoder, rebase
 from calmopsd.record.scope import Scope
+from calmopsd.record.snapshots import chains
 
 BUCKET = timedelta(minutes=5)
 STEP = timedelta(hours=1)
+_BUCKET_US = 300_000_000
+_STEP_US = 3_600_000_000
 
 
 @dataclass(frozen=True)
@@ -39,17 +47,28 @@ def roll_up(
     database: Database, *, now: datetime, keep_raw: timedelta, keep_rollups: timedelta
 ) -> RollupResult:
     """Roll whole buckets older than ``keep_raw``; delete aggregates older than ``keep_rollups``."""
-    cutoff = bucket_start(now - keep_raw)
     rolled = written = 0
-    while True:
-        with database.write() as tx:
-            oldest = tx.db.execute("SELECT min(taken_at) FROM health_snapshots").fetchone()[0]
-            if oldest is None or decode_time(oldest) >= cutoff:
-                break
-            until = min(cutoff, bucket_start(decode_time(oldest)) + STEP)
-            batch_rolled, batch_written = _roll(tx, until)
-            rolled, written = rolled + batch_rolled, written + batch_written
+    while (step := roll_step(database, bucket_start(now - keep_raw))) is not None:
+        rolled, written = rolled + step[0], written + step[1]
     return RollupResult(rolled, written, _expire(database, int((now - keep_rollups).timestamp())))
+
+
+def roll_step(database: Database, cutoff: datetime) -> tuple[int, int] | None:
+    """Roll at most an hour of the oldest raw snapshots taken before ``cutoff``, in one
+    transaction: ``(snapshots rolled, aggregates written)``, or None when none is older."""
+    limit = encode_instant(cutoff)
+    with database.write() as tx:
+        oldest = oldest_snapshot(tx.db.conn)
+        if oldest is None or oldest >= limit:
+            return None
+        return _roll(tx, min(limit, oldest // _BUCKET_US * _BUCKET_US + _STEP_US))
+
+
+def oldest_snapshot(conn: sqlite3.Connection) -> int | None:
+    """When the oldest raw snapshot was taken (microseconds), found chain by chain."""
+    first = "SELECT min(taken_at) FROM health_snapshots WHERE sampler = ? AND organization_id IS ?"
+    found = [conn.execute(first, chain).fetchone()[0] for chain in chains(conn)]
+    return min(found, default=None)
 
 
 def _expire(database: Database, before: int) -> int:
@@ -64,22 +83,16 @@ def _expire(database: Database, before: int) -> int:
     return deleted
 
 
-# Timestamps are stored in UTC, so the first 19 characters are the UTC second;
-# cutting the fraction there floors it (SQLite would round it).
-_BUCKET = "CAST(strftime('%s', substr(s.taken_at, 1, 19)) AS INTEGER) / 300 * 300"
-
-_STAGE = f"""
+_STAGE = """
 INSERT INTO temp.rollup_stage (bucket, sampler, organization_id, metric, count, min, max, avg)
 SELECT bucket, sampler, organization_id, metric, count(*), min(v), max(v), avg(v) FROM (
-    SELECT {_BUCKET} AS bucket, s.sampler, s.organization_id,
+    SELECT s.bucket, s.sampler, s.organization_id,
            replace(substr(j.fullkey, 3), '"', '') AS metric, j.atom AS v
-    FROM health_snapshots s, json_tree(s.readings) j
-    WHERE s.taken_at < :until
-      AND j.type IN ('integer', 'real', 'true', 'false')
+    FROM temp.rollup_raw s, json_tree(s.readings) j
+    WHERE j.type IN ('integer', 'real', 'true', 'false')
       AND instr(j.fullkey, '[') = 0
     UNION ALL
-    SELECT {_BUCKET}, s.sampler, s.organization_id, 'ok', s.ok
-    FROM health_snapshots s WHERE s.taken_at < :until
+    SELECT s.bucket, s.sampler, s.organization_id, 'ok', s.ok FROM temp.rollup_raw s
 )
 GROUP BY bucket, sampler, organization_id, metric
 """
@@ -98,29 +111,65 @@ ON CONFLICT (series, bucket) DO UPDATE SET
 """
 
 
-def _roll(tx: Tx, until: datetime) -> tuple[int, int]:
-    """Aggregate and delete every raw snapshot taken before ``until``, in SQL.
+def _roll(tx: Tx, until: int) -> tuple[int, int]:
+    """Aggregate and delete every raw snapshot taken before ``until`` (microseconds).
 
     Metrics are the dotted paths of numeric and boolean leaves outside arrays
     (``mounts./.used_percent``, ``checks.app.up``), plus ``ok`` per snapshot.
-    The aggregates are staged in a temporary table so the JSON is walked once,
+    The rows are decoded into ``temp.rollup_raw`` (whole readings, as JSON) and
+    their aggregates staged in a temporary table so the JSON is walked once,
     then each new (sampler, organization, metric) gets its series row.
     """
-    params = {"until": encode_time(until)}
-    tx.db.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS rollup_stage (bucket INTEGER, sampler TEXT, "
-        "organization_id TEXT, metric TEXT, count INTEGER, min REAL, max REAL, avg REAL)"
-    )
-    tx.db.execute("DELETE FROM temp.rollup_stage")
-    tx.db.execute(_STAGE, params)
-    tx.db.execute(
+    conn = tx.db.conn
+    for table in _TEMP_TABLES:
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table}")
+        conn.execute(f"DELETE FROM temp.{table.split(' ')[0]}")
+    _decode_before(conn, until)
+    conn.execute(_STAGE)
+    conn.execute(
         "INSERT OR IGNORE INTO health_rollup_series (sampler, organization_id, metric) "
         "SELECT DISTINCT sampler, organization_id, metric FROM temp.rollup_stage"
     )
-    written = tx.db.execute(_MERGE).rowcount
-    tx.db.execute("DELETE FROM temp.rollup_stage")
-    rolled = tx.db.execute("DELETE FROM health_snapshots WHERE taken_at < :until", params).rowcount
+    written = conn.execute(_MERGE).rowcount
+    conn.execute("DELETE FROM temp.rollup_stage")
+    conn.execute("DELETE FROM temp.rollup_raw")
+    rebase(conn, until)
+    rolled = 0
+    for chain in chains(conn):
+        rolled += conn.execute(
+            "DELETE FROM health_snapshots WHERE sampler = ? AND organization_id IS ? "
+            "AND taken_at < ?",
+            [*chain, until],
+        ).rowcount
     return rolled, written
+
+
+_TEMP_TABLES = (
+    "rollup_stage (bucket INTEGER, sampler TEXT, organization_id TEXT, metric TEXT, "
+    "count INTEGER, min REAL, max REAL, avg REAL)",
+    "rollup_raw (bucket INTEGER, sampler TEXT, organization_id TEXT, ok INTEGER, readings TEXT)",
+)
+
+
+def _decode_before(conn: sqlite3.Connection, until: int) -> None:
+    """Every raw snapshot taken before ``until``, whole, into ``temp.rollup_raw``."""
+    decoder = Decoder(conn)
+    for chain in chains(conn):
+        rows = conn.execute(
+            "SELECT id, taken_at, ok, base, readings FROM health_snapshots "
+            "WHERE sampler = ? AND organization_id IS ? AND taken_at < ?",
+            [*chain, until],
+        ).fetchall()
+        decoded = (
+            (taken_at // _BUCKET_US * (_BUCKET_US // 1_000_000), *chain, ok, readings)
+            for row_id, taken_at, ok, base, text in rows
+            if (readings := decoder.readings(row_id, base, text)) is not None
+        )
+        conn.executemany(
+            "INSERT INTO temp.rollup_raw (bucket, sampler, organization_id, ok, readings) "
+            "VALUES (?, ?, ?, ?, ?)",
+            ((b, s, o, ok, encode_json(r)) for b, s, o, ok, r in decoded),
+        )
 
 
 def rollups(

@@ -2,6 +2,9 @@
 
 Snapshots are written often, so they are not audit events; host-wide
 readings are platform rows (``organization_id`` NULL) like everything else.
+They are stored compactly (``record/keyframes.py``: most rows are the changes
+since a keyframe, ``taken_at`` an integer of microseconds) and read back here as
+the very readings the sampler produced; nothing else reads the table's columns.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from typing import Any
 import structlog
 
 from calmopsd.model import HealthSnapshot, Reading
-from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_time
+from calmopsd.record.codec import decode_instant, encode_instant
 from calmopsd.record.database import Database
+from calmopsd.record.keyframes import Decoder, Encoder, Stored
 from calmopsd.record.scope import Scope
 
 log = structlog.get_logger("calmopsd.record")
@@ -36,74 +40,103 @@ def add_snapshot(
     if not scope.is_super_admin:
         organization_id = organization_id or scope.organization_id
     scope.check_writes(organization_id)
+    stored = Stored(encode_instant(taken_at), sampler, organization_id, ok, duration_ms, readings)
     with database.write() as tx:
-        return tx.insert(
-            "health_snapshots",
-            {
-                "taken_at": encode_time(taken_at),
-                "sampler": sampler,
-                "organization_id": organization_id,
-                "ok": int(ok),
-                "duration_ms": duration_ms,
-                "readings": encode_json(readings),
-            },
-        )
+        return Encoder().insert(tx.db.conn, stored)
+
+
+_SELECT = (
+    "SELECT s.id, s.taken_at, s.sampler, s.organization_id, s.ok, s.duration_ms, "
+    "s.base, s.readings FROM health_snapshots s"
+)
 
 
 def latest_snapshots(database: Database, scope: Scope) -> list[HealthSnapshot]:
-    """The newest snapshot of each sampler (per organization) this scope may see."""
+    """The newest snapshot of each sampler (per organization) this scope may see.
+
+    Newest by ``taken_at`` (then id), each found through the index: the chains
+    are walked one index step at a time, never by scanning the table.
+    """
     where, params = scope.filter("s.organization_id")
-    sql = f"""SELECT s.id, s.taken_at, s.sampler, s.organization_id, s.ok, s.duration_ms,
-                     s.readings
-              FROM health_snapshots s
-              WHERE {where} AND s.id = (
-                  SELECT max(id) FROM health_snapshots t
-                  WHERE t.sampler = s.sampler
-                    AND t.organization_id IS s.organization_id)
-              ORDER BY s.sampler, s.organization_id"""
+    newest = f"""{_SELECT} WHERE s.sampler = ? AND s.organization_id IS ? AND {where}
+                 ORDER BY s.taken_at DESC, s.id DESC LIMIT 1"""
     with database.read() as db:
-        rows = db.execute(sql, params).fetchall()
-    return [_to_snapshot(r) for r in rows]
+        decoder = Decoder(db.conn)
+        found = []
+        for chain in chains(db):
+            row = db.execute(newest, [*chain, *params]).fetchone()
+            if row is not None:
+                found += _to_snapshots(decoder, [row])
+    return found
+
+
+def chains(db: Any) -> list[tuple[str, str | None]]:
+    """Every (sampler, organization) with a snapshot, in order, by skipping along the index."""
+    first = (
+        "SELECT sampler, organization_id FROM health_snapshots {} ORDER BY sampler, "
+        "organization_id LIMIT 1"
+    )
+    chains: list[tuple[str, str | None]] = []
+    row = db.execute(first.format("")).fetchone()
+    while row is not None:
+        chains.append((row[0], row[1]))
+        sampler, organization = row
+        if organization is None:
+            row = db.execute(
+                first.format("WHERE sampler = ? AND organization_id IS NOT NULL"), [sampler]
+            ).fetchone()
+        else:
+            row = db.execute(
+                first.format("WHERE sampler = ? AND organization_id > ?"), [sampler, organization]
+            ).fetchone()
+        row = row or db.execute(first.format("WHERE sampler > ?"), [sampler]).fetchone()
+    return chains
 
 
 def snapshots_since(
     database: Database, scope: Scope, *, sampler: str, since: datetime
 ) -> list[HealthSnapshot]:
     """One sampler's snapshots taken at or after ``since``, oldest first."""
-    where, params = scope.filter()
+    where, params = scope.filter("s.organization_id")
     with database.read() as db:
         rows = db.execute(
-            f"""SELECT id, taken_at, sampler, organization_id, ok, duration_ms, readings
-                FROM health_snapshots WHERE sampler = ? AND taken_at >= ? AND {where}
-                ORDER BY taken_at""",
-            [sampler, encode_time(since), *params],
+            f"{_SELECT} WHERE s.sampler = ? AND s.taken_at >= ? AND {where} "
+            "ORDER BY s.taken_at, s.id",
+            [sampler, encode_instant(since), *params],
         ).fetchall()
-    return [_to_snapshot(r) for r in rows]
+        return _to_snapshots(Decoder(db.conn), rows)
 
 
-def _to_snapshot(r: tuple[Any, ...]) -> HealthSnapshot:
-    return HealthSnapshot(
-        id=r[0],
-        taken_at=decode_time(r[1]),
-        sampler=r[2],
-        organization_id=r[3],
-        ok=bool(r[4]),
-        duration_ms=r[5],
-        readings=decode_json(r[6]),
-    )
+def _to_snapshots(decoder: Decoder, rows: list[tuple[Any, ...]]) -> list[HealthSnapshot]:
+    found = []
+    for r in rows:
+        readings = decoder.readings(r[0], r[6], r[7])
+        if readings is not None:
+            found.append(
+                HealthSnapshot(
+                    id=r[0],
+                    taken_at=decode_instant(r[1]),
+                    sampler=r[2],
+                    organization_id=r[3],
+                    ok=bool(r[4]),
+                    duration_ms=r[5],
+                    readings=readings,
+                )
+            )
+    return found
 
 
-def snapshot_row(reading: Reading, organization_id: str | None = None) -> dict[str, Any]:
-    """The health_snapshots row for a reading (a failed reading keeps its error)."""
+def stored(reading: Reading, organization_id: str | None = None) -> Stored:
+    """The snapshot to store for a reading (a failed reading keeps its error)."""
     readings = reading.values if reading.ok else {"error": reading.error}
-    return {
-        "taken_at": encode_time(reading.taken_at),
-        "sampler": reading.sampler,
-        "organization_id": organization_id,
-        "ok": int(reading.ok),
-        "duration_ms": round(reading.duration_ms, 3),
-        "readings": encode_json(readings),
-    }
+    return Stored(
+        encode_instant(reading.taken_at),
+        reading.sampler,
+        organization_id,
+        reading.ok,
+        round(reading.duration_ms, 3),
+        readings,
+    )
 
 
 class SnapshotWriter:
@@ -122,6 +155,7 @@ class SnapshotWriter:
         self.written = 0
         self._queue: queue.Queue[Reading | None] = queue.Queue(maxsize=capacity)
         self._thread = threading.Thread(target=self._run, name="snapshot-writer", daemon=True)
+        self._encoder = Encoder()
 
     def start(self) -> None:
         self._thread.start()
@@ -161,7 +195,8 @@ class SnapshotWriter:
     def _write(self, readings: list[Reading]) -> None:
         try:
             with self.database.write() as tx:
-                tx.db.table("health_snapshots").insert_all(snapshot_row(r) for r in readings)
+                for reading in readings:
+                    self._encoder.insert(tx.db.conn, stored(reading))
         except Exception as exc:  # the writer thread must outlive a bad moment of the disk
             self.dropped += len(readings)
             log.error("snapshot.write_failed", error=str(exc), dropped=len(readings))

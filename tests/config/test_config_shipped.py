@@ -224,7 +224,7 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
             "nginx": [],
             "apps": [],
         },
-        "retention": {"raw_snapshots": "14d", "rollups": "400d"},
+        "retention": {"raw_snapshots": "14d", "rollups": "400d", "max_store_size": "512MiB"},
         "api": {
             "enabled": True,
             "public": False,

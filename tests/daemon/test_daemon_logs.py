@@ -16,6 +16,7 @@ from calmopsd.clock import Clock
 from calmopsd.config import Config, load_config
 from calmopsd.config.sensing import SensingConfig
 from calmopsd.daemon import Daemon, Source
+from calmopsd.record.keyframes import Decoder
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import snapshots_since
 from calmopsd.sense import Planned
@@ -132,7 +133,8 @@ def stored_totals(database: Path) -> int | None:
         return None
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as conn:
         row = conn.execute(
-            "SELECT json_extract(readings, '$.sources.web.totals.requests') FROM health_snapshots "
+            "SELECT id, base, readings FROM health_snapshots "
             "WHERE sampler = 'logs' ORDER BY id DESC LIMIT 1"
         ).fetchone()
-    return None if row is None else int(row[0])
+        readings = None if row is None else Decoder(conn).readings(*row)
+    return None if readings is None else int(readings["sources"]["web"]["totals"]["requests"])
