@@ -59,6 +59,12 @@ class Turns:
         with self._cond:
             return self._waiting
 
+    def taken(self) -> bool:
+        """Whether another writer has the connection or waits for it: a next group is under
+        way, and its first writer will commit (and write the head) after it."""
+        with self._cond:
+            return self._busy or self._waiting > 0
+
     def enter(self) -> Group | None:
         """Wait for the connection; return the open group to join, or None: begin one
         (then call :meth:`begun`)."""

@@ -298,7 +298,11 @@ class Database:
         finally:
             self._turns.leave()
             group.done.set()
-        self.anchor.flush()  # the next group may run meanwhile, and may write it first
+        # A group already begun will write this head: its own before its COMMIT if it
+        # appends, or its first writer's flush below if it does not (that one never
+        # leaves it to a third). So the file lags a committed head by one group at most.
+        if group.appended is None or not self._turns.taken():
+            self.anchor.flush()
 
     @contextmanager
     def read(self) -> Iterator[sqlite_utils.Database]:
