@@ -4,8 +4,9 @@ discard it.
 Reading is on the store (safe beside a running daemon). Edit, approve and discard go
 the way ``approve`` does (:func:`~calmopsd.cli.decisions.carry_out`): through the
 running daemon's API, or on the store when none runs (the daemon sends what was
-approved at its next start). The leak check runs either way; an approval is of the
-text shown by ``calmopsd messages show``, and fails if it changed since.
+approved at its next start). The leak check runs either way; an approval names the
+text it approves (``--sha256`` as ``calmopsd messages show`` prints it, or ``--text``)
+and fails if the draft changed since.
 """
 
 from __future__ import annotations
@@ -110,16 +111,20 @@ def messages_edit(
 @config_option
 @state_dir_option
 @json_option
-@click.option("--text", help="The text you read (default: the draft as it is now).")
+@click.option("--sha256", "digest", help="The sha256 `messages show` gave for the text read.")
+@click.option("--text", help="Or the text you read, whole.")
 @click.argument("message_id", metavar="ID", type=ID)
 def messages_approve(
-    config_path: Path | None, state_dir: Path | None, as_json: bool, text: str | None,
-    message_id: int,
+    config_path: Path | None, state_dir: Path | None, as_json: bool, digest: str | None,
+    text: str | None, message_id: int,
 ) -> None:  # fmt: skip
-    """Approve draft ID: it goes to its channels once. Refused if it leaks, or changed."""
-    body = {"text": text} if text is not None else None
+    """Approve draft ID as you read it (--sha256 from `messages show`, or --text): it goes to
+    its channels once. Refused if it leaks, or if it changed since you read it."""
+    if digest is None and text is None:
+        raise click.UsageError("give --sha256 (from `calmopsd messages show ID`) or --text")
+    body = {k: v for k, v in (("text", text), ("sha256", digest)) if v is not None}
     _decide(config_path, state_dir, as_json, "messages approve",
-            lambda m, caller: m.approve(caller, message_id, text),
+            lambda m, caller: m.approve(caller, message_id, text, digest),
             ("POST", f"/messages/{message_id}/approve", body))  # fmt: skip
 
 
@@ -175,5 +180,5 @@ def _screen(view: dict[str, Any]) -> str:
         said = f": {delivery['last_error']}" if delivery.get("last_error") else ""
         lines.append(f"  {delivery['channel']}: {delivery['status']}{said}")
     if view["status"] == "draft":
-        lines.append(f"approve: calmopsd messages approve {view['id']}")
+        lines.append(f"approve: calmopsd messages approve {view['id']} --sha256 {view['sha256']}")
     return "\n".join(lines)

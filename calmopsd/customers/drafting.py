@@ -54,7 +54,11 @@ def draft_for(incident: Incident, earlier: list[CustomerMessage]) -> Draft | Non
         return None
     if channel is Channel.NONE:
         return None
-    key = f"{incident.id}:{incident.flaps}:{impact.phase.value}"
+    # Who it is for is part of what it is: a fault first seen in one organization's
+    # traffic that then takes the site down needs the status page, in the same phase.
+    key = ":".join(
+        (str(incident.id), str(incident.flaps), impact.phase.value, channel.value, *audience)
+    )
     text = draft_text(
         incident.type,
         impact,
@@ -79,7 +83,14 @@ def drafting(database: Database) -> Callable[[AuditEvent], None]:
             return
         earlier = list_messages(database, scope, incident_id=incident.id)
         draft = draft_for(incident, earlier)
-        if draft is None or any(m.key == draft.key for m in earlier):
+        if draft is None:
+            # Nothing is due (customers no longer see it and were never told): a draft
+            # left over says what is no longer true.
+            _discard_drafts(database, earlier, event, "customers no longer see this incident")
+            return
+        if any(m.key == draft.key for m in earlier):
+            _discard_drafts(database, [m for m in earlier if m.key != draft.key], event,
+                            "a later draft says what is true now")  # fmt: skip
             return
         message_id = add_draft(database, draft, at=event.at)
         if message_id is None:
@@ -87,9 +98,16 @@ def drafting(database: Database) -> Callable[[AuditEvent], None]:
         log.info("customers.drafted", incident_id=incident.id,
                  organization_id=incident.organization_id, message_id=message_id,
                  phase=draft.phase, channel=draft.channel)  # fmt: skip
-        for stale in earlier:
-            if stale.status is MessageStatus.DRAFT:
-                discard_message(database, scope, stale.id, at=event.at, actor=AGENT,
-                                note=f"superseded by message {message_id}")  # fmt: skip
+        _discard_drafts(database, earlier, event, f"superseded by message {message_id}")
 
     return consume
+
+
+def _discard_drafts(
+    database: Database, messages: list[CustomerMessage], event: AuditEvent, note: str
+) -> None:
+    """Discard the unapproved drafts among ``messages`` (never one approved meanwhile)."""
+    for stale in messages:
+        if stale.status is MessageStatus.DRAFT:
+            discard_message(database, Scope.platform(), stale.id, at=event.at, actor=AGENT,
+                            note=note, only_draft=True)  # fmt: skip

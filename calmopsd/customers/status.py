@@ -123,6 +123,11 @@ class CustomerImpact:
         return f"{self.component.words}{whose}, {self.phase.value}"
 
 
+def phase_of(status: IncidentStatus) -> Phase:
+    """The status page's phase of an incident in ``status``."""
+    return _PHASES[status]
+
+
 def customer_impact(incident: Incident) -> CustomerImpact:
     """The customer impact of ``incident`` as stored."""
     seen = Seen.parse(incident.impact or {})

@@ -111,7 +111,7 @@ class Serving:
             self.database, self.clock, lambda: message_rules(config(), self.database)
         )
         server = ApiServer(
-            create_app(operations, self.tokens, monitoring=monitoring, messages=messages),
+            create_app(operations, self.tokens, config, monitoring=monitoring, messages=messages),
             listen=api.listen,
             unix_socket=api.unix_socket,
         )

@@ -37,6 +37,7 @@ class MessageStatus(StrEnum):
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
+    SENDING = "sending"  # claimed by the courier: a send is in flight
     SENT = "sent"
     GIVEN_UP = "given_up"
     DROPPED = "dropped"
@@ -248,17 +249,25 @@ def discard_message(
     at: datetime,
     actor: str,
     note: str | None = None,
+    only_draft: bool = False,
 ) -> bool:
-    """Discard a draft, or an approved message nothing of which was sent yet; its pending
-    deliveries are dropped. False if it is neither (or not in scope)."""
+    """Discard a draft, or (unless ``only_draft``) an approved message nothing of which was
+    sent or is being sent; its pending deliveries are dropped. False if it is neither (or
+    not in scope)."""
     where, params = scope.filter()
     at_text = encode_time(at)
+    approved_too = (
+        ""
+        if only_draft
+        else """ OR (status = 'approved' AND NOT EXISTS (
+                    SELECT 1 FROM message_deliveries
+                    WHERE message_id = customer_messages.id
+                      AND status IN ('sent', 'sending')))"""
+    )
     with database.write() as tx:
         row = tx.db.execute(
             f"""SELECT incident_id FROM customer_messages WHERE id = ? AND {where}
-                AND (status = 'draft' OR (status = 'approved' AND NOT EXISTS (
-                    SELECT 1 FROM message_deliveries
-                    WHERE message_id = customer_messages.id AND status = 'sent')))""",
+                AND (status = 'draft'{approved_too})""",
             [message_id, *params],
         ).fetchone()
         if row is None:
@@ -303,7 +312,8 @@ def due_deliveries(database: Database, now: datetime, *, limit: int = 50) -> lis
                   AND NOT EXISTS (SELECT 1 FROM message_deliveries AS earlier
                       WHERE earlier.channel_name = d.channel_name
                         AND earlier.incident_id = d.incident_id
-                        AND earlier.status = 'pending' AND earlier.message_id < d.message_id)
+                        AND earlier.status IN ('pending', 'sending')
+                        AND earlier.message_id < d.message_id)
                 ORDER BY next_attempt_at, message_id LIMIT ?""",
             [encode_time(now), limit],
         ).fetchall()
@@ -341,6 +351,29 @@ def any_sent(database: Database, incident_id: int) -> bool:
     return row is not None
 
 
+def claim_delivery(database: Database, delivery: MessageDelivery) -> bool:
+    """Take ``delivery`` for one send (``sending``): a discard cannot end the message while
+    its words may be on their way; False if it is no longer pending."""
+    with database.write() as tx:
+        changed = tx.db.execute(
+            """UPDATE message_deliveries SET status = 'sending'
+                WHERE message_id = ? AND channel_name = ? AND status = 'pending'""",
+            [delivery.message_id, delivery.channel_name],
+        ).rowcount
+    return changed == 1
+
+
+def release_claims(database: Database) -> int:
+    """At start: sends a stop or crash cut short are pending again (the one case a message
+    can reach a channel twice; its key goes with it)."""
+    with database.write() as tx:
+        return int(
+            tx.db.execute(
+                "UPDATE message_deliveries SET status = 'pending' WHERE status = 'sending'"
+            ).rowcount
+        )
+
+
 def end_delivery(
     database: Database,
     delivery: MessageDelivery,
@@ -357,9 +390,9 @@ def end_delivery(
         changed = tx.db.execute(
             """UPDATE message_deliveries SET status = ?, attempts = attempts + ?, ended_at = ?,
                     last_error = coalesce(?, last_error)
-                WHERE message_id = ? AND channel_name = ? AND status = 'pending'""",
+                WHERE message_id = ? AND channel_name = ? AND status IN ('pending', 'sending')""",
             [
-                status.value, int(status is not DeliveryStatus.DROPPED), at_text,
+                status.value, int(status is DeliveryStatus.SENT), at_text,
                 None if reason is None else reason[:MAX_ERROR], delivery.message_id,
                 delivery.channel_name,
             ],
@@ -378,7 +411,7 @@ def end_delivery(
         data: dict[str, Any] = {
             "message_id": delivery.message_id,
             "channel": delivery.channel_name,
-            "attempts": delivery.attempts + int(status is not DeliveryStatus.DROPPED),
+            "attempts": delivery.attempts + int(status is DeliveryStatus.SENT),
         }
         if reason is not None:
             data["reason"] = reason[:MAX_ERROR]
@@ -395,9 +428,9 @@ def delivery_failed(
 ) -> None:
     with database.write() as tx:
         tx.db.execute(
-            """UPDATE message_deliveries SET attempts = attempts + 1, last_error = ?,
-                    next_attempt_at = ?
-                WHERE message_id = ? AND channel_name = ? AND status = 'pending'""",
+            """UPDATE message_deliveries SET status = 'pending', attempts = attempts + 1,
+                    last_error = ?, next_attempt_at = ?
+                WHERE message_id = ? AND channel_name = ? AND status IN ('pending', 'sending')""",
             [error[:MAX_ERROR], encode_time(retry_at), delivery.message_id, delivery.channel_name],
         )
 

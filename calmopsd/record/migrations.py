@@ -394,7 +394,7 @@ _MESSAGES = (
         incident_id INTEGER NOT NULL REFERENCES incidents(id),
         organization_id TEXT,
         status TEXT NOT NULL DEFAULT 'pending'
-            CHECK (status IN ('pending', 'sent', 'given_up', 'dropped')),
+            CHECK (status IN ('pending', 'sending', 'sent', 'given_up', 'dropped')),
         attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
         created_at TEXT NOT NULL,
         next_attempt_at TEXT NOT NULL,

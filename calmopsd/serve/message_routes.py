@@ -13,14 +13,14 @@ from typing import Annotated, Any
 from flask import Flask, g, request
 from pydantic import Field
 
-from calmopsd.record.messages import CustomerMessage, MessageDelivery
+from calmopsd.record.messages import CustomerMessage, MessageDelivery, text_digest
 from calmopsd.serve.bodies import Body, Query, parse_body, parse_id, parse_query
 from calmopsd.serve.messages import MAX_MESSAGE, MAX_NOTE, Messages, MessageView
 from calmopsd.serve.tokens import Caller
 
 
 class MessagesQuery(Query):
-    incident_id: int | None = Field(default=None, ge=1)
+    incident_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     status: Annotated[str, Field(max_length=20)] | None = None
 
 
@@ -33,7 +33,10 @@ class MessageEdit(Body):
 
 
 class MessageApproval(Body):
+    """What the approver read: its text, or its SHA-256 (one of them is required)."""
+
     text: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE)] | None = None
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
 class MessageDiscard(Body):
@@ -58,7 +61,8 @@ def register(app: Flask, prefix: str, messages: Messages) -> None:
     def approve(message_id: str) -> dict[str, Any]:
         parse_query(EmptyQuery, _args())
         body = parse_body(MessageApproval, request.get_data(cache=True), optional=True)
-        return shown(messages.approve(_caller(), parse_id(message_id, "message"), body.text))
+        number = parse_id(message_id, "message")
+        return shown(messages.approve(_caller(), number, body.text, body.sha256))
 
     def discard(message_id: str) -> dict[str, Any]:
         parse_query(EmptyQuery, _args())
@@ -92,6 +96,7 @@ def message_view(message: CustomerMessage) -> dict[str, Any]:
         "audience": list(message.audience),
         "why": message.why,
         "text": message.text,
+        "sha256": text_digest(message.text),
         "status": message.status.value,
         "created_at": message.created_at.isoformat(),
         "updated_at": message.updated_at.isoformat(),

@@ -19,8 +19,10 @@ from calmopsd.clock import Clock
 from calmopsd.config import Config
 from calmopsd.customers.courier import channels_for
 from calmopsd.customers.leaks import Known, find_leaks, leak_report
+from calmopsd.customers.status import phase_of
 from calmopsd.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from calmopsd.record.database import Database
+from calmopsd.record.incidents import get_incident
 from calmopsd.record.messages import (
     CustomerMessage,
     MessageDelivery,
@@ -31,6 +33,7 @@ from calmopsd.record.messages import (
     get_message,
     list_deliveries,
     list_messages,
+    text_digest,
 )
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import latest_snapshots
@@ -97,12 +100,34 @@ class Messages:
             raise Conflict(f"message {message.id} is {message.status}: only a draft is edited")
         return self.show(caller, message.id)
 
-    def approve(self, caller: Caller, message_id: int, seen_text: str | None) -> MessageView:
-        """Approve the draft as the caller saw it (``seen_text``; None: as it is now)."""
+    def approve(
+        self,
+        caller: Caller,
+        message_id: int,
+        seen_text: str | None,
+        seen_sha256: str | None = None,
+    ) -> MessageView:
+        """Approve the draft as the caller read it: its text (``seen_text``) or that text's
+        SHA-256 (``seen_sha256``, as ``show`` gives it); one of the two is required, so an
+        edit made after the caller read it is never approved unread."""
         message = self._visible(caller, message_id)
         _must_act(caller)
+        if seen_text is None and seen_sha256 is None:
+            raise InvalidRequest(
+                "say what you approve: the text you read, or its sha256 (as shown)",
+                "unread_approval",
+            )
         if message.status is not MessageStatus.DRAFT:
             raise Conflict(f"message {message.id} is {message.status}, not a draft")
+        incident = get_incident(self.database, caller.scope, message.incident_id)
+        if incident is None or phase_of(incident.status) != message.phase:
+            now = "gone" if incident is None else phase_of(incident.status).value
+            raise Conflict(
+                f"message {message.id} is for the {message.phase} phase, and the incident is "
+                f"{now} now: it would tell customers what is no longer true"
+            )
+        if seen_sha256 is not None and seen_sha256 != text_digest(message.text):
+            raise Conflict(f"message {message.id} changed since it was read: read it again")
         text = message.text if seen_text is None else seen_text
         rules = self.rules()
         refusal = rules.leaks(text, message.organization_id)

@@ -85,6 +85,12 @@ class Api:
         self.server = ApiServer(app, listen="127.0.0.1:0")
         self.server.start()
 
+    def approve(self, number: int, token: str) -> requests.Response:
+        """Approve message ``number`` as read just now (its sha256)."""
+        read = self.call("GET", f"/messages/{number}", "root").json()
+        return self.call("POST", f"/messages/{number}/approve", token,
+                         json={"sha256": read["sha256"]})  # fmt: skip
+
     def call(self, method: str, path: str, token: str, **kwargs: Any) -> requests.Response:
         assert self.server.url is not None
         return requests.request(
@@ -109,7 +115,7 @@ def test_an_organization_sees_and_acts_on_its_own_messages_only(api: Api) -> Non
         for method, path, body in (
             ("GET", f"/messages/{number}", None),
             ("PATCH", f"/messages/{number}", {"text": "We are on it."}),
-            ("POST", f"/messages/{number}/approve", None),
+            ("POST", f"/messages/{number}/approve", {"sha256": "0" * 64}),
             ("POST", f"/messages/{number}/discard", None),
         ):
             answer = api.call(method, path, "acme-op", json=body)
@@ -119,7 +125,7 @@ def test_an_organization_sees_and_acts_on_its_own_messages_only(api: Api) -> Non
     )
     before = list_events(api.database, PLATFORM)
     assert all(e.kind != "message.approved" for e in before)
-    ok = api.call("POST", f"/messages/{api.message['acme']}/approve", "acme-op")
+    ok = api.approve(api.message["acme"], "acme-op")
     assert ok.status_code == 200, ok.text
     assert ok.json()["status"] == "approved"
     assert [d["channel"] for d in ok.json()["deliveries"]] == ["acme-mail"]
@@ -157,7 +163,7 @@ def test_racing_approvals_over_http_approve_once(api: Api) -> None:
 
     def approve() -> None:
         barrier.wait(5)
-        codes.append(api.call("POST", f"/messages/{number}/approve", "root").status_code)
+        codes.append(api.approve(number, "root").status_code)
 
     threads = [threading.Thread(target=approve) for _ in range(6)]
     for thread in threads:
@@ -192,3 +198,15 @@ def test_bad_requests_are_4xx_json(api: Api) -> None:
         answer = api.call(method, path, "root", **kwargs)
         assert 400 <= answer.status_code < 500, (path, answer.status_code)
         assert "error" in answer.json()
+
+
+def test_an_approval_names_what_was_read(api: Api) -> None:
+    number = api.message["platform"]
+    unread = api.call("POST", f"/messages/{number}/approve", "root")
+    assert (unread.status_code, unread.json()["error"]) == (400, "unread_approval")
+    read = api.call("GET", f"/messages/{number}", "root").json()
+    api.call("PATCH", f"/messages/{number}", "root", json={"text": "We are looking into it."})
+    stale = api.call("POST", f"/messages/{number}/approve", "root",
+                     json={"sha256": read["sha256"]})  # fmt: skip
+    assert stale.status_code == 409
+    assert api.approve(number, "root").status_code == 200

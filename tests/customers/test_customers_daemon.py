@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from support.process import DaemonProcess, clean_env, write_config
 from support.receivers import Webhook, webhook
-from support.scenario import Scenario, ScriptedExecutor, http
 
 from calmopsd.record.database import Database, connect, database_path
 from calmopsd.record.messages import list_messages
@@ -50,29 +49,27 @@ def stopped(daemon: DaemonProcess) -> None:
 def test_a_draft_approved_through_the_cli_reaches_the_status_page_once(
     tmp_path: Path, hook: Webhook
 ) -> None:
+    with socket.socket() as closed:  # a site that does not answer: nothing listens there
+        closed.bind(("127.0.0.1", 0))
+        site = f"http://127.0.0.1:{closed.getsockname()[1]}/health"
     config = write_config(
         tmp_path / "calmops.yaml",
         "state_dir: state\nlog:\n  format: json\napi:\n  listen: 127.0.0.1:0\n"
-        "sensing:\n  pm2:\n    enabled: false\n"
+        "rule_defaults:\n  http:\n    for: 2\n"
+        f"sensing:\n  pm2:\n    enabled: false\n  http:\n    interval: 1s\n"
+        f"    checks:\n      - {{name: site, url: '{site}', timeout: 1s}}\n"
         f"customers:\n  channels:\n    - {{name: statuspage, url: '{hook.url('/status')}', "
         "audience: status_page}\n",
     )
-    stopped(started(config))  # its consumers' cursors start at the log's head
-    database = Database.open(database_path(tmp_path / "state"))
-    scenario = Scenario(database, executor=ScriptedExecutor(),
-                        start=datetime.now(UTC) - timedelta(minutes=5))  # fmt: skip
-    scenario.feed("http", http(site="timeout"), times=3)  # the site is down for everyone
-    (incident,) = scenario.incidents()
-    database.close()
-
     daemon = started(config)
     try:
-        before = [line for line in daemon.seen if line.get("event") == "customers.drafted"]
-        message = before[0] if before else daemon.wait_for("customers.drafted")
-        assert message["incident_id"] == incident.id
+        opened = daemon.wait_for("incident.opened", timeout=30)
+        message = daemon.wait_for("customers.drafted", timeout=30)
+        assert message["incident_id"] == opened["incident_id"]
         listed = cli(config, "messages", "--json")
         assert listed.returncode == 0, listed.stderr
-        (draft,) = json.loads(listed.stdout)["messages"]
+        drafts = [m for m in json.loads(listed.stdout)["messages"] if m["status"] == "draft"]
+        (draft,) = drafts
         assert (draft["status"], draft["phase"], draft["channel"]) == (
             "draft", "investigating", "status_page",
         )  # fmt: skip
@@ -82,7 +79,10 @@ def test_a_draft_approved_through_the_cli_reaches_the_status_page_once(
                       f"The server at 127.0.0.1:{hook.port} is down.")  # fmt: skip
         assert leaking.returncode == 2, leaking
         assert "not customer-safe" in leaking.stderr
-        approved = cli(config, "messages", "approve", str(draft["id"]))
+        unread = cli(config, "messages", "approve", str(draft["id"]))
+        assert unread.returncode == 2  # what was read must be named
+        approved = cli(config, "messages", "approve", str(draft["id"]), "--sha256",
+                       draft["sha256"])  # fmt: skip
         assert approved.returncode == 0, approved.stderr
         assert "approved" in approved.stdout
         deadline = time.monotonic() + 30
@@ -90,7 +90,8 @@ def test_a_draft_approved_through_the_cli_reaches_the_status_page_once(
             time.sleep(0.05)
         (sent,) = hook.delivered()
         assert (sent.body["title"], sent.body["message"]) == ("Investigating", draft["text"])
-        again = cli(config, "messages", "approve", str(draft["id"]))
+        again = cli(config, "messages", "approve", str(draft["id"]), "--sha256",
+                    draft["sha256"])  # fmt: skip
         assert again.returncode == 1  # approved once, never twice
         stopped(daemon)
     finally:

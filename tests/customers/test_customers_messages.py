@@ -298,3 +298,103 @@ def test_every_template_passes_the_leak_check_of_a_busy_config() -> None:
     assert len(texts) > 40
     for text in texts:
         assert find_leaks(text, known) == [], text
+
+
+def test_a_message_being_sent_cannot_be_discarded(rig: Rig, hook: Webhook) -> None:
+    from calmopsd.record.messages import claim_delivery
+
+    incident = rig.open(impact=DOWN)
+    rig.round()
+    (draft,) = list_messages(rig.database, PLATFORM, incident_id=incident)
+    assert rig.approve(draft.id)
+    (delivery,) = list_deliveries(rig.database, draft.id)
+    assert claim_delivery(rig.database, delivery)  # the courier has it on its way
+    assert not discard_message(rig.database, PLATFORM, draft.id, at=T0, actor="erin")
+    # A superseding draft never takes back an approval either.
+    assert not discard_message(rig.database, PLATFORM, draft.id, at=T0, actor="calmopsd",
+                               only_draft=True)  # fmt: skip
+
+
+def test_a_draft_left_when_customers_no_longer_see_it_is_discarded_and_cannot_be_approved(
+    rig: Rig, hook: Webhook
+) -> None:
+    incident = rig.open(impact=DOWN)
+    rig.round()
+    (draft,) = list_messages(rig.database, PLATFORM, incident_id=incident)
+    rig.impact(incident, {})
+    rig.move(incident, IncidentStatus.RESOLVED)
+    rig.round()
+    (ended,) = list_messages(rig.database, PLATFORM, incident_id=incident)
+    assert ended.status is MessageStatus.DISCARDED
+    assert not rig.approve(draft.id)
+    rig.round(timedelta(minutes=5))
+    assert hook.received == []
+
+
+def test_a_fault_that_spreads_within_a_phase_gets_a_draft_for_its_new_audience(
+    rig: Rig,
+) -> None:
+    incident = rig.open(impact={"uploads_failing": True, "upload_failure_rate": 0.2,
+                                "organizations": ["acme"]})  # fmt: skip
+    rig.round()
+    (first,) = list_messages(rig.database, PLATFORM, incident_id=incident)
+    assert (first.channel, first.audience) == ("organizations", ("acme",))
+    rig.impact(incident, DOWN)  # now the site is down for everyone
+    update_incident(rig.database, PLATFORM, incident, at=rig.clock.now(), actor="calmopsd",
+                    event="incident.escalated", data={"to": "critical"},
+                    severity=Severity.CRITICAL)  # fmt: skip
+    rig.round()
+    newest, older = list_messages(rig.database, PLATFORM, incident_id=incident)
+    assert (newest.channel, newest.phase, older.status) == (
+        "status_page", "investigating", MessageStatus.DISCARDED,
+    )  # fmt: skip
+
+
+def test_a_channel_a_reload_gives_to_another_audience_gets_nothing_of_the_old_one(
+    rig: Rig, hook: Webhook
+) -> None:
+    incident = rig.open(org="acme", impact=UPLOADS_FAILING)
+    rig.round()
+    (draft,) = list_messages(rig.database, PLATFORM, incident_id=incident)
+    assert rig.approve(draft.id)
+    hooked = f"json://127.0.0.1:{hook.port}"
+    moved = CustomersConfig.model_validate({"channels": [
+        {"name": "acme-mail", "url": hooked + "/acme", "audience": "organization",
+         "organization": "globex"},
+    ]})  # fmt: skip
+    rig.courier.configure(moved, timedelta(hours=6))
+    assert rig.round()["dropped"] == 1
+    (delivery,) = list_deliveries(rig.database, draft.id)
+    assert delivery.last_error == "the channel no longer serves this message's audience"
+    assert hook.received == []
+
+
+def test_a_message_sent_that_the_store_could_not_record_is_not_sent_again(
+    rig: Rig, hook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store refusing once (a full disk, a held lock) is made by failing the recording
+    function: a real lock would hold for the 10 s busy timeout."""
+    import sqlite3
+
+    from calmopsd.customers import courier as module
+
+    real, calls = module.end_delivery, []
+
+    def refusing(*args: object, **kwargs: object) -> bool:
+        calls.append(kwargs)
+        if args[2] is DeliveryStatus.SENT and len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "end_delivery", refusing)
+    incident = rig.open(impact=DOWN)
+    rig.round()
+    (draft,) = list_messages(rig.database, PLATFORM, incident_id=incident)
+    assert rig.approve(draft.id)
+    with pytest.raises(sqlite3.OperationalError):
+        rig.round()
+    for _ in range(3):
+        rig.round(timedelta(minutes=1))
+    assert len(hook.received) == 1
+    (delivery,) = list_deliveries(rig.database, draft.id)
+    assert delivery.status is DeliveryStatus.SENT
