@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from calmopsd.model import Incident, Recommendation
 from calmopsd.record.outbox import NoticeKind
+from calmopsd.runbook import section
 
 MAX_BODY = 4000  # characters: within what chat services take in one message
 _HEADS = {
@@ -57,6 +58,7 @@ def notice_text(
         "",
         f"Details: calmopsd show {incident.id}"
         + ("" if kind is NoticeKind.RESOLVED or not pending else " (nothing here approves)"),
+        f"Runbook: {section(incident.type)}",
         f"ref: {key}",
     ]
     return NoticeText(title=title[:250], body=_bounded("\n".join(lines), "\n".join(tail)))
