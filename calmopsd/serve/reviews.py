@@ -35,6 +35,11 @@ class Reviews:
             )
         return review
 
+    def find(self, caller: Caller, incident_id: int) -> Review | None:
+        """The review for the dashboard's incident page to show (None: none yet, or not
+        the caller's): the hook its template reads."""
+        return get_review(self.database, caller.scope, incident_id)
+
     def edit(self, caller: Caller, incident_id: int, changes: Mapping[str, str]) -> Review:
         """Replace the named fields; the rest stay as they are."""
         self.show(caller, incident_id)
