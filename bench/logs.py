@@ -164,10 +164,10 @@ def pino_http(rnd: random.Random, at: float) -> bytes:
     method, target, status = request(rnd)
     level = 50 if status >= 500 else 30
     msg = "request errored" if status >= 500 else "request completed"
+    trace = "at onResFinished (/app/node_modules/pino-http/logger.js:115:39)"
     err = (
-        ',"err":{"type":"Error","message":"failed with status code %d","stack":"Error: failed '
-        'with status code %d\\n    at onResFinished (/app/node_modules/pino-http/logger.js:115:39)"}'
-        % (status, status)
+        f',"err":{{"type":"Error","message":"failed with status code {status}",'
+        f'"stack":"Error: failed with status code {status}\\n    {trace}"}}'
         if status >= 500
         else ""
     )
