@@ -306,3 +306,19 @@ def events_after(database: Database, scope: Scope, seq: int, *, limit: int) -> l
             [seq, *params, limit],
         ).fetchall()
     return [_to_event(row) for row in rows]
+
+
+def events_of_kinds(
+    database: Database, scope: Scope, kinds: tuple[str, ...], *, since: datetime
+) -> list[AuditEvent]:
+    """Events of ``kinds`` at or after ``since`` that this scope may see, oldest first
+    (one range of the ``(kind, at)`` index per kind)."""
+    where, params = scope.filter()
+    marks = ",".join("?" * len(kinds))
+    with database.read() as db:
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM incident_events WHERE kind IN ({marks}) AND at >= ? "
+            f"AND {where} ORDER BY seq",
+            [*kinds, encode_time(since), *params],
+        ).fetchall()
+    return [_to_event(row) for row in rows]
