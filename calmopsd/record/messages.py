@@ -172,17 +172,27 @@ def list_messages(
 
 
 def edit_message(
-    database: Database, scope: Scope, message_id: int, *, text: str, at: datetime, actor: str
+    database: Database,
+    scope: Scope,
+    message_id: int,
+    *,
+    text: str,
+    at: datetime,
+    actor: str,
+    expected_sha256: str | None = None,
 ) -> bool:
-    """Replace a draft's text (``message.edited``); False if it is not a draft in scope."""
+    """Replace a draft's text (``message.edited``); False if it is not a draft in scope, or
+    (with ``expected_sha256``) its text is no longer the one the editor started from."""
     where, params = scope.filter()
     with database.write() as tx:
         row = tx.db.execute(
-            f"SELECT incident_id FROM customer_messages WHERE id = ? AND status = 'draft' "
+            f"SELECT incident_id, text FROM customer_messages WHERE id = ? AND status = 'draft' "
             f"AND {where}",
             [message_id, *params],
         ).fetchone()
         if row is None:
+            return False
+        if expected_sha256 is not None and text_digest(str(row[1])) != expected_sha256:
             return False
         tx.db.execute(
             """UPDATE customer_messages SET text = ?, edited_by = ?, updated_at = ?

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from calmopsd.config.api import LOCAL_TOKEN_NAME
 from calmopsd.errors import InvalidRequest, OperationError, Unauthenticated
 from calmopsd.record.pages import IncidentFilter
-from calmopsd.serve import dashboard, message_routes, review_routes, views
+from calmopsd.serve import dashboard, message_routes, review_routes, summary_routes, views
 from calmopsd.serve.bodies import (
     Approval,
     EmptyQuery,
@@ -43,6 +43,7 @@ from calmopsd.serve.monitoring import Monitoring
 from calmopsd.serve.narrow import narrowed
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.reviews import Reviews
+from calmopsd.serve.summaries import Summaries
 from calmopsd.serve.tokens import Caller, Tokens, actor_header, bearer, caller_for
 
 log = structlog.get_logger("calmopsd.serve")
@@ -71,7 +72,8 @@ def create_app(
     ``monitoring``, also ``/-/healthy``, ``/-/ready`` and ``/metrics``.
 
     The dashboard's pages (``/ops/...``, ``/company/<org>/ops/...``) come with it;
-    ``settings`` is the config in force, for their thresholds and budgets.
+    ``settings`` is the config in force, for their thresholds and budgets; ``messages``
+    serves customer messages in the API and on the dashboard's incident page.
     """
     app = Flask("calmopsd.serve")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
@@ -87,7 +89,8 @@ def create_app(
     if messages is not None:
         message_routes.register(app, PREFIX, messages)
     review_routes.register(app, PREFIX, Reviews(operations.database, operations.clock))
-    dashboard.register(app, operations, tokens, settings)
+    summary_routes.register(app, PREFIX, Summaries(operations.database, operations.clock))
+    dashboard.register(app, operations, tokens, settings, messages)
     app.before_request(lambda: _authenticate(tokens, monitoring))
     app.after_request(_harden)
     app.register_error_handler(OperationError, _operation_error)

@@ -88,16 +88,27 @@ class Messages:
             rules.leaks(message.text, message.organization_id),
         )
 
-    def edit(self, caller: Caller, message_id: int, text: str) -> MessageView:
+    def edit(
+        self, caller: Caller, message_id: int, text: str, seen_sha256: str | None = None
+    ) -> MessageView:
+        """Replace a draft's text; with ``seen_sha256`` (the SHA-256 of the text the editor
+        started from, as the dashboard's form carries it) an edit made meanwhile by someone
+        else is a conflict, never overwritten unread."""
         message = self._visible(caller, message_id)
         _must_act(caller)
         text = _clean(text)
         refusal = self.rules().leaks(text, message.organization_id)
         if refusal is not None:
             raise InvalidRequest(f"the text is not customer-safe: {refusal}", "leaks_internal")
-        if not edit_message(self.database, caller.scope, message.id, text=text,
-                            at=self.clock.now(), actor=caller.actor):  # fmt: skip
+        if message.status is not MessageStatus.DRAFT:
             raise Conflict(f"message {message.id} is {message.status}: only a draft is edited")
+        if not edit_message(self.database, caller.scope, message.id, text=text,
+                            at=self.clock.now(), actor=caller.actor,
+                            expected_sha256=seen_sha256):  # fmt: skip
+            raise Conflict(
+                f"message {message.id} changed since it was read (edited, approved or "
+                "discarded): read it again"
+            )
         return self.show(caller, message.id)
 
     def approve(

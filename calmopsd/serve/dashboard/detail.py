@@ -24,6 +24,8 @@ from calmopsd.serve.answers import IncidentDetail
 from calmopsd.serve.bodies import parse_id
 from calmopsd.serve.dashboard.access import Viewer, viewer
 from calmopsd.serve.dashboard.confirm import checks, preview
+from calmopsd.serve.dashboard.customer_messages import CustomerMessages
+from calmopsd.serve.dashboard.impact import impact_words
 from calmopsd.serve.dashboard.pages import Pages
 from calmopsd.serve.dashboard.render import page
 from calmopsd.serve.operations import MAX_TEXT, Operations
@@ -33,10 +35,17 @@ REFUSALS = (Conflict, Forbidden, InvalidRequest, Unavailable)
 
 
 class Detail:
-    def __init__(self, operations: Operations, settings: Callable[[], Config], pages: Pages):
+    def __init__(
+        self,
+        operations: Operations,
+        settings: Callable[[], Config],
+        pages: Pages,
+        customers: CustomerMessages | None = None,
+    ):
         self.ops = operations
         self.settings = settings
         self.pages = pages
+        self.customers = customers  # None: the app serves no customer messages
 
     def incident(self, incident_id: str, org: str | None = None) -> Response:
         v = viewer(org)
@@ -49,10 +58,15 @@ class Detail:
             if r.status is RecommendationStatus.PROPOSED
         }
         rechecks = {r.id: checks(r, actions) for r in found.recommendations}  # fmt: skip
+        told = None
+        if self.customers is not None:
+            told = self.customers.cards(v, found.incident.id, found.events)
         return page("incident.html", **self.pages.context(
             v, f"Incident {found.incident.id}", found=found, previews=previews,
             rechecks=rechecks, verifications=_verifications(found.events),
             unresolved=found.incident.status is not IncidentStatus.RESOLVED,
+            impact_words=impact_words(found.incident, self.settings().customers),
+            customer_messages=told,
         ))  # fmt: skip
 
     def confirm(self, incident_id: str, rec_id: str, org: str | None = None) -> Response:

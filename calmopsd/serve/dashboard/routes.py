@@ -18,11 +18,13 @@ from werkzeug.wrappers import Response
 from calmopsd.config import Config
 from calmopsd.errors import OperationError
 from calmopsd.serve.dashboard.access import home, viewer
+from calmopsd.serve.dashboard.customer_messages import CustomerMessages
 from calmopsd.serve.dashboard.detail import Detail
 from calmopsd.serve.dashboard.gate import Gate
 from calmopsd.serve.dashboard.pages import Pages
 from calmopsd.serve.dashboard.render import page
 from calmopsd.serve.dashboard.sessions import Sessions
+from calmopsd.serve.messages import Messages
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.tokens import Tokens
 
@@ -38,13 +40,19 @@ _DEFAULTS = Config()
 
 
 def register(
-    app: Flask, operations: Operations, tokens: Tokens, settings: Settings | None = None
+    app: Flask,
+    operations: Operations,
+    tokens: Tokens,
+    settings: Settings | None = None,
+    messages: Messages | None = None,
 ) -> None:
-    """Add the dashboard's pages to ``app`` (the API's)."""
+    """Add the dashboard's pages to ``app`` (the API's); with ``messages``, the incident
+    page's customer messages and their decisions too."""
     board = Blueprint(NAME, __name__, static_folder="static", static_url_path="/ops/static")
     gate = Gate(Sessions(operations.clock), tokens)
     pages = Pages(operations, settings or (lambda: _DEFAULTS))
-    detail = Detail(operations, pages.settings, pages)
+    customers = None if messages is None else CustomerMessages(operations, messages, pages)
+    detail = Detail(operations, pages.settings, pages, customers)
     board.add_url_rule("/ops/login", "login", gate.login, methods=["GET"])
     board.add_url_rule("/ops/login", "sign_in", gate.sign_in, methods=["POST"])
     board.add_url_rule("/ops/logout", "logout", gate.sign_out, methods=["POST"])
@@ -61,8 +69,17 @@ def register(
         ("/incidents/<incident_id>/resolve", "resolve", detail.resolve, "POST"),
         ("/history", "history", pages.history, "GET"),
         ("/summary", "summary", pages.summary, "GET"),
-        ("/<path:rest>", "missing", _missing, "GET"),
     ]
+    if customers is not None:
+        told = "/incidents/<incident_id>/messages/<message_id>"
+        table += [
+            (f"{told}/edit", "message_edit", customers.edit, "POST"),
+            (f"{told}/approve", "confirm_message_approve", customers.confirm, "GET"),
+            (f"{told}/approve", "message_approve", customers.approve, "POST"),
+            (f"{told}/discard", "confirm_message_discard", customers.confirm, "GET"),
+            (f"{told}/discard", "message_discard", customers.discard, "POST"),
+        ]
+    table.append(("/<path:rest>", "missing", _missing, "GET"))
     for prefix in PREFIXES:
         which = "ops" if prefix == "/ops" else "company"
         # Under /ops the views' org is None: the super-admin's pages across organizations.
