@@ -16,6 +16,7 @@ wrong.
     privileged.py helper                          the root-owned helper (calmopsd.privsep)
     doctor.py     doctor                          checks a live install (calmopsd.doctor)
     backtest.py   backtest                        history replayed through rules (read-only)
+    summary.py    summary [--week W | --since 7d]  the weekly stability summary (read-only)
     store.py, client.py   the two ways in: the store itself, the daemon's API
     screens.py    what status and show print
 """
@@ -38,6 +39,7 @@ from calmopsd.cli import (
     privileged,
     review,
     service,
+    summary,
     tokens,
 )
 
@@ -61,6 +63,7 @@ COMMANDS: dict[str, click.Command] = {
     "helper": privileged.helper,
     "doctor": doctor.doctor,
     "backtest": backtest.backtest,
+    "summary": summary.summary,
 }
 
 
