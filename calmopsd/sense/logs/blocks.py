@@ -33,6 +33,7 @@ from calmopsd.sense.logs.lines import (
     Extras,
     LineCounts,
     LineFormat,
+    OrganizationExtras,
     Probe,
     organization,
 )
@@ -227,6 +228,7 @@ class BlockCounter:
             patterns.request_needle is None
             and patterns.organizations is None
             and patterns.extras is None
+            and patterns.extras_by_organization is None
         )
         for line_start in sorted(singles):  # in order: a line may depend on earlier ones
             line = buf[line_start : buf.index(b"\n", line_start)]
@@ -327,6 +329,8 @@ class BlockCounter:
         add(tally, (minute, None), REQUESTS, requests)
         if p.extras is not None:
             _add_extras(tally, (minute, None), p.extras(buf, start, stop), 1)
+        if p.extras_by_organization is not None:
+            self._add_organization_extras(tally, minute, p.extras_by_organization(buf, start, stop))
 
     def _take_back(self, line: bytes, minute: int, p: BlockPatterns, tally: Tally) -> None:
         """Undo what :meth:`_bulk` counted for ``line``."""
@@ -340,6 +344,17 @@ class BlockCounter:
         add(tally, (minute, None), REQUESTS, -requests)
         if p.extras is not None:
             _add_extras(tally, (minute, None), p.extras(line, 0, len(line)), -1)
+        if p.extras_by_organization is not None:
+            found = p.extras_by_organization(line, 0, len(line))
+            self._add_organization_extras(tally, minute, found, -1)
+
+    def _add_organization_extras(
+        self, tally: Tally, minute: int, found: OrganizationExtras, sign: int = 1
+    ) -> None:
+        # counted=False: the organization was counted over the limit with the line's request.
+        for raw, extras in found.items():
+            org = self._fold(organization(raw), counted=False)
+            _add_extras(tally, (minute, org), (extras[0], extras[1], extras[2], extras[3]), sign)
 
     def _single(self, line: bytes, tally: Tally, minute: int) -> None:
         counts = self._parse(line)

@@ -55,6 +55,10 @@ class FindsAll(Protocol):
 Extras = tuple[int, int, int, int]
 """Server errors, error lines, uploads, upload failures."""
 
+OrganizationExtras = dict[bytes | None, list[int]]
+""":data:`Extras` (as a list) by the raw organization of the lines they were found in (None:
+a line without one)."""
+
 
 @dataclass(frozen=True)
 class BlockPatterns:
@@ -69,7 +73,10 @@ class BlockPatterns:
     that has one, at most one per line. ``extras``, when given, counts server
     errors, error lines, uploads and failures of ``buf[start:stop]`` directly
     (formats whose patterns provably match once per line, without organizations);
-    the candidates then only cover what it does not. ``line_end``: the text every
+    the candidates then only cover what it does not. ``extras_by_organization``: the same
+    with organizations, by the raw organization of each line they were found in, read with
+    the very regex ``parse`` reads it with (so bulk and line by line always agree): a
+    server error then costs a search of its own line, not a parse. ``line_end``: the text every
     well-formed line ends with (``"`` in combined, ``}`` in JSON), so a line cut
     short is found as cheaply as a line of another minute. ``once``: text every line
     the bulk may count holds exactly once (``{`` in JSON: a line with a nested object,
@@ -82,6 +89,7 @@ class BlockPatterns:
     request_needle: bytes | None
     organizations: FindsAll | None
     extras: Callable[[bytes, int, int], Extras] | None = None
+    extras_by_organization: Callable[[bytes, int, int], OrganizationExtras] | None = None
     line_end: bytes = b""
     once: bytes = b""
     times: int = 1
@@ -108,11 +116,24 @@ class LineFormat(Protocol):
         ...
 
 
+_KNOWN: dict[bytes, str | None] = {}  # raw value → organization(raw), bounded below
+
+
 def organization(raw: bytes | None) -> str | None:
-    """A raw organization value as stored, or None when absent or not a valid id."""
-    if raw and _ORGANIZATION.fullmatch(raw):
-        return raw.decode("ascii")
-    return None
+    """A raw organization value as stored, or None when absent or not a valid id.
+
+    Asked for each organization of each minute's run and of each line found in bulk (tens
+    of thousands of times a million lines, for a few dozen values): remembered."""
+    if not raw:
+        return None
+    found = _KNOWN.get(raw, _KNOWN)
+    if found is not _KNOWN:
+        return found  # type: ignore[return-value]
+    value = raw.decode("ascii") if _ORGANIZATION.fullmatch(raw) else None
+    if len(_KNOWN) >= 4096:
+        _KNOWN.clear()
+    _KNOWN[raw] = value
+    return value
 
 
 class Uploads:
@@ -157,3 +178,34 @@ class Uploads:
             return re.escape(before_path) + b"(?:" + paths + b")"
         methods = b"|".join(re.escape(m) for m in sorted(self.methods)) or b"(?!)"
         return re.escape(before_method) + b"(?:" + methods + b") (?:" + paths + b")"
+
+
+class LinesOf:
+    """The line holding a position of ``buf[start:stop]`` and that line's organization
+    (``find``'s first group within the line), each line searched once."""
+
+    def __init__(self, buf: bytes, start: int, stop: int, find: re.Pattern[bytes]):
+        self.buf, self.start, self.stop, self.find = buf, start, stop, find
+        self._seen: dict[int, bytes | None] = {}
+
+    def bounds(self, pos: int) -> tuple[int, int]:
+        buf = self.buf
+        line_start = buf.rfind(b"\n", self.start, pos) + 1 or self.start
+        line_end = buf.find(b"\n", pos, self.stop)
+        return line_start, self.stop if line_end < 0 else line_end
+
+    def organization(self, line_start: int, line_end: int) -> bytes | None:
+        seen = self._seen
+        if line_start in seen:
+            return seen[line_start]
+        match = self.find.search(self.buf, line_start, line_end)
+        raw = seen[line_start] = match.group(1) if match else None
+        return raw
+
+    def add(self, out: OrganizationExtras, pos: int, index: int, amount: int = 1) -> None:
+        """Add ``amount`` to extra ``index`` of the organization of the line holding ``pos``."""
+        raw = self.organization(*self.bounds(pos))
+        counts = out.get(raw)
+        if counts is None:
+            counts = out[raw] = [0, 0, 0, 0]
+        counts[index] += amount
