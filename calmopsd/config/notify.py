@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, HttpUrl
 
-from calmopsd.config.crosscheck import across_items
+from calmopsd.config.crosscheck import CrossCheck, across_items
 from calmopsd.config.section import Section
 from calmopsd.config.units import Name, PositiveDuration, shown
 
@@ -118,6 +118,24 @@ Targets = Annotated[
 ]
 
 
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class WeeklySummaryConfig(Section):
+    """The weekly stability summary, sent through the notifier: the last whole ISO week's
+    (UTC), once per target and week, an organization's target its own organization's."""
+
+    enabled: bool = Field(default=False, description="Send the weekly summary.")
+    day: Weekday = Field(
+        default="monday", description="The day it goes out (UTC), for the week that just ended."
+    )
+    hour: int = Field(default=8, ge=0, le=23, description="The hour it goes out (UTC, 0-23).")
+    targets: list[Name] = Field(
+        default_factory=list,
+        description="Names of notify.targets it goes to; empty: every target.",
+    )
+
+
 class NotifyConfig(Section):
     """Notifications: where they go, and how they are grouped and retried."""
 
@@ -147,3 +165,18 @@ class NotifyConfig(Section):
         description="The dashboard's address as people reach it (http://host:port); notices "
         "link to the incident's page there. Empty: no link.",
     )
+    weekly_summary: WeeklySummaryConfig = Field(
+        default_factory=WeeklySummaryConfig,
+        description="The weekly stability summary through these targets (off by default).",
+    )
+
+    def _known_targets(self) -> None:
+        known = {t.name for t in self.targets}
+        unknown = [name for name in self.weekly_summary.targets if name not in known]
+        if unknown:
+            raise ValueError(
+                f"weekly_summary.targets names {', '.join(map(repr, unknown))}, not among "
+                "notify.targets"
+            )
+
+    cross_checks = (CrossCheck(("targets", "weekly_summary"), _known_targets),)

@@ -43,6 +43,7 @@ from calmopsd.learn.offering import offering
 from calmopsd.notices.intake import intake
 from calmopsd.notices.notifier import Notifier
 from calmopsd.notices.send import AppriseSender
+from calmopsd.notices.weekly import WeeklyNotifier
 from calmopsd.notify import notify
 from calmopsd.record.audit import append_event
 from calmopsd.record.capacity import enforce_cap
@@ -85,6 +86,7 @@ class Daemon:
         self.following: Follower | None = None
         self.forwarding: Forwarding | None = None
         self.notifying: Notifier | None = None
+        self.weekly: WeeklyNotifier | None = None
         self.courier: Courier | None = None
         self._stopping = threading.Event()  # set first at stop: in-flight samples give up
         self.scheduler = BackgroundScheduler(
@@ -143,6 +145,11 @@ class Daemon:
             database, AppriseSender(), self.config.customers, self.config.notify.give_up_after
         )
         self.notifying.also.append(self.courier.run_once)
+        # The weekly stability summary: queued by its cron job, sent in the same thread.
+        self.weekly = WeeklyNotifier(
+            database, self.clock, AppriseSender(), socket.gethostname(), self.config.notify
+        )
+        self.notifying.also.append(self.weekly.run_once)
         consumers = {
             **consumers_for(database),
             "notify": notices,
@@ -292,6 +299,8 @@ class Daemon:
             self.forwarding.configure(config.alertmanager)
         if self.notifying is not None:
             self.notifying.configure(config.notify)
+        if self.weekly is not None:
+            self.weekly.configure(config.notify)
         if self.courier is not None:
             self.courier.configure(config.customers, config.notify.give_up_after)
 
@@ -333,6 +342,12 @@ class Daemon:
                 id="watchdog",
                 replace_existing=True,
             )
+        if self.weekly is not None:
+            weekly = self.config.notify.weekly_summary
+            # Also at once: a start or reload after the moment catches up (once per week).
+            add(self.queue_weekly_summary, "cron", id="notify.weekly_summary",
+                replace_existing=True, day_of_week=weekly.day[:3], hour=weekly.hour,
+                timezone=UTC, next_run_time=datetime.now(UTC))  # fmt: skip
         if self.sensing is not None:
             self.sensing.schedule(self.config)
 
@@ -356,6 +371,18 @@ class Daemon:
         enforce_cap(
             self.database, cap_bytes=self.config.retention.max_store_size, now=self.clock.now()
         )
+
+    def queue_weekly_summary(self) -> None:
+        """Queue last week's stability summary for its targets, and wake the notifier."""
+        if self.weekly is None or self.notifying is None:
+            return
+        try:
+            queued = self.weekly.queue(self.clock.now())
+        except Exception:  # the store failed: the next start or week tries again
+            log.exception("notify.weekly_queue_failed")
+            return
+        if queued:
+            self.notifying.wake()
 
     def log_audit_head(self) -> None:
         """Log the chain head so an anchor of it survives outside the database (journald)."""

@@ -478,6 +478,29 @@ _COMPACT_SNAPSHOTS = (
     "(sampler, organization_id, taken_at)",
 )
 
+# The weekly stability summary sent through the notifier (calmopsd/record/weekly_notices.py):
+# one row per target and ISO week, so it goes at most once however often it is queued.
+_WEEKLY_NOTICES = (
+    """CREATE TABLE weekly_notices (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        week TEXT NOT NULL,
+        organization_id TEXT,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'sent', 'given_up', 'dropped')),
+        attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        created_at TEXT NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        ended_at TEXT,
+        UNIQUE (target, week)
+    )""",
+    "CREATE INDEX weekly_notices_pending ON weekly_notices (next_attempt_at) "
+    "WHERE status = 'pending'",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _CORE_TABLES),
     Migration(
@@ -513,6 +536,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "compact raw snapshots: keyframes and changes, times in microseconds",
         _COMPACT_SNAPSHOTS,
     ),
+    Migration(14, "weekly stability summaries sent through the notifier", _WEEKLY_NOTICES),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

@@ -22,9 +22,14 @@ from calmopsd.serve.tokens import Caller
 _ORGANIZATION = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
-class WeeklyQuery(Query):
+class PeriodQuery(Query):
+    """Which week: an ISO week, or the stretch up to now (the dashboard's page takes these)."""
+
     week: Annotated[str, Field(max_length=10)] | None = None
     since: Annotated[str, Field(max_length=20)] | None = None
+
+
+class WeeklyQuery(PeriodQuery):
     organization_id: Annotated[str, Field(pattern=_ORGANIZATION)] | None = None
 
 

@@ -240,6 +240,7 @@ def test_the_defaults_are_the_documented_product_defaults() -> None:
             "repeat_interval": "4h",
             "give_up_after": "6h",
             "dashboard_url": None,
+            "weekly_summary": {"enabled": False, "day": "monday", "hour": 8, "targets": []},
         },
         "alertmanager": {"url": None, "interval": "1m", "host": None, "timeout": "10s"},
         "customers": {"channels": [], "public_urls": []},

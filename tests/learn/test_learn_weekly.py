@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from weeks import MONDAY, PLATFORM, at, recorded
+from support.weeks import MONDAY, PLATFORM, at, recorded
 
 from calmopsd.learn.periods import chosen, iso_week, last_week, since
 from calmopsd.learn.stability import weekly_summary

@@ -5,17 +5,19 @@ attacker's side, bad queries as 400 JSON."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from flask.testing import FlaskClient
 from structlog.testing import capture_logs
 from support.api import secret, token_entries
 from support.clock import ManualClock
 from support.process import calmopsd, clean_env
-from weeks import at, recorded
+from support.weeks import at, recorded
 
 from calmopsd.record.database import Database, database_path
 from calmopsd.serve.answers import Hooks
@@ -159,3 +161,43 @@ def test_the_cli_tells_the_same_week(api: Api) -> None:
     )  # fmt: skip
     none = calmopsd("summary", "--state-dir", str(api.state.parent / "nothing"), env=env)
     assert none.returncode == 1 and "no database" in none.stderr
+
+
+# -- the dashboard's page (server-side: Flask's test client over the same store) --------
+
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def _signed_in(api: Api, token: str) -> FlaskClient:
+    app = create_app(Operations(api.database, ManualClock(at(8, 9, 0)), Hooks()),
+                     Tokens(token_entries()))  # fmt: skip
+    client = app.test_client()
+    found = _CSRF.search(client.get("/ops/login").get_data(as_text=True))
+    assert found is not None
+    signed = client.post("/ops/login", data={"csrf": found.group(1), "token": secret(token)})
+    assert signed.status_code == 303
+    return client
+
+
+def test_the_dashboard_page_shows_the_week_on_one_screen(api: Api) -> None:
+    page = _signed_in(api, "root").get("/ops/summary?week=2026-W10")
+    shown = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Stability summary, 2026-W10" in shown
+    assert "<li>Flapping: disk:/ reopened 2 times (rule disk_used).</li>" in shown
+    assert re.search(r"<td>api</td><td>75.00 %</td><td>4</td><td>80.00 %</td>", shown)
+    assert re.search(r"<td>pm2_restart</td><td>3</td><td>2 \(67 %\)</td><td>1 \(50 %\)</td>", shown)
+    assert 'id="summary-weeks"' in shown  # the weeks' counts and MTTR stay below it
+
+
+def test_an_organizations_page_is_its_own_and_a_bad_week_a_400_page(api: Api) -> None:
+    acme = _signed_in(api, "acme-op")
+    shown = acme.get("/company/acme/ops/summary?week=2026-W10").get_data(as_text=True)
+    assert "Stability summary for acme, 2026-W10" in shown
+    assert "<li>2 incidents opened (2026-W09: 1): 1 app critical, 1 app warning.</li>" in shown
+    assert "globex" not in shown and "weekly-checks" not in shown
+    assert acme.get("/company/globex/ops/summary").status_code == 404
+    assert acme.get("/ops/summary").status_code == 404
+    bad = acme.get("/company/acme/ops/summary?week=2026-W99")
+    assert (bad.status_code, bad.mimetype) == (400, "text/html")
+    assert "not a week of the ISO calendar" in bad.get_data(as_text=True)

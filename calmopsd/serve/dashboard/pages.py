@@ -1,4 +1,4 @@
-"""The list pages: health, incidents, history and the weekly summary.
+"""The list pages: health, incidents, history and the weekly stability summary.
 
 Each reads through :class:`~calmopsd.serve.operations.Operations` where it offers the
 read (incidents, health, actions in force) and through ``record/`` queries with the
@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 
 from calmopsd.config import Config
 from calmopsd.errors import InvalidRequest
+from calmopsd.learn.weekly_report import lines, title
 from calmopsd.model import Incident, IncidentStatus, IncidentType, Severity
 from calmopsd.record.history import first_moves, weeks_since
 from calmopsd.record.pages import IncidentFilter
@@ -30,6 +31,8 @@ from calmopsd.serve.dashboard.render import page
 from calmopsd.serve.dashboard.sparkline import in_breach
 from calmopsd.serve.narrow import narrowed
 from calmopsd.serve.operations import Operations
+from calmopsd.serve.summaries import Summaries
+from calmopsd.serve.summary_routes import PeriodQuery
 
 UNRESOLVED = (IncidentStatus.OPEN, IncidentStatus.STABILIZING, IncidentStatus.MONITORING)
 HISTORY_WEEKS = 12
@@ -116,15 +119,23 @@ class Pages:
         ))  # fmt: skip
 
     def summary(self, org: str | None = None) -> Response:
-        _no_query()
+        """The weekly stability summary (``?week=2026-W49`` or ``?since=7d``; the last 7
+        days by default), then the counts and MTTR of the weeks before."""
+        q = parse_query(PeriodQuery, _args())
         v = viewer(org)
         now = self.ops.clock.now()
+        # Traced once, by the viewer (a super-admin on an organization's page).
+        weekly = Summaries(self.ops.database, self.ops.clock, trace_reads=False).weekly(
+            v.reader, q.week, q.since
+        )
         since = now - timedelta(weeks=SUMMARY_WEEKS)
         weeks = weeks_since(self.ops.database, v.reader.scope, since)
         found = self.ops.health(v.reader)
         v.trace("summary")
         return page("summary.html", **self.context(
-            v, "Weekly summary", weeks=weeks, health=found, since=since,
+            v, "Weekly summary", weeks=weeks, health=found, since=since, weekly=weekly,
+            weekly_title=title(weekly), weekly_lines=lines(weekly), query=q,
+            shares_before={a.check: a.share for a in weekly.previous.availability},
         ))  # fmt: skip
 
 
