@@ -26,7 +26,7 @@ from calmopsd.record.incidents import get_incident
 from calmopsd.record.rollups import rollup_buckets
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import snapshots_since
-from calmopsd.shapes.http import HttpValues
+from calmopsd.shapes.fields import flag
 
 # Events of the stretch the summary counts; an incident's timings read its own below.
 COUNTED = (
@@ -142,10 +142,24 @@ def _checks(
     for snapshot in snapshots_since(database, scope, sampler="http", since=since):
         if snapshot.taken_at >= until or not snapshot.ok:
             continue
-        for name, result in HttpValues.parse(snapshot.readings).checks.items():
-            if result.up is not None:
-                counts.append(CheckCount(name, snapshot.taken_at, 1, float(result.up)))
+        for name, up in _ups(snapshot.readings):
+            counts.append(CheckCount(name, snapshot.taken_at, 1, float(up)))
     return tuple(counts)
+
+
+def _ups(readings: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """Each check's ``up`` in an ``http`` reading, as :class:`~calmopsd.shapes.http.HttpValues`
+    reads it (``flag``: only a real boolean), without building the whole shape: two
+    weeks of readings are tens of thousands."""
+    checks = readings.get("checks")
+    if not isinstance(checks, Mapping):
+        return []
+    found = []
+    for name, result in checks.items():
+        up = flag(result.get("up")) if isinstance(result, Mapping) else None
+        if isinstance(name, str) and up is not None:
+            found.append((name, up))
+    return found
 
 
 def _check_of(metric: str) -> str | None:
