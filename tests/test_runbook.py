@@ -71,3 +71,24 @@ def test_every_notice_links_to_its_types_section() -> None:
     for kind in NoticeKind:
         body = notice_text(kind, incident, [], host="web1", dashboard_url=None, key="k").body
         assert "Runbook: docs/runbook.md#disk" in body.splitlines(), kind
+
+
+def test_an_incident_s_full_view_and_show_point_at_its_runbook_section() -> None:
+    from datetime import UTC, datetime
+
+    from calmopsd.cli.screens import incident_screen
+    from calmopsd.model import Incident, IncidentStatus, IncidentType, Severity
+    from calmopsd.serve.answers import IncidentDetail
+    from calmopsd.serve.views import incident as incident_view
+
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    found = Incident(
+        id=7, organization_id=None, fingerprint="disk:/", type=IncidentType.DISK,
+        severity=Severity.WARNING, status=IncidentStatus.OPEN, title="disk", description="",
+        summary="Disk / at 91 %.", evidence={}, resolution=None, opened_at=at, updated_at=at,
+        resolved_at=None,
+    )  # fmt: skip
+    assert incident_view(found, full=True)["runbook"] == "docs/runbook.md#disk"
+    screen = incident_screen(IncidentDetail(found, [], [], []))
+    assert "Runbook: docs/runbook.md#disk" in screen
+    assert "## disk" in (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8").lower()

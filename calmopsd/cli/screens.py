@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from calmopsd import runbook
 from calmopsd.model import AuditEvent, Incident, Reading, Recommendation, RecommendationStatus
 from calmopsd.record.actions import ActiveAction
 from calmopsd.record.loads import Load
@@ -185,6 +186,8 @@ def incident_screen(detail: IncidentDetail) -> str:
         + f" · {incident.fingerprint}",
         "",
         incident.summary or incident.title,
+        f"Runbook: {runbook.section(incident.type)} (what calmopsd does, what to check first, "
+        "how to roll back or escalate)",
         "",
         *_listed("Timeline", [_event_row(e) for e in detail.events]),
         "",

@@ -16,6 +16,7 @@ from calmopsd.model import ActionOutcome, AuditEvent, Incident, Reading, Recomme
 from calmopsd.record.actions import ActiveAction
 from calmopsd.record.audit import Verdict
 from calmopsd.respond.approvals import Decision
+from calmopsd.runbook import section
 from calmopsd.serve.answers import Health, IncidentDetail, Page
 
 
@@ -44,6 +45,7 @@ def incident(found: Incident, *, full: bool = False) -> dict[str, Any]:
             "summary": found.summary,
             "impact": found.impact,
             "customer_impact": _customers(found),
+            "runbook": section(found.type.value),
             "evidence": found.evidence,
             "last_breach_at": _time(found.last_breach_at),
         }
