@@ -23,14 +23,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from operator import methodcaller
+from typing import NamedTuple
 
 from calmopsd.config.logs import NAMED_FORMATS, TIME_VARIABLES, format_variables
 from calmopsd.sense.logs.lines import (
     BlockPatterns,
     Extras,
     LineCounts,
+    LinesOf,
+    OrganizationExtras,
     Probe,
     Uploads,
     organization,
@@ -96,14 +100,24 @@ class NginxFormat:
         trailing = rb"(?:[ \t][^\n]*)?" if self.prefix else b""
         self._line = re.compile(self._line_regex() + trailing)
         self._minutes = MinuteCache()
-        extras = self._counting()
+        organizations = self._organizations()
+        counting = self._counting()
+        extras = by_org = None
+        if counting is not None and organizations is None:
+            extras = counting.extras
+        elif counting is not None and organizations is not None:
+            regex = (
+                organizations.regex if isinstance(organizations, _QuotedField) else organizations
+            )
+            by_org = _by_organization(counting, regex)
         self._patterns = BlockPatterns(
-            candidates=() if extras else tuple(re.compile(c) for c in self._candidates()),
+            candidates=() if counting else tuple(re.compile(c) for c in self._candidates()),
             request_needle=None,
-            organizations=self._organizations(),
+            organizations=organizations,
             # No line_end check: counting '"\n' costs a third more time, and nginx writes
             # each line in one write(), so a line cut after its time is a full disk's doing.
             extras=extras,
+            extras_by_organization=by_org,
         )
         self._by_shape: dict[tuple[bytes, int], BlockPatterns] = {}
         if self.prefix:
@@ -132,15 +146,16 @@ class NginxFormat:
         parts.append(re.escape(self.literals[-1]))
         return b"".join(parts)
 
-    def _counting(self) -> Callable[[bytes, int, int], Extras] | None:
-        """Count server errors and uploads by regex alone, when that is provably exact.
+    def _counting(self) -> _Counting | None:
+        """Find server errors and uploads by regex alone, when that is provably exact.
 
-        That needs ``"$request" $status`` (as in combined) and no organization:
-        then ``" 5xx `` can only be the status (values hold no raw quote, and the
-        format has this quote-space-status nowhere else), and a request matching
-        an upload route followed by it can only be the request.
+        That needs ``"$request" $status`` (as in combined): then ``" 5xx `` can
+        only be the status (values hold no raw quote, and the format has this
+        quote-space-status nowhere else), and a request matching an upload route
+        followed by it can only be the request. Yields (extra, position) for each:
+        0 a server error, 2 an upload, 3 a failed upload (the :data:`Extras` order).
         """
-        if self._org is not None or self._request is None or self._status != self._request + 1:
+        if self._request is None or self._status != self._request + 1:
             return None
         before, between = self.literals[self._request], self.literals[self._status]
         if not before.endswith(b'"') or not between.startswith(b'"'):
@@ -167,7 +182,15 @@ class NginxFormat:
                 failures += count if failed(int(status)) else 0
             return len(errors.findall(buf, start, stop)), 0, uploads, failures
 
-        return extras
+        def found(buf: bytes, start: int, stop: int) -> Iterator[tuple[int, int]]:
+            for match in errors.finditer(buf, start, stop):
+                yield 0, match.start()
+            for match in uploads_re.finditer(buf, start, stop):
+                yield 2, match.start()
+                if failed(int(match.group(1))):
+                    yield 3, match.start()
+
+        return _Counting(extras, found)
 
     def _before(self, index: int) -> bytes:
         return self.literals[index][-_CONTEXT:]
@@ -180,7 +203,7 @@ class NginxFormat:
             found.append(self.uploads.candidate(None, self._before(self._path)))
         return found
 
-    def _organizations(self) -> re.Pattern[bytes] | None:
+    def _organizations(self) -> _QuotedField | re.Pattern[bytes] | None:
         """Find each line's organization in bulk: by counting quotes when it is quoted."""
         if self._org is None:
             return None
@@ -188,7 +211,8 @@ class NginxFormat:
         quoted = before.endswith(b'"') and self.literals[self._org + 1][:1] == b'"'
         if quoted:
             skip = before.count(b'"')
-            return re.compile(rb'^(?:[^"\n]*"){%d}([^"\n]*)"' % skip, re.MULTILINE)
+            regex = re.compile(rb'^(?:[^"\n]*"){%d}([^"\n]*)"' % skip, re.MULTILINE)
+            return _QuotedField(skip, b"".join(self.literals).count(b'"'), regex)
         # Unquoted: the whole line regex with only the organization captured (slower).
         return re.compile(b"^" + _only_group(self._line.pattern, self._org) + b"$", re.MULTILINE)
 
@@ -249,6 +273,62 @@ class NginxFormat:
         method = match.group(self._method + 1) if self._method is not None else b""
         path = match.group(self._path + 1) if self._path is not None else b""
         return method, path
+
+
+_HOLDS_NEWLINE = methodcaller("__contains__", b"\n")
+
+
+class _QuotedField:
+    """The organizations of a run's lines, the quoted field after quote number ``skip``: the
+    run split once on quotes, the field every ``quotes``-th piece (picked in C, no regex walk
+    through each line's earlier fields, which cost twice the rest of the count).
+
+    Only when every line holds exactly ``quotes`` quotes, as every line nginx writes does (it
+    escapes quotes in values): there are ``quotes`` per line in all, and every piece where
+    a line's quotes end holds a newline, so each holds exactly one. Otherwise (a line of
+    another shape in the run) ``regex``, the field after the ``skip``-th quote of each line,
+    which gives the same for lines of the format, and reads a line's on its own.
+    """
+
+    def __init__(self, skip: int, quotes: int, regex: re.Pattern[bytes]):
+        self.skip = skip
+        self.quotes = quotes
+        self.regex = regex
+
+    def findall(self, buf: bytes, start: int = 0, stop: int = -1) -> list[bytes]:
+        stop = len(buf) if stop < 0 else stop
+        lines = buf.count(b"\n", start, stop)
+        quotes = self.quotes
+        if lines:
+            pieces = buf[start:stop].split(b'"')
+            if len(pieces) == quotes * lines + 1 and all(
+                map(_HOLDS_NEWLINE, pieces[quotes::quotes])
+            ):
+                return pieces[self.skip :: quotes]
+        return self.regex.findall(buf, start, stop)
+
+
+class _Counting(NamedTuple):
+    """Server errors and uploads by regex: counted, or found one by one (with organizations)."""
+
+    extras: Callable[[bytes, int, int], Extras]
+    found: Callable[[bytes, int, int], Iterator[tuple[int, int]]]
+
+
+def _by_organization(
+    counting: _Counting, organization_of_line: re.Pattern[bytes]
+) -> Callable[[bytes, int, int], OrganizationExtras]:
+    """The extras of ``buf[start:stop]`` by the organization of the line each was found in."""
+    found = counting.found
+
+    def extras(buf: bytes, start: int, stop: int) -> OrganizationExtras:
+        out: OrganizationExtras = {}
+        lines = LinesOf(buf, start, stop, organization_of_line)
+        for index, position in found(buf, start, stop):
+            lines.add(out, position, index)
+        return out
+
+    return extras
 
 
 def _only_group(pattern: bytes, keep: int) -> bytes:
