@@ -50,7 +50,7 @@ def test_a_stop_during_a_catch_up_is_noticed_between_chunks_and_keeps_what_was_r
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     log = tmp_path / "access.log"
-    size = backlog(log, 40)  # five chunks, read in one round
+    size = backlog(log, 40)  # forty chunks, read in one round
     counting = threading.Event()
     original = BlockCounter.count
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import structlog
 
-from calmopsd.sense.logs.tailer import MAX_FILES, SourceTailer
+from calmopsd.sense.logs.tailer import CHUNK, MAX_FILES, SourceTailer
 
 
 class Lines:
@@ -300,3 +300,26 @@ def test_files_that_cannot_be_opened_are_said_once_each(tmp_path: Path) -> None:
     assert sorted(failed) == sorted(set(failed)) == paths[len(held) :], result
     # Once descriptors are back, every file is read.
     assert sorted(result["lines"]) == sorted(f"file {i}" for i in range(20))
+
+
+def test_a_backlog_is_handed_on_one_chunk_at_a_time_whatever_its_size(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    line = b'127.0.0.1 - - [02/Mar/2026:14:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "t"\n'
+    count = 6 * CHUNK // len(line)  # six chunks' worth, read in one round
+    log.write_bytes(line * count)
+    sizes: list[int] = []
+    lines = 0
+
+    def consume(buf: bytes, end: int) -> None:
+        nonlocal lines
+        sizes.append(len(buf))
+        lines += buf.count(b"\n", 0, end)
+
+    follow = tailer(log, max_line=65536)
+    follow.poll(consume)
+    follow.close()
+    # The reader holds one chunk at a time (issue 16: a 1 GiB backlog caught up in flat
+    # memory), and every line still arrives once.
+    assert max(sizes) <= CHUNK
+    assert len(sizes) >= 6
+    assert lines == count
