@@ -18,7 +18,7 @@ MAX_TEXT = 1000
 _NOTICED: dict[IncidentType, tuple[str, str, str]] = {
     IncidentType.UPLOAD: (
         "some file uploads failing",
-        "file uploads failing for many customers",
+        "many file uploads failing",
         "file uploads being unavailable",
     ),
     IncidentType.DISK: (

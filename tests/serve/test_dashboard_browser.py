@@ -46,7 +46,12 @@ def heading(driver: WebDriver) -> str:
 
 
 def sign_in(driver: WebDriver, served: Served, token: str, page: str) -> None:
+    # The page before may be a sign-in page too: wait for it to be gone, or the token is
+    # typed into the old form while the new page loads.
+    before = driver.find_elements(By.TAG_NAME, "html")
     driver.get(served.url + page)
+    if before:
+        wait(driver).until(ec.staleness_of(before[0]))
     wait(driver).until(ec.presence_of_element_located((By.ID, "token")))
     assert "/ops/login" in driver.current_url
     driver.find_element(By.ID, "token").send_keys(secret(token))
