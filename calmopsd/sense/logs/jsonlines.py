@@ -335,7 +335,7 @@ class JsonFormat:
             )
             org_in_line = value
             if request is not None:
-                org_of_requests = _OfLinesHolding(request, value)
+                org_of_requests = _OfLinesHolding(request, value, flat=not self._nested)
         candidates = tuple(re.compile(c) for c in twice)
         if org_in_line is not None:
             # Server errors, error lines and uploads by the organization of their line, read
@@ -498,16 +498,23 @@ class _OfLinesHolding:
     """The organizations of the lines holding ``needle`` (one each at most), found with one
     search over those lines only: the block is split once and the lines picked in C."""
 
-    def __init__(self, needle: bytes, value: re.Pattern[bytes]):
+    def __init__(self, needle: bytes, value: re.Pattern[bytes], flat: bool):
         self.needle = needle
         self.value = value
+        self.flat = flat
 
     def findall(self, buf: bytes, start: int = 0, stop: int = -1) -> list[bytes]:
         stop = len(buf) if stop < 0 else stop
         lines_in = buf.count(b"\n", start, stop)
-        if lines_in and buf.count(self.needle, start, stop) == lines_in:
-            # Every line a request (access logs, request-only app logs): nothing to pick, as
-            # a key is in a line at most once (the contract the request count relies on too).
+        if (
+            self.flat
+            and lines_in
+            and buf.count(self.needle, start, stop) == lines_in
+            and buf.count(b"{", start, stop) == lines_in
+        ):
+            # Every line flat and a request (access logs, request-only app logs): nothing to
+            # pick, as a key is in a flat line at most once. (A nested line, parsed on its
+            # own, may hold the needle twice while another line lacks it.)
             return self.value.findall(buf, start, stop)
         lines = buf[start:stop].split(b"\n")
         holding = b"\n".join(filter(methodcaller("__contains__", self.needle), lines))

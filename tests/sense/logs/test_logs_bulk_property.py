@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from calmopsd.config.logs import UploadsConfig
@@ -212,6 +212,10 @@ blocks = st.sampled_from([200, 4096, 1 << 20])
 
 @settings(max_examples=60, deadline=None)
 @given(events, blocks, st.booleans())
+# A job line (no status) and a nested line holding "status" twice: as many status keys as
+# lines, yet not one per line.
+@example([(0, "GET", "/", 200, "acme", 0, 0)] * 9 + [(0, "GET", "/", 200, "acme", 1, 0),
+          (0, "GET", "/", 200, "acme", 3, 0)], 4096, True)  # fmt: skip
 def test_flat_json_in_bulk_is_every_line_parsed(found: list[Event], block: int, orgs: bool) -> None:
     org = "org_id" if orgs else ""
     agree(json_format(org), json_format(org), flat_json(found), block)
