@@ -24,6 +24,7 @@ parsed line by line: slower, still exact.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections import Counter
 
@@ -33,6 +34,7 @@ from calmopsd.sense.logs.lines import (
     Extras,
     LineCounts,
     LineFormat,
+    OrganizationCounts,
     OrganizationExtras,
     Probe,
     organization,
@@ -217,9 +219,9 @@ class BlockCounter:
         if strays is None:
             self._one_by_one(buf, start, stop, tally, probe.minute)
             return
-        self._bulk(buf, start, stop, probe.minute, patterns, tally)
+        whole = self._bulk(buf, start, stop, probe.minute, patterns, tally)
         singles = set(strays)
-        for candidate in patterns.candidates:
+        for candidate in () if whole else patterns.candidates:
             for match in candidate.finditer(buf, start, stop):
                 singles.add(buf.rfind(b"\n", start, match.start()) + 1 or start)
         parse = self._parse
@@ -229,19 +231,20 @@ class BlockCounter:
             and patterns.organizations is None
             and patterns.extras is None
             and patterns.extras_by_organization is None
+            and not whole
         )
         for line_start in sorted(singles):  # in order: a line may depend on earlier ones
             line = buf[line_start : buf.index(b"\n", line_start)]
             counts = parse(line)
             if counts is OTHER:
-                self._take_back(line, minute, patterns, tally)
+                self._take_back(line, minute, patterns, tally, whole)
                 self.other_lines += 1
                 continue
             if plain and counts is not None and counts.minute == minute:
                 # The usual case: the bulk already counted this request where it belongs.
                 add_line(tally, counts, with_request=False)
                 continue
-            self._take_back(line, minute, patterns, tally)
+            self._take_back(line, minute, patterns, tally, whole)
             if counts is None:
                 add(tally, (minute, None), PARSE_ERRORS)
             else:
@@ -315,7 +318,13 @@ class BlockCounter:
 
     def _bulk(
         self, buf: bytes, start: int, stop: int, minute: int, p: BlockPatterns, tally: Tally
-    ) -> None:
+    ) -> bool:
+        """Count the run in bulk; True when ``p.counts`` counted it (then it counted all)."""
+        if p.counts is not None:
+            found = p.counts(buf, start, stop)
+            if found is not None:
+                self._add_counts(tally, minute, found, 1)
+                return True
         if p.request_needle is None:
             requests = buf.count(b"\n", start, stop)
         else:
@@ -331,9 +340,28 @@ class BlockCounter:
             _add_extras(tally, (minute, None), p.extras(buf, start, stop), 1)
         if p.extras_by_organization is not None:
             self._add_organization_extras(tally, minute, p.extras_by_organization(buf, start, stop))
+        return False
 
-    def _take_back(self, line: bytes, minute: int, p: BlockPatterns, tally: Tally) -> None:
-        """Undo what :meth:`_bulk` counted for ``line``."""
+    def _add_counts(self, tally: Tally, minute: int, found: OrganizationCounts, sign: int) -> None:
+        """Add (or take back) ``found``, laid out as a tally's first five counts."""
+        combine = operator.add if sign > 0 else operator.sub
+        for raw, counts in found.items():
+            key = (minute, self._fold(organization(raw), counted=sign > 0))
+            row = tally.get(key)
+            if row is None:
+                row = tally[key] = [0, 0, 0, 0, 0, 0]
+            row[:5] = map(combine, row, counts)
+
+    def _take_back(
+        self, line: bytes, minute: int, p: BlockPatterns, tally: Tally, whole: bool = False
+    ) -> None:
+        """Undo what :meth:`_bulk` counted for ``line`` (``whole``: with ``p.counts``, which
+        then reads the line alone as it read it in its run: it was of the run's shape)."""
+        if whole and p.counts is not None:
+            found = p.counts(line + b"\n", 0, len(line) + 1)
+            if found is not None:
+                self._add_counts(tally, minute, found, -1)
+                return
         requests = 1 if p.request_needle is None else line.count(p.request_needle)
         if p.organizations is not None:
             for raw in p.organizations.findall(line):

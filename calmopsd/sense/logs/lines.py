@@ -55,6 +55,9 @@ class FindsAll(Protocol):
 Extras = tuple[int, int, int, int]
 """Server errors, error lines, uploads, upload failures."""
 
+OrganizationCounts = dict[bytes | None, list[int]]
+"""Requests, server errors, error lines, uploads and upload failures by raw organization."""
+
 OrganizationExtras = dict[bytes | None, list[int]]
 """:data:`Extras` (as a list) by the raw organization of the lines they were found in (None:
 a line without one)."""
@@ -76,7 +79,10 @@ class BlockPatterns:
     the candidates then only cover what it does not. ``extras_by_organization``: the same
     with organizations, by the raw organization of each line they were found in, read with
     the very regex ``parse`` reads it with (so bulk and line by line always agree): a
-    server error then costs a search of its own line, not a parse. ``line_end``: the text every
+    server error then costs a search of its own line, not a parse. ``counts``: everything
+    the bulk counts of ``buf[start:stop]`` at once (requests and extras by raw organization),
+    or None when the run is not of the shape it reads (then the other fields count it); when
+    it counts a run, ``candidates`` are not searched in it. ``line_end``: the text every
     well-formed line ends with (``"`` in combined, ``}`` in JSON), so a line cut
     short is found as cheaply as a line of another minute. ``once``: text every line
     the bulk may count holds exactly once (``{`` in JSON: a line with a nested object,
@@ -90,6 +96,7 @@ class BlockPatterns:
     organizations: FindsAll | None
     extras: Callable[[bytes, int, int], Extras] | None = None
     extras_by_organization: Callable[[bytes, int, int], OrganizationExtras] | None = None
+    counts: Callable[[bytes, int, int], OrganizationCounts | None] | None = None
     line_end: bytes = b""
     once: bytes = b""
     times: int = 1

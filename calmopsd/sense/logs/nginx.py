@@ -25,6 +25,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from itertools import compress
 from operator import methodcaller
 from typing import NamedTuple
 
@@ -34,6 +35,7 @@ from calmopsd.sense.logs.lines import (
     Extras,
     LineCounts,
     LinesOf,
+    OrganizationCounts,
     OrganizationExtras,
     Probe,
     Uploads,
@@ -118,6 +120,9 @@ class NginxFormat:
             # each line in one write(), so a line cut after its time is a full disk's doing.
             extras=extras,
             extras_by_organization=by_org,
+            # With an organization only: counting by regex is faster without (what a split
+            # costs is outweighed by what it spares only when lines must be grouped).
+            counts=self._quoted_counts(0) if self._org is not None else None,
         )
         self._by_shape: dict[tuple[bytes, int], BlockPatterns] = {}
         if self.prefix:
@@ -127,7 +132,10 @@ class NginxFormat:
                 # combined, then main ("$http_x_forwarded_for" after it): counted by regex
                 (b'"', quotes): replace(self._patterns, line_end=b'"', once=b'"', times=quotes),
                 (b'"', quotes + 2): replace(
-                    self._patterns, line_end=b'"', once=b'"', times=quotes + 2
+                    self._patterns,
+                    line_end=b'"',
+                    once=b'"',
+                    times=quotes + 2,
                 ),
             }
             self._loose = loose
@@ -191,6 +199,29 @@ class NginxFormat:
                     yield 3, match.start()
 
         return _Counting(extras, found)
+
+    def _quoted_counts(self, more: int) -> _QuotedCounts | None:
+        """Everything from one split on quotes, when ``"$request"``, the status (right after
+        a quote and literal text) and a quoted organization each have a piece of their own;
+        ``more``: quotes lines hold past the format's (main's forwarded-for)."""
+        literals = self.literals
+        if self._request is None or '"' not in literals[self._status].decode("latin-1"):
+            return None
+
+        def piece(index: int) -> int | None:
+            """The piece number of a variable quoted on its own, or None."""
+            before = b"".join(literals[: index + 1])
+            quoted = before.endswith(b'"') and literals[index + 1][:1] == b'"'
+            return before.count(b'"') if quoted else None
+
+        request = piece(self._request)
+        org = piece(self._org) if self._org is not None else None
+        if request is None or (self._org is not None and org is None):
+            return None
+        status = b"".join(literals[: self._status + 1])
+        lead = literals[self._status].rsplit(b'"', 1)[1]
+        quotes = b"".join(literals).count(b'"') + more
+        return _QuotedCounts(quotes, status.count(b'"'), lead, request, org, self.uploads)
 
     def _before(self, index: int) -> bytes:
         return self.literals[index][-_CONTEXT:]
@@ -306,6 +337,70 @@ class _QuotedField:
             ):
                 return pieces[self.skip :: quotes]
         return self.regex.findall(buf, start, stop)
+
+
+class _QuotedCounts:
+    """A run's requests, server errors and uploads by organization, from one split on
+    quotes (picked, counted and grouped in C; Python only for the upload candidates).
+
+    Used when every line holds exactly ``quotes`` quotes (checked as in
+    :class:`_QuotedField`): then piece ``status`` of each line starts with ``lead`` and the
+    status (three digits in a line of the format), piece ``request`` is the request and piece
+    ``organization`` the organization, whatever the other variables hold (quotes in values
+    are escaped), so a status-like text in another field is never read as the status.
+    """
+
+    def __init__(
+        self,
+        quotes: int,
+        status: int,
+        lead: bytes,
+        request: int,
+        organization: int | None,
+        uploads: Uploads,
+    ):
+        self.quotes, self.status, self.lead = quotes, status, len(lead)
+        self.request, self.organization, self.uploads = request, organization, uploads
+        self._error = methodcaller("startswith", lead + b"5")
+        starts = tuple(m + b" " + p for m in sorted(uploads.methods) for p in uploads.prefixes)
+        self._upload = methodcaller("startswith", starts) if starts else None
+
+    def __call__(self, buf: bytes, start: int, stop: int) -> OrganizationCounts | None:
+        lines = buf.count(b"\n", start, stop)
+        quotes = self.quotes
+        if not lines:
+            return None
+        pieces = buf[start:stop].split(b'"')
+        if len(pieces) != quotes * lines + 1 or not all(
+            map(_HOLDS_NEWLINE, pieces[quotes::quotes])
+        ):
+            return None
+        statuses = pieces[self.status :: quotes]
+        orgs: list[bytes] | None = None
+        out: OrganizationCounts = {}
+        if self.organization is None:
+            out[None] = [lines, sum(map(self._error, statuses)), 0, 0, 0]
+        else:
+            orgs = pieces[self.organization :: quotes]
+            for raw, count in Counter(orgs).items():
+                out[raw] = [count, 0, 0, 0, 0]
+            for raw, count in Counter(compress(orgs, map(self._error, statuses))).items():
+                out[raw][1] = count
+        if self._upload is None:
+            return out
+        requests = pieces[self.request :: quotes]
+        classify, lead = self.uploads.classify, self.lead
+        for i in compress(range(lines), map(self._upload, requests)):
+            parts = requests[i].split(b" ")
+            text = statuses[i][lead : lead + 3]
+            if len(parts) < 2 or not text.isdigit():
+                continue  # not a line of the format (it is counted as its run's request)
+            upload, failed = classify(parts[0], parts[1], int(text))
+            if upload:
+                counts = out.setdefault(None if orgs is None else orgs[i], [0, 0, 0, 0, 0])
+                counts[3] += 1
+                counts[4] += failed
+        return out
 
 
 class _Counting(NamedTuple):
