@@ -52,4 +52,5 @@ def reconcile_anchor(database_path: Path, db: sqlite_utils.Database) -> HeadAnch
             path=str(database_path),
         )
         return HeadAnchor(path, head, frozen_reason=verdict.reason)
-    return HeadAnchor(path, head)
+    settled = head is not None and head.pending is None and not head.unbounded
+    return HeadAnchor(path, head, on_file=settled)

@@ -112,13 +112,24 @@ class HeadAnchor:
     first (then the flush has nothing left to do).
     """
 
-    def __init__(self, path: Path, head: AuditHead | None, frozen_reason: str | None = None):
+    def __init__(
+        self,
+        path: Path,
+        head: AuditHead | None,
+        frozen_reason: str | None = None,
+        *,
+        on_file: bool = False,
+    ):
         self.path = path
         self._file = HeadFile(path)
         self._head = head
         self._frozen_reason = frozen_reason
         self._pending: AuditHead | None = None
-        self._written: tuple[AuditHead, AuditHead | None] | None = None  # what the file holds
+        # What the file holds: with ``on_file``, ``head`` as read from it, so a process that
+        # appends nothing (a refused command) closes without rewriting the file.
+        self._written: tuple[AuditHead, AuditHead | None] | None = (
+            (head, None) if on_file and head is not None else None
+        )
         self._lock = threading.Lock()
 
     @property

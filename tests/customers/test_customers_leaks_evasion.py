@@ -125,7 +125,14 @@ def test_a_known_name_put_between_any_two_words_of_a_clean_text_is_found(
     at = data.draw(st.integers(0, len(words)))
     spelt = data.draw(st.sampled_from([name, name.upper(), name.title()]))
     leaking = " ".join([*words[:at], spelt, *words[at:]])
-    leaks = [leak for leak in find_leaks(leaking, KNOWN) if leak.kind is kind]
+    start = len(" ".join(words[:at])) + (1 if at else 0)
+    found = find_leaks(leaking, KNOWN)
+    leaks = [leak for leak in found if leak.kind is kind]
+    if not leaks:
+        # A shape read first may take the name in ("Basic uploads-worker" reads as an
+        # HTTP Basic credential): refused all the same, the name inside that leak.
+        assert any(x.start <= start and start + len(spelt) <= x.end for x in found), found
+        return
     assert [leak.excerpt for leak in leaks] == [spelt]
     assert leaking[leaks[0].start : leaks[0].end] == spelt
 

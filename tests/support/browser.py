@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
@@ -61,7 +62,13 @@ def browser(profile: Path) -> Iterator[WebDriver]:
 
 
 def wait(driver: WebDriver) -> WebDriverWait[WebDriver]:
-    return WebDriverWait(driver, DEADLINE_S)
+    """A wait that also looks again when the element it read went stale: a page being
+    replaced (a form posted, a redirect) is a condition not met yet, not a failure."""
+    return WebDriverWait(
+        driver,
+        DEADLINE_S,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    )
 
 
 def screenshot(driver: WebDriver, name: str, width: int = 1280) -> Path:
