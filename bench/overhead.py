@@ -1,30 +1,160 @@
 """What the daemon costs while it watches: resident memory and CPU share.
 
-Runs ``calmopsd run`` with every sampler at its default interval (PM2 is read
-when a PM2 daemon runs for this user) for DURATION seconds after a warm-up,
-sampling its RSS every second and its CPU time (children included: `pm2 jlist`
-runs as a child) at both ends. The reference, timed in the same run, is a bare
-Python process that imports the same libraries and sleeps: the floor any
-daemon built on them pays.
+Runs ``calmopsd run`` in the set-up issue 16 names: a private PM2 daemon running a
+real node app (an HTTP server), the app's health check against it, two log sources
+growing at 200 lines/s each (an nginx combined access log, and a JSON app log with
+20 organizations) and the API served on loopback (its ``/-/ready`` asked every 5 s,
+as a load balancer or a probe would). Every other sampler runs at its default
+interval. After a warm-up of WARMUP_S (start-up, every sampler's first rounds, a
+minute of log windows filled) the daemon's RSS is sampled every second and its CPU
+time (children included) taken at both ends, for DURATION_S: phase "served".
 
-    .venv/bin/python bench/overhead.py [DURATION_S]     (default 60)
+Then, for another DURATION_S, ``/metrics`` is scraped every 15 s with a token and the
+dashboard's home page opened once: phase "scraped", what a host watched by
+Prometheus and visited by a person pays (the modules those routes need are loaded on
+their first use, see docs/decisions.md, issue 16).
+
+The daemon gets the environment the systemd unit sets (its ``Environment=`` lines:
+``MALLOC_ARENA_MAX=2``); a variable set for this script wins, so
+``MALLOC_ARENA_MAX=16 bench/overhead.py`` measures glibc's default on 2 cores.
+
+The references, measured in the same run: a bare Python interpreter sleeping (the
+floor of any Python daemon), and one that imports the libraries the daemon is built
+on and sleeps.
+
+    .venv/bin/python bench/overhead.py [DURATION_S] [WARMUP_S]     (default 60, 75)
+
+Needs pm2 and node on PATH (``make system-deps``); every process started is stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import random
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+import requests
 
-IMPORTS = (
-    "import apscheduler.schedulers.background, click, psutil, pydantic, requests, "
-    "sqlite_utils, structlog, yaml"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.pm2 import Pm2, wait_for  # noqa: E402  # the tests' fixture, after sys.path
+
+# What the daemon cannot run without at this set-up: the config's models (pydantic, one
+# model built), the scheduler, the store, the samplers (psutil; requests for the health
+# check), the log (structlog), the API (flask, waitress), YAML and orjson.
+LIBRARIES = (
+    "import apscheduler.schedulers.background, flask, orjson, psutil, pydantic, requests, "
+    "sqlite_utils, structlog, waitress.server, yaml; "
+    "type('M', (pydantic.BaseModel,), {'__annotations__': {'x': int}})"
 )
+LINES_PER_S = 200  # per log source
+SERVER_JS = """\
+const http = require('http');
+http.createServer((req, res) => {
+  res.writeHead(200, {'content-type': 'application/json'});
+  res.end('{"db":"ok"}');
+}).listen(Number(process.env.PORT), '127.0.0.1');
+"""
+
+
+def unit_environment() -> dict[str, str]:
+    """The daemon's environment as systemd/calmopsd.service sets it, under this one's."""
+    unit = (ROOT / "systemd" / "calmopsd.service").read_text(encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALMOPS")}
+    for line in unit.splitlines():
+        if line.startswith("Environment="):
+            name, _, value = line.removeprefix("Environment=").partition("=")
+            env.setdefault(name, value)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def config_text(tmp: Path, pm2_home: Path, port: int) -> str:
+    return f"""\
+state_dir: {tmp / "state"}
+log:
+  format: json
+sensing:
+  pm2:
+    home: {pm2_home}
+  http:
+    checks:
+      - name: web
+        url: http://127.0.0.1:{port}/health
+        body: {{db: ok}}
+logs:
+  interval: 15s
+  nginx:
+    - name: edge
+      paths: [{tmp / "access.log"}]
+  apps:
+    - name: api
+      paths: [{tmp / "app.log"}]
+      fields: {{organization: org_id}}
+api:
+  listen: 127.0.0.1:0
+"""
+
+
+def nginx_line(now: datetime, rng: random.Random) -> str:
+    status = rng.choice((200,) * 40 + (201, 304, 404, 500, 502))
+    path = rng.choice(("/", "/api/items", "/upload", "/static/app.js", "/login"))
+    method = "POST" if path in ("/upload", "/login") else "GET"
+    stamp = now.strftime("%d/%b/%Y:%H:%M:%S +0000")
+    return (
+        f'10.0.{rng.randrange(256)}.{rng.randrange(256)} - - [{stamp}] "{method} {path} HTTP/1.1" '
+        f'{status} {rng.randrange(100, 9000)} "-" "Mozilla/5.0 (X11; Linux x86_64)"\n'
+    )
+
+
+def app_line(now: datetime, rng: random.Random) -> str:
+    if rng.random() < 0.2:  # job lines and warnings mixed with the requests
+        record: dict[str, object] = {"level": "warn", "msg": "job took long", "job": "mailer"}
+    else:
+        status = rng.choice((200,) * 30 + (400, 404, 500))
+        record = {
+            "level": "error" if status >= 500 else "info",
+            "method": rng.choice(("GET", "POST")),
+            "url": rng.choice(("/api/items", "/api/upload", "/api/me")),
+            "status": status,
+            "org_id": f"org-{rng.randrange(20)}",
+        }
+    record["time"] = now.isoformat(timespec="milliseconds")
+    return json.dumps(record) + "\n"
+
+
+def write_logs(tmp: Path, stop: threading.Event) -> None:
+    """Both logs grow by LINES_PER_S a second each, in tenths of a second."""
+    rng = random.Random(16)
+    with (
+        (tmp / "access.log").open("a", encoding="utf-8") as nginx,
+        (tmp / "app.log").open("a", encoding="utf-8") as app,
+    ):
+        while not stop.wait(0.1):
+            now = datetime.now(UTC)
+            nginx.write("".join(nginx_line(now, rng) for _ in range(LINES_PER_S // 10)))
+            app.write("".join(app_line(now, rng) for _ in range(LINES_PER_S // 10)))
+            nginx.flush()
+            app.flush()
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
@@ -32,46 +162,150 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
-def watch(proc: psutil.Process, duration: float) -> tuple[float, list[int]]:
-    """CPU share of one core (%) over ``duration`` and the RSS seen each second."""
+def watch(
+    proc: psutil.Process, duration: float, ask: dict[float, list[str]], api: ApiClient
+) -> tuple[float, list[int]]:
+    """CPU share of one core (%) over ``duration`` and the RSS seen each second; each route
+    in ``ask[period]`` is asked every ``period`` seconds."""
     began, cpu_before = time.monotonic(), cpu_seconds(proc)
     rss = []
+    tick = 0
     while time.monotonic() - began < duration:
         time.sleep(1)
+        tick += 1
+        for period, routes in ask.items():
+            if tick % period == 0:
+                for route in routes:
+                    api.get(route)
         rss.append(proc.memory_info().rss)
     cpu = cpu_seconds(proc) - cpu_before
     return 100 * cpu / (time.monotonic() - began), rss
 
 
+class ApiClient:
+    """The daemon's API at the address and with the token it wrote to its state dir."""
+
+    def __init__(self, state: Path):
+        address = wait_for(lambda: _read_json(state / "api.address"), "the API's address", 60)
+        self.url = str(address["url"]).rstrip("/")
+        self.token = (state / "api.token").read_text().strip()
+        self.session = requests.Session()
+
+    def get(self, route: str) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        got = self.session.get(self.url + route, headers=headers, timeout=30)
+        if got.status_code != 200:
+            raise SystemExit(f"GET {route}: {got.status_code} {got.text[:200]}")
+
+
+def _read_json(path: Path) -> dict[str, object] | None:
+    try:
+        found: dict[str, object] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return found
+
+
+def steady(rss: list[int]) -> float:
+    """The median of the second half, in MiB: after the phase's first requests settled."""
+    return statistics.median(rss[len(rss) // 2 :]) / 2**20
+
+
+@contextlib.contextmanager
+def idle(code: str) -> Iterator[psutil.Process]:
+    proc = subprocess.Popen([sys.executable, "-c", f"{code}; import time; time.sleep(1e6)"])
+    try:
+        yield psutil.Process(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def start_app(pm2: Pm2) -> int:
+    """A node HTTP server under PM2 answering the health check; its port."""
+    pm2.start_daemon()
+    app = pm2.app("web")
+    app.script.write_text(SERVER_JS, encoding="utf-8")
+    port = free_port()
+    pm2.start(app, PORT=str(port))
+    wait_for(lambda: _answers(port), "the node app's health route")
+    return port
+
+
+def _answers(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def run(tmp: Path, pm2: Pm2, duration: float, warmup: float) -> None:
+    port = start_app(pm2)
+    config = tmp / "calmops.yaml"
+    config.write_text(config_text(tmp, pm2.home, port))
+    for name in ("access.log", "app.log"):
+        (tmp / name).touch()
+    stop = threading.Event()
+    writer = threading.Thread(target=write_logs, args=(tmp, stop), daemon=True)
+    writer.start()
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "calmopsd", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "daemon.log").open("wb"),  # closed with the process
+        env=unit_environment(),
+    )
+    try:
+        proc = psutil.Process(daemon.pid)
+        api = ApiClient(tmp / "state")
+        probe = {5.0: ["/-/ready"]}
+        watch(proc, warmup, probe, api)
+        served = watch(proc, duration, probe, api)
+        api.get("/ops/login")  # a dashboard page, once
+        scraped = watch(proc, duration, {**probe, 15.0: ["/metrics"]}, api)
+        with idle("pass") as bare, idle(LIBRARIES) as libraries:
+            time.sleep(3)
+            floors = bare.memory_info().rss / 2**20, libraries.memory_info().rss / 2**20
+    finally:
+        stop.set()
+        daemon.terminate()
+        daemon.wait(timeout=20)
+    report(duration, served, scraped, floors)
+
+
+def report(
+    duration: float,
+    served: tuple[float, list[int]],
+    scraped: tuple[float, list[int]],
+    floors: tuple[float, float],
+) -> None:
+    for label, (cpu, rss) in (("served", served), ("scraped", scraped)):
+        print(
+            f"calmopsd {label:<8} over {duration:.0f} s: steady RSS {steady(rss):.1f} MiB "
+            f"(max {max(rss) / 2**20:.1f}), CPU {cpu:.2f} % of one core"
+        )
+    arenas = unit_environment().get("MALLOC_ARENA_MAX", "glibc's default")
+    print(f"the daemon's environment as the unit sets it, MALLOC_ARENA_MAX={arenas}")
+    print(f"reference, a bare Python interpreter idle: RSS {floors[0]:.1f} MiB")
+    print(f"reference, the same libraries imported and idle: RSS {floors[1]:.1f} MiB")
+    print(
+        f"rss_mib={steady(served[1]):.1f} rss_scraped_mib={steady(scraped[1]):.1f} "
+        f"cpu_percent={served[0]:.2f} rss_vs_bare_python={steady(served[1]) / floors[0]:.2f} "
+        f"rss_vs_library_floor={steady(served[1]) / floors[1]:.2f}"
+    )
+
+
 def main() -> None:
     duration = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "calmops.yaml"
-        config.write_text("state_dir: state\nlog:\n  format: json\n")
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "calmopsd", "run", "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        floor = subprocess.Popen([sys.executable, "-c", f"{IMPORTS}; import time; time.sleep(1e6)"])
+    warmup = float(sys.argv[2]) if len(sys.argv) > 2 else 75.0
+    with tempfile.TemporaryDirectory(prefix="overhead-bench-") as tmp:
+        pm2 = Pm2(Path(tmp) / "pm2")
         try:
-            time.sleep(10)  # start-up, first round of every sampler, first roll-up
-            cpu, rss = watch(psutil.Process(daemon.pid), duration)
-            floor_rss = psutil.Process(floor.pid).memory_info().rss
+            run(Path(tmp), pm2, duration, warmup)
         finally:
-            for proc in (daemon, floor):
-                proc.terminate()
-                proc.wait(timeout=10)
-    steady = statistics.median(rss[len(rss) // 2 :]) / 2**20
-    print(
-        f"calmopsd over {duration:.0f} s: steady RSS {steady:.1f} MiB "
-        f"(max {max(rss) / 2**20:.1f}), CPU {cpu:.2f} % of one core"
-    )
-    print(f"reference, the same libraries imported and idle: RSS {floor_rss / 2**20:.1f} MiB")
-    print(
-        f"rss_mib={steady:.1f} cpu_percent={cpu:.2f} "
-        f"rss_vs_library_floor={steady / (floor_rss / 2**20):.2f}"
-    )
+            pm2.kill()
+        left = pm2.leftovers()
+        if left:
+            raise SystemExit(f"processes left behind: {[p.pid for p in left]}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import structlog
 
-from calmopsd.cli import main
+from calmopsd.cli import COMMANDS, command, main
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "calmopsd"
@@ -106,10 +106,18 @@ def test_no_module_starts_a_subprocess_or_a_shell_except_the_runner() -> None:
 def test_the_readme_documents_every_command() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert isinstance(main, click.Group)
-    missing = [name for name in main.commands if f"calmopsd {name}" not in readme]
+    assert main.list_commands(click.Context(main)) == list(COMMANDS)
+    missing = [name for name in COMMANDS if f"calmopsd {name}" not in readme]
     assert missing == []
     assert "make run" in readme
     assert "make test" in readme
+
+
+def test_every_command_in_the_table_loads_as_a_click_command() -> None:
+    # Loaded on first use (issue 16): a typo in the table would only show when run.
+    loaded = {name: command(name) for name in COMMANDS}
+    assert [n for n, c in loaded.items() if not isinstance(c, click.Command)] == []
+    assert main.get_command(click.Context(main), "no-such-command") is None
 
 
 def test_ci_runs_make_test_and_nothing_cleverer() -> None:

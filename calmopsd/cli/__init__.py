@@ -23,51 +23,59 @@ wrong.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from calmopsd import log as logsetup
-from calmopsd.cli import (
-    actions,
-    backtest,
-    decisions,
-    doctor,
-    incidents,
-    init,
-    messages,
-    privileged,
-    review,
-    service,
-    summary,
-    tokens,
-)
 
-COMMANDS: dict[str, click.Command] = {
-    "run": service.run,
-    "check-config": service.check_config,
-    "init": init.init,
-    "verify-audit": service.verify_audit,
-    "sample": service.sample,
-    "version": service.version,
-    "status": incidents.status,
-    "incidents": incidents.incidents,
-    "show": incidents.show,
-    "approve": decisions.approve,
-    "reject": decisions.reject,
-    "resolve": decisions.resolve,
-    "actions": actions.actions,
-    "messages": messages.messages,
-    "review": review.review,
-    "token": tokens.token,
-    "helper": privileged.helper,
-    "doctor": doctor.doctor,
-    "backtest": backtest.backtest,
-    "summary": summary.summary,
+COMMANDS: dict[str, str] = {
+    "run": "service:run",
+    "check-config": "service:check_config",
+    "init": "init:init",
+    "verify-audit": "service:verify_audit",
+    "sample": "service:sample",
+    "version": "service:version",
+    "status": "incidents:status",
+    "incidents": "incidents:incidents",
+    "show": "incidents:show",
+    "approve": "decisions:approve",
+    "reject": "decisions:reject",
+    "resolve": "decisions:resolve",
+    "actions": "actions:actions",
+    "messages": "messages:messages",
+    "review": "review:review",
+    "token": "tokens:token",
+    "helper": "privileged:helper",
+    "doctor": "doctor:doctor",
+    "backtest": "backtest:backtest",
+    "summary": "summary:summary",
 }
+"""Each command's module in this package and its click command there. A command's module
+is imported only when that command runs (or ``--help`` lists them all): the daemon that
+``calmopsd run`` becomes never holds ``backtest``, ``doctor`` or ``init`` and what they
+import (about 2 MiB; docs/decisions.md, issue 16)."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def command(name: str) -> click.Command:
+    """The click command ``name`` (one of :data:`COMMANDS`), its module imported."""
+    module, attribute = COMMANDS[name].split(":")
+    found: click.Command = getattr(importlib.import_module(f"calmopsd.cli.{module}"), attribute)
+    return found
+
+
+class Commands(click.Group):
+    """A group that loads each command from :data:`COMMANDS` on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return command(cmd_name) if cmd_name in COMMANDS else None
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """calmopsd: a calm, safe on-host operations agent."""
     # stdout is the command's answer. What the store and the agent log on the way (an
@@ -76,7 +84,4 @@ def main() -> None:
     logsetup.configure("warning", "auto", stream=sys.stderr)
 
 
-for _name, _command in COMMANDS.items():
-    main.add_command(_command, _name)
-
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "command", "main"]

@@ -11,6 +11,12 @@ import sqlite3
 from pathlib import Path
 
 BUSY_TIMEOUT_MS = 10_000
+# A query-only connection's page cache, in KiB (SQLite's default is 2,000 KiB). The store
+# keeps a reader per thread that reads (the API's eight, the scheduler's pool, the agent,
+# the consumers: about fourteen in a daemon), and each one's cache fills as the store
+# grows, so at the default they alone could come to ~28 MiB of RSS (issue 16). Pages not
+# cached are read from the kernel's page cache; the writer keeps the default.
+READER_CACHE_KIB = 512
 
 
 def connect(path: Path, *, query_only: bool = False) -> sqlite3.Connection:
@@ -22,6 +28,7 @@ def connect(path: Path, *, query_only: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     if query_only:
         conn.execute("PRAGMA query_only = ON")
+        conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
     else:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")

@@ -9,13 +9,17 @@ this host reads it without a token, like node_exporter behind a loopback bind;
 anyone else, and everyone with ``api.metrics: token``, needs a super-admin token.
 A token that is sent is always checked. To an organization's token the route does
 not exist (404), as for the other platform routes.
+
+The ``/metrics`` registry, and prometheus-client with it, is built at the first
+scrape: a host no Prometheus scrapes never pays for it (docs/decisions.md, issue 16).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Request, Response, g, request
 
@@ -23,7 +27,6 @@ from calmopsd.clock import Clock
 from calmopsd.config.api import MetricsAccess
 from calmopsd.errors import NotFound
 from calmopsd.record.database import Database
-from calmopsd.serve.metrics import StoreCollector, exposition, registry_for
 from calmopsd.serve.readiness import (
     Check,
     config_check,
@@ -33,6 +36,9 @@ from calmopsd.serve.readiness import (
     store_check,
 )
 from calmopsd.serve.vitals import Loads, Vitals
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 HEALTHY = "/-/healthy"
 READY = "/-/ready"
@@ -74,7 +80,19 @@ class Monitoring:
         self.clock = clock
         self.vitals = vitals
         self.loads = Loads(database)
-        self.registry = registry_for(StoreCollector(database, clock, vitals, self.loads))
+        self._registry: CollectorRegistry | None = None
+        self._building = threading.Lock()
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The ``/metrics`` registry, built (and prometheus-client imported) at first use."""
+        with self._building:
+            if self._registry is None:
+                from calmopsd.serve.metrics import StoreCollector, registry_for
+
+                collector = StoreCollector(self.database, self.clock, self.vitals, self.loads)
+                self._registry = registry_for(collector)
+            return self._registry
 
     def register(self, app: Flask) -> None:
         for path, view in ((HEALTHY, self.healthy), (READY, self.ready), (METRICS, self.metrics)):
@@ -111,6 +129,8 @@ class Monitoring:
         caller = g.get("caller")
         if caller is not None and not caller.super_admin:
             raise NotFound("no such route")
+        from calmopsd.serve.metrics import exposition
+
         body, content_type = exposition(self.registry, request.headers.get("Accept"))
         return Response(body, status=200, content_type=content_type)
 

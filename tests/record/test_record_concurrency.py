@@ -12,6 +12,7 @@ from typing import Any
 
 from calmopsd.model import IncidentStatus, IncidentType, Severity
 from calmopsd.record.audit import Verdict, append_event, list_events, verify_file
+from calmopsd.record.connection import READER_CACHE_KIB
 from calmopsd.record.database import Database
 from calmopsd.record.head import head_path_for, read_head
 from calmopsd.record.incidents import change_status, get_incident, list_incidents, open_incident
@@ -183,3 +184,18 @@ def test_many_racing_status_changes_still_have_one_winner(database: Database, at
     assert results.count(True) == 1
     kinds = [e.kind for e in list_events(database, Scope.platform())]
     assert kinds == ["incident.opened", "incident.status_changed"]
+
+
+def test_each_threads_reader_holds_a_bounded_page_cache_and_the_writer_the_default(
+    database: Database,
+) -> None:
+    # Issue 16: a reader per thread that reads, each at SQLite's 2,000 KiB default, would
+    # grow the daemon's RSS with the store; a reader's cache is 512 KiB at most.
+    def reader_cache() -> int:
+        with database.read() as db:
+            return int(db.execute("PRAGMA cache_size").fetchone()[0])
+
+    assert run_all([reader_cache] * THREADS) == [-READER_CACHE_KIB] * THREADS
+    assert READER_CACHE_KIB == 512
+    with database.unit() as tx:
+        assert tx.db.execute("PRAGMA cache_size").fetchone()[0] == -2000
