@@ -4,7 +4,8 @@ against the plain JSON API route listing incidents, timed in the same run on the
 The store: incidents spread over twelve weeks across two organizations and the platform
 (nine in ten resolved, each with its opening and status events), a
 proposed safe action on one open incident, and 14 days of snapshots as the samplers
-write them (memory every 30 s, disk and logs every minute: 80,640 rows). Each page is
+write them (memory every 30 s, disk and logs every minute, a health check every 15 s:
+161,280 rows). Each page is
 asked ``N`` times (default 30) through Flask's test client after one warm-up — the time
 is the server's alone, no network — and its median and worst are printed.
 
@@ -114,6 +115,11 @@ def _snapshots(database: Database) -> None:
             memory = {"used_percent": 60.0 + (second // 30) % 40, "available_bytes": 1 << 30}
             shots = [("memory", memory)] + ([("disk", disk), ("logs", logs)] if second % 60 == 0
                                              else [])  # fmt: skip
+            for half in (0, 15):  # the health check every 15 s, down one round in 97
+                up = (second + half) % (97 * 15) != 0
+                shots.append(("http", {"checks": {"site": {
+                    "up": up, "status": 200 if up else 503, "latency_ms": 12.0 + half,
+                }}}))  # fmt: skip
             for sampler, values in shots:
                 add_snapshot(database, platform, sampler=sampler, taken_at=at, ok=True,
                              duration_ms=1.0, readings=values)  # fmt: skip

@@ -14,6 +14,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 
 def encode_time(moment: datetime) -> str:
     if moment.tzinfo is None:
@@ -45,4 +47,10 @@ def encode_json(value: Any) -> str:
 
 
 def decode_json(text: str) -> Any:
-    return json.loads(text)
+    """The value ``text`` holds: read by orjson (a few times faster: the weekly summary reads
+    tens of thousands of events), by the standard library for what orjson refuses (an
+    integer beyond 64 bits, NaN) so anything calmopsd ever wrote still reads."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

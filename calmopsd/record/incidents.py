@@ -8,6 +8,7 @@ same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +97,22 @@ def get_incident(database: Database, scope: Scope, incident_id: int) -> Incident
             f"SELECT {_COLUMNS} FROM incidents WHERE id = ? AND {where}", [incident_id, *params]
         ).fetchone()
     return _to_incident(row) if row else None
+
+
+def incidents_by_ids(database: Database, scope: Scope, ids: Sequence[int]) -> list[Incident]:
+    """The incidents of ``ids`` this scope may see (those it may not are left out)."""
+    where, scope_params = scope.filter()
+    found: list[Incident] = []
+    with database.read() as db:
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM incidents WHERE id IN ({marks}) AND {where}",
+                [*chunk, *scope_params],
+            ).fetchall()
+            found.extend(_to_incident(row) for row in rows)
+    return found
 
 
 def list_incidents(

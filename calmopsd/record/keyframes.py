@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from calmopsd.record import check_hours
 from calmopsd.record.codec import decode_json, encode_json
 from calmopsd.record.frames import Frame, apply, changes
 
@@ -59,7 +60,10 @@ class Encoder:
         self._kept: dict[tuple[str, str | None], _Kept] = {}
 
     def insert(self, conn: sqlite3.Connection, snapshot: Stored) -> int:
-        """Store ``snapshot`` (inside the caller's write transaction); return its id."""
+        """Store ``snapshot`` (inside the caller's write transaction); return its id. A
+        health check round is also counted per check and hour (availability)."""
+        if snapshot.sampler == "http" and snapshot.ok:
+            check_hours.count(conn, snapshot.taken_at, snapshot.organization_id, snapshot.readings)
         chain = (snapshot.sampler, snapshot.organization_id)
         hour = snapshot.taken_at // HOUR_US * HOUR_US
         whole = encode_json(snapshot.readings)

@@ -501,6 +501,20 @@ _WEEKLY_NOTICES = (
     "WHERE status = 'pending'",
 )
 
+_CHECK_HOURS = (
+    # Each health check's readings per hour, counted as they are stored (see
+    # calmopsd/record/check_hours.py): availability without decoding the snapshots.
+    """CREATE TABLE check_hours (
+        check_name TEXT NOT NULL,
+        organization TEXT NOT NULL DEFAULT '',
+        hour INTEGER NOT NULL,
+        readings INTEGER NOT NULL CHECK (readings >= 0),
+        up INTEGER NOT NULL CHECK (up >= 0 AND up <= readings),
+        PRIMARY KEY (check_name, organization, hour)
+    )""",
+    "CREATE INDEX check_hours_by_hour ON check_hours (organization, hour)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _CORE_TABLES),
     Migration(
@@ -537,6 +551,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _COMPACT_SNAPSHOTS,
     ),
     Migration(14, "weekly stability summaries sent through the notifier", _WEEKLY_NOTICES),
+    Migration(15, "health checks' readings counted per hour, for availability", _CHECK_HOURS),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

@@ -107,6 +107,20 @@ def snapshots_since(
         return _to_snapshots(Decoder(db.conn), rows)
 
 
+def snapshots_between(
+    database: Database, scope: Scope, *, sampler: str, since: datetime, until: datetime
+) -> list[HealthSnapshot]:
+    """One sampler's snapshots taken in [``since``, ``until``), oldest first."""
+    where, params = scope.filter("s.organization_id")
+    with database.read() as db:
+        rows = db.execute(
+            f"{_SELECT} WHERE s.sampler = ? AND s.taken_at >= ? AND s.taken_at < ? AND {where} "
+            "ORDER BY s.taken_at, s.id",
+            [sampler, encode_instant(since), encode_instant(until), *params],
+        ).fetchall()
+        return _to_snapshots(Decoder(db.conn), rows)
+
+
 def _to_snapshots(decoder: Decoder, rows: list[tuple[Any, ...]]) -> list[HealthSnapshot]:
     found = []
     for r in rows:

@@ -19,14 +19,14 @@ from datetime import datetime
 from typing import Any
 
 from calmopsd.model import AuditEvent, Incident
-from calmopsd.record.audit import events_of_kinds, list_events
-from calmopsd.record.codec import decode_time, encode_time
+from calmopsd.record.audit import events_of_incidents, events_of_kinds
+from calmopsd.record.check_hours import check_hours, hour_of, ups
+from calmopsd.record.codec import decode_instant, decode_time, encode_instant, encode_time
 from calmopsd.record.database import Database
-from calmopsd.record.incidents import get_incident
+from calmopsd.record.incidents import incidents_by_ids
 from calmopsd.record.rollups import rollup_buckets
 from calmopsd.record.scope import Scope
-from calmopsd.record.snapshots import snapshots_since
-from calmopsd.shapes.fields import flag
+from calmopsd.record.snapshots import snapshots_between
 
 # Events of the stretch the summary counts; an incident's timings read its own below.
 COUNTED = (
@@ -97,13 +97,11 @@ def stability_rows(
 
 
 def _timed(database: Database, scope: Scope, ids: list[int]) -> dict[int, Timed]:
-    found: dict[int, Timed] = {}
-    for incident_id in ids:
-        incident = get_incident(database, scope, incident_id)
-        if incident is not None:
-            events = list_events(database, scope, incident_id=incident_id)
-            found[incident_id] = Timed(incident, tuple(e for e in events if e.kind in TIMED))
-    return found
+    events = events_of_incidents(database, scope, ids, sorted(TIMED))
+    return {
+        incident.id: Timed(incident, tuple(events[incident.id]))
+        for incident in incidents_by_ids(database, scope, ids)
+    }
 
 
 def _asked(database: Database, scope: Scope, since: datetime, until: datetime) -> tuple[Asked, ...]:
@@ -125,11 +123,21 @@ def _asked(database: Database, scope: Scope, since: datetime, until: datetime) -
 def _checks(
     database: Database, scope: Scope, since: datetime, until: datetime
 ) -> tuple[CheckCount, ...]:
-    """Roll-up buckets first (older: retention rolled them), then raw readings; a
-    failed round of the sampler says nothing of any check and is left out."""
-    counts: list[CheckCount] = []
+    """The hours counted as readings were stored (:mod:`calmopsd.record.check_hours`), and
+    for the time before counting began, roll-up buckets (older: retention rolled them)
+    then raw readings; a failed round of the sampler says nothing of any check and is
+    left out."""
+    counted = check_hours(
+        database, scope, since_us=hour_of(encode_instant(since)), until_us=encode_instant(until)
+    )
+    counts = [CheckCount(h.check, decode_instant(h.hour), h.readings, float(h.up)) for h in counted]
+    # Counting began with the first counted hour: what came before is read the old way.
+    if counted:
+        until = min(until, decode_instant(counted[0].hour))
+    if until <= since:
+        return tuple(counts)
     for bucket in rollup_buckets(database, scope, since=since, until=until):
-        if bucket.sampler != "http":
+        if bucket.sampler != "http" or bucket.start >= until:
             continue
         for metric, aggregate in bucket.metrics.items():
             check = _check_of(metric)
@@ -139,27 +147,12 @@ def _checks(
                         check, bucket.start, aggregate.count, aggregate.avg * aggregate.count
                     )
                 )
-    for snapshot in snapshots_since(database, scope, sampler="http", since=since):
-        if snapshot.taken_at >= until or not snapshot.ok:
+    for snapshot in snapshots_between(database, scope, sampler="http", since=since, until=until):
+        if not snapshot.ok:
             continue
-        for name, up in _ups(snapshot.readings):
+        for name, up in ups(snapshot.readings):
             counts.append(CheckCount(name, snapshot.taken_at, 1, float(up)))
     return tuple(counts)
-
-
-def _ups(readings: Mapping[str, Any]) -> list[tuple[str, bool]]:
-    """Each check's ``up`` in an ``http`` reading, as :class:`~calmopsd.shapes.http.HttpValues`
-    reads it (``flag``: only a real boolean), without building the whole shape: two
-    weeks of readings are tens of thousands."""
-    checks = readings.get("checks")
-    if not isinstance(checks, Mapping):
-        return []
-    found = []
-    for name, result in checks.items():
-        up = flag(result.get("up")) if isinstance(result, Mapping) else None
-        if isinstance(name, str) and up is not None:
-            found.append((name, up))
-    return found
 
 
 def _check_of(metric: str) -> str | None:

@@ -13,6 +13,7 @@ from calmopsd.learn.periods import chosen, iso_week, last_week, since
 from calmopsd.learn.stability import weekly_summary
 from calmopsd.learn.weekly import ActionRates, Availability, Count, Flapping, Spread, spread
 from calmopsd.learn.weekly_report import as_json, lines
+from calmopsd.record.codec import encode_instant
 from calmopsd.record.database import Database, database_path
 from calmopsd.record.rollups import rollup_buckets
 from calmopsd.record.scope import Scope
@@ -146,3 +147,26 @@ def test_median_and_p90_by_nearest_rank() -> None:
     assert spread([float(n) for n in range(1, 11)]) == Spread(10, 5.5, 9.0)
     assert spread([float(n) for n in range(1, 12)]) == Spread(11, 6.0, 10.0)
     assert spread([]) == Spread(0, None, None)
+
+
+def test_hours_from_before_counting_began_are_read_from_roll_ups_and_raw_readings(
+    tmp_path: Path,
+) -> None:
+    """A store upgraded mid-history: its early hours have no counts, so the summary reads
+    them the old way; a person's figures come out the same either way."""
+    database = Database.open(database_path(tmp_path / "weeks"))
+    try:
+        recorded(database)
+        counted = weekly_summary(database, PLATFORM, W10)
+        with database.write() as tx:  # what a store upgraded on W10's Wednesday holds
+            tx.db.execute("DELETE FROM check_hours WHERE hour < ?", [encode_instant(at(2, 0, 0))])
+        read = weekly_summary(database, PLATFORM, W10)
+        assert read.this.availability == counted.this.availability
+        assert read.previous.availability == counted.previous.availability
+        with database.write() as tx:
+            tx.db.execute("DELETE FROM check_hours")
+        assert weekly_summary(database, PLATFORM, W10).this.availability == (
+            counted.this.availability
+        )
+    finally:
+        database.close()
