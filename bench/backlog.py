@@ -9,18 +9,17 @@ each in chunks. Its RSS is sampled every half second until the saved position
 reaches the end of the file; printed are the steady RSS before the backlog, the
 peak (the kernel's ``VmHWM``) of the start that caught up and of the start on an
 empty log, and RSS at each tenth of the way. The reference, in the same run: mawk
-counting the same file with bench/nginx.awk, its peak RSS from ``wait4``.
+counting the same file with bench/nginx.awk, its peak RSS from GNU time (``%M``).
 
     .venv/bin/python bench/backlog.py [SIZE_MIB]      (default 1024)
 
 The peak does not depend on SIZE_MIB once it is a few rounds' worth (the reader holds
 one chunk and its counts per minute, never the backlog), so a smaller size shows the
-same profile: 1024 takes about three minutes of a core here.
+same profile: 1024 takes about two minutes here.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import sqlite3
 import subprocess
@@ -30,6 +29,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from overhead import unit_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 MINUTES = 120  # the backlog spans the last two hours
@@ -100,13 +101,11 @@ class Daemon:
     """One ``calmopsd run``; :meth:`stop` returns its peak RSS (KiB)."""
 
     def __init__(self, tmp: Path, config: Path):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CALMOPS")}
-        env["MALLOC_ARENA_MAX"] = "2"  # as the systemd unit and `make run` set it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "calmopsd", "run", "--config", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=(tmp / "daemon.log").open("ab"),  # closed with the process
-            env=env,
+            env=unit_environment(),  # as systemd/calmopsd.service runs it
         )
 
     def rss(self) -> int:
@@ -128,16 +127,21 @@ def wait_until(check: Callable[[], bool], timeout: float) -> None:
 
 
 def mawk_peak(log: Path) -> tuple[int, float]:
-    """mawk's peak RSS (KiB) and wall time counting ``log`` with bench/nginx.awk."""
+    """mawk's peak RSS (KiB) and wall time counting ``log`` with bench/nginx.awk.
+
+    Measured by GNU time (``%M``), not by our own ``wait4``: a child started from here
+    begins with this process's high-water mark, which exec keeps in ``ru_maxrss``.
+    """
     began = time.monotonic()
-    proc = subprocess.Popen(
-        ["mawk", "-f", str(ROOT / "bench" / "nginx.awk"), str(log)], stdout=subprocess.DEVNULL
+    done = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", "mawk", "-f", str(ROOT / "bench" / "nginx.awk"), str(log)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=True,
+        timeout=600,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"mawk exited {proc.returncode}")
-    return usage.ru_maxrss, time.monotonic() - began
+    return int(done.stderr.split()[-1]), time.monotonic() - began
 
 
 def catch_up(daemon: Daemon, state: Path, size: int) -> list[tuple[float, int]]:
