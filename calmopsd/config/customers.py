@@ -9,12 +9,12 @@ channel is an apprise URL and may hold a secret: it is never logged or shown.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, HttpUrl
 
 from calmopsd.config.crosscheck import CrossCheck, across_items
-from calmopsd.config.notify import AppriseUrl, OrganizationId
+from calmopsd.config.notify import AppriseUrl, OrganizationId, unique_names
 from calmopsd.config.section import Section
 from calmopsd.config.units import Name
 
@@ -50,19 +50,9 @@ class CustomerChannelConfig(Section):
     )
 
 
-def _unique_names(channels: list[tuple[int, Any]]) -> None:
-    first: dict[str, int] = {}
-    for index, channel in channels:
-        if channel.name in first:
-            raise ValueError(
-                f"channel name {channel.name!r} is used by channels {first[channel.name]} "
-                f"and {index}; give each its own"
-            )
-        first[channel.name] = index
-
-
 Channels = Annotated[
-    list[CustomerChannelConfig], across_items(_unique_names, CustomerChannelConfig, ("name",))
+    list[CustomerChannelConfig],
+    across_items(unique_names("channel"), CustomerChannelConfig, ("name",)),
 ]
 
 

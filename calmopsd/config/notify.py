@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -102,19 +103,25 @@ class NotifyTargetConfig(Section):
     )
 
 
-def _unique_names(targets: list[tuple[int, Any]]) -> None:
-    first: dict[str, int] = {}
-    for index, target in targets:
-        if target.name in first:
-            raise ValueError(
-                f"target name {target.name!r} is used by targets {first[target.name]} "
-                f"and {index}; give each its own"
-            )
-        first[target.name] = index
+def unique_names(what: str) -> Callable[[list[tuple[int, Any]]], None]:
+    """A list's check that each item's ``name`` is its own (``what``: "target", "channel")."""
+
+    def check(items: list[tuple[int, Any]]) -> None:
+        first: dict[str, int] = {}
+        for index, item in items:
+            if item.name in first:
+                raise ValueError(
+                    f"{what} name {item.name!r} is used by {what}s {first[item.name]} "
+                    f"and {index}; give each its own"
+                )
+            first[item.name] = index
+
+    return check
 
 
 Targets = Annotated[
-    list[NotifyTargetConfig], across_items(_unique_names, NotifyTargetConfig, ("name",))
+    list[NotifyTargetConfig],
+    across_items(unique_names("target"), NotifyTargetConfig, ("name",)),
 ]
 
 

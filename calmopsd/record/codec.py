@@ -14,8 +14,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-
 
 def encode_time(moment: datetime) -> str:
     if moment.tzinfo is None:
@@ -47,10 +45,5 @@ def encode_json(value: Any) -> str:
 
 
 def decode_json(text: str) -> Any:
-    """The value ``text`` holds: read by orjson (a few times faster: the weekly summary reads
-    tens of thousands of events), by the standard library for what orjson refuses (an
-    integer beyond 64 bits, NaN) so anything calmopsd ever wrote still reads."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    # Not orjson: it reads an integer beyond 64 bits as a float, silently.
+    return json.loads(text)
