@@ -90,7 +90,9 @@ def test_a_super_admin_approves_through_the_dialog_and_sees_the_outcome_in_the_t
     # Keyboard only: the dialog put the focus on its confirm button; Enter approves.
     focused = driver.switch_to.active_element
     assert focused.get_attribute("id") == f"approve-confirm-{rec}"
+    page = driver.find_element(By.TAG_NAME, "html")
     focused.send_keys(Keys.ENTER)
+    wait(driver).until(ec.staleness_of(page))  # the approval posted: the incident comes back
 
     wait(driver).until(ec.text_to_be_present_in_element((By.ID, "timeline"), "action.executed"))
     assert f"Recommendation {rec} executed" in driver.find_element(By.CSS_SELECTOR, ".notice").text

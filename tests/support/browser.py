@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
@@ -62,13 +62,11 @@ def browser(profile: Path) -> Iterator[WebDriver]:
 
 
 def wait(driver: WebDriver) -> WebDriverWait[WebDriver]:
-    """A wait that also looks again when the element it read went stale: a page being
-    replaced (a form posted, a redirect) is a condition not met yet, not a failure."""
-    return WebDriverWait(
-        driver,
-        DEADLINE_S,
-        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
-    )
+    """A wait that looks again when what it read belonged to the page being replaced (a form
+    posted, a redirect): Chromium says so as a stale element, or as "Node with given id
+    does not belong to the document". Either is a condition not met yet; the deadline still
+    fails the test, with the last error."""
+    return WebDriverWait(driver, DEADLINE_S, ignored_exceptions=(WebDriverException,))
 
 
 def screenshot(driver: WebDriver, name: str, width: int = 1280) -> Path:
