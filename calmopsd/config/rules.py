@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -83,6 +84,25 @@ def metric_segments(metric: str) -> list[tuple[str, bool]]:
             raise ValueError(f"unknown label {{{label}}}; labels are {', '.join(LABELS)}")
         segments.append((label or match.group("key"), label is not None))
     return segments
+
+
+def walk(
+    node: Any, segments: list[tuple[str, bool]], labels: dict[str, str]
+) -> list[tuple[dict[str, str], Any]]:
+    """Every value at the path ``segments`` (from :func:`metric_segments`) in ``node``, with
+    the labels its ``{label}`` segments took: a missing key or a level that is not a
+    mapping yields nothing. The detector and the dashboard's charts read series so."""
+    if not segments:
+        return [(labels, node)]
+    if not isinstance(node, Mapping):
+        return []
+    (name, is_label), rest = segments[0], segments[1:]
+    if not is_label:
+        return walk(node[name], rest, labels) if name in node else []
+    found: list[tuple[dict[str, str], Any]] = []
+    for key, child in node.items():
+        found.extend(walk(child, rest, {**labels, name: str(key)}))
+    return found
 
 
 class VolumeConfig(Section):

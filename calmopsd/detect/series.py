@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from calmopsd.config.rules import RuleConfig, metric_segments
+from calmopsd.config.rules import RuleConfig, metric_segments, walk
 from calmopsd.model import Labels
 
 
@@ -34,19 +34,3 @@ def lookup(values: Mapping[str, Any], metric: str, labels: Labels) -> Any:
             return None
         node = node[key]
     return node
-
-
-def walk(
-    node: Any, segments: list[tuple[str, bool]], labels: dict[str, str]
-) -> list[tuple[dict[str, str], Any]]:
-    if not segments:
-        return [(labels, node)]
-    if not isinstance(node, Mapping):
-        return []
-    (name, is_label), rest = segments[0], segments[1:]
-    if not is_label:
-        return walk(node[name], rest, labels) if name in node else []
-    found: list[tuple[dict[str, str], Any]] = []
-    for key, child in node.items():
-        found.extend(walk(child, rest, {**labels, name: str(key)}))
-    return found

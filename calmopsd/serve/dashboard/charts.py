@@ -10,7 +10,7 @@ breach, so a short spike is never drawn away.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from markupsafe import Markup
 
 from calmopsd.config.metrics import is_fraction
-from calmopsd.config.rules import ORDERING, RuleConfig, metric_segments
+from calmopsd.config.rules import ORDERING, RuleConfig, metric_segments, walk
 from calmopsd.record.database import Database
 from calmopsd.record.history import Point, readings_since
 from calmopsd.record.scope import Scope
@@ -63,7 +63,7 @@ def _series(
     scale = 100.0 if is_fraction(rule.metric) else 1.0
     found: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {}
     for point in points:
-        for labels, value in _walk(point.values, segments, {}):
+        for labels, value in walk(point.values, segments, {}):
             number = _number(value)
             if number is None or any(labels.get(k) != v for k, v in rule.where.items()):
                 continue
@@ -113,22 +113,6 @@ def _thin(series: list[tuple[float, float]], op: str) -> list[tuple[float, float
     for point in series:
         columns.setdefault(int(point[0] // width), []).append(point)
     return [worse(group, key=lambda p: p[1]) for _, group in sorted(columns.items())]
-
-
-def _walk(
-    node: Any, segments: list[tuple[str, bool]], labels: dict[str, str]
-) -> list[tuple[dict[str, str], Any]]:
-    if not segments:
-        return [(labels, node)]
-    if not isinstance(node, Mapping):
-        return []
-    (name, is_label), rest = segments[0], segments[1:]
-    if not is_label:
-        return _walk(node[name], rest, labels) if name in node else []
-    found: list[tuple[dict[str, str], Any]] = []
-    for key, child in node.items():
-        found.extend(_walk(child, rest, {**labels, name: str(key)}))
-    return found
 
 
 def _number(value: Any) -> float | None:
