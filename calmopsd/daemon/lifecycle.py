@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -314,13 +314,16 @@ class Daemon:
             replace_existing=True,
             seconds=self.config.audit.head_log_interval.total_seconds(),
         )
+        # Retention and the tick run at once on start; a reload keeps their rhythm, so it
+        # neither repeats them nor runs into one still going (APScheduler would skip it,
+        # with a warning in the journal).
         add(
             self.apply_retention,
             "interval",
             id="retention",
             replace_existing=True,
             hours=1,
-            next_run_time=datetime.now(UTC),
+            next_run_time=self._next_or_now("retention", timedelta(hours=1)),
         )
         if self.responding is not None:
             add(
@@ -329,7 +332,7 @@ class Daemon:
                 id=TICK_JOB,
                 replace_existing=True,
                 seconds=self.config.incidents.tick.total_seconds(),
-                next_run_time=datetime.now(UTC),
+                next_run_time=self._next_or_now(TICK_JOB, self.config.incidents.tick),
             )
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         if watchdog_usec > 0:
@@ -350,6 +353,14 @@ class Daemon:
                 timezone=UTC, next_run_time=datetime.now(UTC))  # fmt: skip
         if self.sensing is not None:
             self.sensing.schedule(self.config)
+
+    def _next_or_now(self, job_id: str, interval: timedelta) -> datetime:
+        """Now for a job not yet scheduled; on a reload, the time it was already due (but
+        no later than one new interval from now, should the interval have shrunk)."""
+        now = datetime.now(UTC)
+        job = self.scheduler.get_job(job_id)
+        due = job.next_run_time if job is not None else None
+        return min(due, now + interval) if isinstance(due, datetime) else now
 
     def apply_retention(self) -> None:
         """Roll old raw snapshots into 5-minute aggregates, drop expired ones, hold the cap."""

@@ -63,8 +63,8 @@ def test_a_draft_approved_through_the_cli_reaches_the_status_page_once(
     )
     daemon = started(config)
     try:
-        opened = daemon.wait_for("incident.opened", timeout=30)
-        message = daemon.wait_for("customers.drafted", timeout=30)
+        opened = daemon.first("incident.opened", timeout=30)
+        message = daemon.first("customers.drafted", timeout=30)
         assert message["incident_id"] == opened["incident_id"]
         path = database_path(tmp_path / "state")
         reader = Database(path, connect(path, query_only=True))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from support.process import DaemonProcess, calmopsd, clean_env, write_config
 
 from calmopsd.config import load_config
 from calmopsd.daemon import Daemon, Source
+from calmopsd.daemon.responding import TICK_JOB
 from calmopsd.record.audit import list_events
 from calmopsd.record.scope import Scope
 from calmopsd.serve.tokens import digest
@@ -130,5 +133,30 @@ def test_removing_one_of_two_tokens_is_an_ordinary_reload(
     assert [t.name for t in daemon.config.api.tokens] == ["ops"]
     assert daemon.database is not None
     assert list_events(daemon.database, Scope.platform())[-1].data["dropped"] == []
+    assert daemon.stop() == 0
+    daemons.clear()
+
+
+def test_a_reload_keeps_the_rhythm_of_retention_and_the_tick(
+    tmp_path: Path, daemons: list[Daemon], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reload used to run both again at once, into one still going on a busy host."""
+    config_file = write_config(tmp_path / "calmops.yaml", HEAD + RULES + API)
+    daemon = start(config_file, daemons)
+    deadline = time.monotonic() + 20  # until the first runs on start have been handed out
+    while time.monotonic() < deadline:
+        due = {job: daemon.scheduler.get_job(job).next_run_time for job in ("retention", TICK_JOB)}
+        if min(due.values()) > datetime.now(UTC):
+            break
+        time.sleep(0.02)
+    assert min(due.values()) > datetime.now(UTC), due
+    write_config(config_file, HEAD + RULES + API + "incidents:\n  tick: 1h\n")
+    assert [e["event"] for e in reload_logs(daemon, capsys) if e["level"] != "info"] == []
+    after = {job: daemon.scheduler.get_job(job).next_run_time for job in due}
+    assert after == due
+    write_config(config_file, HEAD + RULES + API + "incidents:\n  tick: 5s\n")
+    reload_logs(daemon, capsys)
+    tick = daemon.scheduler.get_job(TICK_JOB).next_run_time
+    assert tick <= due[TICK_JOB] and (tick - datetime.now(UTC)).total_seconds() <= 5
     assert daemon.stop() == 0
     daemons.clear()

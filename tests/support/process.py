@@ -71,6 +71,16 @@ class DaemonProcess:
         )
         raise AssertionError(f"no {event!r} within {timeout}s; saw {self.seen}; stderr={stderr}")
 
+    def first(self, event: str, timeout: float = 20.0) -> dict[str, Any]:
+        """The first log line with this event name, even one already passed by ``wait_for``.
+
+        For lines from different threads, whose order is not fixed: a consumer of the event
+        log may log its work before the agent logs the change it followed."""
+        for line in self.seen:
+            if line.get("event") == event:
+                return line
+        return self.wait_for(event, timeout)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
