@@ -37,6 +37,10 @@ class IncidentStatus(StrEnum):
 
 
 AGENT = "calmopsd"
+
+CONFIG_CHANGES = frozenset({"playbook_order", "alert_tuning"})
+"""Recommendation kinds that change the config: they outlive their incident, are a
+super-admin's to approve (the config is the host's) and are never applied by calmopsd."""
 MANUAL_FINGERPRINT = "manual:"  # the prefix of an incident a person opened (API)
 """The actor name of everything calmopsd itself decides, in the audit log."""
 

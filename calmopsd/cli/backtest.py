@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,6 +21,8 @@ from calmopsd.backtest.render import text
 from calmopsd.backtest.run import backtest as replay_config
 from calmopsd.backtest.run import load_history, window_back
 from calmopsd.backtest.suggest import suggest
+from calmopsd.cli.client import DaemonApi
+from calmopsd.cli.decisions import Request, carry_out
 from calmopsd.cli.options import (
     EXIT_USAGE,
     as_str,
@@ -29,11 +32,17 @@ from calmopsd.cli.options import (
     state_dir_option,
 )
 from calmopsd.cli.store import reading
+from calmopsd.cli.tuning_text import proposals_text
 from calmopsd.config import Config, load_config, resolve_config_path
 from calmopsd.config.units import format_duration, parse_duration
 from calmopsd.errors import ConfigError
+from calmopsd.serve.answers import ConfigInForce, Hooks
+from calmopsd.serve.operations import Operations
+from calmopsd.serve.tokens import Caller
+from calmopsd.serve.tuning import Tuning, tuned_view
 
 COMMAND = "backtest"
+PROPOSE_TIMEOUT_S = 300.0  # a month of history replayed a few times over
 
 
 @click.command()
@@ -62,6 +71,12 @@ COMMAND = "backtest"
     help="Try a few variants of each noisy rule, each backtested, with its YAML diff.",
 )
 @click.option(
+    "--propose",
+    is_flag=True,
+    help="Propose the best change of each noisy rule for a person to approve (an "
+    "alert_tuning recommendation on its newest noisy incident); the rules in force only.",
+)
+@click.option(
     "--noise-within",
     default=format_duration(QUICK),
     show_default=True,
@@ -74,6 +89,7 @@ def backtest(
     candidate: Path | None,
     current: Path | None,
     suggesting: bool,
+    propose: bool,
     noise_within: str,
     state_dir: Path | None,
     as_json: bool,
@@ -87,6 +103,12 @@ def backtest(
     """
     back, quick = _duration("--since", since), _duration("--noise-within", noise_within)
     in_force_path = resolve_config_path(as_str(current), os.environ)
+    if propose:
+        if candidate is not None:
+            fail(COMMAND, "--propose tunes the rules in force: drop --config (a candidate "
+                 "is not running, so changes of it are not proposed)", EXIT_USAGE)  # fmt: skip
+        _propose(in_force_path, state_dir, as_json, (since, back), (noise_within, quick))
+        return
     in_force = _load(in_force_path, "the config in force")
     tried_path = candidate or in_force_path
     tried = _load(candidate, "the candidate config") if candidate else in_force
@@ -109,6 +131,28 @@ def backtest(
         print_json(report_json(report, suggestions))
     else:
         click.echo(text(report, suggestions), nl=False)
+
+
+def _propose(
+    in_force: Path,
+    state_dir: Path | None,
+    as_json: bool,
+    since: tuple[str, timedelta],
+    quick: tuple[str, timedelta],
+) -> None:
+    """Through the running daemon's API (it checks the file is what it loaded), else on
+    the store directly; either way the same :class:`~calmopsd.serve.tuning.Tuning`."""
+    hooks = Hooks(config_file=lambda: ConfigInForce(in_force, None))
+
+    def local(ops: Operations, caller: Caller) -> dict[str, Any]:
+        tuning = Tuning(ops.database, ops.clock, hooks)
+        return tuned_view(tuning.propose(caller, since[1], quick[1]))
+
+    def remote(api: DaemonApi) -> dict[str, Any]:
+        body = {"since": since[0], "noise_within": quick[0]}
+        return api.call("POST", "/tuning/proposals", body, timeout_s=PROPOSE_TIMEOUT_S)
+
+    carry_out(in_force, state_dir, as_json, Request(COMMAND, local, remote, proposals_text))
 
 
 def _duration(option: str, value: str) -> timedelta:

@@ -53,6 +53,7 @@ from calmopsd.record.retention import roll_up
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import SnapshotWriter
 from calmopsd.sense import Planned, plan
+from calmopsd.serve.answers import ConfigInForce
 
 log = structlog.get_logger("calmopsd.daemon")
 
@@ -195,6 +196,7 @@ class Daemon:
             self._audit,
             lambda: self.config,
             self._forwarded,
+            lambda: ConfigInForce(self.source.path.absolute(), self.config_digest),
         )
         self.serving.start(self.config.api)
         self.forwarding = Forwarding(database, self.clock)

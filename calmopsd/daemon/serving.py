@@ -35,7 +35,7 @@ from calmopsd.errors import Unavailable
 from calmopsd.fleet.forwarder import PostCounts
 from calmopsd.record.database import Database, os_reason
 from calmopsd.record.loads import Cadence
-from calmopsd.serve.answers import Hooks
+from calmopsd.serve.answers import ConfigInForce, Hooks
 from calmopsd.serve.app import create_app
 from calmopsd.serve.messages import Messages, message_rules
 from calmopsd.serve.monitoring import Monitoring
@@ -82,6 +82,7 @@ class Serving:
         audit: Callable[..., None],
         config: Callable[[], Config] | None = None,
         forwarded: Callable[[], PostCounts | None] = lambda: None,
+        config_file: Callable[[], ConfigInForce] | None = None,
     ):
         self.database = database
         self.clock = clock
@@ -91,6 +92,7 @@ class Serving:
         self.audit = audit
         self.config = config  # the config in force, for the monitoring routes
         self.forwarded = forwarded  # Alertmanager's post counts, for /metrics
+        self.config_file = config_file  # the file and digest in force, for alert tuning
         self.tokens = Tokens()
         self.server: ApiServer | None = None
         self._round = threading.Lock()
@@ -137,6 +139,7 @@ class Serving:
             resume=lambda actor: self.switch(False, actor),
             check_now=self.check_now,
             latest=lambda: dict(self.sensing.latest),
+            config_file=self.config_file,
         )
 
     def vitals(self, api: ApiConfig) -> Vitals:

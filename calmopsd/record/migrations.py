@@ -448,6 +448,24 @@ _REVIEWS = (
     _same_org_as_incident("incident_recommendations"),
 )
 
+# Alert tuning: a backtested change of a rule, proposed to a person like a playbook
+# order (calmopsd/learn/tuning.py). Only the kinds' CHECK changes: the table is rebuilt.
+_TUNING_KIND = (
+    _recommendations_table(
+        "incident_recommendations_v16",
+        _OBSOLETE_STATUSES,
+        "'safe_action', 'manual', 'playbook_order', 'alert_tuning'",
+    ),
+    f"""INSERT INTO incident_recommendations_v16 ({_RECOMMENDATION_COLUMNS})
+        SELECT {_RECOMMENDATION_COLUMNS} FROM incident_recommendations""",
+    "DROP TABLE incident_recommendations",
+    "ALTER TABLE incident_recommendations_v16 RENAME TO incident_recommendations",
+    "CREATE INDEX incident_recommendations_by_incident ON incident_recommendations (incident_id)",
+    "CREATE INDEX incident_recommendations_open ON incident_recommendations (status, expires_at)",
+    "CREATE INDEX incident_recommendations_by_kind ON incident_recommendations (kind, status)",
+    _same_org_as_incident("incident_recommendations"),
+)
+
 # Raw snapshots stored compactly (calmopsd/record/keyframes.py): ``taken_at`` as
 # microseconds since the epoch, ``base`` naming the keyframe a row's readings are the
 # changes against (NULL: the row is a keyframe, its readings whole). One index, by
@@ -552,6 +570,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(14, "weekly stability summaries sent through the notifier", _WEEKLY_NOTICES),
     Migration(15, "health checks' readings counted per hour, for availability", _CHECK_HOURS),
+    Migration(16, "alert-tuning recommendations (a backtested rule change)", _TUNING_KIND),
 )
 
 LATEST = max(m.version for m in MIGRATIONS)

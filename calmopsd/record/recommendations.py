@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from calmopsd.model import Recommendation, RecommendationStatus
+from calmopsd.model import CONFIG_CHANGES, Recommendation, RecommendationStatus
 from calmopsd.record.audit import append_event
 from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_time
 from calmopsd.record.database import Database
@@ -100,6 +100,19 @@ def list_recommendations(
     return [_to_recommendation(row) for row in rows]
 
 
+def recommendations_of_kind(database: Database, scope: Scope, kind: str) -> list[Recommendation]:
+    """Every recommendation of ``kind``, across incidents, oldest first (a config change
+    proposed once is not proposed again: :mod:`calmopsd.learn.tuning`)."""
+    where, params = scope.filter()
+    with database.read() as db:
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM incident_recommendations WHERE kind = ? AND {where} "
+            "ORDER BY id",
+            [kind, *params],
+        ).fetchall()
+    return [_to_recommendation(row) for row in rows]
+
+
 def decide_recommendation(
     database: Database,
     scope: Scope,
@@ -126,10 +139,12 @@ def decide_recommendation(
     )
     if new is RecommendationStatus.APPROVED:
         # In the same statement: a resolve landing between the approval's checks and
-        # this write must win, so nothing is approved on a resolved incident.
+        # this write must win, so nothing is approved on a resolved incident — but a
+        # config change, which outlives its incident (calmopsd.follow.obsolete).
+        kinds = ", ".join(f"'{kind}'" for kind in sorted(CONFIG_CHANGES))
         not_expired += (
-            " AND (SELECT status FROM incidents WHERE id = incident_recommendations.incident_id)"
-            " != 'resolved'"
+            f" AND (kind IN ({kinds}) OR (SELECT status FROM incidents"
+            " WHERE id = incident_recommendations.incident_id) != 'resolved')"
         )
     args: list[Any] = [new.value, now, actor, note, recommendation_id, expected.value, *params]
     if not_expired:

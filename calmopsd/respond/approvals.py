@@ -15,6 +15,7 @@ from datetime import datetime
 
 import structlog
 
+from calmopsd.backtest.remake import ALERT_TUNING, approved_detail
 from calmopsd.model import (
     AGENT,
     ActionOutcome,
@@ -93,6 +94,8 @@ def approve(
         organization_id=rec.organization_id,
         actor=actor,
     )
+    if rec.kind == ALERT_TUNING:
+        return Decision("approved", approved_detail(rec))
     if rec.kind == "playbook_order":
         return Decision("approved", "recorded as approved; calmopsd changes no config itself: "
                         "apply the diff in its evidence to the config file and reload")  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from calmopsd.model import AuditEvent, Incident, Reading, Recommendation
@@ -27,6 +28,15 @@ at once (the daemon's executor, or the CLI on the store when no daemon runs)."""
 
 
 @dataclass(frozen=True)
+class ConfigInForce:
+    """The config file and the SHA-256 of the bytes in force (None: whatever it holds
+    now, for the CLI on the store with no daemon)."""
+
+    path: Path
+    sha256: str | None
+
+
+@dataclass(frozen=True)
 class Hooks:
     """What only the running daemon can do; None where it is not available (the CLI alone)."""
 
@@ -37,6 +47,7 @@ class Hooks:
     resume: Switch | None = None
     check_now: Callable[[], None] | None = None  # one sampling round, fed to the agent
     latest: Callable[[], Mapping[str, Reading]] | None = None  # the readings in memory
+    config_file: Callable[[], ConfigInForce] | None = None  # what alert tuning edits
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,14 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from calmopsd.config.api import LOCAL_TOKEN_NAME
 from calmopsd.errors import InvalidRequest, OperationError, Unauthenticated
 from calmopsd.record.pages import IncidentFilter
-from calmopsd.serve import dashboard, message_routes, review_routes, summary_routes, views
+from calmopsd.serve import (
+    dashboard,
+    message_routes,
+    review_routes,
+    summary_routes,
+    tuning_routes,
+    views,
+)
 from calmopsd.serve.bodies import (
     Approval,
     EmptyQuery,
@@ -45,6 +52,7 @@ from calmopsd.serve.operations import Operations
 from calmopsd.serve.reviews import Reviews
 from calmopsd.serve.summaries import Summaries
 from calmopsd.serve.tokens import Caller, Tokens, actor_header, bearer, caller_for
+from calmopsd.serve.tuning import Tuning
 
 log = structlog.get_logger("calmopsd.serve")
 
@@ -90,6 +98,9 @@ def create_app(
         message_routes.register(app, PREFIX, messages)
     review_routes.register(app, PREFIX, Reviews(operations.database, operations.clock))
     summary_routes.register(app, PREFIX, Summaries(operations.database, operations.clock))
+    tuning_routes.register(
+        app, PREFIX, Tuning(operations.database, operations.clock, operations.hooks)
+    )
     dashboard.register(app, operations, tokens, settings, messages)
     app.before_request(lambda: _authenticate(tokens, monitoring))
     app.after_request(_harden)

@@ -40,6 +40,7 @@ from calmopsd.errors import (
     Unavailable,
 )
 from calmopsd.model import (
+    CONFIG_CHANGES,
     MANUAL_FINGERPRINT,
     Incident,
     IncidentStatus,
@@ -395,7 +396,16 @@ class Operations:
 
     def _must_reach(self, caller: Caller, rec: Recommendation) -> None:
         """An organization's operator approves only what acts on its organization alone."""
-        if caller.super_admin or rec.kind != "safe_action":
+        if caller.super_admin:
+            return
+        if rec.kind in CONFIG_CHANGES:
+            raise Forbidden(
+                f"a {rec.kind} recommendation changes the config, which is the host's: a "
+                f"super-admin must approve it (token {caller.name!r} acts for "
+                f"{caller.scope.organization_id} only)",
+                "super_admin_required",
+            )
+        if rec.kind != "safe_action":
             return
         why = host_wide(rec.action)
         if why is not None:
