@@ -28,17 +28,8 @@ from calmopsd.cli.store import cli_caller, reading
 from calmopsd.errors import OperationError
 from calmopsd.record.reviews import FIELDS
 from calmopsd.serve.review_routes import review_view
+from calmopsd.serve.review_titles import TITLES
 from calmopsd.serve.reviews import Reviews
-
-_TITLES = {
-    "timeline": "Timeline",
-    "root_cause": "Root cause",
-    "helped": "What helped",
-    "not_helped": "What did not",
-    "prevention": "Prevention",
-    "tuning": "Alert tuning",
-    "notes": "Notes",
-}
 
 
 def _field(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -96,6 +87,6 @@ def screen(view: dict[str, Any]) -> str:
         text = str(view["fields"].get(name) or "")
         if name == "notes" and not text:
             continue
-        lines += ["", _TITLES[name], *("  " + line for line in text.splitlines())]
+        lines += ["", TITLES[name], *("  " + line for line in text.splitlines())]
     lines += ["", f"edit: calmopsd review {view['incident_id']} --edit-field notes=…"]
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from calmopsd.serve.dashboard.customer_messages import CustomerMessages
 from calmopsd.serve.dashboard.impact import impact_words
 from calmopsd.serve.dashboard.pages import Pages
 from calmopsd.serve.dashboard.render import page
+from calmopsd.serve.dashboard.review import ReviewSection
 from calmopsd.serve.operations import MAX_TEXT, Operations
 
 log = structlog.get_logger("calmopsd.serve")
@@ -41,11 +42,13 @@ class Detail:
         settings: Callable[[], Config],
         pages: Pages,
         customers: CustomerMessages | None = None,
+        review: ReviewSection | None = None,
     ):
         self.ops = operations
         self.settings = settings
         self.pages = pages
         self.customers = customers  # None: the app serves no customer messages
+        self.review = review  # None: no post-incident review section
 
     def incident(self, incident_id: str, org: str | None = None) -> Response:
         v = viewer(org)
@@ -67,6 +70,7 @@ class Detail:
             unresolved=found.incident.status is not IncidentStatus.RESOLVED,
             impact_words=impact_words(found.incident, self.settings().customers),
             customer_messages=told,
+            review=self.review.card(v, found.incident) if self.review is not None else None,
         ))  # fmt: skip
 
     def confirm(self, incident_id: str, rec_id: str, org: str | None = None) -> Response:

@@ -23,9 +23,11 @@ from calmopsd.serve.dashboard.detail import Detail
 from calmopsd.serve.dashboard.gate import Gate
 from calmopsd.serve.dashboard.pages import Pages
 from calmopsd.serve.dashboard.render import page
+from calmopsd.serve.dashboard.review import ReviewSection
 from calmopsd.serve.dashboard.sessions import Sessions
 from calmopsd.serve.messages import Messages
 from calmopsd.serve.operations import Operations
+from calmopsd.serve.reviews import Reviews
 from calmopsd.serve.tokens import Tokens
 
 log = structlog.get_logger("calmopsd.serve")
@@ -52,7 +54,8 @@ def register(
     gate = Gate(Sessions(operations.clock), tokens)
     pages = Pages(operations, settings or (lambda: _DEFAULTS))
     customers = None if messages is None else CustomerMessages(operations, messages, pages)
-    detail = Detail(operations, pages.settings, pages, customers)
+    review = ReviewSection(operations, Reviews(operations.database, operations.clock), pages)
+    detail = Detail(operations, pages.settings, pages, customers, review)
     board.add_url_rule("/ops/login", "login", gate.login, methods=["GET"])
     board.add_url_rule("/ops/login", "sign_in", gate.sign_in, methods=["POST"])
     board.add_url_rule("/ops/logout", "logout", gate.sign_out, methods=["POST"])
@@ -67,6 +70,7 @@ def register(
         (f"{rec}/reject", "confirm_reject", detail.confirm, "GET"),
         (f"{rec}/reject", "reject", detail.reject, "POST"),
         ("/incidents/<incident_id>/resolve", "resolve", detail.resolve, "POST"),
+        ("/incidents/<incident_id>/review", "review_edit", review.edit, "POST"),
         ("/history", "history", pages.history, "GET"),
         ("/summary", "summary", pages.summary, "GET"),
     ]
