@@ -186,7 +186,7 @@ def incident_screen(detail: IncidentDetail) -> str:
         + f" · {incident.fingerprint}",
         "",
         incident.summary or incident.title,
-        f"Runbook: {runbook.section(incident.type)} (what calmopsd does, what to check first, "
+        f"Runbook: {runbook.command(incident.type)} (what calmopsd does, what to check first, "
         "how to roll back or escalate)",
         "",
         *_listed("Timeline", [_event_row(e) for e in detail.events]),

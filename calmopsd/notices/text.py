@@ -1,5 +1,6 @@
 """The words of a notice: the incident's decision summary, what waits for a person, and
-how to act on it — by command or on the dashboard, never by following a link.
+how to act on it — by command or on the dashboard, never by following a link — and
+where its type's runbook section is.
 
 Notices go to people who run the platform, not to customers: internal detail (apps,
 hosts, figures) is what they need. Text from tenants and logs is kept to printable
@@ -11,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from calmopsd import runbook
 from calmopsd.model import Incident, Recommendation
 from calmopsd.record.outbox import NoticeKind
-from calmopsd.runbook import section
 
 MAX_BODY = 4000  # characters: within what chat services take in one message
 _HEADS = {
@@ -58,7 +59,7 @@ def notice_text(
         "",
         f"Details: calmopsd show {incident.id}"
         + ("" if kind is NoticeKind.RESOLVED or not pending else " (nothing here approves)"),
-        f"Runbook: {section(incident.type)}",
+        f"Runbook: {runbook_link(dashboard_url, incident)}",
         f"ref: {key}",
     ]
     return NoticeText(title=title[:250], body=_bounded("\n".join(lines), "\n".join(tail)))
@@ -72,6 +73,14 @@ def incident_link(dashboard_url: str | None, incident: Incident) -> str | None:
     if incident.organization_id:
         return f"{base}/company/{incident.organization_id}/ops/incidents/{incident.id}"
     return f"{base}/ops/incidents/{incident.id}"
+
+
+def runbook_link(dashboard_url: str | None, incident: Incident) -> str:
+    """The incident type's runbook section: its dashboard page when the dashboard's public
+    address is known (a link to click), else the command that prints it on the host."""
+    if not dashboard_url:
+        return runbook.command(incident.type)
+    return dashboard_url.rstrip("/") + runbook.page(incident.type, incident.organization_id)
 
 
 def _asked(rec: Recommendation) -> list[str]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from calmopsd import runbook
 from calmopsd.customers.channel import suggest
 from calmopsd.customers.status import customer_impact
 from calmopsd.model import ActionOutcome, AuditEvent, Incident, Reading, Recommendation
 from calmopsd.record.actions import ActiveAction
 from calmopsd.record.audit import Verdict
 from calmopsd.respond.approvals import Decision
-from calmopsd.runbook import section
 from calmopsd.serve.answers import Health, IncidentDetail, Page
 
 
@@ -45,7 +45,10 @@ def incident(found: Incident, *, full: bool = False) -> dict[str, Any]:
             "summary": found.summary,
             "impact": found.impact,
             "customer_impact": _customers(found),
-            "runbook": section(found.type.value),
+            "runbook": {
+                "command": runbook.command(found.type.value),
+                "page": runbook.page(found.type.value, found.organization_id),
+            },
             "evidence": found.evidence,
             "last_breach_at": _time(found.last_breach_at),
         }
