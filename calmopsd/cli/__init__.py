@@ -17,6 +17,7 @@ wrong.
     doctor.py     doctor                          checks a live install (calmopsd.doctor)
     backtest.py   backtest                        history replayed through rules (read-only)
     summary.py    summary [--week W | --since 7d]  the weekly stability summary (read-only)
+    runbook.py    runbook [TYPE]                  the runbook shipped with calmopsd (no store)
     store.py, client.py   the two ways in: the store itself, the daemon's API
     screens.py    what status and show print
 """
@@ -51,6 +52,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "doctor:doctor",
     "backtest": "backtest:backtest",
     "summary": "summary:summary",
+    "runbook": "runbook:runbook",
 }
 """Each command's module in this package and its click command there. A command's module
 is imported only when that command runs (or ``--help`` lists them all): the daemon that
