@@ -24,6 +24,7 @@ from calmopsd.serve.dashboard.gate import Gate
 from calmopsd.serve.dashboard.pages import Pages
 from calmopsd.serve.dashboard.render import page
 from calmopsd.serve.dashboard.review import ReviewSection
+from calmopsd.serve.dashboard.runbook_page import RunbookPage
 from calmopsd.serve.dashboard.sessions import Sessions
 from calmopsd.serve.messages import Messages
 from calmopsd.serve.operations import Operations
@@ -73,6 +74,7 @@ def register(
         ("/incidents/<incident_id>/review", "review_edit", review.edit, "POST"),
         ("/history", "history", pages.history, "GET"),
         ("/summary", "summary", pages.summary, "GET"),
+        ("/runbook", "runbook", RunbookPage(pages).show, "GET"),
     ]
     if customers is not None:
         told = "/incidents/<incident_id>/messages/<message_id>"
