@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from calmopsd import runbook
 from calmopsd.customers.status import customer_impact
 from calmopsd.model import Breach, Incident, IncidentStatus, Learning, Resolution
 from calmopsd.respond.impact import Impact
@@ -62,10 +63,18 @@ def summarize(facts: Facts) -> str:
         *([f"Not done: {clip(facts.not_done)}."] if facts.not_done else []),
         *([history_line(facts.history)] if facts.history else []),
         _now(facts),
-        f"Next: {facts.next_step or 'none.'}",
+        next_line(facts.next_step or "none.", facts.incident),
     ]
     # Names and details come from outside (app names, executor messages): one line each.
     return "\n".join(" ".join(line.split()) for line in lines[:MAX_LINES])
+
+
+def next_line(step: str, incident: Incident) -> str:
+    """``Next: <step>``, and while the incident is unresolved the command that prints its
+    type's runbook section (on any installed host, no checkout needed)."""
+    if incident.status is IncidentStatus.RESOLVED:
+        return f"Next: {step}"
+    return f"Next: {step} Runbook: {runbook.command(incident.type)}."
 
 
 def clip(text: str, limit: int = 120) -> str:
@@ -420,7 +429,8 @@ def manual_summary(incident: Incident, opened_by: str, note: str | None = None) 
             if incident.status is IncidentStatus.RESOLVED
             else f"Now: {incident.status}, {incident.severity}."
         ),
-        "Next: " + ("none." if incident.status is IncidentStatus.RESOLVED
-                    else "the person who opened it decides; resolve it with a note when done."),
+        next_line("none." if incident.status is IncidentStatus.RESOLVED
+                  else "the person who opened it decides; resolve it with a note when done.",
+                  incident),
     ]  # fmt: skip
     return "\n".join(" ".join(line.split()) for line in lines[:MAX_LINES])

@@ -43,12 +43,14 @@ def test_an_older_recommendation_expiring_leaves_the_next_step_on_the_newer_one(
     incident = s.only()
     s.feed("memory", memory(92), every=MIN, times=12)  # did not hold: pause refused, #2
     _first, second = s.recommendations(incident.id)
-    assert next_line(s, incident.id).endswith(f"(recommendation #{second.id}).")
+    assert next_line(s, incident.id).endswith(
+        f"(recommendation #{second.id}). Runbook: calmopsd runbook memory."
+    )
     s.feed("memory", memory(92), every=MIN, times=20)  # #1 expires, #2 does not yet
     assert [r.status.value for r in s.recommendations(incident.id)] == ["expired", "proposed"]
     assert next_line(s, incident.id) == (
         "Next: pause background jobs by hand, or allow it in actions: in the config "
-        f"(recommendation #{second.id})."
+        f"(recommendation #{second.id}). Runbook: calmopsd runbook memory."
     )
 
 
@@ -58,7 +60,8 @@ def refused_restart(database: Database, config: Config | None = None) -> tuple[S
     incident = s.only()
     (rec,) = s.recommendations(incident.id)
     assert next_line(s, incident.id) == (
-        f"Next: approve: restart PM2 app `api`, or dismiss (recommendation #{rec.id})."
+        f"Next: approve: restart PM2 app `api`, or dismiss (recommendation #{rec.id}). "
+        "Runbook: calmopsd runbook app."
     )
     return s, incident.id, rec.id
 
@@ -72,7 +75,8 @@ def test_an_approved_action_that_ran_is_told_as_carried_out(database: Database) 
     assert s.approve(rec_id).status == "executed"
     assert s.get(incident_id).status is IncidentStatus.MONITORING
     assert next_line(s, incident_id) == (
-        f"Next: see that it holds: recommendation #{rec_id} was carried out by dana."
+        f"Next: see that it holds: recommendation #{rec_id} was carried out by dana. "
+        "Runbook: calmopsd runbook app."
     )
 
 
@@ -87,7 +91,7 @@ def test_an_approval_refused_as_expired_is_told_in_the_next_step(database: Datab
     assert s.approve(rec_id, at=late).status == "refused"
     assert next_line(s, incident_id) == (
         f"Next: a person's call: recommendation #{rec_id} expired unanswered; "
-        "calmopsd keeps watching."
+        "calmopsd keeps watching. Runbook: calmopsd runbook app."
     )
 
 

@@ -60,7 +60,7 @@ def test_an_approved_action_that_failed_is_not_told_as_carried_out(database: Dat
     next_line = s.get(incident.id).summary.splitlines()[-1]
     assert next_line == (
         "Next: a person's call: restart PM2 app `api` was approved but failed (exit 1); "
-        "calmopsd keeps watching."
+        "calmopsd keeps watching. Runbook: calmopsd runbook app."
     )
 
 

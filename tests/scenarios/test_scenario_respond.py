@@ -425,7 +425,7 @@ def test_the_summary_follows_what_a_person_did_through_the_api_or_cli(
     assert rejected.status == "rejected"
     assert summary_of(s, incident.id)["Next"] == (
         f"Next: a person's call: recommendation #{rec.id} was rejected by dana; "
-        "calmopsd keeps watching."
+        "calmopsd keeps watching. Runbook: calmopsd runbook dependency."
     )
 
     moved = s.person(

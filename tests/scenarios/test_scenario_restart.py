@@ -33,7 +33,8 @@ def test_a_restart_keeps_what_was_done_the_watch_and_the_next_step(database: Dat
     assert expected == [
         "Done: restarted PM2 app `api` at 14:00; done.",
         "Now: monitoring for 10 minutes (until 14:10).",
-        "Next: approve raising `api`'s max_memory_restart, or dismiss (recommendation #1).",
+        "Next: approve raising `api`'s max_memory_restart, or dismiss (recommendation #1). "
+        "Runbook: calmopsd runbook memory.",
     ]
 
     after = Scenario(database, start=before.now)

@@ -41,7 +41,8 @@ def test_a_memory_leak_restarted_then_recovering_then_resolved(database: Databas
         "Customers: no impact seen yet; error rate normal.",
         "Done: restarted PM2 app `api` at 14:01; done.",
         "Now: monitoring for 10 minutes (until 14:11).",
-        "Next: approve raising `api`'s max_memory_restart, or dismiss (recommendation #1).",
+        "Next: approve raising `api`'s max_memory_restart, or dismiss (recommendation #1). "
+        "Runbook: calmopsd runbook memory.",
     ]
     s.feed("memory", memory(61), every=MIN, times=3)
     assert lines(s)[2:4] == [
@@ -68,7 +69,8 @@ def test_a_bad_deploy_says_why_it_did_not_restart_and_asks_for_a_rollback(
         "Not done: no restart during a deploy window (`api` was just deployed); "
         "a rollback is for a human to decide.",
         "Now: open, warning; watching.",
-        "Next: decide whether to roll back `api`, or dismiss (recommendation #1).",
+        "Next: decide whether to roll back `api`, or dismiss (recommendation #1). "
+        "Runbook: calmopsd runbook deploy.",
     ]
 
 
@@ -83,7 +85,8 @@ def test_a_filling_disk_in_shadow_mode_escalates_and_asks_a_human(database: Data
         "Done: nothing yet.",
         "Not done: would clear old temp uploads; shadow mode, nothing ran.",
         "Now: open, warning; watching.",
-        "Next: clear old temp uploads by hand if it does not recover (recommendation #1).",
+        "Next: clear old temp uploads by hand if it does not recover (recommendation #1). "
+        "Runbook: calmopsd runbook disk.",
     ]
     s.feed("disk", disk(96), times=3)
     second = lines(s)
@@ -103,7 +106,8 @@ def test_a_flapping_incident_says_so_and_how_long_the_clear_must_hold(database: 
         "Not done: no safe action fits (no PM2 app to restart).",
         "Now: recovering since 15:02; resolves at 15:36 if it holds. "
         "Flapping: reopened 2 times, clear hold now 34 minutes.",
-        "Next: find what holds the memory (top processes are in the evidence) (recommendation #1).",
+        "Next: find what holds the memory (top processes are in the evidence) (recommendation #1). "
+        "Runbook: calmopsd runbook memory.",
     ]
     assert len(s.recommendations(s.only().id)) == 1  # the same advice is not repeated
 
@@ -176,7 +180,7 @@ def test_an_app_crashing_while_pm2_restarts_it_is_one_app_incident_pointing_at_i
         "would not help).",
         "Now: open, critical; watching.",
         "Next: read app `api`'s error log (pm2 logs api --err) and fix what makes it fail "
-        "(recommendation #1).",
+        "(recommendation #1). Runbook: calmopsd runbook app.",
     ]
 
 
@@ -221,5 +225,5 @@ def test_an_app_port_that_does_not_answer_points_at_the_app_behind_the_check(
     assert (incident.type, s.executor.requests) == ("app", [])
     assert lines(s)[-1] == (
         "Next: read the error log of the app behind health check `web` (pm2 logs APP --err) "
-        "(recommendation #1)."
+        "(recommendation #1). Runbook: calmopsd runbook app."
     )

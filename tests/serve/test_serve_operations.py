@@ -85,7 +85,8 @@ def test_an_incident_a_person_opened_has_a_summary_that_follows_its_status(
     assert lines[3] == "Details: Customers report 30 s waits."
     assert lines[4:] == [
         "Now: open, info.",
-        "Next: the person who opened it decides; resolve it with a note when done.",
+        "Next: the person who opened it decides; resolve it with a note when done. "
+        "Runbook: calmopsd runbook disk.",
     ]
     stack.call("PATCH", f"/incidents/{incident}", "root", json={"status": "monitoring"})
     resolved = stack.call(
