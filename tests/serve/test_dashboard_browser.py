@@ -127,7 +127,7 @@ def test_rejecting_another_recommendation_records_the_note_as_the_token(
 
 def test_every_page_renders_and_is_screenshotted(driver: WebDriver, served: Served) -> None:
     for name, title in (("health", "Health"), ("history", "History"),
-                        ("summary", "Weekly summary")):  # fmt: skip
+                        ("summary", "Weekly summary"), ("runbook", "Runbook")):  # fmt: skip
         driver.get(f"{served.url}/ops/{name}")
         wait(driver).until(lambda d, t=title: heading(d) == t)
         screenshot(driver, name)
