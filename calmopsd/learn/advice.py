@@ -157,6 +157,10 @@ def _tuning(
                 f"longer `for` on {name}{now} would keep a blip this short from opening an "
                 "incident."
             )
+    if said:
+        said.append("`calmopsd backtest --propose` tries such changes on this host's own "
+                    "history and proposes the one that holds, for a super-admin to "
+                    "approve.")  # fmt: skip
     if resolution == "stale_resolved":
         said.append(f"It ended stale, which is not proof of recovery: check that {name}'s "
                     "sampler kept reading.")  # fmt: skip

@@ -130,6 +130,7 @@ def test_without_evidence_the_cause_is_not_determined_and_says_what_was_seen(
     ]
     # Nothing ran and the breach was over in under a minute: a longer `for` is suggested.
     assert "A longer `for` on `memory_used` (now 3 samples)" in review.texts["tuning"]
+    assert "`calmopsd backtest --propose` tries such changes" in review.texts["tuning"]
     assert review.texts["not_helped"].startswith("Restarting `api` at 14:00 was refused")
 
 
