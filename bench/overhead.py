@@ -15,24 +15,30 @@ Prometheus and visited by a person pays (the modules those routes need are loade
 their first use, see docs/decisions.md, issue 16).
 
 The daemon gets the environment the systemd unit sets (its ``Environment=`` lines:
-``MALLOC_ARENA_MAX=2``); a variable set for this script wins, so
-``MALLOC_ARENA_MAX=16 bench/overhead.py`` measures glibc's default on 2 cores.
+``MALLOC_ARENA_MAX=2``); a variable set for this script wins, and ``--env NAME=VALUE``
+wins over both and reaches the daemon alone (not the references), so
+``bench/overhead.py --env MALLOC_ARENA_MAX=16`` measures glibc's default on 2 cores.
+``--runs N`` repeats the whole measurement (a fresh PM2, store and daemon each time)
+and ends with each figure's median.
 
 The references, measured in the same run: a bare Python interpreter sleeping (the
 floor of any Python daemon), and one that imports the libraries the daemon is built
 on and sleeps.
 
-    .venv/bin/python bench/overhead.py [DURATION_S] [WARMUP_S]     (default 60, 75)
+    .venv/bin/python bench/overhead.py [DURATION_S] [WARMUP_S] [--runs N] [--env NAME=VALUE]...
+                                                          (default 60 s, 75 s, 1 run)
 
 Needs pm2 and node on PATH (``make system-deps``); every process started is stopped.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -70,15 +76,16 @@ http.createServer((req, res) => {
 """
 
 
-def unit_environment() -> dict[str, str]:
-    """The daemon's environment as systemd/calmopsd.service sets it, under this one's."""
+def unit_environment(overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The daemon's environment as systemd/calmopsd.service sets it, under this one's,
+    under ``overrides`` (``--env``)."""
     unit = (ROOT / "systemd" / "calmopsd.service").read_text(encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALMOPS")}
     for line in unit.splitlines():
         if line.startswith("Environment="):
             name, _, value = line.removeprefix("Environment=").partition("=")
             env.setdefault(name, value)
-    return env
+    return {**env, **(overrides or {})}
 
 
 def free_port() -> int:
@@ -239,7 +246,9 @@ def _answers(port: int) -> bool:
         return False
 
 
-def run(tmp: Path, pm2: Pm2, duration: float, warmup: float) -> None:
+def run(
+    tmp: Path, pm2: Pm2, duration: float, warmup: float, overrides: dict[str, str]
+) -> dict[str, float]:
     port = start_app(pm2)
     config = tmp / "calmops.yaml"
     config.write_text(config_text(tmp, pm2.home, port))
@@ -252,7 +261,7 @@ def run(tmp: Path, pm2: Pm2, duration: float, warmup: float) -> None:
         [sys.executable, "-m", "calmopsd", "run", "--config", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=(tmp / "daemon.log").open("wb"),  # closed with the process
-        env=unit_environment(),
+        env=unit_environment(overrides),
     )
     try:
         proc = psutil.Process(daemon.pid)
@@ -269,7 +278,7 @@ def run(tmp: Path, pm2: Pm2, duration: float, warmup: float) -> None:
         stop.set()
         daemon.terminate()
         daemon.wait(timeout=20)
-    report(duration, served, scraped, floors)
+    return report(duration, served, scraped, floors, overrides)
 
 
 def report(
@@ -277,35 +286,99 @@ def report(
     served: tuple[float, list[int]],
     scraped: tuple[float, list[int]],
     floors: tuple[float, float],
-) -> None:
+    overrides: dict[str, str],
+) -> dict[str, float]:
     for label, (cpu, rss) in (("served", served), ("scraped", scraped)):
         print(
             f"calmopsd {label:<8} over {duration:.0f} s: steady RSS {steady(rss):.1f} MiB "
             f"(max {max(rss) / 2**20:.1f}), CPU {cpu:.2f} % of one core"
         )
-    arenas = unit_environment().get("MALLOC_ARENA_MAX", "glibc's default")
+    arenas = unit_environment(overrides).get("MALLOC_ARENA_MAX", "glibc's default")
     print(f"the daemon's environment as the unit sets it, MALLOC_ARENA_MAX={arenas}")
+    if overrides:
+        print("and from --env: " + " ".join(f"{k}={v}" for k, v in overrides.items()))
     print(f"reference, a bare Python interpreter idle: RSS {floors[0]:.1f} MiB")
     print(f"reference, the same libraries imported and idle: RSS {floors[1]:.1f} MiB")
+    figures = {
+        "rss_mib": steady(served[1]),
+        "rss_scraped_mib": steady(scraped[1]),
+        "cpu_percent": served[0],
+        "rss_vs_bare_python": steady(served[1]) / floors[0],
+        "rss_vs_library_floor": steady(served[1]) / floors[1],
+    }
     print(
-        f"rss_mib={steady(served[1]):.1f} rss_scraped_mib={steady(scraped[1]):.1f} "
-        f"cpu_percent={served[0]:.2f} rss_vs_bare_python={steady(served[1]) / floors[0]:.2f} "
-        f"rss_vs_library_floor={steady(served[1]) / floors[1]:.2f}"
+        " ".join(
+            f"{k}={v:.2f}" if "cpu" in k or "_vs_" in k else f"{k}={v:.1f}"
+            for k, v in figures.items()
+        )
     )
+    return figures
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="The daemon's steady RSS and CPU share in issue 16's set-up "
+        "(see the module's docstring)."
+    )
+    parser.add_argument(
+        "duration",
+        nargs="?",
+        type=float,
+        default=60.0,
+        help="seconds of each measured phase (default 60)",
+    )
+    parser.add_argument(
+        "warmup",
+        nargs="?",
+        type=float,
+        default=75.0,
+        help="seconds before the first phase (default 75)",
+    )
+    parser.add_argument("--runs", type=int, default=1, help="whole measurements in a row")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set in the daemon's environment only (repeatable)",
+    )
+    found = parser.parse_args()
+    if any("=" not in item for item in found.env):
+        parser.error("--env takes NAME=VALUE")
+    return found
 
 
 def main() -> None:
-    duration = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
-    warmup = float(sys.argv[2]) if len(sys.argv) > 2 else 75.0
+    args = arguments()
+    # A SIGTERM (or a SIGINT, ignored in a background job) still stops what was started.
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: sys.exit(1))
+    overrides = dict(item.split("=", 1) for item in args.env)
+    runs = []
+    for number in range(args.runs):
+        if args.runs > 1:
+            print(f"run {number + 1} of {args.runs}", flush=True)
+        runs.append(measure(args.duration, args.warmup, overrides))
+    if args.runs > 1:
+        print(
+            "medians: "
+            + " ".join(
+                f"{key}={statistics.median(run[key] for run in runs):.2f}" for key in runs[0]
+            )
+        )
+
+
+def measure(duration: float, warmup: float, overrides: dict[str, str]) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="overhead-bench-") as tmp:
         pm2 = Pm2(Path(tmp) / "pm2")
         try:
-            run(Path(tmp), pm2, duration, warmup)
+            figures = run(Path(tmp), pm2, duration, warmup, overrides)
         finally:
             pm2.kill()
         left = pm2.leftovers()
         if left:
             raise SystemExit(f"processes left behind: {[p.pid for p in left]}")
+    return figures
 
 
 if __name__ == "__main__":
