@@ -15,12 +15,14 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
-
-import requests
 
 from calmopsd.config.alertmanager import AlertmanagerConfig
 from calmopsd.fleet.alerts import Alert
+
+if TYPE_CHECKING:
+    import requests  # imported by the first post: a daemon that forwards nothing never holds it
 
 REASON_CHARS = 300  # of a failure's reason or Alertmanager's answer, in a log line
 
@@ -73,6 +75,8 @@ class PostFailed(Exception):
 
 def post(session: requests.Session, settings: Settings, alerts: Sequence[Alert]) -> None:
     """Post ``alerts`` in one request; :class:`PostFailed` unless Alertmanager answers 2xx."""
+    import requests
+
     body = [alert.payload() for alert in alerts]
     try:
         response = session.post(

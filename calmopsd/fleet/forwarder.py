@@ -28,8 +28,8 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import requests
 import structlog
 
 from calmopsd.clock import Clock
@@ -40,6 +40,9 @@ from calmopsd.record.database import Database
 from calmopsd.record.incidents import get_incident, list_incidents
 from calmopsd.record.recommendations import list_recommendations
 from calmopsd.record.scope import Scope
+
+if TYPE_CHECKING:
+    import requests  # imported when a forwarder is made: only with alertmanager.url set
 
 log = structlog.get_logger("calmopsd.fleet")
 
@@ -91,7 +94,11 @@ class Forwarder:
         self.counts = counts if counts is not None else PostCounts()
         self.batch = batch
         self.poll_s = poll_s
-        self._session = session or requests.Session()
+        if session is None:
+            import requests
+
+            session = requests.Session()
+        self._session = session
         self._posted: dict[int, Alert] = {}  # by incident: the firing alert posted last
         self._owed: dict[LabelKey, Alert] = {}  # ended alerts not yet posted
         self._looked_back = False
