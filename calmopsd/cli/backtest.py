@@ -107,7 +107,8 @@ def backtest(
         if candidate is not None:
             fail(COMMAND, "--propose tunes the rules in force: drop --config (a candidate "
                  "is not running, so changes of it are not proposed)", EXIT_USAGE)  # fmt: skip
-        _propose(in_force_path, state_dir, as_json, (since, back), (noise_within, quick))
+        _propose(in_force_path.absolute(), state_dir, as_json, (since, back),
+                 (noise_within, quick))  # fmt: skip
         return
     in_force = _load(in_force_path, "the config in force")
     tried_path = candidate or in_force_path

@@ -37,6 +37,7 @@ from calmopsd.record.recommendations import add_recommendation, recommendations_
 from calmopsd.record.scope import Scope
 
 KIND = ALERT_TUNING
+Identity = tuple[str, tuple[str, ...], str]  # what makes two proposals the same change
 PLATFORM = Scope.platform()
 _COVERED = {
     RecommendationStatus.PROPOSED,
@@ -67,8 +68,8 @@ class Proposal:
     diff: str
 
     @property
-    def same_change(self) -> tuple[str, str, str]:
-        return (self.rule, self.key, self.value)
+    def same_change(self) -> Identity:
+        return change_identity(self.rule, self.path, self.value)
 
 
 class Skipped(StrEnum):
@@ -167,9 +168,23 @@ def skip_reason(proposal: Proposal, earlier: Sequence[Recommendation]) -> Skippe
     return None
 
 
-def _change_of(rec: Recommendation) -> tuple[str, str, str]:
+def _change_of(rec: Recommendation) -> Identity:
     p = rec.params
-    return (str(p.get("rule")), str(p.get("key")), str(p.get("value")))
+    path = p.get("path")
+    parts = tuple(path) if isinstance(path, list) else ()
+    return change_identity(str(p.get("rule")), parts, str(p.get("value")))
+
+
+def change_identity(
+    rule: str, path: Sequence[object], value: str
+) -> tuple[str, tuple[str, ...], str]:
+    """What makes two proposals the same change: the key and the value written — with the
+    rule's name for a rule of the file's own (its place in ``rules:`` may move), without
+    it for a shared key (``thresholds.upload_failure_percent`` tunes two shipped rules:
+    one proposal, not two editing the same line)."""
+    own = bool(path) and path[0] == "rules"
+    keys = tuple(str(part) for part in path if not isinstance(part, int))
+    return (rule if own else "", keys, value)
 
 
 def propose(

@@ -28,7 +28,7 @@ import structlog
 
 from calmopsd.clock import Clock
 from calmopsd.config.notify import NotifyConfig
-from calmopsd.model import IncidentStatus, RecommendationStatus, Severity
+from calmopsd.model import CONFIG_CHANGES, IncidentStatus, RecommendationStatus, Severity
 from calmopsd.notices.grouping import Close, Policy, Send, Wait, next_step
 from calmopsd.notices.intake import TargetScope
 from calmopsd.notices.send import Sender
@@ -259,10 +259,12 @@ class Notifier:
         incident = get_incident(self.database, scope, group.incident_id)
         if incident is None:
             return 0
+        # A config change is the host's: an organization's target is not told of one.
         pending = [
             rec
             for rec in list_recommendations(self.database, scope, incident.id)
             if rec.status is RecommendationStatus.PROPOSED
+            and (target.organization_id is None or rec.kind not in CONFIG_CHANGES)
         ]
         key = notice_key(group, step.kind)
         text = notice_text(

@@ -80,6 +80,8 @@ def approve(
             reason=reason,
         )
         return Decision("refused", detail)
+    # Before the approval commits: what it answers must not fail after it is recorded.
+    config_change = approved_detail(rec) if rec.kind == ALERT_TUNING else None
     won = decide_recommendation(
         database, scope, rec.id, expected=_P.PROPOSED, new=_P.APPROVED, at=at, actor=actor
     )
@@ -94,8 +96,8 @@ def approve(
         organization_id=rec.organization_id,
         actor=actor,
     )
-    if rec.kind == ALERT_TUNING:
-        return Decision("approved", approved_detail(rec))
+    if config_change is not None:
+        return Decision("approved", config_change)
     if rec.kind == "playbook_order":
         return Decision("approved", "recorded as approved; calmopsd changes no config itself: "
                         "apply the diff in its evidence to the config file and reload")  # fmt: skip

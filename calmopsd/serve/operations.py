@@ -143,7 +143,8 @@ class Operations:
             list_events(self.database, scope, incident_id=incident.id),
             [_action_row(row) for row in
              list_children(self.database, scope, "incident_actions", incident.id)],
-            list_recommendations(self.database, scope, incident.id),
+            [r for r in list_recommendations(self.database, scope, incident.id)
+             if _shown_to(caller, r)],
         )  # fmt: skip
         self._bypass_read(caller, "incident", [incident.organization_id])
         return detail
@@ -263,6 +264,7 @@ class Operations:
     ) -> Decision:
         incident, rec = self._recommendation(caller, incident_id, recommendation_id)
         self._must_act(caller)
+        self._must_reach_config(caller, rec)  # a rejection of it stands for the whole host
         _check_text("note", note or "", MAX_TEXT)
         self._bypass_event(caller, incident, "reject", recommendation_id=rec.id)
 
@@ -379,7 +381,7 @@ class Operations:
     ) -> tuple[Incident, Recommendation]:
         incident = self._visible(caller, incident_id)
         rec = get_recommendation(self.database, caller.scope, recommendation_id)
-        if rec is None or rec.incident_id != incident.id:
+        if rec is None or rec.incident_id != incident.id or not _shown_to(caller, rec):
             raise NotFound(f"no recommendation {recommendation_id} on incident {incident_id}")
         return incident, rec
 
@@ -394,17 +396,22 @@ class Operations:
         if not caller.may_act:
             raise Forbidden(f"token {caller.name!r} is a viewer: it may read, not act")
 
+    def _must_reach_config(self, caller: Caller, rec: Recommendation) -> None:
+        """A config change is the host's, shared by every organization: a super-admin's
+        to decide either way (:func:`_shown_to` keeps it from others' views already)."""
+        if rec.kind in CONFIG_CHANGES and not caller.super_admin:
+            raise Forbidden(
+                f"a {rec.kind} recommendation changes the config, which is the host's: a "
+                f"super-admin must decide it (token {caller.name!r} acts for "
+                f"{caller.scope.organization_id} only)",
+                "super_admin_required",
+            )
+
     def _must_reach(self, caller: Caller, rec: Recommendation) -> None:
         """An organization's operator approves only what acts on its organization alone."""
         if caller.super_admin:
             return
-        if rec.kind in CONFIG_CHANGES:
-            raise Forbidden(
-                f"a {rec.kind} recommendation changes the config, which is the host's: a "
-                f"super-admin must approve it (token {caller.name!r} acts for "
-                f"{caller.scope.organization_id} only)",
-                "super_admin_required",
-            )
+        self._must_reach_config(caller, rec)
         if rec.kind != "safe_action":
             return
         why = host_wide(rec.action)
@@ -492,3 +499,9 @@ def _count(values: Any) -> dict[str, int]:
 
 def _action_row(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "params": decode_json(row["params"]), "outcome": decode_json(row["outcome"])}
+
+
+def _shown_to(caller: Caller, rec: Recommendation) -> bool:
+    """A config change (alert tuning, a playbook order) is the host's: shown to
+    super-admins only, with its backtest across organizations and the config's diff."""
+    return caller.super_admin or rec.kind not in CONFIG_CHANGES

@@ -48,6 +48,8 @@ class Tuning:
             raise Unavailable(
                 f"{in_force.path}: cannot read the config ({exc.strerror or exc})"
             ) from None
+        except UnicodeDecodeError:
+            raise Conflict(f"{in_force.path} is not UTF-8 text", "config_invalid") from None
         if in_force.sha256 is not None and sha256(text) != in_force.sha256:
             raise Conflict(f"{in_force.path} changed since it was loaded: reload first "
                            "(systemctl reload calmopsd), so the rules backtested are the "

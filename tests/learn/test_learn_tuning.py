@@ -4,6 +4,7 @@ and that a tuning recommendation outlives its incident."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -129,3 +130,73 @@ def test_a_tuning_recommendation_outlives_its_incident(tmp_path: Path) -> None:
         ]  # fmt: skip
     finally:
         database.close()
+
+
+OWN = (
+    "rules:\n"
+    "  - {name: mem, sampler: memory, metric: used_percent, op: '>', threshold: 90, type: memory}\n"
+    "  - name: disk\n    sampler: memory\n    metric: swap_used_percent\n    op: '>'\n"
+    "    threshold: 90\n    type: memory\n    for: 5\n"
+)
+
+
+def own_rec(config: Path, index: int) -> Recommendation:
+    """Tuning rule ``disk``'s ``for`` (at ``rules[index]`` when proposed) to 7."""
+    proposed = rec(config)
+    return Recommendation(**{
+        **proposed.__dict__,
+        "params": {"rule": "disk", "key": f"rules[{index}].for", "path": ["rules", index, "for"],
+                   "value": "7", "config": str(config)},
+    })  # fmt: skip
+
+
+def test_a_rule_of_the_files_own_is_found_again_by_name(tmp_path: Path) -> None:
+    """A rule added above it since the proposal: the change goes to the same rule, never
+    to whichever rule now holds its old place."""
+    config = tmp_path / "c.yaml"
+    extra = (
+        "  - {name: new, sampler: memory, metric: used_percent, op: '>', threshold: 95,"
+        " type: memory}\n"
+    )
+    config.write_text(OWN.replace("rules:\n", "rules:\n" + extra), encoding="utf-8")
+    fresh = remade(own_rec(config, 1))
+    changed = [line for line in fresh.diff.splitlines() if line[:1] in "+-"][2:]
+    assert changed == ["-    for: 5", "+    for: 7"], fresh
+    config.write_text(OWN.replace("name: disk", "name: storage"), encoding="utf-8")
+    gone = remade(own_rec(config, 1))
+    assert (gone.diff, "rule disk is not in its rules: list" in gone.note) == (
+        "the stored diff\n", True,
+    )  # fmt: skip
+
+
+def test_an_edit_that_would_not_load_gets_the_stored_diff(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(OWN.replace("for: 5", "for: 5\n    colour: red"), encoding="utf-8")
+    fresh = remade(own_rec(config, 1))
+    assert fresh.diff == "the stored diff\n"
+    assert "it would not load" in fresh.note
+
+
+def test_a_config_that_is_not_utf8_gets_the_stored_diff(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_bytes(b"thresholds:\n  memory_percent: 85 # \xff\n")
+    fresh = remade(rec(config))
+    assert (fresh.diff, fresh.note) == ("the stored diff\n", f"{config} is not UTF-8 text now: "
+                                        "the diff as it was made when proposed")  # fmt: skip
+
+
+def test_two_shipped_rules_sharing_a_key_get_one_proposal(tmp_path: Path) -> None:
+    shared = replace(
+        proposal(), rule="upload_failures", path=("thresholds", "upload_failure_percent")
+    )
+    other = replace(shared, rule="organization_upload_failures")
+    earlier = [Recommendation(**{**rec(tmp_path).__dict__, "params": {
+        "rule": shared.rule, "path": list(shared.path), "value": shared.value}})]  # fmt: skip
+    assert skip_reason(other, earlier) is Skipped.PENDING
+    own = replace(proposal(), rule="a", path=("rules", 0, "for"))
+    moved = replace(own, path=("rules", 3, "for"))
+    same_place_other_rule = replace(own, rule="b")
+    mine = [Recommendation(**{**rec(tmp_path).__dict__, "params": {
+        "rule": "a", "path": list(own.path), "value": own.value}})]  # fmt: skip
+    assert skip_reason(moved, mine) is Skipped.PENDING
+    assert skip_reason(same_place_other_rule, mine) is None

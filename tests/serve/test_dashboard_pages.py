@@ -344,3 +344,38 @@ def test_the_api_still_answers_json_and_401_without_a_token(board: Board) -> Non
     assert (answer.status_code, answer.json) == (401, {
         "error": "unauthorized",
         "detail": "a valid token is required: Authorization: Bearer TOKEN"})  # fmt: skip
+
+
+def test_a_config_change_dialog_shows_the_diff_as_approving_now_gives_it(
+    board: Board, tmp_path: Path
+) -> None:
+    """The approval dialog of an alert_tuning recommendation shows the diff made afresh
+    against the file as it is (not the stored one), and the approval's notice keeps its
+    lines; an organization's operator does not see it at all."""
+    config = tmp_path / "calmops.yaml"
+    config.write_text("# edited since\nthresholds:\n  memory_percent: 85\n", encoding="utf-8")
+    incident = board.template.incident["acme"]
+    rec = add_recommendation(
+        board.database, PLATFORM, incident, kind="alert_tuning", at=board.template.now,
+        actor=AGENT, rationale="Tune rule memory_used: thresholds.memory_percent 85 → 90.",
+        params={"rule": "memory_used", "key": "thresholds.memory_percent", "value": "90",
+                "path": ["thresholds", "memory_percent"], "config": str(config)},
+        evidence={"config_sha256": "not this file", "diff": "the stored diff <b>\n"},
+    )  # fmt: skip
+    board.sign_in("acme-op")
+    page = f"/company/acme/ops/incidents/{incident}"
+    assert "Tune rule memory_used" not in board.client.get(page).get_data(as_text=True)
+    assert board.client.get(f"{page}/recommendations/{rec}/approve").status_code == 404
+    board.client.post("/ops/logout", data={"csrf": board.csrf(page)})
+
+    board.sign_in("root")
+    dialog = board.client.get(f"{page}/recommendations/{rec}/approve").get_data(as_text=True)
+    assert "This changes the config: calmopsd records the approval and writes nothing." in dialog
+    assert "the stored diff" not in dialog
+    assert "-  memory_percent: 85\n+  memory_percent: 90\n" in dialog
+    board.client.post(f"{page}/recommendations/{rec}/approve", data={"csrf": board.csrf(page)})
+    shown = board.client.get(page).get_data(as_text=True)
+    assert "+  memory_percent: 90" in shown  # in the notice, lines kept (white-space: pre-wrap)
+    assert config.read_text(encoding="utf-8").endswith("memory_percent: 85\n")  # never written
+    found = get_recommendation(board.database, PLATFORM, rec)
+    assert found is not None and found.status is RecommendationStatus.APPROVED

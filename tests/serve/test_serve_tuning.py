@@ -4,15 +4,21 @@ an approval answers with the diff and writes no config."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from support.api import StackMaker, Template
+from support.clock import ManualClock
 
 from calmopsd.backtest.remake import sha256
+from calmopsd.errors import Conflict
 from calmopsd.model import AGENT, RecommendationStatus
 from calmopsd.record.recommendations import add_recommendation, get_recommendation
 from calmopsd.record.scope import Scope
+from calmopsd.serve.answers import ConfigInForce, Hooks
+from calmopsd.serve.tokens import Caller
+from calmopsd.serve.tuning import Tuning
 
 CONFIG = "thresholds:\n  memory_percent: 85\n"
 
@@ -72,9 +78,12 @@ def test_a_config_change_is_a_super_admins_to_approve_and_gives_the_diff(
     rec = tuning_on(stack.database, incident, config, template.now)
     path = f"/incidents/{incident}/recommendations/{rec}/approve"
     before = stack.dump()
-    refused = stack.call("POST", path, "acme-op")
-    assert (refused.status_code, refused.json()["error"]) == (403, "super_admin_required")
-    assert "changes the config, which is the host's" in refused.json()["detail"]
+    # Shown to super-admins only: to the organization it is not there, to decide or read.
+    for decision in ("approve", "reject"):
+        refused = stack.call("POST", path.replace("approve", decision), "acme-op", json={})
+        assert (refused.status_code, refused.json()["error"]) == (404, "not_found"), decision
+    shown = stack.call("GET", f"/incidents/{incident}", "acme-op").json()
+    assert rec not in [r["id"] for r in shown["recommendations"]]
     assert stack.dump() == before
 
     config.write_text("# edited\n" + CONFIG, encoding="utf-8")  # since the proposal
@@ -87,3 +96,16 @@ def test_a_config_change_is_a_super_admins_to_approve_and_gives_the_diff(
     assert config.read_text(encoding="utf-8") == "# edited\n" + CONFIG  # never written
     found = get_recommendation(stack.database, Scope.platform(), rec)
     assert found is not None and found.status is RecommendationStatus.APPROVED
+
+
+def test_a_non_utf8_config_is_a_409_not_a_500(make_stack: StackMaker, tmp_path: Path) -> None:
+    stack = make_stack()
+    config = tmp_path / "calmops.yaml"
+    config.write_bytes(b"state_dir: \xff\n")
+    hooks = Hooks(config_file=lambda: ConfigInForce(config, None))
+    root = Caller("root", Scope.platform(), "operator", True, "token:root")
+    with pytest.raises(Conflict) as refused:
+        Tuning(stack.database, ManualClock(datetime(2026, 3, 2, tzinfo=UTC)), hooks).propose(
+            root, timedelta(days=7), timedelta(minutes=30)
+        )
+    assert refused.value.code == "config_invalid"

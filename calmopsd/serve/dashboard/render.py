@@ -15,6 +15,9 @@ from flask import Response
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from calmopsd.backtest.remake import ALERT_TUNING, Remade, remade
+from calmopsd.model import Recommendation
+
 ENVIRONMENT = Environment(
     loader=PackageLoader("calmopsd.serve.dashboard", "templates"),
     autoescape=True,
@@ -63,7 +66,18 @@ def compact(data: Any) -> str:
     return shown if len(shown) <= 300 else shown[:299] + "…"
 
 
-ENVIRONMENT.filters.update(moment=moment, duration=duration, compact=compact, e=escape)
+def config_diff(rec: Recommendation) -> Remade:
+    """A config change's diff as approving it now would give it (made afresh against the
+    file as it is): what the approval dialog shows, not the one stored with the proposal."""
+    return (
+        remade(rec)
+        if rec.kind == ALERT_TUNING
+        else Remade(str(rec.evidence.get("diff", "")), "as proposed")
+    )
+
+
+ENVIRONMENT.filters.update(moment=moment, duration=duration, compact=compact, e=escape,
+                           config_diff=config_diff)  # fmt: skip
 
 
 def page(name: str, status: int = 200, **context: Any) -> Response:
