@@ -47,9 +47,10 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	@touch $@
 
 # Foreground daemon on the shipped default config, state under ./var/. Ctrl-C stops it.
-# MALLOC_ARENA_MAX=2 as the systemd unit sets it (why: systemd/calmopsd.service).
+# glibc's malloc as the systemd unit sets it (why: systemd/calmopsd.service).
 run: $(STAMP)
-	CALMOPS_STATE_DIR=$(CURDIR)/var MALLOC_ARENA_MAX=2 $(BIN)/calmopsd run
+	CALMOPS_STATE_DIR=$(CURDIR)/var MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 \
+		$(BIN)/calmopsd run
 
 test: $(STAMP) system-deps lint typecheck pytest
 

@@ -15,9 +15,10 @@ Prometheus and visited by a person pays (the modules those routes need are loade
 their first use, see docs/decisions.md, issue 16).
 
 The daemon gets the environment the systemd unit sets (its ``Environment=`` lines:
-``MALLOC_ARENA_MAX=2``); a variable set for this script wins, and ``--env NAME=VALUE``
-wins over both and reaches the daemon alone (not the references), so
-``bench/overhead.py --env MALLOC_ARENA_MAX=16`` measures glibc's default on 2 cores.
+``MALLOC_ARENA_MAX=2``, ``MALLOC_TRIM_THRESHOLD_=131072``); a variable set for this
+script wins, and ``--env NAME=VALUE`` wins over both and reaches the daemon alone (not
+the references), so ``bench/overhead.py --env MALLOC_ARENA_MAX=16`` measures glibc's
+default on 2 cores.
 ``--runs N`` repeats the whole measurement (a fresh PM2, store and daemon each time)
 and ends with each figure's median.
 
@@ -86,6 +87,16 @@ def unit_environment(overrides: dict[str, str] | None = None) -> dict[str, str]:
             name, _, value = line.removeprefix("Environment=").partition("=")
             env.setdefault(name, value)
     return {**env, **(overrides or {})}
+
+
+def unit_settings() -> list[str]:
+    """The unit's ``Environment=`` assignments, as written."""
+    unit = (ROOT / "systemd" / "calmopsd.service").read_text(encoding="utf-8")
+    return [
+        line.removeprefix("Environment=")
+        for line in unit.splitlines()
+        if line.startswith("Environment=")
+    ]
 
 
 def free_port() -> int:
@@ -293,8 +304,7 @@ def report(
             f"calmopsd {label:<8} over {duration:.0f} s: steady RSS {steady(rss):.1f} MiB "
             f"(max {max(rss) / 2**20:.1f}), CPU {cpu:.2f} % of one core"
         )
-    arenas = unit_environment(overrides).get("MALLOC_ARENA_MAX", "glibc's default")
-    print(f"the daemon's environment as the unit sets it, MALLOC_ARENA_MAX={arenas}")
+    print("the daemon's environment as the unit sets it: " + " ".join(unit_settings()))
     if overrides:
         print("and from --env: " + " ".join(f"{k}={v}" for k, v in overrides.items()))
     print(f"reference, a bare Python interpreter idle: RSS {floors[0]:.1f} MiB")
