@@ -408,6 +408,25 @@ _MESSAGES = (
     _same_org_as_incident("message_deliveries"),
 )
 
+
+def _rebuilt_recommendations(temporary: str, kinds: str) -> tuple[str, ...]:
+    """The recommendations table rebuilt with ``kinds`` in its CHECK (the statuses since
+    migration 8): create under ``temporary``, copy every row, drop, rename, and make again
+    the index and the organization trigger dropped with the old table."""
+    return (
+        _recommendations_table(temporary, _OBSOLETE_STATUSES, kinds),
+        f"""INSERT INTO {temporary} ({_RECOMMENDATION_COLUMNS})
+        SELECT {_RECOMMENDATION_COLUMNS} FROM incident_recommendations""",
+        "DROP TABLE incident_recommendations",
+        f"ALTER TABLE {temporary} RENAME TO incident_recommendations",
+        "CREATE INDEX incident_recommendations_by_incident ON incident_recommendations "
+        "(incident_id)",
+        "CREATE INDEX incident_recommendations_open ON incident_recommendations "
+        "(status, expires_at)",
+        _same_org_as_incident("incident_recommendations"),
+    )
+
+
 # Post-incident reviews (see calmopsd/record/reviews.py), one per incident, drafted by
 # calmopsd when it resolves and edited by people; and a recommendation kind for a
 # playbook reorder the history supports (the CHECK gains a kind: rebuilt as in 8).
@@ -434,36 +453,19 @@ _REVIEWS = (
     )""",
     "CREATE INDEX incident_reviews_by_fingerprint ON incident_reviews (fingerprint, incident_id)",
     _same_org_as_incident("incident_reviews"),
-    _recommendations_table(
-        "incident_recommendations_v12",
-        _OBSOLETE_STATUSES,
-        "'safe_action', 'manual', 'playbook_order'",
+    *_rebuilt_recommendations(
+        "incident_recommendations_v12", "'safe_action', 'manual', 'playbook_order'"
     ),
-    f"""INSERT INTO incident_recommendations_v12 ({_RECOMMENDATION_COLUMNS})
-        SELECT {_RECOMMENDATION_COLUMNS} FROM incident_recommendations""",
-    "DROP TABLE incident_recommendations",
-    "ALTER TABLE incident_recommendations_v12 RENAME TO incident_recommendations",
-    "CREATE INDEX incident_recommendations_by_incident ON incident_recommendations (incident_id)",
-    "CREATE INDEX incident_recommendations_open ON incident_recommendations (status, expires_at)",
-    _same_org_as_incident("incident_recommendations"),
 )
 
 # Alert tuning: a backtested change of a rule, proposed to a person like a playbook
 # order (calmopsd/learn/tuning.py). Only the kinds' CHECK changes: the table is rebuilt.
 _TUNING_KIND = (
-    _recommendations_table(
+    *_rebuilt_recommendations(
         "incident_recommendations_v16",
-        _OBSOLETE_STATUSES,
         "'safe_action', 'manual', 'playbook_order', 'alert_tuning'",
     ),
-    f"""INSERT INTO incident_recommendations_v16 ({_RECOMMENDATION_COLUMNS})
-        SELECT {_RECOMMENDATION_COLUMNS} FROM incident_recommendations""",
-    "DROP TABLE incident_recommendations",
-    "ALTER TABLE incident_recommendations_v16 RENAME TO incident_recommendations",
-    "CREATE INDEX incident_recommendations_by_incident ON incident_recommendations (incident_id)",
-    "CREATE INDEX incident_recommendations_open ON incident_recommendations (status, expires_at)",
     "CREATE INDEX incident_recommendations_by_kind ON incident_recommendations (kind, status)",
-    _same_org_as_incident("incident_recommendations"),
 )
 
 # Raw snapshots stored compactly (calmopsd/record/keyframes.py): ``taken_at`` as

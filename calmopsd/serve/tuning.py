@@ -10,16 +10,18 @@ would be backtested on rules that do not run. Nothing here writes the config.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calmopsd.backtest.remake import sha256
 from calmopsd.clock import Clock
 from calmopsd.config.load import load_config_text
 from calmopsd.errors import ConfigError, Conflict, Forbidden, NotFound, Unavailable
-from calmopsd.learn.tuning import Proposed, Tuned, tune
 from calmopsd.record.database import Database
 from calmopsd.serve.answers import Hooks
 from calmopsd.serve.tokens import Caller
+
+if TYPE_CHECKING:  # the backtest is imported when tuning is asked for, not at start-up
+    from calmopsd.learn.tuning import Proposed, Tuned
 
 LONGEST = timedelta(days=400)  # --since beyond this replays more than any retention keeps
 
@@ -59,6 +61,8 @@ class Tuning:
         except ConfigError as exc:
             raise Conflict(f"{in_force.path} does not load: " + "; ".join(exc.problems),
                            "config_invalid") from None  # fmt: skip
+        from calmopsd.learn.tuning import tune  # the backtest: not in every daemon's memory
+
         in_agent = self.hooks.in_agent
         tuned = tune(
             self.database, config, in_force.path, text, since=since, quick=quick,
