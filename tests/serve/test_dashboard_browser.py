@@ -153,7 +153,9 @@ def test_an_organization_sees_another_organizations_pages_as_not_found(
     driver: WebDriver, served: Served
 ) -> None:
     sign_in(driver, served, "acme-op", "/company/acme/ops/incidents")
-    assert driver.find_elements(By.ID, f"incident-{served.incident['acme']}")
+    # After the sign-in's redirect has loaded (under load it may still be on its way).
+    mine = (By.ID, f"incident-{served.incident['acme']}")
+    wait(driver).until(ec.presence_of_element_located(mine))
     assert not driver.find_elements(By.ID, f"incident-{served.incident['dependency']}")
     for page in ("/company/globex/ops/incidents",
                  f"/company/acme/ops/incidents/{served.incident['dependency']}",

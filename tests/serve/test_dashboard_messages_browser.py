@@ -162,7 +162,8 @@ def test_a_super_admin_discards_another_draft_with_a_note(driver: WebDriver, boa
     driver.find_element(By.CSS_SELECTOR, "header form button").click()  # sign out
     wait(driver).until(ec.presence_of_element_located((By.ID, "token")))
     sign_in(driver, board, "root", page)
-    driver.find_element(By.ID, f"message-discard-{number}").click()
+    discard = (By.ID, f"message-discard-{number}")
+    wait(driver).until(ec.element_to_be_clickable(discard)).click()
     wait(driver).until(
         ec.visibility_of_element_located((By.ID, f"dialog-message-discard-{number}"))
     )
