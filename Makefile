@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest clean system-deps install
+.PHONY: run test lint typecheck pytest clean system-deps build-deps install
 
 # Debian's python3 lacks venv/ensurepip until python3-venv is installed.
 $(BIN)/python:
@@ -41,7 +41,22 @@ system-deps:
 	  apt-get update && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y --no-install-recommends chromium chromium-driver; }
 
-$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+# The compiled log scanner (setup.py, calmopsd/sense/logs/_scan.c) needs a C compiler and
+# Python's headers. Installed when missing and run as root; otherwise only said, as the
+# package then installs without it and counts logs in Python (slower, same counts).
+build-deps: $(BIN)/python
+	@{ command -v cc >/dev/null 2>&1 && test -f "$$($(BIN)/python -c \
+	    'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h"; } || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing gcc and python3-dev from apt (the compiled log scanner)"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y --no-install-recommends gcc libc6-dev python3-dev; \
+	  else \
+	    echo "no C compiler or Python headers: counting logs without the compiled scanner" \
+	      "(apt-get install gcc python3-dev, then make again)" >&2; \
+	  fi; }
+
+$(STAMP): $(BIN)/python setup.cfg setup.py pyproject.toml calmopsd/sense/logs/_scan.c | build-deps
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
@@ -72,4 +87,4 @@ install:
 	  sh systemd/install.sh
 
 clean:
-	rm -rf $(VENV) var build dist *.egg-info
+	rm -rf $(VENV) var build dist *.egg-info calmopsd/sense/logs/_scan.*.so

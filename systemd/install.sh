@@ -123,10 +123,24 @@ if [ -x "$VENV/bin/python" ]; then say "venv /opt/calmopsd/venv exists"; else
   "$PYTHON" -m venv "$VENV"
   say "made venv /opt/calmopsd/venv"
 fi
-# Built from a copy, so the build writes nothing into the source tree.
+# The compiled log scanner (setup.py) wants a C compiler and Python's headers; without them
+# calmopsd installs and counts logs in Python, more slowly.
+INCLUDE=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+if ! command -v cc >/dev/null || [ ! -f "$INCLUDE/Python.h" ]; then
+  if [ -z "$DESTDIR" ] && command -v apt-get >/dev/null; then
+    say "installing gcc and python3-dev (to build the log scanner)"
+    apt-get update && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y --no-install-recommends gcc libc6-dev python3-dev
+  else
+    say "no C compiler or Python headers: logs will be counted without the compiled scanner"
+  fi
+fi
+# Built from a copy, so the build writes nothing into the source tree (nor takes a scanner
+# built there for another Python).
 BUILD=$(mktemp -d)
 trap 'rm -rf "$BUILD"' EXIT
-(cd "$SRC" && tar -cf - --exclude=__pycache__ pyproject.toml setup.cfg README.md calmopsd config) |
+(cd "$SRC" && tar -cf - --exclude=__pycache__ --exclude='*.so' \
+  pyproject.toml setup.cfg setup.py README.md calmopsd config) |
   (cd "$BUILD" && tar -xf -)
 # shellcheck disable=SC2086  # PIP_FLAGS are several flags on purpose
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade $PIP_FLAGS "$BUILD"

@@ -31,6 +31,7 @@ from collections import Counter
 from calmopsd.sense.logs.lines import (
     OTHER,
     BlockPatterns,
+    BlockScan,
     Extras,
     LineCounts,
     LineFormat,
@@ -89,6 +90,8 @@ class BlockCounter:
         self._organizations: set[str] = set()
         self.folded = 0  # counts of an organization over the limit, added to the platform's
         self.other_lines = 0  # lines of another kind (plain text among JSON), ever
+        make_scan = getattr(line_format, "block_scan", None)
+        self._scan: BlockScan | None = make_scan() if make_scan is not None else None
 
     def start_round(self, known: set[str]) -> None:
         """Begin a new tally: ``known`` organizations keep their own counts, and new ones
@@ -114,6 +117,9 @@ class BlockCounter:
 
     def count(self, buf: bytes, end: int, tally: Tally, default_minute: int) -> None:
         """Count ``buf[:end]``, which is whole lines (``end`` just after a newline)."""
+        if self._scan is not None:
+            self._count_scanned(self._scan, buf, end, tally, default_minute)
+            return
         pos = 0
         minute = default_minute
         guess = 0
@@ -135,6 +141,27 @@ class BlockCounter:
             patterns = self.format.patterns(buf[start : buf.index(b"\n", start)])
             self._run(buf, start, stop, probe, patterns, tally)
             pos = stop
+
+    def _count_scanned(
+        self, scan: BlockScan, buf: bytes, end: int, tally: Tally, default_minute: int
+    ) -> None:
+        """One compiled pass over the block; the lines it was not sure of are parsed on their
+        own (a parse error counted in the minute of the last line counted before it)."""
+        found, left, before = scan(buf, end)
+        fold, get = self._fold, tally.get
+        for (minute, raw), counts in found.items():
+            key = (minute, None if raw is None else fold(organization(raw)))
+            row = get(key)
+            if row is None:
+                counts.append(0)  # no parse errors: the scan counted none
+                tally[key] = counts
+            else:
+                row[:5] = map(operator.add, row, counts)
+        first = next(iter(found))[0] if found else default_minute
+        for start, minute in zip(left, before, strict=True):
+            self._single(
+                buf[start : buf.index(b"\n", start)], tally, minute if minute >= 0 else first
+            )
 
     def _probe_at(self, buf: bytes, start: int) -> Probe | None:
         return self.format.probe(buf[start : buf.index(b"\n", start)])

@@ -35,18 +35,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from operator import methodcaller
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
 from calmopsd.sense.logs.lines import (
     OTHER,
     BlockPatterns,
+    BlockScan,
     Extras,
     LineCounts,
     LinesOf,
     OrganizationExtras,
     Probe,
+    ScanResult,
     Uploads,
     organization,
 )
@@ -58,6 +60,13 @@ from calmopsd.sense.logs.timestamps import (
     minute_of_epoch_text,
     minute_of_iso,
 )
+
+try:
+    from calmopsd.sense.logs import _scan
+
+    SCANNER: Any = _scan
+except ImportError:  # built without a C compiler (setup.py): counted by the regexes below
+    SCANNER = None
 
 # PM2's --time prefix (dayjs 'YYYY-MM-DDTHH:mm:ss', or a log_date_format like it) and ': '.
 _PM2_PREFIX = re.compile(
@@ -135,8 +144,15 @@ class JsonFormat:
     """One JSON-lines log layout."""
 
     def __init__(
-        self, fields: JsonFields, uploads: Uploads, error_levels: Sequence[str | int] = ()
+        self,
+        fields: JsonFields,
+        uploads: Uploads,
+        error_levels: Sequence[str | int] = (),
+        *,
+        compiled: bool = True,
     ):
+        """``compiled=False`` counts without the compiled scanner even when it is built (the
+        tests hold both ways to the same counts; the bench times both)."""
         self.fields = fields
         self.uploads = uploads
         self.error_levels = frozenset(error_levels)
@@ -149,6 +165,7 @@ class JsonFormat:
         # request id → (minute, method, path) of its line without a status; ids counted
         self._pending: dict[Any, tuple[int, bytes, bytes]] = {}
         self._counted: dict[Any, int] = {}
+        self._scanner: BlockScan | Literal[False] | None = False if compiled else None
 
     def _separator(self, line: bytes) -> bytes:
         line = _json_part(line)
@@ -298,6 +315,56 @@ class JsonFormat:
         match = pattern.search(line)
         return organization(match.group(1)) if match else None
 
+    def block_scan(self) -> BlockScan | None:
+        """The compiled scanner, when it is built and this layout fits it (pairing by request
+        id is stateful: such a log is parsed in order).
+
+        It reads each line as :meth:`parse` does (time, status, method, route, request and
+        level by key path, the organization by the regex's needle spelt with the line's
+        separator) and leaves to ``parse`` every line it is not sure of (``_scan.c``)."""
+        if self._scanner is False:
+            self._scanner = self._make_scanner()
+        return self._scanner
+
+    def _make_scanner(self) -> BlockScan | None:
+        scanner = SCANNER
+        f = self.fields
+        levels = tuple(sorted(level for level in self.error_levels if isinstance(level, str)))
+        numbers = tuple(sorted(level for level in self.error_levels if isinstance(level, int)))
+        keys = (f.status, f.method, f.route, f.request, f.level, f.time)
+        if (
+            scanner is None
+            or f.request_id
+            or not f.time
+            or any(key.count(".") >= 4 for key in keys)
+            or max(len(levels), len(numbers)) > 16
+            or len(self.uploads.methods) > 16
+            or len(self.uploads.routes) > 16
+            or len(self.uploads.failures) > 16
+            or any("?" in route or "[" in route for route in self.uploads.routes)
+            or any(not isinstance(level, str | int) for level in self.error_levels)
+            or any(abs(level) >= 2**63 for level in numbers)
+        ):
+            return None
+        spec = (
+            tuple(tuple(part.encode() for part in key.split(".")) if key else () for key in keys),
+            _key(f.organization, b"") if f.organization else None,
+            _key(f.time, b""),
+            tuple(level.encode() for level in levels),
+            numbers,
+            tuple(sorted(self.uploads.methods)),
+            tuple(route.encode() for route in self.uploads.routes),
+            tuple(sorted(self.uploads.failures)),
+            not self._nested,
+        )
+        scan_json = scanner.scan_json
+
+        def scan(buf: bytes, end: int) -> ScanResult:
+            found: ScanResult = scan_json(buf, end, spec)
+            return found
+
+        return scan
+
     def patterns(self, line: bytes) -> BlockPatterns:
         if self.fields.request_id:
             return _IN_ORDER
@@ -342,7 +409,13 @@ class JsonFormat:
             # with the regex _organization() reads it with: a search per line, not a parse.
             by_org = self._extras_by_organization(sep, errors, levels, uploads, org_in_line)
             patterns = BlockPatterns(
-                candidates, request, org_of_requests, None, by_org, line_end=b"}", once=once
+                candidates,
+                request,
+                org_of_requests,
+                None,
+                by_org,
+                line_end=b"}",
+                once=once,
             )
             return patterns, org_in_line
         extras = self._extras(sep, errors, levels, uploads)

@@ -58,6 +58,15 @@ Extras = tuple[int, int, int, int]
 OrganizationCounts = dict[bytes | None, list[int]]
 """Requests, server errors, error lines, uploads and upload failures by raw organization."""
 
+ScanResult = tuple[dict[tuple[int, bytes | None], list[int]], list[int], list[int]]
+"""What a compiled scan of a block found: requests, server errors, error lines, uploads and
+upload failures by (minute, raw organization), for every line it was sure of; the starts of
+the other lines, to be parsed on their own; and, for each of those, the minute of the last
+line counted before it (-1: none)."""
+
+BlockScan = Callable[[bytes, int], ScanResult]
+"""Scans the whole lines of ``buf[:end]`` in one pass (the compiled scanner)."""
+
 OrganizationExtras = dict[bytes | None, list[int]]
 """:data:`Extras` (as a list) by the raw organization of the lines they were found in (None:
 a line without one)."""
@@ -122,6 +131,10 @@ class LineFormat(Protocol):
         """The bulk patterns, spelt the way ``line`` (a well-formed line) spells keys."""
         ...
 
+    def block_scan(self) -> BlockScan | None:
+        """A one-pass scanner of whole blocks, or None (then blocks are counted by runs)."""
+        ...
+
 
 _KNOWN: dict[bytes, str | None] = {}  # raw value → organization(raw), bounded below
 
@@ -149,7 +162,7 @@ class Uploads:
     def __init__(self, config: UploadsConfig):
         self.methods = frozenset(m.encode() for m in config.methods)
         self.failures = frozenset(config.failure_statuses)
-        self._routes = tuple(config.routes)
+        self.routes = tuple(config.routes)
         routes = [fnmatch.translate(r).replace("(?s:", "(?:", 1) for r in config.routes]
         self._route = re.compile("|".join(routes).encode() if routes else b"(?!)")
         # Text before a route's first wildcard: every upload's path starts with one of them.
@@ -174,7 +187,7 @@ class Uploads:
         methods = b"|".join(re.escape(m) for m in sorted(self.methods)) or b"(?!)"
         routes = b"|".join(
             b'[^ "?\n]*'.join(re.escape(part.encode()) for part in route.split("*"))
-            for route in self._routes
+            for route in self.routes
         )
         return b"(?:" + methods + b") (?:" + (routes or b"(?!)") + rb')(?:\?[^ "\n]*)?'
 

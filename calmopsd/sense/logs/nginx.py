@@ -32,6 +32,7 @@ from typing import NamedTuple
 from calmopsd.config.logs import NAMED_FORMATS, TIME_VARIABLES, format_variables
 from calmopsd.sense.logs.lines import (
     BlockPatterns,
+    BlockScan,
     Extras,
     LineCounts,
     LinesOf,
@@ -246,6 +247,10 @@ class NginxFormat:
             return _QuotedField(skip, b"".join(self.literals).count(b'"'), regex)
         # Unquoted: the whole line regex with only the organization captured (slower).
         return re.compile(b"^" + _only_group(self._line.pattern, self._org) + b"$", re.MULTILINE)
+
+    def block_scan(self) -> BlockScan | None:
+        """No compiled scanner for nginx's formats: runs are counted by splits and regexes."""
+        return None
 
     def patterns(self, line: bytes) -> BlockPatterns:
         if not self.prefix:

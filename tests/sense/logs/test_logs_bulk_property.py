@@ -181,7 +181,7 @@ def nginx_custom(found: list[Event], middle: bool = False) -> bytes:
     return b"\n".join(out) + b"\n"
 
 
-def json_format(organization: str, nested: bool = False) -> JsonFormat:
+def json_format(organization: str, nested: bool = False, compiled: bool = True) -> JsonFormat:
     if nested:
         fields = JsonFields(
             time="time",
@@ -191,7 +191,7 @@ def json_format(organization: str, nested: bool = False) -> JsonFormat:
             level="level",
             organization=organization,
         )
-        return JsonFormat(fields, UPLOADS, [50, 60])
+        return JsonFormat(fields, UPLOADS, [50, 60], compiled=compiled)
     fields = JsonFields(
         time="time",
         status="status",
@@ -200,7 +200,7 @@ def json_format(organization: str, nested: bool = False) -> JsonFormat:
         level="level",
         organization=organization,
     )
-    return JsonFormat(fields, UPLOADS, ["error", "fatal"])
+    return JsonFormat(fields, UPLOADS, ["error", "fatal"], compiled=compiled)
 
 
 def agree(line_format: LineFormat, fresh: LineFormat, text: bytes, block: int) -> None:
@@ -211,23 +211,25 @@ blocks = st.sampled_from([200, 4096, 1 << 20])
 
 
 @settings(max_examples=60, deadline=None)
-@given(events, blocks, st.booleans())
+@given(events, blocks, st.booleans(), st.booleans())
 # A job line (no status) and a nested line holding "status" twice: as many status keys as
 # lines, yet not one per line.
 @example([(0, "GET", "/", 200, "acme", 0, 0)] * 9 + [(0, "GET", "/", 200, "acme", 1, 0),
-          (0, "GET", "/", 200, "acme", 3, 0)], 4096, True)  # fmt: skip
-def test_flat_json_in_bulk_is_every_line_parsed(found: list[Event], block: int, orgs: bool) -> None:
+          (0, "GET", "/", 200, "acme", 3, 0)], 4096, True, False)  # fmt: skip
+def test_flat_json_in_bulk_is_every_line_parsed(
+    found: list[Event], block: int, orgs: bool, compiled: bool
+) -> None:
     org = "org_id" if orgs else ""
-    agree(json_format(org), json_format(org), flat_json(found), block)
+    agree(json_format(org, compiled=compiled), json_format(org), flat_json(found), block)
 
 
 @settings(max_examples=60, deadline=None)
-@given(events, blocks, st.booleans())
+@given(events, blocks, st.booleans(), st.booleans())
 def test_nested_json_in_bulk_is_every_line_parsed(
-    found: list[Event], block: int, orgs: bool
+    found: list[Event], block: int, orgs: bool, compiled: bool
 ) -> None:
     org = "orgId" if orgs else ""
-    agree(json_format(org, True), json_format(org, True), pino(found), block)
+    agree(json_format(org, True, compiled), json_format(org, True), pino(found), block)
 
 
 @settings(max_examples=60, deadline=None)
