@@ -434,13 +434,18 @@ static int glob_match(span route, span path) {
 
 /* Uploads.classify: the method one of the upload methods, the path (query cut off) matching
  * a route. */
-static int is_upload(const spec_t *spec, span method, span path) {
-    if (!span_in(method, spec->method, spec->n_method)) return 0;
+static int uploads_match(const span *methods, int n_methods, const span *routes, int n_routes,
+                         span method, span path) {
+    if (!span_in(method, methods, n_methods)) return 0;
     const char *query = memchr(path.p, '?', (size_t)path.n);
     if (query != NULL) path.n = query - path.p;
-    for (int i = 0; i < spec->n_route; i++)
-        if (glob_match(spec->route[i], path)) return 1;
+    for (int i = 0; i < n_routes; i++)
+        if (glob_match(routes[i], path)) return 1;
     return 0;
+}
+
+static int is_upload(const spec_t *spec, span method, span path) {
+    return uploads_match(spec->method, spec->n_method, spec->route, spec->n_route, method, path);
 }
 
 static long long number_of(const char *s, int n) {
@@ -525,8 +530,9 @@ typedef struct {
     span org;
 } counts_t;
 
-/* What one line counts for; DOUBT when Python must parse it. */
-static int scan_line(const spec_t *spec, const char *s, const char *end, counts_t *out) {
+/* What one JSON line counts for; DOUBT when Python must parse it. */
+static int json_line(const void *spec_p, const char *s, const char *end, counts_t *out) {
+    const spec_t *spec = spec_p;
     if (s < end && *s != '{') {
         s = past_prefix(s, end);
         if (s == NULL) return DOUBT;
@@ -727,6 +733,18 @@ static int read_spans(PyObject *seq, span *out, int max, const char *what) {
     return (int)n;
 }
 
+/* Upload routes: fnmatch patterns whose only wildcard is *. */
+static int read_routes(PyObject *routes, span *out) {
+    int n = read_spans(routes, out, MAX_UPLOAD, "routes");
+    for (int i = 0; i < n; i++) {
+        if (memchr(out[i].p, '?', (size_t)out[i].n) || memchr(out[i].p, '[', (size_t)out[i].n)) {
+            PyErr_SetString(PyExc_ValueError, "routes: * is the only wildcard");
+            return -1;
+        }
+    }
+    return n;
+}
+
 /* (paths, org_key, time_key, level_strs, level_ints, methods, routes, failures, flat): paths a
  * tuple of six tuples of key parts (status, method, route, request, level, time; empty: not
  * mapped), org_key and time_key those keys' last parts quoted. */
@@ -772,14 +790,7 @@ static int read_spec(PyObject *tuple, spec_t *spec) {
     spec->n_level_int = (int)n;
     if ((spec->n_method = read_spans(methods, spec->method, MAX_UPLOAD, "methods")) < 0)
         return -1;
-    if ((spec->n_route = read_spans(routes, spec->route, MAX_UPLOAD, "routes")) < 0) return -1;
-    for (int i = 0; i < spec->n_route; i++) {
-        if (memchr(spec->route[i].p, '?', (size_t)spec->route[i].n) ||
-            memchr(spec->route[i].p, '[', (size_t)spec->route[i].n)) {
-            PyErr_SetString(PyExc_ValueError, "routes: * is the only wildcard");
-            return -1;
-        }
-    }
+    if ((spec->n_route = read_routes(routes, spec->route)) < 0) return -1;
     n = PyTuple_GET_SIZE(failures);
     if (n > MAX_UPLOAD) {
         PyErr_SetString(PyExc_ValueError, "failures: at most 16");
@@ -799,12 +810,312 @@ static int read_spec(PyObject *tuple, spec_t *spec) {
     return 0;
 }
 
-PyDoc_STRVAR(scan_json_doc,
-"scan_json(buf, stop, spec) -> (counts, doubtful, before)\n\n"
-"Count the whole lines of buf[:stop]: counts maps (minute, raw organization or None) to\n"
-"[requests, server errors, error lines, uploads, upload failures] in the order first seen; doubtful lists the\n"
-"starts of the lines not counted, which Python parses on its own, and before the minute\n"
-"of the last line counted before each (-1: none).");
+/* ================================ nginx ================================ */
+
+/* nginx.NginxFormat's line regex as a sequence of elements, matched with backtracking in
+ * the regex engine's order (greedy: longest first; lazy: shortest first), so the captures
+ * are the ones fullmatch() gives. */
+enum {
+    E_LITERAL,  /* the bytes themselves */
+    E_NOTQUOTE, /* ([^"\n]*) */
+    E_LAZY,     /* ([^\n]*?) */
+    E_TIME_LOCAL, E_TIME_ISO, E_MSEC, E_STATUS, E_NOTSPACE, E_DIGITS_OR_DASH,
+    E_DECIMAL_OR_DASH, E_DIGITS, E_PIPE,
+};
+#define MAX_ELEMENTS 96
+#define MAX_STEPS 4096 /* backtracking steps a line may take before Python decides */
+
+typedef struct {
+    int kind;
+    span literal;
+    int capture; /* the variable's number, -1 for a literal */
+} element_t;
+
+typedef struct {
+    element_t element[MAX_ELEMENTS];
+    int n_element, n_capture;
+    int trailer; /* combined read as a prefix: (?:[ \t][^\n]*)? */
+    int time, time_kind, status, request, method, path, org; /* capture numbers, -1: none */
+    span method_set[MAX_UPLOAD];
+    int n_method;
+    span route[MAX_UPLOAD];
+    int n_route;
+    int failure[MAX_UPLOAD];
+    int n_failure;
+} nginx_spec_t;
+
+typedef struct {
+    const nginx_spec_t *spec;
+    const char *end;
+    span capture[MAX_ELEMENTS];
+    int steps;
+} match_t;
+
+static inline int in_class(int kind, char c) {
+    switch (kind) {
+    case E_NOTQUOTE: return c != '"' && c != '\n';
+    case E_LAZY: return c != '\n';
+    case E_NOTSPACE: return c != ' ' && c != '\n';
+    case E_DIGITS: return is_digit(c);
+    default: return 0;
+    }
+}
+
+/* The lengths a tight element may take at s, in the regex's order of trying them. */
+static int tight_lengths(int kind, const char *s, const char *end, Py_ssize_t *out, int room) {
+    Py_ssize_t left = end - s;
+    int n = 0;
+    switch (kind) {
+    case E_TIME_LOCAL: /* \d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4} */
+        if (left >= 26 && digits(s, end, 2) && s[2] == '/' && s[3] >= 'A' && s[3] <= 'Z' &&
+            s[4] >= 'a' && s[4] <= 'z' && s[5] >= 'a' && s[5] <= 'z' && s[6] == '/' &&
+            digits(s + 7, end, 4) && s[11] == ':' && digits(s + 12, end, 2) && s[14] == ':' &&
+            digits(s + 15, end, 2) && s[17] == ':' && digits(s + 18, end, 2) && s[20] == ' ' &&
+            (s[21] == '+' || s[21] == '-') && digits(s + 22, end, 4))
+            out[n++] = 26;
+        return n;
+    case E_TIME_ISO: /* \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[+-]\d\d:\d\d|Z) */
+        if (left < 20 || !digits(s, end, 4) || s[4] != '-' || !digits(s + 5, end, 2) ||
+            s[7] != '-' || !digits(s + 8, end, 2) || s[10] != 'T' || !digits(s + 11, end, 2) ||
+            s[13] != ':' || !digits(s + 14, end, 2) || s[16] != ':' || !digits(s + 17, end, 2))
+            return 0;
+        if (left >= 25 && (s[19] == '+' || s[19] == '-') && digits(s + 20, end, 2) &&
+            s[22] == ':' && digits(s + 23, end, 2))
+            out[n++] = 25;
+        if (s[19] == 'Z') out[n++] = 20;
+        return n;
+    case E_MSEC: { /* \d+\.\d+ */
+        const char *t = s;
+        while (t < end && is_digit(*t)) t++;
+        if (t == s || t >= end || *t != '.') return 0;
+        const char *u = t + 1;
+        while (u < end && is_digit(*u)) u++;
+        for (const char *v = u; v > t + 1 && n < room; v--) out[n++] = v - s;
+        return n;
+    }
+    case E_STATUS: /* \d{3} */
+        if (digits(s, end, 3)) out[n++] = 3;
+        return n;
+    case E_DIGITS_OR_DASH:   /* \d+|- */
+    case E_DECIMAL_OR_DASH: { /* [\d.]+|- */
+        const char *t = s;
+        while (t < end && (is_digit(*t) || (kind == E_DECIMAL_OR_DASH && *t == '.'))) t++;
+        for (const char *v = t; v > s && n < room; v--) out[n++] = v - s;
+        if (s < end && *s == '-' && n < room) out[n++] = 1;
+        return n;
+    }
+    case E_PIPE: /* [p.] */
+        if (s < end && (*s == 'p' || *s == '.')) out[n++] = 1;
+        return n;
+    default:
+        return 0;
+    }
+}
+
+/* Does the rest of the pattern, from element i, match all of [s, end)? */
+static int match_from(match_t *m, int i, const char *s) {
+    const nginx_spec_t *spec = m->spec;
+    const char *end = m->end;
+    if (++m->steps > MAX_STEPS) return -1;
+    if (i == spec->n_element) {
+        if (s == end) return 1;
+        return spec->trailer && (*s == ' ' || *s == '\t'); /* the rest has no newline */
+    }
+    const element_t *e = &spec->element[i];
+    if (e->kind == E_LITERAL) {
+        if (end - s < e->literal.n || memcmp(s, e->literal.p, (size_t)e->literal.n) != 0)
+            return 0;
+        return match_from(m, i + 1, s + e->literal.n);
+    }
+    if (e->kind == E_NOTQUOTE || e->kind == E_NOTSPACE || e->kind == E_DIGITS ||
+        e->kind == E_LAZY) {
+        const char *t = s;
+        while (t < end && in_class(e->kind, *t)) t++;
+        if (e->kind == E_DIGITS && t == s) return 0; /* \d+ */
+        const char *low = e->kind == E_DIGITS ? s + 1 : s;
+        if (e->kind == E_LAZY) {
+            /* Shortest first; where a literal follows, only where it starts can match. */
+            const element_t *next = i + 1 < spec->n_element ? &spec->element[i + 1] : NULL;
+            for (const char *v = low; v <= t; v++) {
+                if (next != NULL && next->kind == E_LITERAL) {
+                    v = find(v, end, next->literal);
+                    if (v == NULL || v > t) return 0;
+                }
+                m->capture[e->capture] = (span){s, v - s};
+                int found = match_from(m, i + 1, v);
+                if (found) return found;
+            }
+            return 0;
+        }
+        for (const char *v = t; v >= low; v--) {
+            m->capture[e->capture] = (span){s, v - s};
+            int found = match_from(m, i + 1, v);
+            if (found) return found;
+        }
+        return 0;
+    }
+    Py_ssize_t lengths[64];
+    int n = tight_lengths(e->kind, s, end, lengths, 64);
+    if (n == 64) return -1; /* more ways than tried here: Python decides */
+    for (int k = 0; k < n; k++) {
+        m->capture[e->capture] = (span){s, lengths[k]};
+        int found = match_from(m, i + 1, s + lengths[k]);
+        if (found) return found;
+    }
+    return 0;
+}
+
+static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* timestamps.minute_of_time_local on text the element matched. */
+static int time_local_minute(span t, long long *minute) {
+    const char *s = t.p;
+    int month = 0;
+    for (int i = 0; i < 12; i++)
+        if (memcmp(s + 3, months[i], 3) == 0) month = i + 1;
+    if (month == 0) return DOUBT;
+    long long day = number_of(s, 2), year = number_of(s + 7, 4);
+    long long hour = number_of(s + 12, 2), mins = number_of(s + 15, 2);
+    long long offset = number_of(s + 22, 2) * 60 + number_of(s + 24, 2);
+    if (s[21] == '-') offset = -offset;
+    if (year < 1 || day < 1 || day > 31 || hour > 23 || mins > 59) return DOUBT;
+    *minute = (days_from_civil(year, month, 1) + day - 1) * 1440 + hour * 60 + mins - offset;
+    return OK;
+}
+
+/* timestamps.minute_of_epoch_text: (\d{9,13})(?:\.\d+)? read as a float; with at most three
+ * decimals (msec's) the float's floor is the integer part's. */
+static int epoch_text_minute(span t, long long *minute) {
+    const char *s = t.p, *end = t.p + t.n, *dot = memchr(s, '.', (size_t)t.n);
+    const char *whole_end = dot ? dot : end;
+    Py_ssize_t whole = whole_end - s;
+    if (whole < 9 || whole > 13 || !digits(s, whole_end, (int)whole)) return DOUBT;
+    if (dot != NULL && (end - dot - 1 < 1 || end - dot - 1 > 3 ||
+                        !digits(dot + 1, end, (int)(end - dot - 1))))
+        return DOUBT;
+    long long value = number_of(s, (int)whole);
+    if (value > 100000000000000LL) return DOUBT;
+    *minute = value >= 100000000000LL ? value / 60000 : value / 60;
+    return OK;
+}
+
+static int nginx_line(const void *spec_p, const char *s, const char *end, counts_t *out) {
+    const nginx_spec_t *spec = spec_p;
+    match_t m;
+    m.spec = spec;
+    m.end = end;
+    m.steps = 0;
+    if (match_from(&m, 0, s) != 1) return DOUBT;
+    span time = m.capture[spec->time];
+    int timed = spec->time_kind == 0   ? time_local_minute(time, &out->minute)
+                : spec->time_kind == 1 ? iso_minute(time, &out->minute)
+                                       : epoch_text_minute(time, &out->minute);
+    if (timed != OK) return DOUBT;
+    int status = atoi_3(m.capture[spec->status].p);
+    out->request = 1;
+    out->server_error = status >= 500;
+    out->error_line = 0;
+    span method = {s, 0}, path = {s, 0};
+    if (spec->request >= 0) {
+        span r = m.capture[spec->request];
+        const char *sp = memchr(r.p, ' ', (size_t)r.n);
+        if (sp != NULL) {
+            const char *z = r.p + r.n, *sp2 = memchr(sp + 1, ' ', (size_t)(z - sp - 1));
+            method = (span){r.p, sp - r.p};
+            path = (span){sp + 1, (sp2 ? sp2 : z) - sp - 1};
+        }
+    } else {
+        if (spec->method >= 0) method = m.capture[spec->method];
+        if (spec->path >= 0) path = m.capture[spec->path];
+    }
+    out->upload = out->upload_failure = 0;
+    if (uploads_match(spec->method_set, spec->n_method, spec->route, spec->n_route, method,
+                      path)) {
+        out->upload = 1;
+        out->upload_failure = status >= 500;
+        for (int i = 0; i < spec->n_failure; i++)
+            if (spec->failure[i] == status) out->upload_failure = 1;
+    }
+    out->has_org = spec->org >= 0;
+    if (out->has_org) out->org = m.capture[spec->org];
+    return OK;
+}
+
+static int read_ints(PyObject *tuple, int *out, int max, const char *what) {
+    Py_ssize_t n = PyTuple_GET_SIZE(tuple);
+    if (n > max) {
+        PyErr_Format(PyExc_ValueError, "%s: at most %d", what, max);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long value = PyLong_AsLong(PyTuple_GET_ITEM(tuple, i));
+        if (value == -1 && PyErr_Occurred()) return -1;
+        out[i] = (int)value;
+    }
+    return (int)n;
+}
+
+/* (elements, trailer, (time, time_kind, status, request, method, path, org), methods, routes,
+ * failures): elements a tuple of (kind, literal bytes) pairs, variables numbered in order. */
+static int read_nginx_spec(PyObject *tuple, nginx_spec_t *spec) {
+    PyObject *elements, *indexes, *methods, *routes, *failures;
+    int trailer;
+    memset(spec, 0, sizeof *spec);
+    if (!PyArg_ParseTuple(tuple, "O!pO!O!O!O!", &PyTuple_Type, &elements, &trailer,
+                          &PyTuple_Type, &indexes, &PyTuple_Type, &methods, &PyTuple_Type,
+                          &routes, &PyTuple_Type, &failures))
+        return -1;
+    Py_ssize_t n = PyTuple_GET_SIZE(elements);
+    if (n > MAX_ELEMENTS) {
+        PyErr_SetString(PyExc_ValueError, "elements: at most 96");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        element_t *e = &spec->element[i];
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(elements, i), "iy#", &e->kind, &e->literal.p,
+                              &e->literal.n))
+            return -1;
+        if (e->kind < E_LITERAL || e->kind > E_PIPE) {
+            PyErr_SetString(PyExc_ValueError, "elements: an unknown kind");
+            return -1;
+        }
+        e->capture = e->kind == E_LITERAL ? -1 : spec->n_capture++;
+    }
+    spec->n_element = (int)n;
+    spec->trailer = trailer;
+    int at[7];
+    if (read_ints(indexes, at, 7, "indexes") != 7) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "indexes: seven numbers");
+        return -1;
+    }
+    spec->time = at[0];
+    spec->time_kind = at[1];
+    spec->status = at[2];
+    spec->request = at[3];
+    spec->method = at[4];
+    spec->path = at[5];
+    spec->org = at[6];
+    for (int i = 0; i < 7; i++) {
+        if (i != 1 && (at[i] < -1 || at[i] >= spec->n_capture)) {
+            PyErr_SetString(PyExc_ValueError, "indexes: a variable the format lacks");
+            return -1;
+        }
+    }
+    if (spec->time < 0 || spec->status < 0 || spec->time_kind < 0 || spec->time_kind > 2) {
+        PyErr_SetString(PyExc_ValueError, "a time and a status are needed");
+        return -1;
+    }
+    if ((spec->n_method = read_spans(methods, spec->method_set, MAX_UPLOAD, "methods")) < 0 ||
+        (spec->n_route = read_routes(routes, spec->route)) < 0 ||
+        (spec->n_failure = read_ints(failures, spec->failure, MAX_UPLOAD, "failures")) < 0)
+        return -1;
+    return 0;
+}
+
+/* ============================ the block loop ============================ */
+
+typedef int (*line_fn)(const void *spec, const char *s, const char *end, counts_t *out);
 
 static int append_int(PyObject *list, long long value) {
     PyObject *item = PyLong_FromLongLong(value);
@@ -814,29 +1125,23 @@ static int append_int(PyObject *list, long long value) {
     return failed;
 }
 
-static PyObject *scan_json(PyObject *module, PyObject *args) {
-    Py_buffer buf;
-    Py_ssize_t stop;
-    PyObject *spec_tuple;
-    spec_t spec;
-    (void)module;
-    if (!PyArg_ParseTuple(args, "y*nO!", &buf, &stop, &PyTuple_Type, &spec_tuple)) return NULL;
+/* Every whole line of buf[:stop] through ``scan``: (counts, doubtful, before). */
+static PyObject *scan_block(Py_buffer *buf, Py_ssize_t stop, line_fn scan, const void *spec) {
     PyObject *result = NULL, *counts = NULL, *doubtful = NULL, *before = NULL;
     table_t table = {NULL, NULL, 0, 0};
-    if (read_spec(spec_tuple, &spec) < 0) goto done;
-    if (stop < 0 || stop > buf.len) {
+    /* Lines left to Python: (start, minute of the last line counted before it) pairs. */
+    long long *left = NULL;
+    Py_ssize_t n_left = 0, room = 0;
+    int failed = 0;
+    if (stop < 0 || stop > buf->len) {
         PyErr_SetString(PyExc_ValueError, "stop must lie within buf");
-        goto done;
+        return NULL;
     }
     doubtful = PyList_New(0);
     before = PyList_New(0);
     counts = PyDict_New();
     if (doubtful == NULL || before == NULL || counts == NULL) goto done;
-    const char *base = buf.buf;
-    /* Lines left to Python: (start, minute of the last line counted before it) pairs. */
-    long long *left = NULL;
-    Py_ssize_t n_left = 0, room = 0;
-    int failed = 0;
+    const char *base = buf->buf;
     Py_BEGIN_ALLOW_THREADS /* buf is immutable bytes; nothing below touches Python */
     const char *s = base, *end = base + stop;
     long long last = -1;
@@ -844,7 +1149,7 @@ static PyObject *scan_json(PyObject *module, PyObject *args) {
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         if (nl == NULL) break; /* whole lines only: a partial last line is not counted */
         counts_t line;
-        if (scan_line(&spec, s, nl, &line) != OK) {
+        if (scan(spec, s, nl, &line) != OK) {
             if (n_left == room) {
                 room = room ? room * 2 : 256;
                 long long *more = realloc(left, (size_t)room * 2 * sizeof(long long));
@@ -874,17 +1179,12 @@ static PyObject *scan_json(PyObject *module, PyObject *args) {
     }
     Py_END_ALLOW_THREADS
     if (failed) {
-        free(left);
         PyErr_NoMemory();
         goto done;
     }
-    for (Py_ssize_t i = 0; i < n_left; i++) {
-        if (append_int(doubtful, left[2 * i]) < 0 || append_int(before, left[2 * i + 1]) < 0) {
-            free(left);
+    for (Py_ssize_t i = 0; i < n_left; i++)
+        if (append_int(doubtful, left[2 * i]) < 0 || append_int(before, left[2 * i + 1]) < 0)
             goto done;
-        }
-    }
-    free(left);
     for (Py_ssize_t e = 0; e < table.used; e++) {
         entry_t *entry = &table.entries[e];
         PyObject *org = entry->has_org ? PyBytes_FromStringAndSize(entry->org.p, entry->org.n)
@@ -901,23 +1201,63 @@ static PyObject *scan_json(PyObject *module, PyObject *args) {
     }
     result = PyTuple_Pack(3, counts, doubtful, before);
 done:
+    free(left);
     Py_XDECREF(counts);
     Py_XDECREF(doubtful);
     Py_XDECREF(before);
     free(table.entries);
     free(table.index);
+    return result;
+}
+
+#define SCAN_DOC                                                                              \
+    "Count the whole lines of buf[:stop]: counts maps (minute, raw organization or None)\n"  \
+    "to [requests, server errors, error lines, uploads, upload failures] in the order\n"     \
+    "first seen; doubtful lists the starts of the lines not counted, which Python parses\n" \
+    "on its own, and before the minute of the last line counted before each (-1: none)."
+
+PyDoc_STRVAR(scan_json_doc, "scan_json(buf, stop, spec) -> (counts, doubtful, before)\n\n" SCAN_DOC);
+PyDoc_STRVAR(scan_nginx_doc,
+             "scan_nginx(buf, stop, spec) -> (counts, doubtful, before)\n\n" SCAN_DOC);
+
+static PyObject *scan_json(PyObject *module, PyObject *args) {
+    Py_buffer buf;
+    Py_ssize_t stop;
+    PyObject *spec_tuple, *result = NULL;
+    spec_t spec;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "y*nO!", &buf, &stop, &PyTuple_Type, &spec_tuple)) return NULL;
+    if (read_spec(spec_tuple, &spec) == 0) result = scan_block(&buf, stop, json_line, &spec);
+    PyBuffer_Release(&buf);
+    return result;
+}
+
+static PyObject *scan_nginx(PyObject *module, PyObject *args) {
+    Py_buffer buf;
+    Py_ssize_t stop;
+    PyObject *spec_tuple, *result = NULL;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "y*nO!", &buf, &stop, &PyTuple_Type, &spec_tuple)) return NULL;
+    nginx_spec_t *spec = PyMem_Malloc(sizeof *spec);
+    if (spec == NULL) {
+        PyBuffer_Release(&buf);
+        return PyErr_NoMemory();
+    }
+    if (read_nginx_spec(spec_tuple, spec) == 0) result = scan_block(&buf, stop, nginx_line, spec);
+    PyMem_Free(spec);
     PyBuffer_Release(&buf);
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"scan_json", scan_json, METH_VARARGS, scan_json_doc},
+    {"scan_nginx", scan_nginx, METH_VARARGS, scan_nginx_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_scan",
-    "Count JSON log lines in one pass in C; lines it is not sure of are left to Python.",
+    "Count JSON and nginx log lines in one pass in C; lines it is not sure of are left to Python.",
     -1, methods, NULL, NULL, NULL, NULL,
 };
 

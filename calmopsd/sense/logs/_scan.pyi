@@ -16,3 +16,16 @@ def scan_json(
     ],
     /,
 ) -> tuple[dict[tuple[int, bytes | None], list[int]], list[int], list[int]]: ...
+def scan_nginx(
+    buf: bytes,
+    stop: int,
+    spec: tuple[
+        tuple[tuple[int, bytes], ...],
+        bool,
+        tuple[int, int, int, int, int, int, int],
+        tuple[bytes, ...],
+        tuple[bytes, ...],
+        tuple[int, ...],
+    ],
+    /,
+) -> tuple[dict[tuple[int, bytes | None], list[int]], list[int], list[int]]: ...

@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 import orjson
 
+from calmopsd.sense.logs.compiled import SCANNER
 from calmopsd.sense.logs.lines import (
     OTHER,
     BlockPatterns,
@@ -60,13 +61,6 @@ from calmopsd.sense.logs.timestamps import (
     minute_of_epoch_text,
     minute_of_iso,
 )
-
-try:
-    from calmopsd.sense.logs import _scan
-
-    SCANNER: Any = _scan
-except ImportError:  # built without a C compiler (setup.py): counted by the regexes below
-    SCANNER = None
 
 # PM2's --time prefix (dayjs 'YYYY-MM-DDTHH:mm:ss', or a log_date_format like it) and ': '.
 _PM2_PREFIX = re.compile(

@@ -30,6 +30,7 @@ from operator import methodcaller
 from typing import NamedTuple
 
 from calmopsd.config.logs import NAMED_FORMATS, TIME_VARIABLES, format_variables
+from calmopsd.sense.logs.compiled import SCANNER
 from calmopsd.sense.logs.lines import (
     BlockPatterns,
     BlockScan,
@@ -39,6 +40,7 @@ from calmopsd.sense.logs.lines import (
     OrganizationCounts,
     OrganizationExtras,
     Probe,
+    ScanResult,
     Uploads,
     organization,
 )
@@ -68,6 +70,23 @@ _TIGHT: dict[str, bytes] = {
     "pipe": rb"[p.]",
 }
 _PATH_VARIABLES = ("request_uri", "uri", "document_uri")
+# The compiled scanner's element kinds (_scan.c): a literal, [^"\n]*, [^\n]*?, then _TIGHT's.
+_LITERAL, _NOT_QUOTE, _LAZY = 0, 1, 2
+_TIGHT_KIND = {
+    "time_local": 3,
+    "time_iso8601": 4,
+    "msec": 5,
+    "status": 6,
+    "remote_addr": 7,
+    "upstream_response_time": 7,
+    "body_bytes_sent": 8,
+    "bytes_sent": 8,
+    "request_length": 8,
+    "request_time": 9,
+    "connection": 10,
+    "pipe": 11,
+}
+_TIME_KIND = {"time_local": 0, "time_iso8601": 1, "msec": 2}
 _CONTEXT = 16  # bytes of literal kept before a needle: enough to be specific
 
 
@@ -86,8 +105,17 @@ def _split(log_format: str) -> tuple[list[bytes], list[str]]:
 class NginxFormat:
     """One compiled nginx ``log_format``."""
 
-    def __init__(self, log_format: str, uploads: Uploads, organization_variable: str = ""):
+    def __init__(
+        self,
+        log_format: str,
+        uploads: Uploads,
+        organization_variable: str = "",
+        *,
+        compiled: bool = True,
+    ):
+        """``compiled=False`` counts without the compiled scanner even when it is built."""
         self.prefix = log_format == "combined"
+        self._use_scanner = compiled
         log_format = NAMED_FORMATS.get(log_format, log_format)
         self.literals, self.variables = _split(log_format)
         self.uploads = uploads
@@ -249,8 +277,54 @@ class NginxFormat:
         return re.compile(b"^" + _only_group(self._line.pattern, self._org) + b"$", re.MULTILINE)
 
     def block_scan(self) -> BlockScan | None:
-        """No compiled scanner for nginx's formats: runs are counted by splits and regexes."""
-        return None
+        """The compiled scanner, when it is built and the format and uploads fit it.
+
+        It matches each line against the format's line regex as ``fullmatch`` does (the same
+        elements, tried in the regex engine's order), reads the time, status, request and
+        organization from the same captures, and leaves to :meth:`parse` every line it does
+        not match or whose time it would not read (``_scan.c``)."""
+        scanner = SCANNER
+        uploads = self.uploads
+        if (
+            not self._use_scanner
+            or scanner is None
+            or len(self.variables) * 2 + 1 > 96
+            or len(uploads.methods) > 16
+            or len(uploads.routes) > 16
+            or len(uploads.failures) > 16
+            or any("?" in route or "[" in route for route in uploads.routes)
+        ):
+            return None
+        elements: list[tuple[int, bytes]] = []
+        for i, name in enumerate(self.variables):
+            if self.literals[i]:
+                elements.append((_LITERAL, self.literals[i]))
+            if name in _TIGHT:
+                kind = _TIGHT_KIND[name]
+            else:
+                kind = _NOT_QUOTE if self.literals[i + 1][:1] == b'"' else _LAZY
+            elements.append((kind, b""))
+        if self.literals[-1]:
+            elements.append((_LITERAL, self.literals[-1]))
+        indexes = tuple(
+            -1 if index is None else index
+            for index in (self._request, self._method, self._path, self._org)
+        )
+        spec = (
+            tuple(elements),
+            self.prefix,
+            (self._time, _TIME_KIND[self._time_kind], self._status, *indexes),
+            tuple(sorted(uploads.methods)),
+            tuple(route.encode() for route in uploads.routes),
+            tuple(sorted(uploads.failures)),
+        )
+        scan_nginx = scanner.scan_nginx
+
+        def scan(buf: bytes, end: int) -> ScanResult:
+            found: ScanResult = scan_nginx(buf, end, spec)
+            return found
+
+        return scan
 
     def patterns(self, line: bytes) -> BlockPatterns:
         if not self.prefix:

@@ -233,16 +233,16 @@ def test_nested_json_in_bulk_is_every_line_parsed(
 
 
 @settings(max_examples=60, deadline=None)
-@given(events, blocks, st.booleans(), st.booleans())
+@given(events, blocks, st.booleans(), st.booleans(), st.booleans())
 def test_nginx_custom_in_bulk_is_every_line_parsed(
-    found: list[Event], block: int, orgs: bool, middle: bool
+    found: list[Event], block: int, orgs: bool, middle: bool, compiled: bool
 ) -> None:
     log_format = CUSTOM_MIDDLE if middle else CUSTOM
     variable = ("http_x_org" if middle else "http_x_org_id") if orgs else ""
     text = nginx_custom(found, middle)
     agree(
-        NginxFormat(log_format, UPLOADS, variable),
-        NginxFormat(log_format, UPLOADS, variable),
+        NginxFormat(log_format, UPLOADS, variable, compiled=compiled),
+        NginxFormat(log_format, UPLOADS, variable, compiled=False),
         text,
         block,
     )
