@@ -21,6 +21,9 @@ uploads) or the run stops. Best of three each, warm page cache. Then steady tail
 log growing by 2,000 lines/s, polled every second, and the CPU time the polls take per
 second of log.
 
+calmopsd counts with its compiled scanner when it is built (the header says which);
+``CALMOPS_NO_SCANNER=1`` times the counting of a host without it.
+
     .venv/bin/python bench/logs.py [--scale 0.1] [--only pino]
 """
 
@@ -43,6 +46,7 @@ import orjson
 from calmopsd.config.logs import LogsConfig, UploadsConfig
 from calmopsd.sense.logs import LogWatcher
 from calmopsd.sense.logs.blocks import BlockCounter, Tally
+from calmopsd.sense.logs.compiled import SCANNER
 from calmopsd.sense.logs.jsonlines import JsonFields, JsonFormat
 from calmopsd.sense.logs.lines import LineFormat, Uploads
 from calmopsd.sense.logs.nginx import NginxFormat
@@ -374,6 +378,7 @@ def main() -> None:
     args = parser.parse_args()
     lines = int(1_000_000 * args.scale)
     results: list[Result] = []
+    print(f"compiled scanner: {'in use' if SCANNER is not None else 'not in use'}")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         for seed, shape in enumerate(SHAPES):
