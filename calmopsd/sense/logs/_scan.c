@@ -10,6 +10,7 @@
  * by Python on its own. So a block's counts are the sum of its lines' counts, and a line
  * counted here counts what parse() says it does.
  */
+#define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdlib.h>
@@ -803,8 +804,12 @@ static int read_spec(PyObject *tuple, spec_t *spec) {
     }
     spec->n_failure = (int)n;
     spec->flat = flat;
-    if (spec->parts[F_TIME] == 0 || spec->time_key.n == 0) {
+    if (spec->parts[F_TIME] == 0 || spec->time_key.n < 3) {
         PyErr_SetString(PyExc_ValueError, "a time key is needed");
+        return -1;
+    }
+    if (spec->org_key.n > 0 && spec->org_key.n < 3) {
+        PyErr_SetString(PyExc_ValueError, "org_key: a key, quoted");
         return -1;
     }
     return 0;
@@ -1106,6 +1111,18 @@ static int read_nginx_spec(PyObject *tuple, nginx_spec_t *spec) {
         PyErr_SetString(PyExc_ValueError, "a time and a status are needed");
         return -1;
     }
+    /* The time and status are read at fixed offsets: their elements must be of their kind. */
+    static const int time_kinds[] = {E_TIME_LOCAL, E_TIME_ISO, E_MSEC};
+    int time_ok = 0, status_ok = 0;
+    for (int i = 0; i < spec->n_element; i++) {
+        const element_t *e = &spec->element[i];
+        if (e->capture == spec->time) time_ok = e->kind == time_kinds[spec->time_kind];
+        if (e->capture == spec->status) status_ok = e->kind == E_STATUS;
+    }
+    if (!time_ok || !status_ok) {
+        PyErr_SetString(PyExc_ValueError, "the time and status variables' kinds");
+        return -1;
+    }
     if ((spec->n_method = read_spans(methods, spec->method_set, MAX_UPLOAD, "methods")) < 0 ||
         (spec->n_route = read_routes(routes, spec->route)) < 0 ||
         (spec->n_failure = read_ints(failures, spec->failure, MAX_UPLOAD, "failures")) < 0)
@@ -1227,6 +1244,11 @@ static PyObject *scan_json(PyObject *module, PyObject *args) {
     spec_t spec;
     (void)module;
     if (!PyArg_ParseTuple(args, "y*nO!", &buf, &stop, &PyTuple_Type, &spec_tuple)) return NULL;
+    if (!PyBytes_Check(buf.obj)) { /* read with the GIL released: it must not change */
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_TypeError, "buf must be bytes");
+        return NULL;
+    }
     if (read_spec(spec_tuple, &spec) == 0) result = scan_block(&buf, stop, json_line, &spec);
     PyBuffer_Release(&buf);
     return result;
@@ -1238,6 +1260,11 @@ static PyObject *scan_nginx(PyObject *module, PyObject *args) {
     PyObject *spec_tuple, *result = NULL;
     (void)module;
     if (!PyArg_ParseTuple(args, "y*nO!", &buf, &stop, &PyTuple_Type, &spec_tuple)) return NULL;
+    if (!PyBytes_Check(buf.obj)) { /* read with the GIL released: it must not change */
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_TypeError, "buf must be bytes");
+        return NULL;
+    }
     nginx_spec_t *spec = PyMem_Malloc(sizeof *spec);
     if (spec == NULL) {
         PyBuffer_Release(&buf);

@@ -23,6 +23,7 @@ _ISO = re.compile(
 )
 _LOCAL = re.compile(rb"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):\d\d ([+-])(\d\d)(\d\d)")
 _EPOCH = re.compile(rb"(\d{9,13})(?:\.\d+)?")
+_PLAIN_NUMBER = re.compile(rb"\d+(?:\.\d+)?")
 _MS_THRESHOLD = 10**11  # larger epoch values are milliseconds (year 5138 in seconds)
 
 
@@ -89,7 +90,10 @@ def iso_needles(text: bytes) -> tuple[bytes, ...]:
 
 
 def epoch_needles(text: bytes, minute: int) -> tuple[bytes, ...]:
-    """The six ten-second (or 10,000 ms) prefixes of ``minute``, spelt with ``text``'s digits."""
+    """The six ten-second (or 10,000 ms) prefixes of ``minute``, spelt with ``text``'s digits;
+    none for a number spelt otherwise (``1.7e9``): its run is then counted line by line."""
+    if _PLAIN_NUMBER.fullmatch(text) is None:
+        return ()
     digits = len(text.split(b".")[0])
     unit = 1000 if int(text.split(b".")[0]) >= _MS_THRESHOLD else 1
     first = minute * 60 * unit

@@ -238,3 +238,19 @@ def test_a_status_in_other_scripts_digits_is_no_server_error() -> None:
     assert per_line(line_format, [ascii_status])[(None, "server_errors")] == 1
     assert "server_errors" not in {name for _, name in per_line(line_format, [fullwidth])}
     assert "server_errors" not in {name for _, name in totals(line_format, [fullwidth])}
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_an_epoch_time_with_an_exponent_is_counted_not_a_crash(compiled: bool) -> None:
+    """orjson reads ``1.7408304e9`` as a float time; its needles were taken from its digits
+    by int(), which raised and stopped the whole block (found by review)."""
+    fields = JsonFields(time="time", status="status")
+    line_format = JsonFormat(fields, APP_UPLOADS, compiled=compiled)
+    lines = b"".join(
+        b'{"time":%s,"status":%d}\n' % (time, status)
+        for time, status in ((b"1.7408304e9", 500), (b"1740830400", 200), (b"17408304E2", 200))
+    )
+    tally: Tally = {}
+    BlockCounter(line_format).count(lines * 50, len(lines) * 50, tally, 0)
+    minute = 1_740_830_400 // 60
+    assert tally == {(minute, None): [150, 50, 0, 0, 0, 0]}

@@ -280,3 +280,26 @@ def test_the_scanner_counts_what_it_is_sure_of_and_leaves_the_rest() -> None:
     assert counts == {(minute, b"acme"): [1, 1, 1, 0, 0], (minute, None): [1, 0, 0, 1, 1]}
     assert left == [len(plain + upload), len(plain + upload + odd)]
     assert before == [minute, minute]
+
+
+def test_the_scanner_refuses_what_it_cannot_read_safely() -> None:
+    """It reads with the GIL released and at fixed offsets: a buffer that may change, or a
+    spec whose keys or variables are not what they claim, is an error, never a read."""
+    if SCANNER is None:
+        pytest.skip("the scanner is not built")
+    paths = ((b"status",), (), (), (), (), (b"time",))
+    spec = (paths, None, b'"time"', (), (), (), (), (), True)
+    line = b'{"time":"2025-03-01T12:00:31Z","status":503}\n'
+    assert SCANNER.scan_json(line, len(line), spec)[0] == {(29_013_840, None): [1, 1, 0, 0, 0]}
+    with pytest.raises(TypeError, match="bytes"):
+        SCANNER.scan_json(bytearray(line), len(line), spec)
+    with pytest.raises(ValueError, match="stop"):
+        SCANNER.scan_json(line, len(line) + 1, spec)
+    for short in ((paths, None, b'"', *spec[3:]), (paths, b"x", *spec[2:])):
+        with pytest.raises(ValueError, match="key"):
+            SCANNER.scan_json(line, len(line), short)
+    # nginx: the status index pointing at a variable that is not $status.
+    elements = ((3, b""), (0, b" "), (7, b""), (0, b" "), (6, b""))
+    nginx = (elements, False, (0, 0, 1, -1, -1, -1, -1), (), (), ())
+    with pytest.raises(ValueError, match="kinds"):
+        SCANNER.scan_nginx(b"x\n", 2, nginx)
