@@ -60,11 +60,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.pm2 import Pm2, wait_for  # noqa: E402  # the tests' fixture, after sys.path
 
 # What the daemon cannot run without at this set-up: the config's models (pydantic, one
-# model built), the scheduler, the store, the samplers (psutil; requests for the health
-# check), the log (structlog), the API (flask, waitress), YAML and orjson.
+# model built), the scheduler, the store, the samplers (psutil; urllib3 and certifi for the
+# health check), the log (structlog), the API (flask, waitress), YAML and orjson.
 LIBRARIES = (
-    "import apscheduler.schedulers.background, flask, orjson, psutil, pydantic, requests, "
-    "sqlite_utils, structlog, waitress.server, yaml; "
+    "import apscheduler.schedulers.background, certifi, flask, orjson, psutil, pydantic, "
+    "urllib3, sqlite_utils, structlog, waitress.server, yaml; "
     "type('M', (pydantic.BaseModel,), {'__annotations__': {'x': int}})"
 )
 LINES_PER_S = 200  # per log source

@@ -10,6 +10,12 @@ A health URL may carry a token in its query or credentials in its userinfo, and
 readings are stored, logged and printed: ``detail`` names only the failure
 kind, ``scheme://host:port`` and the operating system's error text, never the
 URL's path, query or userinfo (the library's own messages quote them).
+
+Requests go through urllib3 itself, as requests sent them (requests brought 3.7 MiB of
+resident memory for nothing else: docs/decisions.md, "Daemon memory, third pass"):
+certifi's CA bundle with certificates required, no retries, no redirects followed, no
+proxies from the environment, ``Accept-Encoding`` as requests offered it, userinfo as
+basic auth in latin-1, the body decoded; the connection closed after each check.
 """
 
 from __future__ import annotations
@@ -20,17 +26,27 @@ import json
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-import requests
-import urllib3.exceptions
+import certifi
+import urllib3
+from urllib3.exceptions import NewConnectionError
+from urllib3.util import make_headers
 
+from calmopsd import __version__
 from calmopsd.config.sensing import HttpCheckConfig, HttpSamplerConfig
 from calmopsd.sense.fanout import each_at_once, round_bound
 
 BODY_LIMIT = 64 * 1024  # bytes of a health body read for the JSON check
-# What reading a streamed body can raise: urllib3's errors (read timeout, broken
-# connection, bad encoding) are not requests' RequestException.
-_READ_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+# What a request or the reading of its body can raise: urllib3's errors (with retries off,
+# the error itself: a refused connection, a timeout, TLS, a bad URL, a broken connection,
+# a bad encoding), and what it lets through of http.client's and the OS's.
+_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError)
+_HEADERS = {
+    **make_headers(accept_encoding=True, user_agent=f"calmopsd/{__version__}"),
+    "Accept": "*/*",
+    "Connection": "keep-alive",
+}
 
 
 class HttpSampler:
@@ -38,8 +54,8 @@ class HttpSampler:
 
     def __init__(self, config: HttpSamplerConfig):
         self.checks = list(config.checks)
-        # A session per check (keep-alive across rounds); each is used by one thread at a time.
-        self.sessions = {check.name: _session() for check in self.checks}
+        # A pool per check; each is used by one thread at a time.
+        self.pools = {check.name: _pool() for check in self.checks}
 
     @property
     def timeout_s(self) -> float:
@@ -57,22 +73,30 @@ class HttpSampler:
 
     def _get(self, check: HttpCheckConfig) -> dict[str, Any]:
         began = time.monotonic()
+        headers = _headers(check.url)
+        seconds = check.timeout.total_seconds()
         try:
-            response = self.sessions[check.name].get(
-                check.url, timeout=check.timeout.total_seconds(), allow_redirects=False, stream=True
+            response = self.pools[check.name].request(
+                "GET",
+                check.url,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=seconds, read=seconds),
+                retries=False,
+                redirect=False,
+                preload_content=False,
             )
-        except requests.RequestException as exc:
+        except _ERRORS as exc:
             kind = failure_kind(exc)
             return _down(began, None, kind, failure_detail(kind, check, exc))
         try:
-            body = response.raw.read(BODY_LIMIT, decode_content=True) if check.body else b""
-        except _READ_ERRORS as exc:
-            # Reading the body is urllib3's, past requests' translation of errors.
+            body = response.read(BODY_LIMIT, decode_content=True) if check.body else b""
+        except _ERRORS as exc:
             kind = "timeout" if _timed_out(exc) else "connection_error"
-            return _down(began, response.status_code, kind, failure_detail(kind, check, exc))
+            return _down(began, response.status, kind, failure_detail(kind, check, exc))
         finally:
             response.close()
-        return _judge(began, check, response.status_code, body)
+            response.release_conn()
+        return _judge(began, check, response.status, body)
 
 
 def _judge(began: float, check: HttpCheckConfig, status: int, body: bytes) -> dict[str, Any]:
@@ -108,11 +132,10 @@ def failure_detail(kind: str, check: HttpCheckConfig, exc: BaseException) -> str
 def os_error_text(exc: BaseException) -> str | None:
     """The message of the first OS error in ``exc``'s chain, or None.
 
-    requests' own exceptions are OSErrors too (``IOError``) and quote the URL,
-    so they are passed over.
+    urllib3's exceptions (which quote the URL) are not OSErrors; the OS's beneath are.
     """
     for cause in _chain(exc):
-        if isinstance(cause, OSError) and not isinstance(cause, requests.RequestException):
+        if isinstance(cause, OSError):
             return cause.strerror or str(cause) or None
     return None
 
@@ -123,17 +146,31 @@ def _timed_out(exc: BaseException) -> bool:
     )
 
 
-def _session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # no proxies from the environment for loopback checks
-    return session
+def _pool() -> urllib3.PoolManager:
+    """No proxies (a PoolManager reads none from the environment), no retries, at most one
+    connection per host; certificates checked against certifi's bundle, as requests did."""
+    return urllib3.PoolManager(
+        num_pools=4, maxsize=1, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where()
+    )
 
 
-def failure_kind(exc: requests.RequestException) -> str:
-    """Name why a request failed, from the exception and the OS error beneath it."""
-    if isinstance(exc, requests.Timeout):
+def _headers(url: str) -> dict[str, str]:
+    """requests' headers, with the URL's userinfo as basic auth (percent-decoded)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return _HEADERS
+    userinfo = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    return {**_HEADERS, **make_headers(basic_auth=userinfo)}
+
+
+def failure_kind(exc: BaseException) -> str:
+    """Name why a request failed, from the exception and the OS error beneath it.
+
+    A NewConnectionError is a ConnectTimeoutError by class (urllib3 keeps it so for old
+    callers) but not a timeout, and requests did not count it as one."""
+    if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(exc, NewConnectionError):
         return "timeout"
-    if isinstance(exc, requests.exceptions.SSLError):
+    if isinstance(exc, urllib3.exceptions.SSLError):
         return "tls"
     for cause in _chain(exc):
         if (
@@ -157,7 +194,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _reason(exc: BaseException) -> BaseException | None:
-    """urllib3 wraps the OS error in ``reason`` and requests wraps that in ``args[0]``."""
+    """urllib3 wraps the OS error in ``reason`` or ``args[0]`` as well as ``__cause__``."""
     reason = getattr(exc, "reason", None)
     if isinstance(reason, BaseException):
         return reason

@@ -35,3 +35,9 @@ def test_a_forwarder_once_made_holds_requests() -> None:
         "timedelta(seconds=1)), SystemClock())"
     )
     assert loads_requests(code)
+
+
+def test_the_daemon_and_its_health_checks_import_without_requests() -> None:
+    """The health check sends through urllib3 itself (requests and charset-normalizer were
+    3.7 MiB of the daemon's memory for nothing else)."""
+    assert not loads_requests("import calmopsd.daemon, calmopsd.sense.http, calmopsd.serve.app")

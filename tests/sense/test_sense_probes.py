@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -12,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import requests
 
 from calmopsd.config.sensing import (
     DependenciesSamplerConfig,
@@ -35,11 +35,20 @@ class Health(BaseHTTPRequestHandler):
         if self.path in BROKEN_BODIES:
             self._broken_body(self.path)
             return
+        if self.path.startswith("/echo"):
+            SEEN.append({k.lower(): v for k, v in self.headers.items()} | {"path": self.path})
+        if self.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", "/ok")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         routes: dict[str, tuple[int, bytes]] = {
             "/ok": (200, json.dumps({"db": "ok", "cache": "ok"}).encode()),
             "/dbdown": (200, json.dumps({"db": "down", "cache": "ok"}).encode()),
             "/fail": (500, b"boom"),
             "/text": (200, b"fine"),
+            "/echo?token=t": (200, b"{}"),
         }
         if self.path == "/slow":
             time.sleep(SLOW_S)
@@ -81,6 +90,7 @@ class Health(BaseHTTPRequestHandler):
 
 
 BROKEN_BODIES = ("/stall", "/cut", "/badgzip")
+SEEN: list[dict[str, str]] = []  # the headers /echo was asked with
 
 
 @pytest.fixture(scope="module")
@@ -167,11 +177,12 @@ def test_several_checks_each_report_their_own_result(server: str, closed_port: i
 
 def test_a_dns_failure_is_named_dns() -> None:
     # A real lookup would query the machine's resolver, which is off loopback; instead
-    # the exception chain requests raises for an unknown host is built as it is raised.
-    from urllib3.exceptions import MaxRetryError, NameResolutionError
+    # the exception urllib3 raises (retries off) for an unknown host is built as it is raised.
+    from urllib3.exceptions import NameResolutionError
 
-    reason = NameResolutionError("nohost.invalid", None, socket.gaierror(-2, "Name unknown"))  # type: ignore[arg-type]
-    error = requests.ConnectionError(MaxRetryError(None, "/", reason))  # type: ignore[arg-type]
+    gaierror = socket.gaierror(-2, "Name unknown")
+    error = NameResolutionError("nohost.invalid", None, gaierror)  # type: ignore[arg-type]
+    error.__cause__ = gaierror
     assert failure_kind(error) == "dns"
 
 
@@ -292,3 +303,25 @@ def test_a_reading_carries_whether_the_check_goes_through_nginx(server: str) -> 
     unless the config says it is."""
     assert check(f"{server}/fail")["via_nginx"] is False
     assert check(f"{server}/fail", through_nginx=True)["via_nginx"] is True
+
+
+def test_a_check_sends_what_a_plain_http_client_sends_and_its_userinfo_as_basic_auth(
+    server: str,
+) -> None:
+    """The checks go through urllib3 itself: the request must still carry the URL's
+    percent-decoded userinfo as basic auth, offer gzip, and say who asks."""
+    SEEN.clear()
+    host = server.removeprefix("http://")
+    assert check(f"http://ops%40x:p%3Ass@{host}/echo?token=t")["up"] is True
+    (headers,) = SEEN
+    assert headers["path"] == "/echo?token=t"
+    assert headers["authorization"] == "Basic " + base64.b64encode(b"ops@x:p:ss").decode()
+    assert "gzip" in headers["accept-encoding"]
+    assert headers["user-agent"].startswith("calmopsd/")
+    assert headers["host"] == host
+
+
+def test_a_redirect_is_not_followed(server: str) -> None:
+    result = check(f"{server}/moved")
+    assert result["up"] is False
+    assert (result["status"], result["failure"]) == (302, "unexpected_status")
