@@ -16,7 +16,8 @@ from support.nginx import LOOPBACK, Nginx  # noqa: E402
 from support.pm2 import NodeApp, Pm2  # noqa: E402
 
 # A web app on $PORT answering /health. ./mode is read at start: "run", "crash" (exit 3
-# at once), "crash-later" (exit 4 after 1.5 s, longer than min_uptime), "leak" (keeps
+# at once), "crash-first-N" (exit 3 at once on its first N starts, counted in ./starts,
+# then run), "crash-later" (exit 4 after 1.5 s, longer than min_uptime), "leak" (keeps
 # 20 MB more every 200 ms). A file ./deaf, seen while running, is removed and the
 # listener closed: PM2 still says online, the port refuses (a restart cures it).
 WEB_JS = """\
@@ -27,6 +28,13 @@ const here = (f) => path.join(__dirname, f);
 let mode = 'run';
 try { mode = fs.readFileSync(here('mode'), 'utf8').trim(); } catch (e) {}
 if (mode === 'crash') { console.error('crashing on purpose'); process.exit(3); }
+const first = /^crash-first-(\\d+)$/.exec(mode);
+if (first) {
+  let starts = 0;
+  try { starts = parseInt(fs.readFileSync(here('starts'), 'utf8'), 10) || 0; } catch (e) {}
+  fs.writeFileSync(here('starts'), String(starts + 1));
+  if (starts < parseInt(first[1], 10)) { console.error('crashing on purpose'); process.exit(3); }
+}
 if (mode === 'crash-later') { setTimeout(() => process.exit(4), 1500); }
 const kept = [];
 if (mode === 'leak') {
