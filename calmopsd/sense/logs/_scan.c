@@ -207,18 +207,41 @@ static int read_literal(line_t *l, value_t *v, const char *word, int type) {
 
 static int read_value(line_t *l, int depth, unsigned int fields, value_t *v);
 
+/* Past an object's or array's opening; is it closed at once (then past the ``closer``)? */
+static int opens_empty(line_t *l, char closer) {
+    l->p++;
+    skip_ws(l);
+    if (l->p < l->end && *l->p == closer) {
+        l->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* After a member or element: 1 past a comma (another follows), 0 past the ``closer``,
+ * -1 at anything else. */
+static int next_member(line_t *l, char closer) {
+    skip_ws(l);
+    if (l->p >= l->end) return -1;
+    if (*l->p == ',') {
+        l->p++;
+        skip_ws(l);
+        return 1;
+    }
+    if (*l->p == closer) {
+        l->p++;
+        return 0;
+    }
+    return -1;
+}
+
 /* An object at l->p ('{'). ``fields``: the mapped keys whose first ``depth`` parts led
  * here; a key that is their next part is recorded (the last part) or followed. */
 static int read_object(line_t *l, int depth, unsigned int fields) {
     const spec_t *spec = l->spec;
     unsigned int matched = 0; /* fields whose part at this depth was a key here */
     if (depth >= MAX_DEPTH) return DOUBT;
-    l->p++;
-    skip_ws(l);
-    if (l->p < l->end && *l->p == '}') {
-        l->p++;
-        return OK;
-    }
+    if (opens_empty(l, '}')) return OK;
     for (;;) {
         value_t key, v;
         if (l->p >= l->end || *l->p != '"') return DOUBT;
@@ -248,44 +271,19 @@ static int read_object(line_t *l, int depth, unsigned int fields) {
                 l->seen[f] = 1;
             }
         }
-        skip_ws(l);
-        if (l->p >= l->end) return DOUBT;
-        if (*l->p == ',') {
-            l->p++;
-            skip_ws(l);
-            continue;
-        }
-        if (*l->p == '}') {
-            l->p++;
-            return OK;
-        }
-        return DOUBT;
+        int more = next_member(l, '}');
+        if (more <= 0) return more == 0 ? OK : DOUBT;
     }
 }
 
 static int read_array(line_t *l, int depth) {
     if (depth >= MAX_DEPTH) return DOUBT;
-    l->p++;
-    skip_ws(l);
-    if (l->p < l->end && *l->p == ']') {
-        l->p++;
-        return OK;
-    }
+    if (opens_empty(l, ']')) return OK;
     for (;;) {
         value_t v;
         if (read_value(l, depth, 0, &v) != OK) return DOUBT;
-        skip_ws(l);
-        if (l->p >= l->end) return DOUBT;
-        if (*l->p == ',') {
-            l->p++;
-            skip_ws(l);
-            continue;
-        }
-        if (*l->p == ']') {
-            l->p++;
-            return OK;
-        }
-        return DOUBT;
+        int more = next_member(l, ']');
+        if (more <= 0) return more == 0 ? OK : DOUBT;
     }
 }
 
@@ -321,10 +319,10 @@ static int digits(const char *s, const char *end, int n) {
     return 1;
 }
 
-/* Past PM2's --time prefix (jsonlines._PM2_PREFIX, matched greedily as the regex does):
- * \d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?: ?(?:Z|[+-]\d\d:?\d\d))?: */
-static const char *past_prefix(const char *s, const char *end) {
-    if (!digits(s, end, 4) || end - s < 16 || s[4] != '-' || !digits(s + 5, end, 2) ||
+/* Past \d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)? (greedy), or NULL: the date and time
+ * both PM2's --time prefix and an ISO time start with. */
+static const char *past_date_and_time(const char *s, const char *end) {
+    if (end - s < 16 || !digits(s, end, 4) || s[4] != '-' || !digits(s + 5, end, 2) ||
         s[7] != '-' || !digits(s + 8, end, 2) || (s[10] != 'T' && s[10] != ' ') ||
         !digits(s + 11, end, 2) || s[13] != ':' || !digits(s + 14, end, 2))
         return NULL;
@@ -336,6 +334,14 @@ static const char *past_prefix(const char *s, const char *end) {
             while (s < end && is_digit(*s)) s++;
         }
     }
+    return s;
+}
+
+/* Past PM2's --time prefix (jsonlines._PM2_PREFIX, matched greedily as the regex does):
+ * \d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?: ?(?:Z|[+-]\d\d:?\d\d))?: */
+static const char *past_prefix(const char *s, const char *end) {
+    s = past_date_and_time(s, end);
+    if (s == NULL) return NULL;
     const char *zone = s;
     if (zone < end && *zone == ' ') zone++;
     if (zone < end && *zone == 'Z') s = zone + 1;
@@ -474,21 +480,11 @@ static inline int is_space(char c) {
  * and a month, day (1-31, counted on from the month's first as calendar.timegm does), hour
  * and minute in range. */
 static int iso_minute(span text, long long *minute) {
-    const char *s = text.p, *end = text.p + text.n;
-    if (end - s < 16 || !digits(s, end, 4) || s[4] != '-' || !digits(s + 5, end, 2) ||
-        s[7] != '-' || !digits(s + 8, end, 2) || (s[10] != 'T' && s[10] != ' ') ||
-        !digits(s + 11, end, 2) || s[13] != ':' || !digits(s + 14, end, 2))
-        return DOUBT;
-    long long year = number_of(s, 4), month = number_of(s + 5, 2), day = number_of(s + 8, 2);
-    long long hour = number_of(s + 11, 2), mins = number_of(s + 14, 2);
-    s += 16;
-    if (end - s >= 3 && s[0] == ':' && digits(s + 1, end, 2)) {
-        s += 3;
-        if (end - s >= 2 && (s[0] == '.' || s[0] == ',') && is_digit(s[1])) {
-            s++;
-            while (s < end && is_digit(*s)) s++;
-        }
-    }
+    const char *t = text.p, *end = text.p + text.n;
+    const char *s = past_date_and_time(t, end);
+    if (s == NULL) return DOUBT;
+    long long year = number_of(t, 4), month = number_of(t + 5, 2), day = number_of(t + 8, 2);
+    long long hour = number_of(t + 11, 2), mins = number_of(t + 14, 2);
     while (s < end && is_space(*s)) s++;
     long long offset = 0;
     if (s < end && *s == 'Z') s++;
