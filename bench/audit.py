@@ -4,15 +4,17 @@ Every append is its own write transaction and durable when ``write()`` returns:
 BEGIN IMMEDIATE (or a savepoint in the commit group another writer began), read the
 last hash, SHA-256, INSERT; then, once per commit group, the head file naming the
 group's last event as pending (one slot overwritten in place, fdatasync), COMMIT
-(synchronous=FULL: the WAL's fdatasync), the head file at the new head.
+(synchronous=FULL: the WAL's fdatasync); the head file at the new head is written after
+``write()`` returns, on a thread of its own, unless the next group's write carries it.
 
-Measured twice: one writer appending in a loop (every group has one append), and
-``THREADS`` writers appending at once (they share groups, as the daemon's threads do).
+Measured with one writer appending in a loop (every group has one append), and with
+each ``THREADS`` count of writers appending at once (they share groups, as the daemon's
+threads do; 8 and 32 unless given).
 The reference = the same INSERTs, one transaction each, on a connection with the same
 pragmas, through Python's sqlite3 without the chain or the head file: one thread, and
 ``THREADS`` threads taking turns on it (SQLite commits each alone).
 
-    .venv/bin/python bench/audit.py [N] [THREADS]
+    .venv/bin/python bench/audit.py [N] [THREADS ...]
 """
 
 from __future__ import annotations
@@ -86,24 +88,25 @@ def plain_inserts(path: Path, count: int, threads: int = 1) -> float:
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    threads = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    writers = [int(arg) for arg in sys.argv[2:]] or [8, 32]
+    figures: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        ours, groups = calmopsd_appends(Path(tmp) / "one" / "calmopsd.db", count)
-        reference = plain_inserts(Path(tmp) / "plain.db", count)
-        ours_n, groups_n = calmopsd_appends(Path(tmp) / "many" / "calmopsd.db", count, threads)
-        reference_n = plain_inserts(Path(tmp) / "plain-many.db", count, threads)
-    print(f"calmopsd audit appends, 1 writer: {ours:,.0f}/s ({count / groups:.1f} per COMMIT)")
-    print(f"plain sqlite3 inserts (synchronous=FULL), 1 writer: {reference:,.0f}/s")
-    print(
-        f"calmopsd audit appends, {threads} writers: {ours_n:,.0f}/s"
-        f" ({count / groups_n:.1f} per COMMIT)"
-    )
-    print(f"plain sqlite3 inserts (synchronous=FULL), {threads} writers: {reference_n:,.0f}/s")
-    print(
-        f"audit_appends_per_s={ours:.0f} audit_vs_plain_sqlite={ours / reference:.2f}"
-        f" audit_appends_{threads}_writers_per_s={ours_n:.0f}"
-        f" audit_{threads}_writers_vs_plain_sqlite={ours_n / reference_n:.2f}"
-    )
+        for threads in [1, *writers]:
+            ours, groups = calmopsd_appends(
+                Path(tmp) / f"ours-{threads}" / "calmopsd.db", count, threads
+            )
+            reference = plain_inserts(Path(tmp) / f"plain-{threads}.db", count, threads)
+            label = "1 writer" if threads == 1 else f"{threads} writers"
+            print(
+                f"calmopsd audit appends, {label}: {ours:,.0f}/s ({count / groups:.1f} per COMMIT);"
+                f" plain sqlite3 inserts (synchronous=FULL), {label}: {reference:,.0f}/s"
+            )
+            key = "" if threads == 1 else f"_{threads}_writers"
+            ratio = ours / reference
+            figures.append(
+                f"audit_appends{key}_per_s={ours:.0f} audit{key}_vs_plain_sqlite={ratio:.2f}"
+            )
+    print(" ".join(figures))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from calmopsd.record.database import Database, Tx
 
 GENESIS = "0" * 64
+_HASHED = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # what event_hash encodes
 _COLUMNS = "seq, at, incident_id, organization_id, kind, actor, data, prev_hash, hash"
 
 
@@ -47,7 +48,7 @@ def event_hash(
 ) -> str:
     """SHA-256 over the previous hash and the event's stored content, in a fixed order."""
     content = [seq, at, incident_id, organization_id, kind, actor, data]
-    encoded = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    encoded = _HASHED.encode(content)
     return hashlib.sha256(f"{prev_hash}\n{encoded}".encode()).hexdigest()
 
 
@@ -78,8 +79,10 @@ def append_event(
     elif not scope.is_super_admin:
         organization_id = organization_id or scope.organization_id
     scope.check_writes(organization_id)
-    last = tx.db.execute("SELECT seq, hash, at FROM incident_events ORDER BY seq DESC LIMIT 1")
-    row = last.fetchone()
+    conn = tx.db.conn  # sqlite3 itself: sqlite-utils' wrapper costs an append more than the SQL
+    row = conn.execute(
+        "SELECT seq, hash, at FROM incident_events ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
     seq, prev_hash = (row[0] + 1, row[1]) if row else (1, GENESIS)
     at_text, data_text = encode_time(at), encode_json(data or {})
     if row is not None and at_text < row[2]:  # both UTC, microseconds: text orders as time
@@ -88,14 +91,17 @@ def append_event(
     digest = event_hash(
         prev_hash, seq, at_text, incident_id, organization_id, kind, actor, data_text
     )
-    tx.db.execute(
-        f"INSERT INTO incident_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    conn.execute(
+        _INSERT,
         [seq, at_text, incident_id, organization_id, kind, actor, data_text, prev_hash, digest],
     )
     tx.appended_after(prev_hash, AuditHead(seq, digest))
     return AuditEvent(
         seq, at, incident_id, organization_id, kind, actor, data or {}, prev_hash, digest
     )
+
+
+_INSERT = f"INSERT INTO incident_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def incident_organization(db: sqlite_utils.Database, scope: Scope, incident_id: int) -> str | None:

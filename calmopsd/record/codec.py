@@ -18,7 +18,9 @@ from typing import Any
 def encode_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    if moment.tzinfo is not UTC:  # most are UTC already: astimezone is the dearer half
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")
 
 
 def decode_time(text: str) -> datetime:
@@ -40,8 +42,12 @@ def decode_instant(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+# One encoder, made once: json.dumps with any option builds a new JSONEncoder per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def encode_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def decode_json(text: str) -> Any:

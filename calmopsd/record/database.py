@@ -29,6 +29,7 @@ from calmopsd.record.commits import Group, Turns
 from calmopsd.record.connection import connect as connect  # re-exported (cli, tests)
 from calmopsd.record.connection import os_reason as os_reason  # re-exported (daemon)
 from calmopsd.record.head import AuditHead, HeadAnchor, head_path_for
+from calmopsd.record.headflush import HeadFlusher
 from calmopsd.record.migrations import LATEST, migrate
 from calmopsd.record.statedir import PRIVATE_FILE, prepare
 
@@ -126,6 +127,8 @@ class Database:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self.anchor = HeadAnchor(head_path_for(path), None)
+        # The head's write after a COMMIT, off the writer's path (:mod:`.headflush`).
+        self._flusher = HeadFlusher(lambda: self.anchor.flush(), lambda: self._turns.taken())
         self._lock_fd: int | None = None
         self.write_transactions = 0  # begun since open: what the agent's one-per-input test counts
         self.commit_groups = 0  # COMMITs since open: writers that shared one count once
@@ -257,6 +260,8 @@ class Database:
             self._writer.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._turns.leave()
+            if self.anchor.unwritten:  # the flusher may have left it to this group
+                self._flusher.request()
             raise
         return self._turns.begun(), True
 
@@ -298,11 +303,16 @@ class Database:
         finally:
             self._turns.leave()
             group.done.set()
-        # A group already begun will write this head: its own before its COMMIT if it
-        # appends, or its first writer's flush below if it does not (that one never
-        # leaves it to a third). So the file lags a committed head by one group at most.
-        if group.appended is None or not self._turns.taken():
-            self.anchor.flush()
+        # Written on the flusher's thread, unless a group already begun writes this head:
+        # its own before its COMMIT if it appends, or the flush it hands over here if it
+        # does not. So the file lags a committed head by one group at most.
+        if self.anchor.unwritten:
+            self._flusher.request()
+
+    def settle_head(self, timeout: float | None = None) -> bool:
+        """Wait until the head file holds the head of every group committed so far (the
+        write after a COMMIT is made on a thread of its own); False on ``timeout``."""
+        return self._flusher.settle(timeout)
 
     @contextmanager
     def read(self) -> Iterator[sqlite_utils.Database]:
@@ -344,9 +354,11 @@ class Database:
         return int(row[0] or 0)
 
     def close(self) -> None:
+        self._flusher.close()
         self._turns.enter()
         try:
             self.anchor.flush()
+            self.anchor.close()
             self._writer.close()
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # releases the flock

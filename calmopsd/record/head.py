@@ -100,7 +100,11 @@ def _record(head: AuditHead, pending: AuditHead | None) -> dict[str, Any]:
 
 def write_head(path: Path, head: AuditHead, pending: AuditHead | None = None) -> None:
     """Write a whole new head file (the empty chain's anchor at open)."""
-    HeadFile(path).create(_record(head, pending))
+    file = HeadFile(path)
+    try:
+        file.create(_record(head, pending))
+    finally:
+        file.close()
 
 
 class HeadAnchor:
@@ -108,8 +112,8 @@ class HeadAnchor:
 
     :meth:`expect` (before a COMMIT) and :meth:`advance` (right after it) run while the
     group holds the writer connection; :meth:`flush` writes what :meth:`advance` moved,
-    after the connection is free for the next group, whose :meth:`expect` may write it
-    first (then the flush has nothing left to do).
+    after the connection is free for the next group (from :mod:`.headflush`'s thread),
+    whose :meth:`expect` may write it first (then the flush has nothing left to do).
     """
 
     def __init__(
@@ -167,13 +171,28 @@ class HeadAnchor:
             if self._pending is not None and self._pending.seq <= new_head.seq:
                 self._pending = None  # reached: the transaction is all anchored
 
+    @property
+    def unwritten(self) -> bool:
+        """Whether :meth:`flush` has something to write."""
+        with self._lock:
+            return self._needs_write()
+
     def flush(self) -> None:
         """Write the head :meth:`advance` took, unless the file holds it already."""
         with self._lock:
-            if self._frozen_reason is not None or self._head is None:
-                return
-            if self._written != (self._head, self._pending):
+            if self._needs_write():
+                assert self._head is not None  # noqa: S101  # _needs_write says so
                 self._write(self._head)
+
+    def close(self) -> None:
+        """Let go of the head file (after the last :meth:`flush`)."""
+        with self._lock:
+            self._file.close()
+
+    def _needs_write(self) -> bool:
+        if self._frozen_reason is not None or self._head is None:
+            return False
+        return self._written != (self._head, self._pending)
 
     def _write(self, head: AuditHead) -> None:
         try:

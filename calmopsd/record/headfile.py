@@ -30,8 +30,13 @@ SIZE = 2 * SLOT
 def encode(record: dict[str, Any], gen: int) -> bytes:
     """One slot: the record and its generation as a JSON line with a checksum, padded."""
     text = json.dumps({**record, "gen": gen})
-    line = f'{text[:-1]}, "sum": "{_sum(text)}"}}'
-    return (line.ljust(SLOT - 1) + "\n").encode()
+    line = f'{text[:-1]}, "sum": "{_sum(text)}"}}'.encode()
+    if len(line) >= SLOT:
+        raise ValueError(f"a head record of {len(line)} bytes does not fit a slot")
+    return line + _PADDING[len(line) :]
+
+
+_PADDING = b" " * (SLOT - 1) + b"\n"
 
 
 def decode(raw: bytes) -> dict[str, Any] | None:
@@ -62,37 +67,40 @@ def _sum(text: str) -> str:
 
 
 class HeadFile:
-    """Writes records durably to one head file: whole the first time, then in place."""
+    """Writes records durably to one head file: whole the first time, then in place.
+
+    The file made is kept open (one ``stat`` of the path per write checks it is still
+    that file, instead of an open, an ``fstat`` and a close): call :meth:`close`.
+    """
 
     def __init__(self, path: Path):
         self.path = path
-        self._inode: int | None = None  # the file this object created, while it is still there
+        self._fd: int | None = None  # the file this object created, while it is still there
+        self._identity: tuple[int, int] | None = None  # its (st_dev, st_ino)
         self._gen = 0
 
     def write(self, record: dict[str, Any]) -> None:
         """Make ``record`` the file's newest slot and flush it; OSError if that fails."""
-        if self._inode is None or not self._overwrite(record):
+        if not self._overwrite(record):
             self.create(record)
 
     def _overwrite(self, record: dict[str, Any]) -> bool:
         """Overwrite the older slot of our own file in place; False if it is not ours now."""
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
+        if self._fd is None:
             return False
         try:
-            found = os.fstat(fd)
-            if found.st_ino != self._inode or found.st_size != SIZE:
-                return False  # replaced or cut since: write a whole new file instead
-            gen = self._gen + 1
-            payload = encode(record, gen)
-            if os.pwrite(fd, payload, (gen % 2) * SLOT) != len(payload):
-                raise OSError(f"short write to {self.path}")
-            os.fdatasync(fd)
-            self._gen = gen
-            return True
-        finally:
-            os.close(fd)
+            found = self.path.lstat()
+        except FileNotFoundError:
+            return False
+        if (found.st_dev, found.st_ino) != self._identity or found.st_size != SIZE:
+            return False  # replaced or cut since: write a whole new file instead
+        gen = self._gen + 1
+        payload = encode(record, gen)
+        if os.pwrite(self._fd, payload, (gen % 2) * SLOT) != len(payload):
+            raise OSError(f"short write to {self.path}")
+        os.fdatasync(self._fd)
+        self._gen = gen
+        return True
 
     def create(self, record: dict[str, Any]) -> None:
         """A whole new file holding ``record`` in both slots: temp file, fsync, rename,
@@ -104,13 +112,21 @@ class HeadFile:
             os.fchmod(fd, 0o600)  # a temp file left by a crash keeps its own mode through O_TRUNC
             os.write(fd, encode(record, gen) * 2)
             os.fsync(fd)
-            inode = os.fstat(fd).st_ino
-        finally:
+            made = os.fstat(fd)
+            os.replace(tmp, self.path)
+            dir_fd = os.open(self.path.parent, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except BaseException:
             os.close(fd)
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-        self._inode, self._gen = inode, gen
+            raise
+        self.close()
+        self._fd, self._identity, self._gen = fd, (made.st_dev, made.st_ino), gen
+
+    def close(self) -> None:
+        """Let go of the file (a later write makes it whole again)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = self._identity = None

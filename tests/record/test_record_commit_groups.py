@@ -14,6 +14,7 @@ import pytest
 
 from calmopsd.errors import StoreError
 from calmopsd.record.audit import Verdict, append_event, list_events, verify_file
+from calmopsd.record.commits import Group, Turns
 from calmopsd.record.database import Database, Tx
 from calmopsd.record.head import AuditHead, head_path_for, read_head
 from calmopsd.record.scope import Scope
@@ -70,6 +71,7 @@ def test_a_writer_arriving_during_anothers_transaction_shares_its_commit(
     assert isinstance(second, AuditHead)
     assert database.commit_groups - groups == 1
     assert [e.kind for e in list_events(database, PLATFORM)] == ["first", "second"]
+    assert database.settle_head(DEADLINE_S)
     assert read_head(head_path_for(database.path)) == second == database.anchor.head
     assert verify_file(database.path) == Verdict(2)
 
@@ -90,6 +92,7 @@ def test_a_failing_writer_in_a_group_undoes_only_its_own_changes(
 
     assert [type(o) for o in outcome] == [Boom]
     assert [e.kind for e in list_events(database, PLATFORM)] == ["first"]
+    assert database.settle_head(DEADLINE_S)
     assert read_head(head_path_for(database.path)) == first
     with database.write() as tx:
         assert note(tx, at, "after").seq == 2
@@ -135,6 +138,7 @@ def test_a_rolled_back_write_inside_a_unit_leaves_the_head_at_the_units_own_even
             note(tx, at, "undone")
             raise Boom
     assert [e.kind for e in list_events(database, PLATFORM)] == ["kept"]
+    assert database.settle_head(DEADLINE_S)
     assert read_head(head_path_for(database.path)) == kept == database.anchor.head
     assert verify_file(database.path) == Verdict(1)
 
@@ -169,4 +173,41 @@ def test_many_writers_share_commits_and_every_return_is_named_by_the_head_file(
     assert seen == ["named"] * (threads * each)
     assert database.commit_groups < threads * each
     assert verify_file(database.path) == Verdict(threads * each)
+    assert database.settle_head(DEADLINE_S)
     assert read_head(head_path_for(database.path)) == database.anchor.head
+
+
+def test_full_groups_commit_and_the_writers_left_begin_the_next(
+    database: Database, at: datetime
+) -> None:
+    """With a group limit smaller than the writers waiting, the first writer commits a
+    full group while others still wait (one hand-off wakes it, not them), and they go on
+    in groups of their own: no writer is left waiting, none is in a group over the limit."""
+    database._turns = Turns(max_group=3)
+    threads, each = 8, 15
+    sizes: list[int] = []
+    start = threading.Barrier(threads)
+
+    def writer(n: int) -> None:
+        start.wait(DEADLINE_S)
+        for i in range(each):
+            with database.write() as tx:
+                note(tx, at, f"w{n}.{i}")
+
+    pool = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    commit = database._commit
+
+    def counted(group: Group) -> None:
+        commit(group)
+        sizes.append(group.size)
+
+    database._commit = counted  # type: ignore[method-assign]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(60)
+
+    assert not any(thread.is_alive() for thread in pool)
+    assert sum(sizes) == threads * each
+    assert max(sizes) <= 3
+    assert verify_file(database.path) == Verdict(threads * each)

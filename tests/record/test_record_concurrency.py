@@ -107,6 +107,7 @@ def test_eight_writing_threads_never_lock_and_leave_one_intact_chain(
     assert len(latest_snapshots(database, platform)) == THREADS
     # Every incident opened appends one event in the same transaction.
     assert verify_file(database.path) == Verdict(incidents + events)
+    assert database.settle_head(10)
     assert read_head(head_path_for(database.path)) == database.anchor.head
     assert database.anchor.head is not None
     assert database.anchor.head.seq == incidents + events

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from calmopsd.record.audit import GENESIS, Verdict, append_event, verify_file
 from calmopsd.record.database import Database
 from calmopsd.record.head import AuditHead, HeadAnchor, head_path_for, read_head
 from calmopsd.record.scope import Scope
+
+DEADLINE_S = 10
 
 
 class Boom(Exception):
@@ -84,12 +87,67 @@ def test_open_catches_up_after_a_crash_before_the_first_head_write(
 
 
 def test_the_head_file_follows_every_committed_append(database: Database, at: datetime) -> None:
+    """When write() returns the file names the event, as the head or as the pending end
+    written before the COMMIT; the write after the COMMIT (on the flusher's thread) then
+    makes it the head."""
     head_file = head_path_for(database.path)
+    before = AuditHead(0, GENESIS)
     for seq in range(1, 6):
         written = append(database, at)
         assert written.seq == seq
+        on_return = read_head(head_file)
+        assert on_return in (written, AuditHead(before.seq, before.hash, pending=written))
+        assert database.settle_head(DEADLINE_S)
         assert read_head(head_file) == written == last_event(database.path)
         assert database.anchor.head == written
+        before = written
+
+
+def test_a_writer_does_not_wait_for_the_head_write_after_its_commit(
+    database: Database, at: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write after the COMMIT is the flusher's: held up, the writer still returns, with
+    the file naming its event as pending, which verify-audit accepts."""
+    first = append(database, at)
+    assert database.settle_head(DEADLINE_S)
+    release = threading.Event()
+    flushing = threading.Event()
+    flush = database.anchor.flush
+
+    def held_flush() -> None:
+        flushing.set()
+        assert release.wait(DEADLINE_S)
+        flush()
+
+    monkeypatch.setattr(database.anchor, "flush", held_flush)
+    second = append(database, at)
+    assert flushing.wait(DEADLINE_S)  # the flusher has it, and the writer is back
+    assert read_head(head_path_for(database.path)) == AuditHead(
+        first.seq, first.hash, pending=second
+    )
+    assert verify_file(database.path) == Verdict(2)
+    release.set()
+    assert database.settle_head(DEADLINE_S)
+    assert read_head(head_path_for(database.path)) == second
+
+
+def test_closing_writes_the_head_the_flusher_had_not_written(
+    db_path: Path, at: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush held up past close() is still made before the file is let go."""
+    database = Database.open(db_path)
+    release = threading.Event()
+    flush = database.anchor.flush
+
+    def held_flush() -> None:
+        assert release.wait(DEADLINE_S)
+        flush()
+
+    monkeypatch.setattr(database.anchor, "flush", held_flush)
+    written = append(database, at)
+    threading.Timer(0.05, release.set).start()  # close() must wait for it, not skip it
+    database.close()
+    assert read_head(head_path_for(db_path)) == written
 
 
 def test_the_head_file_is_two_json_slots_named_after_the_database(
@@ -98,6 +156,7 @@ def test_the_head_file_is_two_json_slots_named_after_the_database(
     """Two 4 KiB slots overwritten in turn (issue 16): the newest says the head, the
     other what was written before the COMMIT, each with its generation and checksum."""
     written = append(database, at)
+    assert database.settle_head(DEADLINE_S)
 
     raw = database.path.with_name("calmopsd.db.audit-head").read_bytes()
     assert len(raw) == 8192
@@ -118,6 +177,7 @@ def test_a_rolled_back_append_leaves_no_row_and_does_not_move_the_head(
     database: Database, at: datetime
 ) -> None:
     before = append(database, at)
+    assert database.settle_head(DEADLINE_S)
     head_bytes = head_path_for(database.path).read_bytes()
 
     with pytest.raises(Boom), database.write() as tx:
@@ -253,6 +313,7 @@ def test_a_chain_past_its_head_further_than_one_commit_is_reported_and_frozen(
     valid hashes, or a head file put back to an old copy) are not proven by the anchor."""
     database = Database.open(db_path)
     anchored = append(database, at)
+    assert database.settle_head(DEADLINE_S)
     old_copy = head_path_for(db_path).read_bytes()
     append(database, at)
     append(database, at)

@@ -143,6 +143,7 @@ def test_a_torn_newest_slot_leaves_the_state_written_before_it(
 ) -> None:
     first = append(database, at)
     second = append(database, at)
+    assert database.settle_head(DEADLINE_S)
     head_file = head_path_for(database.path)
     assert read_head(head_file) == second
     tear(head_file, newest_slot(head_file))
@@ -169,6 +170,7 @@ def test_a_head_file_replaced_under_a_running_daemon_is_written_whole_again(
     head_file = head_path_for(database.path)
     head_file.write_text('{"seq": 0, "hash": "' + "0" * 64 + '", "pending": null}\n')
     newest = append(database, at)
+    assert database.settle_head(DEADLINE_S)
     assert len(head_file.read_bytes()) == 8192
     assert read_head(head_file) == newest
 

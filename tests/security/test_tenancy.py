@@ -140,6 +140,7 @@ def row_counts(database: Database) -> dict[str, int]:
 
 
 def head(database: Database) -> AuditHead | None:
+    assert database.settle_head(10)  # the write after the last COMMIT is the flusher's
     return read_head(head_path_for(database.path))
 
 

@@ -156,6 +156,7 @@ class Stack:
 
     def dump(self) -> dict[str, Any]:
         """Every row of every table, and the audit head file: to show nothing changed."""
+        assert self.database.settle_head(10)  # the head write after a COMMIT is the flusher's
         conn = connect(self.database.path, query_only=True)
         try:
             tables = [
