@@ -491,3 +491,49 @@ def test_the_scrubber_takes_every_part_of_the_url_out_of_a_reason() -> None:
                    "ab%2Bcd%2Fef", "ab+cd/ef"):  # fmt: skip
         assert secret not in told, told
     assert told.startswith("failed for … at …")
+
+
+def test_an_organization_s_target_is_not_told_of_proposed_config_changes(
+    store: object, clock: ManualClock, hook: Webhook
+) -> None:
+    """A config change (playbook order, alert tuning) is the host's to approve: the
+    platform's target is told of it with the rest, the organization's target only of the
+    steps about its own service."""
+    config = notify_config(
+        {"name": "acme-chat", "url": hook.url("/acme"), "organization": "acme"},
+        {"name": "oncall", "url": hook.url("/all")},
+    )
+    rig = make_rig(store, config, clock)  # type: ignore[arg-type]
+    try:
+        incident = rig.open("acme uploads failing", org="acme")
+        rig.round()
+        at = rig.clock.advance(5 * S)
+        restart = add_recommendation(
+            rig.database, PLATFORM, incident.id, kind="safe_action", action="pm2_restart",
+            params={"target": "api"}, rationale="uploads fail since the deploy", at=at,
+            actor="calmopsd",
+        )  # fmt: skip
+        tuning = add_recommendation(
+            rig.database, PLATFORM, incident.id, kind="alert_tuning",
+            params={"rule": "upload_failures"}, rationale="the rule fired on 3 quiet days",
+            at=at, actor="calmopsd",
+        )  # fmt: skip
+        reorder = add_recommendation(
+            rig.database, PLATFORM, incident.id, kind="playbook_order",
+            params={"classification": "upload"}, rationale="clear_temp worked first twice",
+            at=at, actor="calmopsd",
+        )  # fmt: skip
+        assert rig.round(30 * S).sent == 2
+
+        def text_to(path: str) -> str:
+            (delivered,) = [r for r in hook.delivered() if r.path == path]
+            return str(delivered.body["message"])
+
+        everything, acme = text_to("/all"), text_to("/acme")
+        for rec in (restart, tuning, reorder):
+            assert f"#{rec} " in everything
+        assert f"#{restart} pm2_restart on api: uploads fail since the deploy" in acme
+        assert f"#{tuning} " not in acme and f"#{reorder} " not in acme
+        assert "quiet days" not in acme and "clear_temp worked" not in acme
+    finally:
+        rig.database.close()
