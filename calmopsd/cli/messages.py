@@ -28,6 +28,7 @@ from calmopsd.cli.options import (
 )
 from calmopsd.cli.screens import on_terminal
 from calmopsd.cli.store import cli_caller, reading
+from calmopsd.customers.served import ServedNames
 from calmopsd.serve.message_routes import message_view, shown
 from calmopsd.serve.messages import Messages, message_rules
 from calmopsd.serve.operations import Operations
@@ -35,7 +36,8 @@ from calmopsd.serve.operations import Operations
 
 def _messages(ops: Operations, config_path: Path | None, state_dir: Path | None) -> Messages:
     config = load_config(config_path, state_dir)
-    return Messages(ops.database, ops.clock, lambda: message_rules(config, ops.database))
+    served = ServedNames()  # nginx's server_names, for the leak check
+    return Messages(ops.database, ops.clock, lambda: message_rules(config, ops.database, served))
 
 
 @click.group(invoke_without_command=True)

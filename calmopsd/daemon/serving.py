@@ -29,6 +29,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from calmopsd.clock import Clock
 from calmopsd.config import Config
 from calmopsd.config.api import ApiConfig, is_loopback
+from calmopsd.customers.served import ServedNames
 from calmopsd.daemon.responding import Responder
 from calmopsd.daemon.sensing import SensingJobs
 from calmopsd.errors import Unavailable
@@ -109,8 +110,9 @@ class Serving:
         operations = Operations(self.database, self.clock, self.hooks())
         monitoring = Monitoring(self.database, self.clock, self.vitals(api))
         config = self.config or Config
+        served = ServedNames()  # nginx's server_names, for the leak check
         messages = Messages(
-            self.database, self.clock, lambda: message_rules(config(), self.database)
+            self.database, self.clock, lambda: message_rules(config(), self.database, served)
         )
         server = ApiServer(
             create_app(operations, self.tokens, config, monitoring=monitoring, messages=messages),

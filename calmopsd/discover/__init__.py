@@ -96,8 +96,19 @@ def survey(host: Host) -> Survey:
 def nginx_log_sources(host: Host | None = None, timeout_s: float = 5.0) -> list[LogSource]:
     """The log sources this host's nginx writes (``nginx -T``, or its files when that fails),
     as ``calmopsd init`` finds them: for the daemon, to read each log in its real format."""
+    found = _nginx(host, timeout_s)
+    return log_formats.sources(found.access_logs, found.log_formats)
+
+
+def nginx_server_names(host: Host | None = None, timeout_s: float = 5.0) -> tuple[str, ...]:
+    """Every ``server_name`` this host's nginx serves, read as :func:`nginx_log_sources` reads
+    its logs: for the leak check of customer messages (an internal virtual host's name)."""
+    return _nginx(host, timeout_s).server_names
+
+
+def _nginx(host: Host | None, timeout_s: float) -> NginxFound:
     host = host or this_host(None, None, None, ())
-    found = nginx.discover(
+    return nginx.discover(
         nginx.NginxHost(
             host.nginx_binary,
             host.nginx_conf,
@@ -106,7 +117,6 @@ def nginx_log_sources(host: Host | None = None, timeout_s: float = 5.0) -> list[
             min(timeout_s, host.timeout_s),
         )
     )
-    return log_formats.sources(found.access_logs, found.log_formats)
 
 
 def _on_path(name: str) -> str | None:

@@ -63,6 +63,8 @@ class NginxFound:
     pid_file: Seen | None = None
     health: tuple[HealthCandidate, ...] = ()
     notes: tuple[str, ...] = ()
+    # Every name a ``server_name`` gives, as written (wildcards and regular expressions too).
+    server_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -116,10 +116,13 @@ class _Walk:
         http = next((d for d in top if d.name == "http"), None)
         formats: dict[str, LogFormat] = {}
         health: list[HealthCandidate] = []
+        names: list[str] = []
         if http is not None:
             formats = {f.name: f for f in map(_log_format, http.children("log_format")) if f}
             self._http_logs(http)
-            health = [c for server in http.children("server") for c in self._health(server)]
+            servers = http.children("server")
+            health = [c for server in servers for c in self._health(server)]
+            names = [n for s in servers for d in s.children("server_name") for n in d.args]
         return NginxFound(
             source=self.source,
             read=read,
@@ -132,6 +135,7 @@ class _Walk:
             pid_file=self._main_file(top, "pid", "pid-path"),
             health=tuple(health),
             notes=(*notes, *self.notes),
+            server_names=tuple(dict.fromkeys(names)),
         )
 
     def _main_file(self, top: tuple[Directive, ...], name: str, default: str) -> Seen | None:

@@ -12,7 +12,7 @@ racing approval) it is a conflict, never an approval of words nobody read.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from calmopsd.clock import Clock
@@ -189,15 +189,19 @@ def _clean(text: str) -> str:
     return text
 
 
-def message_rules(config: Config, database: Database) -> MessageRules:
+def message_rules(
+    config: Config, database: Database, served: Callable[[], Iterable[str]] = tuple
+) -> MessageRules:
     """The rules of ``config``: its channels, and the leak check with every internal name
-    it and the store know (PM2's apps as last read, every organization seen)."""
+    it and the store know (PM2's apps as last read, every organization seen) and those
+    ``served()`` says nginx serves (:class:`calmopsd.customers.served.ServedNames`)."""
 
     def leaks(text: str, organization_id: str | None) -> str | None:
         known = Known.from_config(
             config,
             apps=_apps_last_read(database),
             organizations=_organizations(config, database),
+            hostnames=served(),
             own_organization=organization_id,
         )
         found = find_leaks(text, known)

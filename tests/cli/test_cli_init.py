@@ -20,15 +20,18 @@ from support.process import calmopsd
 from test_layout import calmopsd_imports
 
 from calmopsd.cli.init import initialize, write
-from calmopsd.config import load_config
+from calmopsd.config import Config, load_config
 from calmopsd.config.logs import NginxSourceConfig, UploadsConfig
-from calmopsd.discover import Host, pm2_daemons
+from calmopsd.customers.served import ServedNames
+from calmopsd.discover import Host, nginx_server_names, pm2_daemons
 from calmopsd.discover.document import Item, Key, render
 from calmopsd.discover.nginx_conf import DumpFiles, parse
 from calmopsd.discover.pm2 import Pm2Host, daemon_home
 from calmopsd.discover.pm2 import discover as discover_pm2
+from calmopsd.record.database import Database
 from calmopsd.sense.logs.lines import Uploads
 from calmopsd.sense.logs.watcher import line_format
+from calmopsd.serve.messages import message_rules
 
 MAIN = (
     '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_x_org_id"'
@@ -56,6 +59,7 @@ http {{
     server {{
         listen {host}:{port};
         location / {{ return 200 "up"; }}
+        server_name _ *.shop.example ~^(?<org>.+)\\.example$;
     }}
     include sites/*.conf;
 }}
@@ -69,6 +73,7 @@ server {{
     location = /healthz {{ return 200 "ok"; }}
     location /broken {{ return 502 "bad gateway"; }}
     location /quiet {{ access_log off; return 200 "shh"; }}
+    server_name api.internal.example grafana-acme;
 }}
 """
 WEB_JS = """\
@@ -421,3 +426,29 @@ def test_a_pm2_daemon_title_cut_short_is_read_from_its_environment() -> None:
     assert daemon_home(title + "/home/app/.pm2)", {}) == Path("/home/app/.pm2")
     assert daemon_home(title + "/home/ap", {"HOME": "/home/app"}) == Path("/home/app/.pm2")
     assert daemon_home("node server.js", {"PM2_HOME": "/x"}) is None
+
+
+@pytest.mark.parametrize("binary", ["nginx", "/bin/false"], ids=["nginx -T", "its files"])
+def test_the_names_nginx_serves_are_internal_names_to_the_leak_check(
+    tmp_path: Path, binary: str, database: Database
+) -> None:
+    """Every server_name nginx reads, from nginx -T or from its files (a site file too), is
+    known to the leak check of customer messages. A dotted name is refused by its shape
+    anyway; a one-label virtual host (``grafana-acme``) only nginx knows of."""
+    server = SiteNginx(tmp_path / "nginx")
+    server.write_conf()
+    host = _host(tmp_path, server.conf, server.prefix, binary)
+    served = nginx_server_names(host)
+    assert served == (
+        "_", "*.shop.example", "~^(?<org>.+)\\.example$", "api.internal.example", "grafana-acme",
+    )  # fmt: skip
+
+    text = "We are looking into slow pages on grafana-acme now."
+    before = message_rules(Config(), database)  # what the check knew without nginx
+    assert before.leaks(text, "acme") is None
+    rules = message_rules(Config(), database, ServedNames(lambda: served))
+    assert rules.leaks(text, "acme") == "It names an internal host: 'grafana-acme'."
+    for name in ("api.internal.example", "shop.example"):
+        refusal = rules.leaks(f"Slow pages on {name} now.", "acme")
+        assert refusal is not None and name in refusal, name
+    assert rules.leaks("We are looking into slow pages now.", "acme") is None
