@@ -53,6 +53,7 @@ from calmopsd.record.retention import roll_up
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import SnapshotWriter
 from calmopsd.sense import Planned, plan
+from calmopsd.sense.logs.compiled import SCANNER
 from calmopsd.serve.answers import ConfigInForce
 
 log = structlog.get_logger("calmopsd.daemon")
@@ -207,6 +208,9 @@ class Daemon:
             config=str(self.source.path),
             state_dir=str(self.config.state_dir),
             pid=os.getpid(),
+            # Whether logs are counted by the compiled scanner (a host without a compiler
+            # when calmopsd was installed counts the same in Python, more slowly).
+            log_scanner="python" if SCANNER is None else "compiled",
         )
 
     def _listen_for_signals(self) -> socket.socket:
