@@ -1,7 +1,7 @@
 """The names this host's nginx serves, for the leak check, read again at most every few minutes.
 
 Why a cache: the leak check runs at every draft, edit and approval of a customer message,
-and reading nginx's config is a subprocess (``nginx -T``, or its files when that fails).
+and reading nginx's config means running ``nginx -T`` (or reading its files when that fails).
 Why ask at all: a ``server_name`` such as ``admin.internal.example`` or
 ``staging-acme.example`` is as internal as a host name in the config, and only nginx
 knows it. A failure to read is logged and keeps the names last read: the check never
