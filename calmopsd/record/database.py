@@ -12,6 +12,7 @@ in a savepoint, and its one COMMIT (:mod:`.commits`, issue 16).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -227,19 +228,25 @@ class Database:
         tx = Tx(self._writer_db, self.anchor)
         failure: BaseException | None = None
         try:
-            self._writer.execute("SAVEPOINT member")
-            self.write_transactions += 1
-            yield tx
-            self._writer.execute("RELEASE member")
-            group.take(tx.first_prev, tx.appended)
-        except BaseException as exc:
-            failure = exc
-            self._undo(group, exc)
+            try:
+                self._writer.execute("SAVEPOINT member")
+                self.write_transactions += 1
+                yield tx
+                self._writer.execute("RELEASE member")
+                group.take(tx.first_prev, tx.appended)
+            except BaseException as exc:
+                failure = exc
+                try:
+                    self._undo(group, exc)
+                except BaseException:
+                    self._turns.lose(group, exc)  # its part may stand: nothing commits
+                    raise
+            finally:
+                self._turns.leave()
         finally:
-            self._turns.leave()
-        if leading:
-            self._commit(group)
-        else:
+            if leading:  # whatever happened above: the others in its group wait for it
+                self._commit(group)
+        if not leading:
             group.done.wait()
         if failure is not None:
             raise failure
@@ -257,6 +264,8 @@ class Database:
         if group is not None:
             return group, False
         try:
+            if self._writer.in_transaction:  # left open by a ROLLBACK that failed: again
+                self._writer.execute("ROLLBACK")
             self._writer.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._turns.leave()
@@ -267,24 +276,29 @@ class Database:
 
     def _undo(self, group: Group, error: BaseException) -> None:
         """Undo one writer's changes, or, when its error ended the whole transaction
-        (disk full, I/O error), fail the group: the others' changes are gone too."""
+        (disk full, I/O error) or its part cannot be undone alone, fail the group: the
+        others' changes are gone too. The group is marked lost before anything else may
+        fail here, so its first writer still ends it and no writer in it waits forever."""
         if self._writer.in_transaction:
             try:
                 self._writer.execute("ROLLBACK TO member")
                 self._writer.execute("RELEASE member")
                 return
             except sqlite3.Error:
-                if self._writer.in_transaction:
-                    self._writer.execute("ROLLBACK")
+                pass
         self._turns.lose(group, error)
+        if self._writer.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the first writer tries again
+                self._writer.execute("ROLLBACK")
 
     def _commit(self, group: Group) -> None:
         """The group's first writer commits for everyone in it: the head file names the
         group's last event before the COMMIT, and names it as the head after."""
         self._turns.seal(group)
         try:
-            if group.lost is not None:
-                pass  # the transaction has ended already; every writer in it fails
+            if group.lost is not None:  # every writer in it fails
+                if self._writer.in_transaction:  # a ROLLBACK that failed in _undo
+                    self._writer.execute("ROLLBACK")
             elif group.size == 0:
                 self._writer.execute("ROLLBACK")
             else:
@@ -299,7 +313,8 @@ class Database:
         except BaseException as exc:
             group.error = exc
             if self._writer.in_transaction:
-                self._writer.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # the error above is the one told
+                    self._writer.execute("ROLLBACK")
         finally:
             self._turns.leave()
             group.done.set()

@@ -211,3 +211,49 @@ def test_full_groups_commit_and_the_writers_left_begin_the_next(
     assert sum(sizes) == threads * each
     assert max(sizes) <= 3
     assert verify_file(database.path) == Verdict(threads * each)
+
+
+class FailingRollbacks:
+    """The writer connection, whose rollbacks fail while ``failing`` is set: what an I/O
+    error under a rollback does, which a real disk cannot be made to do on demand."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.failing = False
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if self.failing and sql in ("ROLLBACK TO member", "ROLLBACK"):
+            raise sqlite3.OperationalError(f"disk I/O error (injected into {sql})")
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.conn, name)
+
+
+def test_a_writer_whose_rollback_fails_leaves_no_one_waiting_and_the_store_writes_again(
+    database: Database, at: datetime
+) -> None:
+    """Its body raised and neither ROLLBACK TO nor ROLLBACK worked: its group is lost and
+    ended all the same, so the writer waiting behind it is told the disk's error instead of
+    waiting for ever; once the disk answers, the next write rolls the old transaction back
+    first and goes through, and nothing of the failed one stands."""
+    proxy = FailingRollbacks(database._writer)
+    database._writer = proxy  # type: ignore[assignment]
+    thread, outcome = second_writer(database, lambda tx: note(tx, at, "behind"))
+    with pytest.raises(Boom), database.write() as tx:
+        note(tx, at, "first")
+        thread.start()
+        wait_for(lambda: database.writers_waiting == 1, "the second writer to wait")
+        proxy.failing = True
+        raise Boom
+    thread.join(DEADLINE_S)
+    assert not thread.is_alive()
+    (told,) = outcome
+    assert isinstance(told, sqlite3.OperationalError)
+    assert "disk I/O error (injected into ROLLBACK)" in str(told)
+
+    proxy.failing = False
+    with database.write() as tx:
+        assert note(tx, at, "after").seq == 1
+    assert [e.kind for e in list_events(database, PLATFORM)] == ["after"]
+    assert verify_file(database.path) == Verdict(1)
