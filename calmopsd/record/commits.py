@@ -6,7 +6,8 @@ and the COMMIT's own fsync, each far slower than the append's work. So a writer 
 arrives while another's transaction is still open joins it, in a SAVEPOINT of its own
 (a failing writer undoes only its own changes), and the writer that began the group
 commits for all of them once those already waiting have joined: one head write
-before, one COMMIT, one head write after. A lone writer commits at once, as before.
+before, one COMMIT, and one head write after, made on a thread of its own
+(:mod:`.headflush`). A lone writer commits at once, as before.
 
 Every writer still returns only after the COMMIT of its group: durable, with the head
 file naming its events (as the head, or as the group's pending end).

@@ -9,8 +9,9 @@ GENESIS)`` when the database is opened, so a missing head file always means it
 was removed, never a crash between the first commit and the first head write.
 
 Each commit group (:mod:`.commits`) writes the file before its COMMIT, naming
-the group's last event as ``pending``, and once more after it; the write before
-also carries any head an earlier group had not written yet.
+the group's last event as ``pending``, and once more after it, on the flusher's
+thread (:mod:`.headflush`); the write before also carries any head an earlier
+group had not written yet.
 
 The anchor only ever moves forward along the chain it already anchors: if an
 append does not extend the anchored head (the tail was cut, the file is
