@@ -36,9 +36,7 @@ def calmopsd(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 class DaemonProcess:
     """``calmopsd run`` in a subprocess; its stdout parsed line by line on a thread."""
 
-    def __init__(
-        self, *args: str, env: dict[str, str] | None = None, wrap: tuple[str, ...] = ()
-    ):
+    def __init__(self, *args: str, env: dict[str, str] | None = None, wrap: tuple[str, ...] = ()):
         """``wrap``: what runs the daemon, e.g. setpriv as another user (it must exec it, so
         that ``proc`` is the daemon)."""
         self.proc = subprocess.Popen(
