@@ -5,9 +5,26 @@ sensing.py    SensingJobs: the sampling and log jobs, and what they keep between
 responding.py Responder: the incident agent behind a lock, fed every reading and the time
 serving.py    Serving: the HTTP API's server, its tokens, and the health-check rounds it asks for
 source.py     Source: where the config comes from, and the state-dir override
+
+``Daemon`` and ``Source`` are imported on first use: a CLI command that only reads the
+config (``Source``) does not import every stage the daemon wires (``Daemon``).
 """
 
-from calmopsd.daemon.lifecycle import Daemon
-from calmopsd.daemon.source import Source
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from calmopsd.daemon.lifecycle import Daemon
+    from calmopsd.daemon.source import Source
 
 __all__ = ["Daemon", "Source"]
+
+_WHERE = {"Daemon": "calmopsd.daemon.lifecycle", "Source": "calmopsd.daemon.source"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
