@@ -156,6 +156,7 @@ def test_a_head_file_with_both_slots_torn_is_an_audit_error(
     database: Database, at: datetime
 ) -> None:
     append(database, at)
+    assert database.settle_head(DEADLINE_S)  # the flusher's write is not to land on the tear
     head_file = head_path_for(database.path)
     tear(head_file, 0)
     tear(head_file, 1)
@@ -167,6 +168,7 @@ def test_a_head_file_replaced_under_a_running_daemon_is_written_whole_again(
     database: Database, at: datetime
 ) -> None:
     append(database, at)
+    assert database.settle_head(DEADLINE_S)  # the next append is what meets the new file
     head_file = head_path_for(database.path)
     head_file.write_text('{"seq": 0, "hash": "' + "0" * 64 + '", "pending": null}\n')
     newest = append(database, at)
