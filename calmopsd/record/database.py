@@ -269,8 +269,7 @@ class Database:
             self._writer.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._turns.leave()
-            if self.anchor.unwritten:  # the flusher may have left it to this group
-                self._flusher.request()
+            self._hand_over_head()  # the flusher may have left it to this group
             raise
         return self._turns.begun(), True
 
@@ -321,6 +320,10 @@ class Database:
         # Written on the flusher's thread, unless a group already begun writes this head:
         # its own before its COMMIT if it appends, or the flush it hands over here if it
         # does not. So the file lags a committed head by one group at most.
+        self._hand_over_head()
+
+    def _hand_over_head(self) -> None:
+        """Have the flusher write the head, if the file does not hold it yet."""
         if self.anchor.unwritten:
             self._flusher.request()
 

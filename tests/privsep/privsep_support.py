@@ -59,6 +59,15 @@ def as_user(user: pwd.struct_passwd, *argv: str, groups: list[int] | None = None
     return ["setpriv", *ids, *grouping, "--no-new-privs", "--", *argv]
 
 
+def read_only_but(writable: Path) -> list[str]:
+    """A prefix that runs its command in a mount namespace where ``/`` is read-only but
+    ``writable`` (ProtectSystem=strict with a StateDirectory); it execs the command, so the
+    pid stays the command's."""
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro / && shift && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh",
+            str(writable)]  # fmt: skip
+
+
 def write_config(path: Path, data: dict[str, Any], group: int | None = None) -> Path:
     """The config as production keeps it: root's, 0640, group the daemon's."""
     path.write_text(yaml.safe_dump(data), encoding="utf-8")

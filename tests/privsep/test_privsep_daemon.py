@@ -28,18 +28,17 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 import requests
-from privsep_support import DAEMON_USER, ensure_user, needs_root, write_config
-from support.alertmanager import Alertmanager, Hook, start_alertmanager
+from privsep_support import DAEMON_USER, ensure_user, needs_root, read_only_but, write_config
+from support.alertmanager import Alertmanager, Hook, eventually, start_alertmanager
 from support.process import DaemonProcess, clean_env
+from support.readings import Healthy
 from support.receivers import webhook
 
 pytestmark = needs_root
@@ -56,33 +55,10 @@ LINES = [  # flat JSON, as pino or a hand-rolled logger writes it; one error lin
 ]  # fmt: skip
 
 
-def eventually(check: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def health() -> Iterator[str]:
-    """A health URL answering 200 with ``{"db": "ok"}``."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # http.server names it
-            body = b'{"db": "ok"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    """A health URL answering 200 with ``{"db": "ok", ...}``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Healthy)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -105,12 +81,11 @@ def alertmanager(world: Path) -> Iterator[tuple[Alertmanager, Hook]]:
 
 
 def confined(state: Path, uid: int, gid: int) -> tuple[str, ...]:
-    """unshare + setpriv, each exec'ing the next: the daemon keeps the pid Popen knows."""
-    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro / && shift && exec "$@"'
+    """The read-only root, then setpriv, each exec'ing the next: the daemon keeps the pid
+    Popen knows."""
     return (
-        "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh",
-        str(state), "setpriv", "--reuid", str(uid), "--regid", str(gid), "--init-groups",
-        "--no-new-privs", "--",
+        *read_only_but(state), "setpriv", "--reuid", str(uid), "--regid", str(gid),
+        "--init-groups", "--no-new-privs", "--",
     )  # fmt: skip
 
 
@@ -197,7 +172,7 @@ def test_the_daemon_counts_checks_notifies_and_forwards_as_its_user_on_a_read_on
                 up = metric(text, 'calmopsd_http_check_up{check="app"}') == 1
                 return text if done and up else None
 
-            text = eventually(counted, "the log's 40 requests counted and the check up")
+            text = eventually(counted, DEADLINE_S, "the log's 40 requests counted and the check up")
             assert metric(text, 'calmopsd_log_server_errors_total{source="api"}') == 8
             assert metric(text, 'calmopsd_log_error_lines_total{source="api"}') == 1
             assert metric(text, 'calmopsd_log_parse_errors_total{source="api"}') == 0
@@ -210,13 +185,13 @@ def test_the_daemon_counts_checks_notifies_and_forwards_as_its_user_on_a_read_on
             assert opened.status_code == 201, opened.text
             number = int(opened.json()["id"])
             notices = eventually(
-                lambda: [r for r in hook.delivered() if r.path == "/oncall"], "the notice"
+                lambda: [r for r in hook.delivered() if r.path == "/oncall"], DEADLINE_S, "notice"
             )
             assert (
                 f"Incident #{number} (critical, upload, organization acme)"
                 in (notices[0].body["title"])
             )
-            alerts = eventually(lambda: manager.alerts(host), "the alert in Alertmanager")
+            alerts = eventually(lambda: manager.alerts(host), DEADLINE_S, "the alert")
             assert [a["labels"]["incident_id"] for a in alerts] == [str(number)]
 
             daemon.proc.send_signal(signal.SIGTERM)

@@ -42,6 +42,7 @@ from privsep_support import (
     as_user,
     ensure_user,
     needs_root,
+    read_only_but,
     running_helper,
     write_config,
 )
@@ -180,9 +181,7 @@ def as_the_daemon(host: Host, *args: str) -> list[dict[str, Any]]:
         host.daemon, sys.executable, str(HERE / "executor_run.py"), str(host.config), *args
     )
     if NO_NAMESPACE is None:
-        script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro / && shift && exec "$@"'
-        run = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh",
-               str(host.state), *run]  # fmt: skip
+        run = [*read_only_but(host.state), *run]
     env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "PYTHONPATH": str(HERE.parents[1])}
     done = subprocess.run(
         run, capture_output=True, text=True, timeout=300, check=False, env=env, cwd="/"
