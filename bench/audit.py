@@ -1,15 +1,23 @@
 """How fast the audit log appends, against plain SQLite inserts timed in the same run.
 
-Every append is its own write transaction and durable when ``write()`` returns:
-BEGIN IMMEDIATE (or a savepoint in the commit group another writer began), read the
-last hash, SHA-256, INSERT; then, once per commit group, the head file naming the
-group's last event as pending (one slot overwritten in place, fdatasync), COMMIT
-(synchronous=FULL: the WAL's fdatasync); the head file at the new head is written after
-``write()`` returns, on a thread of its own, unless the next group's write carries it.
+Every append is its own write transaction and durable when it returns. Two ways:
+
+- ``record_event`` (one event in a transaction of its own: the executor, the action
+  controls, the API): scope checked and the event encoded on the caller's thread, then
+  queued; the first writer of the next commit group writes the queue just before its
+  COMMIT (or the caller becomes that writer when none is coming), and the caller waits
+  for that COMMIT alone (``calmopsd/record/queued.py``).
+- ``write()`` + ``append_event`` (how a writer that changes rows too appends): BEGIN
+  IMMEDIATE (or a savepoint in the group another writer began), read the last hash,
+  SHA-256, INSERT, each writer in its turn on the connection.
+
+Either way, once per commit group, the head file names the group's last event as
+pending (one slot overwritten in place, fdatasync), then COMMIT (synchronous=FULL: the
+WAL's fdatasync); the head file at the new head is written after, on a thread of its
+own, unless the next group's write carries it.
 
 Measured with one writer appending in a loop (every group has one append), and with
-each ``THREADS`` count of writers appending at once (they share groups, as the daemon's
-threads do; 8 and 32 unless given).
+each ``THREADS`` count of writers appending at once (8 and 32 unless given).
 The reference = the same INSERTs, one transaction each, on a connection with the same
 pragmas, through Python's sqlite3 without the chain or the head file: one thread, and
 ``THREADS`` threads taking turns on it (SQLite commits each alone).
@@ -28,7 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from calmopsd.record.audit import append_event
+from calmopsd.record.audit import append_event, record_event
 from calmopsd.record.database import Database, connect
 from calmopsd.record.scope import Scope
 
@@ -52,16 +60,23 @@ def run_threads(threads: int, count: int, work: Callable[[int], None]) -> float:
     return count / (time.perf_counter() - began)
 
 
-def calmopsd_appends(path: Path, count: int, threads: int = 1) -> tuple[float, int]:
-    """Appends per second, and how many COMMITs they took."""
+def calmopsd_appends(path: Path, count: int, threads: int = 1, *, alone: bool) -> tuple[float, int]:
+    """Appends per second, and how many COMMITs they took.
+
+    ``alone``: each a transaction of its own (``record_event``, how the executor, the
+    API and the action controls record); else each in a ``write()`` of its own with
+    nothing else in it (how a writer that changes rows too appends).
+    """
     database = Database.open(path)
     at = datetime.now(UTC)
+    scope = Scope.platform()
 
     def append(i: int) -> None:
+        if alone:
+            record_event(database, scope, kind="bench.event", actor="bench", at=at, data={"i": i})
+            return
         with database.write() as tx:
-            append_event(
-                tx, Scope.platform(), kind="bench.event", actor="bench", at=at, data={"i": i}
-            )
+            append_event(tx, scope, kind="bench.event", actor="bench", at=at, data={"i": i})
 
     rate = run_threads(threads, count, append)
     groups = database.commit_groups
@@ -92,20 +107,23 @@ def main() -> None:
     figures: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for threads in [1, *writers]:
-            ours, groups = calmopsd_appends(
-                Path(tmp) / f"ours-{threads}" / "calmopsd.db", count, threads
-            )
-            reference = plain_inserts(Path(tmp) / f"plain-{threads}.db", count, threads)
             label = "1 writer" if threads == 1 else f"{threads} writers"
-            print(
-                f"calmopsd audit appends, {label}: {ours:,.0f}/s ({count / groups:.1f} per COMMIT);"
-                f" plain sqlite3 inserts (synchronous=FULL), {label}: {reference:,.0f}/s"
-            )
             key = "" if threads == 1 else f"_{threads}_writers"
-            ratio = ours / reference
-            figures.append(
-                f"audit_appends{key}_per_s={ours:.0f} audit{key}_vs_plain_sqlite={ratio:.2f}"
-            )
+            reference = plain_inserts(Path(tmp) / f"plain-{threads}.db", count, threads)
+            print(f"plain sqlite3 inserts (synchronous=FULL), {label}: {reference:,.0f}/s")
+            for alone, how in ((True, "record_event"), (False, "write")):
+                ours, groups = calmopsd_appends(
+                    Path(tmp) / f"ours-{threads}-{how}" / "calmopsd.db", count, threads,
+                    alone=alone,
+                )  # fmt: skip
+                print(
+                    f"calmopsd audit appends by {how}, {label}: {ours:,.0f}/s"
+                    f" ({count / groups:.1f} per COMMIT), {ours / reference:.2f}x plain"
+                )
+                figures.append(
+                    f"audit_{how}{key}_per_s={ours:.0f} audit_{how}{key}_vs_plain_sqlite="
+                    f"{ours / reference:.2f}"
+                )
     print(" ".join(figures))
 
 

@@ -26,6 +26,7 @@ from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_
 from calmopsd.record.connection import connect, os_reason
 from calmopsd.record.head import AuditHead, head_path_for, read_head
 from calmopsd.record.projection import CHECKED, mismatches
+from calmopsd.record.queued import QueuedAppend
 from calmopsd.record.scope import Scope
 
 if TYPE_CHECKING:
@@ -79,12 +80,27 @@ def append_event(
     elif not scope.is_super_admin:
         organization_id = organization_id or scope.organization_id
     scope.check_writes(organization_id)
-    conn = tx.db.conn  # sqlite3 itself: sqlite-utils' wrapper costs an append more than the SQL
+    # sqlite3 itself: sqlite-utils' wrapper costs an append more than the SQL
+    event = _insert(tx.db.conn, at, kind, actor, data or {}, incident_id, organization_id)
+    tx.appended_after(event.prev_hash, AuditHead(event.seq, event.hash))
+    return event
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    at: datetime,
+    kind: str,
+    actor: str,
+    data: dict[str, Any],
+    incident_id: int | None,
+    organization_id: str | None,
+) -> AuditEvent:
+    """Chain one event onto the last one and INSERT it, inside the open transaction."""
     row = conn.execute(
         "SELECT seq, hash, at FROM incident_events ORDER BY seq DESC LIMIT 1"
     ).fetchone()
     seq, prev_hash = (row[0] + 1, row[1]) if row else (1, GENESIS)
-    at_text, data_text = encode_time(at), encode_json(data or {})
+    at_text, data_text = encode_time(at), encode_json(data)
     if row is not None and at_text < row[2]:  # both UTC, microseconds: text orders as time
         at_text = row[2]
         at = decode_time(at_text)
@@ -95,10 +111,49 @@ def append_event(
         _INSERT,
         [seq, at_text, incident_id, organization_id, kind, actor, data_text, prev_hash, digest],
     )
-    tx.appended_after(prev_hash, AuditHead(seq, digest))
-    return AuditEvent(
-        seq, at, incident_id, organization_id, kind, actor, data or {}, prev_hash, digest
-    )
+    return AuditEvent(seq, at, incident_id, organization_id, kind, actor, data, prev_hash, digest)
+
+
+def append_queued(
+    conn: sqlite3.Connection, items: Sequence[QueuedAppend]
+) -> tuple[str, AuditHead] | None:
+    """Append queued lone events in the open transaction of the group about to commit;
+    return (the hash the first links to, the last event) for the head, or None.
+
+    Each item gets its event, or the error of its own INSERT (a CHECK it fails); an
+    error that ended the transaction is raised: the whole group fails.
+    """
+    if not items:
+        return None
+    row = conn.execute(
+        "SELECT seq, hash, at FROM incident_events ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    seq, prev_hash, last_at = (row[0] + 1, row[1], row[2]) if row else (1, GENESIS, "")
+    first_prev = prev_hash
+    for item in items:
+        at_text = max(item.at_text, last_at)  # both UTC, microseconds: text orders as time
+        org, incident = item.organization_id, item.incident_id
+        digest = event_hash(prev_hash, seq, at_text, incident, org, item.kind, item.actor,
+                            item.data_text)  # fmt: skip
+        try:
+            conn.execute(
+                _INSERT,
+                [seq, at_text, incident, org, item.kind, item.actor, item.data_text,
+                 prev_hash, digest],
+            )  # fmt: skip
+        except sqlite3.Error as exc:
+            if not conn.in_transaction:
+                raise
+            item.error = StoreError(f"audit event {item.kind!r} not appended ({exc})")
+            continue
+        at = item.at if at_text == item.at_text else decode_time(at_text)
+        item.event = AuditEvent(
+            seq, at, incident, org, item.kind, item.actor, item.data, prev_hash, digest
+        )
+        seq, prev_hash, last_at = seq + 1, digest, at_text
+    if prev_hash == first_prev:  # every INSERT failed
+        return None
+    return first_prev, AuditHead(seq - 1, prev_hash)
 
 
 _INSERT = f"INSERT INTO incident_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -320,11 +375,27 @@ def record_event(
     data: dict[str, Any] | None = None,
     incident_id: int | None = None,
 ) -> AuditEvent:
-    """Append one event in a transaction of its own."""
-    with database.write() as tx:
-        return append_event(
-            tx, scope, kind=kind, actor=actor, at=at, data=data, incident_id=incident_id
-        )
+    """Append one event in a transaction of its own; back once it is durable.
+
+    Outside a unit of work the event is queued for the next commit group
+    (:mod:`calmopsd.record.queued`); the scope is checked here first, on this thread.
+    """
+    if database.in_unit:
+        with database.write() as tx:
+            return append_event(
+                tx, scope, kind=kind, actor=actor, at=at, data=data, incident_id=incident_id
+            )
+    if incident_id is not None:
+        with database.read() as db:  # an incident's organization never changes
+            organization_id = incident_organization(db, scope, incident_id)
+    else:
+        organization_id = None if scope.is_super_admin else scope.organization_id
+    scope.check_writes(organization_id)
+    data = data or {}
+    item = QueuedAppend(
+        kind, actor, at, data, encode_time(at), encode_json(data), incident_id, organization_id
+    )
+    return database.append_alone(item)
 
 
 def events_after(database: Database, scope: Scope, seq: int, *, limit: int) -> list[AuditEvent]:

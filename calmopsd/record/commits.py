@@ -41,8 +41,12 @@ class Group:
         """Count a writer whose changes stand, with the events it appended, if any."""
         self.size += 1
         if first_prev is not None and last is not None:
-            prev = self.appended[0] if self.appended is not None else first_prev
-            self.appended = (prev, last)
+            self.extend(first_prev, last)
+
+    def extend(self, first_prev: str, last: AuditHead) -> None:
+        """Events appended after everything before them in the group (queued ones too)."""
+        prev = self.appended[0] if self.appended is not None else first_prev
+        self.appended = (prev, last)
 
 
 class Turns:
@@ -73,6 +77,12 @@ class Turns:
         way, and its first writer will commit (and write the head) after it."""
         with self._lock:
             return self._busy or self._waiting > 0
+
+    def gathering(self) -> bool:
+        """Whether a group is open and not yet sealed: its first writer has still to take
+        the queued lone appends (:mod:`.queued`), just after it seals."""
+        with self._lock:
+            return self._open is not None and not self._open.closed
 
     def enter(self) -> Group | None:
         """Wait for the connection; return the open group to join, or None: begin one

@@ -20,19 +20,24 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
 from calmopsd.errors import StoreError, StoreInUse
 from calmopsd.record.anchor import reconcile_anchor
+from calmopsd.record.audit import append_queued
 from calmopsd.record.commits import Group, Turns
 from calmopsd.record.connection import connect as connect  # re-exported (cli, tests)
 from calmopsd.record.connection import os_reason as os_reason  # re-exported (daemon)
 from calmopsd.record.head import AuditHead, HeadAnchor, head_path_for
 from calmopsd.record.headflush import HeadFlusher
 from calmopsd.record.migrations import LATEST, migrate
+from calmopsd.record.queued import AppendQueue, QueuedAppend
 from calmopsd.record.statedir import PRIVATE_FILE, prepare
+
+if TYPE_CHECKING:
+    from calmopsd.model import AuditEvent
 
 DATABASE_FILE = "calmopsd.db"
 
@@ -124,6 +129,7 @@ class Database:
         self._writer = writer
         self._writer_db = sqlite_utils.Database(writer)
         self._turns = Turns()
+        self._queue = AppendQueue()  # lone appends for the next group's COMMIT (:mod:`.queued`)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -204,6 +210,26 @@ class Database:
             joined.first_prev, joined.appended = appended  # its events are undone too
             raise
         self._writer.execute(f"RELEASE {name}")
+
+    @property
+    def in_unit(self) -> bool:
+        """Whether this thread is inside a :meth:`unit` (its writes join it)."""
+        return getattr(self._local, "unit", None) is not None
+
+    def append_alone(self, item: QueuedAppend) -> AuditEvent:
+        """Append one event, already checked against its scope, in the next commit group;
+        back once that group has committed (:mod:`.queued`). Not inside a unit."""
+        if self._queue.put(item, self._turns.gathering) and not item.taken:
+            try:
+                with self._transaction():
+                    pass  # its group's COMMIT writes the queue, this event with it
+            except BaseException as exc:  # its own event is settled: taken by its group, or here
+                self._queue.fail_all(exc)  # what waits for a writer that began nothing fails
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+        assert item.event is not None  # noqa: S101  # settled with one or the other
+        return item.event
 
     @contextmanager
     def unit(self) -> Iterator[Tx]:
@@ -294,13 +320,17 @@ class Database:
         """The group's first writer commits for everyone in it: the head file names the
         group's last event before the COMMIT, and names it as the head after."""
         self._turns.seal(group)
+        queued = self._queue.take()
         try:
             if group.lost is not None:  # every writer in it fails
                 if self._writer.in_transaction:  # a ROLLBACK that failed in _undo
                     self._writer.execute("ROLLBACK")
-            elif group.size == 0:
+            elif group.size == 0 and not queued:
                 self._writer.execute("ROLLBACK")
             else:
+                appended = append_queued(self._writer, queued)
+                if appended is not None:
+                    group.extend(*appended)
                 if group.appended is not None:
                     self.anchor.expect(group.appended[1])  # where the chain ends if it commits
                 # Inside the try: a failed COMMIT (deferred constraint, disk full, I/O
@@ -317,10 +347,21 @@ class Database:
         finally:
             self._turns.leave()
             group.done.set()
+            self._settle(group, queued)
         # Written on the flusher's thread, unless a group already begun writes this head:
         # its own before its COMMIT if it appends, or the flush it hands over here if it
         # does not. So the file lags a committed head by one group at most.
         self._hand_over_head()
+
+    def _settle(self, group: Group, queued: list[QueuedAppend]) -> None:
+        """Tell each queued append's caller what became of it with its group."""
+        problem = group.error or group.lost
+        for item in queued:
+            if item.error is not None or problem is None:
+                item.settle(item.event if item.error is None else None, item.error)
+                continue
+            reason = f"its commit group did not commit ({problem})"
+            item.settle(None, StoreError(f"{self.path}: not appended: {reason}"))
 
     def _hand_over_head(self) -> None:
         """Have the flusher write the head, if the file does not hold it yet."""
@@ -360,6 +401,11 @@ class Database:
     def writers_waiting(self) -> int:
         """Writers waiting for the writer connection now (they will join the open group)."""
         return self._turns.waiting
+
+    @property
+    def appends_queued(self) -> int:
+        """Lone appends waiting for the next group's COMMIT (:meth:`append_alone`)."""
+        return len(self._queue)
 
     def changes(self) -> int:
         """Rows the writer connection has changed since it opened (SQLite's total_changes):
