@@ -59,13 +59,15 @@ build-deps: $(BIN)/python
 $(STAMP): $(BIN)/python setup.cfg setup.py pyproject.toml calmopsd/sense/logs/_scan.c | build-deps
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	@# The unit's PYTHONOPTIMIZE=2 reads .opt-2.pyc files (why: systemd/calmopsd.service).
+	$(BIN)/python -OO -m compileall -q -j 0 $(VENV)/lib calmopsd >/dev/null
 	@touch $@
 
 # Foreground daemon on the shipped default config, state under ./var/. Ctrl-C stops it.
-# glibc's malloc as the systemd unit sets it (why: systemd/calmopsd.service).
+# glibc's malloc and Python's -OO as the systemd unit sets them (why: systemd/calmopsd.service).
 run: $(STAMP)
 	CALMOPS_STATE_DIR=$(CURDIR)/var MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 \
-		$(BIN)/calmopsd run
+		PYTHONOPTIMIZE=2 $(BIN)/calmopsd run
 
 test: $(STAMP) system-deps lint typecheck pytest
 

@@ -58,6 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.pm2 import Pm2, wait_for  # noqa: E402  # the tests' fixture, after sys.path
+from support.unit import unit_assignments  # noqa: E402
+from support.unit import unit_environment as support_unit_environment  # noqa: E402
 
 # What the daemon cannot run without at this set-up: the config's models (pydantic, one
 # model built), the scheduler, the store, the samplers (psutil; urllib3 and certifi for the
@@ -80,23 +82,10 @@ http.createServer((req, res) => {
 def unit_environment(overrides: dict[str, str] | None = None) -> dict[str, str]:
     """The daemon's environment as systemd/calmopsd.service sets it, under this one's,
     under ``overrides`` (``--env``)."""
-    unit = (ROOT / "systemd" / "calmopsd.service").read_text(encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALMOPS")}
-    for line in unit.splitlines():
-        if line.startswith("Environment="):
-            name, _, value = line.removeprefix("Environment=").partition("=")
-            env.setdefault(name, value)
+    for name, value in support_unit_environment().items():
+        env.setdefault(name, value)
     return {**env, **(overrides or {})}
-
-
-def unit_settings() -> list[str]:
-    """The unit's ``Environment=`` assignments, as written."""
-    unit = (ROOT / "systemd" / "calmopsd.service").read_text(encoding="utf-8")
-    return [
-        line.removeprefix("Environment=")
-        for line in unit.splitlines()
-        if line.startswith("Environment=")
-    ]
 
 
 def free_port() -> int:
@@ -304,7 +293,7 @@ def report(
             f"calmopsd {label:<8} over {duration:.0f} s: steady RSS {steady(rss):.1f} MiB "
             f"(max {max(rss) / 2**20:.1f}), CPU {cpu:.2f} % of one core"
         )
-    print("the daemon's environment as the unit sets it: " + " ".join(unit_settings()))
+    print("the daemon's environment as the unit sets it: " + " ".join(unit_assignments()))
     if overrides:
         print("and from --env: " + " ".join(f"{k}={v}" for k, v in overrides.items()))
     print(f"reference, a bare Python interpreter idle: RSS {floors[0]:.1f} MiB")

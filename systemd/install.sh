@@ -144,6 +144,9 @@ trap 'rm -rf "$BUILD"' EXIT
   (cd "$BUILD" && tar -xf -)
 # shellcheck disable=SC2086  # PIP_FLAGS are several flags on purpose
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade $PIP_FLAGS "$BUILD"
+# The unit runs Python with PYTHONOPTIMIZE=2, whose .opt-2.pyc files the service user
+# cannot write: made here, or each start would compile every module in memory.
+"$VENV/bin/python" -OO -m compileall -q -j 0 "$VENV/lib" >/dev/null
 say "installed calmopsd $("$VENV/bin/python" -c 'import calmopsd; print(calmopsd.__version__)') into /opt/calmopsd/venv"
 install -m 0644 "$SRC/README.md" "$DESTDIR/opt/calmopsd/README.md"
 install -d -m 0755 "$DESTDIR/usr/local/bin"

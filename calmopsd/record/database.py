@@ -219,12 +219,17 @@ class Database:
     def append_alone(self, item: QueuedAppend) -> AuditEvent:
         """Append one event, already checked against its scope, in the next commit group;
         back once that group has committed (:mod:`.queued`). Not inside a unit."""
-        if self._queue.put(item, self._turns.gathering) and not item.taken:
-            try:
+        try:
+            if self._queue.put(item, self._turns.gathering) and not item.taken:
                 with self._transaction():
                     pass  # its group's COMMIT writes the queue, this event with it
-            except BaseException as exc:  # its own event is settled: taken by its group, or here
-                self._queue.fail_all(exc)  # what waits for a writer that began nothing fails
+        except BaseException as exc:
+            if not item.taken:  # no group has it: it was not written, and is not
+                self._queue.abandon(item, exc, self._turns.gathering)
+                raise
+            if not isinstance(exc, Exception):
+                raise  # an interrupt is the caller's; its event goes with its group
+            # else its group took it and failed: it is settled with that group's error
         item.done.wait()
         if item.error is not None:
             raise item.error
@@ -360,7 +365,7 @@ class Database:
             if item.error is not None or problem is None:
                 item.settle(item.event if item.error is None else None, item.error)
                 continue
-            reason = f"its commit group did not commit ({problem})"
+            reason = f"its commit group did not commit ({problem!r})"
             item.settle(None, StoreError(f"{self.path}: not appended: {reason}"))
 
     def _hand_over_head(self) -> None:
@@ -391,6 +396,9 @@ class Database:
                 self._readers.append(conn)
             db = sqlite_utils.Database(conn)
             self._local.db = db
+        if db.conn.in_transaction:  # a read inside a read on this thread: the same snapshot
+            yield db
+            return
         db.conn.execute("BEGIN")
         try:
             yield db

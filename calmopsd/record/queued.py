@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from calmopsd.errors import StoreError
 from calmopsd.model import AuditEvent
 
 
@@ -51,14 +52,14 @@ class QueuedAppend:
 
 
 class AppendQueue:
-    """Queued lone appends, and whether a writer is already on its way to take them."""
+    """Queued lone appends, and which caller, if any, is on its way to write them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: list[QueuedAppend] = []
-        # A caller became the writer for the queue, and no group has taken it since:
-        # that caller's group (or an earlier one) will write whatever is queued now.
-        self._collecting = False
+        # The item whose caller became the writer for the queue, while no group has
+        # taken the queue since: that caller's group will write whatever is queued now.
+        self._collector: QueuedAppend | None = None
 
     def __len__(self) -> int:
         with self._lock:
@@ -71,22 +72,40 @@ class AppendQueue:
         sealed just after still takes it)."""
         with self._lock:
             self._items.append(item)
-            if self._collecting or gathering():
+            if self._collector is not None or gathering():
                 return False
-            self._collecting = True
+            self._collector = item
             return True
 
     def take(self) -> list[QueuedAppend]:
         """Everything queued, for the group about to commit (its first writer, sealed)."""
         with self._lock:
             items, self._items = self._items, []
-            self._collecting = False
+            self._collector = None
             for item in items:
                 item.taken = True
             return items
 
-    def fail_all(self, error: BaseException) -> None:
-        """A caller that was to write for the queue could not begin: what waits for it
-        fails with its error (nothing of it was written), and the next caller writes."""
-        for item in self.take():
-            item.settle(None, error)
+    def abandon(
+        self, item: QueuedAppend, error: BaseException, gathering: Callable[[], bool]
+    ) -> None:
+        """``item``'s caller raised before any group took it (its BEGIN failed, or it was
+        interrupted): ``item`` leaves the queue. If that caller was the writer the others
+        queued since wait for, they are left to a group gathering now, or else fail (a
+        :class:`StoreError` from ``error``: nothing of them was written), and the next
+        caller writes."""
+        with self._lock:
+            if item in self._items:
+                self._items.remove(item)
+            if self._collector is not item:
+                return  # a group took the queue since, or another caller writes for it
+            self._collector = None
+            if gathering():
+                return
+            stranded, self._items = self._items, []
+        for other in stranded:
+            other.taken = True
+            reason = f"the writer it waited for could not begin ({error!r})"
+            failure = StoreError(f"audit event {other.kind!r} not appended: {reason}")
+            failure.__cause__ = error
+            other.settle(None, failure)

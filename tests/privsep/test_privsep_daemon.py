@@ -4,7 +4,8 @@ system but for its state directory, every part that runs in its own thread at wo
 What runs, all real processes and servers on loopback:
 
 - ``calmopsd run`` as ``calmopsd-test`` under ``setpriv --no-new-privs`` (User= and
-  NoNewPrivileges=), in a mount namespace where ``/`` is read-only but the state dir
+  NoNewPrivileges=), with the unit's ``Environment=`` (Python's -OO among them: no
+  docstrings, no asserts), in a mount namespace where ``/`` is read-only but the state dir
   (``unshare --mount`` and bind mounts: ProtectSystem=strict with a StateDirectory), its
   config root's, 0640, group the daemon's;
 - a JSON app log, root's and world-readable, that the test writes to: counted by the
@@ -40,6 +41,7 @@ from support.alertmanager import Alertmanager, Hook, eventually, start_alertmana
 from support.process import DaemonProcess, clean_env
 from support.readings import Healthy
 from support.receivers import webhook
+from support.unit import unit_environment
 
 pytestmark = needs_root
 
@@ -145,7 +147,9 @@ def test_the_daemon_counts_checks_notifies_and_forwards_as_its_user_on_a_read_on
         )  # fmt: skip
         daemon = DaemonProcess(
             "--config", str(config),
-            env=clean_env(HOME="/nonexistent", PYTHONPATH=str(Path(__file__).parents[2])),
+            env=clean_env(  # as the unit runs it: PYTHONOPTIMIZE=2, its malloc settings
+                **unit_environment(), HOME="/nonexistent", PYTHONPATH=str(Path(__file__).parents[2])
+            ),
             wrap=confined(state, user.pw_uid, user.pw_gid),
         )  # fmt: skip
         try:

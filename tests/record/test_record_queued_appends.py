@@ -1,7 +1,8 @@
 """Lone appends (``record_event``, a transaction of their own) are queued for the next
 commit group and written by its first writer (issue 16): each caller is still back only
 once its event is durable and named by the head file, or with the error that kept it from
-being so; nothing it did not write is reported written, and nothing else fails for it."""
+being so: its own row's, or that of the group that took it. Nothing not written is
+reported written, and no caller is failed by a group or a writer it did not wait for."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from calmopsd.record.audit import Verdict, append_event, list_events, record_eve
 from calmopsd.record.database import Database
 from calmopsd.record.head import head_path_for, read_head
 from calmopsd.record.incidents import open_incident
+from calmopsd.record.queued import QueuedAppend
 from calmopsd.record.scope import Scope
 
 PLATFORM = Scope.platform()
@@ -197,7 +199,7 @@ def test_appends_queued_in_a_group_whose_commit_fails_are_not_appended(
 
     (told,) = outcome
     assert isinstance(told, StoreError)
-    assert "not appended: its commit group did not commit (FOREIGN KEY" in str(told)
+    assert "not appended: its commit group did not commit (IntegrityError('FOREIGN KEY" in str(told)
     assert stored(database) == []
     after = record_event(database, PLATFORM, kind="after", actor="test", at=at)
     assert after.seq == 1
@@ -240,10 +242,15 @@ def test_when_the_writer_for_the_queue_cannot_begin_what_waited_for_it_fails_and
     behind.join(DEADLINE_S)
 
     assert not first.is_alive() and not behind.is_alive()
-    for outcome in (first_outcome, behind_outcome):
-        (told,) = outcome
-        assert isinstance(told, sqlite3.OperationalError)
-        assert "injected into BEGIN" in str(told)
+    (own,) = first_outcome  # the writer sees its own BEGIN's error, as a lone writer would
+    assert isinstance(own, sqlite3.OperationalError)
+    assert "injected into BEGIN" in str(own)
+    (told,) = behind_outcome  # the one waiting for it is told why, in a StoreError
+    assert isinstance(told, StoreError)
+    assert str(told) == (
+        "audit event 'behind' not appended: the writer it waited for could not begin"
+        " (OperationalError('disk I/O error (injected into BEGIN)'))"
+    )
     assert database.appends_queued == 0
     assert record_event(database, PLATFORM, kind="next", actor="test", at=at).seq == 1
     assert [kind for _, kind, _ in stored(database)] == ["next"]
@@ -281,3 +288,89 @@ def test_a_lone_append_about_another_organizations_incident_is_refused_before_it
     own = record_event(database, Scope.organization("globex"), kind="own", actor="g", at=at)
     assert (event.organization_id, own.organization_id) == ("acme", "globex")
     assert verify_file(database.path) == Verdict(3)
+
+
+class CommitFailsOnce:
+    """The writer connection, whose next COMMIT waits for ``go`` and then fails (an I/O
+    error at COMMIT, which a real disk cannot be made to give on demand)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.reached = threading.Event()
+        self.go = threading.Event()
+        self.armed = True
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if self.armed and sql == "COMMIT":
+            self.armed = False
+            self.reached.set()
+            self.go.wait(DEADLINE_S)
+            raise sqlite3.OperationalError("disk I/O error (injected into COMMIT)")
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.conn, name)
+
+
+def test_an_append_queued_after_a_failing_group_took_the_queue_is_written_by_the_next(
+    database: Database, at: datetime
+) -> None:
+    """The failed group's caller fails alone: the append queued after its group took the
+    queue is not its to fail (found by review: it was failed with that group's error)."""
+    proxy = CommitFailsOnce(database._writer)
+    database._writer = proxy  # type: ignore[assignment]
+    doomed, doomed_outcome = in_thread(lone(database, at, "doomed"))
+    assert proxy.reached.wait(DEADLINE_S)  # its group took the queue and is at COMMIT
+    later, later_outcome = in_thread(lone(database, at, "later"))
+    wait_for(lambda: database.appends_queued == 1, "the later append to be queued")
+    proxy.go.set()
+    doomed.join(DEADLINE_S)
+    later.join(DEADLINE_S)
+
+    (failed,) = doomed_outcome
+    assert isinstance(failed, StoreError)
+    assert "its commit group did not commit (OperationalError('disk I/O error" in str(failed)
+    (event,) = later_outcome
+    assert isinstance(event, AuditEvent) and (event.seq, event.kind) == (1, "later")
+    assert [kind for _, kind, _ in stored(database)] == ["later"]
+    assert verify_file(database.path) == Verdict(1)
+
+
+def test_a_writer_for_the_queue_interrupted_before_it_begins_strands_no_one(
+    database: Database, at: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupt (SIGINT in the main thread) right after a caller became the writer
+    for the queue: its event leaves the queue, and the next lone append writes itself
+    instead of waiting for a writer that is gone."""
+    queue = database._queue
+    put = queue.put
+
+    def put_then_interrupted(item: QueuedAppend, gathering: Callable[[], bool]) -> bool:
+        monkeypatch.setattr(queue, "put", put)  # once
+        if put(item, gathering):
+            raise KeyboardInterrupt  # as a signal handler would, at the next bytecode
+        return False
+
+    monkeypatch.setattr(queue, "put", put_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        record_event(database, PLATFORM, kind="interrupted", actor="test", at=at)
+    assert database.appends_queued == 0
+    thread, outcome = in_thread(lone(database, at, "next"))
+    thread.join(DEADLINE_S)
+    assert not thread.is_alive(), "the next lone append waits for a writer that is gone"
+    (event,) = outcome
+    assert isinstance(event, AuditEvent) and event.seq == 1
+    assert [kind for _, kind, _ in stored(database)] == ["next"]
+
+
+def test_a_lone_append_inside_a_read_on_the_same_thread_reads_the_same_snapshot(
+    database: Database, at: datetime
+) -> None:
+    incident = open_incident(
+        database, PLATFORM, organization_id="acme", fingerprint="f", type=IncidentType.MEMORY,
+        severity=Severity.WARNING, title="t", at=at, actor="test",
+    )  # fmt: skip
+    with database.read() as db:
+        assert db.execute("SELECT count(*) FROM incidents").fetchone()[0] == 1
+        event = record_event(database, PLATFORM, kind="n", actor="t", at=at, incident_id=1)
+    assert (event.incident_id, event.organization_id) == (incident.id, "acme")
