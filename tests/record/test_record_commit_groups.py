@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 
 import pytest
+from commit_support import DEADLINE_S, Boom, wait_for
 
 from calmopsd.errors import StoreError
 from calmopsd.record.audit import Verdict, append_event, list_events, verify_file
@@ -20,19 +20,6 @@ from calmopsd.record.head import AuditHead, head_path_for, read_head
 from calmopsd.record.scope import Scope
 
 PLATFORM = Scope.platform()
-DEADLINE_S = 10
-
-
-class Boom(Exception):
-    pass
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.001)
 
 
 def note(tx: Tx, at: datetime, kind: str) -> AuditHead:

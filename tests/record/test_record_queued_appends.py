@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
+from commit_support import DEADLINE_S, Boom, HeldThenFailing, wait_for
 
 from calmopsd.errors import ScopeError, StoreError
 from calmopsd.model import AuditEvent, IncidentType, Severity
@@ -24,19 +24,6 @@ from calmopsd.record.queued import QueuedAppend
 from calmopsd.record.scope import Scope
 
 PLATFORM = Scope.platform()
-DEADLINE_S = 10
-
-
-class Boom(Exception):
-    pass
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.001)
 
 
 def in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
@@ -206,32 +193,10 @@ def test_appends_queued_in_a_group_whose_commit_fails_are_not_appended(
     assert verify_file(database.path) == Verdict(1)
 
 
-class BlockedBegin:
-    """The writer connection, whose next BEGIN waits for ``go`` and then fails: what a
-    busy or failing disk does to it, which a real one cannot be made to do on demand."""
-
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
-        self.reached = threading.Event()
-        self.go = threading.Event()
-        self.armed = True
-
-    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
-        if self.armed and sql == "BEGIN IMMEDIATE":
-            self.armed = False
-            self.reached.set()
-            self.go.wait(DEADLINE_S)
-            raise sqlite3.OperationalError("disk I/O error (injected into BEGIN)")
-        return self.conn.execute(sql, *args)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.conn, name)
-
-
 def test_when_the_writer_for_the_queue_cannot_begin_what_waited_for_it_fails_and_the_next_writes(
     database: Database, at: datetime
 ) -> None:
-    proxy = BlockedBegin(database._writer)
+    proxy = HeldThenFailing(database._writer, "BEGIN IMMEDIATE")
     database._writer = proxy  # type: ignore[assignment]
     first, first_outcome = in_thread(lone(database, at, "first"))
     assert proxy.reached.wait(DEADLINE_S)
@@ -249,7 +214,7 @@ def test_when_the_writer_for_the_queue_cannot_begin_what_waited_for_it_fails_and
     assert isinstance(told, StoreError)
     assert str(told) == (
         "audit event 'behind' not appended: the writer it waited for could not begin"
-        " (OperationalError('disk I/O error (injected into BEGIN)'))"
+        " (OperationalError('disk I/O error (injected into BEGIN IMMEDIATE)'))"
     )
     assert database.appends_queued == 0
     assert record_event(database, PLATFORM, kind="next", actor="test", at=at).seq == 1
@@ -290,34 +255,12 @@ def test_a_lone_append_about_another_organizations_incident_is_refused_before_it
     assert verify_file(database.path) == Verdict(3)
 
 
-class CommitFailsOnce:
-    """The writer connection, whose next COMMIT waits for ``go`` and then fails (an I/O
-    error at COMMIT, which a real disk cannot be made to give on demand)."""
-
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
-        self.reached = threading.Event()
-        self.go = threading.Event()
-        self.armed = True
-
-    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
-        if self.armed and sql == "COMMIT":
-            self.armed = False
-            self.reached.set()
-            self.go.wait(DEADLINE_S)
-            raise sqlite3.OperationalError("disk I/O error (injected into COMMIT)")
-        return self.conn.execute(sql, *args)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.conn, name)
-
-
 def test_an_append_queued_after_a_failing_group_took_the_queue_is_written_by_the_next(
     database: Database, at: datetime
 ) -> None:
     """The failed group's caller fails alone: the append queued after its group took the
     queue is not its to fail (found by review: it was failed with that group's error)."""
-    proxy = CommitFailsOnce(database._writer)
+    proxy = HeldThenFailing(database._writer, "COMMIT")
     database._writer = proxy  # type: ignore[assignment]
     doomed, doomed_outcome = in_thread(lone(database, at, "doomed"))
     assert proxy.reached.wait(DEADLINE_S)  # its group took the queue and is at COMMIT
