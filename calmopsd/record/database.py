@@ -426,8 +426,11 @@ class Database:
         return int(row[0] or 0)
 
     def close(self) -> None:
+        """Close the store once the commit group under way, if any, has committed."""
         self._flusher.close()
-        self._turns.enter()
+        while (group := self._turns.enter()) is not None:  # an open group: let it end
+            self._turns.leave()
+            group.done.wait()
         try:
             self.anchor.flush()
             self.anchor.close()

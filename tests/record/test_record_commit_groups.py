@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from commit_support import DEADLINE_S, Boom, wait_for
@@ -244,3 +245,34 @@ def test_a_writer_whose_rollback_fails_leaves_no_one_waiting_and_the_store_write
         assert note(tx, at, "after").seq == 1
     assert [e.kind for e in list_events(database, PLATFORM)] == ["after"]
     assert verify_file(database.path) == Verdict(1)
+
+
+def test_close_waits_for_the_group_under_way_to_commit(db_path: Path, at: datetime) -> None:
+    """A close() that comes while a writer's transaction is open waits for its COMMIT
+    (before, it joined the open group and closed the connection under it: the writer's
+    COMMIT failed on a closed database)."""
+    database = Database.open(db_path)
+    inside, release = threading.Event(), threading.Event()
+
+    def held(tx: Tx) -> AuditHead:
+        mine = note(tx, at, "held")
+        inside.set()
+        release.wait(DEADLINE_S)
+        return mine
+
+    writer, outcome = second_writer(database, held)
+    writer.start()
+    assert inside.wait(DEADLINE_S)
+    closer = threading.Thread(target=database.close)
+    closer.start()
+    wait_for(lambda: database.writers_waiting == 1, "close() to wait for the connection")
+    assert closer.is_alive()
+    release.set()
+    writer.join(DEADLINE_S)
+    closer.join(DEADLINE_S)
+
+    assert not closer.is_alive()
+    (written,) = outcome
+    assert isinstance(written, AuditHead) and written.seq == 1
+    assert read_head(head_path_for(db_path)) == written
+    assert verify_file(db_path) == Verdict(1)
