@@ -1,10 +1,11 @@
-"""The SQLite file: one writer connection taken in turns, a reader connection per thread.
+"""The SQLite file: one writer connection taken in turns, reader connections as reads need.
 
 Why this shape (see docs/decisions.md): with several threads each writing on
 its own connection, deferred transactions fail with "database is locked"
 under load; a single writer whose transactions start with ``BEGIN IMMEDIATE``
-never does. Readers use their own connections (WAL lets them run beside the
-writer) and are opened ``query_only`` so a read path can never write.
+never does. Each read has a connection of its own while it lasts (WAL lets them run
+beside the writer; a few are kept open between reads), opened ``query_only`` so a read
+path can never write.
 ``synchronous=FULL`` on the writer fsyncs every commit: audit events must
 survive a power cut. Writers that arrive together share one transaction, each
 in a savepoint, and its one COMMIT (:mod:`.commits`, issue 16).
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
     from calmopsd.model import AuditEvent
 
 DATABASE_FILE = "calmopsd.db"
+# Reader connections kept open between reads: about 170 KiB each before any page is
+# cached, up to READER_CACHE_KIB more. Reads beyond these at once open one for the read.
+IDLE_READERS = 3
 
 
 def database_path(state_dir: Path) -> Path:
@@ -131,7 +135,8 @@ class Database:
         self._turns = Turns()
         self._queue = AppendQueue()  # lone appends for the next group's COMMIT (:mod:`.queued`)
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: list[sqlite3.Connection] = []  # every reader connection open
+        self._idle: list[sqlite_utils.Database] = []  # of those, the ones no read is using
         self._readers_lock = threading.Lock()
         self.anchor = HeadAnchor(head_path_for(path), None)
         # The head's write after a COMMIT, off the writer's path (:mod:`.headflush`).
@@ -380,30 +385,60 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[sqlite_utils.Database]:
-        """A consistent read snapshot on this thread's own query-only connection.
+        """A consistent read snapshot on a query-only connection of its own while it lasts.
 
         Inside a :meth:`unit`, reads go through the unit's transaction, so they see
-        what it wrote and has not committed yet.
+        what it wrote and has not committed yet; a read inside a read on one thread
+        shares its snapshot.
         """
         unit: Tx | None = getattr(self._local, "unit", None)
         if unit is not None:
             yield unit.db
             return
-        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
-        if db is None:
-            conn = connect(self.path, query_only=True)
-            with self._readers_lock:
-                self._readers.append(conn)
-            db = sqlite_utils.Database(conn)
-            self._local.db = db
-        if db.conn.in_transaction:  # a read inside a read on this thread: the same snapshot
-            yield db
+        current: sqlite_utils.Database | None = getattr(self._local, "reading", None)
+        if current is not None:
+            yield current
             return
-        db.conn.execute("BEGIN")
+        db = self._take_reader()
+        self._local.reading = db
         try:
+            db.conn.execute("BEGIN")
             yield db
         finally:
-            db.conn.execute("ROLLBACK")
+            self._local.reading = None
+            self._end_read(db)
+
+    def _take_reader(self) -> sqlite_utils.Database:
+        """An idle reader connection, or a new one: never a wait, so no read waits for
+        another thread's (issue 16: a connection per thread held 14 in the daemon)."""
+        with self._readers_lock:
+            if self._idle:
+                return self._idle.pop()
+        conn = connect(self.path, query_only=True)
+        with self._readers_lock:
+            self._readers.append(conn)
+        return sqlite_utils.Database(conn)
+
+    def _end_read(self, db: sqlite_utils.Database) -> None:
+        """End the read's snapshot and keep its connection idle, or close it if the
+        snapshot cannot be ended (never handed on in a transaction) or enough are idle."""
+        if db.conn.in_transaction:
+            try:
+                db.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                self._drop_reader(db)
+                raise
+        with self._readers_lock:
+            if len(self._idle) < IDLE_READERS:
+                self._idle.append(db)
+                return
+        self._drop_reader(db)
+
+    def _drop_reader(self, db: sqlite_utils.Database) -> None:
+        with self._readers_lock:
+            if db.conn in self._readers:
+                self._readers.remove(db.conn)
+        db.conn.close()
 
     @property
     def writers_waiting(self) -> int:
@@ -444,3 +479,4 @@ class Database:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
+            self._idle.clear()
