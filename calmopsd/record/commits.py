@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 
+from calmopsd.errors import StoreError
 from calmopsd.record.head import AuditHead
 
 MAX_GROUP = 32  # writers in one group: bounds how long the first one waits for the others
@@ -66,6 +67,7 @@ class Turns:
         self._busy = False  # someone is using the writer connection
         self._waiting = 0  # writers waiting for the connection
         self._open: Group | None = None  # the group a writer arriving now joins
+        self._closing = False  # the store is closing: no group begins any more
 
     @property
     def waiting(self) -> int:
@@ -92,8 +94,22 @@ class Turns:
             while self._busy or self._full():
                 self._turn.wait()
             self._waiting -= 1
+            if self._closing and self._open is None:  # it would begin a group: refused
+                self._turn.notify_all()  # the closer, and the writers waiting behind this one
+                self._sealing.notify()
+                raise StoreError("the store is closed (or closing): no write begins")
             self._busy = True
             return self._open
+
+    def shut(self) -> None:
+        """For closing the store: no group begins from now on; wait for the group under
+        way to commit (writers already waiting may still join it), then hold the
+        connection. Writers that come later are refused, none is left waiting."""
+        with self._lock:
+            self._closing = True
+            while self._busy or self._open is not None:
+                self._turn.wait()
+            self._busy = True
 
     def _full(self) -> bool:
         """Whether the open group takes no one more: sealed, ended, or at its limit."""
@@ -114,6 +130,8 @@ class Turns:
                 self._sealing.notify()  # its first writer commits now (if it waits yet)
             elif self._waiting:
                 self._turn.notify()
+            if self._closing:
+                self._turn.notify_all()  # the closer waits on it, uncounted
 
     def lose(self, group: Group, error: BaseException) -> None:
         """A writer's error ended the group's transaction: no one may join it."""

@@ -12,10 +12,11 @@ from pathlib import Path
 
 BUSY_TIMEOUT_MS = 10_000
 # A query-only connection's page cache, in KiB (SQLite's default is 2,000 KiB). The store
-# keeps a reader per thread that reads (the API's eight, the scheduler's pool, the agent,
-# the consumers: about fourteen in a daemon), and each one's cache fills as the store
-# grows, so at the default they alone could come to ~28 MiB of RSS (issue 16). Pages not
-# cached are read from the kernel's page cache; the writer keeps the default.
+# opens a reader for each read going on at once (up to the API's eight, the scheduler's
+# pool, the agent and the consumers: about fourteen in a daemon; three kept idle), and
+# each one's cache fills as the store grows, so at the default they could come to ~28 MiB
+# of RSS (issue 16). Pages not cached are read from the kernel's page cache; the writer
+# keeps the default.
 READER_CACHE_KIB = 512
 
 

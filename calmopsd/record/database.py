@@ -137,6 +137,7 @@ class Database:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []  # every reader connection open
         self._idle: list[sqlite_utils.Database] = []  # of those, the ones no read is using
+        self._closed = False  # close() has run: no read begins
         self._readers_lock = threading.Lock()
         self.anchor = HeadAnchor(head_path_for(path), None)
         # The head's write after a COMMIT, off the writer's path (:mod:`.headflush`).
@@ -412,24 +413,32 @@ class Database:
         """An idle reader connection, or a new one: never a wait, so no read waits for
         another thread's (issue 16: a connection per thread held 14 in the daemon)."""
         with self._readers_lock:
+            self._check_open()
             if self._idle:
                 return self._idle.pop()
         conn = connect(self.path, query_only=True)
         with self._readers_lock:
+            if self._closed:
+                conn.close()
+            self._check_open()
             self._readers.append(conn)
         return sqlite_utils.Database(conn)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
 
     def _end_read(self, db: sqlite_utils.Database) -> None:
         """End the read's snapshot and keep its connection idle, or close it if the
         snapshot cannot be ended (never handed on in a transaction) or enough are idle."""
-        if db.conn.in_transaction:
-            try:
+        try:
+            if db.conn.in_transaction:
                 db.conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                self._drop_reader(db)
-                raise
+        except sqlite3.Error:  # ProgrammingError too: closed by close() under this read
+            self._drop_reader(db)
+            raise
         with self._readers_lock:
-            if len(self._idle) < IDLE_READERS:
+            if not self._closed and len(self._idle) < IDLE_READERS:
                 self._idle.append(db)
                 return
         self._drop_reader(db)
@@ -463,9 +472,7 @@ class Database:
     def close(self) -> None:
         """Close the store once the commit group under way, if any, has committed."""
         self._flusher.close()
-        while (group := self._turns.enter()) is not None:  # an open group: let it end
-            self._turns.leave()
-            group.done.wait()
+        self._turns.shut()  # the group under way commits; no other begins
         try:
             self.anchor.flush()
             self.anchor.close()
@@ -475,8 +482,10 @@ class Database:
                 self._lock_fd = None
         finally:
             self._turns.leave()
-        with self._readers_lock:
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
-            self._idle.clear()
+        with self._readers_lock:  # a reader in use is closed by its read's end, never under it
+            self._closed = True
+            idle, self._idle = self._idle, []
+            for db in idle:
+                self._readers.remove(db.conn)
+        for db in idle:
+            db.conn.close()

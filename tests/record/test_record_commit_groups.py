@@ -14,7 +14,7 @@ import pytest
 from commit_support import DEADLINE_S, Boom, wait_for
 
 from calmopsd.errors import StoreError
-from calmopsd.record.audit import Verdict, append_event, list_events, verify_file
+from calmopsd.record.audit import Verdict, append_event, list_events, record_event, verify_file
 from calmopsd.record.commits import Group, Turns
 from calmopsd.record.database import Database, Tx
 from calmopsd.record.head import AuditHead, head_path_for, read_head
@@ -265,7 +265,7 @@ def test_close_waits_for_the_group_under_way_to_commit(db_path: Path, at: dateti
     assert inside.wait(DEADLINE_S)
     closer = threading.Thread(target=database.close)
     closer.start()
-    wait_for(lambda: database.writers_waiting == 1, "close() to wait for the connection")
+    wait_for(lambda: database._turns._closing, "close() to wait for the connection")
     assert closer.is_alive()
     release.set()
     writer.join(DEADLINE_S)
@@ -276,3 +276,41 @@ def test_close_waits_for_the_group_under_way_to_commit(db_path: Path, at: dateti
     assert isinstance(written, AuditHead) and written.seq == 1
     assert read_head(head_path_for(db_path)) == written
     assert verify_file(db_path) == Verdict(1)
+
+
+def test_close_is_not_held_off_by_a_writer_writing_on_and_later_writes_are_refused(
+    db_path: Path, at: datetime
+) -> None:
+    """Found by review: close() waited for each next group, so a writer in a loop held
+    it off until it stopped. Now no group begins once close() has begun: the writer is
+    told the store is closed, and so are a lone append and a read after it."""
+    database = Database.open(db_path)
+    started = threading.Event()
+    outcome: list[object] = []
+
+    def writer() -> None:
+        try:
+            for i in range(100_000):  # far more than a close() may wait for
+                with database.write() as tx:
+                    note(tx, at, f"w{i}")
+                started.set()
+        except StoreError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert started.wait(DEADLINE_S)
+    closer = threading.Thread(target=database.close)
+    closer.start()
+    closer.join(DEADLINE_S)
+    assert not closer.is_alive(), "close() is held off by the writer"
+    thread.join(DEADLINE_S)
+    assert not thread.is_alive()
+
+    (refused,) = outcome
+    assert str(refused) == "the store is closed (or closing): no write begins"
+    with pytest.raises(StoreError, match="no write begins"):
+        record_event(database, PLATFORM, kind="late", actor="test", at=at)
+    with pytest.raises(StoreError, match=r"the store is closed$"), database.read():
+        pass
+    assert verify_file(db_path).ok
