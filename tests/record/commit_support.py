@@ -1,5 +1,5 @@
-"""What the commit-group and queued-append tests share: a deadline, an error of their
-own, and a writer connection whose statements fail on demand."""
+"""What the store's transaction tests share: a deadline, an error of their own, a COMMIT
+that fails, and a writer connection whose statements fail on demand."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+
+from calmopsd.record.database import Tx
 
 DEADLINE_S = 10
 
@@ -21,6 +23,16 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.001)
+
+
+def break_at_commit(tx: Tx) -> None:
+    """Make ``tx``'s COMMIT fail: a deferred foreign key, checked only then (the simplest
+    real way to make a COMMIT fail)."""
+    tx.db.execute("PRAGMA defer_foreign_keys = ON")
+    tx.db.execute(
+        "INSERT INTO incident_actions (incident_id, action, status, requested_by,"
+        " requested_at) VALUES (999, 'pm2_restart', 'executed', 't', 'now')"
+    )
 
 
 class HeldThenFailing:

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from commit_support import DEADLINE_S, Boom, wait_for
+from commit_support import DEADLINE_S, Boom, break_at_commit, wait_for
 
 from calmopsd.errors import StoreError
 from calmopsd.record.audit import Verdict, append_event, list_events, record_event, verify_file
@@ -97,12 +97,8 @@ def test_a_group_whose_commit_fails_fails_every_writer_in_it(
         pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY constraint failed"),
         database.write() as tx,
     ):
-        tx.db.execute("PRAGMA defer_foreign_keys = ON")
         note(tx, at, "doomed")
-        tx.db.execute(
-            "INSERT INTO incident_actions (incident_id, action, status, requested_by,"
-            " requested_at) VALUES (999, 'pm2_restart', 'executed', 't', 'now')"
-        )
+        break_at_commit(tx)
         thread.start()
         wait_for(lambda: database.writers_waiting == 1, "the second writer to wait")
     thread.join(DEADLINE_S)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from commit_support import DEADLINE_S, Boom, HeldThenFailing, wait_for
+from commit_support import DEADLINE_S, Boom, HeldThenFailing, break_at_commit, wait_for
 
 from calmopsd.errors import ScopeError, StoreError
 from calmopsd.model import AuditEvent, IncidentType, Severity
@@ -174,12 +174,8 @@ def test_appends_queued_in_a_group_whose_commit_fails_are_not_appended(
         pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY constraint failed"),
         database.write() as tx,
     ):
-        tx.db.execute("PRAGMA defer_foreign_keys = ON")
         append_event(tx, PLATFORM, kind="doomed", actor="test", at=at)
-        tx.db.execute(
-            "INSERT INTO incident_actions (incident_id, action, status, requested_by,"
-            " requested_at) VALUES (999, 'pm2_restart', 'executed', 't', 'now')"
-        )
+        break_at_commit(tx)
         thread, outcome = in_thread(lone(database, at, "innocent"))
         wait_for(lambda: database.appends_queued == 1, "the append to be queued")
     thread.join(DEADLINE_S)

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from commit_support import break_at_commit
 
 from calmopsd.errors import AuditError, SchemaTooNewError
 from calmopsd.model import IncidentType, Severity
@@ -67,12 +68,8 @@ def test_a_failed_commit_rolls_back_and_the_writer_keeps_working(
         pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY constraint failed"),
         database.write() as tx,
     ):
-        tx.db.execute("PRAGMA defer_foreign_keys = ON")
         append_event(tx, PLATFORM, kind="doomed", actor="t", at=at)
-        tx.db.execute(
-            "INSERT INTO incident_actions (incident_id, action, status, requested_by,"
-            " requested_at) VALUES (999, 'pm2_restart', 'executed', 't', 'now')"
-        )
+        break_at_commit(tx)
 
     with database.write() as tx:
         event = append_event(tx, PLATFORM, kind="after", actor="t", at=at)
