@@ -22,6 +22,8 @@ readable message and an exit code, never a traceback.
 
 from __future__ import annotations
 
+import sqlite3
+
 
 class CalmopsError(Exception):
     """Base class for errors calmopsd raises deliberately."""
@@ -41,6 +43,12 @@ class ConfigError(CalmopsError):
 
 class StoreError(CalmopsError):
     """The store cannot do what was asked."""
+
+
+class StoreClosed(StoreError, sqlite3.ProgrammingError):
+    """The store was closed (or is closing): no write or read begins. Also sqlite3's
+    ProgrammingError, which a closed connection raised before the store refused first:
+    code that treats a closed or broken store as ``sqlite3.Error`` still does."""
 
 
 class StoreInUse(StoreError):

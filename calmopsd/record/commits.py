@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 
-from calmopsd.errors import StoreError
+from calmopsd.errors import StoreClosed
 from calmopsd.record.head import AuditHead
 
 MAX_GROUP = 32  # writers in one group: bounds how long the first one waits for the others
@@ -97,7 +97,7 @@ class Turns:
             if self._closing and self._open is None:  # it would begin a group: refused
                 self._turn.notify_all()  # the closer, and the writers waiting behind this one
                 self._sealing.notify()
-                raise StoreError("the store is closed (or closing): no write begins")
+                raise StoreClosed("the store is closed (or closing): no write begins")
             self._busy = True
             return self._open
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from calmopsd.errors import StoreError, StoreInUse
+from calmopsd.errors import StoreClosed, StoreError, StoreInUse
 from calmopsd.record.anchor import reconcile_anchor
 from calmopsd.record.audit import append_queued
 from calmopsd.record.commits import Group, Turns
@@ -426,7 +426,7 @@ class Database:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise StoreError(f"{self.path}: the store is closed")
+            raise StoreClosed(f"{self.path}: the store is closed")
 
     def _end_read(self, db: sqlite_utils.Database) -> None:
         """End the read's snapshot and keep its connection idle, or close it if the
