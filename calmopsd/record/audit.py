@@ -81,28 +81,40 @@ def append_event(
         organization_id = organization_id or scope.organization_id
     scope.check_writes(organization_id)
     # sqlite3 itself: sqlite-utils' wrapper costs an append more than the SQL
-    event = _insert(tx.db.conn, at, kind, actor, data or {}, incident_id, organization_id)
+    conn, data = tx.db.conn, data or {}
+    event = _chain(
+        conn, _last(conn), kind, actor, at, encode_time(at), data, encode_json(data),
+        incident_id, organization_id,
+    )  # fmt: skip
     tx.appended_after(event.prev_hash, AuditHead(event.seq, event.hash))
     return event
 
 
-def _insert(
-    conn: sqlite3.Connection,
-    at: datetime,
-    kind: str,
-    actor: str,
-    data: dict[str, Any],
-    incident_id: int | None,
-    organization_id: str | None,
-) -> AuditEvent:
-    """Chain one event onto the last one and INSERT it, inside the open transaction."""
+def _last(conn: sqlite3.Connection) -> tuple[int, str, str]:
+    """The last event's seq, hash and stored time; (0, GENESIS, "") for an empty log."""
     row = conn.execute(
         "SELECT seq, hash, at FROM incident_events ORDER BY seq DESC LIMIT 1"
     ).fetchone()
-    seq, prev_hash = (row[0] + 1, row[1]) if row else (1, GENESIS)
-    at_text, data_text = encode_time(at), encode_json(data)
-    if row is not None and at_text < row[2]:  # both UTC, microseconds: text orders as time
-        at_text = row[2]
+    return (row[0], row[1], row[2]) if row else (0, GENESIS, "")
+
+
+def _chain(
+    conn: sqlite3.Connection,
+    last: tuple[int, str, str],
+    kind: str,
+    actor: str,
+    at: datetime,
+    at_text: str,
+    data: dict[str, Any],
+    data_text: str,
+    incident_id: int | None,
+    organization_id: str | None,
+) -> AuditEvent:
+    """Chain one event onto ``last`` and INSERT it, inside the open transaction. Its time
+    never runs before the last event's (both UTC, microseconds: text orders as time)."""
+    seq, prev_hash = last[0] + 1, last[1]
+    if at_text < last[2]:
+        at_text = last[2]
         at = decode_time(at_text)
     digest = event_hash(
         prev_hash, seq, at_text, incident_id, organization_id, kind, actor, data_text
@@ -125,35 +137,24 @@ def append_queued(
     """
     if not items:
         return None
-    row = conn.execute(
-        "SELECT seq, hash, at FROM incident_events ORDER BY seq DESC LIMIT 1"
-    ).fetchone()
-    seq, prev_hash, last_at = (row[0] + 1, row[1], row[2]) if row else (1, GENESIS, "")
-    first_prev = prev_hash
+    last = _last(conn)
+    first_prev = last[1]
     for item in items:
-        at_text = max(item.at_text, last_at)  # both UTC, microseconds: text orders as time
-        org, incident = item.organization_id, item.incident_id
-        digest = event_hash(prev_hash, seq, at_text, incident, org, item.kind, item.actor,
-                            item.data_text)  # fmt: skip
         try:
-            conn.execute(
-                _INSERT,
-                [seq, at_text, incident, org, item.kind, item.actor, item.data_text,
-                 prev_hash, digest],
+            event = _chain(
+                conn, last, item.kind, item.actor, item.at, item.at_text, item.data,
+                item.data_text, item.incident_id, item.organization_id,
             )  # fmt: skip
         except sqlite3.Error as exc:
             if not conn.in_transaction:
                 raise
             item.error = StoreError(f"audit event {item.kind!r} not appended ({exc})")
             continue
-        at = item.at if at_text == item.at_text else decode_time(at_text)
-        item.event = AuditEvent(
-            seq, at, incident, org, item.kind, item.actor, item.data, prev_hash, digest
-        )
-        seq, prev_hash, last_at = seq + 1, digest, at_text
-    if prev_hash == first_prev:  # every INSERT failed
+        item.event = event
+        last = (event.seq, event.hash, max(item.at_text, last[2]))
+    if last[1] == first_prev:  # every INSERT failed
         return None
-    return first_prev, AuditHead(seq - 1, prev_hash)
+    return first_prev, AuditHead(last[0], last[1])
 
 
 _INSERT = f"INSERT INTO incident_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"

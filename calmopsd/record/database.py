@@ -369,7 +369,7 @@ class Database:
         problem = group.error or group.lost
         for item in queued:
             if item.error is not None or problem is None:
-                item.settle(item.event if item.error is None else None, item.error)
+                item.settle(item.event, item.error)  # its own INSERT's error, or committed
                 continue
             reason = f"its commit group did not commit ({problem!r})"
             item.settle(None, StoreError(f"{self.path}: not appended: {reason}"))
