@@ -15,24 +15,26 @@
     owned_file.py    the nginx files calmopsd owns: safe reads, atomic writes, nginx -t and reload
     clear_temp.py    delete old regular files under an allowed temp upload directory
     temp_walk.py     clear_temp's walk: no symlinks, no other filesystems, bounded
+    closed_set.py    ACTIONS: the five, by name
 
-:data:`ACTIONS` is the closed set; nothing else can run.
+:data:`ACTIONS` (``closed_set.py``) is the closed set; nothing else can run. It is imported
+on first use: the CLI's kill switch (``control.py``) and the record of actions need the
+package, not the five actions and their config's models.
 """
 
-from calmopsd.act.action import Action
-from calmopsd.act.clear_temp import CLEAR_TEMP
-from calmopsd.act.nginx_reload import NGINX_RELOAD
-from calmopsd.act.pause_jobs import PAUSE_JOBS
-from calmopsd.act.pm2_restart import PM2_RESTART
-from calmopsd.act.rate_limit import RATE_LIMIT_UPLOADS
-from calmopsd.model import SafeAction
+from __future__ import annotations
 
-ACTIONS: dict[SafeAction, Action] = {
-    SafeAction.PM2_RESTART: PM2_RESTART,
-    SafeAction.NGINX_RELOAD: NGINX_RELOAD,
-    SafeAction.PAUSE_JOBS: PAUSE_JOBS,
-    SafeAction.RATE_LIMIT_UPLOADS: RATE_LIMIT_UPLOADS,
-    SafeAction.CLEAR_TEMP: CLEAR_TEMP,
-}
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from calmopsd.act.closed_set import ACTIONS
 
 __all__ = ["ACTIONS"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "ACTIONS":
+        from calmopsd.act.closed_set import ACTIONS
+
+        return ACTIONS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,6 @@ import yaml
 
 from calmopsd.backtest.yamldiff import YamlEditError, set_key, unified
 from calmopsd.config.lines import KeyPath
-from calmopsd.config.load import load_config_text
 from calmopsd.errors import ConfigError
 from calmopsd.model import Recommendation
 
@@ -66,6 +65,10 @@ def remade(rec: Recommendation, read: Callable[[Path], str] | None = None) -> Re
         return Remade(stored, f"{changed} ({exc}): {as_proposed}")
     if edited == text:
         return Remade("", f"{config} already holds {rec.params.get('key')}: {value}")
+    # The schema is imported only here: the CLI and the API import approvals for every
+    # decision, and only an alert tuning's needs the config's models.
+    from calmopsd.config.load import load_config_text
+
     try:
         load_config_text(Path(config), edited)
     except ConfigError as exc:

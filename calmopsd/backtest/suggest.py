@@ -29,8 +29,8 @@ from pathlib import Path
 from calmopsd.backtest.report import Report
 from calmopsd.backtest.yamldiff import YamlEditError, set_key, unified
 from calmopsd.config import Config
-from calmopsd.config.lines import KeyPath
-from calmopsd.config.load import key_path, load_config_text
+from calmopsd.config.lines import KeyPath, key_path
+from calmopsd.config.load import load_config_text
 from calmopsd.config.rules import RuleConfig, shipped_rules
 from calmopsd.config.units import format_duration
 from calmopsd.errors import ConfigError

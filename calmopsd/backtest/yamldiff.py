@@ -17,8 +17,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from calmopsd.config.lines import KeyPath
-from calmopsd.config.load import key_path
+from calmopsd.config.lines import KeyPath, key_path
 
 INDENT = 2
 

@@ -5,7 +5,11 @@ code, never a traceback: 0 done, 1 refused, not found, or failed (the audit
 chain is bad, the daemon failed), 2 the command line or the configuration is
 wrong.
 
-    service.py    run, check-config, verify-audit, sample, version
+    service.py    run                             the daemon (the only command that imports it)
+    check.py      check-config
+    verify.py     verify-audit
+    sample.py     sample
+    about.py      version
     init.py       init                            a starting config, from calmopsd.discover
     incidents.py  status, incidents, show        read-only, beside a running daemon
     decisions.py  approve, reject, resolve       through the daemon's API, or the store
@@ -33,11 +37,11 @@ from calmopsd import log as logsetup
 
 COMMANDS: dict[str, str] = {
     "run": "service:run",
-    "check-config": "service:check_config",
+    "check-config": "check:check_config",
     "init": "init:init",
-    "verify-audit": "service:verify_audit",
-    "sample": "service:sample",
-    "version": "service:version",
+    "verify-audit": "verify:verify_audit",
+    "sample": "sample:sample",
+    "version": "about:version",
     "status": "incidents:status",
     "incidents": "incidents:incidents",
     "show": "incidents:show",

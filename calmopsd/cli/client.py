@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from calmopsd.config.api import ApiConfig, split_listen
-from calmopsd.daemon.serving import ADDRESS_FILE, TOKEN_FILE
+from calmopsd.daemon.published import ADDRESS_FILE, TOKEN_FILE
 from calmopsd.errors import (
     Conflict,
     Forbidden,

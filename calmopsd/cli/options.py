@@ -13,13 +13,16 @@ import pwd
 import re
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from calmopsd.config import Config, resolve_config_path
-from calmopsd.daemon import Source
+from calmopsd.config.location import resolve_config_path
 from calmopsd.errors import ConfigError
+
+if TYPE_CHECKING:
+    from calmopsd.config import Config
+    from calmopsd.daemon import Source
 
 EXIT_BAD = 1
 EXIT_USAGE = 2
@@ -55,6 +58,9 @@ def print_json(value: Any) -> None:
 
 
 def source_of(config_path: Path | None, state_dir: Path | None = None) -> Source:
+    # Imported here: the schema's models are built only by a command that reads the config.
+    from calmopsd.daemon.source import Source
+
     return Source(resolve_config_path(as_str(config_path), os.environ), state_dir)
 
 

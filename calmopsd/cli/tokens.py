@@ -26,7 +26,7 @@ from calmopsd.cli.options import (
     source_of,
 )
 from calmopsd.config import Config
-from calmopsd.config.load import key_path
+from calmopsd.config.lines import key_path
 from calmopsd.config.messages import describe
 from calmopsd.serve.tokens import new_token
 

@@ -8,22 +8,54 @@
     detection rules, their defaults, incidents, playbook (rules.py, rule_defaults.py, incidents.py)
     Duration / Percent, parse/format_duration            (units.py)
 
-Importing this package reads no file and touches no state.
+Importing this package reads no file and touches no state, and builds no model: each
+name below is imported on first use, so a command that only needs
+:func:`resolve_config_path` or the units (``calmopsd status --state-dir``, ``version``)
+does not pay for the schema's 60-odd pydantic models (docs/decisions.md, "The command
+line starts in a fraction of a second").
 """
 
-from calmopsd.config.drops import dropped
-from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
-from calmopsd.config.load import load_config, load_config_and_digest
-from calmopsd.config.location import SHIPPED_CONFIG, SYSTEM_CONFIG, resolve_config_path
-from calmopsd.config.rules import RuleConfig, shipped_rules
-from calmopsd.config.schema import AuditConfig, Config, LogConfig, ThresholdsConfig
-from calmopsd.config.units import (
-    Duration,
-    Percent,
-    PositiveDuration,
-    format_duration,
-    parse_duration,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from calmopsd.config.drops import dropped
+    from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
+    from calmopsd.config.load import load_config, load_config_and_digest
+    from calmopsd.config.location import SHIPPED_CONFIG, SYSTEM_CONFIG, resolve_config_path
+    from calmopsd.config.rules import RuleConfig, shipped_rules
+    from calmopsd.config.schema import AuditConfig, Config, LogConfig, ThresholdsConfig
+    from calmopsd.config.units import (
+        Duration,
+        Percent,
+        PositiveDuration,
+        format_duration,
+        parse_duration,
+    )
+
+_WHERE = {
+    "dropped": "drops",
+    "IncidentsConfig": "incidents",
+    "PlaybookConfig": "incidents",
+    "load_config": "load",
+    "load_config_and_digest": "load",
+    "SHIPPED_CONFIG": "location",
+    "SYSTEM_CONFIG": "location",
+    "resolve_config_path": "location",
+    "RuleConfig": "rules",
+    "shipped_rules": "rules",
+    "AuditConfig": "schema",
+    "Config": "schema",
+    "LogConfig": "schema",
+    "ThresholdsConfig": "schema",
+    "Duration": "units",
+    "Percent": "units",
+    "PositiveDuration": "units",
+    "format_duration": "units",
+    "parse_duration": "units",
+}
 
 __all__ = [
     "SHIPPED_CONFIG",
@@ -46,3 +78,9 @@ __all__ = [
     "resolve_config_path",
     "shipped_rules",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"calmopsd.config.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,11 +16,11 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from calmopsd.config.crosscheck import CrossCheck, across_items
+from calmopsd.config.reserved import LOCAL_TOKEN_NAME
 from calmopsd.config.section import Section
 from calmopsd.config.units import ConfigPath, Name, shown
 
 DEFAULT_LISTEN = "127.0.0.1:8787"
-LOCAL_TOKEN_NAME = "local-cli"  # noqa: S105  # a name, not a secret
 """The daemon's own super-admin token for the CLI (``state_dir/api.token``); reserved."""
 
 # The same rule as the store's organization ids (calmopsd/record/scope.py), which

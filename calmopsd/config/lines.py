@@ -90,3 +90,9 @@ def _walk_mapping(node: MappingNode, path: KeyPath, found: KeyLines, visited: se
         # safe_load keeps the last value, so later lines win for what is validated.
         found.lines[(*path, key)] = line
         _walk(value_node, (*path, key), found, visited)
+
+
+def key_path(loc: KeyPath) -> str:
+    """Spell a key path as a user would: ``foo.bar[2].baz``; the empty path is ``(top level)``."""
+    spelt = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    return spelt.removeprefix(".") or "(top level)"

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from calmopsd.config.lines import KeyLines, KeyPath, map_lines
+from calmopsd.config.lines import KeyLines, KeyPath, key_path, map_lines
 from calmopsd.config.messages import describe
 from calmopsd.config.schema import Config
 from calmopsd.errors import ConfigError
@@ -143,9 +143,3 @@ def _key_loc(loc: KeyPath, error_type: str) -> KeyPath:
 
 def _problem(file: str, line: int, loc: KeyPath, message: str) -> str:
     return f"{file}:{line}: {key_path(loc)}: {message}"
-
-
-def key_path(loc: KeyPath) -> str:
-    """Spell a key path as a user would: ``foo.bar[2].baz``; the empty path is ``(top level)``."""
-    spelt = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-    return spelt.removeprefix(".") or "(top level)"

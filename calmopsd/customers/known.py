@@ -18,8 +18,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from calmopsd.config import Config
-from calmopsd.config.api import LOCAL_TOKEN_NAME, split_listen
+from calmopsd.config.api import split_listen
 from calmopsd.config.logs import AppSourceConfig, NginxSourceConfig
+from calmopsd.config.reserved import LOCAL_TOKEN_NAME
 from calmopsd.config.sensing import HttpCheckConfig
 from calmopsd.model import SafeAction
 

@@ -30,6 +30,7 @@ from calmopsd.clock import Clock
 from calmopsd.config import Config
 from calmopsd.config.api import ApiConfig, is_loopback
 from calmopsd.customers.served import ServedNames
+from calmopsd.daemon.published import ADDRESS_FILE, TOKEN_FILE
 from calmopsd.daemon.responding import Responder
 from calmopsd.daemon.sensing import SensingJobs
 from calmopsd.errors import Unavailable
@@ -47,8 +48,6 @@ from calmopsd.serve.vitals import Vitals
 
 log = structlog.get_logger("calmopsd.daemon")
 
-TOKEN_FILE = "api.token"  # noqa: S105  # a file name, not a secret
-ADDRESS_FILE = "api.address"
 RESTART_KEYS = ("enabled", "public", "listen", "unix_socket")
 ROUND_SLACK_S = 2.0  # beyond the slowest sampler's timeout, for the agent to take the readings
 SAMPLING_JOB = "sample."  # the id of each sampling job: sample.NAME (daemon/sensing.py)

@@ -19,7 +19,7 @@ import structlog
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from calmopsd.config.api import LOCAL_TOKEN_NAME
+from calmopsd.config.reserved import LOCAL_TOKEN_NAME
 from calmopsd.errors import InvalidRequest, OperationError, Unauthenticated
 from calmopsd.record.pages import IncidentFilter
 from calmopsd.serve import (

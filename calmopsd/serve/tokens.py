@@ -16,9 +16,13 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from calmopsd.config.api import LOCAL_TOKEN_NAME, ApiTokenConfig, Role
+from calmopsd.config.reserved import LOCAL_TOKEN_NAME
 from calmopsd.record.scope import Scope
+
+if TYPE_CHECKING:
+    from calmopsd.config.api import ApiTokenConfig, Role
 
 _BEARER = re.compile(r"(?i:bearer) +([\x21-\x7e]{1,512})")
 _UNIX_USER = re.compile(r"[A-Za-z0-9_.-]{1,32}")
