@@ -62,11 +62,12 @@ from support.unit import unit_assignments  # noqa: E402
 from support.unit import unit_environment as support_unit_environment  # noqa: E402
 
 # What the daemon cannot run without at this set-up: the config's models (pydantic, one
-# model built), the scheduler, the store, the samplers (psutil; urllib3 and certifi for the
-# health check), the log (structlog), the API (flask, waitress), YAML and orjson.
+# model built), the scheduler, the store (sqlite3), the samplers (psutil; urllib3 and
+# certifi for the health check), the log (structlog), the API (flask, waitress), YAML and
+# orjson.
 LIBRARIES = (
     "import apscheduler.schedulers.background, certifi, flask, orjson, psutil, pydantic, "
-    "urllib3, sqlite_utils, structlog, waitress.server, yaml; "
+    "sqlite3, urllib3, structlog, waitress.server, yaml; "
     "type('M', (pydantic.BaseModel,), {'__annotations__': {'x': int}})"
 )
 LINES_PER_S = 200  # per log source

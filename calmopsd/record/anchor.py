@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sqlite_utils
 import structlog
 
 from calmopsd.record.audit import GENESIS, read_chain, verify_chain
+from calmopsd.record.handle import Handle
 from calmopsd.record.head import AuditHead, HeadAnchor, head_path_for, read_head, write_head
 
 log = structlog.get_logger("calmopsd.audit")
 
 
-def reconcile_anchor(database_path: Path, db: sqlite_utils.Database) -> HeadAnchor:
+def reconcile_anchor(database_path: Path, db: Handle) -> HeadAnchor:
     """Anchor the head, catch it up after a crash, or freeze it if the log was cut.
 
     ``db`` is a read handle on the database at ``database_path``; the head file

@@ -18,12 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
 from calmopsd.errors import ScopeError, StoreError
 from calmopsd.model import AuditEvent
 from calmopsd.record.codec import decode_json, decode_time, encode_json, encode_time
 from calmopsd.record.connection import connect, os_reason
+from calmopsd.record.handle import Handle
 from calmopsd.record.head import AuditHead, head_path_for, read_head
 from calmopsd.record.projection import CHECKED, mismatches
 from calmopsd.record.queued import QueuedAppend
@@ -160,7 +159,7 @@ def append_queued(
 _INSERT = f"INSERT INTO incident_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
-def incident_organization(db: sqlite_utils.Database, scope: Scope, incident_id: int) -> str | None:
+def incident_organization(db: Handle, scope: Scope, incident_id: int) -> str | None:
     """The organization of an incident this scope can see; ScopeError if it cannot."""
     where, params = scope.filter()
     row = db.execute(
@@ -297,7 +296,7 @@ def _pending_commit(head: AuditHead, count: int, hashes: dict[int, str]) -> bool
     return pending is not None and pending.seq == count and hashes.get(count) == pending.hash
 
 
-def read_chain(db: sqlite_utils.Database) -> list[tuple[Any, ...]]:
+def read_chain(db: Handle) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = db.execute(
         f"SELECT {_COLUMNS} FROM incident_events ORDER BY seq"
     ).fetchall()

@@ -23,14 +23,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
 from calmopsd.errors import StoreClosed, StoreError, StoreInUse
 from calmopsd.record.anchor import reconcile_anchor
 from calmopsd.record.audit import append_queued
 from calmopsd.record.commits import Group, Turns
 from calmopsd.record.connection import connect as connect  # re-exported (cli, tests)
 from calmopsd.record.connection import os_reason as os_reason  # re-exported (daemon)
+from calmopsd.record.handle import Handle
 from calmopsd.record.head import AuditHead, HeadAnchor, head_path_for
 from calmopsd.record.headflush import HeadFlusher
 from calmopsd.record.migrations import LATEST, migrate
@@ -52,9 +51,9 @@ def database_path(state_dir: Path) -> Path:
 
 
 class Tx:
-    """An open write transaction: the sqlite-utils handle plus work to do after COMMIT."""
+    """An open write transaction: the writer's handle plus work to do after COMMIT."""
 
-    def __init__(self, db: sqlite_utils.Database, anchor: HeadAnchor):
+    def __init__(self, db: Handle, anchor: HeadAnchor):
         self.db = db
         self.anchor = anchor
         self._after_commit: list[Callable[[], None]] = []
@@ -69,9 +68,7 @@ class Tx:
 
     def insert(self, table: str, row: dict[str, Any]) -> int:
         """Insert one row; return its primary key."""
-        pk = self.db.table(table).insert(row).last_pk
-        assert isinstance(pk, int)  # noqa: S101  # every table here has an INTEGER PRIMARY KEY
-        return pk
+        return self.db.insert(table, row)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
@@ -131,12 +128,12 @@ class Database:
     def __init__(self, path: Path, writer: sqlite3.Connection):
         self.path = path
         self._writer = writer
-        self._writer_db = sqlite_utils.Database(writer)
+        self._writer_db = Handle(writer)
         self._turns = Turns()
         self._queue = AppendQueue()  # lone appends for the next group's COMMIT (:mod:`.queued`)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []  # every reader connection open
-        self._idle: list[sqlite_utils.Database] = []  # of those, the ones no read is using
+        self._idle: list[Handle] = []  # of those, the ones no read is using
         self._closed = False  # close() has run: no read begins
         self._readers_lock = threading.Lock()
         self.anchor = HeadAnchor(head_path_for(path), None)
@@ -385,7 +382,7 @@ class Database:
         return self._flusher.settle(timeout)
 
     @contextmanager
-    def read(self) -> Iterator[sqlite_utils.Database]:
+    def read(self) -> Iterator[Handle]:
         """A consistent read snapshot on a query-only connection of its own while it lasts.
 
         Inside a :meth:`unit`, reads go through the unit's transaction, so they see
@@ -396,7 +393,7 @@ class Database:
         if unit is not None:
             yield unit.db
             return
-        current: sqlite_utils.Database | None = getattr(self._local, "reading", None)
+        current: Handle | None = getattr(self._local, "reading", None)
         if current is not None:
             yield current
             return
@@ -409,7 +406,7 @@ class Database:
             self._local.reading = None
             self._end_read(db)
 
-    def _take_reader(self) -> sqlite_utils.Database:
+    def _take_reader(self) -> Handle:
         """An idle reader connection, or a new one: never a wait, so no read waits for
         another thread's (issue 16: a connection per thread held 14 in the daemon)."""
         with self._readers_lock:
@@ -422,13 +419,13 @@ class Database:
                 conn.close()
             self._check_open()
             self._readers.append(conn)
-        return sqlite_utils.Database(conn)
+        return Handle(conn)
 
     def _check_open(self) -> None:
         if self._closed:
             raise StoreClosed(f"{self.path}: the store is closed")
 
-    def _end_read(self, db: sqlite_utils.Database) -> None:
+    def _end_read(self, db: Handle) -> None:
         """End the read's snapshot and keep its connection idle, or close it if the
         snapshot cannot be ended (never handed on in a transaction) or enough are idle."""
         try:
@@ -443,7 +440,7 @@ class Database:
                 return
         self._drop_reader(db)
 
-    def _drop_reader(self, db: sqlite_utils.Database) -> None:
+    def _drop_reader(self, db: Handle) -> None:
         with self._readers_lock:
             if db.conn in self._readers:
                 self._readers.remove(db.conn)

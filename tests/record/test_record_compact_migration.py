@@ -37,14 +37,12 @@ OLD_ROWS: list[dict[str, Any]] = [
 def previous_layout(path: Path) -> None:
     old = Database.open(path, upto=COMPACT - 1)
     with old.write() as tx:
-        tx.db.table("health_snapshots").insert_all(
-            {
-                **row,
+        for row in OLD_ROWS:
+            encoded = {
                 "taken_at": encode_time(row["taken_at"]),
                 "readings": encode_json(row["readings"]),
             }
-            for row in OLD_ROWS
-        )
+            tx.insert("health_snapshots", {**row, **encoded})
     old.close()
 
 
