@@ -13,7 +13,8 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-Params = Sequence[Any] | Mapping[str, Any]
+Params = Sequence[Any] | Mapping[str, Any] | None
+Stored = (str, int, float, bytes, type(None))  # what a column takes as it is; the rest is encoded
 
 
 class Handle:
@@ -27,20 +28,27 @@ class Handle:
         # its delete triggers, so an append-only table refuses it as it refuses a DELETE.
         conn.execute("PRAGMA recursive_triggers = ON")
 
-    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, params)
+    def execute(self, sql: str, params: Params = None) -> sqlite3.Cursor:
+        return self.conn.execute(sql, () if params is None else params)
 
-    def query(self, sql: str, params: Params = ()) -> Iterator[dict[str, Any]]:
-        """The rows of a statement that returns rows, each a dict by column name."""
-        cursor = self.conn.execute(sql, params)
+    def query(self, sql: str, params: Params = None) -> Iterator[dict[str, Any]]:
+        """The rows of a SELECT, each a dict by column name. (sqlite-utils ran a statement
+        that returns no rows under a savepoint to undo it; here it is the caller's to know.)"""
+        cursor = self.execute(sql, params)
         if cursor.description is None:
             raise ValueError("query() is for statements that return rows; use execute()")
         keys = [column[0] for column in cursor.description]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"query() needs a name for each column, got {keys}")
         return (dict(zip(keys, row, strict=True)) for row in cursor)
 
     def insert(self, table: str, row: Mapping[str, Any]) -> int:
         """Insert one row of already encoded values; its rowid (every table here has an
         INTEGER PRIMARY KEY, so that is its id)."""
+        for name, value in row.items():
+            if not isinstance(value, Stored):
+                # sqlite3 would store a datetime in its own format: codec.py's is the store's.
+                raise TypeError(f"{table}.{name}: encode {type(value).__name__} first (codec.py)")
         columns = ", ".join(_quoted(name) for name in row)
         marks = ", ".join("?" for _ in row)
         cursor = self.conn.execute(
