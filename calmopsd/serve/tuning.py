@@ -5,10 +5,15 @@ store's history and propose the best change of each noisy rule for a person to a
 A config change is the host's: only a super-admin operator may ask. The file must hold
 what is in force — an edit not yet reloaded is refused, since a diff made against it
 would be backtested on rules that do not run. Nothing here writes the config.
+
+A backtest replays the store's history (seconds, minutes on a big store) on the thread
+of the request that asked. One runs at a time: a second request while it runs is a 409
+``tuning_busy`` at once, so asking again and again cannot take every API thread.
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +36,7 @@ class Tuning:
         self.database = database
         self.clock = clock
         self.hooks = hooks
+        self._running = threading.Lock()  # held by the one backtest under way
 
     def propose(self, caller: Caller, since: timedelta, quick: timedelta) -> Tuned:
         if not caller.super_admin:
@@ -63,12 +69,18 @@ class Tuning:
                            "config_invalid") from None  # fmt: skip
         from calmopsd.learn.tuning import tune  # the backtest: not in every daemon's memory
 
+        if not self._running.acquire(blocking=False):
+            raise Conflict("a backtest for alert tuning is already running: ask again when "
+                           "it has answered", "tuning_busy")  # fmt: skip
         in_agent = self.hooks.in_agent
-        tuned = tune(
-            self.database, config, in_force.path, text, since=since, quick=quick,
-            at=self.clock.now(), actor=caller.actor,
-            write=(lambda work: in_agent(None, work)) if in_agent is not None else _now,
-        )  # fmt: skip
+        try:
+            tuned = tune(
+                self.database, config, in_force.path, text, since=since, quick=quick,
+                at=self.clock.now(), actor=caller.actor,
+                write=(lambda work: in_agent(None, work)) if in_agent is not None else _now,
+            )  # fmt: skip
+        finally:
+            self._running.release()
         if tuned is None:
             raise NotFound("the store holds no snapshots or roll-ups: nothing to replay",
                            "no_history")  # fmt: skip

@@ -4,6 +4,7 @@ an approval answers with the diff and writes no config."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from support.api import StackMaker, Template
 from support.clock import ManualClock
 
 from calmopsd.backtest.remake import sha256
-from calmopsd.errors import Conflict
+from calmopsd.errors import Conflict, NotFound
 from calmopsd.model import AGENT, RecommendationStatus
 from calmopsd.record.recommendations import add_recommendation, get_recommendation
 from calmopsd.record.scope import Scope
@@ -21,6 +22,7 @@ from calmopsd.serve.tokens import Caller
 from calmopsd.serve.tuning import Tuning
 
 CONFIG = "thresholds:\n  memory_percent: 85\n"
+DEADLINE_S = 30.0
 
 
 def tuning_on(stack_db, incident_id: int, config: Path, at) -> int:  # type: ignore[no-untyped-def]
@@ -109,3 +111,47 @@ def test_a_non_utf8_config_is_a_409_not_a_500(make_stack: StackMaker, tmp_path: 
             root, timedelta(days=7), timedelta(minutes=30)
         )
     assert refused.value.code == "config_invalid"
+
+
+def test_a_second_request_while_a_backtest_runs_is_refused_at_once(
+    make_stack: StackMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each backtest holds its request's thread: one at a time, so repeated asking cannot take
+    every API thread. The one under way is not disturbed, and the next may run after it."""
+    stack = make_stack()
+    config = tmp_path / "calmops.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    hooks = Hooks(config_file=lambda: ConfigInForce(config, None))
+    tuning = Tuning(stack.database, ManualClock(datetime(2026, 3, 2, tzinfo=UTC)), hooks)
+    root = Caller("root", Scope.platform(), "operator", True, "token:root")
+    entered, release = threading.Event(), threading.Event()
+    runs: list[str] = []
+
+    def held_backtest(*args: object, **kwargs: object) -> None:
+        runs.append("ran")
+        entered.set()
+        assert release.wait(DEADLINE_S)
+        # None is what tune() answers for a store without history: a 404 no_history.
+
+    monkeypatch.setattr("calmopsd.learn.tuning.tune", held_backtest)
+    first: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            tuning.propose(root, timedelta(days=7), timedelta(minutes=30))
+        except NotFound as exc:
+            first.append(exc)
+
+    under_way = threading.Thread(target=ask)
+    under_way.start()
+    assert entered.wait(DEADLINE_S)
+    with pytest.raises(Conflict) as refused:
+        tuning.propose(root, timedelta(days=7), timedelta(minutes=30))
+    assert refused.value.code == "tuning_busy"
+    release.set()
+    under_way.join(DEADLINE_S)
+    assert not under_way.is_alive()
+    assert [exc.code for exc in first] == ["no_history"]  # the first ran to its own end
+    with pytest.raises(NotFound):  # the lock is free again
+        tuning.propose(root, timedelta(days=7), timedelta(minutes=30))
+    assert runs == ["ran", "ran"]
