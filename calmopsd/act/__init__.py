@@ -26,19 +26,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from calmopsd.first_use import first_use
+
 if TYPE_CHECKING:
     from calmopsd.act.closed_set import ACTIONS
 
 __all__ = ["ACTIONS"]
 
 
-def __getattr__(name: str) -> object:
-    if name == "ACTIONS":
-        from calmopsd.act.closed_set import ACTIONS
-
-        return ACTIONS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = first_use(__name__, {"ACTIONS": "calmopsd.act.closed_set"})

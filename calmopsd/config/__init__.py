@@ -17,8 +17,9 @@ line starts in a fraction of a second").
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from calmopsd.first_use import first_use
 
 if TYPE_CHECKING:
     from calmopsd.config.drops import dropped
@@ -36,25 +37,25 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
-    "dropped": "drops",
-    "IncidentsConfig": "incidents",
-    "PlaybookConfig": "incidents",
-    "load_config": "load",
-    "load_config_and_digest": "load",
-    "SHIPPED_CONFIG": "location",
-    "SYSTEM_CONFIG": "location",
-    "resolve_config_path": "location",
-    "RuleConfig": "rules",
-    "shipped_rules": "rules",
-    "AuditConfig": "schema",
-    "Config": "schema",
-    "LogConfig": "schema",
-    "ThresholdsConfig": "schema",
-    "Duration": "units",
-    "Percent": "units",
-    "PositiveDuration": "units",
-    "format_duration": "units",
-    "parse_duration": "units",
+    "dropped": "calmopsd.config.drops",
+    "IncidentsConfig": "calmopsd.config.incidents",
+    "PlaybookConfig": "calmopsd.config.incidents",
+    "load_config": "calmopsd.config.load",
+    "load_config_and_digest": "calmopsd.config.load",
+    "SHIPPED_CONFIG": "calmopsd.config.location",
+    "SYSTEM_CONFIG": "calmopsd.config.location",
+    "resolve_config_path": "calmopsd.config.location",
+    "RuleConfig": "calmopsd.config.rules",
+    "shipped_rules": "calmopsd.config.rules",
+    "AuditConfig": "calmopsd.config.schema",
+    "Config": "calmopsd.config.schema",
+    "LogConfig": "calmopsd.config.schema",
+    "ThresholdsConfig": "calmopsd.config.schema",
+    "Duration": "calmopsd.config.units",
+    "Percent": "calmopsd.config.units",
+    "PositiveDuration": "calmopsd.config.units",
+    "format_duration": "calmopsd.config.units",
+    "parse_duration": "calmopsd.config.units",
 }
 
 __all__ = [
@@ -80,11 +81,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"calmopsd.config.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = first_use(__name__, _WHERE)

@@ -12,8 +12,9 @@ config (``Source``) does not import every stage the daemon wires (``Daemon``).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from calmopsd.first_use import first_use
 
 if TYPE_CHECKING:
     from calmopsd.daemon.lifecycle import Daemon
@@ -24,7 +25,4 @@ __all__ = ["Daemon", "Source"]
 _WHERE = {"Daemon": "calmopsd.daemon.lifecycle", "Source": "calmopsd.daemon.source"}
 
 
-def __getattr__(name: str) -> object:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = first_use(__name__, _WHERE)

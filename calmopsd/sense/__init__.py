@@ -9,8 +9,9 @@ every sampler and the config with it.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from calmopsd.first_use import first_use
 
 if TYPE_CHECKING:
     from calmopsd.sense.planning import SAMPLERS, Planned, plan
@@ -18,7 +19,4 @@ if TYPE_CHECKING:
 __all__ = ["SAMPLERS", "Planned", "plan"]
 
 
-def __getattr__(name: str) -> object:
-    if name in __all__:
-        return getattr(importlib.import_module("calmopsd.sense.planning"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = first_use(__name__, dict.fromkeys(__all__, "calmopsd.sense.planning"))
