@@ -6,7 +6,7 @@ The store: incidents spread over twelve weeks across two organizations and the p
 proposed safe action on one open incident, and 14 days of snapshots as the samplers
 write them (memory every 30 s, disk and logs every minute, a health check every 15 s:
 161,280 rows). Each page is
-asked ``N`` times (default 30) through Flask's test client after one warm-up — the time
+asked ``N`` times (default 30) through werkzeug's test client after one warm-up — the time
 is the server's alone, no network — and its median and worst are printed.
 
     .venv/bin/python bench/dashboard.py [N]
@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from flask.testing import FlaskClient
+from werkzeug.test import Client
 
 from calmopsd.clock import Clock
 from calmopsd.log import configure
@@ -125,7 +125,7 @@ def _snapshots(database: Database) -> None:
                              duration_ms=1.0, readings=values)  # fmt: skip
 
 
-def timed(client: FlaskClient, path: str, count: int, headers: dict[str, str]) -> list[float]:
+def timed(client: Client, path: str, count: int, headers: dict[str, str]) -> list[float]:
     spent = []
     for _ in range(count + 1):  # the first is a warm-up
         began = time.perf_counter()

@@ -63,11 +63,11 @@ from support.unit import unit_environment as support_unit_environment  # noqa: E
 
 # What the daemon cannot run without at this set-up: the config's models (pydantic, one
 # model built), the scheduler, the store (sqlite3), the samplers (psutil; urllib3 and
-# certifi for the health check), the log (structlog), the API (flask, waitress), YAML and
-# orjson.
+# certifi for the health check), the log (structlog), the API (werkzeug, waitress), the
+# command line (click), YAML and orjson. The dashboard's Jinja2 waits for its first page.
 LIBRARIES = (
-    "import apscheduler.schedulers.background, certifi, flask, orjson, psutil, pydantic, "
-    "sqlite3, urllib3, structlog, waitress.server, yaml; "
+    "import apscheduler.schedulers.background, certifi, click, orjson, psutil, pydantic, "
+    "sqlite3, urllib3, structlog, waitress.server, werkzeug.routing, yaml; "
     "type('M', (pydantic.BaseModel,), {'__annotations__': {'x': int}})"
 )
 LINES_PER_S = 200  # per log source

@@ -4,7 +4,7 @@
     operations.py  Operations: the business layer the API and the CLI both call
     bodies.py      request bodies and query strings, checked before anything runs
     views.py       the JSON shape of each answer
-    app.py         create_app(operations, tokens): the Flask routes and JSON errors
+    app.py         create_app(operations, tokens): the routes and JSON errors
     server.py      ApiServer: waitress on IP:PORT and/or a unix socket, in a thread
 
 Importing this package starts nothing.

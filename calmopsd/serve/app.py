@@ -1,4 +1,4 @@
-"""The Flask application: routes onto :class:`~calmopsd.serve.operations.Operations`.
+"""The WSGI application (:mod:`.web`): routes onto :class:`~calmopsd.serve.operations.Operations`.
 
 Every request is authenticated first (no token or an unknown one: 401 on any
 path, so an unauthenticated client learns nothing about routes; the monitoring
@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from calmopsd.config.reserved import LOCAL_TOKEN_NAME
@@ -53,6 +52,7 @@ from calmopsd.serve.reviews import Reviews
 from calmopsd.serve.summaries import Summaries
 from calmopsd.serve.tokens import Caller, Tokens, actor_header, bearer, caller_for
 from calmopsd.serve.tuning import Tuning
+from calmopsd.serve.web import App, Response, g, request
 
 log = structlog.get_logger("calmopsd.serve")
 
@@ -75,7 +75,7 @@ def create_app(
     *,
     monitoring: Monitoring | None = None,
     messages: Messages | None = None,
-) -> Flask:
+) -> App:
     """The API over ``operations``, for callers holding one of ``tokens``; with
     ``monitoring``, also ``/-/healthy``, ``/-/ready`` and ``/metrics``.
 
@@ -83,10 +83,7 @@ def create_app(
     ``settings`` is the config in force, for their thresholds and budgets; ``messages``
     serves customer messages in the API and on the dashboard's incident page.
     """
-    app = Flask("calmopsd.serve")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    # `//` must be a JSON 404, not a redirect whose Location comes from the Host header.
-    app.url_map.merge_slashes = False
+    app = App(max_body=MAX_BODY)  # `//` is a JSON 404, never merged into a redirect
     routes = _Routes(operations)
     for path, methods, view in routes.table():
         app.add_url_rule(
@@ -132,7 +129,7 @@ class _Routes:
 
     def health(self) -> Json:
         query = parse_query(HealthQuery, _args())
-        # Flask answers HEAD with the GET view: a HEAD must never run a sampling round.
+        # A HEAD is answered by the GET view: a HEAD must never run a sampling round.
         check = query.check == "now" and request.method == "GET"
         caller = narrowed(_caller(), query.organization_id)
         return views.health(self.ops.health(caller, check=check))

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from flask import Flask, g, request
 from pydantic import Field
 
 from calmopsd.record.messages import CustomerMessage, MessageDelivery, text_digest
 from calmopsd.serve.bodies import Body, Query, parse_body, parse_id, parse_query
 from calmopsd.serve.messages import MAX_MESSAGE, MAX_NOTE, Messages, MessageView
 from calmopsd.serve.tokens import Caller
+from calmopsd.serve.web import App, g, request
 
 
 class MessagesQuery(Query):
@@ -43,7 +43,7 @@ class MessageDiscard(Body):
     note: Annotated[str, Field(max_length=MAX_NOTE)] | None = None
 
 
-def register(app: Flask, prefix: str, messages: Messages) -> None:
+def register(app: App, prefix: str, messages: Messages) -> None:
     def listed() -> dict[str, Any]:
         q = parse_query(MessagesQuery, _args())
         found = messages.list(_caller(), incident_id=q.incident_id, status=q.status)

@@ -21,8 +21,6 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Request, Response, g, request
-
 from calmopsd.clock import Clock
 from calmopsd.config.api import MetricsAccess
 from calmopsd.errors import NotFound
@@ -36,6 +34,7 @@ from calmopsd.serve.readiness import (
     store_check,
 )
 from calmopsd.serve.vitals import Loads, Vitals
+from calmopsd.serve.web import App, Request, Response, g, request
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -94,7 +93,7 @@ class Monitoring:
                 self._registry = registry_for(collector)
             return self._registry
 
-    def register(self, app: Flask) -> None:
+    def register(self, app: App) -> None:
         for path, view in ((HEALTHY, self.healthy), (READY, self.ready), (METRICS, self.metrics)):
             app.add_url_rule(path, view_func=view, methods=["GET"], provide_automatic_options=False)
 

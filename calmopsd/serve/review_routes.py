@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from flask import Flask, g, request
 from pydantic import Field
 
 from calmopsd.record.reviews import MAX_FIELD, Review
 from calmopsd.serve.bodies import Body, Query, parse_body, parse_id, parse_query
 from calmopsd.serve.reviews import Reviews
 from calmopsd.serve.tokens import Caller
+from calmopsd.serve.web import App, g, request
 
 Text = Annotated[str, Field(max_length=MAX_FIELD)] | None
 
@@ -35,7 +35,7 @@ class ReviewEdit(Body):
     notes: Text = None
 
 
-def register(app: Flask, prefix: str, reviews: Reviews) -> None:
+def register(app: App, prefix: str, reviews: Reviews) -> None:
     def one(incident_id: str) -> dict[str, Any]:
         parse_query(EmptyQuery, _args())
         return review_view(reviews.show(_caller(), parse_id(incident_id, "incident")))

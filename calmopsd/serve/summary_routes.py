@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from flask import Flask, g, request
 from pydantic import Field
 
 from calmopsd.learn.weekly_report import as_json
@@ -18,6 +17,7 @@ from calmopsd.serve.bodies import Query, parse_query
 from calmopsd.serve.narrow import narrowed
 from calmopsd.serve.summaries import Summaries
 from calmopsd.serve.tokens import Caller
+from calmopsd.serve.web import App, g, request
 
 _ORGANIZATION = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
@@ -33,7 +33,7 @@ class WeeklyQuery(PeriodQuery):
     organization_id: Annotated[str, Field(pattern=_ORGANIZATION)] | None = None
 
 
-def register(app: Flask, prefix: str, summaries: Summaries) -> None:
+def register(app: App, prefix: str, summaries: Summaries) -> None:
     def weekly() -> dict[str, Any]:
         q = parse_query(WeeklyQuery, {k: request.args.getlist(k) for k in request.args})
         caller: Caller = g.caller

@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from flask import Flask, g, request
 from pydantic import Field
 
 from calmopsd.backtest.noise import QUICK
@@ -22,6 +21,7 @@ from calmopsd.errors import InvalidRequest
 from calmopsd.serve.bodies import Body, parse_body
 from calmopsd.serve.tokens import Caller
 from calmopsd.serve.tuning import LONGEST, Tuning, tuned_view
+from calmopsd.serve.web import App, g, request
 
 Duration = Annotated[str, Field(min_length=1, max_length=20)]
 
@@ -31,7 +31,7 @@ class TuningAsk(Body):
     noise_within: Duration = format_duration(QUICK)
 
 
-def register(app: Flask, prefix: str, tuning: Tuning) -> None:
+def register(app: App, prefix: str, tuning: Tuning) -> None:
     def proposals() -> tuple[dict[str, Any], int]:
         if request.args:
             raise InvalidRequest("this route takes no query parameters", "invalid_query")

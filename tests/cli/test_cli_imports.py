@@ -29,7 +29,7 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stder
 
 THE_DAEMON = "calmopsd.daemon.lifecycle"
 THE_SCHEMA = "calmopsd.config.schema"  # the config's 60-odd pydantic models
-THE_API = "flask"
+THE_API = "calmopsd.serve.web"  # the API's application
 THE_STORE = "calmopsd.record.database"
 
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 import requests
-from flask.testing import FlaskClient
 from structlog.testing import capture_logs
 from support.api import secret, token_entries
 from support.clock import ManualClock
 from support.process import calmopsd, clean_env
 from support.weeks import at, recorded
+from werkzeug.test import Client
 
 from calmopsd.record.database import Database, database_path
 from calmopsd.serve.answers import Hooks
@@ -163,12 +163,12 @@ def test_the_cli_tells_the_same_week(api: Api) -> None:
     assert none.returncode == 1 and "no database" in none.stderr
 
 
-# -- the dashboard's page (server-side: Flask's test client over the same store) --------
+# -- the dashboard's page (server-side: werkzeug's test client over the same store) --------
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-def _signed_in(api: Api, token: str) -> FlaskClient:
+def _signed_in(api: Api, token: str) -> Client:
     app = create_app(Operations(api.database, ManualClock(at(8, 9, 0)), Hooks()),
                      Tokens(token_entries()))  # fmt: skip
     client = app.test_client()

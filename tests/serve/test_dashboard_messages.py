@@ -1,7 +1,7 @@
 """Customer messages on the dashboard's incident page, without a browser: the impact in a
 status page's words, edit / approve / discard through Messages as the signed-in token,
 form tokens, viewers, other organizations, leaking edits, stale approvals and odd input
-(Flask's test client on a copy of the template store, drafted by the real consumer)."""
+(werkzeug's test client on a copy of the template store, drafted by the real consumer)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 from support.api import Template, secret
 from support.customer_board import Drafted, drafted_copy
+from werkzeug.test import Client
 
 from calmopsd.model import AGENT
 from calmopsd.record.audit import list_events
@@ -35,7 +35,7 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 class Desk:
     def __init__(self, drafted: Drafted):
         self.d = drafted
-        self.client: FlaskClient = drafted.app.test_client()
+        self.client: Client = drafted.app.test_client()
 
     def sign_in(self, token: str) -> None:
         form = {"csrf": self.csrf("/ops/login"), "token": secret(token)}

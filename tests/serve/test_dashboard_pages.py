@@ -1,5 +1,5 @@
 """The dashboard's pages without a browser: sessions and their cookies, CSRF, scoping,
-404 pages, and no 500 for any odd request (Flask's test client on a copy of the
+404 pages, and no 500 for any odd request (werkzeug's test client on a copy of the
 scenario-filled template store; the daemon's Responder behind the hooks)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from flask.testing import FlaskClient
 from support.api import Template, secret, token_entries
 from support.clock import ManualClock
+from werkzeug.test import Client
 
 from calmopsd.daemon.responding import Responder
 from calmopsd.model import AGENT, IncidentType, RecommendationStatus, Severity
@@ -34,7 +34,7 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 @dataclass
 class Board:
-    client: FlaskClient
+    client: Client
     database: Database
     clock: ManualClock
     tokens: Tokens

@@ -1,7 +1,7 @@
 """The post-incident review on the dashboard's incident page, without a browser: shown
 under the same headings as the CLI's, edited through Reviews as the signed-in token,
 form tokens, viewers, other organizations, bad input, edits made meanwhile and escaping
-(Flask's test client on a copy of the template store, reviewed by the real drafting
+(werkzeug's test client on a copy of the template store, reviewed by the real drafting
 consumer)."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 from markupsafe import escape
 from support.api import Template, secret
 from support.review_board import Reviewed, reviewed_copy
+from werkzeug.test import Client
 
 from calmopsd.model import IncidentStatus
 from calmopsd.record.incidents import change_status
@@ -32,7 +32,7 @@ _HEADINGS = re.compile(r"<h([1-6])[^>]*>(.*?)</h\1>", re.S)
 class Desk:
     def __init__(self, reviewed: Reviewed):
         self.r = reviewed
-        self.client: FlaskClient = reviewed.app.test_client()
+        self.client: Client = reviewed.app.test_client()
 
     def sign_in(self, token: str) -> None:
         form = {"csrf": self.csrf("/ops/login"), "token": secret(token)}

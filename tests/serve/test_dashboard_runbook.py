@@ -1,4 +1,4 @@
-"""The dashboard's runbook page (Flask's test client on a real store): behind the sign-in,
+"""The dashboard's runbook page (werkzeug's test client on a real store): behind the sign-in,
 for the super-admin under /ops and an organization's people under /company/<org>/ops, each
 incident type's section under an anchor that is the type, and the incident page's link
 landing on an anchor that exists."""
@@ -13,9 +13,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from flask.testing import FlaskClient
 from support.api import secret, token_entries
 from support.clock import ManualClock
+from werkzeug.test import Client
 
 from calmopsd import runbook
 from calmopsd.model import IncidentType, Severity
@@ -62,7 +62,7 @@ class Parsed(HTMLParser):
 
 @dataclass
 class Board:
-    client: FlaskClient
+    client: Client
     database: Database
 
     def sign_in(self, token: str) -> None:

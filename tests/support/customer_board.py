@@ -14,7 +14,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask
 from support.api import Template, token_entries
 from support.clock import ManualClock
 
@@ -30,6 +29,7 @@ from calmopsd.serve.app import create_app
 from calmopsd.serve.messages import Messages, message_rules
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.tokens import Tokens
+from calmopsd.serve.web import App
 
 PLATFORM = Scope.platform()
 
@@ -41,7 +41,7 @@ class Drafted:
     config: Config
     incident: dict[str, int]  # acme, globex, platform → incident id
     message: dict[str, int]  # acme, globex → its draft's id
-    app: Flask
+    app: App
 
 
 def drafted_copy(template: Template, where: Path, hook_url: str = "json://127.0.0.1:9") -> Drafted:

@@ -16,7 +16,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
 from support.api import Template, secret, token_entries
 from support.clock import ManualClock
 
@@ -30,6 +29,7 @@ from calmopsd.serve.answers import Hooks
 from calmopsd.serve.app import create_app
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.tokens import Tokens, caller_for
+from calmopsd.serve.web import App
 
 PLATFORM = Scope.platform()
 
@@ -39,7 +39,7 @@ class Reviewed:
     database: Database
     clock: ManualClock
     incident: dict[str, int]  # acme (reviewed), globex (resolved, not drafted), platform (open)
-    app: Flask
+    app: App
 
     def review(self, kind: str = "acme") -> Review:
         found = get_review(self.database, PLATFORM, self.incident[kind])

@@ -1,6 +1,7 @@
 """The web dashboard: server-rendered pages on the API's listener, with the API's scopes.
 
-``register`` adds one blueprint to the API's Flask app. Its pages sign in with a
+``register`` adds one group of routes (:class:`~calmopsd.serve.web.Group`) to the API's
+application. Its pages sign in with a
 session cookie (:mod:`.gate`, :mod:`.sessions`) instead of a bearer header, read
 through the same :class:`~calmopsd.serve.operations.Operations` and scopes as the
 API (:mod:`.access`), and decide through it too (:mod:`.detail`). Pages work

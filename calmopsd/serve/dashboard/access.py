@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
-from flask import g
 
 from calmopsd.errors import NotFound
 from calmopsd.serve.dashboard.sessions import Session
 from calmopsd.serve.narrow import narrowed
 from calmopsd.serve.tokens import Caller
+from calmopsd.serve.web import g
 
 log = structlog.get_logger("calmopsd.serve")
 

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from flask import redirect, request
-from werkzeug.wrappers import Response
 
 from calmopsd.customers.courier import TITLES
 from calmopsd.errors import Conflict, Forbidden, InvalidRequest, NotFound
@@ -41,6 +39,7 @@ from calmopsd.serve.dashboard.pages import Pages
 from calmopsd.serve.dashboard.render import page
 from calmopsd.serve.messages import MAX_NOTE, Messages, MessageView
 from calmopsd.serve.operations import Operations
+from calmopsd.serve.web import Response, redirect, request
 
 log = structlog.get_logger("calmopsd.serve")
 

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from flask import redirect, request
-from werkzeug.wrappers import Response
 
 from calmopsd.config import Config
 from calmopsd.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unavailable
@@ -30,6 +28,7 @@ from calmopsd.serve.dashboard.pages import Pages
 from calmopsd.serve.dashboard.render import page
 from calmopsd.serve.dashboard.review import ReviewSection
 from calmopsd.serve.operations import MAX_TEXT, Operations
+from calmopsd.serve.web import Response, redirect, request
 
 log = structlog.get_logger("calmopsd.serve")
 REFUSALS = (Conflict, Forbidden, InvalidRequest, Unavailable)

@@ -13,14 +13,13 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import structlog
-from flask import g, redirect, request
-from werkzeug.wrappers import Response
 
 from calmopsd.serve.dashboard import csrf
 from calmopsd.serve.dashboard.access import home
 from calmopsd.serve.dashboard.render import page
 from calmopsd.serve.dashboard.sessions import Sessions, caller_of
 from calmopsd.serve.tokens import Tokens, caller_for
+from calmopsd.serve.web import Response, g, redirect, request
 
 log = structlog.get_logger("calmopsd.serve")
 

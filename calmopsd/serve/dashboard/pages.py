@@ -15,9 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import request
-from werkzeug.wrappers import Response
-
 from calmopsd.config import Config
 from calmopsd.errors import InvalidRequest
 from calmopsd.learn.weekly_report import lines, title
@@ -33,6 +30,7 @@ from calmopsd.serve.narrow import narrowed
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.summaries import Summaries
 from calmopsd.serve.summary_routes import PeriodQuery
+from calmopsd.serve.web import Response, request
 
 UNRESOLVED = (IncidentStatus.OPEN, IncidentStatus.STABILIZING, IncidentStatus.MONITORING)
 HISTORY_WEEKS = 12

@@ -1,30 +1,26 @@
 """Templates: one Jinja2 environment of the dashboard's own, autoescaping everything.
 
-Flask's own environment escapes only files it recognizes by extension; this one
-escapes every template whatever its name (``autoescape=True``), and an undefined
+A stock environment escapes only files it recognizes by extension (Flask's did); this
+one escapes every template whatever its name (``autoescape=True``), and an undefined
 name is an error rather than an empty string (``StrictUndefined``), so a template
-mistake fails a test instead of showing a blank.
+mistake fails a test instead of showing a blank. The environment (and Jinja2 with it)
+is made at the first page shown: a daemon nobody opens the dashboard of never holds it.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from flask import Response
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from calmopsd.backtest.remake import ALERT_TUNING, Remade, remade
 from calmopsd.model import Recommendation
+from calmopsd.serve.web import Response
 
-ENVIRONMENT = Environment(
-    loader=PackageLoader("calmopsd.serve.dashboard", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 
 def moment(at: datetime | None) -> Markup:
@@ -76,12 +72,25 @@ def config_diff(rec: Recommendation) -> Remade:
     )
 
 
-ENVIRONMENT.filters.update(moment=moment, duration=duration, compact=compact, e=escape,
-                           config_diff=config_diff)  # fmt: skip
+@cache
+def environment() -> Environment:
+    """The dashboard's one Jinja2 environment, made at its first use."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    made = Environment(
+        loader=PackageLoader("calmopsd.serve.dashboard", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    made.filters.update(moment=moment, duration=duration, compact=compact, e=escape,
+                        config_diff=config_diff)  # fmt: skip
+    return made
 
 
 def page(name: str, status: int = 200, **context: Any) -> Response:
-    html = ENVIRONMENT.get_template(name).render(**context)
+    html = environment().get_template(name).render(**context)
     response = Response(html, status=status, mimetype="text/html")
     # The pages load nothing from elsewhere and run only the one vendored script.
     response.headers["Content-Security-Policy"] = (

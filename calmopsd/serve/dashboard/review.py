@@ -25,8 +25,6 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from flask import redirect, request
-from werkzeug.wrappers import Response
 
 from calmopsd.errors import Conflict, Forbidden, InvalidRequest
 from calmopsd.learn.timings import spoken
@@ -39,6 +37,7 @@ from calmopsd.serve.dashboard.render import page
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.review_titles import FIGURES, TITLES
 from calmopsd.serve.reviews import Reviews
+from calmopsd.serve.web import Response, redirect, request
 
 log = structlog.get_logger("calmopsd.serve")
 

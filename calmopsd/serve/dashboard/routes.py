@@ -8,12 +8,11 @@ organizations. The table lists each once; :func:`register` adds both forms.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
-from flask import Blueprint, Flask, g, redirect, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.wrappers import Response
 
 from calmopsd.config import Config
 from calmopsd.errors import OperationError
@@ -30,6 +29,7 @@ from calmopsd.serve.messages import Messages
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.reviews import Reviews
 from calmopsd.serve.tokens import Tokens
+from calmopsd.serve.web import App, Group, Response, g, redirect, request
 
 log = structlog.get_logger("calmopsd.serve")
 
@@ -43,7 +43,7 @@ _DEFAULTS = Config()
 
 
 def register(
-    app: Flask,
+    app: App,
     operations: Operations,
     tokens: Tokens,
     settings: Settings | None = None,
@@ -51,7 +51,7 @@ def register(
 ) -> None:
     """Add the dashboard's pages to ``app`` (the API's); with ``messages``, the incident
     page's customer messages and their decisions too."""
-    board = Blueprint(NAME, __name__, static_folder="static", static_url_path="/ops/static")
+    board = Group(NAME, static=Path(__file__).with_name("static"), static_path="/ops/static")
     gate = Gate(Sessions(operations.clock), tokens)
     pages = Pages(operations, settings or (lambda: _DEFAULTS))
     customers = None if messages is None else CustomerMessages(operations, messages, pages)
@@ -97,7 +97,7 @@ def register(
     board.register_error_handler(OperationError, _operation_error)
     board.register_error_handler(HTTPException, _http_error)
     board.register_error_handler(Exception, _unexpected)
-    app.register_blueprint(board)
+    app.register_group(board)
 
 
 def _start(org: str | None = None) -> Response:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import request
 from markupsafe import Markup
-from werkzeug.wrappers import Response
 
 from calmopsd import runbook
 from calmopsd.errors import InvalidRequest
@@ -21,6 +19,7 @@ from calmopsd.serve.dashboard.access import viewer
 from calmopsd.serve.dashboard.markdown import to_html
 from calmopsd.serve.dashboard.pages import Pages
 from calmopsd.serve.dashboard.render import page
+from calmopsd.serve.web import Response, request
 
 
 @functools.cache
