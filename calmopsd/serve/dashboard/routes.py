@@ -1,14 +1,10 @@
-"""The dashboard's URL table, and its error pages.
-
-Every page exists twice: under ``/company/<org>/ops`` for one organization (the
-super-admin may open any), and under ``/ops`` for the super-admin across
-organizations. The table lists each once; :func:`register` adds both forms.
-"""
+"""The dashboard's views and error pages, made at its first request (:mod:`.table`
+routes to them by endpoint)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -25,79 +21,74 @@ from calmopsd.serve.dashboard.render import page
 from calmopsd.serve.dashboard.review import ReviewSection
 from calmopsd.serve.dashboard.runbook_page import RunbookPage
 from calmopsd.serve.dashboard.sessions import Sessions
+from calmopsd.serve.dashboard.table import Settings
 from calmopsd.serve.messages import Messages
 from calmopsd.serve.operations import Operations
 from calmopsd.serve.reviews import Reviews
 from calmopsd.serve.tokens import Tokens
-from calmopsd.serve.web import App, Group, Response, g, redirect, request
+from calmopsd.serve.web import Response, g, redirect, request
 
 log = structlog.get_logger("calmopsd.serve")
-
-NAME = "dashboard"
-PREFIXES = ("/ops", "/company/<org>/ops")
-Settings = Callable[[], Config]
-"""The config in force, read on every page (thresholds for the charts, budgets for the
-dialog); the shipped defaults when the daemon hands none."""
 
 _DEFAULTS = Config()
 
 
-def register(
-    app: App,
+@dataclass(frozen=True)
+class Board:
+    """The dashboard's views by endpoint, the check before each of its requests, and its
+    error pages by exception class: what :mod:`.table` routes to once they are made."""
+
+    views: dict[str, Callable[..., Response]]
+    check: Callable[[], Response | None]
+    errors: dict[type[Exception], Callable[[Any], Response]]
+
+
+def build(
     operations: Operations,
     tokens: Tokens,
     settings: Settings | None = None,
     messages: Messages | None = None,
-) -> None:
-    """Add the dashboard's pages to ``app`` (the API's); with ``messages``, the incident
-    page's customer messages and their decisions too."""
-    board = Group(NAME, static=Path(__file__).with_name("static"), static_path="/ops/static")
+) -> Board:
+    """The dashboard's views over ``operations``; with ``messages``, the incident page's
+    customer messages and their decisions too."""
     gate = Gate(Sessions(operations.clock), tokens)
     pages = Pages(operations, settings or (lambda: _DEFAULTS))
     customers = None if messages is None else CustomerMessages(operations, messages, pages)
     review = ReviewSection(operations, Reviews(operations.database, operations.clock), pages)
     detail = Detail(operations, pages.settings, pages, customers, review)
-    board.add_url_rule("/ops/login", "login", gate.login, methods=["GET"])
-    board.add_url_rule("/ops/login", "sign_in", gate.sign_in, methods=["POST"])
-    board.add_url_rule("/ops/logout", "logout", gate.sign_out, methods=["POST"])
-    rec = "/incidents/<incident_id>/recommendations/<rec_id>"
-    table: list[tuple[str, str, Callable[..., Response], str]] = [
-        ("", "start", _start, "GET"),
-        ("/health", "health", pages.health, "GET"),
-        ("/incidents", "incidents", pages.incidents, "GET"),
-        ("/incidents/<incident_id>", "incident", detail.incident, "GET"),
-        (f"{rec}/approve", "confirm_approve", detail.confirm, "GET"),
-        (f"{rec}/approve", "approve", detail.approve, "POST"),
-        (f"{rec}/reject", "confirm_reject", detail.confirm, "GET"),
-        (f"{rec}/reject", "reject", detail.reject, "POST"),
-        ("/incidents/<incident_id>/resolve", "resolve", detail.resolve, "POST"),
-        ("/incidents/<incident_id>/review", "review_edit", review.edit, "POST"),
-        ("/history", "history", pages.history, "GET"),
-        ("/summary", "summary", pages.summary, "GET"),
-        ("/runbook", "runbook", RunbookPage(pages).show, "GET"),
-    ]
+    views: dict[str, Callable[..., Response]] = {
+        "login": gate.login,
+        "sign_in": gate.sign_in,
+        "logout": gate.sign_out,
+        "start": _start,
+        "health": pages.health,
+        "incidents": pages.incidents,
+        "incident": detail.incident,
+        "confirm_approve": detail.confirm,
+        "approve": detail.approve,
+        "confirm_reject": detail.confirm,
+        "reject": detail.reject,
+        "resolve": detail.resolve,
+        "review_edit": review.edit,
+        "history": pages.history,
+        "summary": pages.summary,
+        "runbook": RunbookPage(pages).show,
+        "missing": _missing,
+    }
     if customers is not None:
-        told = "/incidents/<incident_id>/messages/<message_id>"
-        table += [
-            (f"{told}/edit", "message_edit", customers.edit, "POST"),
-            (f"{told}/approve", "confirm_message_approve", customers.confirm, "GET"),
-            (f"{told}/approve", "message_approve", customers.approve, "POST"),
-            (f"{told}/discard", "confirm_message_discard", customers.confirm, "GET"),
-            (f"{told}/discard", "message_discard", customers.discard, "POST"),
-        ]
-    table.append(("/<path:rest>", "missing", _missing, "GET"))
-    for prefix in PREFIXES:
-        which = "ops" if prefix == "/ops" else "company"
-        # Under /ops the views' org is None: the super-admin's pages across organizations.
-        options: dict[str, Any] = {"defaults": {"org": None}} if which == "ops" else {}
-        for path, endpoint, view, method in table:
-            board.add_url_rule(prefix + path, f"{which}_{endpoint}", view, methods=[method],
-                               provide_automatic_options=False, **options)  # fmt: skip
-    board.before_request(gate.check)
-    board.register_error_handler(OperationError, _operation_error)
-    board.register_error_handler(HTTPException, _http_error)
-    board.register_error_handler(Exception, _unexpected)
-    app.register_group(board)
+        views |= {
+            "message_edit": customers.edit,
+            "confirm_message_approve": customers.confirm,
+            "message_approve": customers.approve,
+            "confirm_message_discard": customers.confirm,
+            "message_discard": customers.discard,
+        }
+    errors: dict[type[Exception], Callable[[Any], Response]] = {
+        OperationError: _operation_error,
+        HTTPException: _http_error,
+        Exception: _unexpected,
+    }
+    return Board(views, gate.check, errors)
 
 
 def _start(org: str | None = None) -> Response:
