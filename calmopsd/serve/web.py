@@ -25,6 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import structlog
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import http_date
 from werkzeug.local import LocalProxy
@@ -44,6 +45,9 @@ Hook = Callable[[], Any]
 ErrorHandler = Callable[[Any], Response]
 AfterHook = Callable[[Response], Response]
 
+log = structlog.get_logger("calmopsd.serve")
+
+_FAILED = "calmopsd could not answer this; its log says why"
 MAX_FORM_MEMORY = 500_000  # Flask 3.1's defaults for a form's fields and parts
 MAX_FORM_PARTS = 1_000
 
@@ -171,6 +175,7 @@ class App(_Hooks):
         self.after: list[AfterHook] = []
         self.groups: dict[str, Group] = {}
         self.max_body = max_body
+        self._naming: set[str] = set()  # the group whose routes are being added
 
     def add_url_rule(
         self,
@@ -186,6 +191,10 @@ class App(_Hooks):
         if view_func is None:
             raise ValueError(f"no view for {rule}")
         name = endpoint or view_func.__name__
+        if "." in name and name.partition(".")[0] not in self._naming:
+            # A dot names a group, whose hooks (not the application's) would then be asked
+            # first: an API route named "dashboard.x" must not skip the API's token check.
+            raise ValueError(f"{name!r}: only a group's routes have a dot in their name")
         if name in self.views and self.views[name] != view_func:
             raise ValueError(f"two views named {name!r}")
         self.views[name] = view_func
@@ -198,8 +207,12 @@ class App(_Hooks):
 
     def register_group(self, group: Group) -> None:
         self.groups[group.name] = group
-        for rule, endpoint, view, options in group.rules:
-            self.add_url_rule(rule, f"{group.name}.{endpoint}", view, **options)
+        self._naming = {group.name}
+        try:
+            for rule, endpoint, view, options in group.rules:
+                self.add_url_rule(rule, f"{group.name}.{endpoint}", view, **options)
+        finally:
+            self._naming = set()
 
     def test_client(self) -> Client:
         """A client calling this application in process, keeping cookies (for tests)."""
@@ -216,6 +229,7 @@ class App(_Hooks):
             response = self._answer(req)
             return response(environ, start_response)
         finally:
+            req.close()  # a spooled form's temporary file, at once rather than by the GC
             _request.reset(request_token)
             _globals.reset(globals_token)
 
@@ -229,10 +243,22 @@ class App(_Hooks):
         try:
             response = self._dispatch(req)
         except Exception as exc:  # every exception is answered by a handler, or a 500
-            response = self._handle(req, exc)
+            response = self._handled(req, exc)
         for hook in reversed(self.after):
-            response = hook(response)
+            try:
+                response = hook(response)
+            except Exception:  # the answer still goes out; the log says what failed
+                log.exception("serve.after_hook_failed", method=req.method, path=req.path)
         return response
+
+    def _handled(self, req: Request, exc: Exception) -> Response:
+        """A handler's answer to ``exc``; a bare JSON 500 if the handler fails too."""
+        try:
+            return self._handle(req, exc)
+        except Exception:
+            log.exception("serve.handler_failed", method=req.method, path=req.path,
+                          error=type(exc).__name__)  # fmt: skip
+            return json_response({"error": "internal", "detail": _FAILED}, 500)
 
     def _dispatch(self, req: Request) -> Response:
         for hooks in self._hooks(req):
@@ -263,10 +289,12 @@ class App(_Hooks):
 
 
 def _response(answer: Any) -> Response:
-    """A view's answer as a response: a response as it is, a dict as JSON, text as
-    HTML, a ``(body, status)`` pair with that status."""
-    status = None
+    """A view's answer as a response: a response as it is, a dict or list as JSON, text
+    as HTML, bytes as they are; a ``(body, status)`` pair with that status."""
+    status: int | None = None
     if isinstance(answer, tuple):
+        if len(answer) != 2 or not isinstance(answer[1], int):
+            raise TypeError("a view's pair must be (body, status)")
         answer, status = answer
     if isinstance(answer, Response):
         if status is not None:
@@ -274,7 +302,7 @@ def _response(answer: Any) -> Response:
         return answer
     if isinstance(answer, (dict, list)):
         return json_response(answer, status or 200)
-    if isinstance(answer, str):
+    if isinstance(answer, (str, bytes)):
         return Response(answer, status=status or 200, mimetype="text/html")
     raise TypeError(f"a view answered {type(answer).__name__}, not a response")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from structlog.testing import capture_logs
 from support.api import StackMaker
 from werkzeug.exceptions import HTTPException
 
@@ -202,3 +203,51 @@ def test_no_path_leaves_the_static_directory(served: str, path: str) -> None:
     if response.status_code == 404 and response.headers["Content-Type"].startswith("text/html"):
         return  # the dashboard's own not-found page
     assert json.loads(response.content)["error"] in ("not_found", "unauthenticated")
+
+
+def test_a_failing_handler_or_after_hook_still_answers_and_says_why_in_the_log() -> None:
+    app = App()
+
+    def boom() -> dict[str, str]:
+        raise KeyError("in the view")
+
+    def bad_handler(exc: Exception) -> Response:
+        raise RuntimeError("in the handler")
+
+    def bad_after(response: Response) -> Response:
+        raise RuntimeError("in the after hook")
+
+    app.add_url_rule("/boom", view_func=boom)
+    app.add_url_rule("/fine", view_func=lambda: {"ok": True}, endpoint="fine")
+    app.register_error_handler(Exception, bad_handler)
+    app.after_request(bad_after)
+    client = app.test_client()
+    with capture_logs() as logs:
+        boomed = client.get("/boom")
+        fine = client.get("/fine")
+    assert (boomed.status_code, boomed.get_json()["error"]) == (500, "internal")
+    assert (fine.status_code, fine.get_json()) == (200, {"ok": True})
+    events = [entry["event"] for entry in logs]
+    assert events == ["serve.handler_failed", "serve.after_hook_failed", "serve.after_hook_failed"]
+
+
+def test_only_a_groups_routes_may_have_a_dot_in_their_name() -> None:
+    """The group's name before the dot picks whose hooks run first: an application route
+    named like a dashboard page would skip the API's token check."""
+    app = App()
+    with pytest.raises(ValueError, match="only a group's routes"):
+        app.add_url_rule("/x", endpoint="dashboard.x", view_func=lambda: {})
+    group = Group("dashboard")
+    group.add_url_rule("/ops/x", "x", lambda: {})
+    app.register_group(group)
+    assert "dashboard.x" in app.views
+    with pytest.raises(ValueError, match="only a group's routes"):
+        app.add_url_rule("/y", endpoint="dashboard.y", view_func=lambda: {})
+
+
+def test_a_view_answering_no_response_shape_is_the_catch_all_500() -> None:
+    app = App()
+    app.add_url_rule("/three", view_func=lambda: ({}, 200, {"X": "y"}), endpoint="three")
+    app.register_error_handler(Exception, lambda e: json_response({"error": str(e)}, 500))
+    answer = app.test_client().get("/three")
+    assert answer.status_code == 500 and "(body, status)" in answer.get_json()["error"]

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from werkzeug.exceptions import HTTPException
 
 from calmopsd.errors import OperationError
-from calmopsd.serve.web import App, Group, Response
+from calmopsd.serve.web import App, Group, Response, g, request
 
 if TYPE_CHECKING:
     from calmopsd.config import Config
@@ -30,9 +31,16 @@ if TYPE_CHECKING:
     from calmopsd.serve.operations import Operations
     from calmopsd.serve.tokens import Tokens
 
+log = structlog.get_logger("calmopsd.serve")
+
 NAME = "dashboard"
 PREFIXES = ("/ops", "/company/<org>/ops")
 STATIC = Path(__file__).with_name("static")
+STATIC_ENDPOINT = f"{NAME}.static"
+_UNAVAILABLE = (
+    "<!doctype html><title>Dashboard unavailable</title><h1>Dashboard unavailable</h1>"
+    "<p>calmopsd could not show its pages; its log says why (serve.dashboard_failed).</p>"
+)
 Settings = Callable[[], "Config"]
 """The config in force, read on every page (thresholds for the charts, budgets for the
 dialog); the shipped defaults when the daemon hands none."""
@@ -117,7 +125,11 @@ class _LazyBoard:
         if self._made is None:
             with self._making:  # two first requests at once make it once
                 if self._made is None:
-                    self._made = _build(*self._parts)
+                    try:
+                        self._made = _build(*self._parts)
+                    except Exception:
+                        g.dashboard_failed = True  # this request's handler does not try again
+                        raise
         return self._made
 
     def view(self, endpoint: str) -> Callable[..., Response]:
@@ -128,15 +140,38 @@ class _LazyBoard:
         return answer
 
     def check(self) -> Response | None:
+        if request.endpoint == STATIC_ENDPOINT:
+            return None  # a file of the directory: no view, no session (as gate.py has it)
         return self.board().check()
 
     def handler(self, kind: type[Exception]) -> Callable[[Any], Response]:
-        return lambda exc: self.board().errors[kind](exc)
+        def answer(exc: Any) -> Response:
+            if g.get("dashboard_failed"):  # the board could not be made: not twice a request
+                return _unavailable()
+            try:
+                board = self.board()  # made already, but for a static file's 404
+            except Exception:
+                return _unavailable()
+            return board.errors[kind](exc)
+
+        return answer
+
+
+def _unavailable() -> Response:
+    """The page when the dashboard's views could not be made (``serve.dashboard_failed``
+    and the traceback are in the log): plain, since its templates may be what failed."""
+    response = Response(_UNAVAILABLE, status=500, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = "default-src 'none'"
+    return response
 
 
 def _build(
     operations: Operations, tokens: Tokens, settings: Settings | None, messages: Messages | None
 ) -> Board:
-    from calmopsd.serve.dashboard.routes import build
+    try:
+        from calmopsd.serve.dashboard.routes import build
 
-    return build(operations, tokens, settings, messages)
+        return build(operations, tokens, settings, messages)
+    except Exception:
+        log.exception("serve.dashboard_failed")  # once per request that tried
+        raise
