@@ -19,7 +19,7 @@ from pathlib import Path
 from calmopsd.act import control
 from calmopsd.cli.options import actor_name, fail
 from calmopsd.clock import SystemClock
-from calmopsd.errors import StoreError, StoreInUse, Unavailable
+from calmopsd.errors import OperationError, StoreError, StoreInUse, Unavailable
 from calmopsd.model import ActionOutcome, Labels, OutcomeStatus, Recommendation, RefusalReason
 from calmopsd.record.database import Database, connect, database_path
 from calmopsd.record.recommendations import get_recommendation
@@ -57,6 +57,8 @@ def reading(state_dir: Path, command: str) -> Iterator[Operations]:
         yield Operations(database, SystemClock(), trace_reads=False)
     except sqlite3.Error as exc:
         fail(command, f"{path}: cannot read the database ({exc})")
+    except OperationError as exc:  # no such message, review, ...: one line, not a traceback
+        fail(command, exc.detail)
     finally:
         database.close()
 

@@ -17,6 +17,7 @@ from calmopsd.config.units import parse_duration
 WEEK = timedelta(weeks=1)
 SHORTEST = timedelta(hours=1)
 LONGEST = timedelta(days=31)  # a summary, not a history: and the read stays bounded
+FIRST_YEAR, LAST_YEAR = 1970, 9998
 _WEEK_LABEL = re.compile(r"(?P<year>[0-9]{4})-W(?P<week>[0-9]{2})")
 
 
@@ -55,8 +56,13 @@ def iso_week(label: str) -> Period:
     match = _WEEK_LABEL.fullmatch(label.strip())
     if match is None:
         raise ValueError(f"a week is written YYYY-Www, e.g. 2026-W49 (got {label[:40]!r})")
+    year = int(match["year"])
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        # The week and the one before it must both be dates Python can hold (year 1 to
+        # 9999): 9999-W52 ends in year 10000. Before 1970 no calmopsd kept anything.
+        raise ValueError(f"a week is from {FIRST_YEAR} to {LAST_YEAR} (got {label.strip()})")
     try:
-        monday = date.fromisocalendar(int(match["year"]), int(match["week"]), 1)
+        monday = date.fromisocalendar(year, int(match["week"]), 1)
     except ValueError:
         raise ValueError(f"{label.strip()} is not a week of the ISO calendar") from None
     start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)

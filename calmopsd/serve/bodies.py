@@ -152,5 +152,10 @@ def _refusal(exc: ValidationError, fallback: str = "invalid_field") -> InvalidRe
     if any(e["type"] == "json_invalid" for e in errors):
         return InvalidRequest(errors[0]["msg"], "invalid_json")
     code = "unknown_field" if any(e["type"] == "extra_forbidden" for e in errors) else fallback
-    shown = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors[:5])
+    shown = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors[:5])
     return InvalidRequest(shown[:500], code)
+
+
+def _where(loc: tuple[str | int, ...]) -> str:
+    """``note``, ``organization.id``; ``''`` for an empty key (``?=x``); ``body`` for none."""
+    return ".".join(str(part) if part != "" else "''" for part in loc) if loc else "body"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
@@ -58,6 +59,7 @@ class Request(_Request):
     url_rule: Rule | None = None
     view_args: dict[str, Any] | None = None
     routing_exception: HTTPException | None = None
+    claimed: str | None = None  # the group whose paths an unrouted request is under
     max_form_memory_size = MAX_FORM_MEMORY
     max_form_parts = MAX_FORM_PARTS
 
@@ -68,9 +70,12 @@ class Request(_Request):
 
     @property
     def blueprint(self) -> str | None:
-        """The name of the group the matched route belongs to, if any."""
+        """The name of the group the matched route belongs to, if any; with no route
+        matched, the group that claims the path (:class:`Group`'s ``claims``)."""
         endpoint = self.endpoint
-        if endpoint is None or "." not in endpoint:
+        if endpoint is None:
+            return self.claimed
+        if "." not in endpoint:
             return None
         return endpoint.rpartition(".")[0]
 
@@ -149,11 +154,19 @@ class _Hooks:
 class Group(_Hooks):
     """Routes under one name with hooks of their own (Flask's blueprint): its routes'
     names are ``NAME.endpoint``; with ``static``, the files of that directory under
-    ``static_path``."""
+    ``static_path``. ``claims``: a path it fully matches is the group's even when no
+    route does, so its hooks and error handlers answer (a 404 page, not the API's 401)."""
 
-    def __init__(self, name: str, static: Path | None = None, static_path: str = ""):
+    def __init__(
+        self,
+        name: str,
+        static: Path | None = None,
+        static_path: str = "",
+        claims: str | None = None,
+    ):
         super().__init__()
         self.name = name
+        self.claims = re.compile(claims) if claims is not None else None
         self.rules: list[tuple[str, str, View, dict[str, Any]]] = []
         if static is not None:
             self.add_url_rule(f"{static_path}/<path:filename>", "static",
@@ -240,6 +253,9 @@ class App(_Hooks):
             req.url_rule, req.view_args = rule, dict(args)
         except HTTPException as exc:
             req.routing_exception = exc
+            req.claimed = next((group.name for group in self.groups.values()
+                                if group.claims is not None
+                                and group.claims.fullmatch(req.path)), None)  # fmt: skip
         try:
             response = self._dispatch(req)
         except Exception as exc:  # every exception is answered by a handler, or a 500

@@ -158,6 +158,14 @@ def test_show_of_an_unknown_or_malformed_id_exits_1_or_2(filled: Filled) -> None
         assert "Traceback" not in result.stderr
 
 
+def test_a_read_of_an_unknown_message_is_one_line_not_a_traceback(filled: Filled) -> None:
+    """Found by a tester: ``messages show 99`` printed click's traceback (exit 1)."""
+    missing = calmopsd("messages", "show", "99", *filled.where)
+    assert (missing.returncode, missing.stdout, missing.stderr) == (
+        1, "", "messages show: no message 99\n"
+    )  # fmt: skip
+
+
 def cli() -> Caller:
     return Caller("cli", PLATFORM, "operator", True, "cli:test")
 

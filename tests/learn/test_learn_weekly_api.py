@@ -117,6 +117,9 @@ def test_the_default_is_the_last_seven_days(api: Api) -> None:
     ("query", "said"),
     [
         ("week=2026-W54", "not a week of the ISO calendar"),
+        ("week=9999-W52", "from 1970 to 9998"),  # its end is past what a date holds
+        ("week=0001-W01", "from 1970 to 9998"),  # the week before it is too
+        ("week=1969-W52", "from 1970 to 9998"),
         ("week=W10", "YYYY-Www"),
         ("week=2026-W12", "has not begun"),
         ("week=2026-W10&since=7d", "not both"),
@@ -158,6 +161,10 @@ def test_the_cli_tells_the_same_week(api: Api) -> None:
     bad = calmopsd("summary", "--week", "2026-W99", env=env)
     assert (bad.returncode, bad.stderr.strip()) == (
         2, "summary: 2026-W99 is not a week of the ISO calendar"
+    )  # fmt: skip
+    far = calmopsd("summary", "--week", "9999-W52", env=env)
+    assert (far.returncode, far.stderr.strip()) == (
+        2, "summary: a week is from 1970 to 9998 (got 9999-W52)"
     )  # fmt: skip
     none = calmopsd("summary", "--state-dir", str(api.state.parent / "nothing"), env=env)
     assert none.returncode == 1 and "no database" in none.stderr

@@ -324,10 +324,20 @@ def test_odd_requests_get_a_clear_page_never_a_500(
     assert answer.mimetype == "text/html"
 
 
-def test_a_method_no_page_has_is_left_to_the_api_which_wants_a_token(board: Board) -> None:
+def test_a_method_no_page_has_is_the_same_401_page_as_any_other_without_a_session(
+    board: Board,
+) -> None:
+    """Probing learns nothing: signed out, a method no page takes is answered exactly as
+    one a page takes (the sign-in check runs first); signed in, it is a 405 page."""
+    missing, existing = (
+        board.client.put("/ops/incidents"),
+        board.client.post("/ops/incidents/1/resolve"),
+    )
+    assert (missing.status_code, missing.mimetype) == (existing.status_code, existing.mimetype)
+    assert (missing.status_code, missing.mimetype) == (401, "text/html")
     board.sign_in("root")
     answer = board.client.put("/ops/incidents")
-    assert (answer.status_code, answer.mimetype) == (401, "application/json")
+    assert (answer.status_code, answer.mimetype) == (405, "text/html")
 
 
 def test_a_body_over_the_limit_is_a_413_page(board: Board) -> None:
@@ -379,3 +389,42 @@ def test_a_config_change_dialog_shows_the_diff_as_approving_now_gives_it(
     assert config.read_text(encoding="utf-8").endswith("memory_percent: 85\n")  # never written
     found = get_recommendation(board.database, PLATFORM, rec)
     assert found is not None and found.status is RecommendationStatus.APPROVED
+
+
+def test_a_next_with_a_line_break_is_ignored_and_signing_in_still_works(board: Board) -> None:
+    """``next`` goes into the Location header: a CR or LF in it would have been a 500
+    after the session was opened (found by a tester following a crafted link)."""
+    for wanted in ("/ops/incidents%0d%0aSet-Cookie:%20x=y", "/ops/incidents%09", "/ops/%7f"):
+        form = board.client.get(f"/ops/login?next={wanted}").get_data(as_text=True)
+        assert "\r" not in form and "Set-Cookie" not in form
+        csrf = _CSRF.search(form).group(1)  # type: ignore[union-attr]
+        answer = board.client.post(f"/ops/login?next={wanted}",
+                                   data={"csrf": csrf, "token": secret("root")})  # fmt: skip
+        assert (answer.status_code, answer.headers["Location"]) == (303, "/ops/incidents")
+        assert "x=y" not in " ".join(answer.headers.getlist("Set-Cookie"))
+
+
+def test_a_dashboard_path_no_page_has_is_the_dashboards_own_answer_not_the_apis(
+    board: Board,
+) -> None:
+    """No route matched, but the path is the dashboard's: its sign-in check and its HTML
+    pages answer (found by a tester: these were the API's JSON 401 to a signed-in browser)."""
+    signed_out = board.client.get("/ops/")
+    assert (signed_out.status_code, signed_out.headers["Location"]) == (
+        303, "/ops/login?next=/ops/"
+    )  # fmt: skip
+    assert board.client.put("/company/acme/ops/incidents/1").mimetype == "text/html"
+    board.sign_in("root")
+    for method, path, status in (
+        ("GET", "/ops/", 404),
+        ("GET", "/company/acme/ops/", 404),
+        ("PUT", "/ops/incidents/1", 405),
+        ("DELETE", "/company/acme/ops/incidents/1", 405),
+    ):
+        answer = board.client.open(path, method=method)
+        assert (answer.status_code, answer.mimetype) == (status, "text/html"), (method, path)
+    posted = board.client.post("/ops/incidents", data={"csrf": board.csrf("/ops/incidents")})
+    assert (posted.status_code, posted.mimetype) == (405, "text/html")
+    # The API's own paths are untouched: no token there is still its JSON 401.
+    assert board.client.get("/api/ops/incidents").get_json()["error"] == "unauthorized"
+    assert board.client.get("/opsx").status_code == 401

@@ -185,6 +185,12 @@ def test_each_kind_of_bad_request_has_its_own_error(
     assert stack.dump() == before
 
 
+def test_an_empty_query_key_is_named_as_such_not_as_the_body(stack: Stack) -> None:
+    response = stack.call("GET", "/incidents?&&=x", "root")
+    assert (response.status_code, response.json()["error"]) == (400, "unknown_field")
+    assert response.json()["detail"].startswith("'': ")
+
+
 @pytest.mark.parametrize(
     "authorization",
     [None, "", "Bearer", "Bearer ", "Basic cm9vdDpyb290", "Bearer secret-nobody",

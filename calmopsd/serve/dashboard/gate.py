@@ -96,7 +96,9 @@ class Gate:
 def _next() -> str | None:
     """Where to go after signing in: only a path of this site's pages (no open redirect)."""
     wanted = request.values.get("next", "")
-    plain = "//" not in wanted and "\\" not in wanted and wanted.isascii() and len(wanted) <= 300
+    # Printable ASCII only: a CR or LF would end the Location header it is put in.
+    printable = all(" " < c <= "~" for c in wanted)
+    plain = "//" not in wanted and "\\" not in wanted and printable and len(wanted) <= 300
     if plain and wanted.startswith(("/ops/", "/company/")) and wanted != LOGIN:
         return wanted
     return None

@@ -37,6 +37,9 @@ NAME = "dashboard"
 PREFIXES = ("/ops", "/company/<org>/ops")
 STATIC = Path(__file__).with_name("static")
 STATIC_ENDPOINT = f"{NAME}.static"
+CLAIMS = r"/ops(?:/.*)?|/company/[^/]+/ops(?:/.*)?"
+"""Paths that are the dashboard's even when no page matches (``/ops/``, a POST to a page
+that has none): its sign-in check and HTML error pages answer, never the API's JSON."""
 _UNAVAILABLE = (
     "<!doctype html><title>Dashboard unavailable</title><h1>Dashboard unavailable</h1>"
     "<p>calmopsd could not show its pages; its log says why (serve.dashboard_failed).</p>"
@@ -86,7 +89,7 @@ def register(
 ) -> None:
     """Add the dashboard's pages to ``app`` (the API's); with ``messages``, the incident
     page's customer messages and their decisions too."""
-    board = Group(NAME, static=STATIC, static_path="/ops/static")
+    board = Group(NAME, static=STATIC, static_path="/ops/static", claims=CLAIMS)
     lazy = _LazyBoard(operations, tokens, settings, messages)
     for path, endpoint, method in SIGNING:
         board.add_url_rule(path, endpoint, lazy.view(endpoint), methods=[method])
