@@ -166,6 +166,8 @@ def test_a_post_without_the_sessions_form_token_decides_nothing(board: Board) ->
         answer = board.client.post(path, data=data)
         assert answer.status_code == 403
         assert "Form refused" in answer.get_data(as_text=True)
+        # Signed in all along: the way on is back to the incidents, not to sign in.
+        assert 'href="/ops/incidents">Back to the incidents' in answer.get_data(as_text=True)
     found = get_recommendation(board.database, PLATFORM, rec)
     assert found is not None and found.status is RecommendationStatus.PROPOSED
 

@@ -49,6 +49,7 @@ class Gate:
         if request.method == "POST" and not csrf.agrees(request.form.get(csrf.FIELD), session.csrf):
             log.warning("dashboard.csrf_refused", token=caller.name, route=request.path)
             return page("error.html", 403, title="Form refused", viewer=None, notices=[],
+                        home=home(caller),  # signed in: back to the incidents, not sign in
                         detail="This form was not one this page gave you (or it is out of "
                         "date). Go back, reload the page and try again.")  # fmt: skip
         return None
