@@ -100,6 +100,19 @@ def empty_problem(file: str) -> str:
     )
 
 
+# PyYAML's words, kept (they are what a search finds), with what they mostly mean in a
+# hand-edited config file.
+_YAML_HINTS = (
+    ("'\\t'", " (indent with spaces: YAML does not allow tabs)"),
+    ("expected <block end>", " (this line is indented differently from the keys beside it)"),
+    ("mapping values are not allowed here",
+     " (a line indented under a key that already has a value, or a value with ': ' in it "
+     "that needs quotes)"),
+    ("could not find expected ':'",
+     " (a line that is not 'key: value', or a quote left open above it)"),
+)  # fmt: skip
+
+
 def _yaml_problem(file: str, exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -107,8 +120,7 @@ def _yaml_problem(file: str, exc: yaml.YAMLError) -> str:
     if context and problem.startswith("but "):
         # "but found another document" only makes sense after its context.
         problem = f"{context}, {problem}"
-    if "'\\t'" in problem:
-        problem += " (indent with spaces: YAML does not allow tabs)"
+    problem += next((hint for words, hint in _YAML_HINTS if words in problem), "")
     where = f"{file}:{mark.line + 1}" if mark is not None else file
     return f"{where}: yaml: {problem}"
 

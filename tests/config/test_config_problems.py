@@ -32,7 +32,23 @@ def test_broken_yaml_syntax_points_at_the_offending_line() -> None:
           level: info
            format: json
         """
-    assert problems_for(text) == ["calmops.yaml:3: yaml: mapping values are not allowed here"]
+    assert problems_for(text) == [
+        "calmops.yaml:3: yaml: mapping values are not allowed here (a line indented under a "
+        "key that already has a value, or a value with ': ' in it that needs quotes)"
+    ]
+
+
+def test_a_line_indented_off_its_siblings_is_named_with_what_that_means() -> None:
+    """Found by a tester: PyYAML's own "expected <block end>" was all the message said."""
+    text = """\
+        incidents:
+          stale_after: 24h
+          # reopens a resolved incident this soon after
+           reopen_within: 1h
+        """
+    (problem,) = problems_for(text)
+    assert problem.startswith("calmops.yaml:4: yaml: ")
+    assert problem.endswith("(this line is indented differently from the keys beside it)")
 
 
 def test_an_unknown_top_level_key_is_refused_with_a_suggestion() -> None:
