@@ -65,7 +65,6 @@ _TIGHT: dict[str, bytes] = {
     "bytes_sent": rb"\d+|-",
     "request_length": rb"\d+|-",
     "request_time": rb"[\d.]+|-",
-    "upstream_response_time": rb"[^ \n]*",
     "connection": rb"\d+",
     "pipe": rb"[p.]",
 }
@@ -78,7 +77,6 @@ _TIGHT_KIND = {
     "msec": 5,
     "status": 6,
     "remote_addr": 7,
-    "upstream_response_time": 7,
     "body_bytes_sent": 8,
     "bytes_sent": 8,
     "request_length": 8,
@@ -129,7 +127,8 @@ class NginxFormat:
         org = organization_variable.removeprefix("$")
         self._org = names.index(org) if org else None
         trailing = rb"(?:[ \t][^\n]*)?" if self.prefix else b""
-        self._line = re.compile(self._line_regex() + trailing)
+        # A line may end in CRLF (written on or through Windows): the CR is not a field's.
+        self._line = re.compile(self._line_regex() + trailing + rb"\r?")
         self._minutes = MinuteCache()
         organizations = self._organizations()
         counting = self._counting()

@@ -61,6 +61,47 @@ def test_combined_is_read_as_a_prefix(block: int, shape: str) -> None:
     assert found == truth_of(maker)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("block", [300, 1 << 20])
+def test_crlf_lines_under_combined_count_exactly(block: int, compiled: bool) -> None:
+    """Found by a tester: a combined line ending in CRLF was a parse error, its 5xx lost."""
+    maker = LogMaker(seed=24)
+    lines = []
+    for i, at in enumerate(maker.times(2000)):
+        req = maker.request(at)
+        maker.account(req)
+        lines.append(combined(req)[:-1] + ("\r\n" if i % 2 else "\n"))
+    found = count(NginxFormat("combined", UPLOADS, compiled=compiled), "".join(lines).encode(),
+                  block)  # fmt: skip
+    assert found == truth_of(maker)
+
+
+RETRIED = '$remote_addr [$time_local] "$request" $status "$http_x_org_id" $request_time '
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize(
+    ("tail", "upstream"),
+    [
+        ("$upstream_response_time", "0.010, 0.020"),  # retried on a second upstream
+        ("$upstream_response_time", "0.010 : 0.020"),  # an internal redirect
+        ("$upstream_response_time $upstream_status", "0.010, 0.020 502, 502"),
+        ('$upstream_response_time "$http_user_agent"', '0.010, 0.020 "curl/8"'),
+    ],
+)
+def test_upstream_times_of_a_retried_request_count(
+    tail: str, upstream: str, compiled: bool
+) -> None:
+    """Found by a tester: nginx writes one time per upstream tried (``0.010, 0.020``),
+    exactly what a 502 burst makes, and each such line was a parse error."""
+    line = (f'10.0.0.1 [01/Mar/2025:12:00:31 +0000] "GET /x HTTP/1.1" 502 "gamma" 0.030 '
+            f"{upstream}\n").encode()  # fmt: skip
+    fmt = NginxFormat(RETRIED + tail, UPLOADS, "http_x_org_id", compiled=compiled)
+    found = count(fmt, line * 30, 4096)
+    assert sum(v for (_, org, name), v in found.items() if name == "server_errors") == 30
+    assert ("parse_errors",) not in found
+
+
 def test_the_main_format_by_name_counts_exactly() -> None:
     maker = LogMaker(seed=22)
     lines = []

@@ -73,13 +73,13 @@ VALUES = {
     "body_bytes_sent": ["512", "-", "0", "x"],
     "bytes_sent": ["512", "-", "12a"],
     "request_time": ["0.123", "-", "1.", "..", ""],
-    "upstream_response_time": ["0.100", "-", "0.1, 0.2", ""],
+    "upstream_response_time": ["0.100", "-", "0.1, 0.2", "", "0.1 : 0.2, 0.3"],
     "pipe": ["p", ".", "x"],
     "connection": ["12", "", "1x"],
 }  # fmt: skip
 OTHER = ["-", "curl/8", "Mozilla/5.0 (X11)", "a b", "a\\x22b", "", '"', "acme", "a-b_c", "Acme",
          "x\\x22 500 y", "org.1", " 500 ", "end"]  # fmt: skip
-ENDINGS = ["", "", "", " ", "\tx", ' "fwd"', "x", '"']
+ENDINGS = ["", "", "", " ", "\tx", ' "fwd"', "x", '"', "\r", ' "fwd"\r']
 
 Choice = tuple[int, ...]
 lines = st.lists(
