@@ -561,7 +561,8 @@ class Agent:
         return rule.clear_for if rule is not None else DEFAULT_CLEAR_HOLD
 
     def impact_for(self, organization_id: str | None) -> Impact:
-        """Customer impact now, as an incident of ``organization_id`` may tell it.
+        """Customer impact now, as an incident of ``organization_id`` may tell it (an
+        organization's from its own traffic only).
 
         A platform-wide incident leaves out the traffic of organizations whose own log
         incident is open: their errors are that incident's (an app crash must not name
@@ -569,7 +570,7 @@ class Agent:
         logs = self.context.logs
         if organization_id is None:
             logs = logs.without(self._scoped_log_incidents())
-        return assess(self.context.checks, logs, self.levels).within(organization_id)
+        return assess(self.context.checks, logs, self.levels, organization_id)
 
     def series_state(self, rule: str, labels: tuple[tuple[str, str], ...]) -> str:
         """The detector's state of one series, for approvals' stale checks."""

@@ -7,7 +7,7 @@ summary's second line reads it, and so will customer status messages.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from calmopsd.shapes import CheckResult, LogsValues, Rates, Windows
@@ -47,24 +47,21 @@ class Impact:
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "seen": self.seen}
 
-    def within(self, organization_id: str | None) -> Impact:
-        """The impact as one organization's incident tells it: of the organizations
-        affected, that one alone; another tenant's name is not its business. A
-        platform-wide incident (None) names every one."""
-        if organization_id is None:
-            return self
-        return replace(
-            self, organizations=tuple(o for o in self.organizations if o == organization_id)
-        )
-
 
 def assess(
-    checks: Mapping[str, CheckResult], logs: LogsValues, levels: ImpactLevels = ImpactLevels()
+    checks: Mapping[str, CheckResult],
+    logs: LogsValues,
+    levels: ImpactLevels = ImpactLevels(),
+    organization_id: str | None = None,
 ) -> Impact:
-    """Impact from the latest ``http`` checks and ``logs`` windows."""
+    """Impact from the latest ``http`` checks and ``logs`` windows: the platform's, or with
+    ``organization_id`` the impact as that organization's incident tells it, from its own
+    traffic alone (another tenant's name and the host's totals are not its business)."""
     failing = tuple(sorted(n for n, c in checks.items() if c.down))
     if not logs.sources:  # logs on but no source configured: zero is not "normal", it is unknown
         return Impact(health_failing=failing)
+    if organization_id is not None:
+        return _of_organization(failing, logs, organization_id, levels)
     minute = logs.platform.one_minute
     errors = float(minute.server_errors_per_min)
     window = logs.platform.five_minutes
@@ -79,6 +76,23 @@ def assess(
         server_errors_high=_errors_high(minute, levels.min_requests, levels),
         uploads_failing=rate is not None and rate > levels.upload_failure_rate,
         organizations=affected,
+    )
+
+
+def _of_organization(
+    failing: tuple[str, ...], logs: LogsValues, organization_id: str, levels: ImpactLevels
+) -> Impact:
+    windows = logs.organizations.get(organization_id, Windows())  # no line of it: none failed
+    minute, window = windows.one_minute, windows.five_minutes
+    rate = float(window.upload_failure_rate) if window.upload_failure_rate is not None else None
+    return Impact(
+        health_failing=failing,  # the host's checks: its customers are everyone's
+        server_errors_per_min=float(minute.server_errors_per_min),
+        upload_failure_rate=rate,
+        uploads=window.uploads,
+        server_errors_high=_errors_high(minute, levels.organization_min_requests, levels),
+        uploads_failing=rate is not None and rate > levels.upload_failure_rate,
+        organizations=(organization_id,) if _hurt(windows, levels) else (),
     )
 
 

@@ -53,3 +53,16 @@ def test_an_organization_with_one_stray_error_is_not_named_as_affected() -> None
         LEVELS,
     )
     assert (impact.seen, impact.organizations) == (False, ("globex",))
+
+
+def test_an_organizations_incident_tells_its_own_traffic_never_the_hosts_or_a_neighbours() -> None:
+    """Found by a tester: acme's incident said "128 server errors/min", the host's figure
+    (acme's own was 71): other tenants' traffic shown to acme's token."""
+    readings = logs(minute(1000, 128), acme=minute(300, 71), globex=minute(600, 57))
+    acme = assess({}, readings, LEVELS, "acme")
+    assert (acme.server_errors_per_min, acme.server_errors_high) == (71.0, True)
+    assert acme.organizations == ("acme",)
+    quiet = assess({}, logs(minute(1000, 128), globex=minute(600, 57)), LEVELS, "acme")
+    assert (quiet.server_errors_per_min, quiet.seen, quiet.organizations) == (0.0, False, ())
+    platform = assess({}, readings, LEVELS)
+    assert (platform.server_errors_per_min, platform.organizations) == (128.0, ("acme", "globex"))
