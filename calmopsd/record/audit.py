@@ -279,6 +279,13 @@ def verify_chain(
     anchored = GENESIS if head.seq == 0 else hashes[head.seq]
     if anchored != head.hash:
         return Verdict(max(head.seq - 1, 0), head.seq, "differs from the anchored head")
+    if head.torn and head.pending is not None and count < head.pending.seq:
+        return Verdict(
+            count, count + 1,
+            f"the log ends at {count}, before {head.pending.seq}, which the head file's "
+            "intact slot says was committing, and its other slot is damaged: a write torn "
+            "there came after that commit, so events past the log's end were removed",
+        )  # fmt: skip
     if head.seq < count and not head.unbounded and not _pending_commit(head, count, hashes):
         return Verdict(
             head.seq, head.seq + 1,

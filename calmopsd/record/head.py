@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,10 @@ class AuditHead:
     pending: AuditHead | None = None
     # Written by a calmopsd before ``pending`` was recorded: how far it may lag is unknown.
     unbounded: bool = False
+    # The head file's other slot is damaged: the write after this one was torn (or the
+    # file edited). That write came after this one's COMMIT, so the chain reaches
+    # ``pending`` (docs/decisions.md, "A torn head slot does not excuse a shorter log").
+    torn: bool = False
 
 
 def head_path_for(database_path: Path) -> Path:
@@ -67,15 +71,15 @@ def read_head(path: Path) -> AuditHead | None:
             f"{path}: cannot read the audit head file ({exc.strerror or exc})"
         ) from exc
     try:
-        data = decode(raw)
-        if data is None:  # one JSON document: hand-written, or an older calmopsd's
-            data = json.loads(raw.decode("utf-8"))
+        slotted = decode(raw)
+        # One JSON document: hand-written, or an older calmopsd's.
+        data, torn = slotted if slotted is not None else (json.loads(raw.decode("utf-8")), False)
     except UnicodeDecodeError as exc:
         raise AuditError(f"{path}: unreadable audit head file (not UTF-8 text)") from exc
     except ValueError as exc:
         raise AuditError(f"{path}: unreadable audit head file ({exc})") from exc
     try:
-        head = _from_record(data)
+        head = replace(_from_record(data), torn=torn)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AuditError(f"{path}: unreadable audit head file ({exc})") from exc
     if head.seq < 0:

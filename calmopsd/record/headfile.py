@@ -39,9 +39,10 @@ def encode(record: dict[str, Any], gen: int) -> bytes:
 _PADDING = b" " * (SLOT - 1) + b"\n"
 
 
-def decode(raw: bytes) -> dict[str, Any] | None:
-    """The newest intact slot's record, or None when ``raw`` is not a slotted file (a
-    single JSON document, as older calmopsd wrote). ValueError when no slot is intact."""
+def decode(raw: bytes) -> tuple[dict[str, Any], bool] | None:
+    """The newest intact slot's record, and whether the other slot is damaged (a write
+    torn by a crash, or an edit); None when ``raw`` is not a slotted file (a single JSON
+    document, as older calmopsd wrote). ValueError when no slot is intact."""
     if len(raw) != SIZE:
         return None
     intact = [slot for slot in (_slot(raw[:SLOT]), _slot(raw[SLOT:])) if slot is not None]
@@ -49,7 +50,7 @@ def decode(raw: bytes) -> dict[str, Any] | None:
         raise ValueError("neither slot is intact")
     newest = max(intact, key=lambda slot: int(slot["gen"]))
     del newest["gen"]
-    return newest
+    return newest, len(intact) == 1
 
 
 def _slot(raw: bytes) -> dict[str, Any] | None:

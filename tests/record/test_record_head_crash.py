@@ -150,8 +150,29 @@ def test_a_torn_newest_slot_leaves_the_state_written_before_it(
     assert read_head(head_file) == second
     tear(head_file, newest_slot(head_file))
     # The slot before it: written ahead of the COMMIT, naming the second event pending.
-    assert read_head(head_file) == AuditHead(first.seq, first.hash, pending=second)
+    assert read_head(head_file) == AuditHead(first.seq, first.hash, pending=second, torn=True)
     assert verify_file(database.path) == Verdict(2)
+
+
+def test_a_damaged_slot_does_not_excuse_a_log_cut_back_to_the_other_slots_head(
+    database: Database, at: datetime
+) -> None:
+    """Found by a tester: damage the newest slot, delete the last event, and the other
+    slot (the second event pending, the first as head) made the cut look like a crash
+    before the COMMIT. But the damaged write came after that COMMIT: the event was there."""
+    append(database, at)
+    append(database, at)
+    assert database.settle_head(DEADLINE_S)
+    head_file = head_path_for(database.path)
+    tear(head_file, newest_slot(head_file))
+    database.close()
+    conn = sqlite3.connect(database.path, isolation_level=None)
+    conn.execute("DROP TRIGGER incident_events_no_delete")
+    conn.execute("DELETE FROM incident_events WHERE seq = 2")
+    conn.close()
+    verdict = verify_file(database.path)
+    assert not verdict.ok and verdict.first_bad_seq == 2
+    assert "its other slot is damaged" in verdict.reason
 
 
 def test_a_head_file_with_both_slots_torn_is_an_audit_error(
