@@ -11,6 +11,7 @@ instead (:mod:`calmopsd.cli.client`).
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,6 +20,7 @@ from pathlib import Path
 from calmopsd.act import control
 from calmopsd.cli.options import actor_name, fail
 from calmopsd.clock import SystemClock
+from calmopsd.daemon.published import ADDRESS_FILE
 from calmopsd.errors import OperationError, StoreError, StoreInUse, Unavailable
 from calmopsd.model import ActionOutcome, Labels, OutcomeStatus, Recommendation, RefusalReason
 from calmopsd.record.database import Database, connect, database_path
@@ -63,12 +65,15 @@ def reading(state_dir: Path, command: str) -> Iterator[Operations]:
         database.close()
 
 
+HELD_BY_A_COMMAND_S = 15.0  # longer than a command holds the store; a daemon is asked then
+
+
 @contextmanager
 def writable(state_dir: Path, command: str) -> Iterator[Operations | None]:
     """:class:`Operations` on the store opened for writing, or None while a daemon holds it."""
     path = existing(state_dir, command)
     try:
-        database = Database.open(path)
+        database = _open_for_writing(path, state_dir)
     except StoreInUse:  # the running daemon: ask its API
         yield None
         return
@@ -84,6 +89,24 @@ def writable(state_dir: Path, command: str) -> Iterator[Operations | None]:
         yield Operations(database, clock, hooks)
     finally:
         database.close()
+
+
+def _open_for_writing(path: Path, state_dir: Path) -> Database:
+    """The store, opened for writing; StoreInUse when the daemon holds it.
+
+    Another command holds it for a moment too (six `calmopsd actions pause` at once with
+    no daemon running: found by a tester, some were told a daemon ran). Such a holder
+    publishes no API address, so while none is published the lock is tried again, for
+    up to :data:`HELD_BY_A_COMMAND_S`, before it is taken to be a daemon's.
+    """
+    deadline = time.monotonic() + HELD_BY_A_COMMAND_S
+    while True:
+        try:
+            return Database.open(path)
+        except StoreInUse:
+            if (state_dir / ADDRESS_FILE).exists() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def approve_offline(

@@ -4,6 +4,8 @@ when the CLI answers (no files left for a tick to find), audited as the account.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from cli_scenario import Filled, account, env, events_by
 from support.process import DaemonProcess, calmopsd, write_config
@@ -97,3 +99,31 @@ def test_revert_is_carried_out_by_the_running_daemon_before_it_answers(
     assert (code, err, json.loads(out)) == (
         1, f"actions: {missing}\n", {"error": "not_found", "detail": missing},
     )  # fmt: skip
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from calmopsd.record.database import Database
+database = Database.open(Path(sys.argv[1]))
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))  # another command's moment on the store, not a daemon's
+database.close()
+"""
+
+
+def test_a_command_holding_the_store_for_a_moment_is_waited_for_not_taken_for_a_daemon(
+    fresh: Filled,
+) -> None:
+    """Found by a tester: six `actions pause` at once with no daemon, and some were told
+    "the daemon runs but has written no API token" (each took the others' lock for it)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(fresh.state / "calmopsd.db"), "3"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        assert run(fresh, "actions", "pause") == (0, "actions paused\n", "")
+    finally:
+        holder.wait(timeout=30)
+    assert control.paused_by(fresh.state) == f"cli:{account()}"
