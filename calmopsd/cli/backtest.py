@@ -34,7 +34,7 @@ from calmopsd.cli.options import (
 from calmopsd.cli.store import reading
 from calmopsd.cli.tuning_text import proposals_text
 from calmopsd.config import Config, load_config, resolve_config_path
-from calmopsd.config.units import format_duration, parse_duration
+from calmopsd.config.units import LONGEST, format_duration, parse_duration
 from calmopsd.errors import ConfigError
 from calmopsd.serve.answers import ConfigInForce, Hooks
 from calmopsd.serve.operations import Operations
@@ -163,6 +163,8 @@ def _duration(option: str, value: str) -> timedelta:
         fail(COMMAND, f"{option}: {exc}", EXIT_USAGE)
     if found <= timedelta(0):
         fail(COMMAND, f"{option}: must be longer than 0s", EXIT_USAGE)
+    if found > LONGEST:  # as the API's tuning route: longer runs past what a date holds
+        fail(COMMAND, f"{option}: must be at most {format_duration(LONGEST)}", EXIT_USAGE)
     return found
 
 

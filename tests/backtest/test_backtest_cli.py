@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from backtest.history import Recorded
 from support.process import calmopsd
 
@@ -113,7 +114,10 @@ def test_a_candidate_that_does_not_load_is_named_with_its_line_and_exit_2(
     ]
 
 
-def test_a_bad_since_is_a_usage_error(store: tuple[Path, Recorded], tmp_path: Path) -> None:
+@pytest.mark.parametrize("since", ["a month", "740000d", "3651d"])  # 740000d: a tester's
+def test_a_bad_since_is_a_usage_error(
+    store: tuple[Path, Recorded], tmp_path: Path, since: str
+) -> None:
     done = calmopsd(
         "backtest",
         "--current",
@@ -121,7 +125,7 @@ def test_a_bad_since_is_a_usage_error(store: tuple[Path, Recorded], tmp_path: Pa
         "--state-dir",
         str(store[0]),
         "--since",
-        "a month",
+        since,
     )
     assert done.returncode == 2
     assert done.stderr.startswith("backtest: --since: ")
