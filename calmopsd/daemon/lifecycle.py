@@ -266,7 +266,8 @@ class Daemon:
             self._audit("config.reload_rejected", config=self._config_path(), error=repr(exc))
             notify("READY=1")
             return
-        changed = _changed_keys(old.model_dump(), new.model_dump())
+        # As the file spells its keys (`for`, not the field `hold` behind it).
+        changed = _changed_keys(old.model_dump(by_alias=True), new.model_dump(by_alias=True))
         self.config_digest = digest
         if drops:
             log.warning("config.reload_drops", path=str(self.source.path), dropped=drops)

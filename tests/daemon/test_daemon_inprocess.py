@@ -165,3 +165,17 @@ def test_a_reload_during_a_long_log_round_does_not_wait_for_it(
     assert sensing._logs_built.logs.interval.total_seconds() == 15.0  # not applied yet
     sensing.read_logs()  # the next round applies it
     assert sensing._logs_built.logs.interval.total_seconds() == 5.0
+
+
+def test_a_reload_names_the_keys_changed_as_the_file_spells_them(
+    config_file: Path, daemons: list[Daemon]
+) -> None:
+    """Found by a tester: an edit of `for:` was logged as `rule_defaults.logs.hold`, the
+    field behind the key, a name the config does not have."""
+    daemon = start(config_file, daemons, lambda c, k: [])
+    config_file.write_text("state_dir: state\nrule_defaults:\n  logs:\n    for: 5\n")
+    daemon.reload()
+    assert daemon.database is not None
+    reloaded = list_events(daemon.database, Scope.platform())[-1]
+    assert reloaded.kind == "config.reloaded"
+    assert reloaded.data["changed"] == ["rule_defaults.logs.for"]
