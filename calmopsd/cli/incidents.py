@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from calmopsd.act import control
 from calmopsd.cli import screens
 from calmopsd.cli.options import (
     ID,
@@ -63,7 +64,7 @@ def _choice(values: type[IncidentStatus | IncidentType | Severity]) -> click.Cho
 @json_option
 def status(config_path: Path | None, state_dir: Path | None, as_json: bool) -> None:
     """One screen: each sampler's latest reading, open incidents, actions in force, the
-    recommendations waiting for a person, and a reload that failed.
+    recommendations waiting for a person, a reload that failed, and actions paused.
 
     \b
     Exit status (the screen is printed either way):
@@ -82,7 +83,7 @@ def status(config_path: Path | None, state_dir: Path | None, as_json: bool) -> N
         troubled = tuple(troubled_targets(ops.database, now - timedelta(hours=24)))
     pid = holder_of(database_path(where))
     found = replace(found, daemon_pid=pid, load=load, stale=_stale(found, load, now, pid),
-                    notices=troubled)  # fmt: skip
+                    notices=troubled, paused_by=control.paused_by(where))  # fmt: skip
     if not as_json:
         click.echo(screens.on_terminal(screens.status_screen(found, now)))
     else:
@@ -108,6 +109,7 @@ def _print_status(found: screens.Status, now: datetime) -> None:
     print_json(
         {
             "daemon_pid": int(pid) if pid.isdigit() else None,
+            "actions_paused_by": found.paused_by,
             "readings": [
                 {"sampler": r.sampler, "ok": r.ok, "taken_at": r.taken_at.isoformat(),
                  "age_s": round((now - r.taken_at).total_seconds(), 1), "error": r.error}

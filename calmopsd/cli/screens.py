@@ -35,6 +35,7 @@ class Status:
     load: Load | None = None  # the daemon's last config load, from the audit log
     stale: tuple[str, ...] = ()  # samplers whose latest reading is stale
     notices: tuple[TargetTrouble, ...] = ()  # notify targets not getting notices
+    paused_by: str | None = None  # who paused every safe action (the kill switch), if anyone
 
 
 def headline(incident: Incident) -> str:
@@ -73,8 +74,14 @@ def status_screen(found: Status, now: datetime) -> str:
         if found.daemon_pid
         else "Daemon: not running (nothing is sampled or acted on; readings grow old)"
     )
+    paused = (
+        [f"Actions: PAUSED by {found.paused_by}: no safe action runs (`calmopsd actions resume`)"]
+        if found.paused_by
+        else []
+    )
     lines = [
         daemon,
+        *paused,
         *_config(found.load),
         "",
         *_health(found.health.readings, now, found.stale),

@@ -12,6 +12,7 @@ from cli_scenario import PLATFORM, Filled, dump, incident
 from support.clock import ManualClock
 from support.process import calmopsd
 
+from calmopsd.act import control
 from calmopsd.model import IncidentType, Severity
 from calmopsd.record.database import Database, database_path
 from calmopsd.record.incidents import list_incidents, open_incident
@@ -80,6 +81,20 @@ def test_status_as_json_says_what_the_store_holds(filled: Filled) -> None:
         (filled.safe, "safe_action", "proposed"),
         (filled.manual, "manual", "proposed"),
     ]
+
+
+def test_status_says_when_every_safe_action_is_paused_and_by_whom(filled: Filled) -> None:
+    """Found by a tester: with the kill switch on, `status` said nothing of it."""
+    assert (
+        json.loads(calmopsd("status", "--json", *filled.where).stdout)["actions_paused_by"] is None
+    )
+    (filled.state / control.PAUSE_FLAG).write_text("cli:ada\n", encoding="utf-8")
+    screen = calmopsd("status", *filled.where).stdout.splitlines()
+    assert (
+        screen[1] == "Actions: PAUSED by cli:ada: no safe action runs (`calmopsd actions resume`)"
+    )
+    body = json.loads(calmopsd("status", "--json", *filled.where).stdout)
+    assert body["actions_paused_by"] == "cli:ada"
 
 
 def test_status_without_a_database_says_so_and_exits_1(filled: Filled) -> None:
