@@ -560,17 +560,33 @@ class Agent:
         rule = self.rules.get(rule_name)
         return rule.clear_for if rule is not None else DEFAULT_CLEAR_HOLD
 
-    def impact_for(self, organization_id: str | None) -> Impact:
-        """Customer impact now, as an incident of ``organization_id`` may tell it (an
-        organization's from its own traffic only).
+    def impact_for(self, organization_id: str | None, incident_id: int | None = None) -> Impact:
+        """Customer impact now, as incident ``incident_id`` (None: one opening) of
+        ``organization_id`` may tell it (an organization's from its own traffic only).
 
         A platform-wide incident leaves out the traffic of organizations whose own log
         incident is open: their errors are that incident's (an app crash must not name
-        the organization whose uploads were already failing, nor count its errors)."""
+        the organization whose uploads were already failing, nor count its errors). In
+        the same way a health check another open incident is about is that incident's
+        impact, not every incident's: a disk incident while `web` fails is no outage of
+        its own, and must not draft a second outage notice for customers."""
         logs = self.context.logs
         if organization_id is None:
             logs = logs.without(self._scoped_log_incidents())
-        return assess(self.context.checks, logs, self.levels, organization_id)
+        owned = self._checks_of_others(incident_id)
+        checks = {name: c for name, c in self.context.checks.items() if name not in owned}
+        return assess(checks, logs, self.levels, organization_id)
+
+    def _checks_of_others(self, incident_id: int | None) -> frozenset[str]:
+        """The health checks whose series belong to a tracked incident other than this one."""
+        return frozenset(
+            value
+            for tracked_id, tracked in self.tracked.items()
+            if tracked_id != incident_id
+            for _, labels in tracked.series
+            for key, value in labels
+            if key == "check"
+        )
 
     def series_state(self, rule: str, labels: tuple[tuple[str, str], ...]) -> str:
         """The detector's state of one series, for approvals' stale checks."""

@@ -92,7 +92,7 @@ class Applier:
         outbox: list[ActionRequest],
         executor: Executor,
         settings: IncidentsConfig,
-        impact_for: Callable[[str | None], Impact],
+        impact_for: Callable[[str | None, int | None], Impact],
     ):
         self.database = database
         self.scope = Scope.platform()
@@ -181,7 +181,7 @@ class Applier:
             self.database, self.scope, organization_id=problem.organization_id,
             fingerprint=problem.fingerprint, type=decided.type, severity=breach.severity,
             title=effect.title, at=at, actor=ACTOR, evidence=effect.evidence,
-            impact=self.impact_for(problem.organization_id).as_dict(),
+            impact=self.impact_for(problem.organization_id, None).as_dict(),
         )  # fmt: skip
         classified = {"type": decided.type, "basis": decided.basis, "detail": decided.detail}
         record_event(
@@ -352,7 +352,7 @@ class Applier:
 
     def refresh(self, tracked: Tracked, at: datetime) -> None:
         """Re-assess impact and rewrite the stored summary (no event: it restates events)."""
-        tracked.impact = self.impact_for(tracked.incident.organization_id)
+        tracked.impact = self.impact_for(tracked.incident.organization_id, tracked.incident.id)
         written = (tracked.incident.status, tracked.incident.severity)
         update_incident(
             self.database, self.scope, tracked.incident.id, at=at, actor=ACTOR, event=None,

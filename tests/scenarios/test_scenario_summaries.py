@@ -227,3 +227,20 @@ def test_an_app_port_that_does_not_answer_points_at_the_app_behind_the_check(
         "Next: read the error log of the app behind health check `web` (pm2 logs APP --err) "
         "(recommendation #1). Runbook: calmopsd runbook app."
     )
+
+
+def test_a_failing_health_check_is_its_own_incidents_impact_not_every_incidents(
+    database: Database,
+) -> None:
+    """Found by a tester: while `web` failed (its own incident open), a disk incident and a
+    memory incident each told "major outage … health check web failing", and each drafted
+    an outage notice of its own for customers."""
+    s = Scenario(database)
+    s.feed("http", http(web=502), times=3)
+    s.feed("disk", disk(97, hours_until_full=2), times=3)
+    s.feed("http", http(web=502))  # the next round refreshes both
+    web, full = s.incidents()
+    assert (web.type, full.type) == ("network", "disk")
+    assert web.impact["health_failing"] == ["web"]
+    assert full.impact["health_failing"] == [] and not full.impact["seen"]
+    assert "health check" not in full.summary
