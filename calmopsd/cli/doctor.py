@@ -31,7 +31,7 @@ from calmopsd.doctor.finding import Status
 )
 @click.option(
     "--units",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Directory of calmopsd.service and calmopsd-helper.service. Default: "
     "/etc/systemd/system if they are installed there, else this checkout's systemd/.",
 )

@@ -11,6 +11,7 @@ and fails if the draft changed since.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,8 @@ def messages(
         audience = f" to {', '.join(message.audience)}" if message.audience else ""
         click.echo(on_terminal(
             f"#{message.id:<5} incident #{message.incident_id:<5} {message.status:<9} "
-            f"{message.phase:<13} {message.channel}{audience}\n       {message.text}"
+            f"{message.phase:<13} {message.channel}{audience}\n"
+            + textwrap.indent(message.text, "       ")  # every line of it under the row
         ))  # fmt: skip
 
 

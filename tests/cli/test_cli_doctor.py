@@ -204,6 +204,16 @@ def test_a_config_with_a_bad_key_fails_naming_file_and_line_and_the_rest_waits(
     }]  # fmt: skip
 
 
+def test_a_units_directory_that_does_not_exist_is_a_usage_error(world: Path) -> None:
+    """Found by a tester: a missing --units directory was checked as if it held units that
+    limit nothing ("ok network: the daemon's unit does not limit the addresses")."""
+    config = world / "calmops.yaml"
+    config.write_text(f"state_dir: {world / 'state'}\n")
+    done = calmopsd("doctor", "--config", str(config), "--units", str(world / "nowhere"))
+    assert done.returncode == 2 and done.stdout == ""
+    assert "does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_an_empty_config_fails_as_the_loader_refuses_it(world: Path, units: Path) -> None:
     config = world / "calmops.yaml"
     config.write_text("# only a comment\n")

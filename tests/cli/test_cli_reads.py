@@ -16,6 +16,7 @@ from calmopsd.act import control
 from calmopsd.model import IncidentType, Severity
 from calmopsd.record.database import Database, database_path
 from calmopsd.record.incidents import list_incidents, open_incident
+from calmopsd.record.messages import Draft, add_draft
 from calmopsd.record.scope import Scope
 from calmopsd.record.snapshots import add_snapshot
 from calmopsd.serve import views
@@ -179,6 +180,25 @@ def test_a_read_of_an_unknown_message_is_one_line_not_a_traceback(filled: Filled
     assert (missing.returncode, missing.stdout, missing.stderr) == (
         1, "", "messages show: no message 99\n"
     )  # fmt: skip
+
+
+def test_messages_lists_every_line_of_a_text_under_its_row(filled: Filled) -> None:
+    """Found by a tester: the second line of a text was printed at column 0, where it
+    read as a row of its own."""
+    database = Database.open(database_path(filled.state))
+    try:
+        add_draft(database, Draft(
+            "k1", filled.disk, "investigating", "degraded_performance", "status_page", (),
+            "platform-wide", "We are looking into slow uploads.\nNext update within 30 minutes.",
+        ), at=filled.at)  # fmt: skip
+    finally:
+        database.close()
+    listed = calmopsd("messages", *filled.where)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1:] == [
+        "       We are looking into slow uploads.",
+        "       Next update within 30 minutes.",
+    ]
 
 
 def cli() -> Caller:
