@@ -153,7 +153,7 @@ class _LazyBoard:
                 return _unavailable()
             try:
                 board = self.board()  # made already, but for a static file's 404
-            except Exception:
+            except Exception:  # _build logged it (serve.dashboard_failed) before raising
                 return _unavailable()
             return board.errors[kind](exc)
 
