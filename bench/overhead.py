@@ -61,14 +61,14 @@ from support.pm2 import Pm2, wait_for  # noqa: E402  # the tests' fixture, after
 from support.unit import unit_assignments  # noqa: E402
 from support.unit import unit_environment as support_unit_environment  # noqa: E402
 
-# What the daemon cannot run without at this set-up: the config's models (pydantic, one
-# model built), the scheduler, the store (sqlite3), the samplers (psutil; urllib3 and
-# certifi for the health check), the log (structlog), the API (werkzeug, waitress), the
-# command line (click), YAML and orjson. The dashboard's Jinja2 waits for its first page.
+# What the daemon cannot run without at this set-up: the scheduler, the store (sqlite3),
+# the samplers (psutil; urllib3 and certifi for the health check), the log (structlog),
+# the API (werkzeug, waitress), the command line (click), YAML and orjson. The config's
+# models are calmopsd's own (calmopsd/typed), and the dashboard's Jinja2 waits for its
+# first page.
 LIBRARIES = (
-    "import apscheduler.schedulers.background, certifi, click, orjson, psutil, pydantic, "
-    "sqlite3, urllib3, structlog, waitress.server, werkzeug.routing, yaml; "
-    "type('M', (pydantic.BaseModel,), {'__annotations__': {'x': int}})"
+    "import apscheduler.schedulers.background, certifi, click, orjson, psutil, "
+    "sqlite3, urllib3, structlog, waitress.server, werkzeug.routing, yaml"
 )
 LINES_PER_S = 200  # per log source
 SERVER_JS = """\

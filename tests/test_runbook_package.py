@@ -59,7 +59,7 @@ def test_the_installed_package_reads_the_same_runbook_as_docs(wheel: Path) -> No
     assert read.stdout == expected
 
 
-# Loaded by its file: calmopsd's packages import pydantic, which -S leaves out.
+# Loaded by its file: calmopsd's packages import libraries -S leaves out (orjson, structlog).
 SCAN = """
 import glob, importlib.util, sys
 (path,) = glob.glob(sys.argv[1] + "/calmopsd/sense/logs/_scan.*.so")

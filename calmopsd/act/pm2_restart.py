@@ -31,8 +31,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
 from calmopsd.act.action import Prepared, Refused, Result
 from calmopsd.act.sandbox import Sandbox, last_line
 from calmopsd.config.actions import ActionsConfig
@@ -41,11 +39,12 @@ from calmopsd.model import RefusalReason, SafeAction
 from calmopsd.pm2files import Pm2Instance as Pm2Instance  # re-exported for pause_jobs
 from calmopsd.pm2files import decode_jlist, home_of, live_pid, pm2_home, read_instance
 from calmopsd.runner import Completed
+from calmopsd.typed import TypeAdapter, ValidationError
 
 VERIFY_WITHIN = 20.0  # seconds a verification may poll
 SETTLE = 1.0  # seconds the verified state must hold (PM2's default min_uptime)
 POLL_EVERY = 0.25
-_NAME = TypeAdapter(Name)
+_NAME: TypeAdapter[str] = TypeAdapter(Name)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 import yaml
-from pydantic import ValidationError
 
 from calmopsd.cli.options import (
     EXIT_USAGE,
@@ -29,6 +28,7 @@ from calmopsd.config import Config
 from calmopsd.config.lines import key_path
 from calmopsd.config.messages import describe
 from calmopsd.serve.tokens import new_token
+from calmopsd.typed import ValidationError
 
 _OPTIONS = {"name": "--name", "organization": "--org", "role": "--role"}
 

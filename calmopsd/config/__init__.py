@@ -1,8 +1,8 @@
 """Configuration: the typed schema, YAML loading with line numbers, and units.
 
     resolve_config_path(--config, environ)  →  Path      (location.py)
-    load_config(path)                       →  Config    (load.py, lines.py, messages.py,
-                                                          crosscheck.py)
+    load_config(path)                       →  Config    (load.py, lines.py, messages.py;
+                                                          validated by calmopsd.typed)
     dropped(old, new)                       →  [what]    (drops.py: every token, rule, section)
     Config and its sections                              (schema.py)
     detection rules, their defaults, incidents, playbook (rules.py, rule_defaults.py, incidents.py)
@@ -11,7 +11,7 @@
 Importing this package reads no file and touches no state, and builds no model: each
 name below is imported on first use, so a command that only needs
 :func:`resolve_config_path` or the units (``calmopsd status --state-dir``, ``version``)
-does not pay for the schema's 60-odd pydantic models (docs/decisions.md, "The command
+does not pay for the schema's 60-odd models (docs/decisions.md, "The command
 line starts in a fraction of a second").
 """
 

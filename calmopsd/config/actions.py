@@ -13,11 +13,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
-
-from calmopsd.config.crosscheck import CrossCheck, across_items
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.units import ConfigPath, Name, PositiveDuration
+from calmopsd.typed import CrossCheck, Field, across_items, field_validator
 
 Mode = Literal["enforce", "shadow"]
 

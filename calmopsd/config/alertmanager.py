@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field, HttpUrl
-
 from calmopsd.config.section import Section
 from calmopsd.config.units import PositiveDuration
+from calmopsd.typed import Field, HttpUrl
 
 
 class AlertmanagerConfig(Section):

@@ -13,12 +13,10 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
-
-from calmopsd.config.crosscheck import CrossCheck, across_items
 from calmopsd.config.reserved import LOCAL_TOKEN_NAME
 from calmopsd.config.section import Section
 from calmopsd.config.units import ConfigPath, Name, shown
+from calmopsd.typed import CrossCheck, Field, ValidationInfo, across_items, field_validator
 
 DEFAULT_LISTEN = "127.0.0.1:8787"
 """The daemon's own super-admin token for the CLI (``state_dir/api.token``); reserved."""
@@ -185,9 +183,7 @@ def _unique_tokens(tokens: list[tuple[int, Any]]) -> None:
             first[value] = index
 
 
-Tokens = Annotated[
-    list[ApiTokenConfig], across_items(_unique_tokens, ApiTokenConfig, ("name", "sha256"))
-]
+Tokens = Annotated[list[ApiTokenConfig], across_items(_unique_tokens)]
 """The type of ``api.tokens``: each name and each hash once."""
 
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, HttpUrl
-
-from calmopsd.config.crosscheck import CrossCheck, across_items
 from calmopsd.config.notify import AppriseUrl, OrganizationId, unique_names
 from calmopsd.config.section import Section
 from calmopsd.config.units import Name
+from calmopsd.typed import CrossCheck, Field, HttpUrl, across_items
 
 Audience = Literal["status_page", "organization"]
 
@@ -52,7 +50,7 @@ class CustomerChannelConfig(Section):
 
 Channels = Annotated[
     list[CustomerChannelConfig],
-    across_items(unique_names("channel"), CustomerChannelConfig, ("name",)),
+    across_items(unique_names("channel")),
 ]
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import Field
-
-from calmopsd.config.crosscheck import across_items
 from calmopsd.config.section import Section
 from calmopsd.config.units import Duration, PositiveDuration
 from calmopsd.model import SafeAction
+from calmopsd.typed import Field, across_items
 
 
 class IncidentsConfig(Section):

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from calmopsd.config.lines import KeyLines, KeyPath, key_path, map_lines
 from calmopsd.config.messages import describe
 from calmopsd.config.schema import Config
 from calmopsd.errors import ConfigError
+from calmopsd.typed import ValidationError
 
 # (line, text): sorted on the line alone so equal lines keep discovery order.
 _Problem = tuple[int, str]
@@ -146,7 +146,7 @@ def _validation_problems(file: str, exc: ValidationError, lines: KeyLines) -> li
 
 
 def _key_loc(loc: KeyPath, error_type: str) -> KeyPath:
-    # For a non-text key pydantic reports the key itself as the last element;
+    # For a non-text key the validator reports the key itself as the last element;
     # it is a key, not a list index, so it is spelt (and looked up) as text.
     if error_type == "invalid_key" and loc:
         return (*loc[:-1], str(loc[-1]))

@@ -11,11 +11,9 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
-
-from calmopsd.config.crosscheck import CrossCheck
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.units import ConfigPath, Duration, Name, PositiveDuration
+from calmopsd.typed import CrossCheck, Field, field_validator
 
 NGINX_COMBINED = (
     '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
@@ -279,5 +277,5 @@ class LogsConfig(Section):
 
     cross_checks = (
         CrossCheck(("max_read_per_round", "max_line_length"), _a_line_fits_in_a_round),
-        CrossCheck(("nginx", "apps"), _names_are_unique, item_reads=("name",)),
+        CrossCheck(("nginx", "apps"), _names_are_unique),
     )

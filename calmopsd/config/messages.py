@@ -1,9 +1,9 @@
-"""Turn one pydantic error into one short sentence a user can act on.
+"""Turn one validation error into one short sentence a user can act on.
 
-pydantic's own text is multi-line, names Python types and carries a URL; an
-operator editing YAML needs ``must be ≤ 100 (got 150)``. Each error type
-pydantic can raise against our schema has one entry in ``MESSAGES``; an
-unknown type falls back to pydantic's one-line ``msg``.
+An error's own ``msg`` names Python types (``Input should be a valid integer``); an
+operator editing YAML needs ``must be ≤ 100 (got 150)``. Each error type the
+schema can raise (calmopsd.typed's, which are pydantic's) has one entry in
+``MESSAGES``; an unknown type falls back to its one-line ``msg``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import re
 from collections.abc import Callable
 from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel
-from pydantic_core import ErrorDetails
-
 from calmopsd.config.lines import KeyPath
 from calmopsd.config.units import shown
+from calmopsd.typed import ErrorDetails, Model
 
 
 def _got(error: ErrorDetails) -> str:
@@ -106,7 +104,7 @@ MESSAGES: dict[str, Callable[[ErrorDetails], str]] = {
 }
 
 
-def describe(error: ErrorDetails, root: type[BaseModel]) -> str:
+def describe(error: ErrorDetails, root: type[Model]) -> str:
     """The message for ``error``, raised while validating ``root``."""
     if error["type"] == "extra_forbidden":
         return _unknown_key(error["loc"], root)
@@ -114,7 +112,7 @@ def describe(error: ErrorDetails, root: type[BaseModel]) -> str:
     return build(error) if build else error["msg"].splitlines()[0]
 
 
-def _unknown_key(loc: KeyPath, root: type[BaseModel]) -> str:
+def _unknown_key(loc: KeyPath, root: type[Model]) -> str:
     model = _model_at(loc[:-1], root)
     if model is None:
         return "unknown key"
@@ -125,11 +123,11 @@ def _unknown_key(loc: KeyPath, root: type[BaseModel]) -> str:
     return f"unknown key (known keys: {', '.join(known)})"
 
 
-def _model_at(path: KeyPath, root: type[BaseModel]) -> type[BaseModel] | None:
+def _model_at(path: KeyPath, root: type[Model]) -> type[Model] | None:
     """The model validating the mapping at ``path``, following nested model fields
     and the items of ``list[Model]`` fields (``sensing.http.checks[0]``)."""
-    model: type[BaseModel] = root
-    items: type[BaseModel] | None = None  # the item model when the last part was a list
+    model: type[Model] = root
+    items: type[Model] | None = None  # the item model when the last part was a list
     for part in path:
         if isinstance(part, int):
             if items is None:
@@ -140,9 +138,9 @@ def _model_at(path: KeyPath, root: type[BaseModel]) -> type[BaseModel] | None:
         annotation = field.annotation if field else None
         if get_origin(annotation) is list:
             (inner,) = get_args(annotation)
-            items = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+            items = inner if isinstance(inner, type) and issubclass(inner, Model) else None
             continue
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        if not (isinstance(annotation, type) and issubclass(annotation, Model)):
             return None
         model = annotation
     return model

@@ -17,11 +17,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, HttpUrl
-
-from calmopsd.config.crosscheck import CrossCheck, across_items
 from calmopsd.config.section import Section
 from calmopsd.config.units import Name, PositiveDuration, shown
+from calmopsd.typed import AfterValidator, CrossCheck, Field, HttpUrl, across_items
 
 _ORGANIZATION = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://\S+")
@@ -121,7 +119,7 @@ def unique_names(what: str) -> Callable[[list[tuple[int, Any]]], None]:
 
 Targets = Annotated[
     list[NotifyTargetConfig],
-    across_items(unique_names("target"), NotifyTargetConfig, ("name",)),
+    across_items(unique_names("target")),
 ]
 
 

@@ -8,7 +8,7 @@ listed under ``rules:`` alike — that does not set them itself::
       logs: {for: 5m, clear_for: 30m}   # every log-rate rule, unless it says otherwise
 
 A rule keeps the value it writes: what counts as written is the keys its
-mapping held (pydantic's ``model_fields_set``), not a value that happens to
+mapping held (the model's ``model_fields_set``), not a value that happens to
 equal the default. The shipped rules that fire at once (``pm2_app_errored``
 and ``pm2_app_restarting``: ``for: 1``) write theirs, so they keep it.
 """
@@ -18,11 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated
 
-from pydantic import Field
-
 from calmopsd.config.rules import DEFAULT_CLEAR_FOR, DEFAULT_HOLD, Hold, RuleConfig
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.units import Duration
+from calmopsd.typed import Field
 
 
 class RuleClassDefaults(Section):

@@ -30,13 +30,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
-
-from calmopsd.config.crosscheck import across_items
 from calmopsd.config.metrics import is_fraction, metric_kind
 from calmopsd.config.section import Section
 from calmopsd.config.units import Duration, Name, PositiveDuration, parse_duration, shown
 from calmopsd.model import IncidentType, Severity
+from calmopsd.typed import BeforeValidator, Field, ValidationInfo, across_items, field_validator
 
 Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
 ORDERING: frozenset[str] = frozenset({">", ">=", "<", "<="})
@@ -360,5 +358,5 @@ def _unique(rules: list[tuple[int, RuleConfig]]) -> None:
         raise ValueError(f"rule names must be unique; repeated: {', '.join(repeated)}")
 
 
-Rules = Annotated[list[RuleConfig], across_items(_unique, RuleConfig, ("name",))]
+Rules = Annotated[list[RuleConfig], across_items(_unique)]
 """The type of the ``rules:`` key: a list of rules with unique names."""

@@ -15,12 +15,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
-
 from calmopsd.config.actions import ActionsConfig
 from calmopsd.config.alertmanager import AlertmanagerConfig
 from calmopsd.config.api import ApiConfig
-from calmopsd.config.crosscheck import CrossCheck
 from calmopsd.config.customers import CustomersConfig
 from calmopsd.config.incidents import IncidentsConfig, PlaybookConfig
 from calmopsd.config.logs import LogsConfig
@@ -30,6 +27,7 @@ from calmopsd.config.rules import RuleConfig, Rules, shipped_rules
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.sensing import RetentionConfig, SensingConfig
 from calmopsd.config.units import ConfigPath, Percent, PositiveDuration
+from calmopsd.typed import CrossCheck, Field, field_validator
 
 DEFAULT_STATE_DIR = Path("/var/lib/calmopsd")
 

@@ -14,12 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
-
-from calmopsd.config.crosscheck import across_items
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.sizes import Size
 from calmopsd.config.units import ConfigPath, Name, PositiveDuration, shown
+from calmopsd.typed import Field, across_items, field_validator
 
 _15S = timedelta(seconds=15)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -199,9 +197,7 @@ class HttpSamplerConfig(Section):
 
     enabled: bool = Field(default=True, description="Run the health checks.")
     interval: PositiveDuration = Field(default=_15S, description="Time between rounds.")
-    checks: Annotated[
-        list[HttpCheckConfig], across_items(_unique_names, HttpCheckConfig, ("name",))
-    ] = Field(
+    checks: Annotated[list[HttpCheckConfig], across_items(_unique_names)] = Field(
         default_factory=list,
         description="The URLs to check (none by default); each name once.",
     )
@@ -223,9 +219,7 @@ class DependenciesSamplerConfig(Section):
 
     enabled: bool = Field(default=True, description="Run the dependency probes.")
     interval: PositiveDuration = Field(default=_15S, description="Time between rounds.")
-    probes: Annotated[
-        list[DependencyProbeConfig], across_items(_unique_names, DependencyProbeConfig, ("name",))
-    ] = Field(
+    probes: Annotated[list[DependencyProbeConfig], across_items(_unique_names)] = Field(
         default_factory=list,
         description="The host:port targets to probe (none by default); each name once.",
     )

@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
-
 from calmopsd.config.units import shown
+from calmopsd.typed import BeforeValidator, PlainSerializer
 
 _UNITS = {"TiB": 2**40, "GiB": 2**30, "MiB": 2**20, "KiB": 2**10, "B": 1}
 _SIZE = re.compile(r"([0-9]+)\s*(TiB|GiB|MiB|KiB|B)")

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, ValidationInfo
+from calmopsd.typed import AfterValidator, BeforeValidator, Field, PlainSerializer, ValidationInfo
 
 # Largest unit first; a compound must list its parts in this order, each once.
 _UNITS: dict[str, timedelta] = {

@@ -17,8 +17,6 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import TypeAdapter, ValidationError
-
 from calmopsd.config.actions import NginxConfig
 from calmopsd.config.sensing import Pm2SamplerConfig
 from calmopsd.config.units import Name
@@ -27,13 +25,14 @@ from calmopsd.discover.document import Item, Key, item_lines, lines_of, render
 from calmopsd.discover.findings import HealthCandidate, Pm2App, Pm2Found
 from calmopsd.discover.health import needs_through_nginx
 from calmopsd.discover.log_formats import LogSource
+from calmopsd.typed import TypeAdapter, ValidationError
 
 WORKER = re.compile(
     r"worker|queue|consumer|scheduler|cron|sidekiq|bullmq|agenda"
     r"|(?:^|[-_.])(?:jobs?|tasks?)(?:$|[-_.0-9])",
     re.IGNORECASE,
 )
-_NAME = TypeAdapter(Name)
+_NAME: TypeAdapter[str] = TypeAdapter(Name)
 MODE_NOTE = (
     "shadow: calmopsd decides as it would in enforce, records 'would have run X' in the "
     "audit log, and runs nothing. Keep it until the guesses below are reviewed. Default: shadow."

@@ -14,10 +14,9 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
 from calmopsd.config.logs import NGINX_COMBINED, TIME_VARIABLES, NginxSourceConfig
 from calmopsd.discover.findings import AccessLog, LogFormat
+from calmopsd.typed import ValidationError
 
 _JSON_PAIR = re.compile(r'"([^"\\]+)"\s*:\s*"?\$\{?(\w+)\}?"?\s*(?=[,}])')
 _ORGANIZATION = re.compile(r"(?:^|_)(?:org|organi[sz]ation|tenant)(?:_?id)?$")

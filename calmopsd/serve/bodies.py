@@ -2,8 +2,8 @@
 
 Models forbid unknown fields and are strict (``"5"`` is not a number, ``1`` is
 not text), so a request means exactly one thing or is refused with a 400 that
-says which field is wrong. Parsing and validation are pydantic's: the JSON
-parser bounds nesting, refuses invalid UTF-8 and lone surrogates, and never
+says which field is wrong. Validation is calmopsd.typed's, and parsing orjson's: the
+JSON parser bounds nesting, refuses invalid UTF-8 and lone surrogates, and never
 raises anything but a ``ValidationError``.
 """
 
@@ -13,18 +13,17 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
-
 from calmopsd.errors import InvalidRequest, NotFound
 from calmopsd.model import IncidentStatus, IncidentType, Severity
 from calmopsd.serve.operations import DEFAULT_LIMIT, MAX_LIMIT, MAX_TEXT, MAX_TITLE
+from calmopsd.typed import ConfigDict, Field, Model, TypeAdapter, ValidationError, field_validator
 
 _ID = re.compile(r"[1-9][0-9]{0,17}")  # below 2**63: SQLite's INTEGER
 _ORGANIZATION = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _ORGANIZATION_FIELD = Field(pattern=rf"^{_ORGANIZATION.pattern}$")
 
 
-class Body(BaseModel):
+class Body(Model):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
@@ -67,7 +66,7 @@ class Rejection(Body):
     note: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
 
 
-class Query(BaseModel):
+class Query(Model):
     """Query strings arrive as text: lax parsing, but no unknown or repeated keys."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -144,7 +143,7 @@ def body_kind(raw: bytes) -> str:
     return "health_check" if "action" in data else "incident"
 
 
-_OBJECT = TypeAdapter(dict[str, Any])
+_OBJECT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 
 
 def _refusal(exc: ValidationError, fallback: str = "invalid_field") -> InvalidRequest:

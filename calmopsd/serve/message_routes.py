@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
-
 from calmopsd.record.messages import CustomerMessage, MessageDelivery, text_digest
 from calmopsd.serve.bodies import Body, Query, parse_body, parse_id, parse_query
 from calmopsd.serve.messages import MAX_MESSAGE, MAX_NOTE, Messages, MessageView
 from calmopsd.serve.tokens import Caller
 from calmopsd.serve.web import App, g, request
+from calmopsd.typed import Field
 
 
 class MessagesQuery(Query):

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
-
 from calmopsd.record.reviews import MAX_FIELD, Review
 from calmopsd.serve.bodies import Body, Query, parse_body, parse_id, parse_query
 from calmopsd.serve.reviews import Reviews
 from calmopsd.serve.tokens import Caller
 from calmopsd.serve.web import App, g, request
+from calmopsd.typed import Field
 
 Text = Annotated[str, Field(max_length=MAX_FIELD)] | None
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
-
 from calmopsd.learn.weekly_report import as_json
 from calmopsd.serve.bodies import Query, parse_query
 from calmopsd.serve.narrow import narrowed
 from calmopsd.serve.summaries import Summaries
 from calmopsd.serve.tokens import Caller
 from calmopsd.serve.web import App, g, request
+from calmopsd.typed import Field
 
 _ORGANIZATION = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import Field
-
 from calmopsd.backtest.noise import QUICK
 from calmopsd.config.units import format_duration, parse_duration
 from calmopsd.errors import InvalidRequest
@@ -22,6 +20,7 @@ from calmopsd.serve.bodies import Body, parse_body
 from calmopsd.serve.tokens import Caller
 from calmopsd.serve.tuning import LONGEST, Tuning, tuned_view
 from calmopsd.serve.web import App, g, request
+from calmopsd.typed import Field
 
 Duration = Annotated[str, Field(min_length=1, max_length=20)]
 

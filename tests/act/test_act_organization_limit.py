@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 from support.clock import ManualClock  # type: ignore[import-not-found]
 from support.nginx import ORG_BURST, Nginx, running_nginx
 
@@ -44,6 +43,7 @@ from calmopsd.record.audit import list_events, verify_file
 from calmopsd.record.database import Database, database_path
 from calmopsd.record.incidents import open_incident
 from calmopsd.record.scope import Scope
+from calmopsd.typed import ValidationError
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 TERM = timedelta(minutes=10)

@@ -415,7 +415,7 @@ def test_the_config_reader_keeps_quoted_semicolons_hashes_and_braced_variables_i
 def test_discover_reads_the_host_and_nothing_of_the_daemon() -> None:
     package = Path(__file__).resolve().parents[2] / "calmopsd" / "discover"
     used = set().union(*(calmopsd_imports(path) for path in package.glob("*.py")))
-    assert used <= {"discover", "config", "sense", "pm2files", "runner"}
+    assert used <= {"discover", "config", "sense", "pm2files", "runner", "typed"}
 
 
 def test_a_pm2_daemon_title_cut_short_is_read_from_its_environment() -> None:

@@ -7,11 +7,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
 
 from calmopsd.config import Config, load_config
 from calmopsd.config.section import Section
 from calmopsd.errors import ConfigError
+from calmopsd.typed import Model
 
 NAME = "calmops.yaml"
 HASH = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -197,23 +197,22 @@ def test_fixing_the_field_errors_reveals_no_problem_that_was_not_already_said() 
     assert set(second_pass) < set(first_pass)
 
 
-def test_no_section_uses_a_model_validator_that_waits_for_every_key() -> None:
-    """Drift: a check comparing keys goes in ``cross_checks`` (or ``across_items`` on a
-    list), where it runs on what validated; a pydantic after-validator would not."""
-    found = {}
+def test_every_check_reads_and_reports_at_keys_its_section_has() -> None:
+    """Drift: a check is skipped when a key it reads is wrong, so a key misspelt in
+    ``reads`` would let it judge a value the file got wrong; ``at`` places its line."""
+    wrong = {}
     for model in _models(Config):
-        own = {
-            name: decorator.info.mode
-            for name, decorator in model.__pydantic_decorators__.model_validators.items()
-            if name != "_check_across_keys"
-        }
-        if own:
-            found[model.__name__] = own
-    assert found == {}
+        keys = {field.alias or name for name, field in model.model_fields.items()}
+        for check in model.cross_checks:
+            unknown = sorted({*check.reads, *([check.at] if check.at else [])} - keys)
+            if unknown:
+                wrong[f"{model.__name__}.{check.check.__name__}"] = unknown
+    assert wrong == {}
+    assert sum(len(model.cross_checks) for model in _models(Config)) >= 8
 
 
-def _models(root: type[BaseModel]) -> set[type[BaseModel]]:
-    seen: set[type[BaseModel]] = set()
+def _models(root: type[Model]) -> set[type[Model]]:
+    seen: set[type[Model]] = set()
     stack = [root]
     while stack:
         model = stack.pop()
@@ -225,10 +224,10 @@ def _models(root: type[BaseModel]) -> set[type[BaseModel]]:
     return seen
 
 
-def _nested(annotation: object) -> list[type[BaseModel]]:
+def _nested(annotation: object) -> list[type[Model]]:
     if isinstance(annotation, type) and issubclass(annotation, Section):
         return [annotation]
-    found: list[type[BaseModel]] = []
+    found: list[type[Model]] = []
     for arg in getattr(annotation, "__args__", ()):
         found.extend(_nested(arg))
     return found

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import textwrap
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from calmopsd.config.lines import Duplicate, map_lines
 from calmopsd.config.load import key_path
 from calmopsd.config.messages import describe
+from calmopsd.typed import ConfigDict, ValidationError
+from calmopsd.typed import Model as BaseModel
 
 
 def test_list_items_are_mapped_by_index() -> None:

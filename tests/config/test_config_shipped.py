@@ -8,10 +8,9 @@ from pathlib import Path
 from types import UnionType
 from typing import Annotated, Union, get_args, get_origin
 
-from pydantic import BaseModel
-
 from calmopsd.config import SHIPPED_CONFIG, Config, load_config
 from calmopsd.config.lines import KeyPath, map_lines
+from calmopsd.typed import Model as BaseModel
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "calmops.yaml"
 

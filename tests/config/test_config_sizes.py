@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 
 from calmopsd.config.sensing import RetentionConfig
 from calmopsd.config.sizes import format_size, parse_size
+from calmopsd.typed import ValidationError
 
 
 @pytest.mark.parametrize(

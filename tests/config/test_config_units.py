@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import BaseModel, ValidationError
 
 from calmopsd.config import Percent, format_duration, parse_duration
+from calmopsd.typed import Model as BaseModel
+from calmopsd.typed import ValidationError
 
 
 class _Holder(BaseModel):

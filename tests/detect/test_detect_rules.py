@@ -6,11 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from calmopsd.config import Config
 from calmopsd.config.rules import RuleConfig, default_rules
 from calmopsd.detect.state import TRANSITIONS, Observation, State
+from calmopsd.typed import ValidationError
 
 MEMORY = {"name": "m", "sampler": "memory", "metric": "used_percent", "op": ">",
           "threshold": 85, "type": "memory"}  # fmt: skip
@@ -95,7 +95,9 @@ def test_a_rule_below_its_threshold_takes_clear_and_critical_from_the_other_side
 def test_rule_names_must_be_unique() -> None:
     with pytest.raises(ValidationError) as caught:
         Config.model_validate({"rules": [MEMORY, MEMORY]})
-    assert caught.value.errors()[0]["msg"] == "Value error, rule names must be unique; repeated: m"
+    (error,) = caught.value.errors()
+    assert (error["type"], error["loc"]) == ("cross_check", ("rules",))
+    assert error["msg"] == "rule names must be unique; repeated: m"
 
 
 def test_the_state_table_covers_every_state_and_observation() -> None:

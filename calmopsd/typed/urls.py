@@ -1,0 +1,87 @@
+"""``HttpUrl``: an absolute http(s) URL with a host, kept in its normal spelling.
+
+The normal spelling is the one browsers and pydantic give: scheme and host in lower
+case, the scheme's default port dropped, and ``/`` for an empty path, so
+``HTTPS://Status.Example.com:443`` is ``https://status.example.com/``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from calmopsd.typed.errors import Invalid, error
+from calmopsd.typed.scalars import Mode
+
+MAX_LENGTH = 2083
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class HttpUrl:
+    """An http:// or https:// URL; ``str()`` gives its normal spelling."""
+
+    __slots__ = ("_text", "host", "path", "port", "query", "scheme")
+
+    def __init__(self, text: str) -> None:
+        normal = _normal(text)
+        parts = urlsplit(normal)
+        self._text = normal
+        self.scheme = parts.scheme
+        self.host = parts.hostname or ""
+        self.port = parts.port or _DEFAULT_PORTS[parts.scheme]
+        self.path = parts.path
+        self.query = parts.query or None
+
+    def __str__(self) -> str:
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"HttpUrl({self._text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HttpUrl) and other._text == self._text
+
+    def __hash__(self) -> int:
+        return hash(self._text)
+
+
+def _normal(text: str) -> str:
+    """``text``'s normal spelling; ``Invalid`` says why it is no http(s) URL."""
+    if len(text) > MAX_LENGTH:
+        raise Invalid([error("url_too_long", text, {"max_length": MAX_LENGTH})])
+    stripped = text.strip()
+    if "://" not in stripped:
+        reason = "relative URL without a base" if stripped else "input is empty"
+        raise Invalid([error("url_parsing", text, {"error": reason})])
+    try:
+        parts = urlsplit(stripped)
+        port = parts.port
+    except ValueError as exc:
+        raise Invalid([error("url_parsing", text, {"error": str(exc)})]) from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise Invalid([error("url_scheme", text, {"expected_schemes": "'http' or 'https'"})])
+    host = parts.hostname or ""
+    if not host or any(char.isspace() for char in stripped):
+        raise Invalid([error("url_parsing", text, {"error": "empty host"})])
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host.split("%")[0])
+        except ValueError:
+            raise Invalid([error("url_parsing", text, {"error": "invalid IPv6 address"})]) from None
+        host = f"[{host}]"
+    user = parts.netloc.rpartition("@")[0]
+    netloc = (f"{user}@" if user else "") + host.lower()
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        netloc += f":{port}"
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, parts.fragment))
+
+
+def to_url(value: Any, mode: Mode) -> HttpUrl:
+    del mode
+    if isinstance(value, HttpUrl):
+        return value
+    if not isinstance(value, str):
+        raise Invalid([error("url_type", value)])
+    return HttpUrl(value)
