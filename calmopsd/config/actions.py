@@ -14,17 +14,20 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from calmopsd.config.section import NullIsEmpty, Section
+from calmopsd.config.unique import repeats
 from calmopsd.config.units import ConfigPath, Name, PositiveDuration
-from calmopsd.typed import CrossCheck, Field, across_items, field_validator
+from calmopsd.typed import AfterValidator, CrossCheck, Field, Problems, across_items
 
 Mode = Literal["enforce", "shadow"]
 
 
 def _unique(items: list[tuple[int, str]]) -> None:
-    value = [name for _, name in items]
-    repeated = sorted({v for v in value if value.count(v) > 1})
-    if repeated:
-        raise ValueError(f"each entry at most once; repeated: {', '.join(repeated)}")
+    found = repeats(items)
+    if found:
+        raise Problems(
+            [((index, ), f"each entry at most once; {name!r} is also entry [{first}]")
+             for index, name, first in found]
+        )  # fmt: skip
 
 
 AppNames = Annotated[list[Name], across_items(_unique)]
@@ -140,7 +143,7 @@ class RateLimitUploadsConfig(Budget):
 class ClearTempConfig(Budget):
     """clear_temp: delete old regular files under an allowed temp upload directory."""
 
-    dirs: list[ConfigPath] = Field(
+    dirs: list[TempDir] = Field(
         default_factory=list, description="Temp upload directories it may clear; empty: none."
     )
     min_age: PositiveDuration = Field(
@@ -151,19 +154,6 @@ class ClearTempConfig(Budget):
         default=timedelta(hours=1), description="The wall-clock window max_runs counts over."
     )
 
-    @field_validator("dirs")
-    @classmethod
-    def _temp_dirs_only(cls, dirs: list[Path]) -> list[Path]:
-        for directory in dirs:
-            if ".." in directory.parts:
-                raise ValueError(f"{directory}: a temp upload directory is named without '..'")
-            if len(directory.parts) < 3:
-                raise ValueError(f"{directory} is too close to / to be a temp upload directory")
-            system = next((s for s in SYSTEM_TREES if directory.is_relative_to(s)), None)
-            if system is not None:
-                raise ValueError(f"{directory} is under {system}, not a temp upload directory")
-        return dirs
-
 
 # Trees the system's own files live in: never a temp upload directory to clear.
 SYSTEM_TREES = tuple(
@@ -173,6 +163,21 @@ SYSTEM_TREES = tuple(
         "/sbin", "/sys", "/usr", "/var/lib", "/var/log", "/var/spool", "/var/mail",
     )
 )  # fmt: skip
+
+
+def _a_temp_dir(directory: Path) -> Path:
+    if ".." in directory.parts:
+        raise ValueError(f"{directory}: a temp upload directory is named without '..'")
+    if len(directory.parts) < 3:
+        raise ValueError(f"{directory} is too close to / to be a temp upload directory")
+    system = next((s for s in SYSTEM_TREES if directory.is_relative_to(s)), None)
+    if system is not None:
+        raise ValueError(f"{directory} is under {system}, not a temp upload directory")
+    return directory
+
+
+TempDir = Annotated[ConfigPath, AfterValidator(_a_temp_dir)]
+"""A directory ``clear_temp`` may clear: not ``/`` or near it, no ``..``, no system tree."""
 
 
 class NginxConfig(Section):

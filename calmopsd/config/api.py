@@ -15,8 +15,16 @@ from typing import Annotated, Any, Literal
 
 from calmopsd.config.reserved import LOCAL_TOKEN_NAME
 from calmopsd.config.section import Section
+from calmopsd.config.unique import repeats
 from calmopsd.config.units import ConfigPath, Name, shown
-from calmopsd.typed import CrossCheck, Field, ValidationInfo, across_items, field_validator
+from calmopsd.typed import (
+    CrossCheck,
+    Field,
+    Problems,
+    ValidationInfo,
+    across_items,
+    field_validator,
+)
 
 DEFAULT_LISTEN = "127.0.0.1:8787"
 """The daemon's own super-admin token for the CLI (``state_dir/api.token``); reserved."""
@@ -169,18 +177,14 @@ class ApiTokenConfig(Section):
 
 
 def _unique_tokens(tokens: list[tuple[int, Any]]) -> None:
-    for key in ("name", "sha256"):
-        first: dict[str, int] = {}
-        for index, token in tokens:
-            value = getattr(token, key)
-            if value is None:  # wrong itself, and said so
-                continue
-            if value in first:
-                raise ValueError(
-                    f"duplicate {key} (entries [{first[value]}] and [{index}]): "
-                    "each token once, under one name"
-                )
-            first[value] = index
+    found = [
+        ((index, key), f"duplicate {key} (entries [{first}] and [{index}]): "
+         "each token once, under one name")
+        for key in ("name", "sha256")
+        for index, _, first in repeats((i, getattr(token, key)) for i, token in tokens)
+    ]  # fmt: skip
+    if found:
+        raise Problems(sorted(found))
 
 
 Tokens = Annotated[list[ApiTokenConfig], across_items(_unique_tokens)]

@@ -6,9 +6,10 @@ from datetime import timedelta
 from typing import Annotated
 
 from calmopsd.config.section import Section
+from calmopsd.config.unique import repeats
 from calmopsd.config.units import Duration, PositiveDuration
 from calmopsd.model import SafeAction
-from calmopsd.typed import Field, across_items
+from calmopsd.typed import Field, Problems, across_items
 
 
 class IncidentsConfig(Section):
@@ -64,10 +65,12 @@ class IncidentsConfig(Section):
 
 
 def _unique_actions(items: list[tuple[int, SafeAction]]) -> None:
-    actions = [action for _, action in items]
-    repeated = sorted({a.value for a in actions if actions.count(a) > 1})
-    if repeated:
-        raise ValueError(f"each action at most once; repeated: {', '.join(repeated)}")
+    found = repeats(items)
+    if found:
+        raise Problems(
+            [((index,), f"each action at most once; {action.value} is also entry [{first}]")
+             for index, action, first in found]
+        )  # fmt: skip
 
 
 Actions = Annotated[list[SafeAction], across_items(_unique_actions)]

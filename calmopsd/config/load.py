@@ -139,6 +139,10 @@ def _duplicate_problems(file: str, lines: KeyLines) -> list[_Problem]:
 def _validation_problems(file: str, exc: ValidationError, lines: KeyLines) -> list[_Problem]:
     problems: list[_Problem] = []
     for error in exc.errors(include_url=False):
+        if "[key]" in error["loc"]:  # a mapping's key that is no text, as a model's is said
+            at = error["loc"].index("[key]") - 1
+            error = {**error, "type": "invalid_key", "input": error["loc"][at],
+                     "loc": error["loc"][: at + 1]}  # fmt: skip
         loc = _key_loc(error["loc"], error["type"])
         line = lines.line_of(loc)
         problems.append((line, _problem(file, line, loc, describe(error, Config))))
@@ -147,10 +151,17 @@ def _validation_problems(file: str, exc: ValidationError, lines: KeyLines) -> li
 
 def _key_loc(loc: KeyPath, error_type: str) -> KeyPath:
     # For a non-text key the validator reports the key itself as the last element;
-    # it is a key, not a list index, so it is spelt (and looked up) as text.
+    # it is a key, not a list index, so it is spelt (and looked up) as YAML writes it.
     if error_type == "invalid_key" and loc:
-        return (*loc[:-1], str(loc[-1]))
+        return (*loc[:-1], _yaml_spelling(loc[-1]))
     return loc
+
+
+def _yaml_spelling(key: object) -> str:
+    """``true``, ``null``, ``1``: a key that is no text, as the file most likely wrote it."""
+    if isinstance(key, bool) or key is None:
+        return {True: "true", False: "false", None: "null"}[key]
+    return str(key)
 
 
 def _problem(file: str, line: int, loc: KeyPath, message: str) -> str:

@@ -12,8 +12,9 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from calmopsd.config.section import NullIsEmpty, Section
+from calmopsd.config.unique import repeats
 from calmopsd.config.units import ConfigPath, Duration, Name, PositiveDuration
-from calmopsd.typed import CrossCheck, Field, field_validator
+from calmopsd.typed import AfterValidator, CrossCheck, Field, Problems
 
 NGINX_COMBINED = (
     '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
@@ -24,8 +25,28 @@ NGINX_MAIN = NGINX_COMBINED + ' "$http_x_forwarded_for"'
 NAMED_FORMATS = {"combined": NGINX_COMBINED, "main": NGINX_MAIN}
 TIME_VARIABLES = ("time_local", "time_iso8601", "msec")
 _VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
-_METHOD = re.compile(r"^[A-Z]{1,16}$")
-_ROUTE = re.compile(r"^/[\x21-\x7e]*$")
+_METHOD = re.compile(r"[A-Z]{1,16}")
+_ROUTE = re.compile(r"/[\x21-\x7e]*")
+
+
+def _a_route(route: str) -> str:
+    if not _ROUTE.fullmatch(route):
+        raise ValueError(f"routes must start with / and hold no spaces (got {route!r})")
+    if any(char in route for char in "?[]"):
+        # The bulk counter matches routes with * alone; fnmatch's ? and [...]
+        # would make it disagree with the line-by-line count.
+        raise ValueError(f"routes may use * as their only wildcard, not ?, [ or ] (got {route!r})")
+    return route
+
+
+def _a_method(method: str) -> str:
+    if not _METHOD.fullmatch(method):
+        raise ValueError(f"methods must be upper-case words like POST (got {method!r})")
+    return method
+
+
+Route = Annotated[str, AfterValidator(_a_route)]
+Method = Annotated[str, AfterValidator(_a_method)]
 
 
 def format_variables(log_format: str) -> list[str]:
@@ -36,12 +57,12 @@ def format_variables(log_format: str) -> list[str]:
 class UploadsConfig(Section):
     """Which requests are uploads, and which of them failed."""
 
-    routes: list[str] = Field(
+    routes: list[Route] = Field(
         default_factory=lambda: ["/upload*", "/api/upload*"],
         description="Path patterns of upload requests (query string ignored); * matches "
         "any run of characters, including /, and is the only wildcard.",
     )
-    methods: list[str] = Field(
+    methods: list[Method] = Field(
         default_factory=lambda: ["POST", "PUT"], description="HTTP methods of upload requests."
     )
     failure_statuses: list[Annotated[int, Field(ge=100, le=599)]] = Field(
@@ -49,28 +70,6 @@ class UploadsConfig(Section):
         description="Statuses below 500 that also count an upload as failed "
         "(every status of 500 or more does).",
     )
-
-    @field_validator("routes")
-    @classmethod
-    def _routes(cls, value: list[str]) -> list[str]:
-        for route in value:
-            if not _ROUTE.match(route):
-                raise ValueError(f"routes must start with / and hold no spaces (got {route!r})")
-            if any(char in route for char in "?[]"):
-                # The bulk counter matches routes with * alone; fnmatch's ? and [...]
-                # would make it disagree with the line-by-line count.
-                raise ValueError(
-                    f"routes may use * as their only wildcard, not ?, [ or ] (got {route!r})"
-                )
-        return value
-
-    @field_validator("methods")
-    @classmethod
-    def _methods(cls, value: list[str]) -> list[str]:
-        for method in value:
-            if not _METHOD.match(method):
-                raise ValueError(f"methods must be upper-case words like POST (got {method!r})")
-        return value
 
 
 class NginxJsonFieldsConfig(Section):
@@ -269,11 +268,16 @@ class LogsConfig(Section):
             )
 
     def _names_are_unique(self) -> None:
+        places = [("nginx", i) for i in range(len(self.nginx))]
+        places += [("apps", i) for i in range(len(self.apps))]
         sources: list[NginxSourceConfig | AppSourceConfig] = [*self.nginx, *self.apps]
-        names = [source.name for source in sources if source.name is not None]
-        doubles = sorted({name for name in names if names.count(name) > 1})
-        if doubles:
-            raise ValueError(f"source names must be unique (twice: {', '.join(doubles)})")
+        found = repeats(enumerate(source.name for source in sources))
+        if found:
+            raise Problems(
+                [((*places[index], "name"), f"source names must be unique ({name!r} is also "
+                  f"logs.{places[first][0]}[{places[first][1]}]'s)")
+                 for index, name, first in found]
+            )  # fmt: skip
 
     cross_checks = (
         CrossCheck(("max_read_per_round", "max_line_length"), _a_line_fits_in_a_round),

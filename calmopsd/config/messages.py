@@ -50,6 +50,32 @@ def _value_error(error: ErrorDetails) -> str:
     return error["msg"].removeprefix("Value error, ")
 
 
+def _union(error: ErrorDetails) -> str:
+    """``must be true or false, a number or text (got a list)``: each type it may be."""
+    nouns = []
+    for member in _ctx(error).get("errors", []):
+        said = describe(member, Model).removeprefix("must be ")
+        noun = said.split(" (got ")[0]
+        if noun not in nouns:
+            nouns.append(noun)
+    listed = ", ".join(nouns[:-1]) + f" or {nouns[-1]}" if len(nouns) > 1 else "".join(nouns)
+    return f"must be {listed} {_got(error)}"
+
+
+def _url(error: ErrorDetails) -> str:
+    # A URL may hold a password: say what is wrong with it, never the URL.
+    reason = str(_ctx(error).get("error", ""))
+    why = {
+        "relative URL without a base": "http:// or https:// is missing in front",
+        "input is empty": "it is empty",
+        "empty host": "it has no host name",
+    }.get(reason, reason)
+    return f"must be a URL like https://host:port/path ({why})" if why else _URL_HINT
+
+
+_URL_HINT = "must be a URL like https://host:port/path"
+
+
 def _too_short(error: ErrorDetails) -> str:
     least = _ctx(error).get("min_length", 1)
     if isinstance(error["input"], str):
@@ -101,6 +127,11 @@ MESSAGES: dict[str, Callable[[ErrorDetails], str]] = {
     "path_type": _kind("a path"),
     "invalid_key": lambda error: f"keys must be text {_got(error)}",
     "value_error": _value_error,
+    "union_type": _union,
+    "url_parsing": _url,
+    "url_type": _kind("a URL like https://host:port/path"),
+    "url_scheme": lambda error: "must be an http:// or https:// URL",
+    "url_too_long": lambda error: f"{_URL_HINT}, at most 2083 characters long",
 }
 
 

@@ -18,8 +18,9 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from calmopsd.config.section import Section
+from calmopsd.config.unique import repeats
 from calmopsd.config.units import Name, PositiveDuration, shown
-from calmopsd.typed import AfterValidator, CrossCheck, Field, HttpUrl, across_items
+from calmopsd.typed import AfterValidator, CrossCheck, Field, HttpUrl, Problems, across_items
 
 _ORGANIZATION = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://\S+")
@@ -105,14 +106,13 @@ def unique_names(what: str) -> Callable[[list[tuple[int, Any]]], None]:
     """A list's check that each item's ``name`` is its own (``what``: "target", "channel")."""
 
     def check(items: list[tuple[int, Any]]) -> None:
-        first: dict[str, int] = {}
-        for index, item in items:
-            if item.name in first:
-                raise ValueError(
-                    f"{what} name {item.name!r} is used by {what}s {first[item.name]} "
-                    f"and {index}; give each its own"
-                )
-            first[item.name] = index
+        found = repeats((index, item.name) for index, item in items)
+        if found:
+            raise Problems(
+                [((index, "name"), f"{what} name {name!r} is used by {what}s {first} "
+                  f"and {index}; give each its own")
+                 for index, name, first in found]
+            )  # fmt: skip
 
     return check
 
@@ -177,11 +177,12 @@ class NotifyConfig(Section):
 
     def _known_targets(self) -> None:
         known = {t.name for t in self.targets}
-        unknown = [name for name in self.weekly_summary.targets if name not in known]
-        if unknown:
-            raise ValueError(
-                f"weekly_summary.targets names {', '.join(map(repr, unknown))}, not among "
-                "notify.targets"
-            )
+        found = [
+            (("weekly_summary", "targets", index), f"names {name!r}, not among notify.targets")
+            for index, name in enumerate(self.weekly_summary.targets)
+            if name not in known
+        ]
+        if found:
+            raise Problems(found)
 
     cross_checks = (CrossCheck(("targets", "weekly_summary"), _known_targets),)

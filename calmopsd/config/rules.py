@@ -32,9 +32,25 @@ from typing import Annotated, Any, Literal
 
 from calmopsd.config.metrics import is_fraction, metric_kind
 from calmopsd.config.section import Section
-from calmopsd.config.units import Duration, Name, PositiveDuration, parse_duration, shown
+from calmopsd.config.unique import repeats
+from calmopsd.config.units import (
+    LONGEST,
+    Duration,
+    Name,
+    PositiveDuration,
+    format_duration,
+    parse_duration,
+    shown,
+)
 from calmopsd.model import IncidentType, Severity
-from calmopsd.typed import BeforeValidator, Field, ValidationInfo, across_items, field_validator
+from calmopsd.typed import (
+    BeforeValidator,
+    Field,
+    Problems,
+    ValidationInfo,
+    across_items,
+    field_validator,
+)
 
 Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
 ORDERING: frozenset[str] = frozenset({">", ">=", "<", "<="})
@@ -43,6 +59,7 @@ _SEGMENT = re.compile(r"^(?:\{(?P<label>[A-Za-z]+)\}|(?P<key>[A-Za-z0-9_]+))$")
 
 Threshold = bool | float | str
 DEFAULT_HOLD = 3
+MOST_SAMPLES = 100_000  # 17 days of readings every 15 s: a rule waiting longer never fires
 DEFAULT_CLEAR_FOR = timedelta(minutes=15)
 
 
@@ -53,11 +70,15 @@ def _to_hold(value: Any) -> Any:
     if isinstance(value, int):
         if value < 1:
             raise ValueError(f"must be at least 1 sample (got {value})")
+        if value > MOST_SAMPLES:
+            raise ValueError(f"must be at most {MOST_SAMPLES} samples (got {value})")
         return value
     if isinstance(value, str):
         duration = parse_duration(value)
         if duration <= timedelta(0):
             raise ValueError("must be longer than 0s")
+        if duration > LONGEST:
+            raise ValueError(f"must be at most {format_duration(LONGEST)} (got {shown(value)})")
         return duration
     if isinstance(value, timedelta):
         return value
@@ -352,10 +373,12 @@ def default_rules() -> list[RuleConfig]:
 
 
 def _unique(rules: list[tuple[int, RuleConfig]]) -> None:
-    names = [rule.name for _, rule in rules if rule.name is not None]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ValueError(f"rule names must be unique; repeated: {', '.join(repeated)}")
+    found = repeats((index, rule.name) for index, rule in rules)
+    if found:
+        raise Problems(
+            [((index, "name"), f"rule names must be unique; {name!r} is also rules[{first}]'s")
+             for index, name, first in found]
+        )  # fmt: skip
 
 
 Rules = Annotated[list[RuleConfig], across_items(_unique)]

@@ -15,9 +15,10 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from calmopsd.config.section import NullIsEmpty, Section
-from calmopsd.config.sizes import Size
+from calmopsd.config.sizes import Size, format_size
+from calmopsd.config.unique import repeats
 from calmopsd.config.units import ConfigPath, Name, PositiveDuration, shown
-from calmopsd.typed import Field, across_items, field_validator
+from calmopsd.typed import AfterValidator, Field, Problems, across_items, field_validator
 
 _15S = timedelta(seconds=15)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -27,15 +28,12 @@ _UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 def _unique_names(items: list[tuple[int, Any]]) -> None:
-    first: dict[str, int] = {}
-    for index, item in items:
-        if item.name is None:  # wrong itself, and said so
-            continue
-        if item.name in first:
-            raise ValueError(
-                f"duplicate name {item.name!r} (entries [{first[item.name]}] and [{index}])"
-            )
-        first[item.name] = index
+    found = repeats((index, item.name) for index, item in items)
+    if found:
+        raise Problems(
+            [((index, "name"), f"duplicate name {name!r} (entries [{first}] and [{index}])")
+             for index, name, first in found]
+        )  # fmt: skip
 
 
 def url_origin(url: str) -> str:
@@ -245,6 +243,19 @@ class SensingConfig(Section):
     )
 
 
+_LEAST_STORE = 16 * 2**20
+
+
+def _room_for_a_day(size: int) -> int:
+    """The cap's floor, said in the file's own unit (16MiB, not 16777216)."""
+    if size < _LEAST_STORE:
+        raise ValueError(f"must be at least {format_size(_LEAST_STORE)} (got {format_size(size)})")
+    return size
+
+
+StoreSize = Annotated[Size, AfterValidator(_room_for_a_day)]
+
+
 class RetentionConfig(Section):
     """How long health snapshots are kept."""
 
@@ -256,9 +267,8 @@ class RetentionConfig(Section):
     rollups: PositiveDuration = Field(
         default=timedelta(days=400), description="5-minute aggregates older than this are deleted."
     )
-    max_store_size: Size = Field(
+    max_store_size: StoreSize = Field(
         default=512 * 2**20,
-        ge=16 * 2**20,
         description="The most the database may hold. Checked hourly; when over, raw snapshots "
         "are rolled up early (the last hour stays raw), then the oldest roll-ups are deleted, "
         "until it is under again, with one retention.cap_reached warning. Incidents and the "

@@ -151,7 +151,10 @@ def _refusal(exc: ValidationError, fallback: str = "invalid_field") -> InvalidRe
     if any(e["type"] == "json_invalid" for e in errors):
         return InvalidRequest(errors[0]["msg"], "invalid_json")
     code = "unknown_field" if any(e["type"] == "extra_forbidden" for e in errors) else fallback
-    shown = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors[:5])
+    # A validator's own words stand alone: "must be an organization id", not "Value error, …".
+    shown = "; ".join(
+        f"{_where(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in errors[:5]
+    )
     return InvalidRequest(shown[:500], code)
 
 

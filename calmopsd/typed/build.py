@@ -48,6 +48,7 @@ from calmopsd.typed.fields import (
     BeforeValidator,
     FieldInfo,
     PlainSerializer,
+    Problems,
     ValidationInfo,
 )
 from calmopsd.typed.scalars import SCALARS, Mode, enumeration, literal
@@ -292,11 +293,18 @@ def _union(members: tuple[Any, ...]) -> Kind:
             except Invalid:
                 pass
         errors: list[ErrorDetails] = []
+        members: list[ErrorDetails] = []
         for kind, tag, _ in kinds:  # then the first that can make it
             try:
                 return kind.validate(value, mode)
             except Invalid as exc:
                 errors += under(tag, exc.errors)
+                members += exc.errors
+        if all(not e["loc"] for e in members):  # the value is none of them: one error
+            wanted = " or ".join(e["msg"].removeprefix("Input should be ") for e in members)
+            problem = error("union_type", value, {"errors": members})
+            problem["msg"] = f"Input should be {wanted}"
+            raise Invalid([problem])
         raise Invalid(errors)
 
     return Kind(validate, json_value)
@@ -424,6 +432,8 @@ def run_check(check: Callable[[Any], None], argument: Any, value: Any, at: KeyAt
     """The problem ``check`` finds in ``argument`` as a list of one error, or none."""
     try:
         check(argument)
+    except Problems as found:
+        return [custom(CROSS_CHECK, text, value, (*at, *where)) for where, text in found.problems]
     except ValueError as problem:
         return [custom(CROSS_CHECK, str(problem), value, at)]
     return []

@@ -8,6 +8,7 @@ calmopsd's messages, its API's 400s and its tests say was written against them.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable, Sequence
 from typing import Any, NotRequired, TypedDict
 
@@ -69,6 +70,7 @@ _TEMPLATES: dict[str, str] = {
     "json_type": "JSON input should be string, bytes or bytearray",
     "value_error": "Value error, {error}",
     "frozen_instance": "Instance is frozen",
+    "union_type": "Input matches none of the types it may be",
 }
 
 # The count in a context that decides a message's plural.
@@ -135,13 +137,23 @@ def under(prefix: str | int, errors: Iterable[ErrorDetails]) -> list[ErrorDetail
     return [{**e, "loc": (prefix, *e["loc"])} for e in errors]
 
 
+# An input is shown bounded: a YAML alias nested ten deep is a billion items.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict = 2, 5, 5
+_SHOWN.maxstring = _SHOWN.maxother = 60
+
+
 class ValidationError(ValueError):
-    """Everything wrong with one value, raised once for all of it."""
+    """Everything wrong with one value, raised once for all of it.
+
+    Its text is made only when asked for (``str()``), each input shown bounded: the
+    config's loader never asks, and an input may be as large as a YAML document.
+    """
 
     def __init__(self, title: str, errors: Sequence[ErrorDetails]) -> None:
         self.title = title
         self._errors = list(errors)
-        super().__init__(self._text())
+        super().__init__(title)
 
     def errors(
         self, *, include_url: bool = False, include_input: bool = True, include_context: bool = True
@@ -166,8 +178,7 @@ class ValidationError(ValueError):
         lines = [f"{count} validation error{'s' if count != 1 else ''} for {self.title}"]
         for details in self._errors:
             lines.append(".".join(str(part) for part in details["loc"]) or self.title)
-            shown = repr(details["input"])
-            shown = shown if len(shown) <= 100 else shown[:49] + "..." + shown[-48:]
+            shown = _SHOWN.repr(details["input"])
             lines.append(
                 f"  {details['msg']} [type={details['type']}, input_value={shown}, "
                 f"input_type={type(details['input']).__name__}]"

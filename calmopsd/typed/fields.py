@@ -162,6 +162,15 @@ class CrossCheck(NamedTuple):
     """The key the problem is reported at; None: the model itself."""
 
 
+class Problems(ValueError):  # a check's way to say more than one problem
+    """Raised by a check for problems at keys below what it checked, each
+    ``(key path, message)``: a repeated name is said at the entry that repeats it."""
+
+    def __init__(self, problems: Sequence[tuple[tuple[str | int, ...], str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = list(problems)
+
+
 CROSS_CHECK = "cross_check"
 """The error type of a check's problem (its message is the error's ``msg``)."""
 

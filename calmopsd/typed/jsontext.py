@@ -21,4 +21,17 @@ def parse_json(raw: str | bytes | bytearray, title: str) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ValidationError(title, [error("json_invalid", raw, {"error": str(exc)})]) from None
+        reason = str(exc)
+        if "not valid UTF-8" in reason and not _is_utf8(raw):
+            reason = "the body is not UTF-8 text"  # orjson blames surrogates for any bad byte
+        raise ValidationError(title, [error("json_invalid", raw, {"error": reason})]) from None
+
+
+def _is_utf8(raw: str | bytes | bytearray | memoryview) -> bool:
+    if isinstance(raw, str):
+        return True
+    try:
+        bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

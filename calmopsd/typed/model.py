@@ -259,9 +259,9 @@ class Model:
             value = self.__dict__.get(name)
             if exclude_none and value is None:
                 continue
-            if exclude_defaults and not info.is_required():
-                if value == info.get_default(call_default_factory=True):
-                    continue
+            default = info.get_default(call_default_factory=True) if exclude_defaults else None
+            if exclude_defaults and not info.is_required() and value == default:
+                continue
             key = (info.alias or name) if by_alias else name
             if mode == "json":
                 dumped[key] = None if value is None else built.kinds[name].to_json(value)

@@ -58,10 +58,8 @@ def _fail(error_type: str, value: Any, ctx: dict[str, Any] | None = None) -> Inv
 def to_int(value: Any, mode: Mode) -> int:
     if type(value) is int:
         return value
-    if isinstance(value, bool):
-        if mode.strict:
-            raise _fail("int_type", value)
-        return int(value)
+    if isinstance(value, bool):  # unlike pydantic: `max_runs: true` means no number
+        raise _fail("int_type", value)
     if isinstance(value, int):
         return int(value)
     if mode.strict:
@@ -160,6 +158,8 @@ def to_datetime(value: Any, mode: Mode) -> datetime:
     raise _fail("datetime_type", value)
 
 
+_ISO_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_NOT_ISO = "expected an ISO 8601 date or time like 2026-12-01 or 2026-12-01T10:00:00Z"
 _EPOCH_TEXT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 
 
@@ -167,14 +167,19 @@ def _parse_datetime(text: str) -> datetime:
     if _EPOCH_TEXT.fullmatch(text):
         return _from_epoch(float(text), text)
     candidate = text[:-1] + "+00:00" if text.endswith(("z", "Z")) else text
-    if len(candidate) < 10:
-        raise _fail("datetime_from_date_parsing", text, {"error": "input is too short"})
-    if not candidate[:4].isdigit():
-        raise _fail("datetime_from_date_parsing", text, {"error": "invalid character in year"})
+    if not _ISO_START.match(candidate):
+        raise _fail("datetime_from_date_parsing", text, {"error": _NOT_ISO})
     try:
         return datetime.fromisoformat(candidate)
     except ValueError as exc:
-        raise _fail("datetime_from_date_parsing", text, {"error": str(exc)}) from None
+        # Python's words name its own types ("not datetime.timedelta(days=1)"): say the
+        # range they mean, or the shape.
+        reason = str(exc)
+        if "offset" in reason:
+            reason = "a UTC offset must be within ±24 hours"
+        elif "must be in" not in reason:
+            reason = _NOT_ISO
+        raise _fail("datetime_from_date_parsing", text, {"error": reason}) from None
 
 
 def _from_epoch(seconds: float, value: Any) -> datetime:

@@ -51,6 +51,9 @@ def _normal(text: str) -> str:
     if len(text) > MAX_LENGTH:
         raise Invalid([error("url_too_long", text, {"max_length": MAX_LENGTH})])
     stripped = text.strip()
+    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in stripped):
+        reason = "it holds a space or a control character"
+        raise Invalid([error("url_parsing", text, {"error": reason})])
     if "://" not in stripped:
         reason = "relative URL without a base" if stripped else "input is empty"
         raise Invalid([error("url_parsing", text, {"error": reason})])
@@ -63,7 +66,7 @@ def _normal(text: str) -> str:
     if scheme not in _DEFAULT_PORTS:
         raise Invalid([error("url_scheme", text, {"expected_schemes": "'http' or 'https'"})])
     host = parts.hostname or ""
-    if not host or any(char.isspace() for char in stripped):
+    if not host:
         raise Invalid([error("url_parsing", text, {"error": "empty host"})])
     if ":" in host:
         try:

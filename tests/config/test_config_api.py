@@ -129,13 +129,13 @@ def test_each_bad_token_is_reported_at_its_own_line_all_at_once() -> None:
             - {{name: local-cli, super_admin: true, role: operator, sha256: {OTHER}}}
         """
     assert problems_for(text) == [
-        # [1], [2] and [4] share one hash: said with the entries' own problems
-        "calmops.yaml:2: api.tokens: duplicate sha256 (entries [1] and [2]): each token once, "
-        "under one name",
+        # [1], [2] and [4] share one hash: said at each repeat, with the entries' own problems
         "calmops.yaml:4: api.tokens[1]: give exactly one of organization: ORG and "
         "super_admin: true (token 'both')",
         "calmops.yaml:5: api.tokens[2]: give exactly one of organization: ORG and "
         "super_admin: true (token 'neither')",
+        "calmops.yaml:5: api.tokens[2].sha256: duplicate sha256 (entries [1] and [2]): each "
+        "token once, under one name",
         "calmops.yaml:6: api.tokens[3].organization: must be an organization id: 1-63 lowercase "
         "letters, digits, '-' or '_' (got 'ACME')",
         "calmops.yaml:6: api.tokens[3].role: must be one of: viewer, operator (got 'admin')",
@@ -143,6 +143,8 @@ def test_each_bad_token_is_reported_at_its_own_line_all_at_once() -> None:
         "`calmopsd token create` prints (never the token itself)",
         "calmops.yaml:7: api.tokens[4].name: 'local-cli' is the daemon's own token; "
         "choose another name",
+        "calmops.yaml:7: api.tokens[4].sha256: duplicate sha256 (entries [1] and [4]): each "
+        "token once, under one name",
     ]
 
 
@@ -154,15 +156,15 @@ def test_a_token_name_or_hash_given_twice_is_refused() -> None:
             - {{name: ops, organization: acme, role: viewer, sha256: {OTHER}}}
         """
     assert problems_for(text) == [
-        "calmops.yaml:2: api.tokens: duplicate name (entries [0] and [1]): each token once, "
-        "under one name"
+        "calmops.yaml:4: api.tokens[1].name: duplicate name (entries [0] and [1]): each token "
+        "once, under one name"
     ]
     same_hash = text.replace("name: ops, organization", "name: acme, organization").replace(
         OTHER, HASH
     )
     assert problems_for(same_hash) == [
-        "calmops.yaml:2: api.tokens: duplicate sha256 (entries [0] and [1]): each token once, "
-        "under one name"
+        "calmops.yaml:4: api.tokens[1].sha256: duplicate sha256 (entries [0] and [1]): each "
+        "token once, under one name"
     ]
 
 

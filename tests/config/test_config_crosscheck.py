@@ -38,9 +38,9 @@ def test_a_duplicate_token_hash_is_said_with_the_wrong_role_of_one_of_the_two() 
             - {{name: ci, organization: acme, role: admin, sha256: {HASH}}}
         """
     assert problems_for(text) == [
-        "calmops.yaml:2: api.tokens: duplicate sha256 (entries [0] and [1]): each token once, "
-        "under one name",
         "calmops.yaml:4: api.tokens[1].role: must be one of: viewer, operator (got 'admin')",
+        "calmops.yaml:4: api.tokens[1].sha256: duplicate sha256 (entries [0] and [1]): each "
+        "token once, under one name",
     ]
 
 
@@ -69,12 +69,12 @@ def test_duplicate_rule_names_come_with_the_rules_own_errors_and_the_thresholds_
              type: memory}
         """
     assert problems_for(text) == [
-        "calmops.yaml:3: rules: rule names must be unique; repeated: hot",
         "calmops.yaml:3: rules: your own rules replace the shipped ones that "
         "thresholds.memory_percent tunes; put the threshold in your rule and remove it "
         "from thresholds",
         "calmops.yaml:6: rules[1].metric: memory readings have no metric 'usedpercent'; "
         "did you mean 'used_percent'?",
+        "calmops.yaml:6: rules[1].name: rule names must be unique; 'hot' is also rules[0]'s",
         "calmops.yaml:8: rules[2].sampler: must be one of: memory, disk, pm2, http, "
         "dependencies, logs (got 'memroy')",
     ]
@@ -92,11 +92,14 @@ def test_log_source_names_are_compared_across_nginx_and_apps_past_their_errors()
             - {name: edge, paths: [/srv/edge.log]}
         """
     assert problems_for(text) == [
-        "calmops.yaml:1: logs: source names must be unique (twice: edge, web)",
         "calmops.yaml:2: logs.start_at: must be one of: end, beginning (got 'middle')",
         "calmops.yaml:5: logs.nginx[1].paths: required key is missing",
         "calmops.yaml:7: logs.apps[0].colour: unknown key (known keys: name, paths, fields, "
         "error_levels, counts_requests)",
+        "calmops.yaml:7: logs.apps[0].name: source names must be unique ('web' is also "
+        "logs.nginx[0]'s)",
+        "calmops.yaml:8: logs.apps[1].name: source names must be unique ('edge' is also "
+        "logs.nginx[1]'s)",
     ]
 
 
@@ -155,17 +158,20 @@ def test_names_of_checks_probes_actions_and_apps_are_compared_past_wrong_entries
             apps: [api, api, "bad name"]
         """
     assert problems_for(text) == [
-        "calmops.yaml:3: sensing.http.checks: duplicate name 'home' (entries [0] and [1])",
-        "calmops.yaml:5: sensing.http.checks[1].url: must start with http:// or https://",
-        "calmops.yaml:7: sensing.dependencies.probes: duplicate name 'db' (entries [0] and [1])",
-        "calmops.yaml:9: sensing.dependencies.probes[1].port: must be ≤ 65535 (got 99999)",
         # On one line, the entry's own problem comes first, then the comparison's.
+        "calmops.yaml:5: sensing.http.checks[1].url: must start with http:// or https://",
+        "calmops.yaml:5: sensing.http.checks[1].name: duplicate name 'home' (entries [0] and [1])",
+        "calmops.yaml:9: sensing.dependencies.probes[1].port: must be ≤ 65535 (got 99999)",
+        "calmops.yaml:9: sensing.dependencies.probes[1].name: duplicate name 'db' (entries [0] "
+        "and [1])",
         "calmops.yaml:11: playbook.memory[2]: must be one of: pm2_restart, nginx_reload, "
         "pause_jobs, rate_limit_uploads, clear_temp (got 'reboot')",
-        "calmops.yaml:11: playbook.memory: each action at most once; repeated: pm2_restart",
+        "calmops.yaml:11: playbook.memory[1]: each action at most once; pm2_restart is also "
+        "entry [0]",
         "calmops.yaml:14: actions.pm2_restart.apps[2]: must be a name of letters, digits, '.', "
         "'_' or '-' (got 'bad name')",
-        "calmops.yaml:14: actions.pm2_restart.apps: each entry at most once; repeated: api",
+        "calmops.yaml:14: actions.pm2_restart.apps[1]: each entry at most once; 'api' is also "
+        "entry [0]",
     ]
 
 
@@ -188,11 +194,13 @@ def test_fixing_the_field_errors_reveals_no_problem_that_was_not_already_said() 
     fixed = fixed.replace("role: root", "role: viewer")
     second_pass = problems_for(fixed)
     assert second_pass == [
-        "calmops.yaml:3: rules: rule names must be unique; repeated: a",
-        "calmops.yaml:9: api.tokens: duplicate name (entries [0] and [1]): each token once, "
-        "under one name",
+        "calmops.yaml:6: rules[1].name: rule names must be unique; 'a' is also rules[0]'s",
         "calmops.yaml:11: api.tokens[1]: give exactly one of organization: ORG and "
         "super_admin: true (token 'ops')",
+        "calmops.yaml:11: api.tokens[1].name: duplicate name (entries [0] and [1]): each token "
+        "once, under one name",
+        "calmops.yaml:11: api.tokens[1].sha256: duplicate sha256 (entries [0] and [1]): each "
+        "token once, under one name",
     ]
     assert set(second_pass) < set(first_pass)
 

@@ -106,7 +106,7 @@ def test_a_temp_upload_dir_that_is_no_such_thing_is_refused_with_its_line(
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     (said,) = caught.value.problems
-    assert said.startswith(f"{path}:3: actions.clear_temp.dirs: {problem}"), said
+    assert said.startswith(f"{path}:3: actions.clear_temp.dirs[0]: {problem}"), said
 
 
 @pytest.mark.parametrize("directory", ["/var/tmp/uploads", "/srv/app/tmp", "/home/app/uploads"])

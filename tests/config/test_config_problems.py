@@ -300,3 +300,109 @@ def test_loading_changes_nothing_and_repeats_the_same_problems(tmp_path: Path) -
         outcomes.append(raised.value.problems)
     assert outcomes[0] == outcomes[1]
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*")} == before
+
+
+def test_a_value_of_none_of_a_keys_types_is_one_problem_naming_each() -> None:
+    text = """\
+        rules:
+          - {name: m, sampler: memory, metric: used_percent, op: ">", threshold: [85], type: memory}
+        sensing:
+          http:
+            checks:
+              - {name: web, url: "http://127.0.0.1/", body: {db: [ok], 7: x}}
+        """
+    assert problems_for(text) == [
+        "calmops.yaml:2: rules[0].threshold: must be true or false, a number or text (got a list)",
+        "calmops.yaml:6: sensing.http.checks[0].body.db: must be text, a whole number, "
+        "a number or true or false (got a list)",
+        "calmops.yaml:6: sensing.http.checks[0].body.7: keys must be text (got 7)",
+    ]
+
+
+def test_a_key_that_is_no_text_is_spelt_and_placed_as_the_file_wrote_it() -> None:
+    text = """\
+        state_dir: /var/lib/calmopsd
+        log: {level: info}
+        true: y
+        null: x
+        """
+    assert problems_for(text) == [
+        "calmops.yaml:3: true: keys must be text (got true)",
+        "calmops.yaml:4: null: keys must be text (got null)",
+    ]
+
+
+def test_each_wrong_item_of_a_list_is_said_at_its_index() -> None:
+    text = """\
+        actions:
+          clear_temp:
+            dirs: [/tmp/../etc, "", /etc/foo, /tmp/uploads]
+        logs:
+          uploads:
+            routes: ["/upload?", "/ok*", "upload"]
+            methods: [post, PUT, "POST\\n"]
+        """
+    assert [p.split(": ")[1] for p in problems_for(text)] == [
+        "actions.clear_temp.dirs[0]",
+        "actions.clear_temp.dirs[1]",
+        "actions.clear_temp.dirs[2]",
+        "logs.uploads.routes[0]",
+        "logs.uploads.routes[2]",
+        "logs.uploads.methods[0]",
+        "logs.uploads.methods[2]",
+    ]
+
+
+def test_a_rules_wait_is_bounded_like_every_other_duration() -> None:
+    text = """\
+        rules:
+          - {name: a, sampler: memory, metric: used_percent, op: ">", threshold: 85,
+             type: memory, for: 999999999d}
+          - {name: b, sampler: memory, metric: used_percent, op: ">", threshold: 85,
+             type: memory, for: 99999999999999999999999}
+        """
+    assert problems_for(text) == [
+        "calmops.yaml:3: rules[0].for: must be at most 3650d (got '999999999d')",
+        "calmops.yaml:5: rules[1].for: must be at most 100000 samples "
+        "(got 99999999999999999999999)",
+    ]
+
+
+def test_a_count_is_never_a_boolean() -> None:
+    assert problems_for("actions:\n  pm2_restart:\n    max_runs: true\n") == [
+        "calmops.yaml:3: actions.pm2_restart.max_runs: must be a whole number (got true)"
+    ]
+
+
+def test_a_url_problem_says_what_to_write_and_never_the_url() -> None:
+    text = """\
+        alertmanager:
+          url: "127.0.0.1:9093"
+        notify:
+          dashboard_url: "ftp://ops.example.com/"
+        customers:
+          public_urls: ["https://user:secret@status.example.com/a b", "http://x/\\0"]
+        retention:
+          max_store_size: 1MiB
+        """
+    problems = problems_for(text)
+    assert problems == [
+        "calmops.yaml:2: alertmanager.url: must be a URL like https://host:port/path "
+        "(http:// or https:// is missing in front)",
+        "calmops.yaml:4: notify.dashboard_url: must be an http:// or https:// URL",
+        "calmops.yaml:6: customers.public_urls[0]: must be a URL like https://host:port/path "
+        "(it holds a space or a control character)",
+        "calmops.yaml:6: customers.public_urls[1]: must be a URL like https://host:port/path "
+        "(it holds a space or a control character)",
+        "calmops.yaml:8: retention.max_store_size: must be at least 16MiB (got 1MiB)",
+    ]
+    assert not any("secret" in problem for problem in problems)
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once() -> None:
+    lines = ["state_dir: /var/lib/calmopsd", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    actions = "actions: {pm2_restart: {apps: *a8}}"
+    problems = problems_for("\n".join([*lines, actions, ""]))
+    assert len(problems) == 20  # ten unknown keys, and each of the ten apps is no name
+    assert all(len(problem) < 300 for problem in problems)

@@ -216,8 +216,9 @@ def test_a_bad_rule_names_its_line_and_key(tmp_path: Path) -> None:
             type: weather
         """
     assert problems(tmp_path, text) == [
-        ":1: rules: rule names must be unique; repeated: m",  # though both rules are wrong
         ":7: rules[0].clear: clear (90) must lie on the healthy side of threshold 80",
+        # though both rules are wrong, their names did validate
+        ":9: rules[1].name: rule names must be unique; 'm' is also rules[0]'s",
         ":12: rules[1].op: must be one of: >, >=, <, <=, ==, != (got '~')",
         ":14: rules[1].type: must be one of: memory, disk, upload, deploy, dependency, "
         "network, app (got 'weather')",
@@ -231,7 +232,7 @@ def test_the_playbook_takes_only_the_five_safe_actions_each_once(tmp_path: Path)
           disk: [rm_rf]
         """
     assert problems(tmp_path, text) == [
-        ":2: playbook.memory: each action at most once; repeated: pm2_restart",
+        ":2: playbook.memory[1]: each action at most once; pm2_restart is also entry [0]",
         ":3: playbook.disk[0]: must be one of: pm2_restart, nginx_reload, pause_jobs, "
         "rate_limit_uploads, clear_temp (got 'rm_rf')",
     ]

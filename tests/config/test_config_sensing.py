@@ -41,7 +41,7 @@ def test_two_health_checks_with_one_name_are_refused() -> None:
               - {name: app, url: "http://127.0.0.1:3002/health"}
         """
     assert problems_for(text) == [
-        "calmops.yaml:3: sensing.http.checks: duplicate name 'app' (entries [0] and [2])"
+        "calmops.yaml:6: sensing.http.checks[2].name: duplicate name 'app' (entries [0] and [2])"
     ]
 
 
@@ -54,7 +54,8 @@ def test_two_dependency_probes_with_one_name_are_refused() -> None:
               - {name: db, host: 127.0.0.1, port: 5433}
         """
     assert problems_for(text) == [
-        "calmops.yaml:3: sensing.dependencies.probes: duplicate name 'db' (entries [0] and [1])"
+        "calmops.yaml:5: sensing.dependencies.probes[1].name: duplicate name 'db' "
+        "(entries [0] and [1])"
     ]
 
 

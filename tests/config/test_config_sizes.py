@@ -27,7 +27,7 @@ def test_anything_but_a_whole_number_and_a_binary_unit_is_refused(text: str) -> 
 def test_the_cap_has_a_default_and_a_floor() -> None:
     assert RetentionConfig().max_store_size == 512 * 2**20
     assert RetentionConfig.model_validate({"max_store_size": "1GiB"}).max_store_size == 2**30
-    with pytest.raises(ValidationError, match="greater than or equal to 16777216"):
+    with pytest.raises(ValidationError, match="must be at least 16MiB \\(got 1MiB\\)"):
         RetentionConfig.model_validate({"max_store_size": "1MiB"})
     with pytest.raises(ValidationError, match="must be a size like 512MiB"):
         RetentionConfig.model_validate({"max_store_size": 536870912})

@@ -96,8 +96,8 @@ def test_rule_names_must_be_unique() -> None:
     with pytest.raises(ValidationError) as caught:
         Config.model_validate({"rules": [MEMORY, MEMORY]})
     (error,) = caught.value.errors()
-    assert (error["type"], error["loc"]) == ("cross_check", ("rules",))
-    assert error["msg"] == "rule names must be unique; repeated: m"
+    assert (error["type"], error["loc"]) == ("cross_check", ("rules", 1, "name"))
+    assert error["msg"] == "rule names must be unique; 'm' is also rules[0]'s"
 
 
 def test_the_state_table_covers_every_state_and_observation() -> None:

@@ -281,3 +281,13 @@ def test_a_model_declared_inside_a_function_resolves_its_local_names() -> None:
 
     assert Outer.model_validate({"inner": {"value": 1}}).inner.value == 1
     assert "every" not in Outer.model_fields
+
+
+def test_an_error_shows_its_input_bounded_even_when_it_is_a_yaml_alias_bomb() -> None:
+    bomb: Any = ["x"] * 10
+    for _ in range(6):  # a million leaves, each list shared as YAML aliases share them
+        bomb = [bomb] * 10
+    with pytest.raises(ValidationError) as raised:
+        Token.model_validate({"name": "ops", "admin": True, "payload": bomb})
+    assert raised.value.errors()[0]["input"] is bomb
+    assert len(str(raised.value)) < 1_000

@@ -51,7 +51,8 @@ def test_two_sources_with_one_name_are_refused(
           apps: [{name: web, paths: [b.log]}]
         """
     assert problems_for(tmp_path, monkeypatch, text) == [
-        "calmops.yaml:1: logs: source names must be unique (twice: web)"
+        "calmops.yaml:3: logs.apps[0].name: source names must be unique ('web' is also "
+        "logs.nginx[0]'s)"
     ]
 
 
@@ -64,7 +65,7 @@ def test_an_upload_route_with_another_wildcard_than_star_is_refused(
             routes: ['/upload*', '/api/v?/upload']
         """
     assert problems_for(tmp_path, monkeypatch, text) == [
-        "calmops.yaml:3: logs.uploads.routes: routes may use * as their only wildcard, "
+        "calmops.yaml:3: logs.uploads.routes[1]: routes may use * as their only wildcard, "
         "not ?, [ or ] (got '/api/v?/upload')"
     ]
     text = """\
@@ -73,7 +74,7 @@ def test_an_upload_route_with_another_wildcard_than_star_is_refused(
             routes: ['/files/[ab]*']
         """
     assert problems_for(tmp_path, monkeypatch, text) == [
-        "calmops.yaml:3: logs.uploads.routes: routes may use * as their only wildcard, "
+        "calmops.yaml:3: logs.uploads.routes[0]: routes may use * as their only wildcard, "
         "not ?, [ or ] (got '/files/[ab]*')"
     ]
 
