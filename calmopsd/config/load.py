@@ -24,7 +24,7 @@ from calmopsd.config.lines import KeyLines, KeyPath, key_path, map_lines
 from calmopsd.config.messages import describe
 from calmopsd.config.schema import Config
 from calmopsd.errors import ConfigError
-from calmopsd.typed import ValidationError
+from calmopsd.typed import ErrorDetails, ValidationError
 
 # (line, text): sorted on the line alone so equal lines keep discovery order.
 _Problem = tuple[int, str]
@@ -84,6 +84,8 @@ def _parse(file: str, text: str) -> tuple[KeyLines, dict[str, Any]]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_problem(file, exc)]) from None
+    except ValueError as exc:  # PyYAML's int() of a number of over 4,300 digits
+        raise ConfigError([f"{file}: yaml: a value cannot be read ({exc})"]) from None
     if data is None or data == {}:
         raise ConfigError([empty_problem(file)])
     if not isinstance(data, dict):
@@ -139,14 +141,24 @@ def _duplicate_problems(file: str, lines: KeyLines) -> list[_Problem]:
 def _validation_problems(file: str, exc: ValidationError, lines: KeyLines) -> list[_Problem]:
     problems: list[_Problem] = []
     for error in exc.errors(include_url=False):
-        if "[key]" in error["loc"]:  # a mapping's key that is no text, as a model's is said
-            at = error["loc"].index("[key]") - 1
+        at = _bad_key_at(error)
+        if at is not None:  # a mapping's key that is no text, said as a model's is
             error = {**error, "type": "invalid_key", "input": error["loc"][at],
                      "loc": error["loc"][: at + 1]}  # fmt: skip
         loc = _key_loc(error["loc"], error["type"])
         line = lines.line_of(loc)
         problems.append((line, _problem(file, line, loc, describe(error, Config))))
     return problems
+
+
+def _bad_key_at(error: ErrorDetails) -> int | None:
+    """Where in ``error``'s path is the mapping key it is about, if it is about a key:
+    typed says a key at ``(key, '[key]')``; a key written ``'[key]'`` is text, no such."""
+    loc = error["loc"]
+    for at in range(len(loc) - 1):
+        if loc[at + 1] == "[key]" and not isinstance(loc[at], str) and error["input"] == loc[at]:
+            return at
+    return None
 
 
 def _key_loc(loc: KeyPath, error_type: str) -> KeyPath:

@@ -248,6 +248,12 @@ class Daemon:
             self._audit("config.reload_rejected", config=self._config_path(), problems=exc.problems)
             notify("READY=1")
             return
+        except Exception as exc:  # a fault of the loader's own must not end the daemon
+            log.exception("config.reload_failed", path=str(self.source.path), error=repr(exc))
+            problems = [f"the config could not be read: {type(exc).__name__}"]
+            self._audit("config.reload_rejected", config=self._config_path(), problems=problems)
+            notify("READY=1")
+            return
         drops = dropped(self.config, new)
         if new.state_dir != self.config.state_dir:
             log.warning("config.restart_required", key="state_dir", kept=str(self.config.state_dir))

@@ -28,6 +28,7 @@ import re
 import types
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -54,6 +55,10 @@ from calmopsd.typed.fields import (
 from calmopsd.typed.scalars import SCALARS, Mode, enumeration, literal
 from calmopsd.typed.urls import HttpUrl, to_url
 
+DUMPING: ContextVar[tuple[tuple[str, Any], ...]] = ContextVar(
+    "typed_dumping", default=(("mode", "json"),)
+)
+"""The options of the JSON dump under way, for the models nested in it."""
 Validate = Callable[[Any, Mode], Any]
 ToJson = Callable[[Any], Any]
 
@@ -99,7 +104,9 @@ def kind_of(annotation: Any) -> Kind:
         key, value = get_args(annotation) or (Any, Any)
         return _mapping(kind_of(key), kind_of(value))
     if isinstance(annotation, type) and issubclass(annotation, Model):
-        return Kind(annotation.validate_typed, lambda value: value.model_dump(mode="json"))
+        return Kind(
+            annotation.validate_typed, lambda value: value.model_dump(**dict(DUMPING.get()))
+        )
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return Kind(enumeration(annotation))
     if annotation is HttpUrl:
@@ -185,6 +192,8 @@ def constrained(kind: Kind, constraints: dict[str, Any], strict: bool | None) ->
 
     def validate(value: Any, mode: Mode) -> Any:
         result = inner(value, mode)
+        if result is None:  # an optional field's None: no length, bound or pattern to hold
+            return None
         problem = _breaks(result, constraints, pattern)
         if problem is not None:
             problem["input"] = value  # as written: '150%', not the 150.0 it became
@@ -351,7 +360,12 @@ def _sequence(origin: Any, arguments: tuple[Any, ...]) -> Kind:
             pairs.append((index, result))
         if errors:
             raise Invalid(errors, ItemsPartial(pairs))
-        return made if make is list else make(made)
+        if make is list:
+            return made
+        try:
+            return make(made)
+        except TypeError:  # an item that cannot be in a set
+            raise Invalid([error("set_item_not_hashable", value)]) from None
 
     def to_json(value: Any) -> Any:
         return [item.to_json(member) for member in value]
@@ -447,7 +461,7 @@ def json_value(value: Any) -> Any:
     from calmopsd.typed.model import Model
 
     if isinstance(value, Model):
-        return value.model_dump(mode="json")
+        return value.model_dump(**dict(DUMPING.get()))
     if isinstance(value, enum.Enum):
         return json_value(value.value)
     if isinstance(value, bool | int | float | str) or value is None:

@@ -70,6 +70,7 @@ _TEMPLATES: dict[str, str] = {
     "json_type": "JSON input should be string, bytes or bytearray",
     "value_error": "Value error, {error}",
     "frozen_instance": "Instance is frozen",
+    "set_item_not_hashable": "Set items should be hashable",
     "union_type": "Input matches none of the types it may be",
 }
 

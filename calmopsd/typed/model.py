@@ -22,7 +22,15 @@ import typing
 from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar, Self, get_args, get_origin
 
-from calmopsd.typed.build import ItemsPartial, Kind, call, constrained, kind_of, run_check
+from calmopsd.typed.build import (
+    DUMPING,
+    ItemsPartial,
+    Kind,
+    call,
+    constrained,
+    kind_of,
+    run_check,
+)
 from calmopsd.typed.errors import ErrorDetails, Invalid, ValidationError, error, under
 from calmopsd.typed.fields import (
     _UNSET,
@@ -252,6 +260,24 @@ class Model:
     ) -> dict[str, Any]:
         """The fields as a dict, nested models as dicts; ``mode="json"``: JSON types."""
         built = type(self).built()
+        options = {"by_alias": by_alias, "exclude_none": exclude_none}
+        dumping = DUMPING.set((("mode", "json"), *options.items())) if mode == "json" else None
+        try:
+            return self._dump(built, mode, exclude, exclude_defaults, **options)
+        finally:
+            if dumping is not None:
+                DUMPING.reset(dumping)
+
+    def _dump(
+        self,
+        built: _Built,
+        mode: str,
+        exclude: set[str] | None,
+        exclude_defaults: bool,
+        *,
+        by_alias: bool,
+        exclude_none: bool,
+    ) -> dict[str, Any]:
         dumped: dict[str, Any] = {}
         for name, info in built.fields.items():
             if exclude and name in exclude:
@@ -266,7 +292,7 @@ class Model:
             if mode == "json":
                 dumped[key] = None if value is None else built.kinds[name].to_json(value)
             else:
-                dumped[key] = _python(value, by_alias)
+                dumped[key] = _python(value, by_alias, exclude_none)
         return dumped
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
@@ -375,13 +401,13 @@ def _cross_checks(
     return problems
 
 
-def _python(value: Any, by_alias: bool) -> Any:
+def _python(value: Any, by_alias: bool, exclude_none: bool) -> Any:
     if isinstance(value, Model):
-        return value.model_dump(by_alias=by_alias)
+        return value.model_dump(by_alias=by_alias, exclude_none=exclude_none)
     if isinstance(value, list):
-        return [_python(member, by_alias) for member in value]
+        return [_python(member, by_alias, exclude_none) for member in value]
     if isinstance(value, tuple):
-        return tuple(_python(member, by_alias) for member in value)
+        return tuple(_python(member, by_alias, exclude_none) for member in value)
     if isinstance(value, dict):
-        return {key: _python(member, by_alias) for key, member in value.items()}
+        return {key: _python(member, by_alias, exclude_none) for key, member in value.items()}
     return value

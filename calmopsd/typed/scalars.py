@@ -22,7 +22,8 @@ from calmopsd.typed.errors import Invalid, error
 Scalar = Callable[[Any, "Mode"], Any]
 
 _I64 = 2**63  # a float is made an int only below it, as pydantic does
-_INT_TEXT = re.compile(r"[+-]?[0-9](?:_?[0-9])*(?:\.0*)?")
+_INT_TEXT = re.compile(r"[+-]?[0-9](?:_?[0-9])*(?:\.0+)?")
+_MOST_DIGITS = 4300  # Python's own limit on int(text): longer is no number a config means
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 
@@ -72,6 +73,8 @@ def to_int(value: Any, mode: Mode) -> int:
         return int(value)
     if isinstance(value, str):
         text = value.strip()
+        if len(text) > _MOST_DIGITS:
+            raise _fail("int_parsing_size", value)
         if not _INT_TEXT.fullmatch(text):
             raise _fail("int_parsing", value)
         return int(text.split(".")[0].replace("_", ""))
@@ -81,8 +84,13 @@ def to_int(value: Any, mode: Mode) -> int:
 def to_float(value: Any, mode: Mode) -> float:
     if isinstance(value, float):
         return value
-    if isinstance(value, int) and not (mode.strict and isinstance(value, bool)):
-        return float(value)
+    if isinstance(value, bool):  # unlike pydantic, lax or strict: true is no number
+        raise _fail("float_type", value)
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:  # beyond 1.8e308: YAML wrote 400 digits
+            raise _fail("finite_number", value) from None
     if mode.strict:
         raise _fail("float_type", value)
     if isinstance(value, str):
@@ -137,7 +145,7 @@ def to_timedelta(value: Any, mode: Mode) -> timedelta:
     if not mode.strict and isinstance(value, int | float) and not isinstance(value, bool):
         try:
             return timedelta(seconds=value)
-        except OverflowError:
+        except (OverflowError, ValueError):  # too long, or NaN
             pass
     raise _fail("timedelta_type", value)
 
@@ -183,10 +191,9 @@ def _parse_datetime(text: str) -> datetime:
 
 
 def _from_epoch(seconds: float, value: Any) -> datetime:
-    # As pydantic: a number above 2e10 is milliseconds.
-    if abs(seconds) > 2e10:
-        seconds /= 1000
     try:
+        if abs(seconds) > 2e10:  # as pydantic: a number above 2e10 is milliseconds
+            seconds /= 1000
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
         raise _fail(

@@ -54,6 +54,9 @@ def _normal(text: str) -> str:
     if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in stripped):
         reason = "it holds a space or a control character"
         raise Invalid([error("url_parsing", text, {"error": reason})])
+    # As browsers and pydantic read an http(s) URL, a backslash is a slash: so
+    # http://evil.example\@good.example/ goes to evil.example, and says so.
+    stripped = stripped.replace("\\", "/")
     if "://" not in stripped:
         reason = "relative URL without a base" if stripped else "input is empty"
         raise Invalid([error("url_parsing", text, {"error": reason})])
@@ -68,6 +71,8 @@ def _normal(text: str) -> str:
     host = parts.hostname or ""
     if not host:
         raise Invalid([error("url_parsing", text, {"error": "empty host"})])
+    if ":" not in host:
+        host = _domain(host, text)
     if ":" in host:
         try:
             ipaddress.IPv6Address(host.split("%")[0])
@@ -79,6 +84,24 @@ def _normal(text: str) -> str:
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc += f":{port}"
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, parts.fragment))
+
+
+_FORBIDDEN_IN_HOST = frozenset("#%/:<>?@[\\]^|")
+
+
+def _domain(host: str, text: str) -> str:
+    """``host`` as DNS asks for it: no character a URL's host may not hold, and an
+    international name in its ASCII (IDNA) form, as clients send it."""
+    if any(char in _FORBIDDEN_IN_HOST for char in host):
+        raise Invalid([error("url_parsing", text, {"error": "invalid domain character"})])
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise Invalid(
+            [error("url_parsing", text, {"error": "invalid international domain name"})]
+        ) from None
 
 
 def to_url(value: Any, mode: Mode) -> HttpUrl:

@@ -406,3 +406,24 @@ def test_a_yaml_alias_bomb_is_refused_at_once() -> None:
     problems = problems_for("\n".join([*lines, actions, ""]))
     assert len(problems) == 20  # ten unknown keys, and each of the ten apps is no name
     assert all(len(problem) < 300 for problem in problems)
+
+
+def test_numbers_too_large_for_python_are_problems_of_the_file() -> None:
+    assert problems_for(f"thresholds:\n  memory_percent: {'9' * 400}\n") == [
+        f"calmops.yaml:2: thresholds.memory_percent: must be a finite number (got {'9' * 400})"
+    ]
+    quoted = problems_for(f"logs:\n  max_organizations: '{'9' * 5000}'\n")
+    assert len(quoted) == 1 and quoted[0].startswith("calmops.yaml:2: logs.max_organizations:")
+    (unquoted,) = problems_for(f"logs:\n  max_organizations: {'9' * 5000}\n")
+    assert unquoted.startswith("calmops.yaml: yaml: a value cannot be read")
+
+
+def test_a_key_written_as_the_marker_of_a_bad_key_is_a_key_like_any_other() -> None:
+    text = """\
+        rules:
+          - {name: m, sampler: disk, metric: "mounts.{mount}.used_percent", op: ">",
+             threshold: 80, type: disk, where: {"[key]": 5}}
+        """
+    assert problems_for(text) == [
+        "calmops.yaml:3: rules[0].where.[key]: must be text (got 5)",
+    ]

@@ -107,6 +107,30 @@ def test_a_reload_the_running_daemon_cannot_apply_keeps_the_old_config(
     daemons.clear()
 
 
+def test_a_reload_whose_loader_fails_on_its_own_keeps_the_daemon_on_the_old_config(
+    capsys: pytest.CaptureFixture[str],
+    config_file: Path,
+    daemons: list[Daemon],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A fault in the loader itself (not a problem of the file) must not end the daemon.
+    daemon = start(config_file, daemons, lambda c, k: [Planned(Quick(), 60, 5)])
+
+    def broken(self: Source) -> None:
+        raise OverflowError("a loader bug")
+
+    monkeypatch.setattr(Source, "load", broken)
+    capsys.readouterr()
+    daemon.reload()  # logging is not reconfigured: the test's console lines, and a traceback
+    said = capsys.readouterr().out
+    assert "config.reload_failed" in said and "OverflowError('a loader bug')" in said
+    assert daemon.scheduler.get_job("sample.memory") is not None
+    kinds = [e.kind for e in list_events(daemon.database, Scope.platform())]  # type: ignore[arg-type]
+    assert kinds == ["daemon.started", "config.reload_rejected"]
+    assert daemon.stop() == 0
+    daemons.clear()
+
+
 def test_a_reload_keeps_unchanged_samplers_and_rebuilds_changed_ones(
     config_file: Path, daemons: list[Daemon]
 ) -> None:

@@ -291,3 +291,12 @@ def test_an_error_shows_its_input_bounded_even_when_it_is_a_yaml_alias_bomb() ->
         Token.model_validate({"name": "ops", "admin": True, "payload": bomb})
     assert raised.value.errors()[0]["input"] is bomb
     assert len(str(raised.value)) < 1_000
+
+
+def test_a_json_dump_spells_nested_keys_by_alias_too() -> None:
+    class Outer(Strict):
+        inner: Api = Field(default_factory=Api)
+
+    assert Outer().model_dump(mode="json", by_alias=True)["inner"]["for"] == 3
+    assert Outer().model_dump(by_alias=True)["inner"]["for"] == 3
+    assert "hold" in Outer().model_dump(mode="json")["inner"]
