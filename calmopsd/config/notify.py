@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from calmopsd.config.section import Section
-from calmopsd.config.unique import repeats
+from calmopsd.config.unique import each_name_once
 from calmopsd.config.units import Name, PositiveDuration, shown
 from calmopsd.typed import AfterValidator, CrossCheck, Field, HttpUrl, Problems, across_items
 
@@ -105,16 +105,11 @@ class NotifyTargetConfig(Section):
 def unique_names(what: str) -> Callable[[list[tuple[int, Any]]], None]:
     """A list's check that each item's ``name`` is its own (``what``: "target", "channel")."""
 
-    def check(items: list[tuple[int, Any]]) -> None:
-        found = repeats((index, item.name) for index, item in items)
-        if found:
-            raise Problems(
-                [((index, "name"), f"{what} name {name!r} is used by {what}s {first} "
-                  f"and {index}; give each its own")
-                 for index, name, first in found]
-            )  # fmt: skip
-
-    return check
+    return each_name_once(
+        lambda name, first, index: (
+            f"{what} name {name!r} is used by {what}s {first} and {index}; give each its own"
+        )
+    )
 
 
 Targets = Annotated[

@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 
 from calmopsd.config.metrics import is_fraction, metric_kind
 from calmopsd.config.section import Section
-from calmopsd.config.unique import repeats
+from calmopsd.config.unique import each_name_once
 from calmopsd.config.units import (
     LONGEST,
     Duration,
@@ -46,7 +46,6 @@ from calmopsd.model import IncidentType, Severity
 from calmopsd.typed import (
     BeforeValidator,
     Field,
-    Problems,
     ValidationInfo,
     across_items,
     field_validator,
@@ -372,13 +371,9 @@ def default_rules() -> list[RuleConfig]:
     return shipped_rules()
 
 
-def _unique(rules: list[tuple[int, RuleConfig]]) -> None:
-    found = repeats((index, rule.name) for index, rule in rules)
-    if found:
-        raise Problems(
-            [((index, "name"), f"rule names must be unique; {name!r} is also rules[{first}]'s")
-             for index, name, first in found]
-        )  # fmt: skip
+_unique = each_name_once(
+    lambda name, first, _: f"rule names must be unique; {name!r} is also rules[{first}]'s"
+)
 
 
 Rules = Annotated[list[RuleConfig], across_items(_unique)]

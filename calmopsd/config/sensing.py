@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.sizes import Size, format_size
-from calmopsd.config.unique import repeats
+from calmopsd.config.unique import each_name_once
 from calmopsd.config.units import ConfigPath, Name, PositiveDuration, shown
-from calmopsd.typed import AfterValidator, Field, Problems, across_items, field_validator
+from calmopsd.typed import AfterValidator, Field, across_items, field_validator
 
 _15S = timedelta(seconds=15)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -27,13 +27,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
-def _unique_names(items: list[tuple[int, Any]]) -> None:
-    found = repeats((index, item.name) for index, item in items)
-    if found:
-        raise Problems(
-            [((index, "name"), f"duplicate name {name!r} (entries [{first}] and [{index}])")
-             for index, name, first in found]
-        )  # fmt: skip
+_unique_names = each_name_once(
+    lambda name, first, index: f"duplicate name {name!r} (entries [{first}] and [{index}])"
+)
 
 
 def url_origin(url: str) -> str:
