@@ -35,6 +35,7 @@ from calmopsd.model import (
     ActionRequest,
     Breach,
     Executor,
+    Incident,
     IncidentStatus,
     OutcomeStatus,
     Reading,
@@ -46,6 +47,7 @@ from calmopsd.record.actions import list_active
 from calmopsd.record.audit import list_events, record_event
 from calmopsd.record.codec import decode_json
 from calmopsd.record.database import Database
+from calmopsd.record.history import readings_since
 from calmopsd.record.incidents import (
     add_action,
     find_by_fingerprint,
@@ -82,6 +84,7 @@ log = structlog.get_logger("calmopsd.agent")
 
 ACTOR = AGENT
 DEFAULT_CLEAR_HOLD = timedelta(minutes=15)
+PEAK_LOOKBACK = timedelta(days=1)  # how far back a restarted agent reads an incident's worst
 
 
 class Agent:
@@ -528,11 +531,26 @@ class Agent:
                 ()
                 if foreign
                 else tuple(list_recommendations(self.database, self.scope, incident.id)),
+                (None, None)
+                if foreign or breach is None
+                else self._stored_figures(incident, breach, now),
             )
             decision = decide.resume_decision(left, clear_for, self.settings)
             self.carry_out(decision, now)
             if decision.why is Why.RESUMED_IN_FLIGHT:
                 self.in_flight.pop(incident.id, None)
+
+    def _stored_figures(
+        self, incident: Incident, breach: Breach, now: datetime
+    ) -> tuple[float | None, float | None]:
+        """Its headline series' last and worst value in the stored readings of the last
+        day at most (a day of readings every 15 s is 5,760 to read at a start)."""
+        rule = self.rules.get(breach.rule)
+        if rule is None:
+            return None, None
+        since = max(incident.opened_at, now - PEAK_LOOKBACK)
+        points = readings_since(self.database, self.scope, rule.sampler, since)
+        return decide.stored_figures([point.values for point in points], rule, breach.labels)
 
     def _done(self, incident_id: int) -> tuple[Done, ...]:
         """The incident's action rows: what the summary told before the restart (these

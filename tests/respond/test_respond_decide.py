@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from calmopsd.config.incidents import IncidentsConfig
+from calmopsd.config.rules import shipped_rules
 from calmopsd.detect import Reason, State, Transition
 from calmopsd.detect.classify import Basis, Classification
 from calmopsd.model import (
@@ -1030,6 +1031,24 @@ def test_the_peak_is_the_worst_value_for_the_rules_direction() -> None:
     hours = tracked()
     hours.breach = replace(hours.breach, value=20, evidence={"op": "<", "threshold": 24})
     assert noted(decide.figure_decision(hours, 6))["peak"] == 6  # fewer hours is worse
+
+
+def test_a_restarted_agent_reads_the_last_and_worst_figure_of_its_series() -> None:
+    disk = {r.name: r for r in shipped_rules()}
+    used, filling = disk["disk_used"], disk["disk_filling"]
+    readings = [
+        {"mounts": {"/": {"used_percent": 81.0, "hours_until_full": 30}, "/var": {}}},
+        {"mounts": {"/": {"used_percent": 97.0, "hours_until_full": 4}}},
+        {"mounts": {"/": {"used_percent": 90.0, "hours_until_full": 9}}},
+        {"mounts": {"/data": {"used_percent": 99.0}}},  # another series
+    ]
+    root = (("mount", "/"),)
+    assert decide.stored_figures(readings, used, root) == (90.0, 97.0)
+    assert decide.stored_figures(readings, filling, root) == (9.0, 4.0)  # fewer is worse
+    assert decide.stored_figures(readings, used, (("mount", "/srv"),)) == (None, None)
+    restarts = disk["pm2_app_restarting"]  # sums over 5m: the readings hold only parts
+    assert decide.stored_figures([{"apps": {"api": {"restart_increase": 9}}}], restarts,
+                                 (("app", "api"),)) == (None, None)  # fmt: skip
 
 
 def test_an_app_calmopsd_paused_itself_is_no_symptom() -> None:

@@ -34,6 +34,7 @@ from calmopsd.record.database import Database
 from calmopsd.record.incidents import get_incident, list_children, list_incidents
 from calmopsd.record.recommendations import get_recommendation, list_recommendations
 from calmopsd.record.scope import Scope
+from calmopsd.record.snapshots import add_snapshot
 from calmopsd.respond.agent import Agent
 from calmopsd.respond.approvals import Decision as ApprovalDecision
 from calmopsd.respond.impact import ImpactLevels
@@ -167,10 +168,21 @@ class Scenario:
     # -- time and readings ------------------------------------------------------
 
     def feed(
-        self, sampler: str, values: dict[str, Any], times: int = 1, every: timedelta = EVERY
+        self,
+        sampler: str,
+        values: dict[str, Any],
+        times: int = 1,
+        every: timedelta = EVERY,
+        *,
+        stored: bool = False,
     ) -> None:
-        """``times`` readings of ``values``, ``every`` apart; the agent ticks after each."""
+        """``times`` readings of ``values``, ``every`` apart; the agent ticks after each.
+        ``stored``: each is also a snapshot in the store first, as the daemon's sampler
+        job keeps it (what an agent after a restart reads)."""
         for _ in range(times):
+            if stored:
+                add_snapshot(self.database, PLATFORM, sampler=sampler, taken_at=self.now,
+                             ok=True, duration_ms=1.0, readings=values)  # fmt: skip
             self.handle(partial(self.agent.observe, Reading(sampler, self.now, True, 1.0, values)))
             self.handle(partial(self.agent.tick, self.now))
             self.now += every

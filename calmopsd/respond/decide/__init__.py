@@ -47,6 +47,7 @@ from calmopsd.respond.decide.series import (
     replan_decision,
     resolve_effects,
     stale_decision,
+    stored_figures,
     transition_decision,
 )
 from calmopsd.respond.decide.stabilizing import (
@@ -84,5 +85,6 @@ __all__ = [
     "stabilize_decision",
     "stale_decision",
     "stored_breach",
+    "stored_figures",
     "transition_decision",
 ]

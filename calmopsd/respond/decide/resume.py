@@ -84,6 +84,8 @@ class Resumable:
     owned: bool = False  # another tracked incident already owns its series
     events: tuple[AuditEvent, ...] = ()  # its whole log, oldest first
     advice: tuple[Recommendation, ...] = ()  # its recommendations, oldest first
+    figures: tuple[float | None, float | None] = (None, None)
+    """Its headline series' last and worst value in the stored readings."""
 
 
 def resume_decision(
@@ -109,6 +111,8 @@ def resume_decision(
     hold = flapped_hold(rules[breach.rule], incident.flaps, settings)
     taken = TakeOver(incident, breach, resource_of(incident.fingerprint), hold, frozenset({key}))
     restored = remembered(incident, left.events, left.done, left.advice, settings)
+    figures = dict(zip(("current", "peak"), left.figures, strict=True))
+    restored |= {k: v for k, v in figures.items() if v is not None}  # neither forgotten
     effects: list[Effect] = [taken, Note(incident.id, restored)]
     if not stabilizing:
         if last.data and last.said_interrupted and not last.recorded:

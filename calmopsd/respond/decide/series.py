@@ -4,10 +4,12 @@ interrupted action, and staleness."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from calmopsd.config.incidents import IncidentsConfig
+from calmopsd.config.rules import RuleConfig, metric_segments, walk
 from calmopsd.detect import Reason, State, Transition
 from calmopsd.model import (
     MANUAL_FINGERPRINT,
@@ -15,6 +17,7 @@ from calmopsd.model import (
     Incident,
     IncidentStatus,
     IncidentType,
+    Labels,
     Resolution,
 )
 from calmopsd.respond.decide.facts import (
@@ -207,6 +210,29 @@ def stale_decision(
 # worth rewriting the summary for; smaller moves are only remembered.
 FIGURE_MOVES = 0.1
 _WORSE = {">": max, ">=": max, "<": min, "<=": min}
+
+
+def stored_figures(
+    readings: Sequence[dict[str, Any]], rule: RuleConfig, labels: Labels
+) -> tuple[float | None, float | None]:
+    """The last and the worst value (for the direction its comparison reads) of
+    ``rule``'s series ``labels`` in stored readings' values, oldest first: the figures
+    a restarted agent takes up. None where there is none.
+
+    A rule that sums over a window (``sum_over``) is not read so: the readings hold the
+    parts, not the sums it compared.
+    """
+    worst = _WORSE.get(rule.op)
+    if worst is None or rule.sum_over is not None:
+        return None, None
+    segments, wanted = metric_segments(rule.metric), dict(labels)
+    values = [
+        float(value)
+        for values in readings
+        for found, value in walk(values, segments, {})
+        if found == wanted and _number(value)
+    ]
+    return (values[-1], worst(values)) if values else (None, None)
 
 
 def figure_decision(tracked: Tracked, value: Any) -> Decision:
