@@ -79,10 +79,28 @@ def load_config(config_path: Path | None, state_dir: Path | None = None) -> Conf
 
 
 def state_dir_of(config_path: Path | None, state_dir: Path | None) -> Path:
-    """``--state-dir`` if given (the config is not read at all), else the config's."""
-    if state_dir is None:
-        state_dir = load_config(config_path).state_dir
-    return state_dir.resolve()
+    """``--state-dir`` if given (the config is not read at all), else the config's; of a
+    config with problems, the ``state_dir`` it names if that key is right (said on
+    stderr), since the store is what this command reads."""
+    if state_dir is not None:
+        return state_dir.resolve()
+    source = source_of(config_path)
+    try:
+        return source.load()[0].state_dir.resolve()
+    except ConfigError as exc:
+        from calmopsd.config.load import state_dir_despite
+
+        named = state_dir_despite(source.path)
+        if named is None:
+            load(source)  # every problem on stderr, exit 2
+            raise
+        count = len(exc.problems)
+        click.echo(
+            f"calmopsd: {source.path} has {count} problem{'s' if count != 1 else ''} "
+            f"(calmopsd check-config lists them); reading the store in {named}",
+            err=True,
+        )
+        return named.resolve()
 
 
 def who() -> str:

@@ -22,9 +22,10 @@ import yaml
 
 from calmopsd.config.lines import KeyLines, KeyPath, key_path, map_lines
 from calmopsd.config.messages import describe
-from calmopsd.config.schema import Config
+from calmopsd.config.schema import DEFAULT_STATE_DIR, Config
+from calmopsd.config.units import ConfigPath
 from calmopsd.errors import ConfigError
-from calmopsd.typed import ErrorDetails, ValidationError
+from calmopsd.typed import ErrorDetails, TypeAdapter, ValidationError
 
 # (line, text): sorted on the line alone so equal lines keep discovery order.
 _Problem = tuple[int, str]
@@ -178,3 +179,25 @@ def _yaml_spelling(key: object) -> str:
 
 def _problem(file: str, line: int, loc: KeyPath, message: str) -> str:
     return f"{file}:{line}: {key_path(loc)}: {message}"
+
+
+def state_dir_despite(path: Path) -> Path | None:
+    """The ``state_dir`` a config file names though other keys of it are wrong, or None
+    when that is not known: the file is no YAML mapping, or its ``state_dir`` is wrong
+    itself. A command that only reads the store (``status`` while someone is mid-edit of
+    the config, which a running daemon keeps its old copy of) can still find it."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    if "state_dir" not in data:
+        return DEFAULT_STATE_DIR
+    try:
+        found: Path = TypeAdapter(ConfigPath).validate_python(
+            data["state_dir"], context={"base_dir": path.absolute().parent}
+        )
+    except ValidationError:
+        return None
+    return found

@@ -108,3 +108,26 @@ def test_readings_that_stop_coming_exit_4_naming_the_sampler(
     assert json.loads(as_json.stdout)["stale"] == ["memory"]
     daemon.scheduler.resume()
     until_exit(state, 0)
+
+
+def test_a_config_with_problems_still_names_the_store_status_reads(tmp_path: Path) -> None:
+    """Found by a tester: mid-edit of the config (the running daemon keeps its old copy),
+    `status` refused to say anything without --state-dir."""
+    config_file = tmp_path / "calmops.yaml"
+    config_file.write_text(CONFIG)
+    daemon = Daemon(Source(config_file), load_config(config_file), planner=lambda c, k: [])
+    daemon.start()
+    daemon.stop()
+    config_file.write_text(CONFIG + "thresholds:\n  memory_percent: lots\n")
+    result = calmopsd("status", "--config", str(config_file))
+    assert result.returncode == 3, result.stderr
+    assert result.stderr == (
+        f"calmopsd: {config_file} has 1 problem (calmopsd check-config lists them); "
+        f"reading the store in {(tmp_path / 'state').resolve()}\n"
+    )
+    assert result.stdout.splitlines()[0].startswith("Daemon: not running")
+    for unknown in ("state_dir: [a, b]\n", "state_dir: state\n  bad: [\n"):
+        config_file.write_text(unknown)
+        refused = calmopsd("status", "--config", str(config_file))
+        assert (refused.returncode, refused.stdout) == (2, ""), refused.stderr
+        assert str(config_file) in refused.stderr
