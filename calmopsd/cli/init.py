@@ -78,6 +78,11 @@ def init(
     printing = str(target) == "-"
     if not printing and not force and (target.exists() or target.is_symlink()):
         _kept(target)
+    if not printing and target.is_symlink():
+        # Replaced, the link would become a file of its own: whatever keeps the file it
+        # points at (a config repository, a package) would no longer be read.
+        fail("init", f"{target} is a symlink (to {target.readlink()}) and was kept; "
+                     "write its target with --output, or remove the link")  # fmt: skip
     host = this_host(nginx_binary, nginx_conf, nginx_prefix, pm2_homes or None)
     initialize(host, None if printing else target, force)
 

@@ -320,6 +320,25 @@ def test_an_existing_file_is_kept_without_force_and_replaced_with_its_mode_with_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calmops.yaml"]
 
 
+def test_a_symlink_is_kept_even_with_force(tmp_path: Path) -> None:
+    """Found by a tester: --force replaced the link with a file of its own, so the
+    file it pointed at (kept by config management) was no longer the one read."""
+    managed = tmp_path / "managed.yaml"
+    managed.write_text("state_dir: mine\n", encoding="utf-8")
+    link = tmp_path / "calmops.yaml"
+    link.symlink_to(managed)
+    args = ("init", "--output", str(link), "--pm2-home", str(tmp_path / "no-pm2"),
+            "--nginx-binary", str(tmp_path / "no-nginx"), "--force")  # fmt: skip
+    refused = calmopsd(*args)
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == (
+        f"init: {link} is a symlink (to {managed}) and was kept; write its target with "
+        "--output, or remove the link\n"
+    )
+    assert link.is_symlink() and managed.read_text(encoding="utf-8") == "state_dir: mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calmops.yaml", "managed.yaml"]
+
+
 def test_a_file_that_appears_while_init_looks_is_kept_too(tmp_path: Path) -> None:
     out = tmp_path / "calmops.yaml"
     out.write_text("state_dir: theirs\n", encoding="utf-8")
