@@ -22,7 +22,6 @@ from calmopsd.cli import screens
 from calmopsd.cli.options import (
     ID,
     config_option,
-    fail,
     json_option,
     print_json,
     state_dir_of,
@@ -30,7 +29,6 @@ from calmopsd.cli.options import (
 )
 from calmopsd.cli.store import cli_caller, reading
 from calmopsd.clock import SystemClock
-from calmopsd.errors import OperationError
 from calmopsd.model import (
     Incident,
     IncidentStatus,
@@ -45,7 +43,6 @@ from calmopsd.record.outbox import troubled_targets
 from calmopsd.record.pages import IncidentFilter
 from calmopsd.record.recommendations import list_recommendations
 from calmopsd.serve import views
-from calmopsd.serve.answers import IncidentDetail
 from calmopsd.serve.operations import MAX_LIMIT, Operations
 from calmopsd.serve.readiness import stale
 from calmopsd.serve.tokens import Caller
@@ -170,8 +167,8 @@ def incidents(
     """
     where = state_dir_of(config_path, state_dir)
     if incident_id is not None:
-        with reading(where, "incidents") as ops:
-            detail = _detail(ops, incident_id, "incidents")
+        with reading(where, "incidents", as_json=as_json) as ops:
+            detail = ops.incident(cli_caller(), incident_id)
         if as_json:
             print_json(views.detail(detail))
             return
@@ -217,8 +214,8 @@ def _print_list(found: list[Incident], *, filtered: bool, all_of_them: bool) -> 
 def show(config_path: Path | None, state_dir: Path | None, as_json: bool, incident_id: int) -> None:
     """One incident: its summary, the timeline of events, actions, and recommendations with
     their ids and status (and how to approve or reject those still proposed)."""
-    with reading(state_dir_of(config_path, state_dir), "show") as ops:
-        detail = _detail(ops, incident_id, "show")
+    with reading(state_dir_of(config_path, state_dir), "show", as_json=as_json) as ops:
+        detail = ops.incident(cli_caller(), incident_id)
     if as_json:
         print_json(views.detail(detail))
         return
@@ -235,13 +232,6 @@ def every_incident(ops: Operations, caller: Caller, wanted: IncidentFilter) -> l
         if page.next_cursor is None:
             return found
         cursor = page.next_cursor
-
-
-def _detail(ops: Operations, incident_id: int, command: str) -> IncidentDetail:
-    try:
-        return ops.incident(cli_caller(), incident_id)
-    except OperationError as exc:
-        fail(command, exc.detail)
 
 
 def _listed(incident: Incident) -> dict[str, Any]:

@@ -88,7 +88,7 @@ def messages_show(
 ) -> None:
     """One message whole: its text, where it goes and why, what the leak check says."""
     where = state_dir_of(config_path, state_dir)
-    with reading(where, "messages show") as ops:
+    with reading(where, "messages show", as_json=as_json) as ops:
         view = shown(_messages(ops, config_path, state_dir).show(cli_caller(), message_id))
     if as_json:
         print_json(view)

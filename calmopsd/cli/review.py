@@ -17,7 +17,6 @@ from calmopsd.cli.decisions import Request, carry_out
 from calmopsd.cli.options import (
     ID,
     config_option,
-    fail,
     json_option,
     print_json,
     state_dir_of,
@@ -25,7 +24,6 @@ from calmopsd.cli.options import (
 )
 from calmopsd.cli.screens import on_terminal
 from calmopsd.cli.store import cli_caller, reading
-from calmopsd.errors import OperationError
 from calmopsd.record.reviews import FIELDS
 from calmopsd.serve.review_routes import review_view
 from calmopsd.serve.review_titles import TITLES
@@ -68,11 +66,8 @@ def review(
         ))  # fmt: skip
         return
     where = state_dir_of(config_path, state_dir)
-    with reading(where, "review") as ops:
-        try:
-            view = review_view(Reviews(ops.database, ops.clock).show(cli_caller(), incident_id))
-        except OperationError as exc:
-            fail("review", exc.detail)
+    with reading(where, "review", as_json=as_json) as ops:
+        view = review_view(Reviews(ops.database, ops.clock).show(cli_caller(), incident_id))
     if as_json:
         print_json(view)
         return

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from calmopsd.act import control
-from calmopsd.cli.options import actor_name, fail
+from calmopsd.cli.options import actor_name, fail, print_json
 from calmopsd.clock import SystemClock
 from calmopsd.daemon.published import ADDRESS_FILE
 from calmopsd.errors import OperationError, StoreError, StoreInUse, Unavailable
@@ -48,8 +48,10 @@ def existing(state_dir: Path, command: str) -> Path:
 
 
 @contextmanager
-def reading(state_dir: Path, command: str) -> Iterator[Operations]:
-    """:class:`Operations` over query-only connections: safe beside a running daemon."""
+def reading(state_dir: Path, command: str, *, as_json: bool = False) -> Iterator[Operations]:
+    """:class:`Operations` over query-only connections: safe beside a running daemon.
+    ``as_json``: an ``OperationError`` (no such incident, ...) is also printed as JSON,
+    ``{"error": code, "detail": ...}``, as the commands that decide print theirs."""
     path = existing(state_dir, command)
     try:
         database = Database(path, connect(path, query_only=True))
@@ -60,6 +62,8 @@ def reading(state_dir: Path, command: str) -> Iterator[Operations]:
     except sqlite3.Error as exc:
         fail(command, f"{path}: cannot read the database ({exc})")
     except OperationError as exc:  # no such message, review, ...: one line, not a traceback
+        if as_json:
+            print_json({"error": exc.code, "detail": exc.detail})
         fail(command, exc.detail)
     finally:
         database.close()

@@ -168,6 +168,13 @@ def test_show_as_json_is_the_api_detail_of_the_incident(filled: Filled) -> None:
 def test_show_of_an_unknown_or_malformed_id_exits_1_or_2(filled: Filled) -> None:
     missing = calmopsd("show", "99", *filled.where)
     assert (missing.returncode, missing.stdout, missing.stderr) == (1, "", "show: no incident 99\n")
+    # With --json, a script reads the answer as the deciding commands give theirs.
+    for command in (("show", "99"), ("incidents", "99"), ("review", "99"),
+                    ("messages", "show", "99")):  # fmt: skip
+        said = calmopsd(*command, "--json", *filled.where)
+        assert said.returncode == 1, (command, said.stderr)
+        assert json.loads(said.stdout)["error"] == "not_found", command
+        assert said.stderr.startswith(f"{' '.join(command[:-1])}: no "), command
     for bad in ("abc", "0", "-3", str(2**63)):
         result = calmopsd("show", bad, *filled.where)
         assert result.returncode == 2, (bad, result.stderr)
