@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.unique import repeats
-from calmopsd.config.units import ConfigPath, Name, PositiveDuration
+from calmopsd.config.units import ConfigPath, Name, OptionalPath, PositiveDuration
 from calmopsd.typed import AfterValidator, CrossCheck, Field, Problems, across_items
 
 Mode = Literal["enforce", "shadow"]
@@ -77,7 +77,7 @@ class PauseJobsConfig(Budget):
     apps: AppNames = Field(
         default_factory=list, description="PM2 worker apps to stop while paused."
     )
-    flag_file: ConfigPath | None = Field(
+    flag_file: OptionalPath = Field(
         default=None, description="A file to create while paused (the app checks for it)."
     )
     ttl: PositiveDuration = Field(
@@ -98,12 +98,12 @@ class RateLimitUploadsConfig(Budget):
     """rate_limit_uploads: limit uploads with nginx's limit_req for a TTL, host-wide (the
     include file) or for one organization (its line in the map file)."""
 
-    include_file: ConfigPath | None = Field(
+    include_file: OptionalPath = Field(
         default=None,
         description="The nginx file calmopsd owns, included in the upload locations; "
         "empty means no limit. Unset: no host-wide limit.",
     )
-    organizations_map_file: ConfigPath | None = Field(
+    organizations_map_file: OptionalPath = Field(
         default=None,
         description="The nginx file calmopsd owns, included in the operator's map from the "
         "organization to the key of a limit_req_zone; one line per organization limited. "
@@ -184,12 +184,10 @@ class NginxConfig(Section):
     """How calmopsd drives nginx."""
 
     binary: str = Field(default="nginx", description="The nginx program (name or path).")
-    prefix: ConfigPath | None = Field(
+    prefix: OptionalPath = Field(
         default=None, description="nginx -p PREFIX (default: nginx's own)."
     )
-    conf: ConfigPath | None = Field(
-        default=None, description="nginx -c FILE (default: nginx's own)."
-    )
+    conf: OptionalPath = Field(default=None, description="nginx -c FILE (default: nginx's own).")
     pid_file: ConfigPath = Field(
         default=Path("/run/nginx.pid"), description="The master's pid file."
     )

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from calmopsd.config.reserved import LOCAL_TOKEN_NAME
 from calmopsd.config.section import Section
 from calmopsd.config.unique import repeats
-from calmopsd.config.units import ConfigPath, Name, shown
+from calmopsd.config.units import Name, OptionalPath, shown
 from calmopsd.typed import (
     CrossCheck,
     Field,
@@ -204,7 +204,7 @@ class ApiConfig(Section):
         description="IP:PORT to serve on ([::1]:8787 for IPv6; port 0: any free port): an "
         "IP address, no host name or %scope; empty: no TCP, only unix_socket.",
     )
-    unix_socket: ConfigPath | None = Field(
+    unix_socket: OptionalPath = Field(
         default=None,
         description="Also serve on this unix socket (mode 0600); empty: none.",
     )

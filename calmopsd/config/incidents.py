@@ -7,7 +7,7 @@ from typing import Annotated
 
 from calmopsd.config.section import Section
 from calmopsd.config.unique import repeats
-from calmopsd.config.units import Duration, PositiveDuration
+from calmopsd.config.units import Duration, Percent, PositiveDuration
 from calmopsd.model import SafeAction
 from calmopsd.typed import Field, Problems, across_items
 
@@ -55,10 +55,9 @@ class IncidentsConfig(Section):
         description="How often the agent looks at what happens without a reading: the end "
         "of a watch, stale incidents, expired recommendations.",
     )
-    dominant_share: float = Field(
+    dominant_share: Percent = Field(
         default=90.0,
         gt=50,
-        le=100,
         description="A platform-wide log breach whose failures come this much (a percent) "
         "from one organization's own traffic is that organization's incident.",
     )

@@ -61,7 +61,7 @@ def _validate(path: Path, file: str, text: str) -> Config:
     lines, data = _parse(file, text)
     problems = _duplicate_problems(file, lines)
     try:
-        config = Config.model_validate(data, context={"base_dir": path.absolute().parent})
+        config = Config.model_validate(data, context={"base_dir": config_dir(path)})
     except ValidationError as exc:
         problems += _validation_problems(file, exc, lines)
     if problems:
@@ -196,8 +196,16 @@ def state_dir_despite(path: Path) -> Path | None:
         return DEFAULT_STATE_DIR
     try:
         found: Path = TypeAdapter(ConfigPath).validate_python(
-            data["state_dir"], context={"base_dir": path.absolute().parent}
+            data["state_dir"], context={"base_dir": config_dir(path)}
         )
     except ValidationError:
         return None
     return found
+
+
+def config_dir(path: Path) -> Path:
+    """The directory relative paths in the file at ``path`` are taken against: its own,
+    with ``..`` resolved as the kernel resolved it to read the file (``--config ../c.yaml``
+    is not ``/here/../dirs``, which the temp-dir check refuses), the file's own symlink
+    not followed (a linked /etc/calmopsd/calmops.yaml keeps /etc/calmopsd)."""
+    return path.absolute().parent.resolve()

@@ -129,7 +129,7 @@ MESSAGES: dict[str, Callable[[ErrorDetails], str]] = {
     "value_error": _value_error,
     "union_type": _union,
     "url_parsing": _url,
-    "url_type": _kind("a URL like https://host:port/path"),
+    "url_type": lambda error: f"{_URL_HINT}, written as text",
     "url_scheme": lambda error: "must be an http:// or https:// URL",
     "url_too_long": lambda error: f"{_URL_HINT}, at most 2083 characters long",
 }

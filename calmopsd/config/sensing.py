@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from calmopsd.config.section import NullIsEmpty, Section
 from calmopsd.config.sizes import Size, format_size
 from calmopsd.config.unique import each_name_once
-from calmopsd.config.units import ConfigPath, Name, PositiveDuration, shown
+from calmopsd.config.units import ConfigPath, Name, OptionalPath, PositiveDuration, shown
 from calmopsd.typed import AfterValidator, Field, across_items, field_validator
 
 _15S = timedelta(seconds=15)
@@ -93,7 +93,7 @@ class Pm2SamplerConfig(Section):
         description="How long asking PM2 (its socket, or `pm2 jlist`) may take.",
     )
     binary: str = Field(default="pm2", description="The pm2 command (a name on PATH or a path).")
-    home: ConfigPath | None = Field(
+    home: OptionalPath = Field(
         default=None,
         description="PM2_HOME of the PM2 daemon to read; empty means $PM2_HOME, "
         "else ~/.pm2 of the user below (or of calmopsd's user).",

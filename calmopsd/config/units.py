@@ -164,5 +164,13 @@ def _against_config_dir(value: Path, info: ValidationInfo) -> Path:
 ConfigPath = Annotated[Path, BeforeValidator(_not_blank), AfterValidator(_against_config_dir)]
 """A path; a relative one is taken relative to the config file's directory."""
 
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+OptionalPath = Annotated[ConfigPath | None, BeforeValidator(_blank_is_none)]
+"""A :data:`ConfigPath` that may be unset: null, or empty (as ``listen: ""`` is)."""
+
 # Names of checks, probes and apps appear in logs, URLs and argv: keep them boring.
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]

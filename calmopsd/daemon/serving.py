@@ -181,11 +181,12 @@ class Serving:
         """What a reload may change: the tokens. Where it listens waits for a restart."""
         kept: dict[str, Any] = {}
         for key in RESTART_KEYS:
-            if getattr(old, key) != getattr(new, key):
-                log.warning(
-                    "config.restart_required", key=f"api.{key}", kept=str(getattr(old, key))
-                )
-                kept[key] = getattr(old, key)
+            before = getattr(old, key)
+            if before != getattr(new, key):
+                # JSON's null for an unset key (unix_socket), not Python's "None"
+                shown = None if before is None else str(before)
+                log.warning("config.restart_required", key=f"api.{key}", kept=shown)
+                kept[key] = before
         return new.model_copy(update=kept) if kept else new
 
     def configure(self, api: ApiConfig) -> None:

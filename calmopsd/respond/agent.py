@@ -349,6 +349,7 @@ class Agent:
             deployed=deployed[0] if deployed and in_window else None,
             organization=tracked.incident.organization_id,
             limits_organizations=self.limits_organizations,
+            paused_apps=self._paused_apps(),
         )
 
     # -- time -------------------------------------------------------------------------

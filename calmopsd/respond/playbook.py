@@ -46,6 +46,10 @@ class Situation:
     # nginx can limit one organization's uploads (actions.rate_limit_uploads.
     # organizations_map_file is set): the limit then fits an organization's incident.
     limits_organizations: bool = False
+    # Apps a pause of calmopsd's own (pause_jobs) holds stopped: stopped on purpose, and
+    # never restarted behind the pause's back (found by a tester: a probe down, the paused
+    # worker was restarted for a failing web check).
+    paused_apps: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,14 @@ def _largest_app(s: Situation) -> Step | str:
 
 
 def _down_app(s: Situation) -> Step | str:
-    down = sorted(n for n, a in s.apps.items() if a.status in ("errored", "stopped"))
+    down = sorted(
+        n
+        for n, a in s.apps.items()
+        if a.status in ("errored", "stopped") and n not in s.paused_apps
+    )
     app = s.resource.get("app")
+    if app is not None and app in s.paused_apps:
+        return f"`{app}` is stopped by calmopsd's own pause of background jobs"
     if app is not None and app in down:
         return Step(SafeAction.PM2_RESTART, {"app": app}, f"`{app}` is {s.apps[app].status}")
     if app is None and down:

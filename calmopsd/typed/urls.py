@@ -63,8 +63,8 @@ def _normal(text: str) -> str:
     try:
         parts = urlsplit(stripped)
         port = parts.port
-    except ValueError as exc:
-        raise Invalid([error("url_parsing", text, {"error": str(exc)})]) from None
+    except ValueError:  # its words quote the URL, which may hold a password
+        raise Invalid([error("url_parsing", text, {"error": "invalid port number"})]) from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise Invalid([error("url_scheme", text, {"expected_schemes": "'http' or 'https'"})])
@@ -95,6 +95,13 @@ def _domain(host: str, text: str) -> str:
     if any(char in _FORBIDDEN_IN_HOST for char in host):
         raise Invalid([error("url_parsing", text, {"error": "invalid domain character"})])
     if host.isascii():
+        if host.rpartition(".")[2].isdigit():  # as browsers read it, an IPv4 address
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError:
+                raise Invalid(
+                    [error("url_parsing", text, {"error": "invalid IPv4 address"})]
+                ) from None
         return host
     try:
         return host.encode("idna").decode("ascii")

@@ -427,3 +427,55 @@ def test_a_key_written_as_the_marker_of_a_bad_key_is_a_key_like_any_other() -> N
     assert problems_for(text) == [
         "calmops.yaml:3: rules[0].where.[key]: must be text (got 5)",
     ]
+
+
+def test_a_url_problem_never_quotes_a_password_and_an_impossible_address_is_refused() -> None:
+    text = """\
+        alertmanager:
+          url: "http://admin:s3cr/et@am.example:9093"
+        notify:
+          dashboard_url: "http://999.1.1.1/"
+        customers:
+          public_urls: ["http://1.2.3.4.5/", "http://10.0.0.1:8080/status"]
+        """
+    problems = problems_for(text)
+    assert problems == [
+        "calmops.yaml:2: alertmanager.url: must be a URL like https://host:port/path "
+        "(invalid port number)",
+        "calmops.yaml:4: notify.dashboard_url: must be a URL like https://host:port/path "
+        "(invalid IPv4 address)",
+        "calmops.yaml:6: customers.public_urls[0]: must be a URL like https://host:port/path "
+        "(invalid IPv4 address)",
+    ]
+    assert not any("s3cr" in problem for problem in problems)
+
+
+def test_relative_paths_are_taken_from_the_files_directory_given_with_dots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a tester: `check-config ../c.yaml` joined `/here/../up/x`, which the temp
+    dir check refuses for its '..'."""
+    (tmp_path / "sub" / "logs").mkdir(parents=True)
+    (tmp_path / "c.yaml").write_text("actions:\n  clear_temp:\n    dirs: [up/x]\n")
+    monkeypatch.chdir(tmp_path / "sub" / "logs")
+    loaded = load_config(Path("../../c.yaml"))
+    assert loaded.actions.clear_temp.dirs == [tmp_path.resolve() / "up" / "x"]
+    assert loaded.state_dir == Path("/var/lib/calmopsd")
+
+
+def test_an_unset_path_may_be_written_empty_and_a_share_as_a_percent() -> None:
+    """Found by a tester: the shipped file says `unix_socket` is "empty: none" and that a
+    percent may be written 90%; both were refused."""
+    Path(NAME).write_text(
+        'api:\n  unix_socket: ""\nactions:\n  rate_limit_uploads:\n    include_file: " "\n'
+        'incidents:\n  dominant_share: "95%"\n',
+        encoding="utf-8",
+    )
+    loaded = load_config(Path(NAME))
+    assert loaded.api.unix_socket is None
+    assert loaded.actions.rate_limit_uploads.include_file is None
+    assert loaded.incidents.dominant_share == 95.0
+    assert problems_for('state_dir: ""\nincidents:\n  dominant_share: 50%\n') == [
+        "calmops.yaml:1: state_dir: must not be empty",
+        "calmops.yaml:3: incidents.dominant_share: must be > 50 (got '50%')",
+    ]
