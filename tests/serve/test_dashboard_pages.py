@@ -228,6 +228,20 @@ def test_a_viewer_is_told_it_may_not_act(board: Board) -> None:
     assert "is a viewer: it may read, not act" in board.client.get(page).get_data(as_text=True)
 
 
+def test_a_viewer_is_offered_no_form_it_would_be_refused(board: Board) -> None:
+    """Found by a tester: a viewer's incident page showed "Resolve by hand" and the
+    approve and reject buttons, each refused once sent."""
+    incident = board.template.incident["acme"]
+    page = f"/company/acme/ops/incidents/{incident}"
+    board.sign_in("acme-view")
+    seen = board.client.get(page).get_data(as_text=True)
+    assert "Resolve by hand" not in seen and "Approve…" not in seen and "Reject…" not in seen
+    assert "Recommendations" in seen  # still read: what was proposed, and its status
+    board.sign_in("root")
+    operator = board.client.get(page).get_data(as_text=True)
+    assert "Resolve by hand" in operator and "Approve…" in operator
+
+
 def test_resolving_from_the_page_needs_a_note_and_records_it(board: Board) -> None:
     board.sign_in("root")
     incident = board.template.incident["globex"]

@@ -54,10 +54,11 @@ class Detail:
         found = self.ops.incident(v.reader, parse_id(incident_id, "incident"))
         actions = self.settings().actions
         now = self.ops.clock.now()
+        acts = v.caller.may_act  # a viewer is offered no form it would be refused
         previews = {
             r.id: preview(self.ops.database, actions, r, now)
             for r in found.recommendations
-            if r.status is RecommendationStatus.PROPOSED
+            if r.status is RecommendationStatus.PROPOSED and acts
         }
         rechecks = {r.id: checks(r, actions) for r in found.recommendations}  # fmt: skip
         told = None
@@ -66,7 +67,7 @@ class Detail:
         return page("incident.html", **self.pages.context(
             v, f"Incident {found.incident.id}", found=found, previews=previews,
             rechecks=rechecks, verifications=_verifications(found.events),
-            unresolved=found.incident.status is not IncidentStatus.RESOLVED,
+            may_resolve=acts and found.incident.status is not IncidentStatus.RESOLVED,
             impact_words=impact_words(found.incident, self.settings().customers),
             customer_messages=told,
             review=self.review.card(v, found.incident) if self.review is not None else None,
