@@ -14,20 +14,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from calmopsd.config.section import NullIsEmpty, Section
-from calmopsd.config.unique import repeats
+from calmopsd.config.unique import each_once
 from calmopsd.config.units import ConfigPath, Name, OptionalPath, PositiveDuration
-from calmopsd.typed import AfterValidator, CrossCheck, Field, Problems, across_items
+from calmopsd.typed import AfterValidator, CrossCheck, Field, across_items
 
 Mode = Literal["enforce", "shadow"]
 
 
-def _unique(items: list[tuple[int, str]]) -> None:
-    found = repeats(items)
-    if found:
-        raise Problems(
-            [((index, ), f"each entry at most once; {name!r} is also entry [{first}]")
-             for index, name, first in found]
-        )  # fmt: skip
+_unique = each_once(
+    lambda name, first, _: f"each entry at most once; {name!r} is also entry [{first}]"
+)
 
 
 AppNames = Annotated[list[Name], across_items(_unique)]

@@ -6,10 +6,10 @@ from datetime import timedelta
 from typing import Annotated
 
 from calmopsd.config.section import Section
-from calmopsd.config.unique import repeats
+from calmopsd.config.unique import each_once
 from calmopsd.config.units import Duration, Percent, PositiveDuration
 from calmopsd.model import SafeAction
-from calmopsd.typed import Field, Problems, across_items
+from calmopsd.typed import Field, across_items
 
 
 class IncidentsConfig(Section):
@@ -63,13 +63,9 @@ class IncidentsConfig(Section):
     )
 
 
-def _unique_actions(items: list[tuple[int, SafeAction]]) -> None:
-    found = repeats(items)
-    if found:
-        raise Problems(
-            [((index,), f"each action at most once; {action.value} is also entry [{first}]")
-             for index, action, first in found]
-        )  # fmt: skip
+_unique_actions = each_once(
+    lambda action, first, _: f"each action at most once; {action.value} is also entry [{first}]"
+)
 
 
 Actions = Annotated[list[SafeAction], across_items(_unique_actions)]

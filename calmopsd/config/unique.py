@@ -25,15 +25,21 @@ def repeats(items: Iterable[tuple[int, Any]]) -> list[tuple[int, Any, int]]:
     return found
 
 
-def each_name_once(say: Callable[[str, int, int], str]) -> ItemsCheck:
-    """A list's check that every item's ``name`` is its own; a repeat is said at its
-    ``name`` as ``say(name, first index, index)``."""
+def each_once(say: Callable[[Any, int, int], str], *, key: str | None = None) -> ItemsCheck:
+    """A list's check that each item (or each item's ``key``) is there once; a repeat
+    is said at its entry (at its ``key``) as ``say(value, first index, index)``."""
 
     def check(items: list[tuple[int, Any]]) -> None:
-        found = repeats((index, item.name) for index, item in items)
+        found = repeats((index, getattr(item, key) if key else item) for index, item in items)
         if found:
             raise Problems(
-                [((index, "name"), say(name, first, index)) for index, name, first in found]
-            )
+                [((index, key) if key else (index,), say(value, first, index))
+                 for index, value, first in found]
+            )  # fmt: skip
 
     return check
+
+
+def each_name_once(say: Callable[[str, int, int], str]) -> ItemsCheck:
+    """:func:`each_once` of the items' ``name``."""
+    return each_once(say, key="name")

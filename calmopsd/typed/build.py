@@ -60,6 +60,7 @@ DUMPING: ContextVar[tuple[tuple[str, Any], ...]] = ContextVar(
 )
 """The options of the JSON dump under way, for the models nested in it."""
 Validate = Callable[[Any, Mode], Any]
+KeyAt = tuple[str | int, ...]
 ToJson = Callable[[Any], Any]
 
 
@@ -451,9 +452,6 @@ def run_check(check: Callable[[Any], None], argument: Any, value: Any, at: KeyAt
     except ValueError as problem:
         return [custom(CROSS_CHECK, str(problem), value, at)]
     return []
-
-
-KeyAt = tuple[str | int, ...]
 
 
 def json_value(value: Any) -> Any:

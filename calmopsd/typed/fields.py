@@ -15,8 +15,6 @@ from typing import Any, Literal, NamedTuple, TypedDict
 _UNSET: Any = object()
 """No default: the field is required."""
 
-CONSTRAINTS = ("gt", "ge", "lt", "le", "min_length", "max_length", "pattern")
-
 
 class ConfigDict(TypedDict, total=False):
     """A model's settings: ``extra="forbid"`` refuses unknown keys, ``frozen`` forbids
@@ -187,17 +185,3 @@ def across_items(check: Callable[[list[tuple[int, Any]]], None]) -> AcrossItems:
     on the right ones, and the wrong models with their wrong keys None; never when
     the list itself is wrong. It raises ``ValueError`` with the problem."""
     return AcrossItems(check)
-
-
-def split_annotated(metadata: Sequence[Any]) -> tuple[list[Any], dict[str, Any], bool | None]:
-    """Validators and serializers, the constraints, and ``strict`` in ``metadata``."""
-    kept: list[Any] = []
-    constraints: dict[str, Any] = {}
-    strict: bool | None = None
-    for item in metadata:
-        if isinstance(item, FieldInfo):
-            constraints.update(item.constraints)
-            strict = item.strict if item.strict is not None else strict
-        else:
-            kept.append(item)
-    return kept, constraints, strict
